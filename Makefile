@@ -1,0 +1,59 @@
+# VGI Platform — the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+BUF := node_modules/.bin/buf
+VGI_CONFIG ?=
+
+.PHONY: run test install gen check-contracts lint typecheck pytest contracts-release demo bench bench-quick clean
+
+## install: the virtualenv with pinned packages, the project in editable mode, and buf.
+install: $(STAMP) $(BUF)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+$(BUF): package.json package-lock.json
+	npm ci --silent --no-audit --no-fund
+	touch $@
+
+## run: serve every surface on 127.0.0.1:50051 with the embedded SQLite store and a dev PKI.
+run: install
+	$(VENV)/bin/vgi pki init --dir var/pki --if-missing
+	$(VENV)/bin/vgi serve --pki var/pki --database sqlite:///var/vgi.db $(if $(VGI_CONFIG),--config $(VGI_CONFIG))
+
+## gen: regenerate the Python stubs in gen/ from proto/.
+gen: install
+	$(PY) tools/protos.py gen
+
+## check-contracts: buf lint, buf breaking against proto/baseline.binpb, stale stubs.
+check-contracts: install
+	$(PY) tools/protos.py lint
+	$(PY) tools/protos.py breaking
+	$(PY) tools/protos.py check-stale
+
+## contracts-release: make the current contracts the breaking-change baseline (commit it on its own).
+contracts-release: install
+	$(PY) tools/protos.py release
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+## pytest: the test suite, on SQLite and, when one answers on 127.0.0.1:5432, on PostgreSQL.
+pytest: install
+	$(VENV)/bin/pytest -q
+
+## test: everything CI checks.
+test: lint typecheck check-contracts pytest
+
+clean:
+	rm -rf $(VENV) node_modules build

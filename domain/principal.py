@@ -1,0 +1,44 @@
+"""The authenticated caller, as the domain sees it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Role(str, Enum):
+    """Mirrors vgi.common.v1.Role; the domain does not import generated code."""
+
+    GRID = "grid"
+    AGGREGATOR = "aggregator"
+    DEVICE = "device"
+    OPERATOR = "operator"
+    INTERNAL = "internal"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling.
+
+    ``id`` is the segment after the role in the identity URI
+    ``vgi://{role}/{id}``. An aggregator's ``aggregator_id`` equals its id; a
+    device carries the aggregator that owns its charger.
+    """
+
+    role: Role
+    id: str
+    aggregator_id: str | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"vgi://{self.role.value}/{self.id}"
+
+    @property
+    def charger_id(self) -> str | None:
+        return self.id if self.role is Role.DEVICE else None
+
+    def tenant(self) -> str | None:
+        """The aggregator this principal is confined to, or None for platform-wide roles."""
+        if self.role in (Role.AGGREGATOR, Role.DEVICE):
+            return self.aggregator_id
+        return None
