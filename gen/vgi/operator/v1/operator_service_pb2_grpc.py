@@ -51,6 +51,46 @@ class OperatorServiceStub:
                 request_serializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.ListAggregatorsRequest.SerializeToString,
                 response_deserializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.ListAggregatorsResponse.FromString,
                 _registered_method=True)
+        self.UpdateAggregator = channel.unary_unary(
+                '/vgi.operator.v1.OperatorService/UpdateAggregator',
+                request_serializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.UpdateAggregatorRequest.SerializeToString,
+                response_deserializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.UpdateAggregatorResponse.FromString,
+                _registered_method=True)
+        self.IssueCredentials = channel.unary_unary(
+                '/vgi.operator.v1.OperatorService/IssueCredentials',
+                request_serializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.IssueCredentialsRequest.SerializeToString,
+                response_deserializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.IssueCredentialsResponse.FromString,
+                _registered_method=True)
+        self.GetProgram = channel.unary_unary(
+                '/vgi.operator.v1.OperatorService/GetProgram',
+                request_serializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.GetProgramRequest.SerializeToString,
+                response_deserializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.GetProgramResponse.FromString,
+                _registered_method=True)
+        self.ListPrograms = channel.unary_unary(
+                '/vgi.operator.v1.OperatorService/ListPrograms',
+                request_serializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.ListProgramsRequest.SerializeToString,
+                response_deserializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.ListProgramsResponse.FromString,
+                _registered_method=True)
+        self.UpsertProgram = channel.unary_unary(
+                '/vgi.operator.v1.OperatorService/UpsertProgram',
+                request_serializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.UpsertProgramRequest.SerializeToString,
+                response_deserializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.UpsertProgramResponse.FromString,
+                _registered_method=True)
+        self.ListAuditRecords = channel.unary_unary(
+                '/vgi.operator.v1.OperatorService/ListAuditRecords',
+                request_serializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.ListAuditRecordsRequest.SerializeToString,
+                response_deserializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.ListAuditRecordsResponse.FromString,
+                _registered_method=True)
+        self.VerifyAuditLog = channel.unary_unary(
+                '/vgi.operator.v1.OperatorService/VerifyAuditLog',
+                request_serializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.VerifyAuditLogRequest.SerializeToString,
+                response_deserializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.VerifyAuditLogResponse.FromString,
+                _registered_method=True)
+        self.GetStatistics = channel.unary_unary(
+                '/vgi.operator.v1.OperatorService/GetStatistics',
+                request_serializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.GetStatisticsRequest.SerializeToString,
+                response_deserializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.GetStatisticsResponse.FromString,
+                _registered_method=True)
 
 
 class OperatorServiceServicer:
@@ -79,6 +119,63 @@ class OperatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateAggregator(self, request, context):
+        """UpdateAggregator changes the fields of an aggregator named in the mask.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IssueCredentials(self, request, context):
+        """IssueCredentials issues a client certificate or a token for a principal
+        (development and test deployments only; disabled in production).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetProgram(self, request, context):
+        """GetProgram returns the settings of a demand-response program.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPrograms(self, request, context):
+        """ListPrograms returns the programs ordered by id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpsertProgram(self, request, context):
+        """UpsertProgram creates or replaces the settings of a program.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAuditRecords(self, request, context):
+        """ListAuditRecords queries the append-only audit log, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyAuditLog(self, request, context):
+        """VerifyAuditLog checks the hash chain of the audit log.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStatistics(self, request, context):
+        """GetStatistics returns counts and capacities of a scope (SPEC F12).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OperatorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -96,6 +193,46 @@ def add_OperatorServiceServicer_to_server(servicer, server):
                     servicer.ListAggregators,
                     request_deserializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.ListAggregatorsRequest.FromString,
                     response_serializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.ListAggregatorsResponse.SerializeToString,
+            ),
+            'UpdateAggregator': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateAggregator,
+                    request_deserializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.UpdateAggregatorRequest.FromString,
+                    response_serializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.UpdateAggregatorResponse.SerializeToString,
+            ),
+            'IssueCredentials': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueCredentials,
+                    request_deserializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.IssueCredentialsRequest.FromString,
+                    response_serializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.IssueCredentialsResponse.SerializeToString,
+            ),
+            'GetProgram': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProgram,
+                    request_deserializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.GetProgramRequest.FromString,
+                    response_serializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.GetProgramResponse.SerializeToString,
+            ),
+            'ListPrograms': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPrograms,
+                    request_deserializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.ListProgramsRequest.FromString,
+                    response_serializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.ListProgramsResponse.SerializeToString,
+            ),
+            'UpsertProgram': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpsertProgram,
+                    request_deserializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.UpsertProgramRequest.FromString,
+                    response_serializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.UpsertProgramResponse.SerializeToString,
+            ),
+            'ListAuditRecords': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditRecords,
+                    request_deserializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.ListAuditRecordsRequest.FromString,
+                    response_serializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.ListAuditRecordsResponse.SerializeToString,
+            ),
+            'VerifyAuditLog': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyAuditLog,
+                    request_deserializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.VerifyAuditLogRequest.FromString,
+                    response_serializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.VerifyAuditLogResponse.SerializeToString,
+            ),
+            'GetStatistics': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStatistics,
+                    request_deserializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.GetStatisticsRequest.FromString,
+                    response_serializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.GetStatisticsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -181,6 +318,222 @@ class OperatorService:
             '/vgi.operator.v1.OperatorService/ListAggregators',
             vgi_dot_operator_dot_v1_dot_operator__service__pb2.ListAggregatorsRequest.SerializeToString,
             vgi_dot_operator_dot_v1_dot_operator__service__pb2.ListAggregatorsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateAggregator(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vgi.operator.v1.OperatorService/UpdateAggregator',
+            vgi_dot_operator_dot_v1_dot_operator__service__pb2.UpdateAggregatorRequest.SerializeToString,
+            vgi_dot_operator_dot_v1_dot_operator__service__pb2.UpdateAggregatorResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueCredentials(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vgi.operator.v1.OperatorService/IssueCredentials',
+            vgi_dot_operator_dot_v1_dot_operator__service__pb2.IssueCredentialsRequest.SerializeToString,
+            vgi_dot_operator_dot_v1_dot_operator__service__pb2.IssueCredentialsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProgram(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vgi.operator.v1.OperatorService/GetProgram',
+            vgi_dot_operator_dot_v1_dot_operator__service__pb2.GetProgramRequest.SerializeToString,
+            vgi_dot_operator_dot_v1_dot_operator__service__pb2.GetProgramResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPrograms(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vgi.operator.v1.OperatorService/ListPrograms',
+            vgi_dot_operator_dot_v1_dot_operator__service__pb2.ListProgramsRequest.SerializeToString,
+            vgi_dot_operator_dot_v1_dot_operator__service__pb2.ListProgramsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpsertProgram(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vgi.operator.v1.OperatorService/UpsertProgram',
+            vgi_dot_operator_dot_v1_dot_operator__service__pb2.UpsertProgramRequest.SerializeToString,
+            vgi_dot_operator_dot_v1_dot_operator__service__pb2.UpsertProgramResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditRecords(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vgi.operator.v1.OperatorService/ListAuditRecords',
+            vgi_dot_operator_dot_v1_dot_operator__service__pb2.ListAuditRecordsRequest.SerializeToString,
+            vgi_dot_operator_dot_v1_dot_operator__service__pb2.ListAuditRecordsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyAuditLog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vgi.operator.v1.OperatorService/VerifyAuditLog',
+            vgi_dot_operator_dot_v1_dot_operator__service__pb2.VerifyAuditLogRequest.SerializeToString,
+            vgi_dot_operator_dot_v1_dot_operator__service__pb2.VerifyAuditLogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStatistics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vgi.operator.v1.OperatorService/GetStatistics',
+            vgi_dot_operator_dot_v1_dot_operator__service__pb2.GetStatisticsRequest.SerializeToString,
+            vgi_dot_operator_dot_v1_dot_operator__service__pb2.GetStatisticsResponse.FromString,
             options,
             channel_credentials,
             insecure,
