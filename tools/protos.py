@@ -156,7 +156,19 @@ def lint(image: Path) -> int:
 
 
 def breaking(image: Path, against: Path = BASELINE) -> subprocess.CompletedProcess[str]:
-    return _buf(["breaking", str(image), "--against", str(against), "--config", str(ROOT / "buf.yaml")])
+    # --path keeps imported google/buf files (owned by installed packages) out of the comparison.
+    return _buf(
+        [
+            "breaking",
+            str(image),
+            "--against",
+            str(against),
+            "--config",
+            str(ROOT / "buf.yaml"),
+            "--path",
+            "vgi",
+        ]
+    )
 
 
 def _dirs_equal(a: Path, b: Path) -> list[str]:
@@ -173,7 +185,9 @@ def _dirs_equal(a: Path, b: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", choices=["gen", "check-stale", "lint", "breaking", "release"])
     args = parser.parse_args(argv)
     os.chdir(ROOT)
