@@ -1,0 +1,107 @@
+"""``vgi pki ...`` and ``vgi token ...``: development credentials from the command line.
+
+``server/cli.py`` calls ``register(subparsers)``; every leaf command sets
+``func`` (``args.func(args)`` → process exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from server.security import pki
+from server.security.identity import PrincipalUriError, parse_principal_uri, split_principal_uri
+from server.security.tokens import AUDIENCES, DEV_ISSUER, issue_token
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``pki`` and ``token`` command groups."""
+    pki_parser = subparsers.add_parser("pki", help="development PKI (CA, certificates, JWT keys)")
+    pki_commands = pki_parser.add_subparsers(dest="pki_command", required=True)
+
+    init = pki_commands.add_parser("init", help="create a CA, server and per-role client certs, JWT keys")
+    init.add_argument("--dir", type=Path, required=True)
+    init.add_argument("--if-missing", action="store_true", help="keep what exists, make only what is missing")
+    init.set_defaults(func=_pki_init)
+
+    issue = pki_commands.add_parser("issue", help="sign a client certificate for a principal")
+    issue.add_argument("--dir", type=Path, required=True)
+    issue.add_argument("--principal", required=True, help="vgi://{role}/{id}")
+    issue.add_argument("--aggregator", help="the owning aggregator id (devices only, required for them)")
+    issue.set_defaults(func=_pki_issue)
+
+    rotate = pki_commands.add_parser("rotate-jwt-key", help="new JWT signing key; old public keys stay")
+    rotate.add_argument("--dir", type=Path, required=True)
+    rotate.set_defaults(func=_pki_rotate)
+
+    retire = pki_commands.add_parser("retire-jwt-key", help="stop trusting an old JWT key")
+    retire.add_argument("--dir", type=Path, required=True)
+    retire.add_argument("--kid", required=True)
+    retire.set_defaults(func=_pki_retire)
+
+    token_parser = subparsers.add_parser("token", help="development bearer tokens")
+    token_commands = token_parser.add_subparsers(dest="token_command", required=True)
+    token = token_commands.add_parser("issue", help="print a signed token")
+    token.add_argument("--pki", type=Path, required=True, help="PKI directory holding jwt-signing.pem")
+    token.add_argument(
+        "--subject", required=True, help="vgi://{role}/{id}, the client certificate's identity"
+    )
+    token.add_argument(
+        "--audience", required=True, action="append", choices=AUDIENCES, help="repeat for several surfaces"
+    )
+    token.add_argument("--ttl", type=int, default=3600, help="seconds (default 3600)")
+    token.add_argument("--issuer", default=DEV_ISSUER)
+    token.set_defaults(func=_token_issue)
+
+
+def _pki_init(args: argparse.Namespace) -> int:
+    try:
+        layout = pki.init_pki(args.dir, if_missing=args.if_missing)
+    except FileExistsError as exc:
+        return _fail(str(exc))
+    print(f"PKI ready in {layout.root}")
+    return 0
+
+
+def _pki_issue(args: argparse.Namespace) -> int:
+    try:
+        principal = parse_principal_uri(args.principal, aggregator_id=args.aggregator)
+    except PrincipalUriError as exc:
+        return _fail(str(exc))
+    cert, key = pki.issue_client_cert(args.dir, principal)
+    print(cert)
+    print(key)
+    return 0
+
+
+def _pki_rotate(args: argparse.Namespace) -> int:
+    print(pki.rotate_jwt_key(args.dir))
+    return 0
+
+
+def _pki_retire(args: argparse.Namespace) -> int:
+    try:
+        pki.retire_jwt_key(args.dir, args.kid)
+    except KeyError:
+        return _fail(f"no key with kid {args.kid!r} in the key set")
+    except ValueError as exc:
+        return _fail(str(exc))
+    return 0
+
+
+def _token_issue(args: argparse.Namespace) -> int:
+    try:
+        split_principal_uri(args.subject)
+    except PrincipalUriError as exc:
+        return _fail(str(exc))
+    if args.ttl <= 0:
+        return _fail("--ttl must be positive")
+    key, kid = pki.load_jwt_signing_key(args.pki)
+    print(issue_token(key, kid, args.subject, args.audience, args.issuer, args.ttl))
+    return 0
+
+
+def _fail(message: str) -> int:
+    print(f"vgi: error: {message}", file=sys.stderr)
+    return 1
