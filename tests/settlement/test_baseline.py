@@ -156,7 +156,13 @@ def test_top5_of_10_picks_the_highest_window_and_breaks_ties_to_the_more_recent(
     # pool = the first 10 candidates (23 Apr, sum 1800, is the 11th and ignored);
     # ranked: 24 Apr 1000, 28 Apr 802, 10 May 610, 30 Apr 500, then the 420 tie
     # 8 May / 29 Apr / 27 Apr → 8 May, the most recent.
-    assert result.days == (date(2025, 5, 10), date(2025, 5, 8), date(2025, 4, 30), date(2025, 4, 28), date(2025, 4, 24))
+    assert result.days == (
+        date(2025, 5, 10),
+        date(2025, 5, 8),
+        date(2025, 4, 30),
+        date(2025, 4, 28),
+        date(2025, 4, 24),
+    )
     assert result.method is BaselineMethod.TOP5_OF_10 and not result.fell_back
     # slot 72: (300 + 200 + 250 + 400 + 500) / 5 = 1650 / 5 = 330
     # slot 73: (310 + 220 + 250 + 402 + 500) / 5 = 1682 / 5 = 336.4
@@ -172,7 +178,14 @@ def test_top5_of_10_is_the_default_method() -> None:
 def test_top5_tie_at_the_cut_goes_to_the_more_recent_day() -> None:
     # six days, all with window sum 20 → the 5 most recent win, the oldest is left out
     event = date(2025, 6, 11)  # Wednesday
-    days = [date(2025, 6, 9), date(2025, 6, 6), date(2025, 6, 5), date(2025, 6, 4), date(2025, 6, 3), date(2025, 6, 2)]
+    days = [
+        date(2025, 6, 9),
+        date(2025, 6, 6),
+        date(2025, 6, 5),
+        date(2025, 6, 4),
+        date(2025, 6, 3),
+        date(2025, 6, 2),
+    ]
     history = {d: day(10, 10, base=k) for k, d in enumerate(days)}  # outside the window the days differ
     result = compute_baseline(history, event, SlotWindow(72, 74), WorkingCalendar())
     assert result.days == tuple(days[:5])
@@ -180,7 +193,13 @@ def test_top5_tie_at_the_cut_goes_to_the_more_recent_day() -> None:
 
 def test_recent5() -> None:
     result = baseline(BaselineMethod.RECENT5)
-    assert result.days == (date(2025, 5, 12), date(2025, 5, 10), date(2025, 5, 8), date(2025, 5, 6), date(2025, 4, 30))
+    assert result.days == (
+        date(2025, 5, 12),
+        date(2025, 5, 10),
+        date(2025, 5, 8),
+        date(2025, 5, 6),
+        date(2025, 4, 30),
+    )
     # slot 72: (100 + 300 + 200 + 150 + 250) / 5 = 1000 / 5 = 200
     # slot 73: (120 + 310 + 220 + 150 + 250) / 5 = 1050 / 5 = 210
     assert result.values == {72: Decimal("200"), 73: Decimal("210")}
@@ -208,7 +227,9 @@ def test_trimmed_ties_drop_the_more_recent(sums: tuple[int, ...], kept: tuple[in
     event = date(2025, 6, 11)
     days = [date(2025, 6, 9), date(2025, 6, 6), date(2025, 6, 5), date(2025, 6, 4), date(2025, 6, 3)]
     history = {d: day(s, 0) for d, s in zip(days, sums, strict=True)}
-    result = compute_baseline(history, event, SlotWindow(72, 74), WorkingCalendar(), method=BaselineMethod.TRIMMED)
+    result = compute_baseline(
+        history, event, SlotWindow(72, 74), WorkingCalendar(), method=BaselineMethod.TRIMMED
+    )
     assert result.days == tuple(days[i] for i in kept)
     assert result.values[72] == Fraction(sum(sums[i] for i in kept), 3)
 
