@@ -1,0 +1,234 @@
+"""The grpc.aio application: surfaces, the interceptor chain, health, reflection, lifecycle.
+
+Surfaces are discovered from the generated stubs: every ``add_*Servicer_to_server``
+in ``vgi.<surface>.v1.*_pb2_grpc`` is served, by the class of the same name in
+``server.servicers.<surface>`` when one exists, else by the generated base
+(every RPC UNIMPLEMENTED). A new surface therefore appears as soon as its
+stubs land.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import pkgutil
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import vgi
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from interceptors.errors import ErrorMappingInterceptor
+from interceptors.validation import ValidationInterceptor
+from server.config import Settings
+from server.servicers import Deps
+from store import migrate
+from store.db import Database
+
+log = logging.getLogger(__name__)
+
+_SERVICER_SUFFIX = "Servicer_to_server"
+
+
+def build_interceptors(settings: Settings) -> list[grpc.aio.ServerInterceptor]:
+    """The interceptor chain, OUTERMOST FIRST — the one place it is composed.
+
+    The order is fixed by design: tracing → error mapping → identity (mTLS) →
+    token auth → authz → rate limit → validation. Tracing is outermost so its
+    span covers the whole call; error mapping comes next so every refusal
+    below it (unauthenticated, denied, throttled, invalid) leaves as a rich
+    status; validation is innermost so only admitted callers cost a
+    validation. Insert each new concern at its place in this list.
+    """
+    return [
+        ErrorMappingInterceptor(),
+        ValidationInterceptor(),
+    ]
+
+
+@dataclass(frozen=True)
+class Surface:
+    """One proto service as found in the generated stubs."""
+
+    surface: str  # "operator"
+    service: str  # "vgi.operator.v1.OperatorService"
+    add_to_server: Callable[[Any, grpc.aio.Server], None]
+    base_servicer: type
+
+
+def discover_surfaces() -> list[Surface]:
+    """Every service in the generated ``vgi.<surface>.v1`` packages."""
+    found = []
+    for surface in pkgutil.iter_modules(vgi.__path__):
+        version_dir = Path(vgi.__path__[0]) / surface.name / "v1"
+        for module_info in pkgutil.iter_modules([str(version_dir)]):
+            if not module_info.name.endswith("_pb2_grpc"):
+                continue
+            module = importlib.import_module(f"vgi.{surface.name}.v1.{module_info.name}")
+            for attr in dir(module):
+                if attr.startswith("add_") and attr.endswith(_SERVICER_SUFFIX):
+                    short = attr[len("add_") : -len(_SERVICER_SUFFIX)]
+                    found.append(
+                        Surface(
+                            surface=surface.name,
+                            service=f"vgi.{surface.name}.v1.{short}",
+                            add_to_server=getattr(module, attr),
+                            base_servicer=getattr(module, f"{short}Servicer"),
+                        )
+                    )
+    return sorted(found, key=lambda s: s.service)
+
+
+def select_surfaces(available: Sequence[Surface], wanted: Sequence[str]) -> list[Surface]:
+    if not wanted:
+        return list(available)
+    known = {s.surface for s in available}
+    unknown = sorted(set(wanted) - known)
+    if unknown:
+        raise ValueError(f"unknown services {', '.join(unknown)}; available: {', '.join(sorted(known))}")
+    return [s for s in available if s.surface in wanted]
+
+
+def _servicer_for(surface: Surface, deps: Deps) -> Any:
+    short = surface.service.rsplit(".", 1)[1]
+    try:
+        module = importlib.import_module(f"server.servicers.{surface.surface}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"server.servicers.{surface.surface}":
+            raise
+        return surface.base_servicer()
+    implementation = getattr(module, short, None)
+    return implementation(deps) if implementation is not None else surface.base_servicer()
+
+
+class Platform:
+    """The running server: store, gRPC server, health watcher; ``start`` then ``stop``.
+
+    ``extra_handlers`` are served behind the same interceptor chain; they exist
+    for embedding (and for tests that need an RPC the contracts do not have).
+    """
+
+    def __init__(self, settings: Settings, *, extra_handlers: Sequence[grpc.GenericRpcHandler] = ()) -> None:
+        self.settings = settings
+        self._extra_handlers = tuple(extra_handlers)
+        self.db: Database | None = None
+        self.server: grpc.aio.Server | None = None
+        self.health = HealthServicer()
+        self.port = 0
+        self.services: list[str] = []
+        self._watcher: asyncio.Task[None] | None = None
+        self._serving: bool | None = None
+
+    async def start(self) -> None:
+        settings = self.settings
+        settings.validate()
+        surfaces = select_surfaces(discover_surfaces(), settings.services)
+        if settings.migrate_on_start:
+            await asyncio.to_thread(migrate.upgrade, settings.database_url)
+        self.db = Database(settings.database_url, threads=settings.db_threads)
+        deps = Deps(settings=settings, db=self.db)
+
+        server = grpc.aio.server(
+            interceptors=build_interceptors(settings),
+            options=[("grpc.max_receive_message_length", settings.max_receive_message_bytes)],
+        )
+        for surface in surfaces:
+            surface.add_to_server(_servicer_for(surface, deps), server)
+        self.services = [s.service for s in surfaces]
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        if self._extra_handlers:
+            server.add_generic_rpc_handlers(self._extra_handlers)
+        reflection.enable_server_reflection(
+            [
+                *self.services,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ],
+            server,
+        )
+        self.port = self._bind(server)
+        self.server = server
+        # Health starts NOT_SERVING and turns SERVING only once the store answers.
+        await self._set_health(await self._store_answers())
+        await server.start()
+        self._watcher = asyncio.create_task(self._watch_store(), name="vgi-health-watcher")
+        log.info("serving %s on port %d", ", ".join(self.services), self.port)
+
+    def _bind(self, server: grpc.aio.Server) -> int:
+        settings = self.settings
+        if settings.insecure:
+            port = server.add_insecure_port(settings.listen)
+        else:
+            credentials = grpc.ssl_server_credentials(
+                [(Path(settings.tls_key_file).read_bytes(), Path(settings.tls_cert_file).read_bytes())],
+                root_certificates=Path(settings.tls_client_ca_file).read_bytes(),
+                require_client_auth=True,
+            )
+            port = server.add_secure_port(settings.listen, credentials)
+        if port == 0:
+            raise RuntimeError(f"could not listen on {settings.listen}")
+        return port
+
+    async def _store_answers(self) -> bool:
+        assert self.db is not None
+        try:
+            async with asyncio.timeout(max(1.0, self.settings.health_interval_seconds)):
+                await self.db.ping()
+        except Exception as exc:
+            if self._serving is not False:
+                log.warning("store unreachable: %s", exc)
+            return False
+        return True
+
+    async def _set_health(self, serving: bool) -> None:
+        if serving == self._serving:
+            return
+        if self._serving is not None:
+            log.warning("health → %s", "SERVING" if serving else "NOT_SERVING")
+        self._serving = serving
+        status = (
+            health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for service in ("", *self.services):
+            await self.health.set(service, status)
+
+    async def _watch_store(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.health_interval_seconds)
+            await self._set_health(await self._store_answers())
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Report NOT_SERVING, drain in-flight calls for ``grace`` seconds, then close the store."""
+        if self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None
+        # First, so load balancers and clients watching health move away
+        # before the listener closes.
+        await self.health.enter_graceful_shutdown()
+        if self.server is not None:
+            await self.server.stop(self.settings.grace_seconds if grace is None else grace)
+            self.server = None
+        if self.db is not None:
+            await self.db.close()
+            self.db = None
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    platform = Platform(settings)
+    await platform.start()
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    print(f"vgi: serving {', '.join(platform.services)} on port {platform.port}", flush=True)
+    await stopping.wait()
+    log.info("shutting down (grace %.1fs)", settings.grace_seconds)
+    await platform.stop()

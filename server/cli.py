@@ -1,0 +1,129 @@
+"""The ``vgi`` command: one CLI for the platform.
+
+Each subcommand module exposes ``register(subparsers)``, which adds its parser
+and sets ``func`` (taking the parsed namespace, returning an exit code).
+Add a module to ``_COMMANDS`` to add a subcommand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from server import config
+
+Register = Callable[[Any], None]
+
+
+def _register_serve(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve the platform's gRPC surfaces",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="environment variables (override --config, overridden by flags):\n"
+        + "\n".join(
+            f"  {env:32} {doc} (default: {default or 'empty'})" for env, default, doc in config.describe()
+        ),
+    )
+    parser.add_argument(
+        "--config", help="TOML settings file (keys named like the VGI_* variables, lowercase)"
+    )
+    parser.add_argument("--listen", help="host:port (default 127.0.0.1:50051)")
+    parser.add_argument("--database", dest="database_url", help="SQLAlchemy database URL")
+    parser.add_argument(
+        "--services",
+        type=lambda v: tuple(s for s in v.split(",") if s),
+        help="comma-separated surfaces to serve",
+    )
+    parser.add_argument(
+        "--insecure", action="store_true", default=None, help="plaintext, loopback only (dev)"
+    )
+    parser.add_argument("--tls-cert", dest="tls_cert_file", help="PEM server certificate chain")
+    parser.add_argument("--tls-key", dest="tls_key_file", help="PEM server private key")
+    parser.add_argument("--tls-client-ca", dest="tls_client_ca_file", help="PEM CA for client certificates")
+    parser.add_argument("--no-migrate", dest="migrate_on_start", action="store_false", default=None)
+    parser.add_argument("--grace", dest="grace_seconds", type=float, help="shutdown grace period, seconds")
+    parser.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from server.app import serve
+
+    overrides = {
+        name: getattr(args, name)
+        for name in (
+            "listen",
+            "database_url",
+            "services",
+            "insecure",
+            "tls_cert_file",
+            "tls_key_file",
+            "tls_client_ca_file",
+            "migrate_on_start",
+            "grace_seconds",
+        )
+    }
+    try:
+        settings = config.load(args.config, **overrides)
+        settings.validate()
+    except (ValueError, OSError) as exc:
+        print(f"vgi serve: {exc}", file=sys.stderr)
+        return 2
+    asyncio.run(serve(settings))
+    return 0
+
+
+def _register_migrate(subparsers: Any) -> None:
+    parser = subparsers.add_parser("migrate", help="apply or roll back database migrations")
+    parser.add_argument("--config", help="TOML settings file")
+    parser.add_argument("--database", dest="database_url", help="SQLAlchemy database URL (default: settings)")
+    parser.add_argument("action", nargs="?", choices=("upgrade", "downgrade"), default="upgrade")
+    parser.add_argument(
+        "revision", nargs="?", help="target revision (upgrade: default head; downgrade: required)"
+    )
+    parser.set_defaults(func=_migrate)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from store import migrate
+
+    try:
+        settings = config.load(args.config, database_url=args.database_url)
+    except (ValueError, OSError) as exc:
+        print(f"vgi migrate: {exc}", file=sys.stderr)
+        return 2
+    if args.action == "downgrade":
+        if not args.revision:
+            print("vgi migrate downgrade: give a revision (e.g. base or 0001_initial)", file=sys.stderr)
+            return 2
+        migrate.downgrade(settings.database_url, args.revision)
+    else:
+        migrate.upgrade(settings.database_url, args.revision or "head")
+    return 0
+
+
+# The subcommands, in --help order. Other modules add theirs here.
+_COMMANDS: list[Register] = [
+    _register_serve,
+    _register_migrate,
+]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Alembic announces each of its plugins at INFO; only the migrations themselves are news.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    parser = argparse.ArgumentParser(prog="vgi", description="VGI platform (车网互动平台)")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for register in _COMMANDS:
+        register(subparsers)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""vgi.operator.v1.OperatorService: aggregator onboarding (other RPCs land as the contract grows)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy.engine import Connection
+from vgi.common.v1 import aggregator_pb2
+from vgi.operator.v1 import operator_service_pb2 as pb
+from vgi.operator.v1 import operator_service_pb2_grpc as pb_grpc
+
+from server.servicers import Deps, caller
+from store import aggregators, idempotency
+from store.idempotency import IdempotencyKey
+
+_CREATE_AGGREGATOR = "/vgi.operator.v1.OperatorService/CreateAggregator"
+_NAME_PREFIX = "aggregators/"
+
+_STATES = {
+    aggregators.AggregatorState.ACTIVE: aggregator_pb2.AGGREGATOR_STATE_ACTIVE,
+    aggregators.AggregatorState.SUSPENDED: aggregator_pb2.AGGREGATOR_STATE_SUSPENDED,
+}
+
+
+class OperatorService(pb_grpc.OperatorServiceServicer):
+    def __init__(self, deps: Deps) -> None:
+        self._db = deps.db
+
+    async def CreateAggregator(
+        self, request: pb.CreateAggregatorRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateAggregatorResponse:
+        fields = request.aggregator
+        now = datetime.now(UTC)
+
+        def effect(conn: Connection) -> pb.CreateAggregatorResponse:
+            record = aggregators.create(
+                conn,
+                aggregator_id=request.aggregator_id,
+                display_name=fields.display_name,
+                unified_social_credit_code=fields.unified_social_credit_code,
+                contact_email=fields.contact_email,
+                now=now,
+            )
+            return pb.CreateAggregatorResponse(aggregator=_to_proto(record))
+
+        key = IdempotencyKey(caller().uri, _CREATE_AGGREGATOR, request.request_id)
+        return await idempotency.write_once(self._db, key, request, pb.CreateAggregatorResponse, effect)
+
+    async def GetAggregator(
+        self, request: pb.GetAggregatorRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetAggregatorResponse:
+        aggregator_id = request.name.removeprefix(_NAME_PREFIX)
+        record = await self._db.read(lambda conn: aggregators.get(conn, aggregator_id))
+        return pb.GetAggregatorResponse(aggregator=_to_proto(record))
+
+    async def ListAggregators(
+        self, request: pb.ListAggregatorsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListAggregatorsResponse:
+        page = await self._db.read(
+            lambda conn: aggregators.list_page(
+                conn, page_size=request.page_size, page_token=request.page_token
+            )
+        )
+        return pb.ListAggregatorsResponse(
+            aggregators=[_to_proto(record) for record in page.aggregators],
+            next_page_token=page.next_page_token,
+        )
+
+
+def _to_proto(record: aggregators.Aggregator) -> aggregator_pb2.Aggregator:
+    return aggregator_pb2.Aggregator(
+        name=_NAME_PREFIX + record.aggregator_id,
+        aggregator_id=record.aggregator_id,
+        display_name=record.display_name,
+        unified_social_credit_code=record.unified_social_credit_code,
+        contact_email=record.contact_email,
+        state=_STATES[record.state],
+        create_time=_timestamp(record.create_time),
+        update_time=_timestamp(record.update_time),
+    )
+
+
+def _timestamp(value: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp

@@ -1,0 +1,135 @@
+"""Aggregator repository: plain records in and out, SQLAlchemy Core underneath."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from domain.errors import AlreadyExists, NotFound
+from store import pagination
+from store.tables import AggregatorRow
+
+_table = AggregatorRow.__table__  # type: ignore[attr-defined]
+_live = _table.c.delete_time.is_(None)
+_COLLECTION = "aggregators"
+
+
+class AggregatorState(StrEnum):
+    ACTIVE = "ACTIVE"
+    SUSPENDED = "SUSPENDED"
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregator:
+    aggregator_id: str
+    display_name: str
+    unified_social_credit_code: str
+    contact_email: str
+    state: AggregatorState
+    create_time: datetime
+    update_time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AggregatorPage:
+    aggregators: list[Aggregator]
+    next_page_token: str
+
+
+def create(
+    conn: Connection,
+    *,
+    aggregator_id: str,
+    display_name: str,
+    unified_social_credit_code: str,
+    contact_email: str,
+    now: datetime,
+) -> Aggregator:
+    """Insert a new ACTIVE aggregator; ids are never reused, display names are unique among live ones."""
+    clash = conn.execute(
+        sa.select(_table.c.aggregator_id, _table.c.display_name).where(
+            sa.or_(
+                _table.c.aggregator_id == aggregator_id, sa.and_(_live, _table.c.display_name == display_name)
+            )
+        )
+    ).first()
+    if clash is not None:
+        if clash.aggregator_id == aggregator_id:
+            raise AlreadyExists(
+                f"aggregator {aggregator_id} already exists",
+                reason="AGGREGATOR_EXISTS",
+                metadata={"aggregator_id": aggregator_id},
+            )
+        raise AlreadyExists(
+            "display_name is already used by another aggregator",
+            reason="DISPLAY_NAME_TAKEN",
+            metadata={"aggregator_id": clash.aggregator_id},
+        )
+    record = Aggregator(
+        aggregator_id=aggregator_id,
+        display_name=display_name,
+        unified_social_credit_code=unified_social_credit_code,
+        contact_email=contact_email,
+        state=AggregatorState.ACTIVE,
+        create_time=now,
+        update_time=now,
+    )
+    try:
+        conn.execute(
+            sa.insert(_table).values(
+                aggregator_id=record.aggregator_id,
+                display_name=record.display_name,
+                unified_social_credit_code=record.unified_social_credit_code,
+                contact_email=record.contact_email,
+                state=record.state.value,
+                create_time=now,
+                update_time=now,
+            )
+        )
+    except sa.exc.IntegrityError:
+        # A concurrent create (another request_id) won between our check and insert.
+        raise AlreadyExists(
+            f"aggregator {aggregator_id} or its display_name already exists",
+            metadata={"aggregator_id": aggregator_id},
+        ) from None
+    return record
+
+
+def get(conn: Connection, aggregator_id: str) -> Aggregator:
+    row = conn.execute(sa.select(_table).where(_table.c.aggregator_id == aggregator_id, _live)).first()
+    if row is None:
+        raise NotFound(
+            f"aggregator {aggregator_id} not found",
+            reason="AGGREGATOR_NOT_FOUND",
+            metadata={"aggregator_id": aggregator_id},
+        )
+    return _record(row)
+
+
+def list_page(conn: Connection, *, page_size: int, page_token: str) -> AggregatorPage:
+    """Live aggregators ordered by id; keyset pagination so pages stay stable under inserts."""
+    size = pagination.page_size(page_size)
+    after = pagination.decode(_COLLECTION, page_token, 1)
+    query = sa.select(_table).where(_live).order_by(_table.c.aggregator_id).limit(size + 1)
+    if after is not None:
+        query = query.where(_table.c.aggregator_id > after[0])
+    rows = conn.execute(query).all()
+    records = [_record(row) for row in rows[:size]]
+    token = pagination.encode(_COLLECTION, [records[-1].aggregator_id]) if len(rows) > size else ""
+    return AggregatorPage(aggregators=records, next_page_token=token)
+
+
+def _record(row: sa.Row[tuple[object, ...]]) -> Aggregator:
+    return Aggregator(
+        aggregator_id=row.aggregator_id,
+        display_name=row.display_name,
+        unified_social_credit_code=row.unified_social_credit_code,
+        contact_email=row.contact_email,
+        state=AggregatorState(row.state),
+        create_time=row.create_time,
+        update_time=row.update_time,
+    )

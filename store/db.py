@@ -1,0 +1,156 @@
+"""The Database: a synchronous SQLAlchemy engine driven from asyncio through a bounded thread pool.
+
+SQLite (the default, one file in WAL mode) and PostgreSQL (by URL, psycopg 3)
+are both supported. Every ``await db.write(fn)`` / ``await db.read(fn)`` runs
+``fn(conn)`` inside ONE transaction on a worker thread, so the event loop never
+blocks on the database and a call's effects commit (or roll back) together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+T = TypeVar("T")
+
+# Execution option that marks a connection as a writer; the SQLite "begin"
+# hook reads it to take the write lock up front (see _install_sqlite_hooks).
+_WRITE_OPTION = "vgi_write"
+
+
+def is_sqlite(url: str | sa.URL) -> bool:
+    return sa.make_url(url).get_backend_name() == "sqlite"
+
+
+def sqlite_path(url: str | sa.URL) -> Path | None:
+    """The file behind a SQLite URL, or None for an in-memory database."""
+    database = sa.make_url(url).database
+    if not database or database == ":memory:":
+        return None
+    return Path(database)
+
+
+def create_engine(url: str | sa.URL, *, pool_size: int = 8, busy_timeout_ms: int = 5000) -> Engine:
+    """An engine configured the way the platform needs it (also used by migrations)."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = sqlite_path(parsed)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            parsed,
+            # Connections move between the pool's worker threads; each is used
+            # by one thread at a time, which is what SQLite requires.
+            connect_args={"check_same_thread": False},
+            pool_size=pool_size,
+            max_overflow=2,
+        )
+        _install_sqlite_hooks(engine, busy_timeout_ms)
+        return engine
+    return sa.create_engine(
+        parsed,
+        pool_size=pool_size,
+        max_overflow=2,
+        # After an outage the pool holds dead connections; test each on checkout
+        # so the first call after recovery does not fail.
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": max(1, busy_timeout_ms // 1000)},
+    )
+
+
+def _install_sqlite_hooks(engine: Engine, busy_timeout_ms: int) -> None:
+    """The SQLAlchemy-documented recipe for real transactions on pysqlite.
+
+    pysqlite starts transactions lazily and only before DML, which breaks
+    SAVEPOINT and transactional DDL and makes every writer start as a reader
+    that later upgrades its lock (the classic "database is locked" deadlock).
+    We switch the driver to autocommit and emit BEGIN ourselves: BEGIN IMMEDIATE
+    for writers, so concurrent writers queue on busy_timeout instead of failing.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        # In WAL mode NORMAL loses no committed transaction when the process is
+        # killed (SPEC 7: kill -9); only an OS crash can drop the last commits.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        if conn.get_execution_options().get(_WRITE_OPTION):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+class Database:
+    """An engine plus a bounded pool of worker threads that run transactions.
+
+    ``threads`` bounds how many transactions run at once; the connection pool is
+    sized to match so a worker never waits for a connection.
+    """
+
+    def __init__(self, url: str, *, threads: int = 8, busy_timeout_ms: int = 5000) -> None:
+        self.url = url
+        self.engine = create_engine(url, pool_size=threads, busy_timeout_ms=busy_timeout_ms)
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="vgi-db")
+        # Health pings get their own thread so a saturated pool or a hung
+        # connect cannot make a healthy store look down, or the reverse.
+        self._ping_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vgi-db-ping")
+        self._sqlite_file = sqlite_path(url) if is_sqlite(url) else None
+
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn(conn)`` in one read-write transaction; commit when it returns, roll back if it raises."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._transaction, fn, True)
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn(conn)`` in one transaction that is not expected to write."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._transaction, fn, False)
+
+    def _transaction(self, fn: Callable[[Connection], T], write: bool) -> T:
+        with self.engine.connect() as conn:
+            if write:
+                conn.execution_options(**{_WRITE_OPTION: True})
+            with conn.begin():
+                return fn(conn)
+
+    async def ping(self) -> None:
+        """Raise if the store does not answer; bound the wait with ``asyncio.timeout``."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._ping_executor, self._ping)
+
+    def _ping(self) -> None:
+        if self._sqlite_file is not None:
+            # Pooled SQLite connections keep working on an open file descriptor
+            # even after the file is gone, so opening the path afresh (without
+            # creating it) is what tells whether the configured store is there.
+            probe = sqlite3.connect(f"file:{self._sqlite_file}?mode=rw", uri=True, timeout=1.0)
+            try:
+                probe.execute("PRAGMA schema_version").fetchone()
+            finally:
+                probe.close()
+            return
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1").scalar_one()
+
+    async def close(self) -> None:
+        """Wait for running transactions, then release threads and connections."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._executor.shutdown, True)
+        self._ping_executor.shutdown(wait=False, cancel_futures=True)
+        self.engine.dispose()

@@ -1,0 +1,134 @@
+"""AIP-155 request idempotency, stored with the effect in the same transaction.
+
+Use it inside ``db.write``::
+
+    await db.write(lambda conn: idempotency.run_once(
+        conn, key, request, CreateFooResponse, lambda: CreateFooResponse(foo=create(conn, ...))))
+
+or the shorthand ``await idempotency.write_once(db, key, request, CreateFooResponse, effect)``
+where ``effect(conn)`` returns the response message.
+
+The key row is claimed BEFORE the effect runs. Two racing calls with one
+request_id therefore meet at the key's unique constraint, not inside the
+effect (where the loser would see e.g. a spurious ALREADY_EXISTS): on SQLite
+the writers are serialised by BEGIN IMMEDIATE and the second one finds the
+key; on PostgreSQL the second INSERT waits for the first transaction and then
+fails, and the loser returns the winner's committed answer. This works across
+server processes because the only coordination is the database constraint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import sqlalchemy as sa
+from google.protobuf.message import Message
+from sqlalchemy.engine import Connection
+
+from domain.errors import FieldViolation, InvalidArgument
+from store.db import Database
+from store.tables import IdempotencyKeyRow
+
+M = TypeVar("M", bound=Message)
+
+_keys = IdempotencyKeyRow.__table__  # type: ignore[attr-defined]
+
+REQUEST_ID_REUSED = "REQUEST_ID_REUSED"
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyKey:
+    """Who made the call (principal URI), which RPC (full method name) and its request_id."""
+
+    principal: str
+    method: str
+    request_id: str
+
+
+def digest(request: Message) -> bytes:
+    """A fingerprint of the request, to tell a retry from a different call reusing the id."""
+    return hashlib.sha256(request.SerializeToString(deterministic=True)).digest()
+
+
+def run_once(
+    conn: Connection,
+    key: IdempotencyKey,
+    request: Message,
+    response_type: type[M],
+    effect: Callable[[], M],
+) -> M:
+    """Run ``effect`` at most once per key in the caller's transaction and return its (stored) response.
+
+    An empty request_id opts out of idempotency: the effect simply runs.
+    """
+    if not key.request_id:
+        return effect()
+    request_digest = digest(request)
+    stored = _lookup(conn, key, request_digest, response_type)
+    if stored is not None:
+        return stored
+    try:
+        # The savepoint lets a lost race be undone without aborting the
+        # caller's transaction (PostgreSQL rejects every statement after an
+        # error until rollback).
+        with conn.begin_nested():
+            row_id = conn.execute(
+                sa.insert(_keys)
+                .values(
+                    principal=key.principal,
+                    method=key.method,
+                    request_id=key.request_id,
+                    request_digest=request_digest,
+                    response=None,
+                    create_time=datetime.now(UTC),
+                )
+                .returning(_keys.c.id)
+            ).scalar_one()
+    except sa.exc.IntegrityError:
+        # Another transaction committed this key while we looked; under READ
+        # COMMITTED the next statement sees its row.
+        stored = _lookup(conn, key, request_digest, response_type)
+        if stored is None:
+            raise
+        return stored
+    response = effect()
+    conn.execute(sa.update(_keys).where(_keys.c.id == row_id).values(response=response.SerializeToString()))
+    return response
+
+
+async def write_once(
+    db: Database,
+    key: IdempotencyKey,
+    request: Message,
+    response_type: type[M],
+    effect: Callable[[Connection], M],
+) -> M:
+    """``run_once`` in its own write transaction."""
+    return await db.write(lambda conn: run_once(conn, key, request, response_type, lambda: effect(conn)))
+
+
+def _lookup(conn: Connection, key: IdempotencyKey, request_digest: bytes, response_type: type[M]) -> M | None:
+    row = conn.execute(
+        sa.select(_keys.c.request_digest, _keys.c.response).where(
+            _keys.c.principal == key.principal,
+            _keys.c.method == key.method,
+            _keys.c.request_id == key.request_id,
+        )
+    ).first()
+    if row is None:
+        return None
+    if bytes(row.request_digest) != request_digest:
+        raise InvalidArgument(
+            "request_id was already used for a different request",
+            reason=REQUEST_ID_REUSED,
+            violations=[FieldViolation("request_id", "already used with a different request body")],
+            metadata={"request_id": key.request_id},
+        )
+    if row.response is None:
+        # Only the transaction that claimed the key can see it unanswered.
+        raise RuntimeError("idempotency key seen without its response")
+    return response_type.FromString(bytes(row.response))
