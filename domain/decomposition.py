@@ -138,6 +138,8 @@ def _binding_events(
 def _largest_remainder(
     exact: Mapping[str, Fraction], participants: Sequence[Participant], limits: Mapping[str, int]
 ) -> dict[str, int]:
+    # Σ exact is whole (the target, or caps and area limits), and an area has room for at least the
+    # ceiling of its members' fractional parts, so every left watt lands on a positive fractional part.
     shares = {aid: math.floor(value) for aid, value in exact.items()}
     left = sum(exact.values()) - sum(shares.values())
     area_of = {p.aggregator_id: p.area_id for p in participants}
@@ -146,7 +148,7 @@ def _largest_remainder(
         if left <= 0:
             break
         area = area_of[aid]
-        if exact[aid] == shares[aid] or (area in used and used[area] >= limits[area]):
+        if area in used and used[area] >= limits[area]:
             continue
         shares[aid] += 1
         left -= 1
@@ -244,7 +246,8 @@ class Redispatch:
     """A re-dispatch plan.
 
     ``shortfall_w``: per lagging aggregator, its latest minute's instructed −
-    response. ``additions_w``: what each other aggregator takes on top.
+    response (a negative response counts as 0: no more than the whole
+    instruction moves). ``additions_w``: what each other aggregator takes on top.
     ``instructed_w``: every aggregator's revised instruction (Σ unchanged).
     ``unplaced_w``: the part of the shortfall nobody had room for; it stays
     with the lagging aggregators.
@@ -274,7 +277,7 @@ def redispatch(
     """
     current = {aid: samples[-1].instructed_w for aid, samples in minutes.items() if samples}
     shortfall = {
-        aid: samples[-1].instructed_w - samples[-1].response_w
+        aid: samples[-1].instructed_w - max(samples[-1].response_w, 0)
         for aid, samples in minutes.items()
         if is_lagging(samples, threshold=threshold, consecutive=consecutive)
     }

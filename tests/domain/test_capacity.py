@@ -152,8 +152,9 @@ def test_session_at_its_v2g_floor_has_no_discharge_allowance() -> None:
 
 
 def test_bidirectional_session_on_a_charge_only_pile_cannot_discharge() -> None:
-    # As SESSION_A but on AC_PILE: D = 0, Pc = min(7000, 7400) = 7000 → Pmin = clamp(−61000, 0, 7000) = 0
-    session = _session(bidirectional=True, meter=_meter(5_000, 30))
+    # As SESSION_A but on a pile flagged charge-only: D = 0 → Pmin = clamp(−61000, 0, 7000) = 0
+    pile = Charger("pile-uni", rated_charge_w=11_000, rated_discharge_w=6_000, bidirectional=False)
+    session = _session(charger=pile, bidirectional=True, meter=_meter(5_000, 30))
     cap = session_capacity(session, NOW, TIMEOUT)
     assert (cap.discharge_allowance, cap.pmin) == (0, 0)
     assert cap.decrease_w == 5_000
@@ -254,8 +255,9 @@ def test_forecast_averages_same_weekday_of_recent_weeks() -> None:
         CapacitySample(date(2026, 5, 25), 0, 2_000, 11),
         CapacitySample(date(2026, 5, 18), 0, 3_000, 12),
         CapacitySample(date(2026, 5, 11), 0, 3_001, 12),
-        # ignored: five weeks back, and a Sunday
+        # ignored: five weeks back, the forecast day itself, and a Sunday
         CapacitySample(date(2026, 5, 4), 0, 90_000, 90_000),
+        CapacitySample(DAY, 0, 90_000, 90_000),
         CapacitySample(date(2026, 6, 7), 0, 90_000, 90_000),
         # slot 1 seen in two weeks only: (5 + 6)/2 = 5.5 → 5
         CapacitySample(date(2026, 6, 1), 1, 5, 7),

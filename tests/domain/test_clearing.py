@@ -36,23 +36,23 @@ def _bid(aggregator_id: str, minute: int, slots: dict[int, tuple[int, str]]) -> 
     )
 
 
-# Merit order in slot 40: b 3000 @ 0.40; a 4000 @ 0.50 (submitted 01:00);
-# c 5000 @ 0.50 (01:02, loses the tie to a); d 2000 @ 0.60.
+# Merit order in slot 40: b 3000 @ 0.40; e 4000 @ 0.50 (submitted 01:00);
+# c 5000 @ 0.50 (01:02, loses the tie to e, though its id sorts first); d 2000 @ 0.60.
 BIDS = [
     _bid("agg-c", 2, {SLOT: (5_000, "0.50")}),
-    _bid("agg-a", 0, {SLOT: (4_000, "0.50"), SLOT + 1: (1_000, "0.30")}),
+    _bid("agg-e", 0, {SLOT: (4_000, "0.50"), SLOT + 1: (1_000, "0.30")}),
     _bid("agg-d", -60, {SLOT: (2_000, "0.60")}),
     _bid("agg-b", 5, {SLOT: (3_000, "0.40")}),
 ]
 
 
 def test_uniform_price_with_partial_marginal_bid_and_time_tie_break() -> None:
-    # target 10000: b 3000 (7000 left), a 4000 (3000 left), c 3000 of 5000 (marginal), d nothing
+    # target 10000: b 3000 (7000 left), e 4000 (3000 left), c 3000 of 5000 (marginal), d nothing
     # uniform price = the marginal bid's 0.50 for all
     cleared = clear_slot(SLOT, 10_000, BIDS, PriceMode.UNIFORM)
     assert cleared.awards == (
         Award("agg-b", 3_000, Decimal("0.50")),
-        Award("agg-a", 4_000, Decimal("0.50")),
+        Award("agg-e", 4_000, Decimal("0.50")),
         Award("agg-c", 3_000, Decimal("0.50")),
     )
     assert (cleared.accepted_w, cleared.shortfall_w, cleared.marginal_price) == (10_000, 0, Decimal("0.50"))
@@ -62,7 +62,7 @@ def test_pay_as_bid_pays_each_own_price() -> None:
     cleared = clear_slot(SLOT, 10_000, BIDS, PriceMode.PAY_AS_BID)
     assert cleared.awards == (
         Award("agg-b", 3_000, Decimal("0.40")),
-        Award("agg-a", 4_000, Decimal("0.50")),
+        Award("agg-e", 4_000, Decimal("0.50")),
         Award("agg-c", 3_000, Decimal("0.50")),
     )
 
@@ -78,7 +78,7 @@ def test_shortfall_accepts_everything_at_the_highest_price() -> None:
     cleared = clear_slot(SLOT, 20_000, BIDS, PriceMode.UNIFORM)
     assert [(a.aggregator_id, a.accepted_w) for a in cleared.awards] == [
         ("agg-b", 3_000),
-        ("agg-a", 4_000),
+        ("agg-e", 4_000),
         ("agg-c", 5_000),
         ("agg-d", 2_000),
     ]
@@ -93,15 +93,15 @@ def test_slot_without_bids_or_target() -> None:
 
 
 def test_clear_per_aggregator_per_slot() -> None:
-    # slot 41: only a offers 1000 @ 0.30; target 600 → a 600 @ 0.30
+    # slot 41: only e offers 1000 @ 0.30; target 600 → e 600 @ 0.30
     result = clear({SLOT: 4_000, SLOT + 1: 600}, BIDS, PriceMode.UNIFORM)
     assert [s.slot for s in result.slots] == [SLOT, SLOT + 1]
-    # slot 40 target 4000: b 3000, a 1000 (marginal) → uniform 0.50
+    # slot 40 target 4000: b 3000, e 1000 (marginal) → uniform 0.50
     assert result.by_aggregator() == {
         "agg-b": {SLOT: Award("agg-b", 3_000, Decimal("0.50"))},
-        "agg-a": {
-            SLOT: Award("agg-a", 1_000, Decimal("0.50")),
-            SLOT + 1: Award("agg-a", 600, Decimal("0.30")),
+        "agg-e": {
+            SLOT: Award("agg-e", 1_000, Decimal("0.50")),
+            SLOT + 1: Award("agg-e", 600, Decimal("0.30")),
         },
     }
 
