@@ -3,7 +3,7 @@
 (a) ``split_target``: a node target over aggregators, proportional, capped,
     re-split, largest-remainder whole watts.
 (b) ``split_over_sessions``: an aggregator's share over its sessions, most laxity first.
-(c) ``lagging_aggregators`` / ``redispatch``: move a persistent shortfall to others.
+(c) ``is_lagging`` / ``redispatch``: move a persistent shortfall to others.
 
 Exact arithmetic (``Fraction``) inside; whole watts out.
 """
@@ -57,7 +57,8 @@ def split_target(
     aggregator or a full area cannot take is re-split over the rest the same
     way (water filling: a participant freezes at the λ where its own cap, or its
     area's limit, binds first). If caps and limits allow less than the target,
-    everybody gets what it can and the difference is the shortfall.
+    everybody gets what it can and the difference is the shortfall. A zero
+    weight takes nothing.
 
     Whole watts by largest remainder: each exact share is floored, the
     remaining watts go one each to the largest fractional parts (ties to the
