@@ -123,6 +123,7 @@ class Platform:
         self.health = HealthServicer()
         self.port = 0
         self.services: list[str] = []
+        self.servicers: dict[str, Any] = {}  # service full name → the object serving it
         self._watcher: asyncio.Task[None] | None = None
         self._serving: bool | None = None
 
@@ -140,8 +141,10 @@ class Platform:
             options=[("grpc.max_receive_message_length", settings.max_receive_message_bytes)],
         )
         for surface in surfaces:
-            surface.add_to_server(_servicer_for(surface, deps), server)
-        self.services = [s.service for s in surfaces]
+            servicer = _servicer_for(surface, deps)
+            surface.add_to_server(servicer, server)
+            self.servicers[surface.service] = servicer
+        self.services = list(self.servicers)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         if self._extra_handlers:
             server.add_generic_rpc_handlers(self._extra_handlers)

@@ -1,0 +1,186 @@
+"""Typed async SDK over an injected ``grpc.aio.Channel``.
+
+* One class per surface (``OperatorClient``, …) taking the channel, the way
+  httpx takes a transport: the caller owns the channel (TLS, target, its
+  lifetime).
+* Every call carries a deadline (``deadline`` seconds, default 10; sent to the server as the gRPC deadline).
+* Retries are the channel's business: ``channel_options()`` installs a
+  service config that retries UNAVAILABLE for idempotent methods — reads, and
+  mutating calls that carry a ``request_id`` (the SDK always fills it, so a
+  retried create returns the first answer, AIP-155).
+* Failures raise ``clients.errors.VgiError`` subclasses with the unpacked details.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message import Message
+from vgi.common.v1 import aggregator_pb2, options_pb2
+from vgi.operator.v1 import operator_service_pb2 as operator_pb
+from vgi.operator.v1 import operator_service_pb2_grpc as operator_grpc
+
+from clients.errors import from_grpc_error
+
+DEFAULT_DEADLINE_SECONDS = 10.0
+DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+# Services whose idempotent methods get the retry policy.
+SERVICES: list[ServiceDescriptor] = [operator_pb.DESCRIPTOR.services_by_name["OperatorService"]]
+
+_POLICY: Any = options_pb2.policy  # the generated stub types the extension loosely
+
+
+def _idempotent(method: Any) -> bool:
+    if method.client_streaming:
+        return False
+    policy = method.GetOptions().Extensions[_POLICY]
+    return not policy.mutating or "request_id" in method.input_type.fields_by_name
+
+
+def service_config(
+    services: Sequence[ServiceDescriptor] = SERVICES,
+    *,
+    max_attempts: int = 4,
+    initial_backoff_s: float = 0.1,
+    max_backoff_s: float = 2.0,
+) -> str:
+    """A gRPC service config (JSON) retrying UNAVAILABLE on every idempotent method of ``services``."""
+    names = [
+        {"service": service.full_name, "method": method.name}
+        for service in services
+        for method in service.methods
+        if _idempotent(method)
+    ]
+    return json.dumps(
+        {
+            "methodConfig": [
+                {
+                    "name": names,
+                    "retryPolicy": {
+                        "maxAttempts": max_attempts,
+                        "initialBackoff": f"{initial_backoff_s}s",
+                        "maxBackoff": f"{max_backoff_s}s",
+                        "backoffMultiplier": 2,
+                        "retryableStatusCodes": ["UNAVAILABLE"],
+                    },
+                }
+            ]
+        }
+    )
+
+
+def channel_options(
+    *,
+    services: Sequence[ServiceDescriptor] = SERVICES,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    extra: Sequence[tuple[str, Any]] = (),
+) -> list[tuple[str, Any]]:
+    """Channel arguments: retries by service config and message-size limits."""
+    return [
+        ("grpc.enable_retries", 1),
+        ("grpc.service_config", service_config(services)),
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+        *extra,
+    ]
+
+
+def secure_channel(
+    target: str,
+    *,
+    root_certificates: bytes,
+    private_key: bytes,
+    certificate_chain: bytes,
+    options: Sequence[tuple[str, Any]] | None = None,
+) -> grpc.aio.Channel:
+    """A mutual-TLS channel with the platform's retry policy."""
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=root_certificates, private_key=private_key, certificate_chain=certificate_chain
+    )
+    return grpc.aio.secure_channel(
+        target, credentials, options=channel_options() if options is None else options
+    )
+
+
+def insecure_channel(target: str, *, options: Sequence[tuple[str, Any]] | None = None) -> grpc.aio.Channel:
+    """A plaintext channel, for a server started with ``--insecure`` on loopback."""
+    return grpc.aio.insecure_channel(target, options=channel_options() if options is None else options)
+
+
+class _Client:
+    """Deadline, metadata and error mapping shared by the surface clients."""
+
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        *,
+        deadline: float = DEFAULT_DEADLINE_SECONDS,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self._deadline = deadline
+        self._metadata = tuple(metadata) or None
+
+    async def _unary(self, multicallable: Any, request: Message, deadline: float | None) -> Any:
+        try:
+            return await multicallable(
+                request, timeout=self._deadline if deadline is None else deadline, metadata=self._metadata
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_grpc_error(exc) from exc
+
+
+class OperatorClient(_Client):
+    """vgi.operator.v1.OperatorService."""
+
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        *,
+        deadline: float = DEFAULT_DEADLINE_SECONDS,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        super().__init__(channel, deadline=deadline, metadata=metadata)
+        self._stub = operator_grpc.OperatorServiceStub(channel)
+
+    async def create_aggregator(
+        self,
+        aggregator_id: str,
+        aggregator: aggregator_pb2.Aggregator,
+        *,
+        request_id: str | None = None,
+        deadline: float | None = None,
+    ) -> aggregator_pb2.Aggregator:
+        """Onboard an aggregator. Pass ``request_id`` to make your own retries idempotent too."""
+        request = operator_pb.CreateAggregatorRequest(
+            request_id=request_id if request_id is not None else str(uuid.uuid4()),
+            aggregator_id=aggregator_id,
+            aggregator=aggregator,
+        )
+        response: operator_pb.CreateAggregatorResponse = await self._unary(
+            self._stub.CreateAggregator, request, deadline
+        )
+        return response.aggregator
+
+    async def get_aggregator(self, name: str, *, deadline: float | None = None) -> aggregator_pb2.Aggregator:
+        """``name`` is ``aggregators/{aggregator}``."""
+        response: operator_pb.GetAggregatorResponse = await self._unary(
+            self._stub.GetAggregator, operator_pb.GetAggregatorRequest(name=name), deadline
+        )
+        return response.aggregator
+
+    async def list_aggregators(
+        self, *, page_size: int = 0, page_token: str = "", deadline: float | None = None
+    ) -> operator_pb.ListAggregatorsResponse:
+        """One page; pass its ``next_page_token`` back for the next, until it is empty."""
+        response: operator_pb.ListAggregatorsResponse = await self._unary(
+            self._stub.ListAggregators,
+            operator_pb.ListAggregatorsRequest(page_size=page_size, page_token=page_token),
+            deadline,
+        )
+        return response

@@ -1,0 +1,117 @@
+"""Call accounting: duration and status code of every call, open streams, and the access log line.
+
+Goes right after tracing, before error mapping, so it sees the final code of
+every call (rejections by auth, rate limit and validation included) and its
+log lines carry the call's trace id. Per call: two ``perf_counter()`` reads,
+one tally increment, one histogram record (a no-op without a MeterProvider),
+attribute sets built once per method and code.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterator, Callable
+from functools import partial
+from time import perf_counter
+from typing import Any
+
+import grpc
+
+from interceptors.base import Context, Interceptor, StreamBehavior, UnaryBehavior
+from interceptors.methods import MethodInfo
+from interceptors.tracing import SERVER_ERRORS, call_status
+from server.observability.metrics import METRICS, Metrics, surface_of
+
+access_log = logging.getLogger("vgi.access")
+
+_Finish = Callable[[float, Context, BaseException | None], None]
+
+
+class MetricsInterceptor(Interceptor):
+    """Records every call into ``metrics``; logs server faults (WARNING) and, at DEBUG, every call."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        super().__init__()
+        self._metrics = metrics
+
+    def wrap_unary_unary(self, method: MethodInfo, behavior: UnaryBehavior) -> UnaryBehavior:
+        return _measure(behavior, self._finisher(method, None), None)
+
+    def wrap_stream_unary(self, method: MethodInfo, behavior: UnaryBehavior) -> UnaryBehavior:
+        return self._measure_stream(method, behavior)
+
+    def wrap_unary_stream(self, method: MethodInfo, behavior: StreamBehavior) -> StreamBehavior:
+        return self._measure_stream(method, behavior)
+
+    def wrap_stream_stream(self, method: MethodInfo, behavior: StreamBehavior) -> StreamBehavior:
+        return self._measure_stream(method, behavior)
+
+    def _measure_stream(self, method: MethodInfo, behavior: Any) -> Any:
+        surface = surface_of(method.full_name)
+        return _measure(
+            behavior, self._finisher(method, surface), partial(self._metrics.stream_opened, surface)
+        )
+
+    def _finisher(self, method: MethodInfo, stream_surface: str | None) -> _Finish:
+        """``finish(start, context, error)`` for one method; closes the stream count when it is a stream."""
+        record = self._metrics.rpc_recorder(method.full_name)
+        stream_closed = self._metrics.stream_closed
+        name = method.full_name
+
+        def finish(start: float, context: Context, error: BaseException | None) -> None:
+            seconds = perf_counter() - start
+            code = call_status(context, error)
+            record(code, seconds)
+            if stream_surface is not None:
+                stream_closed(stream_surface)
+            if code in SERVER_ERRORS:
+                level = logging.WARNING
+            elif access_log.isEnabledFor(logging.DEBUG):
+                level = logging.DEBUG
+            else:
+                return
+            access_log.log(
+                level,
+                "rpc finished",
+                extra={"method": name, "code": code.name, "duration_ms": round(seconds * 1000.0, 3)},
+            )
+
+        return finish
+
+
+def _measure(behavior: Any, finish: _Finish, opened: Callable[[], None] | None) -> Any:
+    if inspect.isasyncgenfunction(behavior):
+
+        async def measured_gen(request: Any, context: Context) -> AsyncIterator[Any]:
+            start = perf_counter()
+            if opened is not None:
+                opened()
+            try:
+                async for response in behavior(request, context):
+                    yield response
+            except BaseException as error:
+                finish(start, context, error)
+                raise
+            finish(start, context, None)
+
+        return measured_gen
+
+    async def measured(request: Any, context: Context) -> Any:
+        start = perf_counter()
+        if opened is not None:
+            opened()
+        try:
+            response = await behavior(request, context)
+        except BaseException as error:
+            finish(start, context, error)
+            raise
+        finish(start, context, None)
+        return response
+
+    return measured
+
+
+def metrics_server_interceptor(metrics: Metrics = METRICS) -> grpc.aio.ServerInterceptor:
+    """The accounting interceptor, SECOND in the server chain (right after tracing)."""
+    return MetricsInterceptor(metrics)

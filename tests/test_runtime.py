@@ -1,0 +1,197 @@
+"""Server runtime: health per service, reflection, graceful shutdown, health following the store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+import sqlalchemy as sa
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from vgi.common.v1 import aggregator_pb2
+
+pytestmark = pytest.mark.timeout(60)
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+GRPCURL = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "grpcurl"
+
+
+async def _health(channel: grpc.aio.Channel, service: str = "") -> Any:
+    return (
+        await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=service), timeout=5
+        )
+    ).status
+
+
+async def _eventually(probe: Callable[[], Awaitable[Any]], expected: Any, within: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while (value := await probe()) != expected:
+        assert asyncio.get_running_loop().time() < deadline, f"still {value!r}, wanted {expected!r}"
+        await asyncio.sleep(0.02)
+
+
+async def test_health_serving_for_every_service(platform: Any) -> None:
+    services = platform.platform.services
+    assert "vgi.operator.v1.OperatorService" in services
+    for service in ["", *services]:
+        assert await _health(platform.channel, service) == SERVING, service
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await _health(platform.channel, "vgi.nothing.v1.NoService")
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_only_the_selected_surfaces_are_served(tmp_path: Path, platform_factory: Any) -> None:
+    async with platform_factory(f"sqlite:///{tmp_path / 'vgi.db'}", services=("operator",)) as running:
+        assert running.platform.services == ["vgi.operator.v1.OperatorService"]
+        assert await _health(running.channel, "vgi.operator.v1.OperatorService") == SERVING
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await _health(running.channel, "vgi.dispatch.v1.DispatchService")
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def _grpcurl(*args: str) -> str:
+    process = await asyncio.create_subprocess_exec(
+        str(GRPCURL), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    stdout, stderr = await process.communicate()
+    assert process.returncode == 0, stderr.decode()
+    return stdout.decode()
+
+
+async def test_reflection_lists_and_describes_the_operator_service(
+    tmp_path: Path, platform_factory: Any
+) -> None:
+    async with platform_factory(f"sqlite:///{tmp_path / 'vgi.db'}") as running:
+        listed = (await _grpcurl("-plaintext", running.target, "list")).split()
+        assert "vgi.operator.v1.OperatorService" in listed
+        assert "grpc.health.v1.Health" in listed
+        described = await _grpcurl(
+            "-plaintext", running.target, "describe", "vgi.operator.v1.OperatorService"
+        )
+        assert "rpc CreateAggregator ( .vgi.operator.v1.CreateAggregatorRequest )" in described
+
+
+SLEEP = "/vgi.test.v1.SlowService/Sleep"
+
+
+async def test_graceful_shutdown_drains_in_flight_and_refuses_new_calls(
+    tmp_path: Path, platform_factory: Any
+) -> None:
+    started = asyncio.Event()
+
+    async def sleep(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        started.set()
+        await asyncio.sleep(0.5)
+        return b"done:" + request
+
+    slow = grpc.method_handlers_generic_handler(
+        "vgi.test.v1.SlowService", {"Sleep": grpc.unary_unary_rpc_method_handler(sleep)}
+    )
+    async with platform_factory(f"sqlite:///{tmp_path / 'vgi.db'}", extra_handlers=[slow]) as running:
+        watch = health_pb2_grpc.HealthStub(running.channel).Watch(health_pb2.HealthCheckRequest(service=""))
+        assert (await watch.read()).status == SERVING
+        in_flight = asyncio.ensure_future(running.channel.unary_unary(SLEEP)(b"x", timeout=10))
+        await started.wait()
+
+        stopping = asyncio.ensure_future(running.platform.stop(grace=5))
+        # Health goes NOT_SERVING before the listener closes.
+        assert (await watch.read()).status == NOT_SERVING
+        watch.cancel()
+        await asyncio.sleep(0.05)
+
+        async with grpc.aio.insecure_channel(running.target) as fresh:
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await fresh.unary_unary(SLEEP)(b"y", timeout=2)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert not in_flight.done(), "the slow call should still be running during shutdown"
+
+        assert await in_flight == b"done:x"
+        await stopping
+
+
+class _TcpProxy:
+    """A loopback TCP relay to PostgreSQL that can be cut and restored: a real network partition."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port, reuse_address=True)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        self._writers.clear()
+        await self._server.wait_closed()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        self._writers.update((writer, upstream_writer))
+        await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+
+    async def close(self) -> None:
+        if self._server is not None and self._server.is_serving():
+            await self.stop()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(ConnectionError, OSError):
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    writer.close()
+
+
+async def test_health_follows_the_store(database_url: str, platform_factory: Any) -> None:
+    """NOT_SERVING while the store is unreachable, SERVING again once it is back — by itself."""
+    url = sa.make_url(database_url)
+    proxy: _TcpProxy | None = None
+    if url.get_backend_name() == "sqlite":
+        # Move the database's directory away: the configured file is gone.
+        assert url.database is not None
+        directory = Path(url.database).parent
+        away = directory.with_name(directory.name + "-away")
+
+        async def cut() -> None:
+            os.rename(directory, away)
+
+        async def restore() -> None:
+            os.rename(away, directory)
+
+        served_url = database_url
+    else:
+        assert url.port is not None
+        proxy = _TcpProxy(url.port)
+        await proxy.start()
+        cut, restore = proxy.stop, proxy.start
+        served_url = url.set(port=proxy.port).render_as_string(hide_password=False)
+
+    try:
+        async with platform_factory(served_url) as running:
+            await _eventually(lambda: _health(running.channel), SERVING)
+            await cut()
+            await _eventually(lambda: _health(running.channel), NOT_SERVING)
+            assert await _health(running.channel, "vgi.operator.v1.OperatorService") == NOT_SERVING
+            await restore()
+            await _eventually(lambda: _health(running.channel), SERVING)
+            assert await _health(running.channel, "vgi.operator.v1.OperatorService") == SERVING
+            created = await running.operator.create_aggregator(
+                "after", aggregator_pb2.Aggregator(display_name="After the outage")
+            )
+            assert created.name == "aggregators/after"
+    finally:
+        if proxy is not None:
+            await proxy.close()
