@@ -1,0 +1,155 @@
+"""Logging: one JSON object per line, tied to the trace and the caller, with secrets scrubbed.
+
+Every line carries ``time``, ``level``, ``logger``, ``message``, and when
+known ``trace_id``/``span_id`` (the current span, sampled or only propagated),
+``principal`` and ``method`` (from the runtime's per-call contextvars in
+``interceptors.context``), ``code`` (passed as ``extra={"code": ...}`` by the
+line that knows the outcome), plus any other ``extra`` fields.
+
+``RedactingFilter`` runs on the handler, before any formatting, so no
+handler it guards can print a bearer token, a JWT, an ``authorization``-like
+metadata value or a private key — whether it sits in the message, its
+arguments, an extra field or a traceback.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from opentelemetry import trace
+
+REDACTED = "[REDACTED]"
+
+_PRIVATE_KEY = re.compile(
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.DOTALL
+)
+_BEARER = re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9._~+/=-]+")
+# A JWS/JWT: header.payload.signature in base64url. Headers start with '{"'
+# (eyJ); other three-segment strings count only when every segment is long
+# enough not to be a dotted name like vgi.dispatch.v1.
+_JWT = re.compile(
+    r"\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"
+    r"|\b[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}"
+)
+_SECRET_KEYS = (
+    r"authorization|proxy-authorization|x-api-key|api[-_]key|cookie|set-cookie"
+    r"|(?:access_|refresh_|id_)?token|password|passwd|secret|client_secret|private_key"
+)
+# key followed by its value as metadata and dicts print: ('authorization', 'v'),
+# {'authorization': 'v'}, _Metadatum(key='authorization', value='v'), and
+# unquoted: authorization: v / authorization=v.
+_QUOTED_SECRET = re.compile(
+    rf"(?i)(\b(?:{_SECRET_KEYS})\b['\"]?\s*[:=,]\s*(?:value\s*=\s*)?(?:b)?)(['\"])(.*?)(?<!\\)\2"
+)
+_BARE_SECRET = re.compile(
+    rf"(?i)(\b(?:{_SECRET_KEYS})\s*[:=]\s*)(?!['\"\s])([^\s,;'\"]+(?:\s+{re.escape(REDACTED)})?)"
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with private keys, bearer tokens, JWTs and secret-named values replaced by [REDACTED]."""
+    text = _PRIVATE_KEY.sub(REDACTED, text)
+    text = _BEARER.sub(rf"\1\2{REDACTED}", text)
+    text = _JWT.sub(REDACTED, text)
+    text = _QUOTED_SECRET.sub(rf"\1\2{REDACTED}\2", text)
+    return _BARE_SECRET.sub(rf"\1{REDACTED}", text)
+
+
+# Attributes every LogRecord has; anything else on a record came from ``extra``.
+_STANDARD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+
+
+class RedactingFilter(logging.Filter):
+    """Scrubs secrets from a record's message, arguments, string extras and traceback, in place."""
+
+    _traceback = logging.Formatter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._traceback.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        for name, value in record.__dict__.items():
+            if name in _STANDARD_ATTRIBUTES or value is None or isinstance(value, bool | int | float):
+                continue
+            # Containers are flattened to text: a secret nested in a dict must not slip through.
+            record.__dict__[name] = redact(value if isinstance(value, str) else str(value))
+        return True
+
+
+def _call_fields() -> tuple[str | None, str | None]:
+    """(principal URI, full method) of the RPC being served, from the runtime's contextvars."""
+    try:
+        # Imported late: the logger is set up before the gRPC layer, and tools
+        # that log without it (migrations, PKI) must not need it.
+        from interceptors.context import current_call, current_principal
+    except ImportError:
+        return None, None
+    principal = current_principal()
+    call = current_call()
+    return (
+        principal.uri if principal is not None else None,
+        call.method.full_name if call is not None else None,
+    )
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, trace/span ids, principal, method, code, extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        span_context = trace.get_current_span().get_span_context()
+        principal, method = _call_fields()
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "trace_id": f"{span_context.trace_id:032x}" if span_context.is_valid else None,
+            "span_id": f"{span_context.span_id:016x}" if span_context.is_valid else None,
+            "principal": principal,
+            "method": method,
+            "code": None,
+        }
+        for name, value in record.__dict__.items():
+            if name not in _STANDARD_ATTRIBUTES:
+                line[name] = value
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exception"] = record.exc_text
+        if record.stack_info:
+            line["stack"] = record.stack_info
+        return jsonlib.dumps(line, default=str, ensure_ascii=False)
+
+
+_TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_HANDLER_NAME = "vgi-observability"
+
+
+def setup_logging(
+    level: int | str = logging.INFO, json: bool = True, *, stream: TextIO | None = None
+) -> logging.Handler:
+    """Send the root logger's records to ``stream`` (stderr) as JSON lines (or text), secrets scrubbed.
+
+    Replaces the handler a previous call installed, so calling it again (tests,
+    reconfiguration) does not duplicate lines.
+    """
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(JsonFormatter() if json else logging.Formatter(_TEXT_FORMAT))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    for previous in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(previous)
+    root.addHandler(handler)
+    root.setLevel(level)
+    return handler
