@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 BUF := node_modules/.bin/buf
 VGI_CONFIG ?=
 
-.PHONY: run test install gen check-contracts lint typecheck pytest contracts-release demo bench bench-quick clean
+.PHONY: run run-insecure test install gen check-contracts lint typecheck pytest contracts-release demo bench bench-quick clean
 
 ## install: the virtualenv with pinned packages, the project in editable mode, and buf.
 install: $(STAMP) $(BUF)
@@ -26,6 +26,10 @@ $(BUF): package.json package-lock.json
 run: install
 	$(VENV)/bin/vgi pki init --dir var/pki --if-missing
 	$(VENV)/bin/vgi serve --pki var/pki --database sqlite:///var/vgi.db $(if $(VGI_CONFIG),--config $(VGI_CONFIG))
+
+## run-insecure: the same in plaintext (loopback only), e.g. for `grpcurl -plaintext`.
+run-insecure: install
+	$(VENV)/bin/vgi serve --insecure $(if $(VGI_CONFIG),--config $(VGI_CONFIG))
 
 ## gen: regenerate the Python stubs in gen/ from proto/.
 gen: install

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from server import config
+from server.security import cli as security_cli
 
 Register = Callable[[Any], None]
 
@@ -110,6 +111,7 @@ def _migrate(args: argparse.Namespace) -> int:
 _COMMANDS: list[Register] = [
     _register_serve,
     _register_migrate,
+    security_cli.register,  # pki, token
 ]
 
 

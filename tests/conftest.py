@@ -22,7 +22,7 @@ import grpc
 import psycopg
 import pytest
 
-from clients.sdk import OperatorClient, insecure_channel
+from clients.sdk import OperatorClient, channel_options, insecure_channel
 from server.app import Platform
 from server.config import Settings
 from store.db import Database
@@ -94,16 +94,28 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
 
 @pytest.fixture
 def platform_factory() -> PlatformFactory:
-    """``async with platform_factory(url, extra_handlers=..., **settings) as running: ...``"""
+    """``async with platform_factory(url, extra_handlers=..., credentials=..., **settings) as running: ...``
+
+    Without ``credentials`` the server listens in plaintext on loopback;
+    with them, pass the TLS settings too (``insecure=False, tls_cert_file=...``).
+    """
 
     @contextlib.asynccontextmanager
     async def start(
-        database_url: str, *, extra_handlers: Sequence[grpc.GenericRpcHandler] = (), **overrides: Any
+        database_url: str,
+        *,
+        extra_handlers: Sequence[grpc.GenericRpcHandler] = (),
+        credentials: grpc.ChannelCredentials | None = None,
+        **overrides: Any,
     ) -> AsyncIterator[RunningPlatform]:
         platform = Platform(make_settings(database_url, **overrides), extra_handlers=extra_handlers)
         await platform.start()
         target = f"127.0.0.1:{platform.port}"
-        channel = insecure_channel(target)
+        channel = (
+            insecure_channel(target)
+            if credentials is None
+            else grpc.aio.secure_channel(target, credentials, options=channel_options())
+        )
         try:
             yield RunningPlatform(platform, target, channel, OperatorClient(channel))
         finally:

