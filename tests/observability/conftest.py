@@ -15,6 +15,7 @@ from server.observability.metrics import METRICS
 from server.observability.tracing import PlatformSampler, use_tracer_provider
 
 MemoryTracing = tuple[TracerProvider, InMemorySpanExporter]
+MakeTracing = Callable[[float], MemoryTracing]
 
 
 @pytest.fixture(autouse=True)
@@ -33,7 +34,7 @@ def isolated_observability(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def memory_tracing() -> Iterator[Callable[[float], MemoryTracing]]:
+def memory_tracing() -> Iterator[MakeTracing]:
     """Makes TracerProviders with the platform sampler at a ratio, exporting to memory."""
     providers: list[TracerProvider] = []
 

@@ -19,7 +19,9 @@ from opentelemetry.proto.metrics.v1 import metrics_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 
-class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer, metrics_service_pb2_grpc.MetricsServiceServicer):
+class OtlpReceiver(
+    trace_service_pb2_grpc.TraceServiceServicer, metrics_service_pb2_grpc.MetricsServiceServicer
+):
     """Keeps every export request it is sent; ``spans()`` and ``metrics()`` flatten them."""
 
     def __init__(self) -> None:
@@ -27,7 +29,7 @@ class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer, metrics_service_
         self.trace_requests: list[trace_service_pb2.ExportTraceServiceRequest] = []
         self.metric_requests: list[metrics_service_pb2.ExportMetricsServiceRequest] = []
 
-    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802 (the proto's name)
+    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:
         # Both services have a method named Export; the request type tells them apart.
         with self._lock:
             if isinstance(request, trace_service_pb2.ExportTraceServiceRequest):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import SimpleNamespace
 
 import grpc
@@ -12,10 +11,9 @@ from opentelemetry.trace import SpanKind
 from interceptors.tracing import client_interceptors, tracing_server_interceptor
 from server.observability.tracing import use_tracer_provider
 
-from .conftest import MemoryTracing
+from .conftest import MakeTracing
 from .echo_service import EXPECTED_REPLIES, EchoService, call_every_kind, path, serve
 
-MakeTracing = Callable[[float], MemoryTracing]
 _TRACE_ID = 0x0AF7651916CD43DD8448EB211C80319C
 
 

@@ -12,7 +12,7 @@ from interceptors.tracing import client_interceptors, tracing_server_interceptor
 from server.observability.metrics import Metrics
 from server.observability.tracing import start_linked_span, use_tracer_provider
 
-from .conftest import MemoryTracing
+from .conftest import MakeTracing
 from .echo_service import EXPECTED_REPLIES, EchoService, call_every_kind, path, serve
 
 
@@ -22,7 +22,7 @@ def _one(spans: list[ReadableSpan], name: str, kind: SpanKind) -> ReadableSpan:
     return matching[0]
 
 
-async def test_client_server_store_and_linked_delivery(memory_tracing) -> None:
+async def test_client_server_store_and_linked_delivery(memory_tracing: MakeTracing) -> None:
     provider, exporter = memory_tracing(1.0)
     use_tracer_provider(provider)
     service = EchoService()
@@ -61,7 +61,7 @@ async def test_client_server_store_and_linked_delivery(memory_tracing) -> None:
     assert (link.context.trace_id, link.context.span_id) == (server.context.trace_id, server.context.span_id)
 
 
-async def test_every_rpc_kind_is_traced_and_still_works(memory_tracing) -> None:
+async def test_every_rpc_kind_is_traced_and_still_works(memory_tracing: MakeTracing) -> None:
     provider, exporter = memory_tracing(1.0)
     async with (
         serve(EchoService(), [tracing_server_interceptor(provider)]) as port,
@@ -85,7 +85,13 @@ async def test_every_rpc_kind_is_traced_and_still_works(memory_tracing) -> None:
         ("Fail", grpc.StatusCode.UNKNOWN, StatusCode.ERROR, True),
     ],
 )
-async def test_failed_calls_carry_their_code(memory_tracing, method, code, status, exception_recorded) -> None:
+async def test_failed_calls_carry_their_code(
+    memory_tracing: MakeTracing,
+    method: str,
+    code: grpc.StatusCode,
+    status: StatusCode,
+    exception_recorded: bool,
+) -> None:
     provider, exporter = memory_tracing(1.0)
     async with (
         serve(EchoService(), [tracing_server_interceptor(provider)]) as port,
@@ -101,7 +107,7 @@ async def test_failed_calls_carry_their_code(memory_tracing, method, code, statu
     assert any(event.name == "exception" for event in server.events) is exception_recorded
 
 
-async def test_deadline_is_recorded_as_deadline_exceeded(memory_tracing) -> None:
+async def test_deadline_is_recorded_as_deadline_exceeded(memory_tracing: MakeTracing) -> None:
     provider, exporter = memory_tracing(1.0)
     async with (
         serve(EchoService(), [tracing_server_interceptor(provider)]) as port,
@@ -116,7 +122,7 @@ async def test_deadline_is_recorded_as_deadline_exceeded(memory_tracing) -> None
     assert server.status.status_code is StatusCode.ERROR
 
 
-def test_no_carrier_or_unsampled_carrier_gives_no_delivery_span(memory_tracing) -> None:
+def test_no_carrier_or_unsampled_carrier_gives_no_delivery_span(memory_tracing: MakeTracing) -> None:
     provider, exporter = memory_tracing(1.0)
     use_tracer_provider(provider)
     with start_linked_span("deliver", None) as span:

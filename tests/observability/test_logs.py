@@ -1,0 +1,114 @@
+"""JSON log lines: one object per line, the call's trace id, and never a token."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import grpc
+import pytest
+from opentelemetry.trace import SpanKind
+
+from interceptors.metrics import metrics_server_interceptor
+from interceptors.tracing import tracing_server_interceptor
+from server.observability.logs import REDACTED, redact, setup_logging
+from server.observability.metrics import Metrics
+
+from .conftest import MakeTracing
+from .echo_service import EchoService, path, serve
+
+# A real ES256-shaped JWT (header {"alg":"ES256","typ":"JWT","kid":"k1"}).
+JWT = (
+    "eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0"
+    ".eyJzdWIiOiJ2Z2k6Ly9hZ2dyZWdhdG9yL2FnZy0xIiwiYXVkIjoidmdpLmFnZ3JlZ2F0b3IiLCJleHAiOjE5MDAwMDAwMDB9"
+    ".MEUCIQDx3kq0b6Vh1fY2k7pX9vG3mQ8n5cR2tT1uW4yZ0aB3cAIgY7rX2pL9kQ1sV6wN3mB8hJ4fD5gE0tR7yU2iO9pA1s"
+)
+OPAQUE = "s3cr3t-opaque-access-token-value-42"
+PRIVATE_KEY = (
+    "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5\n-----END EC PRIVATE KEY-----"
+)
+
+
+async def test_lines_are_json_with_the_call_trace_id_and_no_token(
+    memory_tracing: MakeTracing,
+) -> None:
+    provider, exporter = memory_tracing(1.0)
+    out = io.StringIO()
+    setup_logging(logging.DEBUG, json=True, stream=out)
+    metadata = (("authorization", f"Bearer {JWT}"), ("x-api-key", OPAQUE))
+    async with (
+        serve(
+            EchoService(), [tracing_server_interceptor(provider), metrics_server_interceptor(Metrics())]
+        ) as port,
+        grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel,
+    ):
+        await channel.unary_unary(path("Unary"))(b"hello", metadata=metadata)
+        with pytest.raises(grpc.aio.AioRpcError):
+            await channel.unary_unary(path("Fail"))(JWT.encode(), metadata=metadata)
+
+    raw = out.getvalue()
+    assert JWT.split(".")[2] not in raw and JWT.split(".")[1] not in raw and OPAQUE not in raw
+    lines = [json.loads(line) for line in raw.splitlines()]  # every line is one JSON object
+    spans = {s.name: s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER}
+
+    [saving] = [line for line in lines if line["message"].startswith("saving")]
+    server = spans[path("Unary")]
+    assert saving["trace_id"] == f"{server.context.trace_id:032x}"
+    assert saving["span_id"] == f"{server.context.span_id:016x}"
+    assert (saving["level"], saving["logger"]) == ("INFO", "tests.echo")
+    assert "authorization" in saving["message"] and REDACTED in saving["message"]
+
+    [failure] = [line for line in lines if line["message"] == "fail handler failed"]
+    assert failure["trace_id"] == f"{spans[path('Fail')].context.trace_id:032x}"
+    assert "ValueError" in failure["exception"] and REDACTED in failure["exception"]
+
+    access = {line["method"]: line for line in lines if line["message"] == "rpc finished"}
+    assert (access[path("Unary")]["code"], access[path("Unary")]["level"]) == ("OK", "DEBUG")
+    assert (access[path("Fail")]["code"], access[path("Fail")]["level"]) == ("UNKNOWN", "WARNING")
+    assert access[path("Unary")]["trace_id"] == saving["trace_id"]
+    assert isinstance(access[path("Unary")]["duration_ms"], float)
+
+
+def test_extra_fields_and_args_are_redacted_too() -> None:
+    out = io.StringIO()
+    setup_logging(logging.INFO, json=True, stream=out)
+    logging.getLogger("tests.logs").warning(
+        "issued %s with key %s", JWT, PRIVATE_KEY, extra={"token": JWT, "headers": {"authorization": OPAQUE}}
+    )
+    [line] = [json.loads(text) for text in out.getvalue().splitlines()]
+    assert JWT not in out.getvalue() and OPAQUE not in out.getvalue() and "MHcCAQEE" not in out.getvalue()
+    assert line["message"] == f"issued {REDACTED} with key {REDACTED}"
+    assert line["token"] == REDACTED
+    assert line["trace_id"] is None and line["principal"] is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"Authorization: Bearer {OPAQUE}", f"Authorization: {REDACTED}"),
+        (f"[('authorization', 'Bearer {OPAQUE}')]", f"[('authorization', '{REDACTED}')]"),
+        (
+            f"_Metadatum(key='authorization', value='{OPAQUE}')",
+            f"_Metadatum(key='authorization', value='{REDACTED}')",
+        ),
+        (f'{{"password": "{OPAQUE}"}}', f'{{"password": "{REDACTED}"}}'),
+        (f"token={OPAQUE} rest", f"token={REDACTED} rest"),
+        (f"jwt {JWT} end", f"jwt {REDACTED} end"),
+        (f"key:\n{PRIVATE_KEY}\ndone", f"key:\n{REDACTED}\ndone"),
+        # Dotted names are not tokens.
+        (
+            "/vgi.dispatch.v1.DispatchService/SubmitInstruction",
+            "/vgi.dispatch.v1.DispatchService/SubmitInstruction",
+        ),
+    ],
+)
+def test_redact(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+def test_text_format_is_redacted_as_well() -> None:
+    out = io.StringIO()
+    setup_logging(logging.INFO, json=False, stream=out)
+    logging.getLogger("tests.logs").info("got %s", f"Bearer {OPAQUE}")
+    assert OPAQUE not in out.getvalue() and "got Bearer [REDACTED]" in out.getvalue()

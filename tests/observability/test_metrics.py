@@ -1,0 +1,162 @@
+"""Call accounting over a real server: duration and code per call, open streams, the platform counters."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import grpc
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+from interceptors.metrics import metrics_server_interceptor
+from server.observability.metrics import (
+    DELIVERIES,
+    DELIVERY_LATENCY,
+    RATELIMIT_REJECTIONS,
+    RPC_CALLS,
+    RPC_DURATION,
+    STREAMS_OPEN,
+    TELEMETRY_POINTS,
+    Metrics,
+    surface_of,
+)
+
+from .echo_service import EchoService, call_every_kind, path, serve
+
+
+def _points(reader: InMemoryMetricReader, name: str) -> list[Any]:
+    data = reader.get_metrics_data()
+    if data is None:
+        return []
+    return [
+        point
+        for resource_metrics in data.resource_metrics
+        for scope_metrics in resource_metrics.scope_metrics
+        for metric in scope_metrics.metrics
+        if metric.name == name
+        for point in metric.data.data_points
+    ]
+
+
+def _by_method(points: list[Any]) -> dict[tuple[str, int], Any]:
+    return {(p.attributes["rpc.method"], p.attributes["rpc.grpc.status_code"]): p for p in points}
+
+
+@pytest.fixture
+def metered() -> tuple[Metrics, InMemoryMetricReader]:
+    reader = InMemoryMetricReader()
+    metrics = Metrics()
+    metrics.bind(MeterProvider(metric_readers=[reader]))
+    return metrics, reader
+
+
+async def test_duration_and_count_by_method_and_code(metered: tuple[Metrics, InMemoryMetricReader]) -> None:
+    metrics, reader = metered
+    async with (
+        serve(EchoService(), [metrics_server_interceptor(metrics)]) as port,
+        grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel,
+    ):
+        await call_every_kind(channel)
+        await channel.unary_unary(path("Unary"))(b"again")
+        for method in ("NotFound", "Fail"):
+            with pytest.raises(grpc.aio.AioRpcError):
+                await channel.unary_unary(path(method))(b"x")
+
+    durations = _by_method(_points(reader, RPC_DURATION))
+    calls = _by_method(_points(reader, RPC_CALLS))
+    expected = {
+        ("Unary", 0): 2,
+        ("ServerStream", 0): 1,
+        ("ServerStreamWrite", 0): 1,
+        ("ClientStream", 0): 1,
+        ("Bidi", 0): 1,
+        ("NotFound", grpc.StatusCode.NOT_FOUND.value[0]): 1,
+        ("Fail", grpc.StatusCode.UNKNOWN.value[0]): 1,
+    }
+    assert {key: point.count for key, point in durations.items()} == expected
+    assert {key: point.value for key, point in calls.items()} == expected
+    unary = durations[("Unary", 0)]
+    assert 0 < unary.min <= unary.max < 1000  # milliseconds, not seconds
+    assert unary.attributes["rpc.service"] == "test.Echo"
+
+
+async def test_deadline_exceeded_is_counted_as_such(metered: tuple[Metrics, InMemoryMetricReader]) -> None:
+    metrics, reader = metered
+    async with (
+        serve(EchoService(), [metrics_server_interceptor(metrics)]) as port,
+        grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel,
+    ):
+        with pytest.raises(grpc.aio.AioRpcError):
+            await channel.unary_unary(path("Slow"))(b"x", timeout=0.2)
+    assert set(_by_method(_points(reader, RPC_CALLS))) == {
+        ("Slow", grpc.StatusCode.DEADLINE_EXCEEDED.value[0])
+    }
+
+
+async def test_open_streams_by_surface(metered: tuple[Metrics, InMemoryMetricReader]) -> None:
+    metrics, reader = metered
+    async with (
+        serve(EchoService(), [metrics_server_interceptor(metrics)]) as port,
+        grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel,
+    ):
+        streams = [channel.stream_stream(path("Bidi"))() for _ in range(2)]
+        for stream in streams:
+            await stream.write(b"ping")
+            assert await stream.read() == b"ping"
+        [open_now] = _points(reader, STREAMS_OPEN)
+        assert (open_now.attributes["vgi.surface"], open_now.value) == ("test", 2)
+        for stream in streams:
+            await stream.done_writing()
+            assert await stream.read() is grpc.aio.EOF
+        # The server side finishes just after the client has seen EOF.
+        for _ in range(100):
+            [after] = _points(reader, STREAMS_OPEN)
+            if after.value == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert after.value == 0
+
+
+def test_platform_counters(metered: tuple[Metrics, InMemoryMetricReader]) -> None:
+    metrics, reader = metered
+    metrics.delivered("setpoint", 0.120)
+    metrics.delivered("setpoint", 0.030)
+    metrics.delivered("notification", 0.010)
+    metrics.telemetry_points("device", 500)
+    metrics.telemetry_points("device", 250)
+    metrics.ratelimit_rejected("WRITE")
+
+    assert {p.attributes["vgi.delivery.kind"]: p.value for p in _points(reader, DELIVERIES)} == {
+        "setpoint": 2,
+        "notification": 1,
+    }
+    latency = {p.attributes["vgi.delivery.kind"]: p for p in _points(reader, DELIVERY_LATENCY)}
+    assert (latency["setpoint"].count, latency["setpoint"].sum) == (2, pytest.approx(150.0))
+    assert [(p.attributes, p.value) for p in _points(reader, TELEMETRY_POINTS)] == [
+        ({"vgi.surface": "device"}, 750)
+    ]
+    assert [(p.attributes, p.value) for p in _points(reader, RATELIMIT_REJECTIONS)] == [
+        ({"vgi.ratelimit.class": "WRITE"}, 1)
+    ]
+
+
+def test_unbound_metrics_record_nothing() -> None:
+    metrics = Metrics()
+    metrics.delivered("setpoint", 0.1)
+    reader = InMemoryMetricReader()
+    metrics.bind(MeterProvider(metric_readers=[reader]))
+    assert _points(reader, DELIVERIES) == []
+
+
+@pytest.mark.parametrize(
+    ("method", "surface"),
+    [
+        ("/vgi.device.v1.DeviceService/Session", "device"),
+        ("/vgi.aggregator.v1.AggregatorService/Notifications", "aggregator"),
+        ("/grpc.health.v1.Health/Watch", "grpc.health.v1"),
+    ],
+)
+def test_surface_of(method: str, surface: str) -> None:
+    assert surface_of(method) == surface
