@@ -133,35 +133,41 @@ class Platform:
         surfaces = select_surfaces(discover_surfaces(), settings.services)
         if settings.migrate_on_start:
             await asyncio.to_thread(migrate.upgrade, settings.database_url)
-        self.db = Database(settings.database_url, threads=settings.db_threads)
-        deps = Deps(settings=settings, db=self.db)
+        db = self.db = Database(settings.database_url, threads=settings.db_threads)
+        try:
+            deps = Deps(settings=settings, db=db)
 
-        server = grpc.aio.server(
-            interceptors=build_interceptors(settings),
-            options=[("grpc.max_receive_message_length", settings.max_receive_message_bytes)],
-        )
-        for surface in surfaces:
-            servicer = _servicer_for(surface, deps)
-            surface.add_to_server(servicer, server)
-            self.servicers[surface.service] = servicer
-        self.services = list(self.servicers)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        if self._extra_handlers:
-            server.add_generic_rpc_handlers(self._extra_handlers)
-        reflection.enable_server_reflection(
-            [
-                *self.services,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            ],
-            server,
-        )
-        self.port = self._bind(server)
-        self.server = server
-        # Health starts NOT_SERVING and turns SERVING only once the store answers.
-        await self._set_health(await self._store_answers())
-        await server.start()
-        self._watcher = asyncio.create_task(self._watch_store(), name="vgi-health-watcher")
+            server = grpc.aio.server(
+                interceptors=build_interceptors(settings),
+                options=[("grpc.max_receive_message_length", settings.max_receive_message_bytes)],
+            )
+            for surface in surfaces:
+                servicer = _servicer_for(surface, deps)
+                surface.add_to_server(servicer, server)
+                self.servicers[surface.service] = servicer
+            self.services = list(self.servicers)
+            health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+            if self._extra_handlers:
+                server.add_generic_rpc_handlers(self._extra_handlers)
+            reflection.enable_server_reflection(
+                [
+                    *self.services,
+                    health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                    reflection.SERVICE_NAME,
+                ],
+                server,
+            )
+            self.port = self._bind(server)
+            self.server = server
+            # Health starts NOT_SERVING and turns SERVING only once the store answers.
+            await self._set_health(await self._store_answers())
+            await server.start()
+            self._watcher = asyncio.create_task(self._watch_store(), name="vgi-health-watcher")
+        except BaseException:
+            # A failed start (e.g. the port is taken) must not leak the pool's threads.
+            await db.close()
+            self.db = None
+            raise
         log.info("serving %s on port %d", ", ".join(self.services), self.port)
 
     def _bind(self, server: grpc.aio.Server) -> int:
