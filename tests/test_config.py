@@ -1,0 +1,55 @@
+"""Settings precedence (defaults ← TOML ← VGI_* env ← flags) and the refusals that keep serving safe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server import config
+
+
+def test_env_overrides_toml_and_flags_override_env(tmp_path: Path) -> None:
+    toml = tmp_path / "vgi.toml"
+    toml.write_text(
+        'listen = "127.0.0.1:6000"\ngrace_seconds = 3\nservices = ["operator"]\ninsecure = true\n'
+    )
+    env = {
+        "VGI_LISTEN": "127.0.0.1:7000",
+        "VGI_SERVICES": "operator,dispatch",
+        "VGI_MIGRATE_ON_START": "false",
+    }
+
+    settings = config.load(toml, environ=env, grace_seconds=1.5)
+
+    assert settings.listen == "127.0.0.1:7000"
+    assert settings.services == ("operator", "dispatch")
+    assert settings.migrate_on_start is False
+    assert settings.grace_seconds == 1.5
+    assert settings.insecure is True
+    assert settings.database_url == "sqlite:///var/vgi.db"
+
+
+def test_unknown_settings_and_bad_values_are_refused(tmp_path: Path) -> None:
+    toml = tmp_path / "vgi.toml"
+    toml.write_text('lisen = "127.0.0.1:6000"\n')
+    with pytest.raises(ValueError, match="lisen"):
+        config.load(toml, environ={})
+    with pytest.raises(ValueError, match="boolean"):
+        config.load(environ={"VGI_INSECURE": "maybe"})
+
+
+@pytest.mark.parametrize("listen", ["0.0.0.0:50051", "10.1.2.3:50051", "example.org:50051"])
+def test_insecure_is_refused_off_loopback(listen: str) -> None:
+    with pytest.raises(ValueError, match="loopback"):
+        config.load(environ={}, listen=listen, insecure=True).validate()
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1:0", "localhost:50051", "[::1]:50051"])
+def test_insecure_is_allowed_on_loopback(listen: str) -> None:
+    config.load(environ={}, listen=listen, insecure=True).validate()
+
+
+def test_tls_files_are_required_without_insecure() -> None:
+    with pytest.raises(ValueError, match="TLS"):
+        config.load(environ={}).validate()
