@@ -140,4 +140,3 @@ class ResourceExhausted(DomainError):
 class Unavailable(DomainError):
     code_name = "UNAVAILABLE"
     default_reason = "UNAVAILABLE"
-
