@@ -37,7 +37,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     retire = pki_commands.add_parser("retire-jwt-key", help="stop trusting an old JWT key")
     retire.add_argument("--dir", type=Path, required=True)
-    retire.add_argument("--kid", required=True)
+    # Thumbprint kids may start with "-": pass them as --kid=VALUE.
+    retire.add_argument(
+        "--kid", required=True, help="the kid to retire; use --kid=VALUE when it starts with -"
+    )
     retire.set_defaults(func=_pki_retire)
 
     token_parser = subparsers.add_parser("token", help="development bearer tokens")

@@ -383,5 +383,5 @@ def test_cli_pki_and_token_commands(tmp_path: Path, capsys: pytest.CaptureFixtur
         _run(["token", "issue", "--pki", d, "--subject", "vgi://operator/op-1", "--audience", "vgi.nope"])
 
     old_kid = json.loads((Path(d) / "jwks.json").read_text())["keys"][0]["kid"]
-    assert _run(["pki", "retire-jwt-key", "--dir", d, "--kid", old_kid]) == 0
-    assert _run(["pki", "retire-jwt-key", "--dir", d, "--kid", old_kid]) == 1
+    assert _run(["pki", "retire-jwt-key", "--dir", d, f"--kid={old_kid}"]) == 0
+    assert _run(["pki", "retire-jwt-key", "--dir", d, f"--kid={old_kid}"]) == 1
