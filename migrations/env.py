@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import store.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+import store.schema  # noqa: F401  (registers every table on SQLModel.metadata)
 from store.db import create_engine
 
 target_metadata = SQLModel.metadata

@@ -7,7 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
-import store.tables  # noqa: F401  (the tables the migrations must produce)
+import store.schema  # noqa: F401  (the tables the migrations must produce)
 from store import migrate
 from store.db import create_engine
 
