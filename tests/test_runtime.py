@@ -70,11 +70,11 @@ async def test_reflection_lists_and_describes_the_operator_service(
     tmp_path: Path, platform_factory: Any
 ) -> None:
     async with platform_factory(f"sqlite:///{tmp_path / 'vgi.db'}") as running:
-        listed = (await _grpcurl("-plaintext", running.target, "list")).split()
+        listed = (await _grpcurl(*running.grpcurl_args(), running.target, "list")).split()
         assert "vgi.operator.v1.OperatorService" in listed
         assert "grpc.health.v1.Health" in listed
         described = await _grpcurl(
-            "-plaintext", running.target, "describe", "vgi.operator.v1.OperatorService"
+            *running.grpcurl_args(), running.target, "describe", "vgi.operator.v1.OperatorService"
         )
         assert "rpc CreateAggregator ( .vgi.operator.v1.CreateAggregatorRequest )" in described
 
@@ -107,7 +107,7 @@ async def test_graceful_shutdown_drains_in_flight_and_refuses_new_calls(
         watch.cancel()
         await asyncio.sleep(0.05)
 
-        async with grpc.aio.insecure_channel(running.target) as fresh:
+        async with running.channel_for("vgi://operator/fresh") as fresh:
             with pytest.raises(grpc.aio.AioRpcError) as refused:
                 await fresh.unary_unary(SLEEP)(b"y", timeout=2)
         assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
