@@ -6,3 +6,4 @@ Alembic's env.py and the migration tests import this module only.
 """
 
 import store.tables  # noqa: F401
+import store.market_tables  # noqa: F401
