@@ -77,34 +77,39 @@ class _Tally:
         with self._lock:
             self._values[values] = self._values.get(values, 0) + amount
 
+    def attributes(self, values: tuple[AttributeValue, ...]) -> dict[str, AttributeValue]:
+        return dict(zip(self._keys, values, strict=True))
+
     def observe(self, _options: CallbackOptions) -> Iterable[Observation]:
         with self._lock:
             snapshot = list(self._values.items())
-        return [Observation(value, dict(zip(self._keys, values, strict=True))) for values, value in snapshot]
+        return [Observation(value, self.attributes(values)) for values, value in snapshot]
 
 
 class Metrics:
-    """The platform's instruments; cheap no-ops until bound to a MeterProvider."""
+    """The platform's instruments; cheap no-ops until bound to a MeterProvider.
+
+    Counts are cumulative over the object's life. Open streams are a level,
+    not a count, so they are tracked even while unbound: a stream opened
+    before ``bind`` and closed after must not leave the gauge at -1.
+    """
 
     def __init__(self) -> None:
-        self._bind(None)
-
-    @property
-    def enabled(self) -> bool:
-        return self._enabled
-
-    def bind(self, provider: MeterProvider | None) -> None:
-        """Report to ``provider`` from now on (None: stop reporting). Tallies start from zero."""
-        self._bind(provider)
-
-    def _bind(self, provider: MeterProvider | None) -> None:
-        self._enabled = provider is not None
         self._calls = _Tally(("rpc.service", "rpc.method", "rpc.grpc.status_code"))
         self._streams = _Tally(("vgi.surface",))
         self._deliveries = _Tally(("vgi.delivery.kind",))
         self._points = _Tally(("vgi.surface",))
         self._rejections = _Tally(("vgi.ratelimit.class",))
         self._delivery_attributes: dict[str, Mapping[str, AttributeValue]] = {}
+        self.bind(None)
+
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
+
+    def bind(self, provider: MeterProvider | None) -> None:
+        """Report to ``provider`` from now on; None stops reporting."""
+        self._enabled = provider is not None
         meter = (provider or metrics.NoOpMeterProvider()).get_meter(METER_NAME)
         self._duration = meter.create_histogram(
             RPC_DURATION,
@@ -160,19 +165,17 @@ class Metrics:
             entry = by_code.get(code)
             if entry is None:
                 values = (service, method, code.value[0])
-                entry = by_code.setdefault(code, (values, dict(zip(self._calls._keys, values, strict=True))))
+                entry = by_code.setdefault(code, (values, self._calls.attributes(values)))
             self._calls.add(entry[0])
             self._duration.record(seconds * 1000.0, entry[1])
 
         return record
 
     def stream_opened(self, surface: str) -> None:
-        if self._enabled:
-            self._streams.add((surface,), 1)
+        self._streams.add((surface,), 1)
 
     def stream_closed(self, surface: str) -> None:
-        if self._enabled:
-            self._streams.add((surface,), -1)
+        self._streams.add((surface,), -1)
 
     def delivered(self, kind: str, latency_s: float) -> None:
         """One notification or setpoint (``kind``) written to a stream, ``latency_s`` after its cause committed."""
