@@ -234,7 +234,7 @@ def link_from_current() -> str | None:
     if not span_context.is_valid or not span_context.trace_flags.sampled:
         return None
     carrier: dict[str, str] = {}
-    _W3C.inject(carrier, context=trace.set_span_in_context(trace.NonRecordingSpan(span_context)))
+    _W3C.inject(carrier)
     return carrier["traceparent"]
 
 
@@ -247,9 +247,10 @@ def start_linked_span(
 ) -> AbstractContextManager[trace.Span]:
     """A new root span (made current) linked to the call whose ``link_from_current()`` is ``carrier``.
 
-    The delivery inherits the causing call's sampling decision: a sampled cause
-    gives a sampled delivery trace whose span Link points at the call's span;
-    no carrier (an unsampled cause) gives a shared no-op.
+    The delivery inherits the causing call's sampling decision (under
+    ``PlatformSampler``): a sampled cause gives a sampled delivery trace whose
+    span Link points at the call's span; no carrier (an unsampled cause) gives
+    a shared no-op, so unsampled fan-out costs nothing.
     """
     if carrier is None:
         return _NOT_RECORDING
