@@ -6,4 +6,5 @@ Alembic's env.py and the migration tests import this module only.
 """
 
 import store.market_tables
+import store.security_tables
 import store.tables  # noqa: F401

@@ -1,0 +1,196 @@
+"""The audit log in the store: append (hash-chained, group-committed), list, verify.
+
+Appending reads the chain head and inserts the next rows in ONE transaction
+holding the chain lock, so two writers can never fork the chain:
+
+* PostgreSQL: ``pg_advisory_xact_lock`` on a fixed key serialises appenders of
+  every server process; it is released by the commit;
+* SQLite: writers already run one at a time (``BEGIN IMMEDIATE``).
+
+``seq`` is also the primary key, so a writer that bypassed the lock would
+fail rather than fork.
+
+Every mutating call waits for its audit row, so the chain would serialise
+them; ``AuditWriter`` therefore commits the rows of all calls that finished
+while the previous commit was running in one transaction (group commit): one
+lock, one head read and one bulk insert per batch instead of per call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from domain.errors import FieldViolation, InvalidArgument
+from server.security.audit_chain import AuditRecord, Problem, seal, verify
+from store import pagination
+from store.db import Database
+from store.security_tables import AuditLogRow
+
+_log = AuditLogRow.__table__  # type: ignore[attr-defined]
+_COLUMNS = [_log.c[name] for name in AuditRecord.__dataclass_fields__]
+#: Advisory-lock key of the chain head: the first 8 bytes of "vgiaudit" as a signed bigint.
+CHAIN_LOCK_KEY = int.from_bytes(b"vgiaudit", "big", signed=True)
+_COLLECTION = "audit_log"
+#: Rows read per round trip while verifying, so memory stays flat on a long log.
+_VERIFY_CHUNK = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """What the audit interceptor knows about a finished call; the chain adds seq and hashes."""
+
+    time: datetime
+    principal: str
+    method: str
+    request_id: str
+    request_digest: str
+    outcome: str
+    trace_id: str
+
+
+def append_many(conn: Connection, entries: list[AuditEntry]) -> list[AuditRecord]:
+    """Seal ``entries`` after the current head and insert them; call inside a write transaction."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(CHAIN_LOCK_KEY)))
+    row = conn.execute(sa.select(*_COLUMNS).order_by(_log.c.seq.desc()).limit(1)).mappings().first()
+    last = AuditRecord.from_mapping(row) if row is not None else None
+    records = []
+    for entry in entries:
+        last = seal(
+            last,
+            time=entry.time,
+            principal=entry.principal,
+            method=entry.method,
+            request_id=entry.request_id,
+            request_digest=entry.request_digest,
+            outcome=entry.outcome,
+            trace_id=entry.trace_id,
+        )
+        records.append(last)
+    conn.execute(sa.insert(_log), [_values(record) for record in records])
+    return records
+
+
+def _values(record: AuditRecord) -> dict[str, object]:
+    return {name: getattr(record, name) for name in AuditRecord.__dataclass_fields__}
+
+
+class AuditWriter:
+    """Appends entries with group commit; ``await writer.append(entry)`` returns once it is committed.
+
+    One flusher task runs while entries are pending and ends when none are
+    left, so nothing lingers after the server stops. A caller that is
+    cancelled does not take its entry back: the call happened.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._pending: list[tuple[AuditEntry, asyncio.Future[AuditRecord]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def append(self, entry: AuditEntry) -> AuditRecord:
+        future: asyncio.Future[AuditRecord] = asyncio.get_running_loop().create_future()
+        self._pending.append((entry, future))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush(), name="vgi-audit-flush")
+        return await future
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                entries = [entry for entry, _ in batch]
+                try:
+                    records = await self._db.write(functools.partial(append_many, entries=entries))
+                except Exception as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), record in zip(batch, records, strict=True):
+                    if not future.done():
+                        future.set_result(record)
+        finally:
+            self._flusher = None
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    records: list[AuditRecord]
+    next_page_token: str
+
+
+def list_page(
+    conn: Connection, *, page_size: int, page_token: str, principal: str = "", method: str = ""
+) -> AuditPage:
+    """Records in seq order, optionally of one principal and/or one method; keyset pagination.
+
+    The filters are part of the token, so a token cannot be replayed with other filters.
+    """
+    collection = f"{_COLLECTION}:{_token_scope(principal, method)}"
+    after = pagination.decode(collection, page_token, 1)
+    size = pagination.page_size(page_size)
+    query = sa.select(*_COLUMNS).order_by(_log.c.seq).limit(size + 1)
+    if principal:
+        query = query.where(_log.c.principal == principal)
+    if method:
+        query = query.where(_log.c.method == method)
+    if after is not None:
+        try:
+            query = query.where(_log.c.seq > int(after[0]))
+        except ValueError:
+            raise InvalidArgument(
+                "invalid page_token",
+                reason="INVALID_PAGE_TOKEN",
+                violations=[FieldViolation("page_token", "not a token returned by this List")],
+            ) from None
+    rows = [AuditRecord.from_mapping(row) for row in conn.execute(query).mappings()]
+    more = len(rows) > size
+    rows = rows[:size]
+    token = pagination.encode(collection, [str(rows[-1].seq)]) if more else ""
+    return AuditPage(rows, token)
+
+
+def _token_scope(principal: str, method: str) -> str:
+    # Base64 keeps the separator unambiguous whatever the filter strings hold.
+    return ".".join(base64.urlsafe_b64encode(part.encode()).decode() for part in (principal, method))
+
+
+@dataclass(frozen=True)
+class Verification:
+    records_checked: int
+    problems: list[Problem]
+
+    @property
+    def intact(self) -> bool:
+        return not self.problems
+
+
+def verify_log(conn: Connection) -> Verification:
+    """Walk the whole log in seq order, in chunks, and report every sign of tampering."""
+    counted = 0
+
+    def rows() -> Iterator[AuditRecord]:
+        nonlocal counted
+        after: int | None = None
+        while True:
+            query = sa.select(*_COLUMNS).order_by(_log.c.seq).limit(_VERIFY_CHUNK)
+            if after is not None:
+                query = query.where(_log.c.seq > after)
+            chunk = [AuditRecord.from_mapping(row) for row in conn.execute(query).mappings()]
+            counted += len(chunk)
+            yield from chunk
+            if len(chunk) < _VERIFY_CHUNK:
+                return
+            after = chunk[-1].seq
+
+    problems = verify(rows())
+    return Verification(counted, problems)

@@ -1,0 +1,37 @@
+"""Security tables: the hash-chained audit log (SPEC F12).
+
+Rows are only ever inserted (``store.audit``); ``seq`` is the chain position,
+so it is the primary key and two writers cannot both append seq N.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from store.tables import utc_column
+
+
+class AuditLogRow(SQLModel, table=True):
+    """One mutating call: who, what, with which request, how it ended; linked to the previous row."""
+
+    __tablename__: ClassVar[str] = "audit_log"  # type: ignore[misc]
+    __table_args__ = (
+        # ListAuditRecords filters by principal or method and pages by seq.
+        sa.Index("ix_audit_log_principal_seq", "principal", "seq"),
+        sa.Index("ix_audit_log_method_seq", "method", "seq"),
+    )
+
+    seq: int = Field(sa_column=sa.Column(sa.BigInteger(), primary_key=True, autoincrement=False))
+    time: datetime = Field(sa_column=utc_column())
+    principal: str = Field(max_length=200)
+    method: str = Field(max_length=200)
+    request_id: str = Field(max_length=128)
+    request_digest: str = Field(max_length=64)
+    outcome: str = Field(max_length=32)
+    trace_id: str = Field(max_length=32)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
