@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, RowMapping
 
 from domain.errors import FieldViolation, InvalidArgument
 from server.security.audit_chain import AuditRecord, Problem, seal, verify
@@ -61,7 +61,7 @@ def append_many(conn: Connection, entries: list[AuditEntry]) -> list[AuditRecord
     if conn.dialect.name == "postgresql":
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(CHAIN_LOCK_KEY)))
     row = conn.execute(sa.select(*_COLUMNS).order_by(_log.c.seq.desc()).limit(1)).mappings().first()
-    last = AuditRecord.from_mapping(row) if row is not None else None
+    last = _record(row) if row is not None else None
     records = []
     for entry in entries:
         last = seal(
@@ -77,6 +77,10 @@ def append_many(conn: Connection, entries: list[AuditEntry]) -> list[AuditRecord
         records.append(last)
     conn.execute(sa.insert(_log), [_values(record) for record in records])
     return records
+
+
+def _record(row: RowMapping) -> AuditRecord:
+    return AuditRecord.from_mapping(dict(row))
 
 
 def _values(record: AuditRecord) -> dict[str, object]:
@@ -152,7 +156,7 @@ def list_page(
                 reason="INVALID_PAGE_TOKEN",
                 violations=[FieldViolation("page_token", "not a token returned by this List")],
             ) from None
-    rows = [AuditRecord.from_mapping(row) for row in conn.execute(query).mappings()]
+    rows = [_record(row) for row in conn.execute(query).mappings()]
     more = len(rows) > size
     rows = rows[:size]
     token = pagination.encode(collection, [str(rows[-1].seq)]) if more else ""
@@ -185,7 +189,7 @@ def verify_log(conn: Connection) -> Verification:
             query = sa.select(*_COLUMNS).order_by(_log.c.seq).limit(_VERIFY_CHUNK)
             if after is not None:
                 query = query.where(_log.c.seq > after)
-            chunk = [AuditRecord.from_mapping(row) for row in conn.execute(query).mappings()]
+            chunk = [_record(row) for row in conn.execute(query).mappings()]
             counted += len(chunk)
             yield from chunk
             if len(chunk) < _VERIFY_CHUNK:
