@@ -1,0 +1,433 @@
+"""What every benchmark shares: result rows, server processes, the closed-loop load driver, credentials.
+
+A benchmark module exposes ``async def run(bench: Bench) -> list[Row]``; it
+asks ``bench`` for the servers it needs (started once per run, each in its
+own process so its CPU time and memory are its own) and returns one row per
+SPEC target. ``main(run)`` makes a module runnable alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import math
+import os
+import platform
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import grpc
+import psycopg
+import sqlalchemy
+
+from domain.principal import Principal, Role
+from server.security.pki import PkiLayout, init_pki, load_jwt_signing_key
+from server.security.tokens import AUDIENCES, DEV_ISSUER, issue_token
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+IN_FLIGHT = 64  # SPEC section 5: 64 calls in flight
+PG_CONNINFO = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=2"
+
+OPERATOR = Principal(Role.OPERATOR, "op-1")
+GRID = Principal(Role.GRID, "grid-1")
+AGGREGATOR = Principal(Role.AGGREGATOR, "agg-1", "agg-1")
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass
+class Row:
+    """One SPEC target: what was measured, its ratio to the baseline (or to the limit) and the verdict.
+
+    ``met`` is None when nothing could be measured (``measured`` says why).
+    """
+
+    target: str
+    goal: str
+    measured: str
+    ratio: float | None = None
+    met: bool | None = None
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> str:
+        if self.met is None:
+            return "not measured"
+        return "met" if self.met else "short"
+
+
+def not_built(target: str, goal: str, missing: str) -> Row:
+    return Row(target, goal, f"not built yet ({missing})")
+
+
+def failed(target: str, goal: str, error: BaseException) -> Row:
+    return Row(target, goal, f"error: {type(error).__name__}: {error}")
+
+
+def print_table(rows: Sequence[Row], out: Any = sys.stdout) -> None:
+    header = ("target", "goal", "measured", "ratio", "result")
+    cells = [
+        (r.target, r.goal, r.measured, "" if r.ratio is None else f"{r.ratio:.2f}", r.verdict) for r in rows
+    ]
+    widths = [max(len(c[i]) for c in [header, *cells]) for i in range(len(header))]
+    line = "+".join("-" * (w + 2) for w in widths)
+    print(line, file=out)
+    for values in [header, None, *cells]:
+        if values is None:
+            print(line, file=out)
+            continue
+        print(" | ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip(), file=out)
+    print(line, file=out)
+
+
+def write_json(path: Path, rows: Sequence[Row], *, quick: bool, seconds: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "machine": machine(),
+        "quick": quick,
+        "duration_s": round(seconds, 1),
+        "rows": [{**asdict(r), "verdict": r.verdict} for r in rows],
+    }
+    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+
+
+def machine() -> dict[str, Any]:
+    """The facts a figure means nothing without."""
+    model = ""
+    with contextlib.suppress(OSError):
+        for text in Path("/proc/cpuinfo").read_text().splitlines():
+            if text.startswith("model name"):
+                model = text.split(":", 1)[1].strip()
+                break
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return {
+        "cores": os.cpu_count(),
+        "cpu_model": model,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "grpcio": grpc.__version__,
+        "sqlite": sqlite3.sqlite_version,
+        "sqlalchemy": sqlalchemy.__version__,
+        "postgresql": postgres_version(),
+        "commit": commit,
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def postgres_version() -> str | None:
+    try:
+        with psycopg.connect(PG_CONNINFO) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+    except psycopg.Error:
+        return None
+    return str(row[0]) if row else None
+
+
+# ---------------------------------------------------------------- statistics
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of ``values``."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass
+class Load:
+    """A closed-loop run: how many calls completed in how long, their latencies, the server's CPU."""
+
+    calls: int
+    seconds: float
+    latencies: list[float]
+    server_cpu_s: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.calls / self.seconds
+
+    @property
+    def p50(self) -> float:
+        return percentile(self.latencies, 50)
+
+    @property
+    def p99(self) -> float:
+        return percentile(self.latencies, 99)
+
+    @property
+    def cpu_per_call(self) -> float:
+        return self.server_cpu_s / self.calls
+
+
+async def closed_loop(
+    call: Callable[[int], Awaitable[object]], seconds: float, in_flight: int = IN_FLIGHT
+) -> Load:
+    """``in_flight`` workers each calling ``call(i)`` back to back (i unique across workers) for ``seconds``."""
+    counter = itertools.count()
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        clock = time.perf_counter
+        while clock() < deadline:
+            started = clock()
+            await call(next(counter))
+            latencies.append(clock() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
+    return Load(len(latencies), time.perf_counter() - started, latencies)
+
+
+@dataclass
+class Variant:
+    """A named way of making one call, served by ``server`` (whose CPU is charged to it)."""
+
+    name: str
+    server: ServerProcess
+    call: Callable[[int], Awaitable[object]]
+
+
+async def compare(variants: Sequence[Variant], *, rounds: int, seconds: float) -> dict[str, Load]:
+    """Measure the variants in alternation, ``rounds`` times each, so drift on a shared
+    machine hits them alike; returns per variant the median-throughput round's rate and
+    the pooled latencies and server CPU of all rounds."""
+    for variant in variants:  # warm-up: connections, handler caches, JIT-less but cache-warm paths
+        await closed_loop(variant.call, min(1.0, seconds / 2))
+    runs: dict[str, list[Load]] = {v.name: [] for v in variants}
+    for _ in range(rounds):
+        for variant in variants:
+            cpu_before = variant.server.cpu_seconds()
+            load = await closed_loop(variant.call, seconds)
+            load.server_cpu_s = variant.server.cpu_seconds() - cpu_before
+            runs[variant.name].append(load)
+    merged = {}
+    for name, loads in runs.items():
+        rate = statistics.median(load.rate for load in loads)
+        calls = sum(load.calls for load in loads)
+        merged[name] = Load(
+            calls=round(rate * seconds),
+            seconds=seconds,
+            latencies=[x for load in loads for x in load.latencies],
+            server_cpu_s=sum(load.server_cpu_s for load in loads) * round(rate * seconds) / calls,
+        )
+    return merged
+
+
+# ---------------------------------------------------------------- processes
+
+
+class ServerProcess:
+    """A server started as ``python -m <module> <args>`` that prints ``port N`` once it listens."""
+
+    def __init__(self, name: str, process: asyncio.subprocess.Process, port: int, log: Path) -> None:
+        self.name = name
+        self.process = process
+        self.port = port
+        self.log = log
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @classmethod
+    async def start(cls, name: str, module: str, args: Iterable[str], log: Path) -> ServerProcess:
+        with log.open("wb") as err:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", module, *args, cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=err
+            )
+        assert process.stdout is not None
+        try:
+            async with asyncio.timeout(60):
+                while True:
+                    line = await process.stdout.readline()
+                    if not line:
+                        raise RuntimeError(f"{name} exited before listening; see {log}")
+                    if line.startswith(b"port "):
+                        return cls(name, process, int(line.split()[1]), log)
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+            raise
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process so far (all its threads)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def memory(self) -> tuple[int, int]:
+        """(resident bytes now, peak resident bytes) of the server process."""
+        values = {}
+        for text in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            key, _, rest = text.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                values[key] = int(rest.split()[0]) * 1024
+        return values["VmRSS"], values["VmHWM"]
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            self.process.terminate()
+            try:
+                async with asyncio.timeout(15):
+                    await self.process.wait()
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+
+
+# ---------------------------------------------------------------- credentials and channels
+
+
+class Credentials:
+    """The dev PKI of this run and what a client needs to call as a given principal."""
+
+    def __init__(self, layout: PkiLayout) -> None:
+        self.layout = layout
+        self._signing_key, self._kid = load_jwt_signing_key(layout.root)
+
+    def channel_credentials(self, principal: Principal) -> grpc.ChannelCredentials:
+        return grpc.ssl_channel_credentials(
+            root_certificates=self.layout.ca_cert.read_bytes(),
+            private_key=self.layout.client_key(principal).read_bytes(),
+            certificate_chain=self.layout.client_cert(principal).read_bytes(),
+        )
+
+    def metadata(self, principal: Principal) -> tuple[tuple[str, str], ...]:
+        """``authorization: Bearer`` for ``principal``, good on every surface for the whole run."""
+        token = issue_token(
+            self._signing_key, self._kid, principal.uri, list(AUDIENCES), DEV_ISSUER, 4 * 3600
+        )
+        return (("authorization", f"Bearer {token}"),)
+
+    def channel(self, target: str, principal: Principal) -> grpc.aio.Channel:
+        return grpc.aio.secure_channel(target, self.channel_credentials(principal), options=CHANNEL_OPTIONS)
+
+
+# One client setup for baseline and platform alike, so only the server side differs.
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.ssl_target_name_override", "localhost"),
+]
+
+
+def insecure_channel(target: str) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+
+
+# ---------------------------------------------------------------- the run
+
+
+class Bench:
+    """One benchmark run: sizes (quick or full), a scratch directory, the PKI and the servers, started once."""
+
+    def __init__(self, *, quick: bool, workdir: Path) -> None:
+        self.quick = quick
+        self.workdir = workdir
+        self.credentials = Credentials(init_pki(workdir / "pki"))
+        self._servers: dict[str, ServerProcess] = {}
+        self._lock = asyncio.Lock()
+
+    def scaled(self, full: int, quick: int) -> int:
+        return quick if self.quick else full
+
+    @property
+    def seconds(self) -> float:
+        """Length of one measured round."""
+        return 1.0 if self.quick else 4.0
+
+    @property
+    def rounds(self) -> int:
+        return 1 if self.quick else 3
+
+    async def server(self, name: str, module: str, *args: str) -> ServerProcess:
+        async with self._lock:
+            if name not in self._servers:
+                self._servers[name] = await ServerProcess.start(
+                    name, module, args, self.workdir / f"{name}.log"
+                )
+            return self._servers[name]
+
+    async def bare(self, *, tls: bool) -> ServerProcess:
+        """The bare grpcio echo/stream server, plaintext or with the platform's mTLS."""
+        if tls:
+            return await self.server("bare-mtls", "bench.bare", "--pki", str(self.credentials.layout.root))
+        return await self.server("bare-plaintext", "bench.bare")
+
+    async def platform(self) -> ServerProcess:
+        """The platform as ``make run`` configures it, on a fresh SQLite file in the scratch directory."""
+        return await self.server(
+            "platform",
+            "bench.platform",
+            "--pki",
+            str(self.credentials.layout.root),
+            "--database",
+            f"sqlite:///{self.workdir / 'vgi.db'}",
+        )
+
+    async def stop_server(self, name: str) -> None:
+        server = self._servers.pop(name, None)
+        if server is not None:
+            await server.stop()
+
+    async def close(self) -> None:
+        for name in list(self._servers):
+            await self.stop_server(name)
+
+
+RunFn = Callable[[Bench], Awaitable[list[Row]]]
+
+
+@contextlib.asynccontextmanager
+async def bench_run(quick: bool, keep: bool = False) -> Any:
+    workdir = Path(tempfile.mkdtemp(prefix="vgi-bench-"))
+    bench = Bench(quick=quick, workdir=workdir)
+    try:
+        yield bench
+    finally:
+        await bench.close()
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def run_guarded(fn: RunFn, bench: Bench, targets: Sequence[tuple[str, str]]) -> list[Row]:
+    """``fn(bench)``, or one error row per target it was to measure when it fails."""
+    try:
+        return await fn(bench)
+    except Exception as exc:
+        return [failed(target, goal, exc) for target, goal in targets]
+
+
+def parse_args(description: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="small sizes, about a minute in all (CI)")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch directory (server logs)")
+    return parser.parse_args()
+
+
+def main(fn: RunFn, description: str) -> None:
+    """Run one benchmark module alone and print its rows."""
+    args = parse_args(description)
+
+    async def go() -> list[Row]:
+        async with bench_run(args.quick, args.keep) as bench:
+            return await fn(bench)
+
+    print_table(asyncio.run(go()))

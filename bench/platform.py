@@ -1,0 +1,63 @@
+"""The platform under test, as ``make run`` configures it, in its own process.
+
+``python -m bench.platform --pki DIR --database URL [--config FILE]`` loads
+settings exactly as ``vgi serve`` does (defaults ← TOML ← ``VGI_*`` ←
+flags; mutual TLS from the dev PKI), starts ``server.app.Platform`` — every
+surface behind the whole interceptor chain of ``build_interceptors`` — plus
+the benchmark echo service behind that same chain, and prints ``port N``.
+The only settings the benchmark changes are the listen port (0) and rate
+limits high enough not to throttle it (``bench/platform.toml``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from pathlib import Path
+
+from bench import echo
+from server import config
+from server.app import Platform
+from server.security.pki import PkiLayout
+
+CONFIG = Path(__file__).with_name("platform.toml")
+
+
+def settings(pki: Path, database_url: str, config_file: Path | None) -> config.Settings:
+    layout = PkiLayout(pki)
+    return config.load(
+        config_file,
+        listen="127.0.0.1:0",
+        database_url=database_url,
+        tls_cert_file=str(layout.server_cert),
+        tls_key_file=str(layout.server_key),
+        tls_client_ca_file=str(layout.ca_cert),
+    )
+
+
+async def serve(chosen: config.Settings) -> None:
+    platform = Platform(chosen, extra_handlers=[echo.handler()])
+    await platform.start()
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    print(f"port {platform.port}", flush=True)
+    await stopping.wait()
+    await platform.stop(grace=1.0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--pki", type=Path, required=True, help="dev PKI directory (vgi pki init)")
+    parser.add_argument("--database", required=True, help="SQLAlchemy database URL")
+    parser.add_argument("--config", type=Path, default=CONFIG, help="TOML settings file")
+    args = parser.parse_args()
+    chosen = settings(args.pki, args.database, args.config if args.config.exists() else None)
+    chosen.validate()
+    asyncio.run(serve(chosen))
+
+
+if __name__ == "__main__":
+    main()
