@@ -95,10 +95,12 @@ def print_table(rows: Sequence[Row], out: Any = sys.stdout) -> None:
     print(line, file=out)
 
 
-def write_json(path: Path, rows: Sequence[Row], *, quick: bool, seconds: float) -> None:
+def write_json(
+    path: Path, rows: Sequence[Row], *, facts: dict[str, Any], quick: bool, seconds: float
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {
-        "machine": machine(),
+        "machine": facts,
         "quick": quick,
         "duration_s": round(seconds, 1),
         "rows": [{**asdict(r), "verdict": r.verdict} for r in rows],
@@ -259,7 +261,7 @@ class ServerProcess:
                 while True:
                     line = await process.stdout.readline()
                     if not line:
-                        raise RuntimeError(f"{name} exited before listening; see {log}")
+                        raise RuntimeError(f"{name} exited before listening: {_last_line(log)}")
                     if line.startswith(b"port "):
                         return cls(name, process, int(line.split()[1]), log)
         except BaseException:
@@ -291,6 +293,11 @@ class ServerProcess:
             except TimeoutError:
                 self.process.kill()
                 await self.process.wait()
+
+
+def _last_line(log: Path) -> str:
+    lines = log.read_text(errors="replace").strip().splitlines()
+    return lines[-1] if lines else "(no output)"
 
 
 # ---------------------------------------------------------------- credentials and channels
@@ -343,6 +350,7 @@ class Bench:
         self.workdir = workdir
         self.credentials = Credentials(init_pki(workdir / "pki"))
         self._servers: dict[str, ServerProcess] = {}
+        self.facts: dict[str, Any] = {}  # what earlier benchmarks of the run already set up
         self._lock = asyncio.Lock()
 
     def scaled(self, full: int, quick: int) -> int:
