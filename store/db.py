@@ -24,6 +24,18 @@ T = TypeVar("T")
 # Execution option that marks a connection as a writer; the SQLite "begin"
 # hook reads it to take the write lock up front (see _install_sqlite_hooks).
 _WRITE_OPTION = "vgi_write"
+# Key in Connection.info of the callbacks to run once the transaction commits.
+_AFTER_COMMIT = "vgi_after_commit"
+
+
+def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
+    """Run ``callback()`` on the worker thread once the ``Database`` transaction of ``conn`` has committed.
+
+    Dropped if the transaction rolls back. For work that must see the commit
+    (e.g. waking whoever delivers what the transaction enqueued): unlike the
+    engine's "commit" event, this runs after the COMMIT has succeeded.
+    """
+    conn.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
 def is_sqlite(url: str | sa.URL) -> bool:
@@ -126,8 +138,16 @@ class Database:
         with self.engine.connect() as conn:
             if write:
                 conn.execution_options(**{_WRITE_OPTION: True})
-            with conn.begin():
-                return fn(conn)
+            try:
+                with conn.begin():
+                    result = fn(conn)
+                callbacks = conn.info.get(_AFTER_COMMIT, ())
+            finally:
+                # Connection.info outlives this checkout (it belongs to the pooled DBAPI connection).
+                conn.info.pop(_AFTER_COMMIT, None)
+        for callback in callbacks:
+            callback()
+        return result
 
     async def ping(self) -> None:
         """Raise if the store does not answer; bound the wait with ``asyncio.timeout``."""

@@ -6,5 +6,6 @@ Alembic's env.py and the migration tests import this module only.
 """
 
 import store.market_tables
+import store.outbox_tables
 import store.security_tables
 import store.tables  # noqa: F401

@@ -1,0 +1,435 @@
+"""The transactional outbox: notifications and setpoints committed before any delivery, cursors and acks.
+
+Producers enqueue in THEIR OWN transaction (inside ``db.write``), so an item
+exists exactly when the effect that caused it does::
+
+    carrier = link_from_current()          # on the event loop: worker threads do not see the span
+    await db.write(lambda conn: (record_instruction(conn, ...),
+                                 enqueue_setpoints(conn, setpoints, carrier)))
+
+Delivery is driven from the store (``server/delivery.py``): a stream sends
+what it reads here, after its cursor, so a process can deliver what another
+process committed. After the commit, the listeners registered for the
+engine (``add_commit_listener``) are told which subscribers got new items;
+that is only a wake-up — readers never depend on it for correctness.
+
+Sequence allocation. Each subscriber has one row in ``outbox_cursors``; an
+enqueue bumps its ``last_sequence`` with INSERT … ON CONFLICT DO UPDATE …
+RETURNING and numbers the items from the value returned. Chosen over a
+global identity column because the row lock taken by that update is held
+until the enqueuing transaction ends: two writers for one subscriber, in any
+process, commit its sequences in order and without gaps (a rollback undoes
+its increment too). A reader that sees sequence n has therefore seen every
+sequence below n, and delivery is a plain "sequence > cursor" read with no
+in-flight holes to wait for. An identity value is drawn outside the
+transaction: values commit out of order and rollbacks leave holes, so a
+reader moving a cursor past them could skip an item still being committed.
+The price — writers to ONE subscriber serialise — is the per-subscriber
+order we want anyway; within a call, rows are locked in subscriber-id order
+so two bulk enqueues cannot deadlock each other. (A transaction that
+enqueues several times for overlapping subscribers in different orders can
+deadlock on PostgreSQL; PostgreSQL then aborts one, and its retry by
+request_id is safe. Prefer one bulk enqueue per transaction.)
+"""
+
+from __future__ import annotations
+
+import uuid
+import weakref
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from vgi.common.v1 import market_pb2, notifications_pb2
+
+from domain.errors import FieldViolation, InvalidArgument
+from store.db import after_commit
+from store.outbox_tables import OutboxCursorRow, OutboxNotificationRow, OutboxSetpointRow
+
+_notifications = OutboxNotificationRow.__table__  # type: ignore[attr-defined]
+_setpoints = OutboxSetpointRow.__table__  # type: ignore[attr-defined]
+_cursors = OutboxCursorRow.__table__  # type: ignore[attr-defined]
+
+# Windows per read statement: 4 bound parameters each stays far below
+# SQLite's 32,766 and PostgreSQL's 65,535 parameter limits.
+_WINDOWS_PER_READ = 2000
+
+ACK_BEYOND_STREAM = "ACK_BEYOND_STREAM"
+
+
+class Channel(StrEnum):
+    """A kind of stream; the subscriber is an aggregator id or a charger id."""
+
+    NOTIFICATIONS = "notifications"
+    SETPOINTS = "setpoints"
+
+
+CommitListener = Callable[[Channel, frozenset[str]], None]
+"""Told, on a worker thread after a commit, which subscribers of a channel got new items."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """One committed item: ``item_id`` is the notification_id or setpoint_id receivers deduplicate by."""
+
+    subscriber_id: str
+    sequence: int
+    item_id: str
+    payload: bytes
+    carrier: str | None
+    create_time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The items of one subscriber with ``after < sequence <= up_to``."""
+
+    subscriber_id: str
+    after: int
+    up_to: int
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """A subscriber's position: the last sequence allocated and the last acknowledged (0: none)."""
+
+    last_sequence: int
+    acked_sequence: int
+
+
+_listeners: weakref.WeakKeyDictionary[Engine, list[CommitListener]] = weakref.WeakKeyDictionary()
+
+
+def add_commit_listener(engine: Engine, listener: CommitListener) -> None:
+    """Call ``listener`` after each commit on ``engine`` that enqueued something."""
+    _listeners.setdefault(engine, []).append(listener)
+
+
+def remove_commit_listener(engine: Engine, listener: CommitListener) -> None:
+    listeners = _listeners.get(engine, [])
+    if listener in listeners:
+        listeners.remove(listener)
+
+
+def enqueue_notification(
+    conn: Connection,
+    aggregator_id: str,
+    payload_message: notifications_pb2.Notification,
+    carrier: str | None = None,
+) -> int:
+    """Append one notification to an aggregator's stream; returns its sequence."""
+    return enqueue_notifications(conn, [(aggregator_id, payload_message)], carrier)[0]
+
+
+def enqueue_notifications_for(
+    conn: Connection,
+    aggregator_ids: Iterable[str],
+    payload_message: notifications_pb2.Notification,
+    carrier: str | None = None,
+) -> dict[str, int]:
+    """The same notification (each copy with its own id) to every aggregator; returns the sequences."""
+    targets = list(dict.fromkeys(aggregator_ids))
+    sequences = enqueue_notifications(conn, [(a, payload_message) for a in targets], carrier)
+    return dict(zip(targets, sequences, strict=True))
+
+
+def enqueue_notifications(
+    conn: Connection,
+    items: Sequence[tuple[str, notifications_pb2.Notification]],
+    carrier: str | None = None,
+) -> list[int]:
+    """Append (aggregator_id, notification) pairs, in order, in one statement; returns their sequences.
+
+    Each notification must have its ``payload`` oneof set; its notification_id,
+    sequence and create_time are assigned here.
+    """
+    if not items:
+        return []
+    now = datetime.now(UTC)
+    encoded: dict[bytes, tuple[str, bytes]] = {}
+    rows: list[dict[str, Any]] = []
+    sequences = _allocate(conn, Channel.NOTIFICATIONS, [aggregator_id for aggregator_id, _ in items])
+    for (aggregator_id, message), sequence in zip(items, sequences, strict=True):
+        # The same message object is often sent to many aggregators: encode it once.
+        key = message.SerializeToString(deterministic=True)
+        entry = encoded.get(key)
+        if entry is None:
+            entry = encoded[key] = _encode_notification(message)
+        rows.append(
+            {
+                "aggregator_id": aggregator_id,
+                "sequence": sequence,
+                "notification_id": str(uuid.uuid4()),
+                "kind": entry[0],
+                "payload": entry[1],
+                "carrier": carrier,
+                "create_time": now,
+            }
+        )
+    conn.execute(sa.insert(_notifications), rows)
+    _announce(conn, Channel.NOTIFICATIONS, (aggregator_id for aggregator_id, _ in items))
+    return sequences
+
+
+def enqueue_setpoint(
+    conn: Connection, charger_id: str, setpoint: market_pb2.Setpoint, carrier: str | None = None
+) -> int:
+    """Append one setpoint to a charger's stream; returns its sequence."""
+    addressed = market_pb2.Setpoint()
+    addressed.CopyFrom(setpoint)
+    addressed.charger_id = charger_id
+    return enqueue_setpoints(conn, [addressed], carrier)[0]
+
+
+def enqueue_setpoints(
+    conn: Connection, setpoints: Sequence[market_pb2.Setpoint], carrier: str | None = None
+) -> list[int]:
+    """Append setpoints (each addressed by its ``charger_id``), in order, in one statement; returns their sequences.
+
+    A setpoint without ``setpoint_id`` gets a new UUID (the caller's message
+    is not modified).
+    """
+    if not setpoints:
+        return []
+    if not all(setpoint.charger_id for setpoint in setpoints):
+        raise ValueError("every setpoint must name the charger it is for")
+    now = datetime.now(UTC)
+    sequences = _allocate(conn, Channel.SETPOINTS, [setpoint.charger_id for setpoint in setpoints])
+    rows: list[dict[str, Any]] = []
+    for setpoint, sequence in zip(setpoints, sequences, strict=True):
+        setpoint_id = setpoint.setpoint_id
+        if setpoint_id:
+            payload = setpoint.SerializeToString()
+        else:
+            setpoint_id = str(uuid.uuid4())
+            identified = market_pb2.Setpoint()
+            identified.CopyFrom(setpoint)
+            identified.setpoint_id = setpoint_id
+            payload = identified.SerializeToString()
+        rows.append(
+            {
+                "charger_id": setpoint.charger_id,
+                "sequence": sequence,
+                "setpoint_id": setpoint_id,
+                "payload": payload,
+                "carrier": carrier,
+                "create_time": now,
+                "ack_time": None,
+                "accepted": None,
+                "ack_reason": None,
+            }
+        )
+    conn.execute(sa.insert(_setpoints), rows)
+    _announce(conn, Channel.SETPOINTS, (setpoint.charger_id for setpoint in setpoints))
+    return sequences
+
+
+def notification_from(item: OutboxItem) -> notifications_pb2.Notification:
+    """The vgi.common.v1.Notification an item stands for, sequence and id included."""
+    notification = notifications_pb2.Notification.FromString(item.payload)
+    notification.notification_id = item.item_id
+    notification.sequence = item.sequence
+    notification.create_time.FromDatetime(item.create_time)
+    return notification
+
+
+def setpoint_from(item: OutboxItem) -> market_pb2.Setpoint:
+    """The vgi.common.v1.Setpoint an item stands for."""
+    return market_pb2.Setpoint.FromString(item.payload)
+
+
+def cursor(conn: Connection, channel: Channel, subscriber_id: str) -> Cursor:
+    row = conn.execute(
+        sa.select(_cursors.c.last_sequence, _cursors.c.acked_sequence).where(
+            _cursors.c.channel == channel.value, _cursors.c.subscriber_id == subscriber_id
+        )
+    ).first()
+    return Cursor(0, 0) if row is None else Cursor(row.last_sequence, row.acked_sequence)
+
+
+def read_unacked(
+    conn: Connection, channel: Channel, subscriber_id: str, after_sequence: int, limit: int
+) -> list[OutboxItem]:
+    """Up to ``limit`` items after both ``after_sequence`` and the acknowledged cursor, in order."""
+    after = max(after_sequence, cursor(conn, channel, subscriber_id).acked_sequence)
+    return read_windows(conn, channel, [Window(subscriber_id, after, after + limit)])[0]
+
+
+def read_windows(conn: Connection, channel: Channel, windows: Sequence[Window]) -> list[list[OutboxItem]]:
+    """The items in each window, in sequence order — a few statements for thousands of windows.
+
+    Sequences are dense per subscriber, so a window of n sequences holds at
+    most n items; each window is one range probe of the primary key.
+    """
+    table, subscriber_column, id_column = _channel_columns(channel)
+    found: list[list[OutboxItem]] = [[] for _ in windows]
+    for start in range(0, len(windows), _WINDOWS_PER_READ):
+        chunk = windows[start : start + _WINDOWS_PER_READ]
+        wanted = (
+            sa.values(
+                sa.column("k", sa.Integer()),
+                sa.column("subscriber_id", sa.String()),
+                sa.column("lo", sa.BigInteger()),
+                sa.column("hi", sa.BigInteger()),
+                name="wanted",
+            )
+            .data([(start + i, w.subscriber_id, w.after, w.up_to) for i, w in enumerate(chunk)])
+            .cte("wanted")
+        )
+        query = (
+            sa.select(
+                wanted.c.k,
+                subscriber_column,
+                table.c.sequence,
+                id_column,
+                table.c.payload,
+                table.c.carrier,
+                table.c.create_time,
+            )
+            .join_from(
+                wanted,
+                table,
+                sa.and_(
+                    subscriber_column == wanted.c.subscriber_id,
+                    table.c.sequence > wanted.c.lo,
+                    table.c.sequence <= wanted.c.hi,
+                ),
+            )
+            .order_by(wanted.c.k, table.c.sequence)
+        )
+        for k, subscriber_id, sequence, item_id, payload, carrier, create_time in conn.execute(query):
+            found[k].append(
+                OutboxItem(subscriber_id, sequence, item_id, bytes(payload), carrier, create_time)
+            )
+    return found
+
+
+def ack_notifications(conn: Connection, aggregator_id: str, up_to_sequence: int, now: datetime) -> int:
+    """Acknowledge an aggregator's notifications up to a sequence; returns the acknowledged cursor."""
+    return _ack(conn, Channel.NOTIFICATIONS, aggregator_id, up_to_sequence, now).acked_sequence
+
+
+def ack_setpoints(
+    conn: Connection, charger_id: str, up_to_sequence: int, accepted: bool, reason: str, now: datetime
+) -> int:
+    """Acknowledge a charger's setpoints up to a sequence; returns the acknowledged cursor.
+
+    Every newly covered setpoint gets ``ack_time``; the one named gets the
+    device's verdict (``accepted``, ``reason``), the others stay unjudged
+    (they were superseded before the device reported on them). Acking again
+    up to an acknowledged sequence changes nothing.
+    """
+    before = cursor(conn, Channel.SETPOINTS, charger_id)
+    after = _ack(conn, Channel.SETPOINTS, charger_id, up_to_sequence, now)
+    if up_to_sequence > before.acked_sequence:
+        named = _setpoints.c.sequence == up_to_sequence
+        conn.execute(
+            sa.update(_setpoints)
+            .where(
+                _setpoints.c.charger_id == charger_id,
+                _setpoints.c.sequence > before.acked_sequence,
+                _setpoints.c.sequence <= up_to_sequence,
+            )
+            .values(
+                ack_time=now,
+                accepted=sa.case((named, accepted), else_=sa.null()),
+                ack_reason=sa.case((named, reason), else_=sa.null()),
+            )
+        )
+    return after.acked_sequence
+
+
+def _ack(
+    conn: Connection, channel: Channel, subscriber_id: str, up_to_sequence: int, now: datetime
+) -> Cursor:
+    acked = _cursors.c.acked_sequence
+    row = conn.execute(
+        sa.update(_cursors)
+        .where(
+            _cursors.c.channel == channel.value,
+            _cursors.c.subscriber_id == subscriber_id,
+            _cursors.c.last_sequence >= up_to_sequence,
+        )
+        .values(
+            acked_sequence=sa.case((acked < up_to_sequence, up_to_sequence), else_=acked),
+            ack_time=sa.case((acked < up_to_sequence, now), else_=_cursors.c.ack_time),
+        )
+        .returning(_cursors.c.last_sequence, acked)
+    ).first()
+    if row is None:
+        last = cursor(conn, channel, subscriber_id).last_sequence
+        raise InvalidArgument(
+            f"cannot acknowledge sequence {up_to_sequence}: the stream ends at {last}",
+            reason=ACK_BEYOND_STREAM,
+            violations=[FieldViolation("up_to_sequence", f"must not exceed the last sequence sent, {last}")],
+            metadata={"last_sequence": str(last)},
+        )
+    return Cursor(row.last_sequence, row.acked_sequence)
+
+
+def _allocate(conn: Connection, channel: Channel, subscriber_ids: Sequence[str]) -> list[int]:
+    """Reserve one sequence per entry (in order) from the subscribers' counter rows."""
+    counts = Counter(subscriber_ids)
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    upsert = insert(_cursors)
+    statement = upsert.on_conflict_do_update(
+        index_elements=[_cursors.c.channel, _cursors.c.subscriber_id],
+        set_={"last_sequence": _cursors.c.last_sequence + upsert.excluded.last_sequence},
+    ).returning(_cursors.c.subscriber_id, _cursors.c.last_sequence)
+    # Sorted: rows are locked in this order, the same in every transaction.
+    params = [
+        {
+            "channel": channel.value,
+            "subscriber_id": s,
+            "last_sequence": n,
+            "acked_sequence": 0,
+            "ack_time": None,
+        }
+        for s, n in sorted(counts.items())
+    ]
+    next_sequence: dict[str, int] = {
+        subscriber_id: last - counts[subscriber_id] + 1
+        for subscriber_id, last in conn.execute(statement, params)
+    }
+    sequences = []
+    for subscriber_id in subscriber_ids:
+        sequences.append(next_sequence[subscriber_id])
+        next_sequence[subscriber_id] += 1
+    return sequences
+
+
+def _announce(conn: Connection, channel: Channel, subscriber_ids: Iterable[str]) -> None:
+    listeners = _listeners.get(conn.engine)
+    if not listeners:
+        return
+    touched = frozenset(subscriber_ids)
+
+    def wake() -> None:
+        for listener in tuple(listeners):
+            listener(channel, touched)
+
+    after_commit(conn, wake)
+
+
+def _channel_columns(channel: Channel) -> tuple[sa.Table, sa.Column[str], sa.Column[str]]:
+    if channel is Channel.NOTIFICATIONS:
+        return _notifications, _notifications.c.aggregator_id, _notifications.c.notification_id
+    return _setpoints, _setpoints.c.charger_id, _setpoints.c.setpoint_id
+
+
+def _encode_notification(message: notifications_pb2.Notification) -> tuple[str, bytes]:
+    kind = message.WhichOneof("payload")
+    if kind is None:
+        raise ValueError("a notification needs its payload set")
+    bare = notifications_pb2.Notification()
+    bare.CopyFrom(message)
+    bare.ClearField("notification_id")
+    bare.ClearField("sequence")
+    bare.ClearField("create_time")
+    return kind, bare.SerializeToString()
