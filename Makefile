@@ -56,8 +56,17 @@ typecheck: install
 pytest: install
 	$(VENV)/bin/pytest -q
 
+## bench: every SPEC section 5 target against its baseline measured in the same run (under 10 minutes);
+## prints the table and writes bench/results/latest.json.
+bench: install
+	$(PY) -m bench.run
+
+## bench-quick: the same suite at small sizes (under a minute), to keep it working; no thresholds asserted.
+bench-quick: install
+	$(PY) -m bench.run --quick
+
 ## test: everything CI checks.
-test: lint typecheck check-contracts pytest
+test: lint typecheck check-contracts pytest bench-quick
 
 clean:
 	rm -rf $(VENV) node_modules build

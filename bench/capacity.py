@@ -18,7 +18,7 @@ TARGETS = [QUERY]
 async def run(bench: Bench) -> list[Row]:
     if not implemented("dispatch", "GetAdjustableCapacity"):
         return [not_built(*QUERY, "DispatchService.GetAdjustableCapacity")]
-    raise NotImplementedError("capacity seeding follows the registry schema once it is committed")
+    return [Row(*QUERY, "not measured: its benchmark waits for the registry schema to settle")]
 
 
 if __name__ == "__main__":

@@ -32,7 +32,10 @@ async def run(bench: Bench) -> list[Row]:
     ]
     if missing:
         return [not_built(target, goal, ", ".join(missing)) for target, goal in TARGETS]
-    raise NotImplementedError("fan-out measurement follows the delivery streams once they are committed")
+    return [
+        Row(target, goal, "not measured: its benchmark waits for the delivery streams")
+        for target, goal in TARGETS
+    ]
 
 
 if __name__ == "__main__":

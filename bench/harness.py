@@ -63,11 +63,12 @@ class Row:
     ratio: float | None = None
     met: bool | None = None
     figures: dict[str, Any] = field(default_factory=dict)
+    error: bool = False  # the benchmark itself failed: the suite is broken, not the platform slow
 
     @property
     def verdict(self) -> str:
         if self.met is None:
-            return "not measured"
+            return "error" if self.error else "not measured"
         return "met" if self.met else "short"
 
 
@@ -76,7 +77,7 @@ def not_built(target: str, goal: str, missing: str) -> Row:
 
 
 def failed(target: str, goal: str, error: BaseException) -> Row:
-    return Row(target, goal, f"error: {type(error).__name__}: {error}")
+    return Row(target, goal, f"error: {type(error).__name__}: {error}", error=True)
 
 
 def print_table(rows: Sequence[Row], out: Any = sys.stdout) -> None:

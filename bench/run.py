@@ -2,12 +2,14 @@
 
 Rows come in SPEC section 5 order. A benchmark that fails prints an error
 row for each target it measures instead of stopping the run; the exit code
-is 0 either way, since thresholds are reported, not asserted.
+is 1 when a benchmark failed (the suite is broken) and 0 otherwise: thresholds
+are reported, not asserted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from types import ModuleType
 
@@ -42,6 +44,8 @@ def main() -> None:
     path = RESULTS / ("quick.json" if args.quick else "latest.json")
     write_json(path, rows, facts=facts, quick=args.quick, seconds=elapsed)
     print(f"written {path.relative_to(RESULTS.parent.parent)}")
+    if any(row.error for row in rows):
+        sys.exit(1)
 
 
 if __name__ == "__main__":
