@@ -5,7 +5,3 @@ core, ``store/<feature>_tables.py`` for the rest) and adds one import here;
 Alembic's env.py and the migration tests import this module only.
 """
 
-import store.market_tables
-import store.outbox_tables
-import store.security_tables
-import store.tables  # noqa: F401

@@ -1,0 +1,370 @@
+"""Adjustable capacity (SPEC F3) from the registry: real time, per session, declarations, forecasts.
+
+The real-time path is one set-based query (active sessions joined to their
+live charger, its latest meter value and its station's grid node — no N+1)
+feeding domain.capacity_totals' integer F3. Per-session capacities for
+instruction decomposition go through domain.capacity.session_capacity, the
+reference implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from fractions import Fraction
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from domain import capacity as f3
+from domain.calendar import local_day, slot_index, slot_start
+from domain.capacity_totals import SessionInputs, Totals, capped_subtree, totals_by_group
+from domain.errors import FieldViolation, InvalidArgument
+from domain.telemetry import PPB, slot_floor
+from store import registry
+from store.registry import chargers, sessions, stations
+from store.registry_tables import CapacityDeclarationRow, CapacitySampleRow
+
+declarations = CapacityDeclarationRow.__table__  # type: ignore[attr-defined]
+samples = CapacitySampleRow.__table__  # type: ignore[attr-defined]
+
+NODE_PREFIX = "gridNodes/"
+AGGREGATOR_PREFIX = "aggregators/"
+FORECAST_WEEKS = 4
+
+HISTORY = "HISTORY"
+DECLARATION = "DECLARATION"
+
+
+@dataclass(frozen=True, slots=True)
+class RealtimeCapacity:
+    """vgi.common.v1.AdjustableCapacity; ``headroom_w`` is the node's (None for aggregators/unlimited)."""
+
+    scope: str
+    compute_time: datetime
+    decrease_w: int
+    increase_w: int
+    present_power_w: int
+    active_sessions: int
+    headroom_w: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    scope: str
+    day_start_time: datetime
+    decrease_w: tuple[int, ...]
+    increase_w: tuple[int, ...]
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Declaration:
+    day_start_time: datetime
+    decrease_w: tuple[int, ...]
+    increase_w: tuple[int, ...]
+    decrease_price: str
+    increase_price: str
+
+
+_INPUT_COLUMNS = (
+    sessions.c.battery_wh,
+    sessions.c.soc_ppb,
+    sessions.c.target_soc_ppb,
+    sessions.c.v2g_floor_soc_ppb,
+    sessions.c.expected_departure_time,
+    sessions.c.max_charge_w,
+    sessions.c.max_discharge_w,
+    sessions.c.bidirectional.label("session_bidirectional"),
+    chargers.c.rated_charge_w,
+    chargers.c.rated_discharge_w,
+    chargers.c.bidirectional.label("charger_bidirectional"),
+    chargers.c.last_power_w,
+    chargers.c.last_meter_time,
+)
+
+
+def _active_inputs(group: Any, *where: Any) -> sa.Select[Any]:
+    return (
+        sa.select(group, *_INPUT_COLUMNS)
+        .select_from(sessions)
+        .join(chargers, chargers.c.charger_id == sessions.c.charger_id)
+        .join(
+            stations,
+            sa.and_(
+                stations.c.aggregator_id == chargers.c.aggregator_id,
+                stations.c.station_id == chargers.c.station_id,
+            ),
+        )
+        .where(
+            sessions.c.state == registry.ACTIVE,
+            chargers.c.delete_time.is_(None),
+            stations.c.delete_time.is_(None),
+            *where,
+        )
+    )
+
+
+def _totals(conn: Connection, query: sa.Select[Any], now: datetime, timeout: timedelta) -> dict[str, Totals]:
+    # Raw rows into the slotted dataclass: the column order is SessionInputs' field order.
+    return totals_by_group((SessionInputs(*row) for row in conn.execute(query)), now, timeout)
+
+
+def parse_scope(scope: str) -> tuple[str | None, str | None]:
+    """(aggregator_id, node_id) of ``aggregators/{id}`` or ``gridNodes/{id}``."""
+    if scope.startswith(AGGREGATOR_PREFIX):
+        return scope.removeprefix(AGGREGATOR_PREFIX), None
+    if scope.startswith(NODE_PREFIX):
+        return None, scope.removeprefix(NODE_PREFIX)
+    raise InvalidArgument(
+        "unknown scope", violations=[FieldViolation("scope", "aggregators/{id} or gridNodes/{id}")]
+    )
+
+
+def realtime_capacity(
+    conn: Connection, scope: str, now: datetime, heartbeat_timeout: timedelta
+) -> RealtimeCapacity:
+    """Real-time F3 capacity of ``aggregators/{id}`` (Σ of its sessions) or ``gridNodes/{id}`` (its
+    subtree, each node's increase capped by its headroom). An unknown node is NOT_FOUND."""
+    aggregator_id, node_id = parse_scope(scope)
+    if node_id is not None:
+        tree, limits = registry.children_map(conn, node_id)
+        nodes = sorted(limits)
+        direct: dict[str, Totals] = {}
+        for chunk in registry.chunks(nodes):
+            for key, value in _totals(
+                conn,
+                _active_inputs(stations.c.grid_node_id, stations.c.grid_node_id.in_(chunk)),
+                now,
+                heartbeat_timeout,
+            ).items():
+                direct.setdefault(key, Totals()).add(value)
+        result = capped_subtree(node_id, tree, direct, limits)
+        return RealtimeCapacity(
+            scope=scope,
+            compute_time=now,
+            decrease_w=result.decrease_w,
+            increase_w=result.increase_w,
+            present_power_w=result.present_power_w,
+            active_sessions=result.sessions,
+            headroom_w=result.headroom_w,
+        )
+    totals = _totals(
+        conn,
+        _active_inputs(sessions.c.aggregator_id, sessions.c.aggregator_id == aggregator_id),
+        now,
+        heartbeat_timeout,
+    ).get(str(aggregator_id), Totals())
+    return RealtimeCapacity(
+        scope=scope,
+        compute_time=now,
+        decrease_w=totals.decrease_w,
+        increase_w=totals.increase_w,
+        present_power_w=totals.present_power_w,
+        active_sessions=totals.sessions,
+    )
+
+
+def aggregator_capacities(
+    conn: Connection, node_id: str, now: datetime, heartbeat_timeout: timedelta
+) -> dict[str, Totals]:
+    """Uncapped F3 sums per aggregator of the sessions at ``node_id`` or below (the F6 'available capacity')."""
+    ids = registry.subtree(conn, node_id)
+    out: dict[str, Totals] = {}
+    for chunk in registry.chunks(ids):
+        for key, value in _totals(
+            conn,
+            _active_inputs(sessions.c.aggregator_id, stations.c.grid_node_id.in_(chunk)),
+            now,
+            heartbeat_timeout,
+        ).items():
+            out.setdefault(key, Totals()).add(value)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveSession:
+    """An active session with what decomposition needs besides its F3 figures."""
+
+    capacity: f3.SessionCapacity
+    charger_id: str
+    station_id: str
+    grid_node_id: str
+    platform_managed: bool
+
+
+def session_capacities(
+    conn: Connection,
+    now: datetime,
+    heartbeat_timeout: timedelta,
+    *,
+    aggregator_id: str | None = None,
+    node_id: str | None = None,
+) -> list[ActiveSession]:
+    """Per-session F3 (domain.capacity.session_capacity) of the active sessions of an aggregator and/or
+    at a grid node (incl. descendants), ordered by (aggregator, session)."""
+    where: list[Any] = []
+    if aggregator_id is not None:
+        where.append(sessions.c.aggregator_id == aggregator_id)
+    if node_id is not None:
+        where.append(stations.c.grid_node_id.in_(sa.select(registry.subtree_cte(node_id).c.node_id)))
+    query = _active_inputs(sessions.c.aggregator_id, *where).add_columns(
+        sessions.c.session_id,
+        chargers.c.charger_id,
+        chargers.c.station_id,
+        stations.c.grid_node_id,
+        chargers.c.platform_managed,
+    )
+    out = []
+    for row in conn.execute(query.order_by(sessions.c.aggregator_id, sessions.c.session_id)):
+        meter = (
+            None
+            if row.last_power_w is None or row.last_meter_time is None
+            else f3.MeterValue(power_w=row.last_power_w, at=row.last_meter_time)
+        )
+        session = f3.EvSession(
+            session_id=row.session_id,
+            aggregator_id=row.aggregator_id,
+            charger=f3.Charger(
+                row.charger_id, row.rated_charge_w, row.rated_discharge_w, row.charger_bidirectional
+            ),
+            battery_wh=row.battery_wh,
+            soc=Fraction(row.soc_ppb, PPB),
+            target_soc=Fraction(row.target_soc_ppb, PPB),
+            v2g_floor_soc=Fraction(row.v2g_floor_soc_ppb, PPB),
+            departure=row.expected_departure_time,
+            max_charge_w=row.max_charge_w,
+            max_discharge_w=row.max_discharge_w,
+            bidirectional=row.session_bidirectional,
+            meter=meter,
+        )
+        out.append(
+            ActiveSession(
+                capacity=f3.session_capacity(session, now, heartbeat_timeout),
+                charger_id=row.charger_id,
+                station_id=row.station_id,
+                grid_node_id=row.grid_node_id,
+                platform_managed=row.platform_managed,
+            )
+        )
+    return out
+
+
+# ---------------------------------------------------------------- declarations and forecasts
+
+
+def _check_day_start(day_start: datetime, field: str) -> date:
+    day = local_day(day_start)
+    if slot_start(day, 0) != day_start:
+        raise InvalidArgument(
+            "not a local midnight",
+            reason="NOT_LOCAL_MIDNIGHT",
+            violations=[FieldViolation(field, "must be midnight Asia/Shanghai (16:00 UTC the day before)")],
+        )
+    return day
+
+
+def declare(conn: Connection, aggregator_id: str, declaration: Declaration, now: datetime) -> Declaration:
+    """Store (replace) the aggregator's declaration for a local day."""
+    _check_day_start(declaration.day_start_time, "declaration.day_start_time")
+    registry.upsert(
+        conn,
+        declarations,
+        [
+            {
+                "aggregator_id": aggregator_id,
+                "day_start_time": declaration.day_start_time,
+                "decrease_w": list(declaration.decrease_w),
+                "increase_w": list(declaration.increase_w),
+                "decrease_price": declaration.decrease_price,
+                "increase_price": declaration.increase_price,
+                "update_time": now,
+            }
+        ],
+        ["aggregator_id", "day_start_time"],
+        ["decrease_w", "increase_w", "decrease_price", "increase_price", "update_time"],
+    )
+    return declaration
+
+
+def record_sample(conn: Connection, capacity: RealtimeCapacity) -> None:
+    """Remember a real-time figure as its slot's history (the last one in a slot wins)."""
+    registry.upsert(
+        conn,
+        samples,
+        [
+            {
+                "scope": capacity.scope,
+                "slot_start": slot_floor(capacity.compute_time),
+                "decrease_w": capacity.decrease_w,
+                "increase_w": capacity.increase_w,
+            }
+        ],
+        ["scope", "slot_start"],
+        ["decrease_w", "increase_w"],
+    )
+
+
+def forecast(conn: Connection, scope: str, day_start: datetime) -> Forecast:
+    """Day-ahead 96 points: an aggregator's declaration when present, else the mean of the same
+    weekday in the previous FORECAST_WEEKS weeks of recorded samples (domain.capacity.day_ahead_forecast)."""
+    day = _check_day_start(day_start, "forecast_day_start_time")
+    aggregator_id, _ = parse_scope(scope)
+    declared = None
+    if aggregator_id is not None:
+        row = conn.execute(
+            sa.select(declarations.c.decrease_w, declarations.c.increase_w).where(
+                declarations.c.aggregator_id == aggregator_id, declarations.c.day_start_time == day_start
+            )
+        ).first()
+        if row is not None:
+            declared = [
+                f3.SlotCapacity(up_w=up, down_w=down)
+                for up, down in zip(row.increase_w, row.decrease_w, strict=True)
+            ]
+    history: list[f3.CapacitySample] = []
+    if declared is None:
+        first = slot_start(day - timedelta(weeks=FORECAST_WEEKS), 0)
+        for row in conn.execute(
+            sa.select(samples.c.slot_start, samples.c.decrease_w, samples.c.increase_w).where(
+                samples.c.scope == scope, samples.c.slot_start >= first, samples.c.slot_start < day_start
+            )
+        ):
+            history.append(
+                f3.CapacitySample(
+                    day=local_day(row.slot_start),
+                    slot=slot_index(row.slot_start),
+                    up_w=row.increase_w,
+                    down_w=row.decrease_w,
+                )
+            )
+    points = f3.day_ahead_forecast(day, history, weeks=FORECAST_WEEKS, declaration=declared)
+    return Forecast(
+        scope=scope,
+        day_start_time=day_start,
+        decrease_w=tuple(p.down_w for p in points),
+        increase_w=tuple(p.up_w for p in points),
+        source=HISTORY if declared is None else DECLARATION,
+    )
+
+
+def declarations_for(
+    conn: Connection, day_start: datetime, aggregator_ids: Sequence[str]
+) -> dict[str, Declaration]:
+    """The declarations of a local day for the given aggregators."""
+    out = {}
+    for row in conn.execute(
+        sa.select(declarations).where(
+            declarations.c.day_start_time == day_start, declarations.c.aggregator_id.in_(list(aggregator_ids))
+        )
+    ):
+        out[row.aggregator_id] = Declaration(
+            day_start_time=row.day_start_time,
+            decrease_w=tuple(row.decrease_w),
+            increase_w=tuple(row.increase_w),
+            decrease_price=row.decrease_price,
+            increase_price=row.increase_price,
+        )
+    return out

@@ -1,0 +1,844 @@
+"""Resource registry (SPEC F1): grid nodes, stations, chargers, EV sessions.
+
+Batch upserts are single SQLAlchemy Core ``INSERT … ON CONFLICT DO UPDATE``
+statements executed with many parameter sets (executemany), inside the
+caller's transaction. Tenancy is in every query: an aggregator's rows are
+addressed by (aggregator_id, id), and another tenant's row is NOT_FOUND.
+Lists use keyset page tokens (store.pagination) ordered by id.
+
+Also the lookups other features build on: chargers and active sessions per
+aggregator or grid node, the grid node tree, a node's limit, the aggregators
+serving a node, and the owner of a charger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from domain.capacity_totals import NodeLimits
+from domain.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, PreconditionViolation
+from store import pagination
+from store.registry_tables import ChargerRow, EvSessionRow, GridNodeRow, StationRow
+
+grid_nodes = GridNodeRow.__table__  # type: ignore[attr-defined]
+stations = StationRow.__table__  # type: ignore[attr-defined]
+chargers = ChargerRow.__table__  # type: ignore[attr-defined]
+sessions = EvSessionRow.__table__  # type: ignore[attr-defined]
+
+T = TypeVar("T")
+
+ACTIVE = "ACTIVE"
+ENDED = "ENDED"
+UNSPECIFIED = "UNSPECIFIED"
+
+# Large IN lists are split so SQLite stays under its bound-parameter limit.
+_CHUNK = 5000
+
+
+# ---------------------------------------------------------------- records
+
+
+@dataclass(frozen=True, slots=True)
+class GridNode:
+    node_id: str
+    kind: str
+    parent_id: str | None
+    display_name: str
+    capacity_limit_w: int
+    base_load_w: int
+    update_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Station:
+    station_id: str
+    display_name: str
+    grid_node_id: str
+    import_limit_w: int
+    export_limit_w: int
+    aggregator_id: str = ""
+    update_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Charger:
+    """A charger as registered; the state fields are output-only (set by telemetry)."""
+
+    charger_id: str
+    station_id: str
+    kind: str
+    rated_charge_w: int
+    rated_discharge_w: int
+    bidirectional: bool
+    platform_managed: bool
+    aggregator_id: str = ""
+    status: str = UNSPECIFIED
+    online: bool = False
+    last_heartbeat_time: datetime | None = None
+    update_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """An EV session; SOC values in parts per billion (domain.telemetry.to_ppb)."""
+
+    session_id: str
+    charger_id: str
+    plug_in_time: datetime
+    expected_departure_time: datetime
+    battery_wh: int
+    soc_ppb: int
+    target_soc_ppb: int
+    v2g_floor_soc_ppb: int
+    max_charge_w: int
+    max_discharge_w: int
+    bidirectional: bool
+    end_time: datetime | None = None
+    aggregator_id: str = ""
+    state: str = ACTIVE
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_page_token: str
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def dialect_insert(conn: Connection, table: sa.Table) -> Any:
+    """The dialect's INSERT, which has ``on_conflict_do_update``."""
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def upsert(
+    conn: Connection,
+    table: sa.Table,
+    rows: Sequence[Mapping[str, Any]],
+    keys: Sequence[str],
+    update: Sequence[str],
+    where: Any = None,
+) -> None:
+    """INSERT the rows, or on a key conflict overwrite ``update`` columns (where ``where`` holds), in one executemany."""
+    if not rows:
+        return
+    stmt = dialect_insert(conn, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={name: stmt.excluded[name] for name in update},
+        where=where,
+    )
+    conn.execute(stmt, list(rows))
+
+
+def chunks(items: Sequence[T], size: int = _CHUNK) -> Iterable[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _duplicates(ids: Sequence[str], field: str, id_field: str) -> list[FieldViolation]:
+    seen: set[str] = set()
+    violations = []
+    for i, value in enumerate(ids):
+        if value in seen:
+            violations.append(
+                FieldViolation(f"{field}[{i}].{id_field}", f"{value} appears twice in the batch")
+            )
+        seen.add(value)
+    return violations
+
+
+def _raise(message: str, reason: str, violations: list[FieldViolation]) -> None:
+    if violations:
+        raise InvalidArgument(message, reason=reason, violations=violations)
+
+
+def _page(
+    conn: Connection,
+    query: sa.Select[Any],
+    key: sa.ColumnElement[Any],
+    collection: str,
+    page_size: int,
+    page_token: str,
+    record: Callable[[Any], T],
+    key_of: Callable[[T], str],
+) -> Page[T]:
+    size = pagination.page_size(page_size)
+    after = pagination.decode(collection, page_token, 1)
+    if after is not None:
+        query = query.where(key > after[0])
+    rows = conn.execute(query.order_by(key).limit(size + 1)).all()
+    items = [record(row) for row in rows[:size]]
+    token = pagination.encode(collection, [key_of(items[-1])]) if len(rows) > size else ""
+    return Page(items, token)
+
+
+# ---------------------------------------------------------------- grid nodes
+
+
+def upsert_grid_nodes(conn: Connection, nodes: Sequence[GridNode], now: datetime) -> int:
+    """Create or replace nodes by id; parents may come in the same batch or exist already.
+
+    A replaced node keeps its create_time; a soft-deleted node is revived.
+    """
+    violations = _duplicates([n.node_id for n in nodes], "nodes", "node_id")
+    _raise("duplicate node ids", "DUPLICATE_ID", violations)
+    in_batch = {n.node_id for n in nodes}
+    parents = sorted({n.parent_id for n in nodes if n.parent_id and n.parent_id not in in_batch})
+    known = _live_ids(conn, grid_nodes, grid_nodes.c.node_id, parents)
+    violations = [
+        FieldViolation(f"nodes[{i}].parent", f"grid node {n.parent_id} does not exist")
+        for i, n in enumerate(nodes)
+        if n.parent_id and n.parent_id not in in_batch and n.parent_id not in known
+    ]
+    violations += [
+        FieldViolation(f"nodes[{i}].parent", "a node cannot be its own parent")
+        for i, n in enumerate(nodes)
+        if n.parent_id == n.node_id
+    ]
+    _raise("unknown parent nodes", "GRID_NODE_NOT_FOUND", violations)
+    rows = [
+        {
+            "node_id": n.node_id,
+            "kind": n.kind,
+            "parent_id": n.parent_id,
+            "display_name": n.display_name,
+            "capacity_limit_w": n.capacity_limit_w,
+            "base_load_w": n.base_load_w,
+            "create_time": now,
+            "update_time": now,
+            "delete_time": None,
+        }
+        for n in nodes
+    ]
+    upsert(
+        conn,
+        grid_nodes,
+        rows,
+        ["node_id"],
+        [
+            "kind",
+            "parent_id",
+            "display_name",
+            "capacity_limit_w",
+            "base_load_w",
+            "update_time",
+            "delete_time",
+        ],
+    )
+    return len(rows)
+
+
+def _live_ids(conn: Connection, table: sa.Table, column: Any, ids: Sequence[str], *where: Any) -> set[str]:
+    found: set[str] = set()
+    for chunk in chunks(ids):
+        found.update(
+            conn.execute(sa.select(column).where(column.in_(chunk), table.c.delete_time.is_(None), *where))
+            .scalars()
+            .all()
+        )
+    return found
+
+
+def _node(row: Any) -> GridNode:
+    return GridNode(
+        node_id=row.node_id,
+        kind=row.kind,
+        parent_id=row.parent_id,
+        display_name=row.display_name,
+        capacity_limit_w=row.capacity_limit_w,
+        base_load_w=row.base_load_w,
+        update_time=row.update_time,
+    )
+
+
+def get_grid_node(conn: Connection, node_id: str) -> GridNode:
+    row = conn.execute(
+        sa.select(grid_nodes).where(grid_nodes.c.node_id == node_id, grid_nodes.c.delete_time.is_(None))
+    ).first()
+    if row is None:
+        raise NotFound(
+            f"grid node {node_id} not found", reason="GRID_NODE_NOT_FOUND", metadata={"grid_node": node_id}
+        )
+    return _node(row)
+
+
+def list_grid_nodes(
+    conn: Connection, *, page_size: int, page_token: str, parent_id: str = "", kind: str = ""
+) -> Page[GridNode]:
+    query = sa.select(grid_nodes).where(grid_nodes.c.delete_time.is_(None))
+    if parent_id:
+        query = query.where(grid_nodes.c.parent_id == parent_id)
+    if kind:
+        query = query.where(grid_nodes.c.kind == kind)
+    collection = f"gridNodes?parent={parent_id}&kind={kind}"
+    return _page(
+        conn, query, grid_nodes.c.node_id, collection, page_size, page_token, _node, lambda n: n.node_id
+    )
+
+
+def delete_grid_node(conn: Connection, node_id: str, now: datetime) -> GridNode:
+    """Soft-delete a node; one with live child nodes or stations is refused (GRID_NODE_IN_USE) so no
+    station is left hanging off a node that is gone: the grid re-parents or deletes them first."""
+    node = get_grid_node(conn, node_id)
+    in_use = conn.execute(
+        sa.select(sa.literal(1)).where(
+            sa.or_(
+                sa.exists().where(grid_nodes.c.parent_id == node_id, grid_nodes.c.delete_time.is_(None)),
+                sa.exists().where(stations.c.grid_node_id == node_id, stations.c.delete_time.is_(None)),
+            )
+        )
+    ).first()
+    if in_use is not None:
+        raise FailedPrecondition(
+            f"grid node {node_id} still has child nodes or stations",
+            reason="GRID_NODE_IN_USE",
+            violations=[
+                PreconditionViolation(
+                    "IN_USE", f"gridNodes/{node_id}", "re-parent or delete its children and stations first"
+                )
+            ],
+        )
+    conn.execute(
+        sa.update(grid_nodes).where(grid_nodes.c.node_id == node_id).values(delete_time=now, update_time=now)
+    )
+    return node
+
+
+def subtree_cte(node_id: str) -> Any:
+    """A recursive CTE of the live node and all its live descendants (column ``node_id``)."""
+    tree = (
+        sa.select(grid_nodes.c.node_id)
+        .where(grid_nodes.c.node_id == node_id, grid_nodes.c.delete_time.is_(None))
+        .cte("subtree", recursive=True)
+    )
+    child = grid_nodes.alias("subtree_child")
+    return tree.union(
+        sa.select(child.c.node_id).where(child.c.parent_id == tree.c.node_id, child.c.delete_time.is_(None))
+    )
+
+
+def subtree(conn: Connection, node_id: str) -> list[str]:
+    """The live node and all its live descendants (one round trip); empty when the node does not exist."""
+    tree = subtree_cte(node_id)
+    return list(conn.execute(sa.select(tree.c.node_id)).scalars())
+
+
+def children_map(conn: Connection, node_id: str) -> tuple[dict[str, list[str]], dict[str, NodeLimits]]:
+    """The subtree under ``node_id`` as parent → children, with every node's limits (limit 0 = none)."""
+    ids = subtree(conn, node_id)
+    if not ids:
+        raise NotFound(
+            f"grid node {node_id} not found", reason="GRID_NODE_NOT_FOUND", metadata={"grid_node": node_id}
+        )
+    tree: dict[str, list[str]] = {}
+    limits: dict[str, NodeLimits] = {}
+    for chunk in chunks(ids):
+        for row in conn.execute(
+            sa.select(
+                grid_nodes.c.node_id,
+                grid_nodes.c.parent_id,
+                grid_nodes.c.capacity_limit_w,
+                grid_nodes.c.base_load_w,
+            ).where(grid_nodes.c.node_id.in_(chunk))
+        ):
+            limits[row.node_id] = NodeLimits(row.capacity_limit_w or None, row.base_load_w)
+            if row.node_id != node_id and row.parent_id is not None:
+                tree.setdefault(row.parent_id, []).append(row.node_id)
+    return tree, limits
+
+
+def node_limits(conn: Connection, node_id: str) -> NodeLimits:
+    """A node's own loading limit (None when 0 = unlimited) and base load — e.g. a transformer area's limit."""
+    node = get_grid_node(conn, node_id)
+    return NodeLimits(node.capacity_limit_w or None, node.base_load_w)
+
+
+def aggregators_at_node(conn: Connection, node_id: str) -> list[str]:
+    """Aggregators with a live station at the node or below it, sorted."""
+    ids = subtree(conn, node_id)
+    found: set[str] = set()
+    for chunk in chunks(ids):
+        found.update(
+            conn.execute(
+                sa.select(stations.c.aggregator_id)
+                .where(stations.c.grid_node_id.in_(chunk), stations.c.delete_time.is_(None))
+                .distinct()
+            ).scalars()
+        )
+    return sorted(found)
+
+
+# ---------------------------------------------------------------- stations
+
+
+def upsert_stations(conn: Connection, aggregator_id: str, items: Sequence[Station], now: datetime) -> int:
+    violations = _duplicates([s.station_id for s in items], "stations", "station_id")
+    _raise("duplicate station ids", "DUPLICATE_ID", violations)
+    known = _live_ids(conn, grid_nodes, grid_nodes.c.node_id, sorted({s.grid_node_id for s in items}))
+    violations = [
+        FieldViolation(f"stations[{i}].grid_node", f"grid node {s.grid_node_id} does not exist")
+        for i, s in enumerate(items)
+        if s.grid_node_id not in known
+    ]
+    _raise("unknown grid nodes", "GRID_NODE_NOT_FOUND", violations)
+    rows = [
+        {
+            "aggregator_id": aggregator_id,
+            "station_id": s.station_id,
+            "display_name": s.display_name,
+            "grid_node_id": s.grid_node_id,
+            "import_limit_w": s.import_limit_w,
+            "export_limit_w": s.export_limit_w,
+            "create_time": now,
+            "update_time": now,
+            "delete_time": None,
+        }
+        for s in items
+    ]
+    upsert(
+        conn,
+        stations,
+        rows,
+        ["aggregator_id", "station_id"],
+        ["display_name", "grid_node_id", "import_limit_w", "export_limit_w", "update_time", "delete_time"],
+    )
+    return len(rows)
+
+
+def _station(row: Any) -> Station:
+    return Station(
+        aggregator_id=row.aggregator_id,
+        station_id=row.station_id,
+        display_name=row.display_name,
+        grid_node_id=row.grid_node_id,
+        import_limit_w=row.import_limit_w,
+        export_limit_w=row.export_limit_w,
+        update_time=row.update_time,
+    )
+
+
+def list_stations(
+    conn: Connection, aggregator_id: str, *, page_size: int, page_token: str, grid_node_id: str = ""
+) -> Page[Station]:
+    query = sa.select(stations).where(
+        stations.c.aggregator_id == aggregator_id, stations.c.delete_time.is_(None)
+    )
+    if grid_node_id:
+        query = query.where(stations.c.grid_node_id == grid_node_id)
+    return _page(
+        conn,
+        query,
+        stations.c.station_id,
+        f"stations?node={grid_node_id}",
+        page_size,
+        page_token,
+        _station,
+        lambda s: s.station_id,
+    )
+
+
+def delete_station(conn: Connection, aggregator_id: str, station_id: str, now: datetime) -> Station:
+    """Soft-delete a station and its live chargers."""
+    row = conn.execute(
+        sa.select(stations).where(
+            stations.c.aggregator_id == aggregator_id,
+            stations.c.station_id == station_id,
+            stations.c.delete_time.is_(None),
+        )
+    ).first()
+    if row is None:
+        raise NotFound(
+            f"station {station_id} not found", reason="STATION_NOT_FOUND", metadata={"station_id": station_id}
+        )
+    conn.execute(
+        sa.update(stations)
+        .where(stations.c.aggregator_id == aggregator_id, stations.c.station_id == station_id)
+        .values(delete_time=now, update_time=now)
+    )
+    conn.execute(
+        sa.update(chargers)
+        .where(
+            chargers.c.aggregator_id == aggregator_id,
+            chargers.c.station_id == station_id,
+            chargers.c.delete_time.is_(None),
+        )
+        .values(delete_time=now, update_time=now)
+    )
+    return _station(row)
+
+
+# ---------------------------------------------------------------- chargers
+
+
+def upsert_chargers(conn: Connection, aggregator_id: str, items: Sequence[Charger], now: datetime) -> int:
+    """Create or replace chargers by id; the station must be the caller's and charger ids are platform-wide.
+
+    Reported state (status, heartbeat, last meter value) survives a replace.
+    """
+    ids = [c.charger_id for c in items]
+    violations = _duplicates(ids, "chargers", "charger_id")
+    _raise("duplicate charger ids", "DUPLICATE_ID", violations)
+    taken: set[str] = set()
+    for chunk in chunks(ids):
+        taken.update(
+            conn.execute(
+                sa.select(chargers.c.charger_id).where(
+                    chargers.c.charger_id.in_(chunk), chargers.c.aggregator_id != aggregator_id
+                )
+            ).scalars()
+        )
+    violations = [
+        FieldViolation(
+            f"chargers[{i}].charger_id", f"charger id {c.charger_id} is registered by another aggregator"
+        )
+        for i, c in enumerate(items)
+        if c.charger_id in taken
+    ]
+    _raise("charger ids taken", "CHARGER_ID_TAKEN", violations)
+    known = _live_ids(
+        conn,
+        stations,
+        stations.c.station_id,
+        sorted({c.station_id for c in items}),
+        stations.c.aggregator_id == aggregator_id,
+    )
+    violations = [
+        FieldViolation(f"chargers[{i}].station_id", f"station {c.station_id} does not exist")
+        for i, c in enumerate(items)
+        if c.station_id not in known
+    ]
+    _raise("unknown stations", "STATION_NOT_FOUND", violations)
+    rows = [
+        {
+            "charger_id": c.charger_id,
+            "aggregator_id": aggregator_id,
+            "station_id": c.station_id,
+            "kind": c.kind,
+            "rated_charge_w": c.rated_charge_w,
+            "rated_discharge_w": c.rated_discharge_w,
+            "bidirectional": c.bidirectional,
+            "platform_managed": c.platform_managed,
+            "status": UNSPECIFIED,
+            "create_time": now,
+            "update_time": now,
+            "delete_time": None,
+        }
+        for c in items
+    ]
+    stmt_where = chargers.c.aggregator_id == aggregator_id  # a racing tenant's insert is never overwritten
+    upsert(
+        conn,
+        chargers,
+        rows,
+        ["charger_id"],
+        [
+            "station_id",
+            "kind",
+            "rated_charge_w",
+            "rated_discharge_w",
+            "bidirectional",
+            "platform_managed",
+            "update_time",
+            "delete_time",
+        ],
+        where=stmt_where,
+    )
+    return len(rows)
+
+
+def _online(last_heartbeat: datetime | None, now: datetime, timeout: timedelta) -> bool:
+    return last_heartbeat is not None and now - last_heartbeat <= timeout
+
+
+def _charger_record(now: datetime, timeout: timedelta) -> Callable[[Any], Charger]:
+    def record(row: Any) -> Charger:
+        return Charger(
+            aggregator_id=row.aggregator_id,
+            charger_id=row.charger_id,
+            station_id=row.station_id,
+            kind=row.kind,
+            rated_charge_w=row.rated_charge_w,
+            rated_discharge_w=row.rated_discharge_w,
+            bidirectional=row.bidirectional,
+            platform_managed=row.platform_managed,
+            status=row.status,
+            online=_online(row.last_heartbeat_time, now, timeout),
+            last_heartbeat_time=row.last_heartbeat_time,
+            update_time=row.update_time,
+        )
+
+    return record
+
+
+_CHARGER_COLUMNS = [
+    chargers.c.aggregator_id,
+    chargers.c.charger_id,
+    chargers.c.station_id,
+    chargers.c.kind,
+    chargers.c.rated_charge_w,
+    chargers.c.rated_discharge_w,
+    chargers.c.bidirectional,
+    chargers.c.platform_managed,
+    chargers.c.status,
+    chargers.c.last_heartbeat_time,
+    chargers.c.update_time,
+]
+
+
+def get_charger(
+    conn: Connection, aggregator_id: str, station_id: str, charger_id: str, now: datetime, timeout: timedelta
+) -> Charger:
+    row = conn.execute(
+        sa.select(*_CHARGER_COLUMNS).where(
+            chargers.c.charger_id == charger_id,
+            chargers.c.aggregator_id == aggregator_id,
+            chargers.c.station_id == station_id,
+            chargers.c.delete_time.is_(None),
+        )
+    ).first()
+    if row is None:
+        raise NotFound(
+            f"charger {charger_id} not found", reason="CHARGER_NOT_FOUND", metadata={"charger_id": charger_id}
+        )
+    return _charger_record(now, timeout)(row)
+
+
+def list_chargers(
+    conn: Connection,
+    aggregator_id: str,
+    *,
+    page_size: int,
+    page_token: str,
+    now: datetime,
+    timeout: timedelta,
+    station_id: str = "",
+    online_only: bool = False,
+) -> Page[Charger]:
+    query = sa.select(*_CHARGER_COLUMNS).where(
+        chargers.c.aggregator_id == aggregator_id, chargers.c.delete_time.is_(None)
+    )
+    if station_id:
+        query = query.where(chargers.c.station_id == station_id)
+    if online_only:
+        query = query.where(chargers.c.last_heartbeat_time >= now - timeout)
+    return _page(
+        conn,
+        query,
+        chargers.c.charger_id,
+        f"chargers?station={station_id}&online={int(online_only)}",
+        page_size,
+        page_token,
+        _charger_record(now, timeout),
+        lambda c: c.charger_id,
+    )
+
+
+def delete_charger(
+    conn: Connection, aggregator_id: str, station_id: str, charger_id: str, now: datetime, timeout: timedelta
+) -> Charger:
+    record = get_charger(conn, aggregator_id, station_id, charger_id, now, timeout)
+    conn.execute(
+        sa.update(chargers)
+        .where(chargers.c.charger_id == charger_id)
+        .values(delete_time=now, update_time=now)
+    )
+    return record
+
+
+def charger_owner(conn: Connection, charger_id: str) -> str | None:
+    """The aggregator owning a live charger (for device principals), or None."""
+    return conn.execute(
+        sa.select(chargers.c.aggregator_id).where(
+            chargers.c.charger_id == charger_id, chargers.c.delete_time.is_(None)
+        )
+    ).scalar_one_or_none()
+
+
+def chargers_of(
+    conn: Connection, *, aggregator_id: str | None = None, node_id: str | None = None
+) -> list[str]:
+    """Live charger ids of an aggregator and/or at a grid node (incl. descendants), sorted."""
+    query = sa.select(chargers.c.charger_id).where(chargers.c.delete_time.is_(None))
+    if aggregator_id is not None:
+        query = query.where(chargers.c.aggregator_id == aggregator_id)
+    if node_id is not None:
+        query = query.where(
+            sa.tuple_(chargers.c.aggregator_id, chargers.c.station_id).in_(stations_under(node_id))
+        )
+    return list(conn.execute(query.order_by(chargers.c.charger_id)).scalars())
+
+
+def stations_under(node_id: str) -> sa.Select[Any]:
+    """(aggregator_id, station_id) of the live stations at the node or below it."""
+    tree = subtree_cte(node_id)
+    return sa.select(stations.c.aggregator_id, stations.c.station_id).where(
+        stations.c.grid_node_id.in_(sa.select(tree.c.node_id)), stations.c.delete_time.is_(None)
+    )
+
+
+# ---------------------------------------------------------------- sessions
+
+
+def upsert_sessions(conn: Connection, aggregator_id: str, items: Sequence[Session], now: datetime) -> int:
+    """Create or replace sessions by id; a session with end_time is ENDED.
+
+    The charger must be one of the caller's live chargers. A new active
+    session on a charger ends the charger's other active session (the car
+    that was there has left, whatever the aggregator forgot to report).
+    """
+    violations = _duplicates([s.session_id for s in items], "sessions", "session_id")
+    _raise("duplicate session ids", "DUPLICATE_ID", violations)
+    known = _live_ids(
+        conn,
+        chargers,
+        chargers.c.charger_id,
+        sorted({s.charger_id for s in items}),
+        chargers.c.aggregator_id == aggregator_id,
+    )
+    violations = [
+        FieldViolation(f"sessions[{i}].charger_id", f"charger {s.charger_id} does not exist")
+        for i, s in enumerate(items)
+        if s.charger_id not in known
+    ]
+    violations += [
+        FieldViolation(f"sessions[{i}].expected_departure_time", "must not be before plug_in_time")
+        for i, s in enumerate(items)
+        if s.expected_departure_time < s.plug_in_time
+    ]
+    _raise("invalid sessions", "INVALID_SESSION", violations)
+    write_sessions(conn, aggregator_id, items, now)
+    return len(items)
+
+
+def write_sessions(conn: Connection, aggregator_id: str, items: Sequence[Session], now: datetime) -> None:
+    """The upsert itself, for callers that validated already (the device stream)."""
+    active = [s for s in items if s.end_time is None]
+    if active:
+        conn.execute(
+            sa.update(sessions)
+            .where(
+                sessions.c.charger_id == sa.bindparam("c"),
+                sessions.c.state == ACTIVE,
+                sa.not_(
+                    sa.and_(
+                        sessions.c.aggregator_id == sa.bindparam("a"),
+                        sessions.c.session_id == sa.bindparam("s"),
+                    )
+                ),
+            )
+            .values(state=ENDED, end_time=sa.bindparam("t"), update_time=sa.bindparam("u")),
+            [
+                {"c": s.charger_id, "a": aggregator_id, "s": s.session_id, "t": s.plug_in_time, "u": now}
+                for s in active
+            ],
+        )
+    rows = [
+        {
+            "aggregator_id": aggregator_id,
+            "session_id": s.session_id,
+            "charger_id": s.charger_id,
+            "plug_in_time": s.plug_in_time,
+            "expected_departure_time": s.expected_departure_time,
+            "battery_wh": s.battery_wh,
+            "soc_ppb": s.soc_ppb,
+            "target_soc_ppb": s.target_soc_ppb,
+            "v2g_floor_soc_ppb": s.v2g_floor_soc_ppb,
+            "max_charge_w": s.max_charge_w,
+            "max_discharge_w": s.max_discharge_w,
+            "bidirectional": s.bidirectional,
+            "state": ACTIVE if s.end_time is None else ENDED,
+            "end_time": s.end_time,
+            "create_time": now,
+            "update_time": now,
+        }
+        for s in items
+    ]
+    upsert(
+        conn,
+        sessions,
+        rows,
+        ["aggregator_id", "session_id"],
+        [name for name in rows[0] if name not in ("aggregator_id", "session_id", "create_time")]
+        if rows
+        else [],
+    )
+
+
+def end_session(conn: Connection, aggregator_id: str, session_id: str, at: datetime, now: datetime) -> bool:
+    """Mark an active session ENDED at ``at``; False when there was no such active session."""
+    result = conn.execute(
+        sa.update(sessions)
+        .where(
+            sessions.c.aggregator_id == aggregator_id,
+            sessions.c.session_id == session_id,
+            sessions.c.state == ACTIVE,
+        )
+        .values(state=ENDED, end_time=at, update_time=now)
+    )
+    return bool(result.rowcount)
+
+
+def _session(row: Any) -> Session:
+    return Session(
+        aggregator_id=row.aggregator_id,
+        session_id=row.session_id,
+        charger_id=row.charger_id,
+        plug_in_time=row.plug_in_time,
+        expected_departure_time=row.expected_departure_time,
+        battery_wh=row.battery_wh,
+        soc_ppb=row.soc_ppb,
+        target_soc_ppb=row.target_soc_ppb,
+        v2g_floor_soc_ppb=row.v2g_floor_soc_ppb,
+        max_charge_w=row.max_charge_w,
+        max_discharge_w=row.max_discharge_w,
+        bidirectional=row.bidirectional,
+        state=row.state,
+        end_time=row.end_time,
+    )
+
+
+def list_sessions(
+    conn: Connection, aggregator_id: str, *, page_size: int, page_token: str, active_only: bool = False
+) -> Page[Session]:
+    query = sa.select(sessions).where(sessions.c.aggregator_id == aggregator_id)
+    if active_only:
+        query = query.where(sessions.c.state == ACTIVE)
+    return _page(
+        conn,
+        query,
+        sessions.c.session_id,
+        f"sessions?active={int(active_only)}",
+        page_size,
+        page_token,
+        _session,
+        lambda s: s.session_id,
+    )
+
+
+def active_sessions(
+    conn: Connection, *, aggregator_id: str | None = None, node_id: str | None = None
+) -> list[Session]:
+    """Active sessions on live chargers of an aggregator and/or at a grid node (incl. descendants)."""
+    query = (
+        sa.select(sessions)
+        .join(chargers, chargers.c.charger_id == sessions.c.charger_id)
+        .where(sessions.c.state == ACTIVE, chargers.c.delete_time.is_(None))
+    )
+    if aggregator_id is not None:
+        query = query.where(sessions.c.aggregator_id == aggregator_id)
+    if node_id is not None:
+        query = query.where(
+            sa.tuple_(chargers.c.aggregator_id, chargers.c.station_id).in_(stations_under(node_id))
+        )
+    return [
+        _session(row) for row in conn.execute(query.order_by(sessions.c.aggregator_id, sessions.c.session_id))
+    ]

@@ -1,0 +1,480 @@
+"""Telemetry ingestion and the read side built on it (SPEC F2).
+
+Write side, each function running in the caller's transaction (``db.write``):
+``record_heartbeat``, ``record_status``, ``ingest_meter_values`` /
+``ingest_batch`` (idempotent by batch id), ``ingest_aggregates`` via
+``ingest_batch``, ``start_session``, ``stop_session``.
+
+Exactly once: a batch id already committed by the same source stores
+nothing (``duplicate``); on top of that the time series is keyed by
+(charger, sample time) and inserted with ON CONFLICT DO NOTHING, so even a
+reading re-sent inside another batch is stored once. The charger row keeps
+the latest reading (and counts it as a sign of life) so capacity and
+statistics never search the time series.
+
+Read side (``db.read``): 15-minute mean power per aggregator or grid node per
+slot (the input of baselines and evaluation) and the latest actual power per
+aggregator at a minute (monitoring).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from domain.errors import FieldViolation, InvalidArgument, NotFound
+from domain.telemetry import (
+    FOREIGN_CHARGER,
+    SLOT,
+    Aggregate,
+    Reading,
+    check_chargers,
+    check_not_future,
+    check_slot_aligned,
+    to_ppb,
+)
+from store import registry
+from store.registry import chargers, chunks
+from store.telemetry_tables import IntervalAggregateRow, MeterValueRow, TelemetryBatchRow
+
+meter_values = MeterValueRow.__table__  # type: ignore[attr-defined]
+interval_aggregates = IntervalAggregateRow.__table__  # type: ignore[attr-defined]
+batches = TelemetryBatchRow.__table__  # type: ignore[attr-defined]
+
+DEFAULT_MAX_SKEW = timedelta(seconds=300)
+
+CHARGER_STATUSES = (
+    "UNSPECIFIED",
+    "AVAILABLE",
+    "OCCUPIED",
+    "CHARGING",
+    "DISCHARGING",
+    "FAULTED",
+    "UNAVAILABLE",
+)
+"""vgi.common.v1.ChargerStatus names by number (the store does not import generated code)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    stored_points: int
+    duplicate: bool
+
+
+def _newer(column: Any, at: Any) -> Any:
+    return sa.or_(column.is_(None), column < at)
+
+
+def record_heartbeat(conn: Connection, charger_id: str, at: datetime) -> None:
+    """The charger is alive at ``at`` (pass the server's receive time: device clocks drift)."""
+    conn.execute(
+        sa.update(chargers)
+        .where(chargers.c.charger_id == charger_id, _newer(chargers.c.last_heartbeat_time, at))
+        .values(last_heartbeat_time=at)
+    )
+
+
+def record_status(conn: Connection, charger_id: str, status: str, at: datetime) -> None:
+    """Set the charger's status (a CHARGER_STATUSES name) unless a later status is already recorded."""
+    if status not in CHARGER_STATUSES:
+        raise InvalidArgument(
+            f"unknown charger status {status}", violations=[FieldViolation("status", "not a ChargerStatus")]
+        )
+    conn.execute(
+        sa.update(chargers)
+        .where(chargers.c.charger_id == charger_id, _newer(chargers.c.status_time, at))
+        .values(status=status, status_time=at)
+    )
+
+
+def ingest_meter_values(
+    conn: Connection,
+    charger_id: str | None,
+    values: Sequence[Reading],
+    batch_id: str,
+    now: datetime,
+    *,
+    aggregator_id: str | None = None,
+    max_skew: timedelta = DEFAULT_MAX_SKEW,
+) -> int:
+    """Store a batch of readings once; returns the number stored (0 when the batch id was seen before).
+
+    ``charger_id`` set: a device's batch, every value must be of that charger.
+    ``charger_id`` None: an aggregator's batch (``aggregator_id`` required),
+    every value must be of one of its live chargers. Timestamps later than
+    ``now + max_skew`` are rejected (INVALID_ARGUMENT, FUTURE_TIMESTAMP).
+    """
+    return ingest_batch(
+        conn,
+        charger_id=charger_id,
+        aggregator_id=aggregator_id,
+        batch_id=batch_id,
+        readings=values,
+        aggregates=(),
+        now=now,
+        max_skew=max_skew,
+    ).stored_points
+
+
+def ingest_batch(
+    conn: Connection,
+    *,
+    charger_id: str | None,
+    aggregator_id: str | None,
+    batch_id: str,
+    readings: Sequence[Reading],
+    aggregates: Sequence[Aggregate],
+    now: datetime,
+    max_skew: timedelta = DEFAULT_MAX_SKEW,
+    field: str = "values",
+    aggregates_field: str = "aggregates",
+) -> BatchResult:
+    """Readings and interval aggregates of one batch, stored once per (source, batch id)."""
+    if charger_id is not None:
+        owner = registry.charger_owner(conn, charger_id)
+        if owner is None:
+            raise NotFound(
+                f"charger {charger_id} is not registered",
+                reason="CHARGER_NOT_FOUND",
+                metadata={"charger_id": charger_id},
+            )
+        source, allowed = f"device/{charger_id}", {charger_id}
+    elif aggregator_id is not None:
+        source = f"aggregator/{aggregator_id}"
+        allowed = _live_chargers(conn, aggregator_id, sorted({r.charger_id for r in readings}))
+    else:
+        raise ValueError("a batch comes from a charger or an aggregator")
+    seen = conn.execute(
+        sa.select(batches.c.stored_points).where(batches.c.source == source, batches.c.batch_id == batch_id)
+    ).first()
+    if seen is not None:
+        return BatchResult(stored_points=0, duplicate=True)
+    check_chargers(readings, allowed, field)
+    check_not_future(
+        [(f"{field}[{i}].sample_time", r.sample_time) for i, r in enumerate(readings)]
+        + [(f"{aggregates_field}[{i}].slot_start_time", a.slot_start) for i, a in enumerate(aggregates)],
+        now,
+        max_skew,
+    )
+    if aggregates:
+        _check_aggregate_owner(conn, charger_id, aggregator_id, aggregates, aggregates_field)
+    stored = _store_readings(conn, readings) + _store_aggregates(conn, aggregates, now)
+    conn.execute(
+        registry.dialect_insert(conn, batches)
+        .values(source=source, batch_id=batch_id, stored_points=stored, create_time=now)
+        # A concurrent twin of this batch committed first: its rows and ours
+        # met at the time-series key, so nothing is stored twice either way.
+        .on_conflict_do_nothing()
+    )
+    return BatchResult(stored_points=stored, duplicate=False)
+
+
+def _live_chargers(conn: Connection, aggregator_id: str, ids: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for chunk in chunks(ids):
+        found.update(
+            conn.execute(
+                sa.select(chargers.c.charger_id).where(
+                    chargers.c.charger_id.in_(chunk),
+                    chargers.c.aggregator_id == aggregator_id,
+                    chargers.c.delete_time.is_(None),
+                )
+            ).scalars()
+        )
+    return found
+
+
+def _check_aggregate_owner(
+    conn: Connection,
+    charger_id: str | None,
+    aggregator_id: str | None,
+    aggregates: Sequence[Aggregate],
+    field: str,
+) -> None:
+    if charger_id is not None or aggregator_id is None:
+        raise InvalidArgument(
+            "only aggregators report interval aggregates",
+            reason=FOREIGN_CHARGER,
+            violations=[FieldViolation(field, "devices report meter values only")],
+        )
+    check_slot_aligned(aggregates, field)
+    station_ids = sorted({a.station_id for a in aggregates if a.station_id})
+    known: set[str] = set()
+    for chunk in chunks(station_ids):
+        known.update(
+            conn.execute(
+                sa.select(registry.stations.c.station_id).where(
+                    registry.stations.c.aggregator_id == aggregator_id,
+                    registry.stations.c.station_id.in_(chunk),
+                )
+            ).scalars()
+        )
+    violations = [
+        FieldViolation(f"{field}[{i}].resource", "is not one of your resources")
+        for i, a in enumerate(aggregates)
+        if a.aggregator_id != aggregator_id or (a.station_id and a.station_id not in known)
+    ]
+    if violations:
+        raise InvalidArgument(
+            "interval aggregates for resources the caller does not own",
+            reason="RESOURCE_NOT_ALLOWED",
+            violations=violations,
+        )
+
+
+def _store_readings(conn: Connection, readings: Sequence[Reading]) -> int:
+    if not readings:
+        return 0
+    # The last reading of a (charger, time) pair in a batch wins, as the
+    # primary key requires one row and PostgreSQL refuses to touch a row twice.
+    unique = {(r.charger_id, r.sample_time): r for r in readings}
+    rows = [
+        {
+            "charger_id": r.charger_id,
+            "sample_time": r.sample_time,
+            "power_w": r.power_w,
+            "energy_register_wh": r.energy_register_wh,
+            "soc_ppb": None if r.soc is None else to_ppb(r.soc),
+            "status": r.status,
+        }
+        for r in unique.values()
+    ]
+    conn.execute(registry.dialect_insert(conn, meter_values).on_conflict_do_nothing(), rows)
+    _update_latest(conn, unique.values())
+    return len(rows)
+
+
+def _update_latest(conn: Connection, readings: Iterable[Reading]) -> None:
+    latest: dict[str, Reading] = {}
+    for r in readings:
+        current = latest.get(r.charger_id)
+        if current is None or r.sample_time > current.sample_time:
+            latest[r.charger_id] = r
+    heartbeat = chargers.c.last_heartbeat_time
+    at = sa.bindparam("t", type_=chargers.c.last_meter_time.type)
+    conn.execute(
+        sa.update(chargers)
+        .where(chargers.c.charger_id == sa.bindparam("c"), _newer(chargers.c.last_meter_time, at))
+        .values(
+            last_power_w=sa.bindparam("p"),
+            last_energy_register_wh=sa.bindparam("e"),
+            last_meter_time=at,
+            # A reading is a sign of life too (aggregator-controlled chargers
+            # have no device stream sending heartbeats).
+            last_heartbeat_time=sa.case((_newer(heartbeat, at), at), else_=heartbeat),
+        ),
+        [
+            {"c": r.charger_id, "t": r.sample_time, "p": r.power_w, "e": r.energy_register_wh}
+            for r in latest.values()
+        ],
+    )
+
+
+def _store_aggregates(conn: Connection, aggregates: Sequence[Aggregate], now: datetime) -> int:
+    if not aggregates:
+        return 0
+    unique = {(a.aggregator_id, a.station_id, a.slot_start): a for a in aggregates}
+    registry.upsert(
+        conn,
+        interval_aggregates,
+        [
+            {
+                "aggregator_id": a.aggregator_id,
+                "station_id": a.station_id,
+                "slot_start": a.slot_start,
+                "mean_power_w": a.mean_power_w,
+                "update_time": now,
+            }
+            for a in unique.values()
+        ],
+        ["aggregator_id", "station_id", "slot_start"],
+        ["mean_power_w", "update_time"],
+    )
+    return len(unique)
+
+
+def start_session(
+    conn: Connection,
+    aggregator_id: str,
+    charger_id: str,
+    session: registry.Session,
+    now: datetime,
+    *,
+    max_skew: timedelta = DEFAULT_MAX_SKEW,
+) -> None:
+    """A vehicle plugged into ``charger_id`` (the device's own) with its charging needs.
+
+    Any other active session on the charger ends at this plug-in time.
+    """
+    violations = []
+    if session.charger_id != charger_id:
+        violations.append(FieldViolation("session.charger_id", "must be the caller's charger"))
+    if session.expected_departure_time < session.plug_in_time:
+        violations.append(
+            FieldViolation("session.expected_departure_time", "must not be before plug_in_time")
+        )
+    if violations:
+        raise InvalidArgument("invalid session", reason="INVALID_SESSION", violations=violations)
+    check_not_future([("session.plug_in_time", session.plug_in_time)], now, max_skew)
+    registry.write_sessions(conn, aggregator_id, [session], now)
+
+
+def stop_session(
+    conn: Connection, aggregator_id: str, session_id: str, at: datetime, *, charger_id: str | None = None
+) -> bool:
+    """End a session at ``at``; False when it had ended already. NOT_FOUND for an unknown session
+    (or, with ``charger_id``, one on another charger)."""
+    query = sa.select(registry.sessions.c.state).where(
+        registry.sessions.c.aggregator_id == aggregator_id, registry.sessions.c.session_id == session_id
+    )
+    if charger_id is not None:
+        query = query.where(registry.sessions.c.charger_id == charger_id)
+    if conn.execute(query).first() is None:
+        raise NotFound(
+            f"session {session_id} not found", reason="SESSION_NOT_FOUND", metadata={"session_id": session_id}
+        )
+    return registry.end_session(conn, aggregator_id, session_id, at, at)
+
+
+# ---------------------------------------------------------------- read side
+
+
+def _epoch_seconds(conn: Connection, column: Any) -> Any:
+    if conn.dialect.name == "postgresql":
+        return sa.cast(sa.func.floor(sa.extract("epoch", column)), sa.BigInteger)
+    return sa.cast(sa.func.strftime("%s", column), sa.BigInteger)
+
+
+def _slot_of(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds * SLOT.total_seconds(), tz=UTC)
+
+
+def slot_mean_power(
+    conn: Connection,
+    *,
+    start: datetime,
+    end: datetime,
+    aggregator_id: str | None = None,
+    node_id: str | None = None,
+) -> dict[datetime, Decimal]:
+    """15-minute mean power (W) per slot start in [start, end) of an aggregator or a grid node (with descendants).
+
+    Per station and slot, a station aggregate reported by the aggregator wins;
+    otherwise it is Σ over the station's chargers of the mean of their
+    readings in the slot. For an aggregator, an aggregator-level aggregate
+    replaces the whole slot. Slots without any data are absent (baselines
+    skip days with missing slots). Values are exact to 0.001 W.
+    """
+    if (aggregator_id is None) == (node_id is None):
+        raise ValueError("give exactly one of aggregator_id and node_id")
+    station_scope: Any
+    if node_id is not None:
+        station_scope = registry.stations_under(node_id)
+    else:
+        station_scope = sa.select(registry.stations.c.aggregator_id, registry.stations.c.station_id).where(
+            registry.stations.c.aggregator_id == aggregator_id
+        )
+    per_station: dict[tuple[str, str, datetime], Decimal] = {}
+    reported: set[tuple[str, str, datetime]] = set()
+    for row in conn.execute(
+        sa.select(
+            interval_aggregates.c.aggregator_id,
+            interval_aggregates.c.station_id,
+            interval_aggregates.c.slot_start,
+            interval_aggregates.c.mean_power_w,
+        ).where(
+            sa.tuple_(interval_aggregates.c.aggregator_id, interval_aggregates.c.station_id).in_(
+                station_scope
+            ),
+            interval_aggregates.c.slot_start >= start,
+            interval_aggregates.c.slot_start < end,
+        )
+    ):
+        key = (row.aggregator_id, row.station_id, row.slot_start)
+        per_station[key] = Decimal(row.mean_power_w)
+        reported.add(key)
+    slot = (_epoch_seconds(conn, meter_values.c.sample_time) / int(SLOT.total_seconds())).label("slot")
+    per_charger = (
+        sa.select(
+            chargers.c.aggregator_id,
+            chargers.c.station_id,
+            slot,
+            (sa.cast(sa.func.sum(meter_values.c.power_w), sa.Numeric(38, 6)) / sa.func.count()).label(
+                "mean_w"
+            ),
+        )
+        .join(chargers, chargers.c.charger_id == meter_values.c.charger_id)
+        .where(
+            sa.tuple_(chargers.c.aggregator_id, chargers.c.station_id).in_(station_scope),
+            meter_values.c.sample_time >= start,
+            meter_values.c.sample_time < end,
+        )
+        .group_by(chargers.c.aggregator_id, chargers.c.station_id, meter_values.c.charger_id, slot)
+        .subquery()
+    )
+    for row in conn.execute(
+        sa.select(
+            per_charger.c.aggregator_id,
+            per_charger.c.station_id,
+            per_charger.c.slot,
+            sa.func.sum(per_charger.c.mean_w).label("mean_w"),
+        ).group_by(per_charger.c.aggregator_id, per_charger.c.station_id, per_charger.c.slot)
+    ):
+        key = (row.aggregator_id, row.station_id, _slot_of(int(row.slot)))
+        if key not in reported:
+            per_station[key] = _milliwatts(row.mean_w)
+    out: dict[datetime, Decimal] = {}
+    for (_, _, slot_start), value in per_station.items():
+        out[slot_start] = out.get(slot_start, Decimal(0)) + value
+    if aggregator_id is not None:
+        for row in conn.execute(
+            sa.select(interval_aggregates.c.slot_start, interval_aggregates.c.mean_power_w).where(
+                interval_aggregates.c.aggregator_id == aggregator_id,
+                interval_aggregates.c.station_id == "",
+                interval_aggregates.c.slot_start >= start,
+                interval_aggregates.c.slot_start < end,
+            )
+        ):
+            out[row.slot_start] = Decimal(row.mean_power_w)
+    return dict(sorted(out.items()))
+
+
+def _milliwatts(value: Any) -> Decimal:
+    return Decimal(str(value)).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
+
+
+def actual_power(
+    conn: Connection, at: datetime, window: timedelta, aggregator_ids: Sequence[str] | None = None
+) -> dict[str, int]:
+    """Latest actual power per aggregator at ``at``: Σ over its live chargers of each one's latest
+    reading in (at − window, at]; aggregators with no such reading are absent."""
+    inner = meter_values.alias("inner_mv")
+    latest = (
+        sa.select(sa.func.max(inner.c.sample_time))
+        .where(
+            inner.c.charger_id == chargers.c.charger_id,
+            inner.c.sample_time <= at,
+            inner.c.sample_time > at - window,
+        )
+        .correlate(chargers)
+        .scalar_subquery()
+    )
+    query = (
+        sa.select(chargers.c.aggregator_id, sa.func.sum(meter_values.c.power_w).label("power_w"))
+        .select_from(chargers)
+        .join(
+            meter_values,
+            sa.and_(meter_values.c.charger_id == chargers.c.charger_id, meter_values.c.sample_time == latest),
+        )
+        .where(chargers.c.delete_time.is_(None))
+        .group_by(chargers.c.aggregator_id)
+    )
+    if aggregator_ids is not None:
+        query = query.where(chargers.c.aggregator_id.in_(list(aggregator_ids)))
+    return {row.aggregator_id: int(row.power_w) for row in conn.execute(query)}

@@ -1,0 +1,53 @@
+"""Telemetry tables (SPEC F2): the meter-value time series, interval aggregates, batch ids.
+
+``meter_values`` is keyed by (charger, sample time): the primary key is the
+index every (resource, time) query uses, and a reading that arrives twice
+(e.g. in two different batches) is stored once. ``status`` is the
+vgi.common.v1.ChargerStatus number, kept small on the hottest table.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from store.tables import UTCDateTime, utc_column
+
+
+class MeterValueRow(SQLModel, table=True):
+    """One reading of a charger."""
+
+    __tablename__: ClassVar[str] = "meter_values"  # type: ignore[misc]
+
+    charger_id: str = Field(primary_key=True, max_length=64)
+    sample_time: datetime = Field(sa_column=sa.Column(UTCDateTime(), primary_key=True))
+    power_w: int = Field(sa_column=sa.Column(sa.BigInteger(), nullable=False))
+    energy_register_wh: int = Field(sa_column=sa.Column(sa.BigInteger(), nullable=False))
+    soc_ppb: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger(), nullable=True))
+    status: int = Field(sa_column=sa.Column(sa.SmallInteger(), nullable=False))
+
+
+class IntervalAggregateRow(SQLModel, table=True):
+    """A 15-minute mean power reported by an aggregator for itself (station_id "") or one station."""
+
+    __tablename__: ClassVar[str] = "interval_aggregates"  # type: ignore[misc]
+
+    aggregator_id: str = Field(primary_key=True, max_length=40)
+    station_id: str = Field(primary_key=True, max_length=64)
+    slot_start: datetime = Field(sa_column=sa.Column(UTCDateTime(), primary_key=True))
+    mean_power_w: int = Field(sa_column=sa.Column(sa.BigInteger(), nullable=False))
+    update_time: datetime = Field(sa_column=utc_column())
+
+
+class TelemetryBatchRow(SQLModel, table=True):
+    """A committed telemetry batch: a re-sent batch id from the same source stores nothing."""
+
+    __tablename__: ClassVar[str] = "telemetry_batches"  # type: ignore[misc]
+
+    source: str = Field(primary_key=True, max_length=120)
+    batch_id: str = Field(primary_key=True, max_length=64)
+    stored_points: int
+    create_time: datetime = Field(sa_column=utc_column())
