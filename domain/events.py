@@ -52,6 +52,13 @@ class EventState(StrEnum):
     CANCELLED = "CANCELLED"
 
 
+class ClearingMode(StrEnum):
+    """Who clears an event's bids (SPEC F5): the grid submits a result, or the platform clears by merit order."""
+
+    GRID = "GRID"
+    PLATFORM = "PLATFORM"
+
+
 class Actor(StrEnum):
     """Who causes a transition: the grid's call, an operator's call, or the platform itself (clock, rules)."""
 

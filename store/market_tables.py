@@ -103,13 +103,14 @@ class EventTransitionRow(SQLModel, table=True):
 
 
 class EventInvitationRow(SQLModel, table=True):
-    """An aggregator invited to an event (it served one of the event's nodes at publication)."""
+    """An aggregator invited to an event because it served one of the event's nodes at publication."""
 
     __tablename__: ClassVar[str] = "event_invitations"  # type: ignore[misc]
     __table_args__ = (sa.Index("ix_event_invitations_aggregator", "aggregator_id", "event_id"),)
 
     event_id: str = Field(primary_key=True, max_length=64)
     aggregator_id: str = Field(primary_key=True, max_length=40)
+    grid_node: str = Field(primary_key=True, max_length=64)
 
 
 class BidRow(SQLModel, table=True):

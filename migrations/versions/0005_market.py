@@ -117,6 +117,7 @@ def upgrade() -> None:
         "event_invitations",
         _id("event_id", 64, primary_key=True),
         _id("aggregator_id", 40, primary_key=True),
+        _id("grid_node", 64, primary_key=True),
     )
     op.create_index("ix_event_invitations_aggregator", "event_invitations", ["aggregator_id", "event_id"])
     op.create_table(

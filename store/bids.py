@@ -1,0 +1,418 @@
+"""Bids and clearing (SPEC F5): one bid per aggregator and event, the aggregated curve, clearing results.
+
+Clearing — by the grid's submitted result or by the platform's merit order —
+records the accepted quantities, marks the bids CLEARED, moves the event to
+CLEARED and issues one instruction per aggregator and node, all in the
+caller's transaction, with the notifications that announce them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from domain import clearing as market
+from domain import events as rules
+from domain.errors import (
+    Aborted,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PreconditionViolation,
+)
+from domain.events import Actor, ClearingMode, EventState
+from domain.settlement import PriceMode
+from store import events as event_store
+from store import instructions, market_proto
+from store.events import Event, from_nanos, to_nanos
+from store.instructions import Instruction
+from store.market_tables import BidRow, BidSlotRow, ClearedQuantityRow, ClearingResultRow
+from store.registry import upsert
+
+bids = BidRow.__table__  # type: ignore[attr-defined]
+bid_slots = BidSlotRow.__table__  # type: ignore[attr-defined]
+results = ClearingResultRow.__table__  # type: ignore[attr-defined]
+quantities = ClearedQuantityRow.__table__  # type: ignore[attr-defined]
+
+SUBMITTED, WITHDRAWN, CLEARED = "SUBMITTED", "WITHDRAWN", "CLEARED"
+CLEARING_MODE_MISMATCH = "CLEARING_MODE_MISMATCH"
+
+
+@dataclass(frozen=True)
+class BidSlot:
+    slot_start: datetime
+    capacity_w: int
+    price: Decimal
+
+
+@dataclass(frozen=True)
+class Bid:
+    event_id: str
+    aggregator_id: str
+    state: str
+    submit_time: datetime
+    slots: tuple[BidSlot, ...]
+
+
+@dataclass(frozen=True)
+class ClearedQuantity:
+    aggregator_id: str
+    grid_node: str
+    slot_start: datetime
+    accepted_w: int
+    price: Decimal
+
+
+@dataclass(frozen=True)
+class Clearing:
+    event_id: str
+    cleared_by: ClearingMode
+    price_mode: PriceMode
+    clear_time: datetime
+    quantities: tuple[ClearedQuantity, ...]
+
+
+@dataclass(frozen=True)
+class Cleared:
+    """What a clearing call returns: the result and the instructions it issued."""
+
+    clearing: Clearing
+    instructions: list[Instruction]
+
+
+def bid_not_found(event_id: str, aggregator_id: str) -> NotFound:
+    return NotFound(
+        f"no bid of {aggregator_id} for event {event_id}",
+        reason="BID_NOT_FOUND",
+        metadata={"bid": f"events/{event_id}/bids/{aggregator_id}"},
+    )
+
+
+def submit(
+    conn: Connection,
+    event: Event,
+    aggregator_id: str,
+    slots: Sequence[BidSlot],
+    capacity_w: Mapping[datetime, int],
+    now: datetime,
+) -> Bid:
+    """Submit or replace the aggregator's bid (F5): open bidding, slots of the window, price cap, capacity.
+
+    ``capacity_w`` is the aggregator's declared or available capacity per slot
+    start. A replacement takes the new submit time (it loses price ties to
+    bids submitted before it).
+    """
+    rules.check_bidding_open(event.event_id, event.timing, event.state, now)
+    window = set(event.slot_starts)
+    violations = []
+    seen: set[datetime] = set()
+    for i, slot in enumerate(slots):
+        if slot.slot_start not in window:
+            violations.append(
+                FieldViolation(
+                    f"bid.slots[{i}].slot_start_time", "is not the start of a slot of the event window"
+                )
+            )
+        elif slot.slot_start in seen:
+            violations.append(FieldViolation(f"bid.slots[{i}].slot_start_time", "names a slot twice"))
+        seen.add(slot.slot_start)
+    if violations:
+        raise InvalidArgument("invalid bid slots", violations=violations)
+    checked = market.Bid(
+        aggregator_id, now, {i: market.BidSlot(s.capacity_w, s.price) for i, s in enumerate(slots)}
+    )
+    if event.price_cap is not None:
+        _prefixed(lambda: market.check_price_cap(checked, event.price_cap or Decimal(0)))
+    market.check_capacity(checked, {i: capacity_w.get(s.slot_start, 0) for i, s in enumerate(slots)})
+    key = {"event_id": event.event_id, "aggregator_id": aggregator_id}
+    upsert(
+        conn,
+        bids,
+        [{**key, "state": SUBMITTED, "submit_time": now, "update_time": now}],
+        ["event_id", "aggregator_id"],
+        ["state", "submit_time", "update_time"],
+    )
+    conn.execute(
+        sa.delete(bid_slots).where(
+            bid_slots.c.event_id == event.event_id, bid_slots.c.aggregator_id == aggregator_id
+        )
+    )
+    conn.execute(
+        sa.insert(bid_slots),
+        [
+            {**key, "slot_start": s.slot_start, "capacity_w": s.capacity_w, "price_nanos": to_nanos(s.price)}
+            for s in slots
+        ],
+    )
+    return get(conn, event.event_id, aggregator_id)
+
+
+def _prefixed(check: Callable[[], None]) -> None:
+    """Run a domain bid check, naming the fields as the request does (``bid.slots[i]…``)."""
+    try:
+        check()
+    except InvalidArgument as exc:
+        exc.violations = [FieldViolation(f"bid.{v.field}", v.description) for v in exc.violations]
+        raise
+
+
+def withdraw(conn: Connection, event: Event, aggregator_id: str, now: datetime) -> Bid:
+    """Withdraw the aggregator's submitted bid before the deadline."""
+    bid = get(conn, event.event_id, aggregator_id)
+    rules.check_bidding_open(event.event_id, event.timing, event.state, now)
+    if bid.state != SUBMITTED:
+        raise FailedPrecondition(
+            f"the bid is {bid.state}",
+            reason="BID_NOT_SUBMITTED",
+            violations=[
+                PreconditionViolation(
+                    "STATE", f"events/{event.event_id}/bids/{aggregator_id}", f"bid is {bid.state}"
+                )
+            ],
+        )
+    conn.execute(
+        sa.update(bids)
+        .where(bids.c.event_id == event.event_id, bids.c.aggregator_id == aggregator_id)
+        .values(state=WITHDRAWN, update_time=now)
+    )
+    return get(conn, event.event_id, aggregator_id)
+
+
+def get(conn: Connection, event_id: str, aggregator_id: str) -> Bid:
+    found = _load(conn, event_id, aggregator_id)
+    if not found:
+        raise bid_not_found(event_id, aggregator_id)
+    return found[0]
+
+
+def live(conn: Connection, event_id: str) -> list[Bid]:
+    """The event's bids that take part in clearing (not withdrawn), by aggregator id."""
+    return [bid for bid in _load(conn, event_id) if bid.state != WITHDRAWN]
+
+
+def _load(conn: Connection, event_id: str, aggregator_id: str | None = None) -> list[Bid]:
+    query = sa.select(bids).where(bids.c.event_id == event_id).order_by(bids.c.aggregator_id)
+    slot_query = sa.select(bid_slots).where(bid_slots.c.event_id == event_id).order_by(bid_slots.c.slot_start)
+    if aggregator_id is not None:
+        query = query.where(bids.c.aggregator_id == aggregator_id)
+        slot_query = slot_query.where(bid_slots.c.aggregator_id == aggregator_id)
+    slots: dict[str, list[BidSlot]] = {}
+    for row in conn.execute(slot_query):
+        slots.setdefault(row.aggregator_id, []).append(
+            BidSlot(row.slot_start, row.capacity_w, from_nanos(row.price_nanos) or Decimal(0))
+        )
+    return [
+        Bid(
+            row.event_id,
+            row.aggregator_id,
+            row.state,
+            row.submit_time,
+            tuple(slots.get(row.aggregator_id, ())),
+        )
+        for row in conn.execute(query)
+    ]
+
+
+def _domain_bids(event: Event, found: Sequence[Bid]) -> list[market.Bid]:
+    """Bids keyed by the slot's index in the event window, as ``domain.clearing`` wants."""
+    index = {start: i for i, start in enumerate(event.slot_starts)}
+    return [
+        market.Bid(
+            bid.aggregator_id,
+            bid.submit_time,
+            {index[s.slot_start]: market.BidSlot(s.capacity_w, s.price) for s in bid.slots},
+        )
+        for bid in found
+    ]
+
+
+def aggregated_curve(event: Event, found: Sequence[Bid]) -> list[market.SlotCurve]:
+    """The aggregated curve with one entry per slot of the window (empty slots included)."""
+    curves = {c.slot: c for c in market.aggregate_bid_curve(_domain_bids(event, found))}
+    return [curves.get(i, market.SlotCurve(i, 0, ())) for i in range(len(event.slot_starts))]
+
+
+def _check_clearable(conn: Connection, event: Event, mode: ClearingMode, now: datetime) -> Event:
+    event = event_store.advance(conn, event, now)
+    if event.event_type.has_bidding and event.clearing_mode is not mode:
+        raise FailedPrecondition(
+            f"event {event.event_id} is cleared by {event.clearing_mode}",
+            reason=CLEARING_MODE_MISMATCH,
+            violations=[
+                PreconditionViolation(
+                    "CLEARING_MODE",
+                    f"events/{event.event_id}",
+                    f"the event's clearing mode is {event.clearing_mode}",
+                )
+            ],
+            metadata={"clearing_mode": event.clearing_mode.value},
+        )
+    rules.check_transition(event.event_id, event.event_type, event.state, EventState.CLEARED, Actor.GRID)
+    return event
+
+
+def _node_of(event: Event, served: Sequence[str]) -> str:
+    """The node a quantity is delivered at when nobody said: the event's only node, or the aggregator's."""
+    if len(event.nodes) == 1:
+        return event.nodes[0]
+    return served[0] if len(served) == 1 else ""
+
+
+def clear_by_platform(
+    conn: Connection, event: Event, now: datetime, carrier: str | None, heartbeat_timeout: timedelta
+) -> Cleared:
+    """ClearEvent: merit-order clearing of the event's total target per slot (F5)."""
+    event = _check_clearable(conn, event, ClearingMode.PLATFORM, now)
+    invited = event_store.invitees(conn, event.event_id)
+    result = market.clear(
+        dict(enumerate(event.total_target_w())),
+        _domain_bids(event, live(conn, event.event_id)),
+        event.price_mode,
+    )
+    starts = event.slot_starts
+    cleared = [
+        ClearedQuantity(
+            award.aggregator_id,
+            _node_of(event, invited.get(award.aggregator_id, [])),
+            starts[slot.slot],
+            award.accepted_w,
+            award.price,
+        )
+        for slot in result.slots
+        for award in slot.awards
+    ]
+    return _record(conn, event, ClearingMode.PLATFORM, cleared, now, carrier, heartbeat_timeout)
+
+
+def clear_by_grid(
+    conn: Connection,
+    event: Event,
+    submitted: Sequence[ClearedQuantity],
+    now: datetime,
+    carrier: str | None,
+    heartbeat_timeout: timedelta,
+) -> Cleared:
+    """SubmitClearingResult: check the grid's quantities against the bids and record them.
+
+    Every quantity names an invited aggregator, a slot of the window and one
+    of the event's nodes (or none, then the node is inferred), and accepts at
+    most what the aggregator's bid offered in that slot.
+    """
+    event = _check_clearable(conn, event, ClearingMode.GRID, now)
+    invited = event_store.invitees(conn, event.event_id)
+    offered = {
+        (bid.aggregator_id, s.slot_start): s.capacity_w
+        for bid in live(conn, event.event_id)
+        for s in bid.slots
+    }
+    window = set(event.slot_starts)
+    violations: list[FieldViolation] = []
+    taken: dict[tuple[str, datetime], int] = {}
+    seen: set[tuple[str, str, datetime]] = set()
+    resolved = []
+    for i, q in enumerate(submitted):
+        path = f"quantities[{i}]"
+        node = q.grid_node or _node_of(event, invited.get(q.aggregator_id, []))
+        if q.aggregator_id not in invited:
+            violations.append(FieldViolation(f"{path}.aggregator", "is not invited to the event"))
+        if q.slot_start not in window:
+            violations.append(
+                FieldViolation(f"{path}.slot_start_time", "is not the start of a slot of the event window")
+            )
+        if q.grid_node and q.grid_node not in event.nodes:
+            violations.append(FieldViolation(f"{path}.grid_node", "is not a node of the event"))
+        if (q.aggregator_id, node, q.slot_start) in seen:
+            violations.append(FieldViolation(path, "repeats an aggregator, node and slot"))
+        seen.add((q.aggregator_id, node, q.slot_start))
+        key = (q.aggregator_id, q.slot_start)
+        taken[key] = taken.get(key, 0) + q.accepted_w
+        if taken[key] > offered.get(key, 0):
+            violations.append(
+                FieldViolation(f"{path}.accepted_w", f"exceeds the {offered.get(key, 0)} W the bid offered")
+            )
+        resolved.append(ClearedQuantity(q.aggregator_id, node, q.slot_start, q.accepted_w, q.price))
+    if violations:
+        raise InvalidArgument(
+            "invalid clearing result", reason="INVALID_CLEARING_RESULT", violations=violations
+        )
+    return _record(conn, event, ClearingMode.GRID, resolved, now, carrier, heartbeat_timeout)
+
+
+def _record(
+    conn: Connection,
+    event: Event,
+    cleared_by: ClearingMode,
+    cleared: Sequence[ClearedQuantity],
+    now: datetime,
+    carrier: str | None,
+    heartbeat_timeout: timedelta,
+) -> Cleared:
+    moved = event_store.transition(conn, event, EventState.CLEARED, Actor.GRID, now, carrier=carrier)
+    if moved is None:
+        raise Aborted(f"event {event.event_id} changed state while being cleared; retry")
+    conn.execute(
+        sa.insert(results).values(
+            event_id=event.event_id,
+            cleared_by=cleared_by.value,
+            price_mode=event.price_mode.value,
+            clear_time=now,
+        )
+    )
+    if cleared:
+        conn.execute(
+            sa.insert(quantities),
+            [
+                {
+                    "event_id": event.event_id,
+                    "aggregator_id": q.aggregator_id,
+                    "grid_node": q.grid_node,
+                    "slot_start": q.slot_start,
+                    "accepted_w": q.accepted_w,
+                    "price_nanos": to_nanos(q.price),
+                }
+                for q in cleared
+            ],
+        )
+    conn.execute(
+        sa.update(bids)
+        .where(bids.c.event_id == event.event_id, bids.c.state == SUBMITTED)
+        .values(state=CLEARED, update_time=now)
+    )
+    clearing = Clearing(event.event_id, cleared_by, event.price_mode, now, tuple(cleared))
+    for aggregator_id in sorted({q.aggregator_id for q in cleared}):
+        market_proto.notify(
+            conn, aggregator_id, carrier, clearing=market_proto.clearing_message(clearing, aggregator_id)
+        )
+    index = {start: i for i, start in enumerate(event.slot_starts)}
+    curves: dict[tuple[str, str], list[int]] = {}
+    for q in cleared:
+        curves.setdefault((q.aggregator_id, q.grid_node), [0] * len(index))[index[q.slot_start]] += (
+            q.accepted_w
+        )
+    issued = instructions.issue_for_clearing(conn, moved, curves, now, carrier, heartbeat_timeout)
+    return Cleared(clearing, issued)
+
+
+def get_clearing(conn: Connection, event_id: str) -> Clearing | None:
+    row = conn.execute(sa.select(results).where(results.c.event_id == event_id)).first()
+    if row is None:
+        return None
+    found = [
+        ClearedQuantity(
+            q.aggregator_id, q.grid_node, q.slot_start, q.accepted_w, from_nanos(q.price_nanos) or Decimal(0)
+        )
+        for q in conn.execute(
+            sa.select(quantities)
+            .where(quantities.c.event_id == event_id)
+            .order_by(quantities.c.slot_start, quantities.c.aggregator_id, quantities.c.grid_node)
+        )
+    ]
+    return Clearing(
+        event_id, ClearingMode(row.cleared_by), PriceMode(row.price_mode), row.clear_time, tuple(found)
+    )

@@ -1,0 +1,408 @@
+"""Event repository (SPEC F4): publication, invitations, the persisted state machine, programs.
+
+Every state change is a conditional ``UPDATE events SET state = new WHERE
+state = old`` plus a row in ``event_transitions`` (unique per event and state)
+and an EventStateChanged notification to every invited aggregator, all in the
+caller's transaction: two processes racing for the same transition commit it
+once, and the loser sees that it lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from domain import events as rules
+from domain.baseline import BaselineMethod
+from domain.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound
+from domain.evaluation import Direction
+from domain.events import Actor, ClearingMode, EventState, EventType, Publication, TargetCurve
+from domain.settlement import PriceMode
+from store import market_proto, pagination
+from store.market_tables import (
+    EventInvitationRow,
+    EventRow,
+    EventTargetRow,
+    EventTransitionRow,
+    ProgramRow,
+)
+
+events = EventRow.__table__  # type: ignore[attr-defined]
+targets = EventTargetRow.__table__  # type: ignore[attr-defined]
+transitions = EventTransitionRow.__table__  # type: ignore[attr-defined]
+invitations = EventInvitationRow.__table__  # type: ignore[attr-defined]
+programs = ProgramRow.__table__  # type: ignore[attr-defined]
+
+EVENT_NOT_FOUND = "EVENT_NOT_FOUND"
+_COLLECTION = "events"
+NANOS = 10**9
+
+
+@dataclass(frozen=True)
+class Transition:
+    state: EventState
+    actor: Actor
+    reason: str
+    transition_time: datetime
+
+
+@dataclass(frozen=True)
+class Event:
+    event_id: str
+    event_type: EventType
+    direction: Direction
+    window_start: datetime
+    window_end: datetime
+    bid_deadline: datetime | None
+    price_cap: Decimal | None
+    announced_price: Decimal | None
+    clearing_mode: ClearingMode
+    price_mode: PriceMode
+    baseline_method: BaselineMethod
+    program_id: str
+    state: EventState
+    create_time: datetime
+    targets: tuple[TargetCurve, ...]
+    transitions: tuple[Transition, ...]
+
+    @property
+    def timing(self) -> rules.Timing:
+        return rules.Timing(self.event_type, self.window_start, self.window_end, self.bid_deadline)
+
+    @property
+    def slot_starts(self) -> list[datetime]:
+        return rules.slot_starts(self.window_start, self.window_end)
+
+    @property
+    def nodes(self) -> list[str]:
+        return [t.grid_node for t in self.targets]
+
+    def total_target_w(self) -> list[int]:
+        """Σ over nodes of the wanted response, per slot of the window."""
+        totals = [0] * len(self.slot_starts)
+        for curve in self.targets:
+            for i, value in enumerate(curve.values_w):
+                totals[i] += value
+        return totals
+
+
+@dataclass(frozen=True)
+class Program:
+    """The settings an event takes from its program (SPEC F5, F8)."""
+
+    program_id: str
+    clearing_mode: ClearingMode
+    price_mode: PriceMode
+    baseline_method: BaselineMethod
+
+
+@dataclass(frozen=True)
+class EventPage:
+    events: list[Event]
+    next_page_token: str
+
+
+def to_nanos(amount: Decimal) -> int:
+    return int(amount * NANOS)
+
+
+def from_nanos(nanos: int | None) -> Decimal | None:
+    return None if nanos is None else Decimal(nanos) / NANOS
+
+
+def get_program(conn: Connection, program_id: str) -> Program:
+    row = conn.execute(sa.select(programs).where(programs.c.program_id == program_id)).first()
+    if row is None:
+        raise InvalidArgument(
+            f"program {program_id} does not exist",
+            reason="PROGRAM_NOT_FOUND",
+            violations=[FieldViolation("event.program", f"programs/{program_id} does not exist")],
+        )
+    return Program(
+        program_id=row.program_id,
+        clearing_mode=ClearingMode(row.clearing_mode),
+        price_mode=PriceMode(row.price_mode),
+        baseline_method=BaselineMethod(row.baseline_method),
+    )
+
+
+def publish(
+    conn: Connection,
+    *,
+    event_id: str,
+    publication: Publication,
+    direction: Direction,
+    clearing_mode: ClearingMode,
+    price_mode: PriceMode,
+    baseline_method: BaselineMethod,
+    program_id: str,
+    invitees: dict[str, list[str]],
+    publisher: str,
+    now: datetime,
+    carrier: str | None,
+) -> Event:
+    """Insert a PUBLISHED event with its targets and invitations, and invite every aggregator in ``invitees``.
+
+    ``invitees`` maps each aggregator to the event nodes it serves.
+    Raises AlreadyExists EVENT_EXISTS when the id is taken.
+    """
+    exists = conn.execute(sa.select(events.c.event_id).where(events.c.event_id == event_id)).first()
+    if exists is not None:
+        raise AlreadyExists(
+            f"event {event_id} already exists",
+            reason="EVENT_EXISTS",
+            metadata={"event": f"events/{event_id}"},
+        )
+    conn.execute(
+        sa.insert(events).values(
+            event_id=event_id,
+            event_type=publication.event_type.value,
+            direction=direction.value,
+            window_start=publication.window_start,
+            window_end=publication.window_end,
+            bid_deadline=publication.bid_deadline,
+            price_cap_nanos=None if publication.price_cap is None else to_nanos(publication.price_cap),
+            announced_price_nanos=None
+            if publication.announced_price is None
+            else to_nanos(publication.announced_price),
+            clearing_mode=clearing_mode.value,
+            price_mode=price_mode.value,
+            baseline_method=baseline_method.value,
+            program_id=program_id,
+            state=EventState.PUBLISHED.value,
+            publisher=publisher,
+            trace_carrier=carrier,
+            create_time=now,
+            update_time=now,
+        )
+    )
+    slots = rules.slot_starts(publication.window_start, publication.window_end)
+    target_rows = [
+        {
+            "event_id": event_id,
+            "grid_node": curve.grid_node,
+            "slot_start": slots[i],
+            "position": position,
+            "target_w": value,
+        }
+        for position, curve in enumerate(publication.targets)
+        for i, value in enumerate(curve.values_w)
+    ]
+    if target_rows:
+        conn.execute(sa.insert(targets), target_rows)
+    invitation_rows = [
+        {"event_id": event_id, "aggregator_id": aggregator_id, "grid_node": node}
+        for aggregator_id, nodes in sorted(invitees.items())
+        for node in nodes
+    ]
+    if invitation_rows:
+        conn.execute(sa.insert(invitations), invitation_rows)
+    conn.execute(
+        sa.insert(transitions).values(
+            event_id=event_id,
+            state=EventState.PUBLISHED.value,
+            actor=Actor.GRID.value,
+            reason="",
+            transition_time=now,
+        )
+    )
+    event = get(conn, event_id)
+    invitation = market_proto.event_message(event)
+    for aggregator_id in sorted(invitees):
+        market_proto.notify(conn, aggregator_id, carrier, invitation=invitation)
+    return event
+
+
+def get(conn: Connection, event_id: str, *, aggregator_id: str | None = None) -> Event:
+    """The event with its targets and history; an aggregator sees only events it was invited to."""
+    query = sa.select(events).where(events.c.event_id == event_id)
+    if aggregator_id is not None:
+        query = query.where(_invited(aggregator_id))
+    row = conn.execute(query).first()
+    if row is None:
+        raise NotFound(
+            f"event {event_id} not found", reason=EVENT_NOT_FOUND, metadata={"event": f"events/{event_id}"}
+        )
+    return _load([row], conn)[0]
+
+
+def _invited(aggregator_id: str) -> sa.ColumnElement[bool]:
+    return sa.exists().where(
+        invitations.c.event_id == events.c.event_id, invitations.c.aggregator_id == aggregator_id
+    )
+
+
+def list_page(
+    conn: Connection,
+    *,
+    page_size: int,
+    page_token: str,
+    state: EventState | None = None,
+    aggregator_id: str | None = None,
+) -> EventPage:
+    """Events newest first (keyset on create_time, event_id); an aggregator's list holds its invitations only."""
+    collection = f"{_COLLECTION}?state={state or ''}&aggregator={aggregator_id or ''}"
+    size = pagination.page_size(page_size)
+    after = pagination.decode(collection, page_token, 2)
+    query = sa.select(events).order_by(events.c.create_time.desc(), events.c.event_id.desc()).limit(size + 1)
+    if state is not None:
+        query = query.where(events.c.state == state.value)
+    if aggregator_id is not None:
+        query = query.where(_invited(aggregator_id))
+    if after is not None:
+        at = datetime.fromisoformat(after[0])
+        query = query.where(
+            sa.or_(
+                events.c.create_time < at, sa.and_(events.c.create_time == at, events.c.event_id < after[1])
+            )
+        )
+    rows = conn.execute(query).all()
+    records = _load(rows[:size], conn)
+    token = (
+        pagination.encode(collection, [records[-1].create_time.isoformat(), records[-1].event_id])
+        if len(rows) > size
+        else ""
+    )
+    return EventPage(records, token)
+
+
+def _load(rows: Sequence[sa.Row[tuple[object, ...]]], conn: Connection) -> list[Event]:
+    ids = [row.event_id for row in rows]
+    if not ids:
+        return []
+    curves: dict[str, dict[str, list[tuple[int, datetime, int]]]] = {}
+    for t in conn.execute(
+        sa.select(targets).where(targets.c.event_id.in_(ids)).order_by(targets.c.slot_start)
+    ):
+        curves.setdefault(t.event_id, {}).setdefault(t.grid_node, []).append(
+            (t.position, t.slot_start, t.target_w)
+        )
+    history: dict[str, list[Transition]] = {}
+    for t in conn.execute(
+        sa.select(transitions).where(transitions.c.event_id.in_(ids)).order_by(transitions.c.id)
+    ):
+        history.setdefault(t.event_id, []).append(
+            Transition(EventState(t.state), Actor(t.actor), t.reason, t.transition_time)
+        )
+    return [_record(row, curves.get(row.event_id, {}), history.get(row.event_id, [])) for row in rows]
+
+
+def _record(
+    row: sa.Row[tuple[object, ...]],
+    curves: dict[str, list[tuple[int, datetime, int]]],
+    history: list[Transition],
+) -> Event:
+    ordered = sorted(curves.items(), key=lambda item: item[1][0][0])
+    return Event(
+        event_id=row.event_id,
+        event_type=EventType(row.event_type),
+        direction=Direction(row.direction),
+        window_start=row.window_start,
+        window_end=row.window_end,
+        bid_deadline=row.bid_deadline,
+        price_cap=from_nanos(row.price_cap_nanos),
+        announced_price=from_nanos(row.announced_price_nanos),
+        clearing_mode=ClearingMode(row.clearing_mode),
+        price_mode=PriceMode(row.price_mode),
+        baseline_method=BaselineMethod(row.baseline_method),
+        program_id=row.program_id,
+        state=EventState(row.state),
+        create_time=row.create_time,
+        targets=tuple(
+            TargetCurve(node, points[0][1], rules.SLOT_MINUTES, tuple(p[2] for p in points))
+            for node, points in ordered
+        ),
+        transitions=tuple(history),
+    )
+
+
+def invitees(conn: Connection, event_id: str) -> dict[str, list[str]]:
+    """Invited aggregator → the event nodes it serves."""
+    found: dict[str, list[str]] = {}
+    for row in conn.execute(
+        sa.select(invitations.c.aggregator_id, invitations.c.grid_node)
+        .where(invitations.c.event_id == event_id)
+        .order_by(invitations.c.aggregator_id, invitations.c.grid_node)
+    ):
+        found.setdefault(row.aggregator_id, []).append(row.grid_node)
+    return found
+
+
+def transition(
+    conn: Connection,
+    event: Event,
+    target: EventState,
+    actor: Actor,
+    at: datetime,
+    *,
+    reason: str = "",
+    carrier: str | None = None,
+) -> Event | None:
+    """Move ``event`` to ``target`` if the rules allow ``actor`` to; None if another writer moved it first.
+
+    Records the transition and notifies every invited aggregator in the
+    caller's transaction. Raises FailedPrecondition INVALID_EVENT_TRANSITION
+    when the move is not allowed from the event's state.
+    """
+    rules.check_transition(event.event_id, event.event_type, event.state, target, actor)
+    moved = conn.execute(
+        sa.update(events)
+        .where(events.c.event_id == event.event_id, events.c.state == event.state.value)
+        .values(state=target.value, update_time=at)
+    ).rowcount
+    if moved != 1:
+        return None
+    conn.execute(
+        sa.insert(transitions).values(
+            event_id=event.event_id, state=target.value, actor=actor.value, reason=reason, transition_time=at
+        )
+    )
+    updated = replace(
+        event, state=target, transitions=(*event.transitions, Transition(target, actor, reason, at))
+    )
+    message = market_proto.event_message(updated)
+    for aggregator_id in invitees(conn, event.event_id):
+        market_proto.notify(conn, aggregator_id, carrier, event_state_changed=message)
+    return updated
+
+
+def advance(conn: Connection, event: Event, now: datetime) -> Event:
+    """Apply the clock's due transitions (``domain.events.due_transitions``); returns the event as it now is.
+
+    Stops at the first transition another writer applied first, and re-reads.
+    """
+    for due in rules.due_transitions(event.timing, event.state, now):
+        moved = transition(conn, event, due.state, Actor.PLATFORM, due.at, reason=due.reason)
+        if moved is None:
+            return get(conn, event.event_id)
+        event = moved
+    return event
+
+
+def due_event_ids(conn: Connection, now: datetime, limit: int) -> list[str]:
+    """Ids of events with a deadline, window start or window end passed that their state still waits for."""
+    state = events.c.state
+    query = (
+        sa.select(events.c.event_id)
+        .where(
+            sa.or_(
+                sa.and_(
+                    state == EventState.PUBLISHED.value,
+                    sa.or_(events.c.bid_deadline <= now, events.c.window_start <= now),
+                ),
+                sa.and_(
+                    state.in_([EventState.BIDDING_CLOSED.value, EventState.CLEARED.value]),
+                    events.c.window_start <= now,
+                ),
+                sa.and_(state == EventState.EXECUTING.value, events.c.window_end <= now),
+            )
+        )
+        .order_by(events.c.window_start, events.c.event_id)
+        .limit(limit)
+    )
+    return list(conn.execute(query).scalars())
