@@ -62,6 +62,13 @@ class Settings:
     health_interval_seconds: float = field(
         default=2.0, metadata={"doc": "how often the store is pinged to drive grpc.health.v1 status"}
     )
+    heartbeat_timeout_seconds: float = field(
+        default=120.0,
+        metadata={"doc": "a charger is online while its last heartbeat or reading is at most this old"},
+    )
+    telemetry_max_skew_seconds: float = field(
+        default=300.0, metadata={"doc": "telemetry timestamps later than now plus this are rejected"}
+    )
 
     def listen_host(self) -> str:
         host, _, _ = self.listen.rpartition(":")
