@@ -25,11 +25,19 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from interceptors.audit import AuditInterceptor
+from interceptors.auth import TokenAuthInterceptor
+from interceptors.authz import AuthorizationInterceptor
 from interceptors.errors import ErrorMappingInterceptor
+from interceptors.identity import IdentityInterceptor
+from interceptors.limits import LimitsInterceptor
+from interceptors.ratelimit import RateLimitInterceptor
 from interceptors.validation import ValidationInterceptor
 from server.config import Settings
+from server.security.tokens import KeySet, TokenVerifier
 from server.servicers import Deps
 from store import migrate
+from store.audit import AuditWriter
 from store.db import Database
 
 log = logging.getLogger(__name__)
@@ -37,18 +45,36 @@ log = logging.getLogger(__name__)
 _SERVICER_SUFFIX = "Servicer_to_server"
 
 
-def build_interceptors(settings: Settings) -> list[grpc.aio.ServerInterceptor]:
+def build_interceptors(settings: Settings, db: Database) -> list[grpc.aio.ServerInterceptor]:
     """The interceptor chain, OUTERMOST FIRST — the one place it is composed.
 
     The order is fixed by design: tracing → error mapping → identity (mTLS) →
-    token auth → authz → rate limit → validation. Tracing is outermost so its
-    span covers the whole call; error mapping comes next so every refusal
-    below it (unauthenticated, denied, throttled, invalid) leaves as a rich
-    status; validation is innermost so only admitted callers cost a
-    validation. Insert each new concern at its place in this list.
+    token auth → authz → rate limit → audit → limits → validation. Tracing is
+    outermost so its span covers the whole call; error mapping comes next so
+    every refusal below it (unauthenticated, denied, throttled, invalid)
+    leaves as a rich status; nothing past authorization runs for a caller
+    the proto does not allow; audit records every admitted mutating call
+    whatever its outcome; validation is innermost so only admitted callers
+    cost a validation. With ``--insecure`` there is no certificate, so there
+    is no identity step and the token's subject is the principal. Insert each
+    new concern at its place in this list.
     """
+    verifier = TokenVerifier(
+        KeySet(settings.jwks_path()), settings.token_issuer, leeway_s=settings.token_leeway_seconds
+    )
+    identity: list[grpc.aio.ServerInterceptor] = [] if settings.insecure else [IdentityInterceptor()]
     return [
         ErrorMappingInterceptor(),
+        *identity,
+        TokenAuthInterceptor(verifier, subject_is_principal=settings.insecure),
+        AuthorizationInterceptor(),
+        RateLimitInterceptor(settings.rate_limit_specs(), idle_evict_s=settings.rate_limit_idle_seconds),
+        AuditInterceptor(AuditWriter(db)),
+        LimitsInterceptor(
+            max_streams=settings.max_streams_per_principal,
+            idle_timeout_s=settings.stream_idle_timeout_seconds,
+            max_batch_items=settings.max_batch_items,
+        ),
         ValidationInterceptor(),
     ]
 
@@ -138,7 +164,7 @@ class Platform:
             deps = Deps(settings=settings, db=db)
 
             server = grpc.aio.server(
-                interceptors=build_interceptors(settings),
+                interceptors=build_interceptors(settings, db),
                 options=[("grpc.max_receive_message_length", settings.max_receive_message_bytes)],
             )
             for surface in surfaces:
@@ -175,9 +201,10 @@ class Platform:
         if settings.insecure:
             port = server.add_insecure_port(settings.listen)
         else:
+            cert_file, key_file, client_ca_file = settings.tls_files()
             credentials = grpc.ssl_server_credentials(
-                [(Path(settings.tls_key_file).read_bytes(), Path(settings.tls_cert_file).read_bytes())],
-                root_certificates=Path(settings.tls_client_ca_file).read_bytes(),
+                [(Path(key_file).read_bytes(), Path(cert_file).read_bytes())],
+                root_certificates=Path(client_ca_file).read_bytes(),
                 require_client_auth=True,
             )
             port = server.add_secure_port(settings.listen, credentials)

@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from server.security.pki import PkiLayout
+from server.security.ratelimit import BucketSpec, parse_limits
+from server.security.tokens import DEV_ISSUER
+
 ENV_PREFIX = "VGI_"
+#: vgi.common.v1.MethodClass names without their prefix; UNSPECIFIED shares READ's bucket.
+METHOD_CLASSES = frozenset({"READ", "WRITE", "BULK", "STREAM"})
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,44 @@ class Settings:
     tls_client_ca_file: str = field(
         default="", metadata={"doc": "PEM CA bundle that client certificates must chain to"}
     )
+    pki_dir: str = field(
+        default="",
+        metadata={
+            "doc": "dev PKI directory (vgi pki init): server.pem/.key, ca.pem as client CA and jwks.json, "
+            "unless the tls_*/jwks_file settings name others; also enables IssueCredentials"
+        },
+    )
+    jwks_file: str = field(
+        default="", metadata={"doc": "JWKS of the public keys trusted to sign bearer tokens"}
+    )
+    token_issuer: str = field(default=DEV_ISSUER, metadata={"doc": "the iss every bearer token must carry"})
+    token_leeway_seconds: float = field(
+        default=30.0, metadata={"doc": "clock skew allowed on a token's exp and nbf"}
+    )
+    rate_limits: tuple[str, ...] = field(
+        default=("read=500/1000", "write=100/200", "bulk=10/20", "stream=20/40"),
+        metadata={
+            "doc": "token buckets per principal and method class, CLASS=RATE_PER_S/BURST, comma-separated; "
+            "unlisted classes share READ's"
+        },
+    )
+    rate_limit_idle_seconds: float = field(
+        default=300.0, metadata={"doc": "a full bucket unused this long is forgotten"}
+    )
+    max_streams_per_principal: int = field(
+        default=32, metadata={"doc": "streaming calls one principal may hold open at once"}
+    )
+    stream_idle_timeout_seconds: float = field(
+        default=300.0,
+        metadata={"doc": "a client stream that sends nothing this long is ended with DEADLINE_EXCEEDED"},
+    )
+    max_batch_items: int = field(
+        default=10000, metadata={"doc": "most items in one repeated field of a BULK request message"}
+    )
+    issue_credentials: bool = field(
+        default=True,
+        metadata={"doc": "serve IssueCredentials (dev/test only; needs pki_dir, whose CA key signs)"},
+    )
     db_threads: int = field(
         default=8, metadata={"doc": "worker threads (and pooled connections) running database transactions"}
     )
@@ -74,16 +118,58 @@ class Settings:
         host, _, _ = self.listen.rpartition(":")
         return host.strip("[]")
 
+    def tls_files(self) -> tuple[str, str, str]:
+        """(server certificate, server key, client CA): explicit settings win over the PKI directory's."""
+        layout = PkiLayout(Path(self.pki_dir)) if self.pki_dir else None
+        return (
+            self.tls_cert_file or (str(layout.server_cert) if layout else ""),
+            self.tls_key_file or (str(layout.server_key) if layout else ""),
+            self.tls_client_ca_file or (str(layout.ca_cert) if layout else ""),
+        )
+
+    def jwks_path(self) -> str:
+        return self.jwks_file or (str(PkiLayout(Path(self.pki_dir)).jwks) if self.pki_dir else "")
+
+    def rate_limit_specs(self) -> dict[str, BucketSpec]:
+        """``rate_limits`` parsed: upper-case method class → bucket."""
+        config: dict[str, dict[str, float]] = {}
+        for item in self.rate_limits:
+            name, _, spec = item.partition("=")
+            rate, _, burst = spec.partition("/")
+            try:
+                config[name.strip()] = {"rate_per_s": float(rate), "burst": float(burst)}
+            except ValueError:
+                raise ValueError(f"rate_limits: {item!r} is not CLASS=RATE_PER_S/BURST") from None
+        specs = parse_limits(config)
+        unknown = set(specs) - METHOD_CLASSES
+        if unknown:
+            raise ValueError(f"rate_limits: unknown method classes {sorted(unknown)}")
+        return specs
+
     def validate(self) -> None:
         """Refuse settings that would serve the wrong thing or serve it unsafely."""
+        if not self.token_issuer:
+            raise ValueError("token_issuer must not be empty")
+        self.rate_limit_specs()
+        if (
+            min(self.max_streams_per_principal, self.max_batch_items) < 1
+            or self.stream_idle_timeout_seconds <= 0
+            or min(self.rate_limit_idle_seconds, self.token_leeway_seconds) < 0
+        ):
+            raise ValueError(
+                "max_streams_per_principal, max_batch_items and stream_idle_timeout_seconds must be "
+                "positive; rate_limit_idle_seconds and token_leeway_seconds not negative"
+            )
         if self.insecure:
             if not _is_loopback(self.listen_host()):
                 raise ValueError(f"--insecure is only allowed on a loopback address, not {self.listen}")
-        elif not (self.tls_cert_file and self.tls_key_file and self.tls_client_ca_file):
+        elif not all(self.tls_files()):
             raise ValueError(
-                "TLS needs tls_cert_file, tls_key_file and tls_client_ca_file "
+                "TLS needs tls_cert_file, tls_key_file and tls_client_ca_file, or pki_dir "
                 "(or pass --insecure on a loopback address for development)"
             )
+        if not self.jwks_path():
+            raise ValueError("bearer tokens need a key set: set jwks_file or pki_dir (--pki)")
         if self.grace_seconds < 0 or self.health_interval_seconds <= 0 or self.db_threads < 1:
             raise ValueError("grace_seconds, health_interval_seconds and db_threads must be positive")
 

@@ -101,11 +101,16 @@ class AuditWriter:
         self._flusher: asyncio.Task[None] | None = None
 
     async def append(self, entry: AuditEntry) -> AuditRecord:
+        return await self.submit(entry)
+
+    def submit(self, entry: AuditEntry) -> asyncio.Future[AuditRecord]:
+        """Queue ``entry``; the future resolves once it is committed. Usable where awaiting is not
+        (a cancelled call still gets its row)."""
         future: asyncio.Future[AuditRecord] = asyncio.get_running_loop().create_future()
         self._pending.append((entry, future))
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush(), name="vgi-audit-flush")
-        return await future
+        return future
 
     async def _flush(self) -> None:
         try:

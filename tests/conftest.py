@@ -20,7 +20,8 @@ interceptor chain. ``RunningPlatform`` gives tests authenticated clients:
   Channels with the default token are cached per principal and closed at teardown.
 * ``platform.channel`` / ``platform.operator`` — the channel and the SDK
   ``OperatorClient`` of ``vgi://operator/op-1``; ``platform.grid`` — the
-  channel of ``vgi://grid/grid-1``.
+  channel of ``vgi://grid/grid-1``; ``platform.channel_for_role(Role.DEVICE)`` — the channel
+  of that role's default principal (``BY_ROLE``).
 * ``platform.token_for(principal, audiences=..., ttl=..., now=...)`` — a
   token signed by the PKI's current key; ``platform.credentials`` — the
   ``DevCredentials`` (``.layout`` for file paths, ``.tls(principal)``).
@@ -146,6 +147,14 @@ def as_principal(principal: str | Principal, aggregator_id: str | None = None) -
 
 OPERATOR = Principal(Role.OPERATOR, "op-1")
 GRID = Principal(Role.GRID, "grid-1")
+#: One principal per role, from the dev PKI's defaults (device charger-1 belongs to agg-1).
+BY_ROLE: dict[Role, Principal] = {
+    Role.GRID: GRID,
+    Role.AGGREGATOR: Principal(Role.AGGREGATOR, "agg-1", "agg-1"),
+    Role.DEVICE: Principal(Role.DEVICE, "charger-1", "agg-1"),
+    Role.OPERATOR: OPERATOR,
+    Role.INTERNAL: Principal(Role.INTERNAL, "sim"),
+}
 _DEFAULT_TOKEN: Any = object()
 
 
@@ -179,6 +188,10 @@ class RunningPlatform:
     @property
     def grid(self) -> grpc.aio.Channel:
         return self.channel_for(GRID)
+
+    def channel_for_role(self, role: Role) -> grpc.aio.Channel:
+        """The channel of the default principal of ``role`` (``BY_ROLE``)."""
+        return self.channel_for(BY_ROLE[role])
 
     def grpcurl_args(self, principal: Principal = OPERATOR) -> list[str]:
         """grpcurl's transport flags for this server: plaintext, or mTLS with the principal's PKI files."""
@@ -232,16 +245,15 @@ class RunningPlatform:
 PlatformFactory = Callable[..., contextlib.AbstractAsyncContextManager[RunningPlatform]]
 
 
-def make_settings(database_url: str, pki: PkiLayout | None = None, **overrides: Any) -> Settings:
-    """Settings for an in-process test server: loopback, port 0, fast health checks;
-    mutual TLS from ``pki`` when given, else plaintext."""
+def make_settings(database_url: str, pki: PkiLayout, *, insecure: bool = False, **overrides: Any) -> Settings:
+    """Settings for an in-process test server: loopback, port 0, fast health checks, the PKI's
+    JWT key set; mutual TLS from ``pki`` unless ``insecure`` (plaintext)."""
     base = Settings(
         listen="127.0.0.1:0",
         database_url=database_url,
-        insecure=pki is None,
-        tls_cert_file=str(pki.server_cert) if pki else "",
-        tls_key_file=str(pki.server_key) if pki else "",
-        tls_client_ca_file=str(pki.ca_cert) if pki else "",
+        insecure=insecure,
+        pki_dir="" if insecure else str(pki.root),
+        jwks_file=str(pki.jwks),
         grace_seconds=5.0,
         db_threads=4,
         health_interval_seconds=0.05,
@@ -266,8 +278,7 @@ def platform_factory(dev_credentials: DevCredentials) -> PlatformFactory:
         credentials: grpc.ChannelCredentials | None = None,
         **overrides: Any,
     ) -> AsyncIterator[RunningPlatform]:
-        insecure = overrides.pop("insecure", False)
-        settings = make_settings(database_url, None if insecure else dev_credentials.layout, **overrides)
+        settings = make_settings(database_url, dev_credentials.layout, **overrides)
         platform = Platform(settings, extra_handlers=extra_handlers)
         await platform.start()
         running = RunningPlatform(

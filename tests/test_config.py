@@ -42,12 +42,12 @@ def test_unknown_settings_and_bad_values_are_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize("listen", ["0.0.0.0:50051", "10.1.2.3:50051", "example.org:50051"])
 def test_insecure_is_refused_off_loopback(listen: str) -> None:
     with pytest.raises(ValueError, match="loopback"):
-        config.load(environ={}, listen=listen, insecure=True).validate()
+        config.load(environ={}, listen=listen, insecure=True, jwks_file="jwks.json").validate()
 
 
 @pytest.mark.parametrize("listen", ["127.0.0.1:0", "localhost:50051", "[::1]:50051"])
 def test_insecure_is_allowed_on_loopback(listen: str) -> None:
-    config.load(environ={}, listen=listen, insecure=True).validate()
+    config.load(environ={}, listen=listen, insecure=True, jwks_file="jwks.json").validate()
 
 
 def test_tls_files_are_required_without_insecure() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from server.security import pki
 from server.security.identity import PrincipalUriError, parse_principal_uri, split_principal_uri
-from server.security.tokens import AUDIENCES, DEV_ISSUER, issue_token
+from server.security.tokens import AGGREGATOR_CLAIM, AUDIENCES, DEV_ISSUER, issue_token
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,6 +52,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     token.add_argument(
         "--audience", required=True, action="append", choices=AUDIENCES, help="repeat for several surfaces"
+    )
+    token.add_argument(
+        "--aggregator",
+        help="a device's owning aggregator, as a claim (only used by a server run with --insecure)",
     )
     token.add_argument("--ttl", type=int, default=3600, help="seconds (default 3600)")
     token.add_argument("--issuer", default=DEV_ISSUER)
@@ -101,7 +105,8 @@ def _token_issue(args: argparse.Namespace) -> int:
     if args.ttl <= 0:
         return _fail("--ttl must be positive")
     key, kid = pki.load_jwt_signing_key(args.pki)
-    print(issue_token(key, kid, args.subject, args.audience, args.issuer, args.ttl))
+    claims = {AGGREGATOR_CLAIM: args.aggregator} if args.aggregator else None
+    print(issue_token(key, kid, args.subject, args.audience, args.issuer, args.ttl, claims=claims))
     return 0
 
 

@@ -90,6 +90,10 @@ class Claims:
     payload: Mapping[str, Any]
 
 
+#: Private claim naming a device's owning aggregator; only read when no certificate names it (--insecure).
+AGGREGATOR_CLAIM = "vgi_aggregator"
+
+
 def check_subject(claims: Claims, principal: Principal) -> None:
     """A token is only good on the connection of the principal it was issued to."""
     if claims.subject != principal.uri:
@@ -213,8 +217,12 @@ class TokenVerifier:
         self._cache: OrderedDict[str, Claims] = OrderedDict()
         self._cache_generation = keyset.generation
 
-    def verify(self, token: str, audience: str) -> Claims:
-        """Claims of a valid token that names ``audience``, else ``Unauthenticated``."""
+    def verify(self, token: str, audience: str | None) -> Claims:
+        """Claims of a valid token that names ``audience``, else ``Unauthenticated``.
+
+        ``audience`` None accepts any audience: for methods outside the four
+        surfaces (handlers embedded next to them), which have none of their own.
+        """
         if not token:
             raise _reject("TOKEN_MISSING", "no token")
         now = self._clock()
@@ -231,7 +239,7 @@ class TokenVerifier:
                 if len(self._cache) >= self._cache_size:
                     self._cache.popitem(last=False)
                 self._cache[token] = claims
-        if audience not in claims.audiences:
+        if audience is not None and audience not in claims.audiences:
             raise _reject("TOKEN_BAD_AUDIENCE", f"token is not for {audience!r}")
         return claims
 
@@ -310,8 +318,9 @@ def issue_token(
     ttl: float,
     *,
     now: float | None = None,
+    claims: Mapping[str, Any] | None = None,
 ) -> str:
-    """A signed token for development and tests (``vgi token issue``)."""
+    """A signed token for development and tests (``vgi token issue``); ``claims`` adds private claims."""
     if isinstance(signing_key, ec.EllipticCurvePrivateKey):
         if not isinstance(signing_key.curve, ec.SECP256R1):
             raise ValueError("EC signing keys must be P-256 (ES256)")
@@ -329,6 +338,7 @@ def issue_token(
         "nbf": issued,
         "exp": issued + int(ttl),
         "jti": uuid.uuid4().hex,
+        **(claims or {}),
     }
     return jwt.encode(payload, signing_key, algorithm=algorithm, headers={"kid": kid})
 
