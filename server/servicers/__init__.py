@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.principal import Principal, Role
+from domain.errors import Unauthenticated
+from domain.principal import Principal
 from interceptors.context import current_principal
 from server.config import Settings
 from store.db import Database
-
-DEV_OPERATOR = Principal(role=Role.OPERATOR, id="dev")
 
 
 @dataclass(frozen=True)
@@ -28,10 +27,13 @@ class Deps:
 
 
 def caller() -> Principal:
-    """The principal of the current call.
+    """The principal of the current call, authenticated by the interceptor chain.
 
-    Until token/mTLS authentication is in the interceptor chain, a call nobody
-    authenticated (insecure development mode) acts as the operator
-    ``vgi://operator/dev``. This function is the only place that fallback lives.
+    Every call reaching a servicer has one (certificate and token, or the
+    token alone with --insecure); finding none is a wiring bug, refused
+    rather than served as anybody.
     """
-    return current_principal() or DEV_OPERATOR
+    principal = current_principal()
+    if principal is None:
+        raise Unauthenticated("the call is not authenticated", reason="UNAUTHENTICATED")
+    return principal
