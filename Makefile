@@ -29,7 +29,8 @@ run: install
 
 ## run-insecure: the same in plaintext (loopback only), e.g. for `grpcurl -plaintext`.
 run-insecure: install
-	$(VENV)/bin/vgi serve --insecure $(if $(VGI_CONFIG),--config $(VGI_CONFIG))
+	$(VENV)/bin/vgi pki init --dir var/pki --if-missing
+	$(VENV)/bin/vgi serve --insecure --pki var/pki $(if $(VGI_CONFIG),--config $(VGI_CONFIG))
 
 ## gen: regenerate the Python stubs in gen/ from proto/.
 gen: install

@@ -43,6 +43,11 @@ def _register_serve(subparsers: Any) -> None:
     parser.add_argument(
         "--insecure", action="store_true", default=None, help="plaintext, loopback only (dev)"
     )
+    parser.add_argument(
+        "--pki",
+        dest="pki_dir",
+        help="dev PKI directory from `vgi pki init`: TLS files, client CA and JWT key set",
+    )
     parser.add_argument("--tls-cert", dest="tls_cert_file", help="PEM server certificate chain")
     parser.add_argument("--tls-key", dest="tls_key_file", help="PEM server private key")
     parser.add_argument("--tls-client-ca", dest="tls_client_ca_file", help="PEM CA for client certificates")
@@ -61,6 +66,7 @@ def _serve(args: argparse.Namespace) -> int:
             "database_url",
             "services",
             "insecure",
+            "pki_dir",
             "tls_cert_file",
             "tls_key_file",
             "tls_client_ca_file",
@@ -111,7 +117,7 @@ def _migrate(args: argparse.Namespace) -> int:
 _COMMANDS: list[Register] = [
     _register_serve,
     _register_migrate,
-    security_cli.register,  # pki, token
+    security_cli.register,  # pki, token, audit
 ]
 
 

@@ -1,4 +1,4 @@
-"""``vgi pki ...`` and ``vgi token ...``: development credentials from the command line.
+"""``vgi pki ...`` and ``vgi token ...`` (development credentials) and ``vgi audit verify``.
 
 ``server/cli.py`` calls ``register(subparsers)``; every leaf command sets
 ``func`` (``args.func(args)`` → process exit code).
@@ -16,7 +16,7 @@ from server.security.tokens import AGGREGATOR_CLAIM, AUDIENCES, DEV_ISSUER, issu
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``pki`` and ``token`` command groups."""
+    """Add the ``pki``, ``token`` and ``audit`` command groups."""
     pki_parser = subparsers.add_parser("pki", help="development PKI (CA, certificates, JWT keys)")
     pki_commands = pki_parser.add_subparsers(dest="pki_command", required=True)
 
@@ -60,6 +60,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     token.add_argument("--ttl", type=int, default=3600, help="seconds (default 3600)")
     token.add_argument("--issuer", default=DEV_ISSUER)
     token.set_defaults(func=_token_issue)
+
+    audit_parser = subparsers.add_parser("audit", help="the hash-chained audit log")
+    audit_commands = audit_parser.add_subparsers(dest="audit_command", required=True)
+    verify = audit_commands.add_parser(
+        "verify", help="check the chain; exit 1 and list the problems if it was tampered with"
+    )
+    verify.add_argument("--config", help="TOML settings file")
+    verify.add_argument("--database", dest="database_url", help="SQLAlchemy database URL (default: settings)")
+    verify.set_defaults(func=_audit_verify)
 
 
 def _pki_init(args: argparse.Namespace) -> int:
@@ -108,6 +117,33 @@ def _token_issue(args: argparse.Namespace) -> int:
     claims = {AGGREGATOR_CLAIM: args.aggregator} if args.aggregator else None
     print(issue_token(key, kid, args.subject, args.audience, args.issuer, args.ttl, claims=claims))
     return 0
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    from server import config
+    from store.audit import verify_log
+    from store.db import create_engine
+
+    try:
+        settings = config.load(args.config, database_url=args.database_url)
+    except (ValueError, OSError) as exc:
+        return _fail(str(exc))
+    engine = create_engine(settings.database_url, pool_size=1)
+    try:
+        with engine.connect() as conn, conn.begin():
+            result = verify_log(conn)
+    finally:
+        engine.dispose()
+    if result.intact:
+        print(f"audit log intact: {result.records_checked} records")
+        return 0
+    for problem in result.problems:
+        print(f"seq {problem.seq}: {problem.kind}: {problem.description}")
+    print(
+        f"audit log TAMPERED: {len(result.problems)} problems in {result.records_checked} records",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _fail(message: str) -> int:
