@@ -12,6 +12,7 @@ from vgi.operator.v1 import operator_service_pb2 as pb
 from vgi.operator.v1 import operator_service_pb2_grpc as pb_grpc
 
 from server.servicers import Deps, caller
+from server.servicers.operator_security import OperatorSecurity
 from store import aggregators, idempotency
 from store.idempotency import IdempotencyKey
 
@@ -24,8 +25,9 @@ _STATES = {
 }
 
 
-class OperatorService(pb_grpc.OperatorServiceServicer):
+class OperatorService(OperatorSecurity, pb_grpc.OperatorServiceServicer):
     def __init__(self, deps: Deps) -> None:
+        self.deps = deps
         self._db = deps.db
 
     async def CreateAggregator(

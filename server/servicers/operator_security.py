@@ -1,0 +1,118 @@
+"""OperatorService RPCs of the security feature: audit query and verify, dev/test credential issuing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy.engine import Connection
+from vgi.operator.v1 import operator_service_pb2 as pb
+
+from domain.errors import FailedPrecondition, FieldViolation, InvalidArgument
+from server.config import Settings
+from server.security import credentials
+from server.security.audit_chain import AuditRecord
+from server.security.identity import PrincipalUriError, parse_principal_uri
+from server.servicers import Deps, caller
+from store import audit, idempotency
+from store.idempotency import IdempotencyKey
+
+_ISSUE_CREDENTIALS = "/vgi.operator.v1.OperatorService/IssueCredentials"
+CREDENTIAL_ISSUING_DISABLED = "CREDENTIAL_ISSUING_DISABLED"
+
+
+class OperatorSecurity:
+    """Mixin of ``OperatorService``; needs ``self.deps``."""
+
+    deps: Deps
+
+    async def ListAuditRecords(
+        self, request: pb.ListAuditRecordsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListAuditRecordsResponse:
+        page = await self.deps.db.read(
+            lambda conn: audit.list_page(
+                conn,
+                page_size=request.page_size,
+                page_token=request.page_token,
+                principal=request.principal,
+                method=request.method,
+            )
+        )
+        return pb.ListAuditRecordsResponse(
+            audit_records=[_record_to_proto(record) for record in page.records],
+            next_page_token=page.next_page_token,
+        )
+
+    async def VerifyAuditLog(
+        self, request: pb.VerifyAuditLogRequest, context: grpc.aio.ServicerContext
+    ) -> pb.VerifyAuditLogResponse:
+        result = await self.deps.db.read(audit.verify_log)
+        return pb.VerifyAuditLogResponse(
+            intact=result.intact,
+            records_checked=result.records_checked,
+            problems=[f"seq {p.seq}: {p.kind}: {p.description}" for p in result.problems],
+        )
+
+    async def IssueCredentials(
+        self, request: pb.IssueCredentialsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.IssueCredentialsResponse:
+        settings = self.deps.settings
+        pki_dir = _issuing_pki(settings)
+        try:
+            principal = parse_principal_uri(request.principal, aggregator_id=request.aggregator_id or None)
+        except PrincipalUriError as exc:
+            field = "aggregator_id" if exc.reason == "CERT_DEVICE_UNBOUND" else "principal"
+            raise InvalidArgument(
+                str(exc), reason=exc.reason, violations=[FieldViolation(field, str(exc))]
+            ) from None
+        ttl = request.ttl.ToTimedelta() if request.HasField("ttl") and request.ttl.ToTimedelta() else None
+        kind = request.kind
+        now = datetime.now(UTC)
+
+        def effect(conn: Connection) -> pb.IssueCredentialsResponse:
+            if kind == pb.CREDENTIAL_KIND_CERTIFICATE:
+                issued = credentials.issue_certificate(pki_dir, principal, ttl, now=now)
+            else:
+                issued = credentials.issue_role_token(
+                    pki_dir, principal, ttl, issuer=settings.token_issuer, now=now
+                )
+            return pb.IssueCredentialsResponse(
+                certificate_pem=issued.certificate_pem,
+                private_key_pem=issued.private_key_pem,
+                token=issued.token,
+                expire_time=_timestamp(issued.expire_time),
+            )
+
+        key = IdempotencyKey(caller().uri, _ISSUE_CREDENTIALS, request.request_id)
+        return await idempotency.write_once(self.deps.db, key, request, pb.IssueCredentialsResponse, effect)
+
+
+def _issuing_pki(settings: Settings) -> str:
+    if not (settings.issue_credentials and settings.pki_dir):
+        raise FailedPrecondition(
+            "credential issuing is off: it needs issue_credentials and a dev PKI (pki_dir)",
+            reason=CREDENTIAL_ISSUING_DISABLED,
+        )
+    return settings.pki_dir
+
+
+def _record_to_proto(record: AuditRecord) -> pb.AuditRecord:
+    return pb.AuditRecord(
+        sequence=record.seq,
+        record_time=_timestamp(record.time),
+        principal=record.principal,
+        method=record.method,
+        request_id=record.request_id,
+        request_digest=record.request_digest,
+        code=record.outcome,
+        trace_id=record.trace_id,
+        previous_hash=record.prev_hash,
+        hash=record.hash,
+    )
+
+
+def _timestamp(value: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
