@@ -8,7 +8,7 @@ from typing import Any
 import grpc
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricsData
 
 from interceptors.metrics import metrics_server_interceptor
 from server.observability.metrics import (
@@ -44,10 +44,23 @@ def _by_method(points: list[Any]) -> dict[tuple[str, int], Any]:
     return {(p.attributes["rpc.method"], p.attributes["rpc.grpc.status_code"]): p for p in points}
 
 
+class PlatformInMemoryReader(InMemoryMetricReader):
+    """What the platform's readers do (add its histograms to each collection), kept in memory."""
+
+    def __init__(self, platform: Metrics) -> None:
+        super().__init__()
+        self._platform = platform
+
+    def _receive_metrics(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> None:
+        super()._receive_metrics(self._platform.histograms_into(metrics_data), timeout_millis, **kwargs)
+
+
 @pytest.fixture
 def metered() -> tuple[Metrics, InMemoryMetricReader]:
-    reader = InMemoryMetricReader()
     metrics = Metrics()
+    reader = PlatformInMemoryReader(metrics)
     metrics.bind(MeterProvider(metric_readers=[reader]))
     return metrics, reader
 
@@ -150,9 +163,29 @@ def test_platform_counters(metered: tuple[Metrics, InMemoryMetricReader]) -> Non
 def test_unbound_metrics_record_nothing() -> None:
     metrics = Metrics()
     metrics.delivered("setpoint", 0.1)
-    reader = InMemoryMetricReader()
+    metrics.rpc_recorder(path("Unary"))(grpc.StatusCode.OK, 0.001)
+    reader = PlatformInMemoryReader(metrics)
     metrics.bind(MeterProvider(metric_readers=[reader]))
-    assert _points(reader, DELIVERIES) == []
+    for name in (DELIVERIES, DELIVERY_LATENCY, RPC_CALLS, RPC_DURATION):
+        assert _points(reader, name) == [], name
+
+
+def test_histogram_buckets_are_upper_inclusive(metered: tuple[Metrics, InMemoryMetricReader]) -> None:
+    metrics, reader = metered
+    record = metrics.rpc_recorder(path("Unary"))
+    for milliseconds in (0.1, 0.25, 0.26, 7.0, 20_000.0):
+        record(grpc.StatusCode.OK, milliseconds / 1000.0)
+    [point] = _points(reader, RPC_DURATION)
+    bounds = list(point.explicit_bounds)
+    assert bounds[:3] == [0.25, 0.5, 1.0] and bounds[-1] == 10_000.0
+    expected = [0] * (len(bounds) + 1)
+    expected[0] = 2  # 0.1 and 0.25: (-inf, 0.25]
+    expected[1] = 1  # 0.26: (0.25, 0.5]
+    expected[bounds.index(10.0)] = 1  # 7.0: (5, 10]
+    expected[-1] = 1  # 20 s: (10000, +inf)
+    assert list(point.bucket_counts) == expected
+    assert (point.count, point.min, point.max) == (5, pytest.approx(0.1), pytest.approx(20_000.0))
+    assert point.sum == pytest.approx(0.1 + 0.25 + 0.26 + 7.0 + 20_000.0)
 
 
 @pytest.mark.parametrize(
