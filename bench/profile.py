@@ -1,0 +1,118 @@
+"""Where the server's time goes under a benchmark's load: py-spy on the server process, summarised.
+
+``python -m bench.profile echo|create [--seconds N]`` starts the platform the
+way the benchmarks do, drives one workload at 64 calls in flight, samples the
+server process with ``py-spy record`` (``pip install py-spy``; not needed by
+``make bench``) and prints the functions holding the most samples, inclusive
+and exclusive. The collapsed stacks are kept in the scratch directory for a
+flame graph (``--keep``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import itertools
+import shutil
+import uuid
+from pathlib import Path
+
+from vgi.common.v1 import aggregator_pb2
+from vgi.operator.v1 import operator_service_pb2 as operator_pb
+from vgi.operator.v1 import operator_service_pb2_grpc as operator_grpc
+
+from bench import echo
+from bench.harness import OPERATOR, bench_run, closed_loop
+
+
+def summarise(collapsed: Path, top: int = 25) -> str:
+    """Inclusive and exclusive sample shares per function from py-spy's collapsed stacks."""
+    inclusive: collections.Counter[str] = collections.Counter()
+    exclusive: collections.Counter[str] = collections.Counter()
+    total = 0
+    for text in collapsed.read_text().splitlines():
+        stack, _, count_text = text.rpartition(" ")
+        count = int(count_text)
+        frames = [frame.split(" (")[0] + " " + _short(frame) for frame in stack.split(";")]
+        total += count
+        for frame in set(frames):
+            inclusive[frame] += count
+        exclusive[frames[-1]] += count
+    lines = [f"{total} samples", "", "inclusive:"]
+    lines += [f"  {n / total:6.1%}  {frame}" for frame, n in inclusive.most_common(top)]
+    lines += ["", "exclusive:"]
+    lines += [f"  {n / total:6.1%}  {frame}" for frame, n in exclusive.most_common(top)]
+    return "\n".join(lines)
+
+
+def _short(frame: str) -> str:
+    """``(path/to/module.py:12)`` → ``module.py``: the line numbers would split one function into many rows."""
+    location = frame.partition(" (")[2].rstrip(")")
+    return "(" + Path(location.rpartition(":")[0]).name + ")"
+
+
+async def profile(workload: str, seconds: float, keep: bool) -> str:
+    py_spy = shutil.which("py-spy")
+    if py_spy is None:
+        raise SystemExit("py-spy is not installed: pip install py-spy")
+    async with bench_run(quick=False, keep=keep) as bench:
+        platform = await bench.platform()
+        metadata = bench.credentials.metadata(OPERATOR)
+        channel = bench.credentials.channel(platform.target, OPERATOR)
+        serial = itertools.count()
+        if workload == "echo":
+            call = echo.stub(channel)
+            request = echo.request()
+
+            async def one(_: int) -> object:
+                return await call(request, metadata=metadata)
+
+        else:
+            create = operator_grpc.OperatorServiceStub(channel).CreateAggregator
+
+            async def one(_: int) -> object:
+                return await create(
+                    operator_pb.CreateAggregatorRequest(
+                        request_id=str(uuid.uuid4()),
+                        aggregator_id=f"p-{next(serial)}",
+                        aggregator=aggregator_pb2.Aggregator(display_name=f"P {uuid.uuid4().hex}"),
+                    ),
+                    metadata=metadata,
+                )
+
+        await closed_loop(one, 1.0)
+        out = bench.workdir / f"{workload}.collapsed"
+        recorder = await asyncio.create_subprocess_exec(
+            py_spy,
+            "record",
+            "--pid",
+            str(platform.process.pid),
+            "--duration",
+            str(int(seconds)),
+            "--rate",
+            "200",
+            "--format",
+            "raw",
+            "--nonblocking",
+            "--output",
+            str(out),
+        )
+        load = await closed_loop(one, seconds + 1)
+        await recorder.wait()
+        await channel.close(None)
+        header = f"{workload}: {load.rate:,.0f} calls/s under py-spy" + (f"; stacks in {out}" if keep else "")
+        return header + "\n" + summarise(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("workload", choices=("echo", "create"))
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+    print(asyncio.run(profile(args.workload, args.seconds, args.keep)))
+
+
+if __name__ == "__main__":
+    main()
