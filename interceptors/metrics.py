@@ -2,9 +2,9 @@
 
 Goes right after tracing, before error mapping, so it sees the final code of
 every call (rejections by auth, rate limit and validation included) and its
-log lines carry the call's trace id. Per call: two ``perf_counter()`` reads,
-one tally increment, one histogram record (a no-op without a MeterProvider),
-attribute sets built once per method and code.
+log lines carry the call's trace id. Per call: two ``perf_counter()`` reads
+and, with a MeterProvider, one counter and one histogram update in process
+(~1.5 µs together; attribute keys built once per method and code).
 """
 
 from __future__ import annotations
