@@ -19,21 +19,13 @@ from pathlib import Path
 from bench import echo
 from server import config
 from server.app import Platform
-from server.security.pki import PkiLayout
 
 CONFIG = Path(__file__).with_name("platform.toml")
 
 
 def settings(pki: Path, database_url: str, config_file: Path | None) -> config.Settings:
-    layout = PkiLayout(pki)
-    return config.load(
-        config_file,
-        listen="127.0.0.1:0",
-        database_url=database_url,
-        tls_cert_file=str(layout.server_cert),
-        tls_key_file=str(layout.server_key),
-        tls_client_ca_file=str(layout.ca_cert),
-    )
+    """What ``vgi serve --pki DIR --database URL --config FILE --listen 127.0.0.1:0`` would run with."""
+    return config.load(config_file, listen="127.0.0.1:0", database_url=database_url, pki_dir=str(pki))
 
 
 async def serve(chosen: config.Settings) -> None:
