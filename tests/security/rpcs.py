@@ -116,13 +116,21 @@ async def call(
     serialize = rpc.request_type.SerializeToString
     kwargs: dict[str, Any] = {"timeout": deadline, "metadata": metadata}
     if rpc.client_streaming and rpc.server_streaming:
-        stream: Any = channel.stream_stream(rpc.path, request_serializer=serialize)(iter(messages), **kwargs)
+        stream: Any = channel.stream_stream(
+            rpc.path, request_serializer=serialize, response_deserializer=None
+        )(iter(messages), **kwargs)
     elif rpc.client_streaming:
-        stream = channel.stream_unary(rpc.path, request_serializer=serialize)(iter(messages), **kwargs)
+        stream = channel.stream_unary(rpc.path, request_serializer=serialize, response_deserializer=None)(
+            iter(messages), **kwargs
+        )
     elif rpc.server_streaming:
-        stream = channel.unary_stream(rpc.path, request_serializer=serialize)(messages[0], **kwargs)
+        stream = channel.unary_stream(rpc.path, request_serializer=serialize, response_deserializer=None)(
+            messages[0], **kwargs
+        )
     else:
-        stream = channel.unary_unary(rpc.path, request_serializer=serialize)(messages[0], **kwargs)
+        stream = channel.unary_unary(rpc.path, request_serializer=serialize, response_deserializer=None)(
+            messages[0], **kwargs
+        )
     try:
         async with asyncio.timeout(settle if rpc.server_streaming else None):
             code = await stream.code()
