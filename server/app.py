@@ -34,6 +34,7 @@ from interceptors.limits import LimitsInterceptor
 from interceptors.ratelimit import RateLimitInterceptor
 from interceptors.validation import ValidationInterceptor
 from server.config import Settings
+from server.scheduler import Scheduler
 from server.security.tokens import KeySet, TokenVerifier
 from server.servicers import Deps
 from store import migrate
@@ -151,6 +152,8 @@ class Platform:
         self.services: list[str] = []
         self.servicers: dict[str, Any] = {}  # service full name → the object serving it
         self._watcher: asyncio.Task[None] | None = None
+        self.scheduler: Scheduler | None = None
+        self._scheduler_task: asyncio.Task[None] | None = None
         self._serving: bool | None = None
 
     async def start(self) -> None:
@@ -189,6 +192,8 @@ class Platform:
             await self._set_health(await self._store_answers())
             await server.start()
             self._watcher = asyncio.create_task(self._watch_store(), name="vgi-health-watcher")
+            self.scheduler = Scheduler(db)
+            self._scheduler_task = asyncio.create_task(self.scheduler.run(), name="vgi-market-scheduler")
         except BaseException:
             # A failed start (e.g. the port is taken) must not leak the pool's threads.
             await db.close()
@@ -245,6 +250,9 @@ class Platform:
         if self._watcher is not None:
             self._watcher.cancel()
             self._watcher = None
+        if self._scheduler_task is not None:
+            self._scheduler_task.cancel()
+            self._scheduler_task = None
         # First, so load balancers and clients watching health move away
         # before the listener closes.
         await self.health.enter_graceful_shutdown()

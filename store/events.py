@@ -16,6 +16,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from vgi.common.v1 import notifications_pb2
 
 from domain import events as rules
 from domain.baseline import BaselineMethod
@@ -212,9 +213,7 @@ def publish(
         )
     )
     event = get(conn, event_id)
-    invitation = market_proto.event_message(event)
-    for aggregator_id in sorted(invitees):
-        market_proto.notify(conn, aggregator_id, carrier, invitation=invitation)
+    market_proto.notify_all(conn, sorted(invitees), carrier, invitation=market_proto.event_message(event))
     return event
 
 
@@ -365,9 +364,8 @@ def transition(
     updated = replace(
         event, state=target, transitions=(*event.transitions, Transition(target, actor, reason, at))
     )
-    message = market_proto.event_message(updated)
-    for aggregator_id in invitees(conn, event.event_id):
-        market_proto.notify(conn, aggregator_id, carrier, event_state_changed=message)
+    changed = notifications_pb2.EventStateChanged(event=market_proto.event_message(updated))
+    market_proto.notify_all(conn, invitees(conn, event.event_id), carrier, event_state_changed=changed)
     return updated
 
 

@@ -8,10 +8,10 @@ as the grid reads in its answer.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import money_pb2
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from store.instructions import Instruction
 
 CURRENCY = "CNY"
+K = TypeVar("K")
+V = TypeVar("V")
 
 EVENT_TYPES = {
     EventType.DAY_AHEAD: market_pb2.EVENT_TYPE_DAY_AHEAD,
@@ -69,7 +71,8 @@ BASELINE_METHODS = {
 }
 
 
-def reverse(mapping: dict[Any, int]) -> dict[int, Any]:
+def reverse(mapping: Mapping[K, V]) -> dict[V, K]:
+    """Wire enum value → domain value."""
     return {wire: value for value, wire in mapping.items()}
 
 
@@ -209,3 +212,8 @@ def instruction_message(instruction: Instruction) -> market_pb2.Instruction:
 def notify(conn: Connection, aggregator_id: str, carrier: str | None, **payload: Any) -> None:
     """Commit one notification (``payload``: the oneof case and its message) to the aggregator's stream."""
     outbox.enqueue_notification(conn, aggregator_id, notifications_pb2.Notification(**payload), carrier)
+
+
+def notify_all(conn: Connection, aggregator_ids: Iterable[str], carrier: str | None, **payload: Any) -> None:
+    """The same notification to several aggregators, in one statement."""
+    outbox.enqueue_notifications_for(conn, aggregator_ids, notifications_pb2.Notification(**payload), carrier)

@@ -10,8 +10,9 @@ from __future__ import annotations
 from vgi.aggregator.v1 import aggregator_service_pb2_grpc as pb_grpc
 
 from server.servicers import Deps
+from server.servicers.aggregator_market import AggregatorMarket
 
 
-class AggregatorService(pb_grpc.AggregatorServiceServicer):
+class AggregatorService(AggregatorMarket, pb_grpc.AggregatorServiceServicer):
     def __init__(self, deps: Deps) -> None:
         self.deps = deps

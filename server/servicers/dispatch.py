@@ -10,8 +10,9 @@ from __future__ import annotations
 from vgi.dispatch.v1 import dispatch_service_pb2_grpc as pb_grpc
 
 from server.servicers import Deps
+from server.servicers.dispatch_market import DispatchMarket
 
 
-class DispatchService(pb_grpc.DispatchServiceServicer):
+class DispatchService(DispatchMarket, pb_grpc.DispatchServiceServicer):
     def __init__(self, deps: Deps) -> None:
         self.deps = deps

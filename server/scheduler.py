@@ -1,0 +1,100 @@
+"""The market scheduler: moves events through their time-driven transitions and starts managed devices.
+
+Each ``tick(now)``: bidding closes at the deadline, an event executes from its
+window start and completes at its end (``domain.events.due_transitions``), and
+instructions whose validity has started send their platform-managed
+setpoints. Every change is a conditional UPDATE (``WHERE state = old``, ``WHERE
+setpoints_time IS NULL``) in its own transaction, so ticks are idempotent and
+any number of server processes may run the scheduler at once: one of them
+applies each change, the others see nothing left to do.
+
+The clock is injected: the platform runs ``run()`` on the wall clock; tests
+call ``tick(at)`` with the instants they want.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.engine import Connection
+
+from server.observability.tracing import start_linked_span
+from store import events as event_store
+from store import instructions
+from store.db import Database
+
+log = logging.getLogger(__name__)
+
+BATCH = 100
+HEARTBEAT_TIMEOUT = timedelta(seconds=120)
+"""How recent a meter value must be to count as a session's present power (SPEC F3 P0)."""
+
+
+@dataclass(frozen=True)
+class TickResult:
+    """What one tick changed: the events moved and the instructions whose setpoints went out."""
+
+    events: int
+    setpoints: int
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class Scheduler:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Callable[[], datetime] = wall_clock,
+        interval_seconds: float = 1.0,
+        heartbeat_timeout: timedelta = HEARTBEAT_TIMEOUT,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._interval = interval_seconds
+        self._heartbeat_timeout = heartbeat_timeout
+
+    async def tick(self, now: datetime | None = None) -> TickResult:
+        """Apply everything due at ``now`` (default: the clock)."""
+        at = self._clock() if now is None else now
+        moved = 0
+        for event_id in await self._db.read(lambda conn: event_store.due_event_ids(conn, at, BATCH)):
+            moved += await self._db.write(functools.partial(self._advance, event_id=event_id, at=at))
+        started = 0
+        for instruction in await self._db.read(lambda conn: instructions.pending_setpoints(conn, at, BATCH)):
+            if await self._db.write(functools.partial(self._start, instruction=instruction, at=at)):
+                started += 1
+        return TickResult(moved, started)
+
+    @staticmethod
+    def _advance(conn: Connection, event_id: str, at: datetime) -> int:
+        event = event_store.get(conn, event_id)
+        after = event_store.advance(conn, event, at)
+        return len(after.transitions) - len(event.transitions)
+
+    def _start(self, conn: Connection, instruction: instructions.Instruction, at: datetime) -> bool:
+        if not instructions.claim_setpoints(conn, instruction, at):
+            return False
+        carrier = instructions.carrier_of(conn, instruction)
+        # The setpoints belong to the grid's call that caused the instruction, not to this tick.
+        with start_linked_span("vgi.market.setpoints", carrier):
+            instructions.send_setpoints(conn, instruction, at, carrier, self._heartbeat_timeout)
+        return True
+
+    async def run(self) -> None:
+        """Tick every ``interval_seconds`` until cancelled; a failed tick is logged and retried next time."""
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("market scheduler tick failed")
+            await asyncio.sleep(self._interval)
