@@ -184,6 +184,11 @@ def aggregator_capacities(
     return out
 
 
+def all_totals(conn: Connection, now: datetime, heartbeat_timeout: timedelta) -> dict[str, Totals]:
+    """Uncapped F3 sums of every active session, per aggregator."""
+    return _totals(conn, _active_inputs(sessions.c.aggregator_id), now, heartbeat_timeout)
+
+
 @dataclass(frozen=True, slots=True)
 class ActiveSession:
     """An active session with what decomposition needs besides its F3 figures."""

@@ -11,8 +11,9 @@ from vgi.dispatch.v1 import dispatch_service_pb2_grpc as pb_grpc
 
 from server.servicers import Deps
 from server.servicers.dispatch_market import DispatchMarket
+from server.servicers.dispatch_registry import DispatchRegistry
 
 
-class DispatchService(DispatchMarket, pb_grpc.DispatchServiceServicer):
+class DispatchService(DispatchRegistry, DispatchMarket, pb_grpc.DispatchServiceServicer):
     def __init__(self, deps: Deps) -> None:
         self.deps = deps

@@ -11,9 +11,9 @@ from vgi.common.v1 import aggregator_pb2
 from vgi.operator.v1 import operator_service_pb2 as pb
 from vgi.operator.v1 import operator_service_pb2_grpc as pb_grpc
 
-from server.servicers import Deps, caller
+from server.servicers import Deps, caller, resources_proto
 from server.servicers.operator_security import OperatorSecurity
-from store import aggregators, idempotency
+from store import aggregators, idempotency, statistics
 from store.idempotency import IdempotencyKey
 
 _CREATE_AGGREGATOR = "/vgi.operator.v1.OperatorService/CreateAggregator"
@@ -69,6 +69,14 @@ class OperatorService(OperatorSecurity, pb_grpc.OperatorServiceServicer):
             aggregators=[_to_proto(record) for record in page.aggregators],
             next_page_token=page.next_page_token,
         )
+
+    async def GetStatistics(
+        self, request: pb.GetStatisticsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetStatisticsResponse:
+        timeout = resources_proto.heartbeat_timeout(self.deps.settings)
+        now = datetime.now(UTC)
+        figures = await self._db.read(lambda conn: statistics.statistics(conn, request.scope, now, timeout))
+        return pb.GetStatisticsResponse(statistics=resources_proto.statistics_to(figures))
 
 
 def _to_proto(record: aggregators.Aggregator) -> aggregator_pb2.Aggregator:

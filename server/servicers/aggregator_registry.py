@@ -1,0 +1,252 @@
+"""AggregatorService registry group: resources (F1), capacity declaration and real time (F3), telemetry (F2).
+
+Every RPC is confined to the caller's aggregator: names of another tenant's
+resources answer NOT_FOUND, as do ids it does not own.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import grpc
+from sqlalchemy.engine import Connection
+from vgi.aggregator.v1 import aggregator_service_pb2 as pb
+
+from server.servicers import Deps, caller
+from server.servicers import resources_proto as convert
+from store import capacity, idempotency, registry, telemetry
+from store.idempotency import IdempotencyKey
+
+SERVICE = "/vgi.aggregator.v1.AggregatorService/"
+
+
+class AggregatorRegistry:
+    """The registry group of vgi.aggregator.v1.AggregatorService."""
+
+    deps: Deps
+
+    async def BatchUpsertStations(
+        self, request: pb.BatchUpsertStationsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.BatchUpsertStationsResponse:
+        principal = caller()
+        tenant = convert.tenant_of(principal)
+        items = [convert.station_from(s) for s in request.stations]
+        now = datetime.now(UTC)
+
+        def effect(conn: Connection) -> pb.BatchUpsertStationsResponse:
+            return pb.BatchUpsertStationsResponse(
+                upserted_count=registry.upsert_stations(conn, tenant, items, now)
+            )
+
+        key = IdempotencyKey(principal.uri, SERVICE + "BatchUpsertStations", request.request_id)
+        return await idempotency.write_once(
+            self.deps.db, key, request, pb.BatchUpsertStationsResponse, effect
+        )
+
+    async def ListStations(
+        self, request: pb.ListStationsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListStationsResponse:
+        tenant = convert.tenant_of(caller())
+        page = await self.deps.db.read(
+            lambda conn: registry.list_stations(
+                conn,
+                tenant,
+                page_size=request.page_size,
+                page_token=request.page_token,
+                grid_node_id=convert.node_id(request.grid_node),
+            )
+        )
+        return pb.ListStationsResponse(
+            stations=[convert.station_to(s) for s in page.items], next_page_token=page.next_page_token
+        )
+
+    async def DeleteStation(
+        self, request: pb.DeleteStationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteStationResponse:
+        principal = caller()
+        tenant = convert.tenant_of(principal)
+        station_id = convert.parse_station_name(request.name, tenant)
+        now = datetime.now(UTC)
+
+        def effect(conn: Connection) -> pb.DeleteStationResponse:
+            return pb.DeleteStationResponse(
+                station=convert.station_to(registry.delete_station(conn, tenant, station_id, now))
+            )
+
+        key = IdempotencyKey(principal.uri, SERVICE + "DeleteStation", request.request_id)
+        return await idempotency.write_once(self.deps.db, key, request, pb.DeleteStationResponse, effect)
+
+    async def BatchUpsertChargers(
+        self, request: pb.BatchUpsertChargersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.BatchUpsertChargersResponse:
+        principal = caller()
+        tenant = convert.tenant_of(principal)
+        items = [convert.charger_from(c) for c in request.chargers]
+        now = datetime.now(UTC)
+
+        def effect(conn: Connection) -> pb.BatchUpsertChargersResponse:
+            return pb.BatchUpsertChargersResponse(
+                upserted_count=registry.upsert_chargers(conn, tenant, items, now)
+            )
+
+        key = IdempotencyKey(principal.uri, SERVICE + "BatchUpsertChargers", request.request_id)
+        return await idempotency.write_once(
+            self.deps.db, key, request, pb.BatchUpsertChargersResponse, effect
+        )
+
+    async def GetCharger(
+        self, request: pb.GetChargerRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetChargerResponse:
+        tenant = convert.tenant_of(caller())
+        station_id, charger_id = convert.parse_charger_name(request.name, tenant)
+        timeout = convert.heartbeat_timeout(self.deps.settings)
+        now = datetime.now(UTC)
+        record = await self.deps.db.read(
+            lambda conn: registry.get_charger(conn, tenant, station_id, charger_id, now, timeout)
+        )
+        return pb.GetChargerResponse(charger=convert.charger_to(record))
+
+    async def ListChargers(
+        self, request: pb.ListChargersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListChargersResponse:
+        tenant = convert.tenant_of(caller())
+        timeout = convert.heartbeat_timeout(self.deps.settings)
+        now = datetime.now(UTC)
+        page = await self.deps.db.read(
+            lambda conn: registry.list_chargers(
+                conn,
+                tenant,
+                page_size=request.page_size,
+                page_token=request.page_token,
+                now=now,
+                timeout=timeout,
+                station_id=request.station_id,
+                online_only=request.online_only,
+            )
+        )
+        return pb.ListChargersResponse(
+            chargers=[convert.charger_to(c) for c in page.items], next_page_token=page.next_page_token
+        )
+
+    async def DeleteCharger(
+        self, request: pb.DeleteChargerRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteChargerResponse:
+        principal = caller()
+        tenant = convert.tenant_of(principal)
+        station_id, charger_id = convert.parse_charger_name(request.name, tenant)
+        timeout = convert.heartbeat_timeout(self.deps.settings)
+        now = datetime.now(UTC)
+
+        def effect(conn: Connection) -> pb.DeleteChargerResponse:
+            record = registry.delete_charger(conn, tenant, station_id, charger_id, now, timeout)
+            return pb.DeleteChargerResponse(charger=convert.charger_to(record))
+
+        key = IdempotencyKey(principal.uri, SERVICE + "DeleteCharger", request.request_id)
+        return await idempotency.write_once(self.deps.db, key, request, pb.DeleteChargerResponse, effect)
+
+    async def BatchUpsertSessions(
+        self, request: pb.BatchUpsertSessionsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.BatchUpsertSessionsResponse:
+        principal = caller()
+        tenant = convert.tenant_of(principal)
+        items = [convert.session_from(s) for s in request.sessions]
+        now = datetime.now(UTC)
+
+        def effect(conn: Connection) -> pb.BatchUpsertSessionsResponse:
+            return pb.BatchUpsertSessionsResponse(
+                upserted_count=registry.upsert_sessions(conn, tenant, items, now)
+            )
+
+        key = IdempotencyKey(principal.uri, SERVICE + "BatchUpsertSessions", request.request_id)
+        return await idempotency.write_once(
+            self.deps.db, key, request, pb.BatchUpsertSessionsResponse, effect
+        )
+
+    async def ListSessions(
+        self, request: pb.ListSessionsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListSessionsResponse:
+        tenant = convert.tenant_of(caller())
+        page = await self.deps.db.read(
+            lambda conn: registry.list_sessions(
+                conn,
+                tenant,
+                page_size=request.page_size,
+                page_token=request.page_token,
+                active_only=request.active_only,
+            )
+        )
+        return pb.ListSessionsResponse(
+            sessions=[convert.session_to(s) for s in page.items], next_page_token=page.next_page_token
+        )
+
+    async def DeclareCapacity(
+        self, request: pb.DeclareCapacityRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeclareCapacityResponse:
+        principal = caller()
+        tenant = convert.tenant_of(principal)
+        message = request.declaration
+        declaration = capacity.Declaration(
+            day_start_time=convert.to_datetime(message.day_start_time),
+            decrease_w=tuple(message.decrease_w),
+            increase_w=tuple(message.increase_w),
+            decrease_price=str(convert.money_to_decimal(message.decrease_price, "declaration.decrease_price"))
+            if message.HasField("decrease_price")
+            else "",
+            increase_price=str(convert.money_to_decimal(message.increase_price, "declaration.increase_price"))
+            if message.HasField("increase_price")
+            else "",
+        )
+        now = datetime.now(UTC)
+
+        def effect(conn: Connection) -> pb.DeclareCapacityResponse:
+            capacity.declare(conn, tenant, declaration, now)
+            return pb.DeclareCapacityResponse(declaration=message)
+
+        key = IdempotencyKey(principal.uri, SERVICE + "DeclareCapacity", request.request_id)
+        return await idempotency.write_once(self.deps.db, key, request, pb.DeclareCapacityResponse, effect)
+
+    async def GetAdjustableCapacity(
+        self, request: pb.GetAdjustableCapacityRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetAdjustableCapacityResponse:
+        scope = convert.AGGREGATOR_PREFIX + convert.tenant_of(caller())
+        timeout = convert.heartbeat_timeout(self.deps.settings)
+        now = datetime.now(UTC)
+        want_forecast = request.HasField("forecast_day_start_time")
+        day_start = convert.to_datetime(request.forecast_day_start_time)
+
+        def read(conn: Connection) -> pb.GetAdjustableCapacityResponse:
+            response = pb.GetAdjustableCapacityResponse(
+                capacity=convert.capacity_to(capacity.realtime_capacity(conn, scope, now, timeout))
+            )
+            if want_forecast:
+                response.forecast.CopyFrom(convert.forecast_to(capacity.forecast(conn, scope, day_start)))
+            return response
+
+        return await self.deps.db.read(read)
+
+    async def UploadTelemetry(
+        self, request_iterator: AsyncIterator[pb.UploadTelemetryRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.UploadTelemetryResponse]:
+        """Each batch is committed, then acknowledged: what was acked survives a broken stream."""
+        tenant = convert.tenant_of(caller())
+        skew = convert.max_skew(self.deps.settings)
+        async for request in request_iterator:
+            batch = request.batch
+            ingest = functools.partial(
+                telemetry.ingest_batch,
+                charger_id=None,
+                aggregator_id=tenant,
+                batch_id=batch.batch_id,
+                readings=convert.readings(batch.meter_values),
+                aggregates=convert.aggregates(batch.aggregates),
+                now=datetime.now(UTC),
+                max_skew=skew,
+                field="batch.meter_values",
+                aggregates_field="batch.aggregates",
+            )
+            result = await self.deps.db.write(ingest)
+            yield pb.UploadTelemetryResponse(
+                batch_id=batch.batch_id, stored_points=result.stored_points, duplicate=result.duplicate
+            )

@@ -1,0 +1,48 @@
+"""DeviceService telemetry group: the offline batch upload (UploadMeterValues).
+
+The live Connect stream (server/servicers/device_stream.py) stores its
+MeterValues through the same store.telemetry functions.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import grpc
+from sqlalchemy.engine import Connection
+from vgi.device.v1 import device_service_pb2 as pb
+
+from domain.errors import PermissionDenied
+from server.servicers import Deps, caller
+from server.servicers import resources_proto as convert
+from store import idempotency, telemetry
+from store.idempotency import IdempotencyKey
+
+SERVICE = "/vgi.device.v1.DeviceService/"
+
+
+class DeviceTelemetry:
+    """The telemetry group of vgi.device.v1.DeviceService."""
+
+    deps: Deps
+
+    async def UploadMeterValues(
+        self, request: pb.UploadMeterValuesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UploadMeterValuesResponse:
+        """request_id is the batch id: a re-sent batch answers as the first time and stores nothing more."""
+        principal = caller()
+        charger_id = principal.charger_id
+        if charger_id is None:
+            raise PermissionDenied("only devices upload meter values here", reason="NOT_A_DEVICE")
+        readings = convert.readings(request.values)
+        skew = convert.max_skew(self.deps.settings)
+        now = datetime.now(UTC)
+
+        def effect(conn: Connection) -> pb.UploadMeterValuesResponse:
+            stored = telemetry.ingest_meter_values(
+                conn, charger_id, readings, request.request_id, now, max_skew=skew
+            )
+            return pb.UploadMeterValuesResponse(stored_points=stored)
+
+        key = IdempotencyKey(principal.uri, SERVICE + "UploadMeterValues", request.request_id)
+        return await idempotency.write_once(self.deps.db, key, request, pb.UploadMeterValuesResponse, effect)

@@ -1,0 +1,185 @@
+"""DispatchService registry group: topology, prices (F11), adjustable capacity (F3), statistics (F12).
+
+Thin: each RPC translates the request, runs one store transaction (the
+mutating ones idempotent by request_id, AIP-155) and translates the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import grpc
+from sqlalchemy.engine import Connection
+from vgi.common.v1 import notifications_pb2, prices_pb2
+from vgi.dispatch.v1 import dispatch_service_pb2 as pb
+
+from server.servicers import Deps, caller
+from server.servicers import resources_proto as convert
+from store import capacity, idempotency, outbox, prices, registry, statistics
+from store.idempotency import IdempotencyKey
+
+SERVICE = "/vgi.dispatch.v1.DispatchService/"
+DEFAULT_STREAM_INTERVAL_S = 60
+
+
+def price_curve_to(curve: prices.PriceCurve) -> prices_pb2.PriceCurve:
+    return prices_pb2.PriceCurve(
+        name=f"priceCurves/{curve.price_curve_id}",
+        price_curve_id=curve.price_curve_id,
+        kind="PRICE_CURVE_KIND_" + curve.kind,
+        grid_node=convert.node_name(curve.grid_node_id),
+        start_time=convert.timestamp(curve.start_time),
+        step_minutes=curve.step_minutes,
+        prices=[convert.decimal_to_money(p) for p in curve.prices],
+        publish_time=convert.timestamp(curve.publish_time),
+    )
+
+
+def _kind(kind: int) -> str:
+    return "" if kind == 0 else prices_pb2.PriceCurveKind.Name(kind).removeprefix("PRICE_CURVE_KIND_")
+
+
+class DispatchRegistry:
+    """The registry group of vgi.dispatch.v1.DispatchService."""
+
+    deps: Deps
+
+    async def UpsertGridNodes(
+        self, request: pb.UpsertGridNodesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UpsertGridNodesResponse:
+        nodes = [convert.grid_node_from(n) for n in request.nodes]
+        now = datetime.now(UTC)
+
+        def effect(conn: Connection) -> pb.UpsertGridNodesResponse:
+            return pb.UpsertGridNodesResponse(upserted_count=registry.upsert_grid_nodes(conn, nodes, now))
+
+        key = IdempotencyKey(caller().uri, SERVICE + "UpsertGridNodes", request.request_id)
+        return await idempotency.write_once(self.deps.db, key, request, pb.UpsertGridNodesResponse, effect)
+
+    async def GetGridNode(
+        self, request: pb.GetGridNodeRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetGridNodeResponse:
+        node = await self.deps.db.read(
+            lambda conn: registry.get_grid_node(conn, convert.node_id(request.name))
+        )
+        return pb.GetGridNodeResponse(grid_node=convert.grid_node_to(node))
+
+    async def ListGridNodes(
+        self, request: pb.ListGridNodesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListGridNodesResponse:
+        page = await self.deps.db.read(
+            lambda conn: registry.list_grid_nodes(
+                conn,
+                page_size=request.page_size,
+                page_token=request.page_token,
+                parent_id=convert.node_id(request.parent),
+                kind=convert.grid_node_kind(request.kind),
+            )
+        )
+        return pb.ListGridNodesResponse(
+            grid_nodes=[convert.grid_node_to(n) for n in page.items], next_page_token=page.next_page_token
+        )
+
+    async def DeleteGridNode(
+        self, request: pb.DeleteGridNodeRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteGridNodeResponse:
+        now = datetime.now(UTC)
+
+        def effect(conn: Connection) -> pb.DeleteGridNodeResponse:
+            node = registry.delete_grid_node(conn, convert.node_id(request.name), now)
+            return pb.DeleteGridNodeResponse(grid_node=convert.grid_node_to(node))
+
+        key = IdempotencyKey(caller().uri, SERVICE + "DeleteGridNode", request.request_id)
+        return await idempotency.write_once(self.deps.db, key, request, pb.DeleteGridNodeResponse, effect)
+
+    async def PublishPriceCurve(
+        self, request: pb.PublishPriceCurveRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PublishPriceCurveResponse:
+        message = request.price_curve
+        curve = prices.PriceCurve(
+            price_curve_id=message.price_curve_id,
+            kind=_kind(message.kind),
+            grid_node_id=convert.node_id(message.grid_node),
+            start_time=convert.to_datetime(message.start_time),
+            step_minutes=message.step_minutes,
+            prices=tuple(
+                convert.money_to_decimal(p, f"price_curve.prices[{i}]") for i, p in enumerate(message.prices)
+            ),
+        )
+        now = datetime.now(UTC)
+
+        def effect(conn: Connection) -> pb.PublishPriceCurveResponse:
+            published = price_curve_to(prices.publish(conn, curve, now))
+            # Told in the same transaction: a committed curve is always announced.
+            outbox.enqueue_notifications_for(
+                conn, prices.audience(conn, curve), notifications_pb2.Notification(price_curve=published)
+            )
+            return pb.PublishPriceCurveResponse(price_curve=published)
+
+        key = IdempotencyKey(caller().uri, SERVICE + "PublishPriceCurve", request.request_id)
+        return await idempotency.write_once(self.deps.db, key, request, pb.PublishPriceCurveResponse, effect)
+
+    async def ListPriceCurves(
+        self, request: pb.ListPriceCurvesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListPriceCurvesResponse:
+        page = await self.deps.db.read(
+            lambda conn: prices.list_page(
+                conn,
+                page_size=request.page_size,
+                page_token=request.page_token,
+                kind=_kind(request.kind),
+                grid_node_id=convert.node_id(request.grid_node),
+            )
+        )
+        return pb.ListPriceCurvesResponse(
+            price_curves=[price_curve_to(c) for c in page.curves], next_page_token=page.next_page_token
+        )
+
+    async def GetAdjustableCapacity(
+        self, request: pb.GetAdjustableCapacityRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetAdjustableCapacityResponse:
+        timeout = convert.heartbeat_timeout(self.deps.settings)
+        now = datetime.now(UTC)
+        want_forecast = request.HasField("forecast_day_start_time")
+        day_start = convert.to_datetime(request.forecast_day_start_time)
+
+        def read(conn: Connection) -> pb.GetAdjustableCapacityResponse:
+            response = pb.GetAdjustableCapacityResponse(
+                capacity=convert.capacity_to(capacity.realtime_capacity(conn, request.scope, now, timeout))
+            )
+            if want_forecast:
+                response.forecast.CopyFrom(
+                    convert.forecast_to(capacity.forecast(conn, request.scope, day_start))
+                )
+            return response
+
+        return await self.deps.db.read(read)
+
+    async def StreamAdjustableCapacity(
+        self, request: pb.StreamAdjustableCapacityRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.StreamAdjustableCapacityResponse]:
+        """Each update is also remembered as its slot's history, the input of day-ahead forecasts."""
+        timeout = convert.heartbeat_timeout(self.deps.settings)
+        interval = request.interval_seconds or DEFAULT_STREAM_INTERVAL_S
+
+        def measure(conn: Connection) -> capacity.RealtimeCapacity:
+            figure = capacity.realtime_capacity(conn, request.scope, datetime.now(UTC), timeout)
+            capacity.record_sample(conn, figure)
+            return figure
+
+        while True:
+            figure = await self.deps.db.write(measure)
+            yield pb.StreamAdjustableCapacityResponse(capacity=convert.capacity_to(figure))
+            await asyncio.sleep(interval)
+
+    async def GetStatistics(
+        self, request: pb.GetStatisticsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetStatisticsResponse:
+        timeout = convert.heartbeat_timeout(self.deps.settings)
+        now = datetime.now(UTC)
+        figures = await self.deps.db.read(
+            lambda conn: statistics.statistics(conn, request.scope, now, timeout)
+        )
+        return pb.GetStatisticsResponse(statistics=convert.statistics_to(figures))

@@ -1,0 +1,315 @@
+"""Proto ⇄ store records for the registry, telemetry, capacity, prices and statistics RPCs.
+
+Shared by the dispatch, aggregator and device servicers (and the device
+Connect stream, which turns its MeterValues into ``readings``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from google.type import money_pb2
+from vgi.common.v1 import capacity_pb2, resources_pb2, statistics_pb2, telemetry_pb2
+
+from domain.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
+from domain.principal import Principal
+from domain.telemetry import Aggregate, Reading, from_ppb, to_ppb
+from server.config import Settings
+from store import capacity, registry
+from store.prices import CURRENCY
+from store.statistics import Statistics
+
+NODE_PREFIX = "gridNodes/"
+AGGREGATOR_PREFIX = "aggregators/"
+
+
+def heartbeat_timeout(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.heartbeat_timeout_seconds)
+
+
+def max_skew(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.telemetry_max_skew_seconds)
+
+
+def tenant_of(principal: Principal) -> str:
+    """The aggregator a caller is confined to; the authz interceptor lets only tenants in."""
+    tenant = principal.tenant()
+    if tenant is None:
+        raise PermissionDenied("this surface is for aggregators", reason="NOT_A_TENANT")
+    return tenant
+
+
+def timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def to_datetime(stamp: Timestamp) -> datetime:
+    return stamp.ToDatetime(tzinfo=UTC)
+
+
+def node_id(name: str) -> str:
+    return name.removeprefix(NODE_PREFIX)
+
+
+def node_name(node: str | None) -> str:
+    return NODE_PREFIX + node if node else ""
+
+
+_NANOS = 1_000_000_000
+
+
+def money_to_decimal(money: money_pb2.Money, field: str) -> Decimal:
+    """An exact amount; CNY only (an empty currency code means CNY)."""
+    if money.currency_code not in ("", CURRENCY) or (
+        money.units > 0 > money.nanos or money.units < 0 < money.nanos or abs(money.nanos) >= _NANOS
+    ):
+        raise InvalidArgument(
+            "invalid money amount",
+            violations=[FieldViolation(field, "CNY with units and nanos of the same sign")],
+        )
+    return Decimal(money.units) + Decimal(money.nanos) / _NANOS
+
+
+def decimal_to_money(amount: Decimal) -> money_pb2.Money:
+    units = int(amount)
+    return money_pb2.Money(currency_code=CURRENCY, units=units, nanos=int((amount - units) * _NANOS))
+
+
+# ---------------------------------------------------------------- grid nodes
+
+
+def grid_node_from(message: resources_pb2.GridNode) -> registry.GridNode:
+    return registry.GridNode(
+        node_id=message.node_id,
+        kind=resources_pb2.GridNodeKind.Name(message.kind).removeprefix("GRID_NODE_KIND_"),
+        parent_id=node_id(message.parent) or None,
+        display_name=message.display_name,
+        capacity_limit_w=message.capacity_limit_w,
+        base_load_w=message.base_load_w,
+    )
+
+
+def grid_node_to(record: registry.GridNode) -> resources_pb2.GridNode:
+    return resources_pb2.GridNode(
+        name=node_name(record.node_id),
+        node_id=record.node_id,
+        kind="GRID_NODE_KIND_" + record.kind,
+        parent=node_name(record.parent_id),
+        display_name=record.display_name,
+        capacity_limit_w=record.capacity_limit_w,
+        base_load_w=record.base_load_w,
+        update_time=timestamp(record.update_time),
+    )
+
+
+def grid_node_kind(kind: int) -> str:
+    """The stored kind for a filter; "" for UNSPECIFIED (no filter)."""
+    return "" if kind == 0 else resources_pb2.GridNodeKind.Name(kind).removeprefix("GRID_NODE_KIND_")
+
+
+# ---------------------------------------------------------------- stations and chargers
+
+
+def station_name(aggregator_id: str, station_id: str) -> str:
+    return f"{AGGREGATOR_PREFIX}{aggregator_id}/stations/{station_id}"
+
+
+def parse_station_name(name: str, tenant: str) -> str:
+    """The station id of ``aggregators/{a}/stations/{s}``; another tenant's name is NOT_FOUND."""
+    _, aggregator_id, _, station_id = name.split("/")
+    if aggregator_id != tenant:
+        raise NotFound(
+            f"station {station_id} not found", reason="STATION_NOT_FOUND", metadata={"station_id": station_id}
+        )
+    return station_id
+
+
+def parse_charger_name(name: str, tenant: str) -> tuple[str, str]:
+    """(station_id, charger_id) of a charger name; another tenant's name is NOT_FOUND."""
+    _, aggregator_id, _, station_id, _, charger_id = name.split("/")
+    if aggregator_id != tenant:
+        raise NotFound(
+            f"charger {charger_id} not found", reason="CHARGER_NOT_FOUND", metadata={"charger_id": charger_id}
+        )
+    return station_id, charger_id
+
+
+def station_from(message: resources_pb2.Station) -> registry.Station:
+    return registry.Station(
+        station_id=message.station_id,
+        display_name=message.display_name,
+        grid_node_id=node_id(message.grid_node),
+        import_limit_w=message.import_limit_w,
+        export_limit_w=message.export_limit_w,
+    )
+
+
+def station_to(record: registry.Station) -> resources_pb2.Station:
+    return resources_pb2.Station(
+        name=station_name(record.aggregator_id, record.station_id),
+        station_id=record.station_id,
+        display_name=record.display_name,
+        grid_node=node_name(record.grid_node_id),
+        import_limit_w=record.import_limit_w,
+        export_limit_w=record.export_limit_w,
+        update_time=timestamp(record.update_time),
+    )
+
+
+def charger_from(message: resources_pb2.Charger) -> registry.Charger:
+    return registry.Charger(
+        charger_id=message.charger_id,
+        station_id=message.station_id,
+        kind=resources_pb2.ChargerKind.Name(message.kind).removeprefix("CHARGER_KIND_"),
+        rated_charge_w=message.rated_charge_w,
+        rated_discharge_w=message.rated_discharge_w,
+        bidirectional=message.bidirectional,
+        platform_managed=message.platform_managed,
+    )
+
+
+def charger_to(record: registry.Charger) -> resources_pb2.Charger:
+    return resources_pb2.Charger(
+        name=f"{station_name(record.aggregator_id, record.station_id)}/chargers/{record.charger_id}",
+        charger_id=record.charger_id,
+        station_id=record.station_id,
+        kind="CHARGER_KIND_" + record.kind,
+        rated_charge_w=record.rated_charge_w,
+        rated_discharge_w=record.rated_discharge_w,
+        bidirectional=record.bidirectional,
+        platform_managed=record.platform_managed,
+        status="CHARGER_STATUS_" + record.status,
+        online=record.online,
+        last_heartbeat_time=timestamp(record.last_heartbeat_time),
+        update_time=timestamp(record.update_time),
+    )
+
+
+def charger_status(status: int) -> str:
+    """The stored status name of a ChargerStatus number."""
+    return resources_pb2.ChargerStatus.Name(status).removeprefix("CHARGER_STATUS_")
+
+
+# ---------------------------------------------------------------- sessions
+
+
+def session_from(message: resources_pb2.EvSession) -> registry.Session:
+    return registry.Session(
+        session_id=message.session_id,
+        charger_id=message.charger_id,
+        plug_in_time=to_datetime(message.plug_in_time),
+        expected_departure_time=to_datetime(message.expected_departure_time),
+        battery_wh=message.battery_wh,
+        soc_ppb=to_ppb(message.soc),
+        target_soc_ppb=to_ppb(message.target_soc),
+        v2g_floor_soc_ppb=to_ppb(message.v2g_floor_soc),
+        max_charge_w=message.max_charge_w,
+        max_discharge_w=message.max_discharge_w,
+        bidirectional=message.bidirectional,
+        end_time=to_datetime(message.end_time) if message.HasField("end_time") else None,
+    )
+
+
+def session_to(record: registry.Session) -> resources_pb2.EvSession:
+    return resources_pb2.EvSession(
+        name=f"{AGGREGATOR_PREFIX}{record.aggregator_id}/sessions/{record.session_id}",
+        session_id=record.session_id,
+        charger_id=record.charger_id,
+        plug_in_time=timestamp(record.plug_in_time),
+        expected_departure_time=timestamp(record.expected_departure_time),
+        battery_wh=record.battery_wh,
+        soc=from_ppb(record.soc_ppb),
+        target_soc=from_ppb(record.target_soc_ppb),
+        v2g_floor_soc=from_ppb(record.v2g_floor_soc_ppb),
+        max_charge_w=record.max_charge_w,
+        max_discharge_w=record.max_discharge_w,
+        bidirectional=record.bidirectional,
+        state="EV_SESSION_STATE_" + record.state,
+        end_time=timestamp(record.end_time),
+    )
+
+
+# ---------------------------------------------------------------- telemetry
+
+
+def readings(values: Iterable[telemetry_pb2.MeterValue]) -> list[Reading]:
+    """MeterValue messages as domain readings (SOC exact via its decimal string)."""
+    return [
+        Reading(
+            charger_id=v.charger_id,
+            sample_time=v.sample_time.ToDatetime(tzinfo=UTC),
+            power_w=v.power_w,
+            energy_register_wh=v.energy_register_wh,
+            soc=Decimal(str(v.soc)) if v.HasField("soc") else None,
+            status=v.status,
+        )
+        for v in values
+    ]
+
+
+def aggregates(values: Sequence[telemetry_pb2.IntervalAggregate]) -> list[Aggregate]:
+    out = []
+    for value in values:
+        parts = value.resource.split("/")
+        out.append(
+            Aggregate(
+                aggregator_id=parts[1],
+                station_id=parts[3] if len(parts) == 4 else "",
+                slot_start=to_datetime(value.slot_start_time),
+                mean_power_w=value.mean_power_w,
+            )
+        )
+    return out
+
+
+# ---------------------------------------------------------------- capacity and statistics
+
+
+def capacity_to(record: capacity.RealtimeCapacity) -> capacity_pb2.AdjustableCapacity:
+    return capacity_pb2.AdjustableCapacity(
+        scope=record.scope,
+        compute_time=timestamp(record.compute_time),
+        decrease_w=record.decrease_w,
+        increase_w=record.increase_w,
+        present_power_w=record.present_power_w,
+        active_sessions=record.active_sessions,
+    )
+
+
+_SOURCES = {
+    capacity.HISTORY: capacity_pb2.CAPACITY_FORECAST_SOURCE_HISTORY,
+    capacity.DECLARATION: capacity_pb2.CAPACITY_FORECAST_SOURCE_DECLARATION,
+}
+
+
+def forecast_to(record: capacity.Forecast) -> capacity_pb2.CapacityForecast:
+    return capacity_pb2.CapacityForecast(
+        scope=record.scope,
+        day_start_time=timestamp(record.day_start_time),
+        decrease_w=record.decrease_w,
+        increase_w=record.increase_w,
+        source=_SOURCES[record.source],
+    )
+
+
+def statistics_to(record: Statistics) -> statistics_pb2.Statistics:
+    return statistics_pb2.Statistics(
+        scope=record.scope,
+        compute_time=timestamp(record.compute_time),
+        stations=record.stations,
+        chargers=record.chargers,
+        v2g_chargers=record.v2g_chargers,
+        online_chargers=record.online_chargers,
+        active_sessions=record.active_sessions,
+        rated_charge_w=record.rated_charge_w,
+        rated_discharge_w=record.rated_discharge_w,
+        decrease_w=record.decrease_w,
+        increase_w=record.increase_w,
+    )

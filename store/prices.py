@@ -1,0 +1,118 @@
+"""Price curves (SPEC F11): every publication is kept; lists are newest first."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from domain.errors import FieldViolation, InvalidArgument
+from store import pagination, registry
+from store.registry_tables import PriceCurveRow
+from store.tables import AggregatorRow
+
+price_curves = PriceCurveRow.__table__  # type: ignore[attr-defined]
+_aggregators = AggregatorRow.__table__  # type: ignore[attr-defined]
+CURRENCY = "CNY"
+
+
+@dataclass(frozen=True, slots=True)
+class PriceCurve:
+    """A curve: ``prices[i]`` (CNY per kWh, exact) holds from start_time + i·step_minutes."""
+
+    price_curve_id: str
+    kind: str
+    grid_node_id: str
+    start_time: datetime
+    step_minutes: int
+    prices: tuple[Decimal, ...]
+    publish_time: datetime | None = None
+
+
+def publish(conn: Connection, curve: PriceCurve, now: datetime) -> PriceCurve:
+    """Store a new version of the curve (earlier versions stay, as history)."""
+    if curve.grid_node_id:
+        known = registry.subtree(conn, curve.grid_node_id)
+        if not known:
+            raise InvalidArgument(
+                f"grid node {curve.grid_node_id} does not exist",
+                reason="GRID_NODE_NOT_FOUND",
+                violations=[FieldViolation("price_curve.grid_node", "no such grid node")],
+            )
+    conn.execute(
+        sa.insert(price_curves).values(
+            price_curve_id=curve.price_curve_id,
+            kind=curve.kind,
+            grid_node_id=curve.grid_node_id,
+            start_time=curve.start_time,
+            step_minutes=curve.step_minutes,
+            prices=[str(p) for p in curve.prices],
+            currency=CURRENCY,
+            publish_time=now,
+        )
+    )
+    return PriceCurve(
+        price_curve_id=curve.price_curve_id,
+        kind=curve.kind,
+        grid_node_id=curve.grid_node_id,
+        start_time=curve.start_time,
+        step_minutes=curve.step_minutes,
+        prices=curve.prices,
+        publish_time=now,
+    )
+
+
+def audience(conn: Connection, curve: PriceCurve) -> list[str]:
+    """Who is told about a curve: the aggregators at its node (and below), or every live aggregator."""
+    if curve.grid_node_id:
+        return registry.aggregators_at_node(conn, curve.grid_node_id)
+    return list(
+        conn.execute(
+            sa.select(_aggregators.c.aggregator_id)
+            .where(_aggregators.c.delete_time.is_(None))
+            .order_by(_aggregators.c.aggregator_id)
+        ).scalars()
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PriceCurvePage:
+    curves: list[PriceCurve]
+    next_page_token: str
+
+
+def list_page(
+    conn: Connection, *, page_size: int, page_token: str, kind: str = "", grid_node_id: str = ""
+) -> PriceCurvePage:
+    """Publications newest first (by publication order), optionally of one kind or node."""
+    size = pagination.page_size(page_size)
+    collection = f"priceCurves?kind={kind}&node={grid_node_id}"
+    after = pagination.decode(collection, page_token, 1)
+    query = sa.select(price_curves)
+    if kind:
+        query = query.where(price_curves.c.kind == kind)
+    if grid_node_id:
+        query = query.where(price_curves.c.grid_node_id == grid_node_id)
+    if after is not None:
+        query = query.where(price_curves.c.id < int(after[0]))
+    rows = conn.execute(query.order_by(price_curves.c.id.desc()).limit(size + 1)).all()
+    curves = [_record(row) for row in rows[:size]]
+    token = pagination.encode(collection, [str(rows[size - 1].id)]) if len(rows) > size else ""
+    return PriceCurvePage(curves, token)
+
+
+def _record(row: sa.Row[tuple[object, ...]]) -> PriceCurve:
+    prices: Sequence[str] = row.prices  # type: ignore[assignment]
+    return PriceCurve(
+        price_curve_id=str(row.price_curve_id),
+        kind=str(row.kind),
+        grid_node_id=str(row.grid_node_id),
+        start_time=row.start_time,  # type: ignore[arg-type]
+        step_minutes=int(row.step_minutes),  # type: ignore[call-overload]
+        prices=tuple(Decimal(p) for p in prices),
+        publish_time=row.publish_time,  # type: ignore[arg-type]
+    )
