@@ -52,7 +52,7 @@ def _short(frame: str) -> str:
     return "(" + Path(location.rpartition(":")[0]).name + ")"
 
 
-async def profile(workload: str, seconds: float, keep: bool) -> str:
+async def profile(workload: str, seconds: float, keep: bool, native: bool) -> str:
     py_spy = shutil.which("py-spy")
     if py_spy is None:
         raise SystemExit("py-spy is not installed: pip install py-spy")
@@ -94,7 +94,8 @@ async def profile(workload: str, seconds: float, keep: bool) -> str:
             "200",
             "--format",
             "raw",
-            "--nonblocking",
+            # Native unwinding needs the target paused at each sample.
+            *(["--native"] if native else ["--nonblocking"]),
             "--output",
             str(out),
         )
@@ -110,8 +111,9 @@ def main() -> None:
     parser.add_argument("workload", choices=("echo", "create"))
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--native", action="store_true", help="also sample C/Cython frames (grpc's core)")
     args = parser.parse_args()
-    print(asyncio.run(profile(args.workload, args.seconds, args.keep)))
+    print(asyncio.run(profile(args.workload, args.seconds, args.keep, args.native)))
 
 
 if __name__ == "__main__":
