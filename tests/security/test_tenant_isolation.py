@@ -1,0 +1,65 @@
+"""Tenant isolation (SPEC section 6): an aggregator sees and changes only its own rows; others' answer NOT_FOUND."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import grpc
+import pytest
+from dr import world
+from vgi.common.v1 import aggregator_pb2
+from vgi.dispatch.v1 import dispatch_service_pb2 as dispatch_pb
+from vgi.dispatch.v1 import dispatch_service_pb2_grpc as dispatch_grpc
+
+from clients.errors import NotFoundError
+from clients.market import AggregatorMarketClient, GridMarketClient
+
+pytestmark = pytest.mark.timeout(60)
+
+
+# ---------------------------------------------------------------- market: events, bids, instructions
+
+
+async def test_market_rows_are_confined_to_their_aggregator(platform: Any) -> None:
+    await world.build(platform)
+    await platform.operator.create_aggregator("agg-d", aggregator_pb2.Aggregator(display_name="Not at ta-1"))
+    start = world.tomorrow_at(18)
+    grid = GridMarketClient(platform.grid)
+    await grid.publish_event(world.day_ahead_event("dr-t", start, [100_000]))
+    a, b, d = (
+        AggregatorMarketClient(platform.channel_for(f"vgi://aggregator/{x}"))
+        for x in ("agg-a", "agg-b", "agg-d")
+    )
+    await a.submit_bid("events/dr-t", world.slots(start, [(50_000, "0.50")]))
+
+    # agg-d serves no node of the event: it is not invited, so the event does not exist for it.
+    assert list((await d.list_events()).events) == []
+    with pytest.raises(NotFoundError) as uninvited:
+        await d.submit_bid("events/dr-t", world.slots(start, [(1_000, "0.50")]))
+    assert uninvited.value.reason == "EVENT_NOT_FOUND"
+
+    # agg-b is invited but cannot read or withdraw agg-a's bid.
+    for call in (b.get_bid, b.withdraw_bid):
+        with pytest.raises(NotFoundError) as foreign:
+            await call("events/dr-t/bids/agg-a")
+        assert foreign.value.reason == "BID_NOT_FOUND"
+        assert foreign.value.metadata == {"bid": "events/dr-t/bids/agg-a"}
+    assert (await a.get_bid("events/dr-t/bids/agg-a")).slots[0].capacity_w == 50_000
+
+    await platform.platform.scheduler.tick(start - timedelta(hours=2))
+    [instruction] = (await grid.clear_event("events/dr-t")).instructions
+    assert instruction.aggregator == "aggregators/agg-a"
+    assert [i.instruction_id for i in (await a.list_instructions()).instructions] == [
+        instruction.instruction_id
+    ]
+    assert list((await b.list_instructions(event="events/dr-t")).instructions) == []
+    assert list((await d.list_instructions()).instructions) == []
+
+
+async def test_an_aggregator_cannot_use_the_grid_market_rpcs(platform: Any) -> None:
+    await world.build(platform)
+    stub = dispatch_grpc.DispatchServiceStub(platform.channel_for("vgi://aggregator/agg-a"))
+    with pytest.raises(grpc.aio.AioRpcError) as denied:
+        await stub.ListInstructions(dispatch_pb.ListInstructionsRequest(), timeout=10)
+    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
