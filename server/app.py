@@ -34,6 +34,7 @@ from interceptors.limits import LimitsInterceptor
 from interceptors.ratelimit import RateLimitInterceptor
 from interceptors.validation import ValidationInterceptor
 from server.config import Settings
+from server.delivery import Dispatcher
 from server.scheduler import Scheduler
 from server.security.tokens import KeySet, TokenVerifier
 from server.servicers import Deps
@@ -152,6 +153,7 @@ class Platform:
         self.services: list[str] = []
         self.servicers: dict[str, Any] = {}  # service full name → the object serving it
         self._watcher: asyncio.Task[None] | None = None
+        self.dispatcher: Dispatcher | None = None
         self.scheduler: Scheduler | None = None
         self._scheduler_task: asyncio.Task[None] | None = None
         self._serving: bool | None = None
@@ -163,8 +165,12 @@ class Platform:
         if settings.migrate_on_start:
             await asyncio.to_thread(migrate.upgrade, settings.database_url)
         db = self.db = Database(settings.database_url, threads=settings.db_threads)
+        dispatcher = self.dispatcher = Dispatcher(
+            db, queue_size=settings.delivery_queue_size, poll_interval_s=settings.delivery_poll_seconds
+        )
         try:
-            deps = Deps(settings=settings, db=db)
+            await dispatcher.start()
+            deps = Deps(settings=settings, db=db, dispatcher=dispatcher)
 
             server = grpc.aio.server(
                 interceptors=build_interceptors(settings, db),
@@ -196,6 +202,8 @@ class Platform:
             self._scheduler_task = asyncio.create_task(self.scheduler.run(), name="vgi-market-scheduler")
         except BaseException:
             # A failed start (e.g. the port is taken) must not leak the pool's threads.
+            await dispatcher.stop()
+            self.dispatcher = None
             await db.close()
             self.db = None
             raise
@@ -256,9 +264,16 @@ class Platform:
         # First, so load balancers and clients watching health move away
         # before the listener closes.
         await self.health.enter_graceful_shutdown()
+        if self.dispatcher is not None:
+            # Streams never end by themselves: end them now, so the grace
+            # period is spent on unary calls and clients move on at once.
+            self.dispatcher.end_streams()
         if self.server is not None:
             await self.server.stop(self.settings.grace_seconds if grace is None else grace)
             self.server = None
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
+            self.dispatcher = None
         if self.db is not None:
             await self.db.close()
             self.db = None

@@ -113,6 +113,17 @@ class Settings:
     telemetry_max_skew_seconds: float = field(
         default=300.0, metadata={"doc": "telemetry timestamps later than now plus this are rejected"}
     )
+    delivery_queue_size: int = field(
+        default=1000,
+        metadata={
+            "doc": "items queued per open notification or setpoint stream; a live stream that falls "
+            "further behind is ended with RESOURCE_EXHAUSTED (SLOW_CONSUMER)"
+        },
+    )
+    delivery_poll_seconds: float = field(
+        default=1.0,
+        metadata={"doc": "how often open streams re-check the store (items committed by other processes)"},
+    )
 
     def listen_host(self) -> str:
         host, _, _ = self.listen.rpartition(":")
@@ -170,6 +181,8 @@ class Settings:
             )
         if not self.jwks_path():
             raise ValueError("bearer tokens need a key set: set jwks_file or pki_dir (--pki)")
+        if self.delivery_queue_size < 1 or self.delivery_poll_seconds <= 0:
+            raise ValueError("delivery_queue_size and delivery_poll_seconds must be positive")
         if self.grace_seconds < 0 or self.health_interval_seconds <= 0 or self.db_threads < 1:
             raise ValueError("grace_seconds, health_interval_seconds and db_threads must be positive")
 

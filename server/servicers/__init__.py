@@ -15,6 +15,7 @@ from domain.errors import Unauthenticated
 from domain.principal import Principal
 from interceptors.context import current_principal
 from server.config import Settings
+from server.delivery import Dispatcher
 from store.db import Database
 
 
@@ -24,6 +25,7 @@ class Deps:
 
     settings: Settings
     db: Database
+    dispatcher: Dispatcher
 
 
 def caller() -> Principal:

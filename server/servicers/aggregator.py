@@ -11,9 +11,12 @@ from vgi.aggregator.v1 import aggregator_service_pb2_grpc as pb_grpc
 
 from server.servicers import Deps
 from server.servicers.aggregator_market import AggregatorMarket
+from server.servicers.aggregator_notifications import AggregatorNotifications
 from server.servicers.aggregator_registry import AggregatorRegistry
 
 
-class AggregatorService(AggregatorRegistry, AggregatorMarket, pb_grpc.AggregatorServiceServicer):
+class AggregatorService(
+    AggregatorRegistry, AggregatorNotifications, AggregatorMarket, pb_grpc.AggregatorServiceServicer
+):
     def __init__(self, deps: Deps) -> None:
         self.deps = deps

@@ -1,0 +1,334 @@
+"""Delivery of committed outbox items to open streams: one Dispatcher per process.
+
+Every stream (an aggregator's notification stream, a device's setpoint
+stream) is a ``Subscription``: a cursor position and a bounded queue. The
+Dispatcher owns them all and is the only reader of the outbox for them, so
+the store sees one query per round for every connected subscriber together
+(a VALUES list joined to the items' primary key, chunked), never a query per
+stream per item.
+
+A round is triggered by:
+
+* a ``Wakeup`` — "these subscribers of this channel have new items". The
+  in-process implementation hears commits made through this process's
+  Database (``store.outbox.add_commit_listener``); one that listens to
+  PostgreSQL NOTIFY or NATS plugs in the same way to hear other processes;
+* the periodic poll — every subscription is checked every
+  ``poll_interval_s``, so a lost or absent wake-up delays an item, never
+  loses it (this is how a commit made by another process arrives today);
+* a subscription that needs more: a new one, or one draining a backlog.
+
+Flow control. A subscription starts CATCHING UP: it is fed from the store
+at most as many items as its queue has room for, and refilled as it drains,
+however long its backlog — the store is the buffer. Once a read finds no
+more than fits, it is LIVE: new items are expected to fit, and when they do
+not (the consumer stopped reading while items kept coming) it is failed
+with RESOURCE_EXHAUSTED, reason SLOW_CONSUMER, its queue dropped. Memory per
+stream is therefore bounded by the queue size whatever the consumer does;
+the client reconnects and resumes from its cursor.
+
+Acknowledgements do not pass through here: a stream's position only
+decides what is queued next; what is redelivered after a reconnect is
+decided by the acknowledged cursor in the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from typing import NoReturn, Protocol
+
+from opentelemetry.trace import SpanKind
+
+from domain.errors import DomainError, ResourceExhausted, Unavailable
+from server.observability.metrics import METRICS
+from server.observability.tracing import start_linked_span
+from store import outbox
+from store.db import Database
+from store.outbox import Channel, OutboxItem, Window
+
+log = logging.getLogger(__name__)
+
+SLOW_CONSUMER = "SLOW_CONSUMER"
+SHUTTING_DOWN = "SHUTTING_DOWN"
+
+DEFAULT_QUEUE_SIZE = 1000
+DEFAULT_POLL_INTERVAL_S = 1.0
+
+WakeCallback = Callable[[Channel, Collection[str]], None]
+
+
+class Wakeup(Protocol):
+    """Tells the dispatcher, on its event loop, which subscribers of a channel may have new items.
+
+    A hint only: the dispatcher re-reads the store, so a duplicate or a
+    spurious wake-up costs one read and a missed one waits for the poll.
+    """
+
+    async def start(self, wake: WakeCallback) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class InProcessWakeup:
+    """Wake-ups for items committed through one Database (so, by this process)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._listener: outbox.CommitListener | None = None
+
+    async def start(self, wake: WakeCallback) -> None:
+        loop = asyncio.get_running_loop()
+
+        def listener(channel: Channel, subscriber_ids: frozenset[str]) -> None:
+            # Runs on a store worker thread right after a commit; it must never
+            # raise there, or a committed write would look failed to its caller.
+            with contextlib.suppress(RuntimeError):  # the loop is closing
+                loop.call_soon_threadsafe(wake, channel, subscriber_ids)
+
+        self._listener = listener
+        outbox.add_commit_listener(self._db.engine, listener)
+
+    async def stop(self) -> None:
+        if self._listener is not None:
+            outbox.remove_commit_listener(self._db.engine, self._listener)
+            self._listener = None
+
+
+class Subscription:
+    """One open stream: where it is (``position``: the last sequence queued) and its bounded queue."""
+
+    def __init__(
+        self, dispatcher: Dispatcher, channel: Channel, subscriber_id: str, position: int, capacity: int
+    ) -> None:
+        self.channel = channel
+        self.subscriber_id = subscriber_id
+        self.position = position
+        self.catching_up = True
+        self.capacity = capacity
+        self.closed = False
+        self._dispatcher = dispatcher
+        self._items: deque[OutboxItem] = deque()
+        self._ready = asyncio.Event()
+        self._failure: DomainError | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self._failure is not None
+
+    def free(self) -> int:
+        return self.capacity - len(self._items)
+
+    async def get(self) -> OutboxItem:
+        """The next item, in sequence order; raises the failure (SLOW_CONSUMER, SHUTTING_DOWN) once failed."""
+        while True:
+            if self._failure is not None:
+                raise self._failure
+            if self._items:
+                break
+            self._ready.clear()
+            await self._ready.wait()
+        item = self._items.popleft()
+        if self.catching_up and len(self._items) <= self.capacity // 2:
+            self._dispatcher.request(self)
+        return item
+
+    def _offer(self, items: list[OutboxItem]) -> None:
+        self._items.extend(items)
+        self.position = items[-1].sequence
+        self._ready.set()
+
+    def _fail(self, error: DomainError) -> None:
+        self._failure = error
+        self._items.clear()
+        self._ready.set()
+
+
+class Dispatcher:
+    """The process's delivery engine: subscriber registry, wake-ups, poller, bounded per-stream queues."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        wakeup: Wakeup | None = None,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
+    ) -> None:
+        if queue_size < 1 or poll_interval_s <= 0:
+            raise ValueError("queue_size and poll_interval_s must be positive")
+        self._db = db
+        self._wakeup = wakeup if wakeup is not None else InProcessWakeup(db)
+        self.queue_size = queue_size
+        self.poll_interval_s = poll_interval_s
+        self._subscribers: dict[tuple[Channel, str], set[Subscription]] = {}
+        self._dirty: set[Subscription] = set()
+        self._kick = asyncio.Event()
+        self._task: asyncio.Task[NoReturn] | None = None
+        self._ending: Unavailable | None = None
+
+    async def start(self) -> None:
+        await self._wakeup.start(self._on_wake)
+        self._task = asyncio.create_task(self._run(), name="vgi-delivery")
+
+    async def stop(self) -> None:
+        await self._wakeup.stop()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    @contextlib.asynccontextmanager
+    async def subscription(
+        self, channel: Channel, subscriber_id: str, after_sequence: int
+    ) -> AsyncIterator[Subscription]:
+        """A subscription for the life of a stream: items after both ``after_sequence`` and the acked cursor."""
+        if self._ending is not None:
+            raise self._ending
+        acked = (await self._db.read(lambda conn: outbox.cursor(conn, channel, subscriber_id))).acked_sequence
+        subscription = Subscription(self, channel, subscriber_id, max(after_sequence, acked), self.queue_size)
+        self._subscribers.setdefault((channel, subscriber_id), set()).add(subscription)
+        self.request(subscription)
+        try:
+            yield subscription
+        finally:
+            subscription.closed = True
+            self._dirty.discard(subscription)
+            peers = self._subscribers.get((channel, subscriber_id))
+            if peers is not None:
+                peers.discard(subscription)
+                if not peers:
+                    del self._subscribers[(channel, subscriber_id)]
+
+    def end_streams(self) -> None:
+        """End every open stream with UNAVAILABLE (SHUTTING_DOWN) and refuse new ones.
+
+        For graceful shutdown: a stream never ends by itself, so without this
+        the server would wait out its whole grace period; clients resume from
+        their cursor on another server.
+        """
+        self._ending = Unavailable("the server is shutting down; reconnect", reason=SHUTTING_DOWN)
+        for peers in self._subscribers.values():
+            for subscription in peers:
+                subscription._fail(self._ending)
+
+    def open_streams(self) -> int:
+        return sum(len(peers) for peers in self._subscribers.values())
+
+    def request(self, subscription: Subscription) -> None:
+        """Check this subscription in the next round."""
+        self._dirty.add(subscription)
+        self._kick.set()
+
+    def _on_wake(self, channel: Channel, subscriber_ids: Collection[str]) -> None:
+        subscribers = self._subscribers
+        marked = False
+        for subscriber_id in subscriber_ids:
+            peers = subscribers.get((channel, subscriber_id))
+            if peers:
+                self._dirty.update(peers)
+                marked = True
+        if marked:
+            self._kick.set()
+
+    async def _run(self) -> NoReturn:
+        loop = asyncio.get_running_loop()
+        next_poll = loop.time() + self.poll_interval_s
+        while True:
+            wait = next_poll - loop.time()
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):
+                        await self._kick.wait()
+            if loop.time() >= next_poll:
+                for peers in self._subscribers.values():
+                    self._dirty.update(peers)
+                next_poll = loop.time() + self.poll_interval_s
+            self._kick.clear()
+            dirty, self._dirty = self._dirty, set()
+            if not dirty:
+                continue
+            try:
+                await self._round(dirty)
+            except Exception:
+                # The store is unreachable or failing: keep the work and retry
+                # at the next poll rather than spin against it.
+                log.exception("delivery round failed; retrying at the next poll")
+                self._dirty.update(s for s in dirty if not s.closed)
+                self._kick.clear()
+
+    async def _round(self, dirty: set[Subscription]) -> None:
+        by_channel: dict[Channel, list[tuple[Subscription, Window]]] = {}
+        for subscription in dirty:
+            if subscription.closed or subscription.failed:
+                continue
+            free = subscription.free()
+            if free == 0 and subscription.catching_up:
+                continue  # refilled when it drains
+            # One more than fits, so a live stream that cannot take it all shows up.
+            window = Window(
+                subscription.subscriber_id, subscription.position, subscription.position + free + 1
+            )
+            by_channel.setdefault(subscription.channel, []).append((subscription, window))
+        reads = [self._read(channel, wanted) for channel, wanted in by_channel.items()]
+        for wanted, found in await asyncio.gather(*reads):
+            for (subscription, window), items in zip(wanted, found, strict=True):
+                self._feed(subscription, window, items)
+
+    async def _read(
+        self, channel: Channel, wanted: list[tuple[Subscription, Window]]
+    ) -> tuple[list[tuple[Subscription, Window]], list[list[OutboxItem]]]:
+        windows = [window for _, window in wanted]
+        return wanted, await self._db.read(lambda conn: outbox.read_windows(conn, channel, windows))
+
+    def _feed(self, subscription: Subscription, window: Window, items: list[OutboxItem]) -> None:
+        if subscription.closed or subscription.failed:
+            return
+        if not items:
+            subscription.catching_up = False
+            return
+        free = subscription.free()
+        more_in_store = len(items) > window.up_to - window.after - 1
+        if len(items) <= free:
+            subscription._offer(items)
+            if more_in_store:
+                self.request(subscription)
+            else:
+                subscription.catching_up = False
+        elif subscription.catching_up:
+            if free:
+                subscription._offer(items[:free])
+        else:
+            subscription._fail(
+                ResourceExhausted(
+                    f"the stream fell more than {subscription.capacity} items behind; "
+                    "reconnect to resume after your cursor",
+                    reason=SLOW_CONSUMER,
+                    metadata={"queue_size": str(subscription.capacity)},
+                )
+            )
+
+
+async def deliver(
+    subscription: Subscription, write: Callable[[OutboxItem], Awaitable[None]], kind: str
+) -> NoReturn:
+    """Write each item of ``subscription`` as it comes, in order, until it fails or the call ends.
+
+    Each write is a span linked to the call that enqueued the item, and is
+    counted with its latency from the item's creation.
+    """
+    while True:
+        item = await subscription.get()
+        with start_linked_span(
+            f"deliver {kind}",
+            item.carrier,
+            kind=SpanKind.PRODUCER,
+            attributes={"vgi.delivery.kind": kind, "vgi.delivery.sequence": item.sequence},
+        ):
+            await write(item)
+        METRICS.delivered(kind, time.time() - item.create_time.timestamp())

@@ -1,0 +1,59 @@
+"""AggregatorService notification stream: StreamNotifications and AckNotifications (SPEC F4–F10, section 7).
+
+Delivery is at least once, in sequence order, resumed after the client's
+cursor; what the caller has acknowledged is never sent again.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import grpc
+from sqlalchemy.engine import Connection
+from vgi.aggregator.v1 import aggregator_service_pb2 as pb
+
+from domain.errors import PermissionDenied
+from server.delivery import deliver
+from server.servicers import Deps, caller
+from store import idempotency, outbox
+from store.idempotency import IdempotencyKey
+from store.outbox import Channel, OutboxItem
+
+_ACK_NOTIFICATIONS = "/vgi.aggregator.v1.AggregatorService/AckNotifications"
+
+
+def _aggregator_id() -> str:
+    aggregator_id = caller().tenant()
+    if aggregator_id is None:
+        raise PermissionDenied("only an aggregator has a notification stream", reason="NOT_AN_AGGREGATOR")
+    return aggregator_id
+
+
+class AggregatorNotifications:
+    deps: Deps
+
+    async def StreamNotifications(
+        self, request: pb.StreamNotificationsRequest, context: grpc.aio.ServicerContext
+    ) -> None:
+        aggregator_id = _aggregator_id()
+
+        async def write(item: OutboxItem) -> None:
+            await context.write(pb.StreamNotificationsResponse(notification=outbox.notification_from(item)))
+
+        async with self.deps.dispatcher.subscription(
+            Channel.NOTIFICATIONS, aggregator_id, request.after_sequence
+        ) as subscription:
+            await deliver(subscription, write, "notification")
+
+    async def AckNotifications(
+        self, request: pb.AckNotificationsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.AckNotificationsResponse:
+        aggregator_id = _aggregator_id()
+        now = datetime.now(UTC)
+
+        def effect(conn: Connection) -> pb.AckNotificationsResponse:
+            acked = outbox.ack_notifications(conn, aggregator_id, request.up_to_sequence, now)
+            return pb.AckNotificationsResponse(acked_sequence=acked)
+
+        key = IdempotencyKey(caller().uri, _ACK_NOTIFICATIONS, request.request_id)
+        return await idempotency.write_once(self.deps.db, key, request, pb.AckNotificationsResponse, effect)
