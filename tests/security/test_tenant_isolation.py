@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
 import grpc
 import pytest
 from dr import world
+from registry import world as registry_world
+from vgi.aggregator.v1 import aggregator_service_pb2 as agg_pb
 from vgi.common.v1 import aggregator_pb2
 from vgi.dispatch.v1 import dispatch_service_pb2 as dispatch_pb
 from vgi.dispatch.v1 import dispatch_service_pb2_grpc as dispatch_grpc
 
-from clients.errors import NotFoundError
+from clients.errors import InvalidArgumentError, NotFoundError
 from clients.market import AggregatorMarketClient, GridMarketClient
 
 pytestmark = pytest.mark.timeout(60)
@@ -63,3 +66,60 @@ async def test_an_aggregator_cannot_use_the_grid_market_rpcs(platform: Any) -> N
     with pytest.raises(grpc.aio.AioRpcError) as denied:
         await stub.ListInstructions(dispatch_pb.ListInstructionsRequest(), timeout=10)
     assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+# ---------------------------------------------------------------- registry: stations, chargers, sessions, telemetry
+
+
+async def test_registry_rows_are_confined_to_their_aggregator(platform: Any) -> None:
+    await registry_world.onboard(platform, "agg-1", "agg-2")
+    await registry_world.topology(platform)
+    owner = registry_world.aggregator_client(platform, "agg-1")
+    other = registry_world.aggregator_client(platform, "agg-2")
+    await owner.upsert_stations([registry_world.station("st-a", "ta1")])
+    await owner.upsert_chargers([registry_world.charger("c1", "st-a")])
+    await owner.upsert_sessions([registry_world.session("s1", "c1", registry_world.now())])
+    await other.upsert_stations([registry_world.station("st-a", "ta2")])  # ids are per tenant
+
+    for name in (
+        "aggregators/agg-1/stations/st-a/chargers/c1",
+        "aggregators/agg-2/stations/st-a/chargers/c1",
+    ):
+        for call in (other.get_charger, other.delete_charger):
+            with pytest.raises(NotFoundError) as hidden:
+                await call(name)
+            assert hidden.value.reason == "CHARGER_NOT_FOUND"
+            assert hidden.value.metadata == {"charger_id": "c1"}
+    with pytest.raises(NotFoundError) as hidden:
+        await other.delete_station("aggregators/agg-1/stations/st-a")
+    assert hidden.value.reason == "STATION_NOT_FOUND"
+    assert list((await other.list_chargers()).chargers) == []
+    assert list((await other.list_sessions()).sessions) == []
+    assert [s.grid_node for s in (await other.list_stations()).stations] == ["gridNodes/ta2"]
+
+    # Charger ids are platform-wide (they are device identities): another tenant cannot take one over.
+    with pytest.raises(InvalidArgumentError) as taken:
+        await other.upsert_chargers([registry_world.charger("c1", "st-a")])
+    assert taken.value.reason == "CHARGER_ID_TAKEN"
+    assert [v.field for v in taken.value.field_violations] == ["chargers[0].charger_id"]
+    with pytest.raises(InvalidArgumentError) as foreign:
+        await other.upsert_sessions([registry_world.session("s9", "c1", registry_world.now())])
+    assert foreign.value.reason == "INVALID_SESSION"
+    assert [v.field for v in foreign.value.field_violations] == ["sessions[0].charger_id"]
+    with pytest.raises(InvalidArgumentError) as not_yours:
+        [
+            ack
+            async for ack in other.upload_telemetry(
+                [
+                    agg_pb.TelemetryBatch(
+                        batch_id=str(uuid.uuid4()),
+                        meter_values=[registry_world.meter("c1", registry_world.now(), 1)],
+                    )
+                ]
+            )
+        ]
+    assert not_yours.value.reason == "CHARGER_NOT_ALLOWED"
+
+    assert (await owner.get_charger("aggregators/agg-1/stations/st-a/chargers/c1")).station_id == "st-a"
+    assert (await other.get_adjustable_capacity()).capacity.active_sessions == 0
+    assert (await owner.get_adjustable_capacity()).capacity.active_sessions == 1
