@@ -15,6 +15,7 @@ nothing (7 000); agg-b: s-b sheds 3 000 (setpoint 4 000).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,6 +25,8 @@ from vgi.common.v1 import market_pb2, types_pb2
 
 from clients.errors import NotFoundError
 from clients.market import AggregatorMarketClient, GridMarketClient
+from clients.streams import NotificationSubscriber
+from store import outbox
 
 from . import world
 from .world import notifications, setpoints, ts
@@ -146,3 +149,23 @@ async def test_aggregator_instruction_follows_laxity(platform: Any) -> None:
     with pytest.raises(NotFoundError) as unknown:
         await _instruct(grid, "aggregators/nobody", 1_000)
     assert unknown.value.reason == "AGGREGATOR_NOT_FOUND"
+
+
+async def test_instructions_reach_the_aggregator_stream_and_acks_are_recorded(platform: Any) -> None:
+    await world.build(platform, managed_sessions=SESSIONS)
+    grid = GridMarketClient(platform.grid)
+    subscriber = NotificationSubscriber(platform.channel_for("vgi://aggregator/agg-a"))
+    [instruction] = (await _instruct(grid, "aggregators/agg-a", 10_000)).instructions
+
+    async def first_instruction() -> Any:
+        async for notification in subscriber:
+            if notification.HasField("instruction"):
+                return notification
+        raise AssertionError("stream ended")
+
+    received = await asyncio.wait_for(first_instruction(), timeout=10)
+    assert received.instruction == instruction
+    assert await subscriber.ack(received.sequence) == received.sequence
+    subscriber.disconnect()
+    cursor = await platform.db.read(lambda conn: outbox.cursor(conn, outbox.Channel.NOTIFICATIONS, "agg-a"))
+    assert cursor.acked_sequence == received.sequence
