@@ -9,9 +9,14 @@ from typing import Any
 import grpc
 import pytest
 from dr import world
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 from registry import world as registry_world
 from vgi.aggregator.v1 import aggregator_service_pb2 as agg_pb
+from vgi.aggregator.v1.aggregator_service_pb2_grpc import AggregatorServiceStub
 from vgi.common.v1 import aggregator_pb2
+from vgi.device.v1 import device_service_pb2 as device_pb
+from vgi.device.v1.device_service_pb2_grpc import DeviceServiceStub
 from vgi.dispatch.v1 import dispatch_service_pb2 as dispatch_pb
 from vgi.dispatch.v1 import dispatch_service_pb2_grpc as dispatch_grpc
 
@@ -123,3 +128,58 @@ async def test_registry_rows_are_confined_to_their_aggregator(platform: Any) -> 
     assert (await owner.get_charger("aggregators/agg-1/stations/st-a/chargers/c1")).station_id == "st-a"
     assert (await other.get_adjustable_capacity()).capacity.active_sessions == 0
     assert (await owner.get_adjustable_capacity()).capacity.active_sessions == 1
+
+
+# ---------------------------------------------------------------- devices: only their own charger
+
+
+async def test_a_device_acts_only_on_its_own_charger(platform: Any) -> None:
+    await registry_world.onboard(platform, "agg-1", "agg-2")
+    await registry_world.topology(platform)
+    owner = registry_world.aggregator_client(platform, "agg-1")
+    other = registry_world.aggregator_client(platform, "agg-2")
+    await owner.upsert_stations([registry_world.station("st-a", "ta1")])
+    await owner.upsert_chargers([registry_world.charger("c1", "st-a")])
+    await other.upsert_stations([registry_world.station("st-b", "ta2")])
+    await other.upsert_chargers([registry_world.charger("c2", "st-b")])
+    device = DeviceServiceStub(platform.channel_for("vgi://device/c1", aggregator_id="agg-1"))
+
+    def upload(charger_id: str) -> Any:
+        return device.UploadMeterValues(
+            device_pb.UploadMeterValuesRequest(
+                request_id=str(uuid.uuid4()),
+                values=[registry_world.meter(charger_id, registry_world.now(), 1)],
+            ),
+            timeout=10,
+        )
+
+    assert (await upload("c1")).stored_points == 1
+    with pytest.raises(grpc.aio.AioRpcError) as foreign:
+        await upload("c2")  # another tenant's charger
+    assert foreign.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rpc_status.from_call(foreign.value)  # type: ignore[arg-type]
+    assert status is not None
+    info, bad = error_details_pb2.ErrorInfo(), error_details_pb2.BadRequest()
+    for detail in status.details:
+        if detail.Is(info.DESCRIPTOR):
+            detail.Unpack(info)
+        if detail.Is(bad.DESCRIPTOR):
+            detail.Unpack(bad)
+    assert info.reason == "CHARGER_NOT_ALLOWED"
+    assert [v.field for v in bad.field_violations] == ["values[0].charger_id"]
+
+    # A device certificate names one charger; the aggregator surface is closed to it.
+    registry = AggregatorServiceStub(platform.channel_for("vgi://device/c1", aggregator_id="agg-1"))
+    with pytest.raises(grpc.aio.AioRpcError) as denied:
+        await registry.ListChargers(agg_pb.ListChargersRequest(), timeout=10)
+    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # A device whose charger nobody registered has nothing to act on.
+    stranger = DeviceServiceStub(platform.channel_for("vgi://device/c9", aggregator_id="agg-1"))
+    with pytest.raises(grpc.aio.AioRpcError) as unknown:
+        await stranger.UploadMeterValues(
+            device_pb.UploadMeterValuesRequest(
+                request_id=str(uuid.uuid4()), values=[registry_world.meter("c9", registry_world.now(), 1)]
+            ),
+            timeout=10,
+        )
+    assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
