@@ -275,7 +275,12 @@ class DeviceSession:
 
     async def _read(self, call: grpc.aio.StreamStreamCall[Any, Any]) -> None:
         try:
-            async for response in call:
+            # read(), not iteration: the hello's answer was read that way, and grpc.aio
+            # refuses to mix the two styles on one call.
+            while True:
+                response: Any = await call.read()
+                if response is _EOF:
+                    break
                 kind = response.WhichOneof("message")
                 if kind == "setpoint":
                     self._setpoints.put_nowait(response.setpoint)

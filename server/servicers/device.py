@@ -10,9 +10,10 @@ from __future__ import annotations
 from vgi.device.v1 import device_service_pb2_grpc as pb_grpc
 
 from server.servicers import Deps
+from server.servicers.device_stream import DeviceStream
 from server.servicers.device_telemetry import DeviceTelemetry
 
 
-class DeviceService(DeviceTelemetry, pb_grpc.DeviceServiceServicer):
+class DeviceService(DeviceStream, DeviceTelemetry, pb_grpc.DeviceServiceServicer):
     def __init__(self, deps: Deps) -> None:
         self.deps = deps

@@ -1,0 +1,177 @@
+"""DeviceService.Connect: the device session (SPEC section 4, device surface; F2 telemetry in, F6 setpoints out).
+
+The device opens with a Hello naming its own charger and is welcomed; from
+then on two things run side by side until either ends the call:
+
+* setpoints out — the charger's stream from the outbox, after the Hello's
+  cursor and what the device has acknowledged, in sequence order;
+* device messages in, each committed before the next is read: heartbeats,
+  status, meter values (answered with a MeterValuesAck once committed),
+  session start/stop, and SetpointAcks (recorded on the setpoints).
+
+A device closing its side ends the call normally; an invalid message ends it
+with the error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy.engine import Connection
+from vgi.device.v1 import device_service_pb2 as pb
+
+from domain.errors import FieldViolation, InvalidArgument, PermissionDenied
+from domain.principal import Principal
+from server.delivery import deliver
+from server.servicers import Deps, caller
+from server.servicers import resources_proto as convert
+from store import outbox, telemetry
+from store.outbox import Channel, OutboxItem
+
+HELLO_REQUIRED = "HELLO_REQUIRED"
+CHARGER_MISMATCH = "CHARGER_MISMATCH"
+# Heartbeats this many times per timeout, so one lost heartbeat does not take a charger offline.
+_HEARTBEATS_PER_TIMEOUT = 3
+
+
+class DeviceStream:
+    """The Connect group of vgi.device.v1.DeviceService."""
+
+    deps: Deps
+
+    async def Connect(
+        self, request_iterator: AsyncIterator[pb.ConnectRequest], context: grpc.aio.ServicerContext
+    ) -> None:
+        principal = caller()
+        requests = aiter(request_iterator)
+        hello = await _hello(requests)
+        charger_id = _own_charger(principal, hello)
+        writing = asyncio.Lock()
+
+        async def send(response: pb.ConnectResponse) -> None:
+            # grpc.aio allows one write at a time per call; setpoints and acks come from two tasks.
+            async with writing:
+                await context.write(response)
+
+        async def send_setpoint(item: OutboxItem) -> None:
+            setpoint = pb.SequencedSetpoint(sequence=item.sequence, setpoint=outbox.setpoint_from(item))
+            await send(pb.ConnectResponse(setpoint=setpoint))
+
+        await send(pb.ConnectResponse(welcome=self._welcome()))
+        async with self.deps.dispatcher.subscription(
+            Channel.SETPOINTS, charger_id, hello.after_sequence
+        ) as subscription:
+            await _until_either_ends(
+                deliver(subscription, send_setpoint, "setpoint"),
+                self._receive(requests, principal, charger_id, send),
+            )
+
+    def _welcome(self) -> pb.Welcome:
+        now = Timestamp()
+        now.FromDatetime(datetime.now(UTC))
+        interval = self.deps.settings.heartbeat_timeout_seconds / _HEARTBEATS_PER_TIMEOUT
+        return pb.Welcome(server_time=now, heartbeat_interval_seconds=max(1, int(interval)))
+
+    async def _receive(
+        self,
+        requests: AsyncIterator[pb.ConnectRequest],
+        principal: Principal,
+        charger_id: str,
+        send: Callable[[pb.ConnectResponse], Awaitable[None]],
+    ) -> None:
+        device = _Device(charger_id, convert.tenant_of(principal), convert.max_skew(self.deps.settings))
+        async for request in requests:
+            result = await self.deps.db.write(device.effect(request, datetime.now(UTC)))
+            if request.HasField("meter_values"):
+                ack = pb.MeterValuesAck(batch_id=request.meter_values.batch_id, stored_points=result)
+                await send(pb.ConnectResponse(meter_values_ack=ack))
+
+
+@dataclass(frozen=True)
+class _Device:
+    """What a device message does to the store, in one transaction."""
+
+    charger_id: str
+    aggregator_id: str
+    max_skew: timedelta
+
+    def effect(self, request: pb.ConnectRequest, now: datetime) -> Callable[[Connection], Any]:
+        charger_id, aggregator_id = self.charger_id, self.aggregator_id
+        kind = request.WhichOneof("message")
+        if kind == "heartbeat":
+            return lambda conn: telemetry.record_heartbeat(conn, charger_id, now)
+        if kind == "status":
+            status = convert.charger_status(request.status.status)
+            at = convert.to_datetime(request.status.status_time)
+            return lambda conn: telemetry.record_status(conn, charger_id, status, at)
+        if kind == "meter_values":
+            readings = convert.readings(request.meter_values.values)
+            batch_id = request.meter_values.batch_id
+            return lambda conn: telemetry.ingest_meter_values(
+                conn, charger_id, readings, batch_id, now, max_skew=self.max_skew
+            )
+        if kind == "session_started":
+            session = convert.session_from(request.session_started.session)
+            return lambda conn: telemetry.start_session(
+                conn, aggregator_id, charger_id, session, now, max_skew=self.max_skew
+            )
+        if kind == "session_stopped":
+            session_id = request.session_stopped.session_id
+            stop = convert.to_datetime(request.session_stopped.stop_time)
+            return lambda conn: telemetry.stop_session(
+                conn, aggregator_id, session_id, stop, charger_id=charger_id
+            )
+        if kind == "setpoint_ack":
+            ack = request.setpoint_ack
+            return lambda conn: outbox.ack_setpoints(
+                conn, charger_id, ack.up_to_sequence, ack.accepted, ack.reason, now
+            )
+        raise InvalidArgument(
+            "hello is sent once, first",
+            reason=HELLO_REQUIRED,
+            violations=[FieldViolation("hello", "only the first message may be a hello")],
+        )
+
+
+async def _hello(requests: AsyncIterator[pb.ConnectRequest]) -> pb.Hello:
+    first = await anext(requests, None)
+    if first is None or first.WhichOneof("message") != "hello":
+        raise InvalidArgument(
+            "the first message of a device session must be a hello",
+            reason=HELLO_REQUIRED,
+            violations=[FieldViolation("hello", "required as the first message")],
+        )
+    return first.hello
+
+
+def _own_charger(principal: Principal, hello: pb.Hello) -> str:
+    if principal.charger_id is None:
+        raise PermissionDenied("only devices open a device session", reason="NOT_A_DEVICE")
+    if hello.charger_id != principal.charger_id:
+        raise PermissionDenied(
+            "a device may open a session for its own charger only",
+            reason=CHARGER_MISMATCH,
+            metadata={"charger_id": hello.charger_id},
+        )
+    return principal.charger_id
+
+
+async def _until_either_ends(*work: Coroutine[Any, Any, Any]) -> None:
+    """Run ``work`` concurrently until one finishes or fails; cancel the rest; re-raise a failure."""
+    tasks = [asyncio.ensure_future(coroutine) for coroutine in work]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
+    for task in done:
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            raise error
