@@ -130,7 +130,6 @@ async def test_a_silent_client_stream_is_ended(tmp_path: Path, platform_factory:
 def _bulk() -> list[tuple[Rpc, str]]:
     """Every unary BULK RPC with its repeated field (found from the descriptors)."""
 
-
     found: list[tuple[Rpc, str]] = []
     for rpc in RPCS.values():
         if method_info(rpc.path).method_class == options_pb2.METHOD_CLASS_BULK and not rpc.client_streaming:
