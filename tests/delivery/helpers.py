@@ -35,3 +35,12 @@ async def read_n(call: Any, count: int) -> list[Any]:
         while len(got) < count:
             got.append(await call.read())
     return got
+
+
+async def wait_until(condition: Callable[[], bool]) -> None:
+    """Poll ``condition`` until it holds, failing the test after WAIT_S."""
+    async with asyncio.timeout(WAIT_S):
+        while True:
+            if condition():
+                return
+            await asyncio.sleep(0.01)

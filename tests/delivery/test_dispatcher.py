@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
-from vgi.common.v1 import notifications_pb2
 
 from domain.errors import ResourceExhausted
 from server.delivery import SLOW_CONSUMER, Dispatcher, InProcessWakeup, Subscription
@@ -16,11 +15,7 @@ from store import migrate, outbox
 from store.db import Database
 from store.outbox import Channel, OutboxItem
 
-WAIT_S = 10.0
-
-
-def note(text: str) -> notifications_pb2.Notification:
-    return notifications_pb2.Notification(statement_ready=notifications_pb2.StatementReady(statement=text))
+from .helpers import WAIT_S, note, wait_until
 
 
 def enqueue(aggregator_id: str, *texts: str) -> Callable[[sa.Connection], list[int]]:
@@ -182,11 +177,3 @@ async def test_a_live_subscriber_that_stops_reading_is_failed_and_others_keep_re
         assert failure.value.reason == SLOW_CONSUMER
         assert failure.value.metadata == {"queue_size": "4"}
         assert slow.free() == 4  # its queue was dropped
-
-
-async def wait_until(condition: Callable[[], bool]) -> None:
-    async with asyncio.timeout(WAIT_S):
-        while True:
-            if condition():
-                return
-            await asyncio.sleep(0.01)
