@@ -31,10 +31,13 @@ from interceptors.authz import AuthorizationInterceptor
 from interceptors.errors import ErrorMappingInterceptor
 from interceptors.identity import IdentityInterceptor
 from interceptors.limits import LimitsInterceptor
+from interceptors.metrics import metrics_server_interceptor
 from interceptors.ratelimit import RateLimitInterceptor
+from interceptors.tracing import tracing_server_interceptor
 from interceptors.validation import ValidationInterceptor
 from server.config import Settings
 from server.delivery import Dispatcher
+from server.observability.tracing import installed_tracer_provider
 from server.scheduler import Scheduler
 from server.security.tokens import KeySet, TokenVerifier
 from server.servicers import Deps
@@ -65,7 +68,12 @@ def build_interceptors(settings: Settings, db: Database) -> list[grpc.aio.Server
         KeySet(settings.jwks_path()), settings.token_issuer, leeway_s=settings.token_leeway_seconds
     )
     identity: list[grpc.aio.ServerInterceptor] = [] if settings.insecure else [IdentityInterceptor()]
+    # Each grpc.aio interceptor costs an await per call, so tracing joins the
+    # chain only when a tracer provider exports somewhere.
+    tracing = [tracing_server_interceptor()] if installed_tracer_provider() is not None else []
     return [
+        *tracing,
+        metrics_server_interceptor(),
         ErrorMappingInterceptor(),
         *identity,
         TokenAuthInterceptor(verifier, subject_is_principal=settings.insecure),

@@ -80,7 +80,20 @@ def _serve(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"vgi serve: {exc}", file=sys.stderr)
         return 2
-    asyncio.run(serve(settings))
+    from server.observability import setup_observability
+
+    obs = setup_observability(
+        "vgi",
+        sample_ratio=settings.trace_sample_ratio,
+        log_level=settings.log_level.upper(),
+        json_logs=settings.log_json,
+        console=settings.trace_console,
+        prometheus_port=settings.prometheus_port or None,
+    )
+    try:
+        asyncio.run(serve(settings))
+    finally:
+        obs.shutdown()
     return 0
 
 

@@ -124,6 +124,23 @@ class Settings:
         default=1.0,
         metadata={"doc": "how often open streams re-check the store (items committed by other processes)"},
     )
+    trace_sample_ratio: float = field(
+        default=0.01,
+        metadata={
+            "doc": "share of root calls traced (parent-based: a sampled caller is always followed); "
+            "export is set by the standard OTEL_* variables, nothing is exported when they are unset"
+        },
+    )
+    trace_console: bool = field(
+        default=False, metadata={"doc": "print spans and metrics to stdout (development)"}
+    )
+    prometheus_port: int = field(
+        default=0, metadata={"doc": "serve Prometheus metrics on 127.0.0.1:PORT; 0 disables the endpoint"}
+    )
+    log_level: str = field(default="INFO", metadata={"doc": "DEBUG, INFO, WARNING or ERROR"})
+    log_json: bool = field(
+        default=True, metadata={"doc": "JSON log lines carrying trace_id, span_id, principal and method"}
+    )
 
     def listen_host(self) -> str:
         host, _, _ = self.listen.rpartition(":")
