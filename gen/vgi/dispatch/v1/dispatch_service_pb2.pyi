@@ -433,6 +433,20 @@ class ConfirmStatementResponse(_message.Message):
     statement: _settlement_pb2.Statement
     def __init__(self, statement: _Optional[_Union[_settlement_pb2.Statement, _Mapping]] = ...) -> None: ...
 
+class CreateAdjustmentStatementRequest(_message.Message):
+    __slots__ = ("request_id", "statement")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    STATEMENT_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    statement: str
+    def __init__(self, request_id: _Optional[str] = ..., statement: _Optional[str] = ...) -> None: ...
+
+class CreateAdjustmentStatementResponse(_message.Message):
+    __slots__ = ("statement",)
+    STATEMENT_FIELD_NUMBER: _ClassVar[int]
+    statement: _settlement_pb2.Statement
+    def __init__(self, statement: _Optional[_Union[_settlement_pb2.Statement, _Mapping]] = ...) -> None: ...
+
 class GetStatisticsRequest(_message.Message):
     __slots__ = ("scope",)
     SCOPE_FIELD_NUMBER: _ClassVar[int]

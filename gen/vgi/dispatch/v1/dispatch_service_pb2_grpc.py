@@ -152,6 +152,11 @@ class DispatchServiceStub:
                 request_serializer=vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.ConfirmStatementRequest.SerializeToString,
                 response_deserializer=vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.ConfirmStatementResponse.FromString,
                 _registered_method=True)
+        self.CreateAdjustmentStatement = channel.unary_unary(
+                '/vgi.dispatch.v1.DispatchService/CreateAdjustmentStatement',
+                request_serializer=vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.CreateAdjustmentStatementRequest.SerializeToString,
+                response_deserializer=vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.CreateAdjustmentStatementResponse.FromString,
+                _registered_method=True)
         self.GetStatistics = channel.unary_unary(
                 '/vgi.dispatch.v1.DispatchService/GetStatistics',
                 request_serializer=vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.GetStatisticsRequest.SerializeToString,
@@ -337,6 +342,19 @@ class DispatchServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateAdjustmentStatement(self, request, context):
+        """CreateAdjustmentStatement corrects a confirmed regular statement: the
+        aggregator's slots are evaluated and settled again from the data as it
+        now stands (late or corrected telemetry, instructions, program settings)
+        and a draft adjustment statement carrying the per-slot differences is
+        drawn up against the original, which never changes. It is confirmed or
+        disputed like any statement; a further adjustment needs the earlier ones
+        confirmed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetStatistics(self, request, context):
         """GetStatistics returns counts and capacities of a scope (SPEC F12).
         """
@@ -461,6 +479,11 @@ def add_DispatchServiceServicer_to_server(servicer, server):
                     servicer.ConfirmStatement,
                     request_deserializer=vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.ConfirmStatementRequest.FromString,
                     response_serializer=vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.ConfirmStatementResponse.SerializeToString,
+            ),
+            'CreateAdjustmentStatement': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAdjustmentStatement,
+                    request_deserializer=vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.CreateAdjustmentStatementRequest.FromString,
+                    response_serializer=vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.CreateAdjustmentStatementResponse.SerializeToString,
             ),
             'GetStatistics': grpc.unary_unary_rpc_method_handler(
                     servicer.GetStatistics,
@@ -1092,6 +1115,33 @@ class DispatchService:
             '/vgi.dispatch.v1.DispatchService/ConfirmStatement',
             vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.ConfirmStatementRequest.SerializeToString,
             vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.ConfirmStatementResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAdjustmentStatement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vgi.dispatch.v1.DispatchService/CreateAdjustmentStatement',
+            vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.CreateAdjustmentStatementRequest.SerializeToString,
+            vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.CreateAdjustmentStatementResponse.FromString,
             options,
             channel_credentials,
             insecure,
