@@ -322,23 +322,43 @@ class StreamEventProgressRequest(_message.Message):
     def __init__(self, event: _Optional[str] = ...) -> None: ...
 
 class AggregatorProgress(_message.Message):
-    __slots__ = ("aggregator", "target_w", "actual_w", "baseline_w", "response_w", "deviation")
+    __slots__ = ("aggregator", "target_w", "actual_w", "baseline_w", "response_w", "deviation", "unmeasured")
     AGGREGATOR_FIELD_NUMBER: _ClassVar[int]
     TARGET_W_FIELD_NUMBER: _ClassVar[int]
     ACTUAL_W_FIELD_NUMBER: _ClassVar[int]
     BASELINE_W_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_W_FIELD_NUMBER: _ClassVar[int]
     DEVIATION_FIELD_NUMBER: _ClassVar[int]
+    UNMEASURED_FIELD_NUMBER: _ClassVar[int]
     aggregator: str
     target_w: int
     actual_w: int
     baseline_w: int
     response_w: int
     deviation: _decimal_pb2.Decimal
-    def __init__(self, aggregator: _Optional[str] = ..., target_w: _Optional[int] = ..., actual_w: _Optional[int] = ..., baseline_w: _Optional[int] = ..., response_w: _Optional[int] = ..., deviation: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ...) -> None: ...
+    unmeasured: bool
+    def __init__(self, aggregator: _Optional[str] = ..., target_w: _Optional[int] = ..., actual_w: _Optional[int] = ..., baseline_w: _Optional[int] = ..., response_w: _Optional[int] = ..., deviation: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., unmeasured: _Optional[bool] = ...) -> None: ...
+
+class NodeProgress(_message.Message):
+    __slots__ = ("grid_node", "target_w", "actual_w", "baseline_w", "response_w", "deviation", "unmeasured")
+    GRID_NODE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_W_FIELD_NUMBER: _ClassVar[int]
+    ACTUAL_W_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_W_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_W_FIELD_NUMBER: _ClassVar[int]
+    DEVIATION_FIELD_NUMBER: _ClassVar[int]
+    UNMEASURED_FIELD_NUMBER: _ClassVar[int]
+    grid_node: str
+    target_w: int
+    actual_w: int
+    baseline_w: int
+    response_w: int
+    deviation: _decimal_pb2.Decimal
+    unmeasured: bool
+    def __init__(self, grid_node: _Optional[str] = ..., target_w: _Optional[int] = ..., actual_w: _Optional[int] = ..., baseline_w: _Optional[int] = ..., response_w: _Optional[int] = ..., deviation: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., unmeasured: _Optional[bool] = ...) -> None: ...
 
 class StreamEventProgressResponse(_message.Message):
-    __slots__ = ("minute_time", "event_state", "target_w", "actual_w", "baseline_w", "aggregators", "alarms")
+    __slots__ = ("minute_time", "event_state", "target_w", "actual_w", "baseline_w", "aggregators", "alarms", "nodes")
     MINUTE_TIME_FIELD_NUMBER: _ClassVar[int]
     EVENT_STATE_FIELD_NUMBER: _ClassVar[int]
     TARGET_W_FIELD_NUMBER: _ClassVar[int]
@@ -346,6 +366,7 @@ class StreamEventProgressResponse(_message.Message):
     BASELINE_W_FIELD_NUMBER: _ClassVar[int]
     AGGREGATORS_FIELD_NUMBER: _ClassVar[int]
     ALARMS_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
     minute_time: _timestamp_pb2.Timestamp
     event_state: _market_pb2.EventState
     target_w: int
@@ -353,7 +374,8 @@ class StreamEventProgressResponse(_message.Message):
     baseline_w: int
     aggregators: _containers.RepeatedCompositeFieldContainer[AggregatorProgress]
     alarms: _containers.RepeatedCompositeFieldContainer[_market_pb2.Alarm]
-    def __init__(self, minute_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_state: _Optional[_Union[_market_pb2.EventState, str]] = ..., target_w: _Optional[int] = ..., actual_w: _Optional[int] = ..., baseline_w: _Optional[int] = ..., aggregators: _Optional[_Iterable[_Union[AggregatorProgress, _Mapping]]] = ..., alarms: _Optional[_Iterable[_Union[_market_pb2.Alarm, _Mapping]]] = ...) -> None: ...
+    nodes: _containers.RepeatedCompositeFieldContainer[NodeProgress]
+    def __init__(self, minute_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_state: _Optional[_Union[_market_pb2.EventState, str]] = ..., target_w: _Optional[int] = ..., actual_w: _Optional[int] = ..., baseline_w: _Optional[int] = ..., aggregators: _Optional[_Iterable[_Union[AggregatorProgress, _Mapping]]] = ..., alarms: _Optional[_Iterable[_Union[_market_pb2.Alarm, _Mapping]]] = ..., nodes: _Optional[_Iterable[_Union[NodeProgress, _Mapping]]] = ...) -> None: ...
 
 class EvaluateEventRequest(_message.Message):
     __slots__ = ("request_id", "event")
