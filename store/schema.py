@@ -9,5 +9,6 @@ import store.market_tables
 import store.outbox_tables
 import store.registry_tables
 import store.security_tables
+import store.settlement_tables
 import store.tables
 import store.telemetry_tables  # noqa: F401
