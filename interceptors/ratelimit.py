@@ -23,6 +23,7 @@ from interceptors.base import Context, Guard
 from interceptors.context import current_principal
 from interceptors.exempt import is_exempt
 from interceptors.methods import MethodInfo
+from server.observability.metrics import METRICS
 from server.security.ratelimit import DEFAULT_CLASS, BucketSpec, RateLimiter
 
 RATE_LIMITED = "RATE_LIMITED"
@@ -58,6 +59,7 @@ class RateLimitInterceptor(Guard):
         retry_after = self._limiter.try_acquire((principal.uri, method_class), self._clock())
         if retry_after is None:
             return
+        METRICS.ratelimit_rejected(method_class)
         spec = self._limits[method_class]
         raise ResourceExhausted(
             f"rate limit for {method_class} calls reached; retry in {retry_after:.3f}s",

@@ -14,6 +14,7 @@ import grpc
 from sqlalchemy.engine import Connection
 from vgi.aggregator.v1 import aggregator_service_pb2 as pb
 
+from server.observability.metrics import METRICS
 from server.servicers import Deps, caller
 from server.servicers import resources_proto as convert
 from store import capacity, idempotency, registry, telemetry
@@ -247,6 +248,7 @@ class AggregatorRegistry:
                 aggregates_field="batch.aggregates",
             )
             result = await self.deps.db.write(ingest)
+            METRICS.telemetry_points("aggregator", result.stored_points)
             yield pb.UploadTelemetryResponse(
                 batch_id=batch.batch_id, stored_points=result.stored_points, duplicate=result.duplicate
             )

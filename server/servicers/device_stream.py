@@ -29,6 +29,7 @@ from vgi.device.v1 import device_service_pb2 as pb
 from domain.errors import FieldViolation, InvalidArgument, PermissionDenied
 from domain.principal import Principal
 from server.delivery import deliver
+from server.observability.metrics import METRICS
 from server.servicers import Deps, caller
 from server.servicers import resources_proto as convert
 from store import outbox, telemetry
@@ -89,6 +90,7 @@ class DeviceStream:
         async for request in requests:
             result = await self.deps.db.write(device.effect(request, datetime.now(UTC)))
             if request.HasField("meter_values"):
+                METRICS.telemetry_points("device", result)
                 ack = pb.MeterValuesAck(batch_id=request.meter_values.batch_id, stored_points=result)
                 await send(pb.ConnectResponse(meter_values_ack=ack))
 

@@ -13,9 +13,11 @@ from sqlalchemy.engine import Connection
 from vgi.device.v1 import device_service_pb2 as pb
 
 from domain.errors import PermissionDenied
+from server.observability.metrics import METRICS
 from server.servicers import Deps, caller
 from server.servicers import resources_proto as convert
 from store import idempotency, telemetry
+from store.db import after_commit
 from store.idempotency import IdempotencyKey
 
 SERVICE = "/vgi.device.v1.DeviceService/"
@@ -42,6 +44,8 @@ class DeviceTelemetry:
             stored = telemetry.ingest_meter_values(
                 conn, charger_id, readings, request.request_id, now, max_skew=skew
             )
+            # Counted on commit, not on return: a retry answered from the idempotency record stores nothing.
+            after_commit(conn, lambda: METRICS.telemetry_points("device", stored))
             return pb.UploadMeterValuesResponse(stored_points=stored)
 
         key = IdempotencyKey(principal.uri, SERVICE + "UploadMeterValues", request.request_id)
