@@ -26,6 +26,7 @@ from vgi.operator.v1 import operator_service_pb2 as operator_pb
 from vgi.operator.v1 import operator_service_pb2_grpc as operator_grpc
 
 from clients.errors import from_grpc_error
+from interceptors.tracing import client_interceptors
 
 DEFAULT_DEADLINE_SECONDS = 10.0
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
@@ -99,18 +100,23 @@ def secure_channel(
     certificate_chain: bytes,
     options: Sequence[tuple[str, Any]] | None = None,
 ) -> grpc.aio.Channel:
-    """A mutual-TLS channel with the platform's retry policy."""
+    """A mutual-TLS channel with the platform's retry policy, traced when a tracer provider is installed."""
     credentials = grpc.ssl_channel_credentials(
         root_certificates=root_certificates, private_key=private_key, certificate_chain=certificate_chain
     )
     return grpc.aio.secure_channel(
-        target, credentials, options=channel_options() if options is None else options
+        target,
+        credentials,
+        options=channel_options() if options is None else options,
+        interceptors=client_interceptors(),
     )
 
 
 def insecure_channel(target: str, *, options: Sequence[tuple[str, Any]] | None = None) -> grpc.aio.Channel:
-    """A plaintext channel, for a server started with ``--insecure`` on loopback."""
-    return grpc.aio.insecure_channel(target, options=channel_options() if options is None else options)
+    """A plaintext channel, for a server started with ``--insecure`` on loopback; traced like ``secure_channel``."""
+    return grpc.aio.insecure_channel(
+        target, options=channel_options() if options is None else options, interceptors=client_interceptors()
+    )
 
 
 class _Client:
