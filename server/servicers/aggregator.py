@@ -13,10 +13,15 @@ from server.servicers import Deps
 from server.servicers.aggregator_market import AggregatorMarket
 from server.servicers.aggregator_notifications import AggregatorNotifications
 from server.servicers.aggregator_registry import AggregatorRegistry
+from server.servicers.aggregator_settlement import AggregatorSettlement
 
 
 class AggregatorService(
-    AggregatorRegistry, AggregatorNotifications, AggregatorMarket, pb_grpc.AggregatorServiceServicer
+    AggregatorRegistry,
+    AggregatorNotifications,
+    AggregatorMarket,
+    AggregatorSettlement,
+    pb_grpc.AggregatorServiceServicer,
 ):
     def __init__(self, deps: Deps) -> None:
         self.deps = deps

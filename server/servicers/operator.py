@@ -12,6 +12,7 @@ from vgi.operator.v1 import operator_service_pb2 as pb
 from vgi.operator.v1 import operator_service_pb2_grpc as pb_grpc
 
 from server.servicers import Deps, caller, resources_proto
+from server.servicers.operator_programs import OperatorPrograms
 from server.servicers.operator_security import OperatorSecurity
 from store import aggregators, idempotency, statistics
 from store.idempotency import IdempotencyKey
@@ -25,7 +26,7 @@ _STATES = {
 }
 
 
-class OperatorService(OperatorSecurity, pb_grpc.OperatorServiceServicer):
+class OperatorService(OperatorSecurity, OperatorPrograms, pb_grpc.OperatorServiceServicer):
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self._db = deps.db

@@ -1,0 +1,142 @@
+"""OperatorService program RPCs: GetProgram, ListPrograms, UpsertProgram (settings of SPEC F5, F7–F10).
+
+UpsertProgram replaces every setting. Unset fields take the SPEC defaults:
+an UNSPECIFIED baseline method TOP5_OF_10, clearing mode PLATFORM, price mode
+UNIFORM; an empty decimal 0.5 / 1.2 / 0.5 / 0.8 / 1.2 / 0 / 0.1 (penalty
+threshold, cap rate, penalty factor, qualified band, fee ratio, deviation
+threshold); deviation_minutes 0 means the default 2 (zero consecutive
+minutes would trigger nothing meaningful). An UNSPECIFIED fallback means
+none: too few baseline days then fail the evaluation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+
+import grpc
+from google.type import date_pb2, decimal_pb2
+from sqlalchemy.engine import Connection
+from vgi.operator.v1 import operator_service_pb2 as pb
+
+from domain.baseline import DEFAULT_METHOD
+from domain.errors import FieldViolation, InvalidArgument
+from domain.events import ClearingMode
+from domain.settlement import PriceMode
+from server.servicers import Deps, caller
+from store import idempotency, market_proto, programs
+from store.idempotency import IdempotencyKey
+
+SERVICE = "/vgi.operator.v1.OperatorService/"
+
+_BASELINE_METHODS = market_proto.reverse(market_proto.BASELINE_METHODS)
+_CLEARING_MODES = market_proto.reverse(market_proto.CLEARING_MODES)
+_PRICE_MODES = market_proto.reverse(market_proto.PRICE_MODES)
+_DECIMAL_DEFAULTS = {
+    "penalty_threshold_rate": "0.5",
+    "cap_rate": "1.2",
+    "penalty_factor": "0.5",
+    "qualified_min_rate": "0.8",
+    "qualified_max_rate": "1.2",
+    "fee_ratio": "0",
+    "deviation_threshold": "0.1",
+}
+DEFAULT_DEVIATION_MINUTES = 2
+
+
+def program_of(wire: pb.Program, at: datetime) -> programs.Program:
+    """The wire settings, typed; InvalidArgument INVALID_PROGRAM naming every unreadable field."""
+    violations: list[FieldViolation] = []
+    decimals: dict[str, Decimal] = {}
+    for name, default in _DECIMAL_DEFAULTS.items():
+        text = getattr(wire, name).value or default
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            value = Decimal("NaN")
+        if not value.is_finite():
+            violations.append(FieldViolation(f"program.{name}.value", "must be a finite decimal number"))
+        decimals[name] = value
+    holidays = _dates(wire.holidays, "program.holidays", violations)
+    makeup = _dates(wire.make_up_working_days, "program.make_up_working_days", violations)
+    if violations:
+        raise InvalidArgument(
+            "invalid program settings", reason=programs.INVALID_PROGRAM, violations=violations
+        )
+    return programs.Program(
+        program_id=wire.name.removeprefix("programs/"),
+        baseline_method=_BASELINE_METHODS.get(wire.baseline_method, DEFAULT_METHOD),
+        fallback_baseline_method=_BASELINE_METHODS.get(wire.fallback_baseline_method),
+        clearing_mode=_CLEARING_MODES.get(wire.clearing_mode, ClearingMode.PLATFORM),
+        price_mode=_PRICE_MODES.get(wire.price_mode, PriceMode.UNIFORM),
+        holidays=holidays,
+        make_up_working_days=makeup,
+        deviation_minutes=wire.deviation_minutes or DEFAULT_DEVIATION_MINUTES,
+        update_time=at,
+        **decimals,
+    )
+
+
+def _dates(values: Iterable[date_pb2.Date], field: str, violations: list[FieldViolation]) -> tuple[date, ...]:
+    found = []
+    for i, value in enumerate(values):
+        try:
+            found.append(date(value.year, value.month, value.day))
+        except ValueError:
+            violations.append(FieldViolation(f"{field}[{i}]", "must be a full calendar date"))
+    return tuple(found)
+
+
+def program_message(program: programs.Program) -> pb.Program:
+    message = pb.Program(
+        name=f"programs/{program.program_id}",
+        baseline_method=market_proto.BASELINE_METHODS[program.baseline_method],
+        clearing_mode=market_proto.CLEARING_MODES[program.clearing_mode],
+        price_mode=market_proto.PRICE_MODES[program.price_mode],
+        holidays=[date_pb2.Date(year=d.year, month=d.month, day=d.day) for d in program.holidays],
+        make_up_working_days=[
+            date_pb2.Date(year=d.year, month=d.month, day=d.day) for d in program.make_up_working_days
+        ],
+        deviation_minutes=program.deviation_minutes,
+    )
+    if program.fallback_baseline_method is not None:
+        message.fallback_baseline_method = market_proto.BASELINE_METHODS[program.fallback_baseline_method]
+    for name in _DECIMAL_DEFAULTS:
+        getattr(message, name).CopyFrom(decimal_pb2.Decimal(value=str(getattr(program, name))))
+    return message
+
+
+class OperatorPrograms:
+    """The program group of vgi.operator.v1.OperatorService."""
+
+    deps: Deps
+
+    async def GetProgram(
+        self, request: pb.GetProgramRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetProgramResponse:
+        program_id = request.name.removeprefix("programs/")
+        found = await self.deps.db.read(lambda conn: programs.get(conn, program_id))
+        return pb.GetProgramResponse(program=program_message(found))
+
+    async def ListPrograms(
+        self, request: pb.ListProgramsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListProgramsResponse:
+        page = await self.deps.db.read(
+            lambda conn: programs.list_page(conn, page_size=request.page_size, page_token=request.page_token)
+        )
+        return pb.ListProgramsResponse(
+            programs=[program_message(p) for p in page.programs], next_page_token=page.next_page_token
+        )
+
+    async def UpsertProgram(
+        self, request: pb.UpsertProgramRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UpsertProgramResponse:
+        """Create or replace a program. INVALID_ARGUMENT INVALID_PROGRAM with the offending ``program.*`` fields."""
+        program = program_of(request.program, datetime.now(UTC))
+
+        def effect(conn: Connection) -> pb.UpsertProgramResponse:
+            return pb.UpsertProgramResponse(program=program_message(programs.upsert(conn, program)))
+
+        key = IdempotencyKey(caller().uri, SERVICE + "UpsertProgram", request.request_id)
+        return await idempotency.write_once(self.deps.db, key, request, pb.UpsertProgramResponse, effect)

@@ -1,0 +1,982 @@
+"""Evaluation and settlement of events (SPEC F8–F10): inputs from the store, rules from the domain.
+
+Inputs, per aggregator and event:
+
+- history and actual power: ``store.telemetry.slot_mean_power`` (15-minute
+  means per slot) from D−60 to the window end, one query;
+- event days skipped by the baseline: the local days touched by the windows
+  of the aggregator's OTHER events it was invited to, unless cancelled (its
+  load there may be shaped by that event, whether or not it was instructed);
+  for a grid node, the other non-cancelled events targeting the node;
+- C per slot: the sum over the aggregator's instructions of the event of the
+  version in force at the END of the slot (created before the slot ended, not
+  cancelled before it ended, validity covering its last instant), taking the
+  value of that version's step covering the slot's last instant;
+- prices: UNIFORM — the slot's clearing price on the cleared quantities (the
+  marginal accepted price, the highest); PAY_AS_BID — the aggregator's own
+  cleared quantity price (its bid's), else its bid price for the slot;
+  DIRECT_CONTROL — the event's announced price;
+- settings: the event's program as it stands at evaluation time; the method
+  is the event's (fixed at publication), the fallback the program's.
+
+A window that crosses local midnight is evaluated per local day (each part
+has its own D and candidate days), except PRE_EVENT, which holds the slot
+before the event's start flat over the whole window.
+
+Statements: the regular statement of an aggregator is ``events/{event}/statements/{aggregator}``;
+adjustments are ``{aggregator}.adj-{n}``. Confirmation needs both parties:
+the aggregator confirms (or disputes) its DRAFT, the grid confirms on its
+side, and the statement is CONFIRMED — immutable — once both have. A DISPUTED
+statement is resolved by the grid: its confirmation confirms it as issued
+(corrections then go through an adjustment). When every regular statement
+of an event is CONFIRMED the event becomes SETTLED. Every write path locks
+the event row first, so confirmations of one event are serialised (the last
+one sees all the others and settles the event).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
+from fractions import Fraction
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from vgi.common.v1 import notifications_pb2
+
+from domain import events as rules
+from domain import settlement as money
+from domain.baseline import INSUFFICIENT_BASELINE_DAYS, BaselineMethod, compute_baseline
+from domain.calendar import SLOT_MINUTES, SlotWindow, local_day, slot_index, slot_start
+from domain.errors import Aborted, FailedPrecondition, NotFound, PreconditionViolation
+from domain.evaluation import Direction, Evaluation, SlotEvaluation, evaluate
+from domain.events import Actor, EventState
+from domain.settlement import (
+    DeltaLine,
+    EventPrices,
+    PriceMode,
+    Statement,
+    StatementLine,
+    StatementState,
+    build_adjustment,
+    build_statement,
+)
+from store import events as event_store
+from store import market_proto, pagination, programs, telemetry
+from store.events import Event
+from store.market_tables import BidSlotRow, ClearedQuantityRow, EventTargetRow, InstructionRow
+from store.programs import Program
+from store.settlement_tables import EvaluationRow, StatementLineRow, StatementRow
+
+evaluations = EvaluationRow.__table__  # type: ignore[attr-defined]
+statements = StatementRow.__table__  # type: ignore[attr-defined]
+lines = StatementLineRow.__table__  # type: ignore[attr-defined]
+_instructions = InstructionRow.__table__  # type: ignore[attr-defined]
+_cleared = ClearedQuantityRow.__table__  # type: ignore[attr-defined]
+_bid_slots = BidSlotRow.__table__  # type: ignore[attr-defined]
+_targets = EventTargetRow.__table__  # type: ignore[attr-defined]
+
+EVALUATION_NOT_FOUND = "EVALUATION_NOT_FOUND"
+STATEMENT_NOT_FOUND = "STATEMENT_NOT_FOUND"
+EVENT_NOT_EVALUATED = "EVENT_NOT_EVALUATED"
+ADJUSTMENT_PENDING = "ADJUSTMENT_PENDING"
+NOT_A_REGULAR_STATEMENT = "NOT_A_REGULAR_STATEMENT"
+
+REGULAR, ADJUSTMENT = "REGULAR", "ADJUSTMENT"
+_SLOT = timedelta(minutes=SLOT_MINUTES)
+_NANOS = Decimal(10**9)
+_EPSILON = timedelta(microseconds=1)
+
+
+class Party(StrEnum):
+    """Who confirms a statement."""
+
+    AGGREGATOR = "AGGREGATOR"
+    GRID = "GRID"
+
+
+# ---------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A scope's baseline over an event window: exact watts per slot start, and how it was obtained."""
+
+    method: BaselineMethod
+    requested: BaselineMethod
+    days: tuple[date, ...]
+    values: Mapping[datetime, Fraction]
+
+
+@dataclass(frozen=True)
+class EvaluationRecord:
+    """A stored evaluation; the domain Evaluation's slot numbers index ``slot_starts`` (the event window)."""
+
+    event_id: str
+    aggregator_id: str
+    baseline_method: BaselineMethod
+    requested_method: BaselineMethod
+    baseline_days: tuple[date, ...]
+    evaluation: Evaluation
+    slot_starts: tuple[datetime, ...]
+    create_time: datetime
+
+
+@dataclass(frozen=True)
+class StatementRecord:
+    """A stored statement; the domain Statement's slot numbers index ``slot_starts`` (the event window)."""
+
+    event_id: str
+    statement: Statement
+    slot_starts: tuple[datetime, ...]
+    create_time: datetime
+    confirm_time: datetime | None
+
+    @property
+    def statement_id(self) -> str:
+        return self.statement.statement_id
+
+    @property
+    def name(self) -> str:
+        return f"events/{self.event_id}/statements/{self.statement_id}"
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """What EvaluateEvent returns."""
+
+    evaluations: list[EvaluationRecord]
+    statements: list[StatementRecord]
+
+
+@dataclass(frozen=True)
+class EvaluationPage:
+    evaluations: list[EvaluationRecord]
+    next_page_token: str
+
+
+@dataclass(frozen=True)
+class StatementPage:
+    statements: list[StatementRecord]
+    next_page_token: str
+
+
+@dataclass(frozen=True)
+class GridStatement:
+    """The grid's aggregate for an event: regular statements and confirmed adjustments."""
+
+    event_id: str
+    statement_names: list[str]
+    aggregate: money.GridAggregate
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def window_parts(event: Event) -> list[tuple[date, SlotWindow, int]]:
+    """The event window cut at local midnights: (local day, its slot window, position of its first slot)."""
+    parts: list[tuple[date, SlotWindow, int]] = []
+    for position, start in enumerate(event.slot_starts):
+        day, slot = local_day(start), slot_index(start)
+        if parts and parts[-1][0] == day:
+            first_day, window, first = parts[-1]
+            parts[-1] = (first_day, SlotWindow(window.start, slot + 1), first)
+        else:
+            parts.append((day, SlotWindow(slot, slot + 1), position))
+    return parts
+
+
+def _days_of(start: datetime, end: datetime) -> set[date]:
+    first, last = local_day(start), local_day(end - _EPSILON)
+    return {first + timedelta(days=k) for k in range((last - first).days + 1)}
+
+
+def event_days(
+    conn: Connection, event: Event, *, aggregator_id: str | None, node_id: str | None
+) -> set[date]:
+    """Local days of the scope's other non-cancelled events (see the module docstring)."""
+    ev = event_store.events
+    if aggregator_id is not None:
+        scoped = sa.select(event_store.invitations.c.event_id).where(
+            event_store.invitations.c.aggregator_id == aggregator_id
+        )
+    else:
+        scoped = sa.select(_targets.c.event_id).where(_targets.c.grid_node == node_id)
+    rows = conn.execute(
+        sa.select(ev.c.window_start, ev.c.window_end).where(
+            ev.c.event_id.in_(scoped),
+            ev.c.event_id != event.event_id,
+            ev.c.state != EventState.CANCELLED.value,
+        )
+    )
+    days: set[date] = set()
+    for row in rows:
+        days |= _days_of(row.window_start, row.window_end)
+    return days
+
+
+def metered(
+    conn: Connection, event: Event, *, aggregator_id: str | None = None, node_id: str | None = None
+) -> dict[date, dict[int, Decimal]]:
+    """15-minute mean power per local day and slot, from D−60 of the first window day to the window end."""
+    first_day = local_day(event.window_start) - timedelta(days=60)
+    found = telemetry.slot_mean_power(
+        conn,
+        start=slot_start(first_day, 0),
+        end=event.window_end,
+        aggregator_id=aggregator_id,
+        node_id=node_id,
+    )
+    history: dict[date, dict[int, Decimal]] = {}
+    for start, value in found.items():
+        history.setdefault(local_day(start), {})[slot_index(start)] = value
+    return history
+
+
+def baseline(
+    conn: Connection,
+    event: Event,
+    program: Program,
+    *,
+    aggregator_id: str | None = None,
+    node_id: str | None = None,
+    history: Mapping[date, Mapping[int, Decimal]] | None = None,
+) -> Baseline:
+    """The SPEC F8 baseline of an aggregator or a grid node (give exactly one) over the event window.
+
+    FailedPrecondition INSUFFICIENT_BASELINE_DAYS when too few candidate days
+    exist and the program names no fallback (metadata adds the scope).
+    """
+    scope = f"aggregators/{aggregator_id}" if aggregator_id is not None else f"gridNodes/{node_id}"
+    if history is None:
+        history = metered(conn, event, aggregator_id=aggregator_id, node_id=node_id)
+    skipped = event_days(conn, event, aggregator_id=aggregator_id, node_id=node_id)
+    try:
+        return _window_baseline(history, event, program, event.baseline_method, skipped)
+    except FailedPrecondition as shortage:
+        fallback = program.fallback_baseline_method
+        if shortage.reason != INSUFFICIENT_BASELINE_DAYS or fallback is None:
+            raise _scoped(shortage, scope) from None
+    try:
+        found = _window_baseline(history, event, program, fallback, skipped)
+    except FailedPrecondition as shortage:
+        raise _scoped(shortage, scope) from None
+    return dataclasses.replace(found, requested=event.baseline_method)
+
+
+def _window_baseline(
+    history: Mapping[date, Mapping[int, Decimal]],
+    event: Event,
+    program: Program,
+    method: BaselineMethod,
+    skipped: set[date],
+) -> Baseline:
+    parts = window_parts(event)
+    starts = event.slot_starts
+    if method is BaselineMethod.PRE_EVENT:
+        day, window, _ = parts[0]
+        first = compute_baseline(history, day, window, program.calendar, method=method)
+        level = first.values[window.start]
+        return Baseline(method, method, first.days, {start: level for start in starts})
+    values: dict[datetime, Fraction] = {}
+    days: set[date] = set()
+    for day, window, position in parts:
+        result = compute_baseline(history, day, window, program.calendar, method=method, event_days=skipped)
+        days |= set(result.days)
+        for slot in window.slots:
+            values[starts[position + slot - window.start]] = result.values[slot]
+    return Baseline(method, method, tuple(sorted(days, reverse=True)), values)
+
+
+def _scoped(error: FailedPrecondition, scope: str) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"{scope}: {error.message}",
+        reason=error.reason,
+        violations=error.violations,
+        metadata={**error.metadata, "scope": scope},
+    )
+
+
+def instructed(conn: Connection, event: Event, aggregator_id: str) -> list[int]:
+    """C per slot of the window: Σ over instructions of the version in force at the end of the slot."""
+    c = _instructions.c
+    rows = conn.execute(
+        sa.select(
+            c.instruction_id,
+            c.target_start,
+            c.step_minutes,
+            c.target_values,
+            c.validity_start,
+            c.validity_end,
+            c.create_time,
+            c.cancel_time,
+        ).where(c.event_id == event.event_id, c.aggregator_id == aggregator_id)
+    ).all()
+    totals = []
+    for start in event.slot_starts:
+        end = start + _SLOT
+        last = end - _EPSILON
+        total = 0
+        for row in rows:
+            in_force = (
+                row.create_time < end
+                and (row.cancel_time is None or row.cancel_time >= end)
+                and row.validity_start <= last < row.validity_end
+            )
+            if in_force:
+                step = (last - row.target_start) // timedelta(minutes=row.step_minutes)
+                values = json.loads(row.target_values)
+                total += values[step] if 0 <= step < len(values) else 0
+        totals.append(total)
+    return totals
+
+
+def prices(conn: Connection, event: Event, aggregator_id: str) -> EventPrices:
+    """The prices of the aggregator's statement, keyed by slot position (see the module docstring)."""
+    index = {start: i for i, start in enumerate(event.slot_starts)}
+    if event.price_mode is PriceMode.DIRECT_CONTROL:
+        return EventPrices(PriceMode.DIRECT_CONTROL, announced=event.announced_price)
+    clearing: dict[int, Decimal] = {}
+    own: dict[int, list[tuple[int, int]]] = {}
+    for row in conn.execute(
+        sa.select(
+            _cleared.c.aggregator_id, _cleared.c.slot_start, _cleared.c.accepted_w, _cleared.c.price_nanos
+        ).where(_cleared.c.event_id == event.event_id)
+    ):
+        position = index[row.slot_start]
+        price = Decimal(row.price_nanos) / _NANOS
+        clearing[position] = max(clearing.get(position, price), price)
+        if row.aggregator_id == aggregator_id:
+            own.setdefault(position, []).append((row.accepted_w, row.price_nanos))
+    if event.price_mode is PriceMode.UNIFORM:
+        return EventPrices(PriceMode.UNIFORM, clearing=clearing)
+    bid = {
+        index[row.slot_start]: Decimal(row.price_nanos) / _NANOS
+        for row in conn.execute(
+            sa.select(_bid_slots.c.slot_start, _bid_slots.c.price_nanos).where(
+                _bid_slots.c.event_id == event.event_id, _bid_slots.c.aggregator_id == aggregator_id
+            )
+        )
+        if row.slot_start in index
+    }
+    return EventPrices(PriceMode.PAY_AS_BID, own_bid=bid | {p: _weighted(q) for p, q in own.items()})
+
+
+def _weighted(quantities: Sequence[tuple[int, int]]) -> Decimal:
+    """One price for an aggregator's quantities at several nodes in a slot: accepted-weighted, at nano resolution.
+
+    Quantities from one bid all carry the bid's price, so this is that price;
+    only a grid-submitted result can give one aggregator different prices.
+    """
+    accepted = sum(w for w, _ in quantities)
+    if accepted == 0:
+        return Decimal(quantities[0][1]) / _NANOS
+    weighted = Decimal(sum(w * p for w, p in quantities)) / Decimal(accepted)
+    return weighted.quantize(Decimal(1), rounding=ROUND_HALF_UP) / _NANOS
+
+
+def evaluation_of(
+    conn: Connection, event: Event, program: Program, aggregator_id: str
+) -> tuple[Baseline, Evaluation]:
+    """Baseline and SPEC F9 evaluation of one aggregator, from the data as it now stands."""
+    history = metered(conn, event, aggregator_id=aggregator_id)
+    found = baseline(conn, event, program, aggregator_id=aggregator_id, history=history)
+    starts = event.slot_starts
+    actual = {
+        i: history[local_day(start)][slot_index(start)]
+        for i, start in enumerate(starts)
+        if slot_index(start) in history.get(local_day(start), {})
+    }
+    try:
+        result = evaluate(
+            event.direction,
+            dict(enumerate(instructed(conn, event, aggregator_id))),
+            {i: found.values[start] for i, start in enumerate(starts)},
+            actual,
+            bounds=program.qualification,
+        )
+    except FailedPrecondition as missing:
+        slot = int(missing.metadata.get("slot", "0"))
+        raise FailedPrecondition(
+            f"aggregators/{aggregator_id}: {missing.message}",
+            reason=missing.reason,
+            metadata={
+                **missing.metadata,
+                "scope": f"aggregators/{aggregator_id}",
+                "slot_start_time": starts[slot].isoformat(),
+            },
+        ) from None
+    return found, result
+
+
+# ---------------------------------------------------------------- evaluate
+
+
+def evaluate_event(
+    conn: Connection, event_id: str, actor: Actor, now: datetime, carrier: str | None
+) -> Evaluated:
+    """EvaluateEvent: COMPLETED → EVALUATED with one evaluation and one DRAFT statement per instructed aggregator.
+
+    Each aggregator is notified StatementReady in the same transaction. An
+    event nobody was instructed for has nothing to settle and is SETTLED at once.
+    """
+    _lock_event(conn, event_id)
+    event = event_store.advance(conn, event_store.get(conn, event_id), now)
+    rules.check_transition(event.event_id, event.event_type, event.state, EventState.EVALUATED, actor)
+    program = programs.get(conn, event.program_id)
+    aggregator_ids = sorted(
+        set(
+            conn.execute(
+                sa.select(_instructions.c.aggregator_id).where(_instructions.c.event_id == event_id)
+            ).scalars()
+        )
+    )
+    starts = tuple(event.slot_starts)
+    made_evaluations, made_statements = [], []
+    for aggregator_id in aggregator_ids:
+        found, result = evaluation_of(conn, event, program, aggregator_id)
+        statement = build_statement(
+            aggregator_id,
+            event_id,
+            aggregator_id,
+            result,
+            prices(conn, event, aggregator_id),
+            program.settlement,
+        )
+        made_evaluations.append(
+            EvaluationRecord(
+                event_id, aggregator_id, found.method, found.requested, found.days, result, starts, now
+            )
+        )
+        made_statements.append(StatementRecord(event_id, statement, starts, now, None))
+    moved = event_store.transition(conn, event, EventState.EVALUATED, actor, now, carrier=carrier)
+    if moved is None:
+        raise Aborted(f"event {event_id} changed state while being evaluated; retry")
+    for record in made_evaluations:
+        _insert_evaluation(conn, record)
+    for made in made_statements:
+        _insert_statement(conn, made, kind=REGULAR, sequence=0)
+        _announce(conn, made, carrier)
+    if not made_statements:
+        event_store.transition(conn, moved, EventState.SETTLED, Actor.PLATFORM, now, carrier=carrier)
+    return Evaluated(made_evaluations, made_statements)
+
+
+def _lock_event(conn: Connection, event_id: str) -> None:
+    """Serialise settlement writes per event (PostgreSQL row lock; SQLite writers are serial anyway)."""
+    ev = event_store.events
+    found = conn.execute(sa.select(ev.c.event_id).where(ev.c.event_id == event_id).with_for_update()).first()
+    if found is None:
+        raise NotFound(
+            f"event {event_id} not found",
+            reason=event_store.EVENT_NOT_FOUND,
+            metadata={"event": f"events/{event_id}"},
+        )
+
+
+def _announce(conn: Connection, record: StatementRecord, carrier: str | None) -> None:
+    market_proto.notify(
+        conn,
+        record.statement.aggregator_id,
+        carrier,
+        statement_ready=notifications_pb2.StatementReady(statement=record.name),
+    )
+
+
+def _exact(value: Fraction | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _insert_evaluation(conn: Connection, record: EvaluationRecord) -> None:
+    result = record.evaluation
+    payload = {
+        "evaluated": [
+            {
+                "slot_start": record.slot_starts[s.slot].isoformat(),
+                "instructed_w": s.instructed_w,
+                "baseline_w": str(s.baseline_w),
+                "actual_w": str(s.actual_w),
+                "response_w": str(s.response_w),
+                "rate": str(s.rate),
+            }
+            for s in result.slots
+        ],
+        "skipped": [record.slot_starts[slot].isoformat() for slot in result.skipped_slots],
+    }
+    conn.execute(
+        sa.insert(evaluations).values(
+            event_id=record.event_id,
+            aggregator_id=record.aggregator_id,
+            direction=result.direction.value,
+            baseline_method=record.baseline_method.value,
+            requested_method=record.requested_method.value,
+            baseline_days=json.dumps([day.isoformat() for day in record.baseline_days]),
+            slots=json.dumps(payload),
+            mean_rate=_exact(result.mean_rate),
+            min_rate=_exact(result.min_rate),
+            energy_responded_wh=str(result.energy_responded_wh),
+            qualified=result.qualified,
+            create_time=record.create_time,
+        )
+    )
+
+
+def _nanos(amount: Decimal) -> int:
+    return int(amount * _NANOS)
+
+
+def _insert_statement(conn: Connection, record: StatementRecord, *, kind: str, sequence: int) -> None:
+    statement = record.statement
+    conn.execute(
+        sa.insert(statements).values(
+            event_id=record.event_id,
+            statement_id=statement.statement_id,
+            aggregator_id=statement.aggregator_id,
+            kind=kind,
+            adjusts=statement.adjusts or "",
+            sequence=sequence,
+            compensation_nanos=_nanos(statement.compensation),
+            penalty_nanos=_nanos(statement.penalty),
+            fee_nanos=_nanos(statement.fee),
+            state=statement.state.value,
+            dispute_reason="",
+            create_time=record.create_time,
+            update_time=record.create_time,
+        )
+    )
+    rows = []
+    for line in statement.lines:
+        settled = line.corrected if isinstance(line, DeltaLine) else line
+        row = {
+            "event_id": record.event_id,
+            "statement_id": statement.statement_id,
+            "slot_start": record.slot_starts[line.slot],
+            "compensation_nanos": _nanos(line.compensation),
+            "penalty_nanos": _nanos(line.penalty),
+            "instructed_w": None,
+            "baseline_w": None,
+            "actual_w": None,
+            "response_w": None,
+            "rate": None,
+            "price_nanos": None,
+            "line_compensation_nanos": None,
+            "line_penalty_nanos": None,
+        }
+        if settled is not None:
+            row |= {
+                "instructed_w": settled.instructed_w,
+                "baseline_w": str(settled.baseline_w),
+                "actual_w": str(settled.actual_w),
+                "response_w": str(settled.response_w),
+                "rate": str(settled.rate),
+                "price_nanos": _nanos(settled.price),
+                "line_compensation_nanos": _nanos(settled.compensation),
+                "line_penalty_nanos": _nanos(settled.penalty),
+            }
+        rows.append(row)
+    if rows:
+        conn.execute(sa.insert(lines), rows)
+
+
+# ---------------------------------------------------------------- read
+
+
+def _slot_starts(conn: Connection, event_ids: Sequence[str]) -> dict[str, tuple[datetime, ...]]:
+    ev = event_store.events
+    return {
+        row.event_id: tuple(rules.slot_starts(row.window_start, row.window_end))
+        for row in conn.execute(
+            sa.select(ev.c.event_id, ev.c.window_start, ev.c.window_end).where(
+                ev.c.event_id.in_(list(event_ids))
+            )
+        )
+    }
+
+
+def _evaluation_record(row: sa.Row[tuple[object, ...]], starts: tuple[datetime, ...]) -> EvaluationRecord:
+    payload = json.loads(row.slots)
+    position = {start.isoformat(): i for i, start in enumerate(starts)}
+    slots = tuple(
+        SlotEvaluation(
+            slot=position[s["slot_start"]],
+            instructed_w=s["instructed_w"],
+            baseline_w=Fraction(s["baseline_w"]),
+            actual_w=Fraction(s["actual_w"]),
+            response_w=Fraction(s["response_w"]),
+            rate=Fraction(s["rate"]),
+        )
+        for s in payload["evaluated"]
+    )
+    return EvaluationRecord(
+        event_id=row.event_id,
+        aggregator_id=row.aggregator_id,
+        baseline_method=BaselineMethod(row.baseline_method),
+        requested_method=BaselineMethod(row.requested_method),
+        baseline_days=tuple(date.fromisoformat(day) for day in json.loads(row.baseline_days)),
+        evaluation=Evaluation(
+            direction=Direction(row.direction),
+            slots=slots,
+            skipped_slots=tuple(position[s] for s in payload["skipped"]),
+            mean_rate=None if row.mean_rate is None else Fraction(row.mean_rate),
+            min_rate=None if row.min_rate is None else Fraction(row.min_rate),
+            energy_responded_wh=Fraction(row.energy_responded_wh),
+            qualified=row.qualified,
+        ),
+        slot_starts=starts,
+        create_time=row.create_time,
+    )
+
+
+def get_evaluation(
+    conn: Connection, event_id: str, aggregator_id: str, *, tenant: str | None = None
+) -> EvaluationRecord:
+    """One aggregator's evaluation; with ``tenant``, another aggregator's answers NOT_FOUND like a missing one."""
+    row = conn.execute(
+        sa.select(evaluations).where(
+            evaluations.c.event_id == event_id, evaluations.c.aggregator_id == aggregator_id
+        )
+    ).first()
+    if row is None or (tenant is not None and tenant != aggregator_id):
+        raise NotFound(
+            f"no evaluation of {aggregator_id} for event {event_id}",
+            reason=EVALUATION_NOT_FOUND,
+            metadata={"evaluation": f"events/{event_id}/evaluations/{aggregator_id}"},
+        )
+    return _evaluation_record(row, _slot_starts(conn, [event_id])[event_id])
+
+
+def list_evaluations(conn: Connection, event_id: str, *, page_size: int, page_token: str) -> EvaluationPage:
+    """The evaluations of an event ordered by aggregator (NOT_FOUND for an unknown event)."""
+    event_store.get(conn, event_id)
+    collection = f"evaluations?event={event_id}"
+    size = pagination.page_size(page_size)
+    after = pagination.decode(collection, page_token, 1)
+    query = (
+        sa.select(evaluations)
+        .where(evaluations.c.event_id == event_id)
+        .order_by(evaluations.c.aggregator_id)
+        .limit(size + 1)
+    )
+    if after is not None:
+        query = query.where(evaluations.c.aggregator_id > after[0])
+    rows = conn.execute(query).all()
+    starts = _slot_starts(conn, [event_id])[event_id]
+    records = [_evaluation_record(row, starts) for row in rows[:size]]
+    token = pagination.encode(collection, [records[-1].aggregator_id]) if len(rows) > size else ""
+    return EvaluationPage(records, token)
+
+
+def _load_statements(conn: Connection, rows: Sequence[sa.Row[tuple[object, ...]]]) -> list[StatementRecord]:
+    if not rows:
+        return []
+    starts = _slot_starts(conn, sorted({row.event_id for row in rows}))
+    found: dict[tuple[str, str], list[sa.Row[tuple[object, ...]]]] = {}
+    keys = [(row.event_id, row.statement_id) for row in rows]
+    for line in conn.execute(
+        sa.select(lines)
+        .where(sa.tuple_(lines.c.event_id, lines.c.statement_id).in_(keys))
+        .order_by(lines.c.slot_start)
+    ):
+        found.setdefault((line.event_id, line.statement_id), []).append(line)
+    return [
+        _statement_record(row, found.get((row.event_id, row.statement_id), []), starts[row.event_id])
+        for row in rows
+    ]
+
+
+def _money(nanos: int) -> Decimal:
+    return (Decimal(nanos) / _NANOS).quantize(Decimal("0.01"))
+
+
+def _statement_record(
+    row: sa.Row[tuple[object, ...]],
+    line_rows: Sequence[sa.Row[tuple[object, ...]]],
+    starts: tuple[datetime, ...],
+) -> StatementRecord:
+    position = {start: i for i, start in enumerate(starts)}
+    built: list[StatementLine | DeltaLine] = []
+    for line in line_rows:
+        slot = position[line.slot_start]
+        settled = None
+        if line.instructed_w is not None:
+            settled = StatementLine(
+                slot=slot,
+                instructed_w=line.instructed_w,
+                baseline_w=Fraction(line.baseline_w),
+                actual_w=Fraction(line.actual_w),
+                response_w=Fraction(line.response_w),
+                rate=Fraction(line.rate),
+                price=Decimal(line.price_nanos) / _NANOS,
+                compensation=_money(line.line_compensation_nanos),
+                penalty=_money(line.line_penalty_nanos),
+            )
+        if row.kind == ADJUSTMENT:
+            built.append(
+                DeltaLine(slot, _money(line.compensation_nanos), _money(line.penalty_nanos), settled)
+            )
+        elif settled is not None:
+            built.append(settled)
+    statement = Statement(
+        statement_id=row.statement_id,
+        event_id=row.event_id,
+        aggregator_id=row.aggregator_id,
+        lines=tuple(built),
+        fee=_money(row.fee_nanos),
+        state=StatementState(row.state),
+        dispute_reason=row.dispute_reason or None,
+        adjusts=row.adjusts or None,
+    )
+    return StatementRecord(row.event_id, statement, starts, row.create_time, row.confirm_time)
+
+
+def _statement_not_found(event_id: str, statement_id: str) -> NotFound:
+    return NotFound(
+        f"statement {statement_id} of event {event_id} not found",
+        reason=STATEMENT_NOT_FOUND,
+        metadata={"statement": f"events/{event_id}/statements/{statement_id}"},
+    )
+
+
+def _statement_row(
+    conn: Connection, event_id: str, statement_id: str, aggregator_id: str | None
+) -> sa.Row[tuple[object, ...]]:
+    query = sa.select(statements).where(
+        statements.c.event_id == event_id, statements.c.statement_id == statement_id
+    )
+    if aggregator_id is not None:
+        query = query.where(statements.c.aggregator_id == aggregator_id)
+    row = conn.execute(query).first()
+    if row is None:
+        raise _statement_not_found(event_id, statement_id)
+    return row
+
+
+def get_statement(
+    conn: Connection, event_id: str, statement_id: str, *, aggregator_id: str | None = None
+) -> StatementRecord:
+    """One statement; with ``aggregator_id``, only that aggregator's (another's answers NOT_FOUND)."""
+    return _load_statements(conn, [_statement_row(conn, event_id, statement_id, aggregator_id)])[0]
+
+
+def list_event_statements(
+    conn: Connection, event_id: str, *, page_size: int, page_token: str
+) -> StatementPage:
+    """An event's statements ordered by id: each aggregator's regular statement, then its adjustments."""
+    event_store.get(conn, event_id)
+    collection = f"statements?event={event_id}"
+    size = pagination.page_size(page_size)
+    after = pagination.decode(collection, page_token, 1)
+    query = (
+        sa.select(statements)
+        .where(statements.c.event_id == event_id)
+        .order_by(statements.c.statement_id)
+        .limit(size + 1)
+    )
+    if after is not None:
+        query = query.where(statements.c.statement_id > after[0])
+    rows = conn.execute(query).all()
+    records = _load_statements(conn, rows[:size])
+    token = pagination.encode(collection, [records[-1].statement_id]) if len(rows) > size else ""
+    return StatementPage(records, token)
+
+
+def list_aggregator_statements(
+    conn: Connection, aggregator_id: str, *, event_id: str = "", page_size: int, page_token: str
+) -> StatementPage:
+    """An aggregator's statements, newest first (keyset on create_time, event, statement)."""
+    collection = f"statements?aggregator={aggregator_id}&event={event_id}"
+    size = pagination.page_size(page_size)
+    after = pagination.decode(collection, page_token, 3)
+    c = statements.c
+    query = (
+        sa.select(statements)
+        .where(c.aggregator_id == aggregator_id)
+        .order_by(c.create_time.desc(), c.event_id.desc(), c.statement_id.desc())
+        .limit(size + 1)
+    )
+    if event_id:
+        query = query.where(c.event_id == event_id)
+    if after is not None:
+        at, eid, sid = datetime.fromisoformat(after[0]), after[1], after[2]
+        query = query.where(
+            sa.or_(
+                c.create_time < at,
+                sa.and_(c.create_time == at, c.event_id < eid),
+                sa.and_(c.create_time == at, c.event_id == eid, c.statement_id < sid),
+            )
+        )
+    rows = conn.execute(query).all()
+    records = _load_statements(conn, rows[:size])
+    token = ""
+    if len(rows) > size:
+        last = records[-1]
+        token = pagination.encode(
+            collection, [last.create_time.isoformat(), last.event_id, last.statement_id]
+        )
+    return StatementPage(records, token)
+
+
+def grid_statement(conn: Connection, event_id: str) -> GridStatement:
+    """Σ over the event's regular statements and confirmed adjustments (a draft or disputed
+    adjustment is a proposal, counted once agreed). FailedPrecondition EVENT_NOT_EVALUATED before evaluation."""
+    event = event_store.get(conn, event_id)
+    if event.state not in (EventState.EVALUATED, EventState.SETTLED):
+        raise FailedPrecondition(
+            f"event {event_id} has not been evaluated",
+            reason=EVENT_NOT_EVALUATED,
+            violations=[
+                PreconditionViolation("STATE", f"events/{event_id}", f"event in state {event.state}")
+            ],
+            metadata={"event": f"events/{event_id}", "state": event.state.value},
+        )
+    rows = conn.execute(
+        sa.select(statements)
+        .where(
+            statements.c.event_id == event_id,
+            sa.or_(statements.c.kind == REGULAR, statements.c.state == StatementState.CONFIRMED.value),
+        )
+        .order_by(statements.c.statement_id)
+    ).all()
+    records = _load_statements(conn, rows)
+    return GridStatement(
+        event_id,
+        [record.name for record in records],
+        money.aggregate_event(event_id, [record.statement for record in records]),
+    )
+
+
+# ---------------------------------------------------------------- confirm, dispute, adjust
+
+
+def confirm(
+    conn: Connection,
+    event_id: str,
+    statement_id: str,
+    party: Party,
+    now: datetime,
+    carrier: str | None,
+    *,
+    aggregator_id: str | None = None,
+) -> StatementRecord:
+    """Record ``party``'s confirmation (see the module docstring for the rule); settles the event when it was the last.
+
+    FailedPrecondition STATEMENT_CONFIRMED for a confirmed statement;
+    STATEMENT_DISPUTED when the aggregator confirms a statement it disputed.
+    """
+    _lock_event(conn, event_id)
+    row = _statement_row(conn, event_id, statement_id, aggregator_id)
+    current = _load_statements(conn, [row])[0]
+    state = StatementState(row.state)
+    if state is StatementState.DISPUTED and party is Party.AGGREGATOR:
+        raise FailedPrecondition(
+            f"statement {statement_id} is disputed; the grid resolves it",
+            reason=money.STATEMENT_DISPUTED,
+            metadata={"statement_id": statement_id, "state": state.value},
+        )
+    confirmed = money.confirm(current.statement)
+    aggregator_time = row.aggregator_confirm_time or (now if party is Party.AGGREGATOR else None)
+    grid_time = row.grid_confirm_time or (now if party is Party.GRID else None)
+    done = state is StatementState.DISPUTED or (aggregator_time is not None and grid_time is not None)
+    conn.execute(
+        sa.update(statements)
+        .where(statements.c.event_id == event_id, statements.c.statement_id == statement_id)
+        .values(
+            aggregator_confirm_time=aggregator_time,
+            grid_confirm_time=grid_time,
+            state=confirmed.state.value if done else state.value,
+            confirm_time=now if done else None,
+            update_time=now,
+        )
+    )
+    if done and row.kind == REGULAR:
+        _settle_if_complete(conn, event_id, now, carrier)
+    return get_statement(conn, event_id, statement_id)
+
+
+def _settle_if_complete(conn: Connection, event_id: str, now: datetime, carrier: str | None) -> None:
+    open_count = conn.execute(
+        sa.select(sa.func.count())
+        .select_from(statements)
+        .where(
+            statements.c.event_id == event_id,
+            statements.c.kind == REGULAR,
+            statements.c.state != StatementState.CONFIRMED.value,
+        )
+    ).scalar_one()
+    if open_count == 0:
+        event = event_store.get(conn, event_id)
+        if event.state is EventState.EVALUATED:
+            event_store.transition(conn, event, EventState.SETTLED, Actor.PLATFORM, now, carrier=carrier)
+
+
+def dispute(
+    conn: Connection, event_id: str, statement_id: str, aggregator_id: str, reason: str, now: datetime
+) -> StatementRecord:
+    """The aggregator disputes its DRAFT statement (domain rules: not once confirmed, not twice)."""
+    _lock_event(conn, event_id)
+    row = _statement_row(conn, event_id, statement_id, aggregator_id)
+    disputed = money.dispute(_load_statements(conn, [row])[0].statement, reason)
+    conn.execute(
+        sa.update(statements)
+        .where(statements.c.event_id == event_id, statements.c.statement_id == statement_id)
+        .values(state=disputed.state.value, dispute_reason=reason, update_time=now)
+    )
+    return get_statement(conn, event_id, statement_id)
+
+
+def create_adjustment(
+    conn: Connection, event_id: str, statement_id: str, now: datetime, carrier: str | None
+) -> StatementRecord:
+    """A DRAFT adjustment of a CONFIRMED regular statement, re-evaluated from the data as it now stands.
+
+    Refused while an earlier adjustment of it is not confirmed
+    (FailedPrecondition ADJUSTMENT_PENDING); the aggregator is notified StatementReady.
+    """
+    _lock_event(conn, event_id)
+    row = _statement_row(conn, event_id, statement_id, None)
+    if row.kind != REGULAR:
+        raise FailedPrecondition(
+            f"statement {statement_id} is an adjustment; adjust its original {row.adjusts}",
+            reason=NOT_A_REGULAR_STATEMENT,
+            metadata={"statement": f"events/{event_id}/statements/{statement_id}", "adjusts": row.adjusts},
+        )
+    original = _load_statements(conn, [row])[0]
+    prior = _load_statements(
+        conn,
+        conn.execute(
+            sa.select(statements)
+            .where(statements.c.event_id == event_id, statements.c.adjusts == statement_id)
+            .order_by(statements.c.sequence)
+        ).all(),
+    )
+    pending = [p.statement_id for p in prior if p.statement.state is not StatementState.CONFIRMED]
+    if pending:
+        raise FailedPrecondition(
+            f"adjustment {pending[0]} of {statement_id} is not confirmed yet",
+            reason=ADJUSTMENT_PENDING,
+            metadata={"statement": f"events/{event_id}/statements/{pending[0]}"},
+        )
+    event = event_store.get(conn, event_id)
+    program = programs.get(conn, event.program_id)
+    aggregator_id = original.statement.aggregator_id
+    _, result = evaluation_of(conn, event, program, aggregator_id)
+    corrected = build_statement(
+        statement_id, event_id, aggregator_id, result, prices(conn, event, aggregator_id), program.settlement
+    )
+    sequence = len(prior) + 1
+    adjustment = build_adjustment(
+        f"{aggregator_id}.adj-{sequence}",
+        original.statement,
+        [line for line in corrected.lines if isinstance(line, StatementLine)],
+        program.settlement,
+        prior=[p.statement for p in prior],
+    )
+    record = StatementRecord(event_id, adjustment, original.slot_starts, now, None)
+    _insert_statement(conn, record, kind=ADJUSTMENT, sequence=sequence)
+    _announce(conn, record, carrier)
+    return record
