@@ -141,14 +141,18 @@ def setup_logging(
     """Send the root logger's records to ``stream`` (stderr) as JSON lines (or text), secrets scrubbed.
 
     Replaces the handler a previous call installed, so calling it again (tests,
-    reconfiguration) does not duplicate lines.
+    reconfiguration) does not duplicate lines, and the plain stream handler of
+    ``logging.basicConfig`` (the CLI's, for commands that run before this),
+    which would print every line a second time, unscrubbed.
     """
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(JsonFormatter() if json else logging.Formatter(_TEXT_FORMAT))
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
-    for previous in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+    for previous in [
+        h for h in root.handlers if h.get_name() == _HANDLER_NAME or type(h) is logging.StreamHandler
+    ]:
         root.removeHandler(previous)
     root.addHandler(handler)
     root.setLevel(level)

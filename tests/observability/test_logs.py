@@ -112,3 +112,15 @@ def test_text_format_is_redacted_as_well() -> None:
     setup_logging(logging.INFO, json=False, stream=out)
     logging.getLogger("tests.logs").info("got %s", f"Bearer {OPAQUE}")
     assert OPAQUE not in out.getvalue() and "got Bearer [REDACTED]" in out.getvalue()
+
+
+def test_replaces_the_plain_handler_of_basic_config() -> None:
+    # `vgi` calls logging.basicConfig before `serve` sets up JSON logging: its
+    # handler must not go on printing every line a second time, unscrubbed.
+    plain, out = io.StringIO(), io.StringIO()
+    logging.getLogger().addHandler(logging.StreamHandler(plain))
+    setup_logging(logging.INFO, json=True, stream=out)
+    logging.getLogger("tests.logs").info("got %s", f"Bearer {OPAQUE}")
+    assert plain.getvalue() == ""
+    [line] = [json.loads(text) for text in out.getvalue().splitlines()]
+    assert line["message"] == f"got Bearer {REDACTED}"
