@@ -16,6 +16,7 @@ import pkgutil
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from interceptors.tracing import tracing_server_interceptor
 from interceptors.validation import ValidationInterceptor
 from server.config import Settings
 from server.delivery import Dispatcher
+from server.monitor import Monitor
 from server.observability.tracing import installed_tracer_provider
 from server.scheduler import Scheduler
 from server.security.tokens import KeySet, TokenVerifier
@@ -164,6 +166,8 @@ class Platform:
         self.dispatcher: Dispatcher | None = None
         self.scheduler: Scheduler | None = None
         self._scheduler_task: asyncio.Task[None] | None = None
+        self.monitor: Monitor | None = None
+        self._monitor_task: asyncio.Task[None] | None = None
         self._serving: bool | None = None
 
     async def start(self) -> None:
@@ -208,6 +212,13 @@ class Platform:
             self._watcher = asyncio.create_task(self._watch_store(), name="vgi-health-watcher")
             self.scheduler = Scheduler(db)
             self._scheduler_task = asyncio.create_task(self.scheduler.run(), name="vgi-market-scheduler")
+            self.monitor = Monitor(
+                db,
+                interval_seconds=settings.monitor_interval_seconds,
+                heartbeat_timeout=timedelta(seconds=settings.heartbeat_timeout_seconds),
+            )
+            if settings.monitor_interval_seconds > 0:
+                self._monitor_task = asyncio.create_task(self.monitor.run(), name="vgi-execution-monitor")
         except BaseException:
             # A failed start (e.g. the port is taken) must not leak the pool's threads.
             await dispatcher.stop()
@@ -269,6 +280,9 @@ class Platform:
         if self._scheduler_task is not None:
             self._scheduler_task.cancel()
             self._scheduler_task = None
+        if self._monitor_task is not None:
+            self._monitor_task.cancel()
+            self._monitor_task = None
         # First, so load balancers and clients watching health move away
         # before the listener closes.
         await self.health.enter_graceful_shutdown()

@@ -120,6 +120,13 @@ class Settings:
             "further behind is ended with RESOURCE_EXHAUSTED (SLOW_CONSUMER)"
         },
     )
+    monitor_interval_seconds: float = field(
+        default=1.0,
+        metadata={
+            "doc": "how often this process's execution monitor looks for a finished minute of an executing "
+            "event (each minute is done once whichever process claims it); 0 runs no monitor here"
+        },
+    )
     delivery_poll_seconds: float = field(
         default=1.0,
         metadata={"doc": "how often open streams re-check the store (items committed by other processes)"},
@@ -200,6 +207,8 @@ class Settings:
             raise ValueError("bearer tokens need a key set: set jwks_file or pki_dir (--pki)")
         if self.delivery_queue_size < 1 or self.delivery_poll_seconds <= 0:
             raise ValueError("delivery_queue_size and delivery_poll_seconds must be positive")
+        if self.monitor_interval_seconds < 0:
+            raise ValueError("monitor_interval_seconds must not be negative")
         if self.grace_seconds < 0 or self.health_interval_seconds <= 0 or self.db_threads < 1:
             raise ValueError("grace_seconds, health_interval_seconds and db_threads must be positive")
 

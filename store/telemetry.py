@@ -450,10 +450,16 @@ def _milliwatts(value: Any) -> Decimal:
 
 
 def actual_power(
-    conn: Connection, at: datetime, window: timedelta, aggregator_ids: Sequence[str] | None = None
+    conn: Connection,
+    at: datetime,
+    window: timedelta,
+    aggregator_ids: Sequence[str] | None = None,
+    *,
+    node_id: str | None = None,
 ) -> dict[str, int]:
     """Latest actual power per aggregator at ``at``: Σ over its live chargers of each one's latest
-    reading in (at − window, at]; aggregators with no such reading are absent."""
+    reading in (at − window, at]; aggregators with no such reading are absent. With ``node_id``,
+    only the chargers of stations at that grid node or below it count."""
     inner = meter_values.alias("inner_mv")
     latest = (
         sa.select(sa.func.max(inner.c.sample_time))
@@ -477,4 +483,8 @@ def actual_power(
     )
     if aggregator_ids is not None:
         query = query.where(chargers.c.aggregator_id.in_(list(aggregator_ids)))
+    if node_id is not None:
+        query = query.where(
+            sa.tuple_(chargers.c.aggregator_id, chargers.c.station_id).in_(registry.stations_under(node_id))
+        )
     return {row.aggregator_id: int(row.power_w) for row in conn.execute(query)}

@@ -11,10 +11,13 @@ from vgi.dispatch.v1 import dispatch_service_pb2_grpc as pb_grpc
 
 from server.servicers import Deps
 from server.servicers.dispatch_market import DispatchMarket
+from server.servicers.dispatch_monitoring import DispatchMonitoring
 from server.servicers.dispatch_registry import DispatchRegistry
 from server.servicers.dispatch_settlement import DispatchSettlement
 
 
-class DispatchService(DispatchRegistry, DispatchMarket, DispatchSettlement, pb_grpc.DispatchServiceServicer):
+class DispatchService(
+    DispatchRegistry, DispatchMarket, DispatchMonitoring, DispatchSettlement, pb_grpc.DispatchServiceServicer
+):
     def __init__(self, deps: Deps) -> None:
         self.deps = deps

@@ -169,7 +169,8 @@ class World:
         return await self.programs.upsert_program(program)
 
     async def build(self, **program: Any) -> None:
-        """Aggregators, node, stations, program, the old event on D−7, and the metered history."""
+        """Aggregators, node ta-1 and stations (tests/dr/world), capacity declarations for D, program
+        "settle" with ``program`` settings, the real-time event "rt-old" on D−7, and the metered history."""
         await world.build(self.platform)
         day_start, now = at(self.day, 0), datetime.now(UTC)
 
@@ -208,12 +209,15 @@ class World:
         event_id: str,
         targets_w: list[int],
         bids: Mapping[str, list[tuple[int, str]]],
+        *,
+        baseline_method: market_pb2.BaselineMethod = market_pb2.BASELINE_METHOD_UNSPECIFIED,
         **fields: Any,
     ) -> None:
         """Publish a day-ahead event on the window, bid, close bidding and clear it by merit order."""
         start, _ = self.window(len(targets_w))
         event = world.day_ahead_event(event_id, start, targets_w, **fields)
         event.program = PROGRAM
+        event.baseline_method = baseline_method
         await self.grid.publish_event(event)
         for aggregator_id, offers in bids.items():
             await self.market[aggregator_id].submit_bid(f"events/{event_id}", world.slots(start, offers))

@@ -1,0 +1,645 @@
+"""Execution monitoring (SPEC F7): one transaction per (event, minute), and the progress read side.
+
+``run_minute`` claims the minute (a row in ``monitoring_minutes``, INSERT …
+ON CONFLICT DO NOTHING: of several processes, one computes and corrects it),
+then, in the same transaction:
+
+* target per aggregator = Σ of its instructions of the event in force at the
+  minute (the step containing the minute start); per node the same summed
+  over the node's instructions;
+* actual = Σ of the latest reading of each live charger in the
+  ``heartbeat_timeout`` before the minute's end (``store.telemetry.actual_power``),
+  per aggregator over all its chargers, per node over the chargers at or
+  below it. Minute-level monitoring needs readings: 15-minute interval
+  aggregates feed baselines and evaluation, not this;
+* baseline = the event's F8 method over the metered history of the scope,
+  falling back — when too few candidate days exist — to the program's
+  fallback method or else PRE_EVENT (the slot before the window), the
+  monitoring default because a real-time event often hits a new resource;
+  computed once per event and scope at its first minute and kept in
+  ``monitoring_baselines``; no data even for the fallback leaves the scope
+  unmeasured;
+* figures and deviations (``domain.monitoring``); an aggregator whose
+  deviation exceeds the program's ``deviation_threshold`` for
+  ``deviation_minutes`` consecutive minutes is alarmed (DEVIATION, to the
+  grid's progress stream and to the aggregator's notification stream) and,
+  per node it holds instructions at, its shortfall is re-dispatched
+  (``domain.decomposition.redispatch``) to the other aggregators invited to
+  the event at that node with capacity left (real-time F3 capacity in the
+  event's direction): every instruction that changes is cancelled and
+  reissued as its next version, and every aggregator concerned gets a
+  REDISPATCH alarm.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+
+import sqlalchemy as sa
+from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy.engine import Connection
+from vgi.common.v1 import market_pb2
+
+from domain import monitoring as rules
+from domain.baseline import INSUFFICIENT_BASELINE_DAYS, BaselineMethod, compute_baseline
+from domain.calendar import SlotWindow, WorkingCalendar, local_day, slot_index, slot_start
+from domain.decomposition import MinuteSample, is_lagging, redispatch
+from domain.errors import FailedPrecondition
+from domain.evaluation import Direction
+from domain.events import SLOT, EventState
+from store import capacity, instructions, market_proto, registry, telemetry
+from store import events as event_store
+from store.events import Event
+from store.instructions import Instruction, Target
+from store.market_tables import EventInvitationRow, EventRow, EventTargetRow
+from store.monitoring_tables import (
+    MonitoringAggregatorMinuteRow,
+    MonitoringAlarmRow,
+    MonitoringBaselineRow,
+    MonitoringMinuteRow,
+    MonitoringNodeMinuteRow,
+)
+
+minutes = MonitoringMinuteRow.__table__  # type: ignore[attr-defined]
+aggregator_minutes = MonitoringAggregatorMinuteRow.__table__  # type: ignore[attr-defined]
+node_minutes = MonitoringNodeMinuteRow.__table__  # type: ignore[attr-defined]
+baselines = MonitoringBaselineRow.__table__  # type: ignore[attr-defined]
+alarms = MonitoringAlarmRow.__table__  # type: ignore[attr-defined]
+_events = EventRow.__table__  # type: ignore[attr-defined]
+_targets = EventTargetRow.__table__  # type: ignore[attr-defined]
+_invitations = EventInvitationRow.__table__  # type: ignore[attr-defined]
+
+MINUTE = rules.MINUTE
+MONITORED = (EventState.EXECUTING.value, EventState.COMPLETED.value)
+DEVIATION, REDISPATCH = "DEVIATION", "REDISPATCH"
+ALARM_KINDS = {DEVIATION: market_pb2.ALARM_KIND_DEVIATION, REDISPATCH: market_pb2.ALARM_KIND_REDISPATCH}
+LOOKBACK_DAYS = 60
+REDISPATCHED = "re-dispatched by execution monitoring"
+
+
+@dataclass(frozen=True)
+class ScopeFigures:
+    """An aggregator's (``scope`` = its id) or a node's figures in one minute."""
+
+    scope: str
+    figures: rules.Figures
+
+
+@dataclass(frozen=True)
+class Alarm:
+    alarm_id: str
+    kind: str
+    event_id: str
+    aggregator_id: str
+    message: str
+    raise_time: datetime
+
+
+@dataclass(frozen=True)
+class ProgressMinute:
+    """One monitored minute of an event as the progress stream sends it."""
+
+    minute_start: datetime
+    event_state: EventState
+    target_w: int
+    actual_w: int
+    baseline_w: int
+    aggregators: list[ScopeFigures] = field(default_factory=list)
+    nodes: list[ScopeFigures] = field(default_factory=list)
+    alarms: list[Alarm] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """The program's F7 rule: deviation above ``threshold`` for ``consecutive`` minutes."""
+
+    threshold: Fraction
+    consecutive: int
+
+
+def due_event_ids(conn: Connection, minute: datetime) -> list[str]:
+    """Events executing at ``minute`` (or completed right at its end) whose minute is not yet claimed."""
+    claimed = sa.exists().where(minutes.c.event_id == _events.c.event_id, minutes.c.minute_start == minute)
+    query = (
+        sa.select(_events.c.event_id)
+        .where(
+            _events.c.state.in_(MONITORED),
+            _events.c.window_start <= minute,
+            _events.c.window_end > minute,
+            ~claimed,
+        )
+        .order_by(_events.c.event_id)
+    )
+    return list(conn.execute(query).scalars())
+
+
+def run_minute(
+    conn: Connection, event_id: str, minute: datetime, now: datetime, heartbeat_timeout: timedelta
+) -> ProgressMinute | None:
+    """Compute, record and act on one minute of an event; None when it is not monitored or already claimed."""
+    event = event_store.get(conn, event_id)
+    if event.state.value not in MONITORED or not event.window_start <= minute < event.window_end:
+        return None
+    claimed = conn.execute(
+        registry.dialect_insert(conn, minutes)
+        .values(
+            event_id=event_id,
+            minute_start=minute,
+            event_state=event.state.value,
+            target_w=0,
+            actual_w=0,
+            baseline_w=0,
+            create_time=now,
+        )
+        .on_conflict_do_nothing()
+        # RETURNING, not rowcount: psycopg reports -1 for an INSERT … ON CONFLICT.
+        .returning(minutes.c.event_id)
+    ).first()
+    if claimed is None:
+        return None
+    return _Minute(conn, event, minute, now, heartbeat_timeout).run()
+
+
+class _Minute:
+    """The work of one claimed minute (a class only to share its inputs between the steps)."""
+
+    def __init__(
+        self, conn: Connection, event: Event, minute: datetime, now: datetime, heartbeat_timeout: timedelta
+    ) -> None:
+        self.conn = conn
+        self.event = event
+        self.minute = minute
+        self.end = minute + MINUTE
+        self.now = now
+        self.timeout = heartbeat_timeout
+        self.alarms: list[Alarm] = []
+        self.reset: set[str] = set()
+
+    def run(self) -> ProgressMinute:
+        conn, event, minute = self.conn, self.event, self.minute
+        settings, calendar, fallback = _program(conn, event.program_id)
+        in_force = [
+            i
+            for i in _event_instructions(conn, event.event_id)
+            if i.validity_start <= minute < i.validity_end
+        ]
+        node_targets: dict[str, dict[str, int]] = {}
+        for instruction in in_force:
+            by_node = node_targets.setdefault(instruction.aggregator_id, {})
+            value = _curve(instruction).value_at(minute)
+            by_node[instruction.grid_node] = by_node.get(instruction.grid_node, 0) + value
+        holders = sorted(node_targets)
+        actual = telemetry.actual_power(conn, self.end, self.timeout, holders) if holders else {}
+        aggregator_figures = []
+        for aid in holders:
+            baseline = self._baseline(f"aggregators/{aid}", calendar, fallback)
+            aggregator_figures.append(
+                ScopeFigures(
+                    aid,
+                    rules.figures(
+                        event.direction, sum(node_targets[aid].values()), actual.get(aid), baseline
+                    ),
+                )
+            )
+        node_figures = []
+        for node in sorted({*event.nodes, *(n for t in node_targets.values() for n in t if n)}):
+            at_node = telemetry.actual_power(conn, self.end, self.timeout, node_id=node)
+            target = sum(t.get(node, 0) for t in node_targets.values())
+            baseline = self._baseline(f"gridNodes/{node}", calendar, fallback)
+            metered = sum(at_node.values()) if at_node else None
+            node_figures.append(ScopeFigures(node, rules.figures(event.direction, target, metered, baseline)))
+        recent = self._recent(aggregator_figures, node_targets, settings)
+        lagging = [
+            aid
+            for aid in holders
+            if is_lagging(
+                [MinuteSample(m.target_w, m.response_w) for m in recent[aid]],
+                threshold=settings.threshold,
+                consecutive=settings.consecutive,
+            )
+        ]
+        for aid in lagging:
+            self._deviation_alarm(aid, recent[aid], settings)
+        for node in sorted({n for aid in lagging for n in node_targets[aid]}):
+            self._redispatch(node, in_force, recent, settings)
+        return self._record(aggregator_figures, node_figures, node_targets)
+
+    def _recent(
+        self,
+        figures: Sequence[ScopeFigures],
+        node_targets: Mapping[str, Mapping[str, int]],
+        settings: Deviation,
+    ) -> dict[str, list[rules.PastMinute]]:
+        """Each aggregator's lag history ending with this minute."""
+        since = self.minute - (settings.consecutive - 1) * MINUTE
+        past: dict[str, dict[datetime, rules.PastMinute]] = {}
+        c = aggregator_minutes.c
+        for row in self.conn.execute(
+            sa.select(
+                c.aggregator_id, c.minute_start, c.target_w, c.response_w, c.node_targets, c.lag_reset
+            ).where(c.event_id == self.event.event_id, c.minute_start >= since, c.minute_start < self.minute)
+        ):
+            past.setdefault(row.aggregator_id, {})[row.minute_start] = rules.PastMinute(
+                row.target_w, row.response_w, json.loads(row.node_targets), row.lag_reset
+            )
+        return {
+            f.scope: rules.recent_minutes(
+                past.get(f.scope, {}),
+                self.minute,
+                rules.PastMinute(f.figures.target_w, f.figures.response_w, node_targets[f.scope], False),
+                settings.consecutive,
+            )
+            for f in figures
+        }
+
+    def _deviation_alarm(
+        self, aggregator_id: str, recent: Sequence[rules.PastMinute], settings: Deviation
+    ) -> None:
+        latest = recent[-1]
+        deviation = Fraction(latest.target_w - latest.response_w, latest.target_w)
+        self._alarm(
+            DEVIATION,
+            aggregator_id,
+            f"aggregators/{aggregator_id} responded {latest.response_w} W of {latest.target_w} W instructed "
+            f"(deviation {_percent(deviation)}) for {settings.consecutive} consecutive minutes, "
+            f"above the {_percent(settings.threshold)} allowed",
+        )
+        self.reset.add(aggregator_id)
+
+    def _redispatch(
+        self,
+        node: str,
+        in_force: Sequence[Instruction],
+        recent: Mapping[str, Sequence[rules.PastMinute]],
+        settings: Deviation,
+    ) -> None:
+        """Move the lagging aggregators' shortfall at ``node`` to the others with capacity left."""
+        held = {i.aggregator_id: i for i in in_force if i.grid_node == node}
+        samples = {aid: rules.node_samples(recent[aid], node) for aid in held}
+        plan = redispatch(
+            samples,
+            self._capacity_left(node, held),
+            threshold=settings.threshold,
+            consecutive=settings.consecutive,
+        )
+        current = {aid: s[-1].instructed_w for aid, s in samples.items()}
+        deltas = {aid: plan.instructed_w[aid] - current.get(aid, 0) for aid in plan.instructed_w}
+        if not any(deltas.values()):
+            return
+        template = held[min(plan.shortfall_w)]
+        curves = {
+            aid: _curve(held[aid])
+            if aid in held
+            else rules.Curve(template.target_start, template.step_minutes, (0,) * len(template.target_w))
+            for aid in deltas
+        }
+        revised = rules.revise_curves(curves, deltas, self.end)
+        for aid, values in revised.items():
+            base = held.get(aid, template)
+            instructions.issue(
+                self.conn,
+                event_id=self.event.event_id,
+                aggregator_id=aid,
+                grid_node=node,
+                direction=self.event.direction,
+                target=Target(
+                    base.target_start, base.step_minutes, values, base.validity_start, base.validity_end
+                ),
+                now=self.now,
+                carrier=None,
+                heartbeat_timeout=self.timeout,
+                replacing=held.get(aid),
+            )
+        place = f"gridNodes/{node}" if node else "its aggregator-level instructions"
+        shortfall = sum(plan.shortfall_w.values())
+        summary = (
+            f"shortfall of {shortfall} W at {place} re-dispatched: "
+            + ", ".join(f"aggregators/{aid} {deltas[aid]:+d} W" for aid in sorted(revised))
+            + (f"; {plan.unplaced_w} W found no capacity left" if plan.unplaced_w else "")
+        )
+        for aid in sorted(revised):
+            self._alarm(
+                REDISPATCH, aid, f"{summary}; your instruction is now version {_next_version(held.get(aid))}"
+            )
+            self.reset.add(aid)
+
+    def _capacity_left(self, node: str, held: Mapping[str, Instruction]) -> dict[str, int]:
+        """Real-time F3 capacity in the event's direction of the aggregators that may take more at ``node``."""
+        decrease = self.event.direction is Direction.LOAD_DECREASE
+        if not node:
+            figures = {
+                aid: capacity.realtime_capacity(self.conn, f"aggregators/{aid}", self.end, self.timeout)
+                for aid in held
+            }
+            return {aid: f.decrease_w if decrease else f.increase_w for aid, f in figures.items()}
+        invited = set(
+            self.conn.execute(
+                sa.select(_invitations.c.aggregator_id).where(
+                    _invitations.c.event_id == self.event.event_id, _invitations.c.grid_node == node
+                )
+            ).scalars()
+        )
+        totals = capacity.aggregator_capacities(self.conn, node, self.end, self.timeout)
+        return {
+            aid: t.decrease_w if decrease else t.increase_w
+            for aid, t in totals.items()
+            if aid in invited or aid in held
+        }
+
+    def _alarm(self, kind: str, aggregator_id: str, message: str) -> None:
+        alarm = Alarm(str(uuid.uuid4()), kind, self.event.event_id, aggregator_id, message, self.now)
+        self.alarms.append(alarm)
+        market_proto.notify(self.conn, aggregator_id, None, alarm=alarm_message(alarm))
+
+    def _baseline(self, scope: str, calendar: WorkingCalendar, fallback: BaselineMethod | None) -> int | None:
+        """The scope's baseline (whole W) in the slot of this minute; None when no data gave one."""
+        event = self.event
+        row = self.conn.execute(
+            sa.select(baselines.c.slot_values).where(
+                baselines.c.event_id == event.event_id, baselines.c.scope == scope
+            )
+        ).first()
+        if row is None:
+            method, values = _compute_baseline(self.conn, event, scope, calendar, fallback)
+            self.conn.execute(
+                sa.insert(baselines).values(
+                    event_id=event.event_id,
+                    scope=scope,
+                    method=method.value if method else "",
+                    requested_method=event.baseline_method.value,
+                    slot_values=json.dumps(values),
+                    create_time=self.now,
+                )
+            )
+        else:
+            values = json.loads(row.slot_values)
+        if not values:
+            return None
+        value: int = values[(self.minute - event.window_start) // SLOT]
+        return value
+
+    def _record(
+        self,
+        aggregator_figures: Sequence[ScopeFigures],
+        node_figures: Sequence[ScopeFigures],
+        node_targets: Mapping[str, Mapping[str, int]],
+    ) -> ProgressMinute:
+        conn, event_id, minute = self.conn, self.event.event_id, self.minute
+        if aggregator_figures:
+            conn.execute(
+                sa.insert(aggregator_minutes),
+                [
+                    {
+                        **_figure_row(event_id, minute, f.figures),
+                        "aggregator_id": f.scope,
+                        "node_targets": json.dumps(node_targets[f.scope], sort_keys=True),
+                        "lag_reset": f.scope in self.reset,
+                    }
+                    for f in aggregator_figures
+                ],
+            )
+        if node_figures:
+            conn.execute(
+                sa.insert(node_minutes),
+                [{**_figure_row(event_id, minute, f.figures), "grid_node": f.scope} for f in node_figures],
+            )
+        if self.alarms:
+            conn.execute(
+                sa.insert(alarms),
+                [
+                    {
+                        "alarm_id": a.alarm_id,
+                        "event_id": event_id,
+                        "minute_start": minute,
+                        "kind": a.kind,
+                        "aggregator_id": a.aggregator_id,
+                        "message": a.message,
+                        "raise_time": a.raise_time,
+                    }
+                    for a in self.alarms
+                ],
+            )
+        totals = ProgressMinute(
+            minute_start=minute,
+            event_state=self.event.state,
+            target_w=sum(f.figures.target_w for f in aggregator_figures),
+            actual_w=sum(f.figures.actual_w for f in aggregator_figures),
+            baseline_w=sum(f.figures.baseline_w for f in aggregator_figures),
+            aggregators=list(aggregator_figures),
+            nodes=list(node_figures),
+            alarms=list(self.alarms),
+        )
+        conn.execute(
+            sa.update(minutes)
+            .where(minutes.c.event_id == event_id, minutes.c.minute_start == minute)
+            .values(target_w=totals.target_w, actual_w=totals.actual_w, baseline_w=totals.baseline_w)
+        )
+        return totals
+
+
+def _figure_row(event_id: str, minute: datetime, f: rules.Figures) -> dict[str, object]:
+    return {
+        "event_id": event_id,
+        "minute_start": minute,
+        "target_w": f.target_w,
+        "actual_w": f.actual_w,
+        "baseline_w": f.baseline_w,
+        "response_w": f.response_w,
+        "deviation": None if f.deviation is None else str(f.deviation),
+        "unmeasured": f.unmeasured,
+    }
+
+
+def _percent(value: Fraction) -> str:
+    return f"{Decimal(value.numerator) / Decimal(value.denominator) * 100:.1f}%"
+
+
+def _next_version(instruction: Instruction | None) -> int:
+    return instruction.version + 1 if instruction else 1
+
+
+def _curve(instruction: Instruction) -> rules.Curve:
+    return rules.Curve(instruction.target_start, instruction.step_minutes, instruction.target_w)
+
+
+def _event_instructions(conn: Connection, event_id: str) -> list[Instruction]:
+    found: list[Instruction] = []
+    token = ""
+    while True:
+        page = instructions.list_page(
+            conn, page_size=1000, page_token=token, event_id=event_id, active_only=True
+        )
+        found += page.instructions
+        token = page.next_page_token
+        if not token:
+            return found
+
+
+def _program(conn: Connection, program_id: str) -> tuple[Deviation, WorkingCalendar, BaselineMethod | None]:
+    """The program's deviation rule, working calendar and baseline fallback (PRE_EVENT when it names none)."""
+    row = conn.execute(
+        sa.select(event_store.programs).where(event_store.programs.c.program_id == program_id)
+    ).one()
+    calendar = WorkingCalendar.of(
+        (date.fromisoformat(d) for d in json.loads(row.holidays)),
+        (date.fromisoformat(d) for d in json.loads(row.make_up_working_days)),
+    )
+    fallback = (
+        BaselineMethod(row.fallback_baseline_method)
+        if row.fallback_baseline_method
+        else BaselineMethod.PRE_EVENT
+    )
+    return Deviation(Fraction(row.deviation_threshold), row.deviation_minutes), calendar, fallback
+
+
+def _compute_baseline(
+    conn: Connection, event: Event, scope: str, calendar: WorkingCalendar, fallback: BaselineMethod | None
+) -> tuple[BaselineMethod | None, list[int]]:
+    """F8 per slot of the window (each local day of it on its own), rounded to whole watts.
+
+    Candidate days skip the local days of the scope's other events that were
+    not cancelled (the aggregator's invitations, or the node's targets).
+    """
+    aggregator_id, node_id = capacity.parse_scope(scope)
+    first_day = local_day(event.window_start)
+    series = telemetry.slot_mean_power(
+        conn,
+        start=slot_start(first_day - timedelta(days=LOOKBACK_DAYS), 0),
+        end=event.window_start,
+        aggregator_id=aggregator_id,
+        node_id=node_id,
+    )
+    history: dict[date, dict[int, Decimal]] = {}
+    for at, value in series.items():
+        history.setdefault(local_day(at), {})[slot_index(at)] = value
+    busy = _event_days(conn, event.event_id, aggregator_id, node_id)
+    by_day: dict[date, list[int]] = {}
+    for at in event.slot_starts:
+        by_day.setdefault(local_day(at), []).append(slot_index(at))
+    values: list[int] = []
+    used: BaselineMethod | None = None
+    for day, slots in by_day.items():
+        try:
+            result = compute_baseline(
+                history,
+                day,
+                SlotWindow(slots[0], slots[-1] + 1),
+                calendar,
+                method=event.baseline_method,
+                fallback=None if fallback is event.baseline_method else fallback,
+                event_days=busy,
+            )
+        except FailedPrecondition as shortage:
+            if shortage.reason != INSUFFICIENT_BASELINE_DAYS:
+                raise
+            return None, []
+        used = result.method
+        values += [rules.whole_watts(result.values[slot]) for slot in slots]
+    return used, values
+
+
+def _event_days(conn: Connection, event_id: str, aggregator_id: str | None, node_id: str | None) -> set[date]:
+    if aggregator_id is not None:
+        related = sa.select(_invitations.c.event_id).where(_invitations.c.aggregator_id == aggregator_id)
+    else:
+        related = sa.select(_targets.c.event_id).where(_targets.c.grid_node == node_id)
+    days: set[date] = set()
+    for row in conn.execute(
+        sa.select(_events.c.window_start, _events.c.window_end).where(
+            _events.c.event_id.in_(related),
+            _events.c.event_id != event_id,
+            _events.c.state != EventState.CANCELLED.value,
+        )
+    ):
+        days.add(local_day(row.window_start))
+        days.add(local_day(row.window_end - timedelta(microseconds=1)))
+    return days
+
+
+# ---------------------------------------------------------------- read side
+
+
+def alarm_message(alarm: Alarm) -> market_pb2.Alarm:
+    raised = Timestamp()
+    raised.FromDatetime(alarm.raise_time)
+    return market_pb2.Alarm(
+        alarm_id=alarm.alarm_id,
+        kind=ALARM_KINDS[alarm.kind],
+        event=f"events/{alarm.event_id}",
+        aggregator=f"aggregators/{alarm.aggregator_id}",
+        message=alarm.message,
+        raise_time=raised,
+    )
+
+
+def read_minutes(conn: Connection, event_id: str, after: datetime | None, limit: int) -> list[ProgressMinute]:
+    """Up to ``limit`` monitored minutes of an event after ``after`` (None: from the first), in order."""
+    query = (
+        sa.select(minutes).where(minutes.c.event_id == event_id).order_by(minutes.c.minute_start).limit(limit)
+    )
+    if after is not None:
+        query = query.where(minutes.c.minute_start > after)
+    rows = conn.execute(query).all()
+    if not rows:
+        return []
+    found = {
+        row.minute_start: ProgressMinute(
+            row.minute_start, EventState(row.event_state), row.target_w, row.actual_w, row.baseline_w
+        )
+        for row in rows
+    }
+    for table, key, into in (
+        (aggregator_minutes, aggregator_minutes.c.aggregator_id, "aggregators"),
+        (node_minutes, node_minutes.c.grid_node, "nodes"),
+    ):
+        c = table.c
+        for row in conn.execute(
+            sa.select(table)
+            .where(
+                c.event_id == event_id,
+                c.minute_start >= rows[0].minute_start,
+                c.minute_start <= rows[-1].minute_start,
+            )
+            .order_by(c.minute_start, key)
+        ):
+            if row.minute_start in found:
+                getattr(found[row.minute_start], into).append(
+                    ScopeFigures(row._mapping[key.name], _figures_of(row))
+                )
+    for row in conn.execute(
+        sa.select(alarms)
+        .where(
+            alarms.c.event_id == event_id,
+            alarms.c.minute_start >= rows[0].minute_start,
+            alarms.c.minute_start <= rows[-1].minute_start,
+        )
+        .order_by(alarms.c.minute_start, alarms.c.kind, alarms.c.aggregator_id)
+    ):
+        if row.minute_start in found:
+            found[row.minute_start].alarms.append(
+                Alarm(row.alarm_id, row.kind, row.event_id, row.aggregator_id, row.message, row.raise_time)
+            )
+    return list(found.values())
+
+
+def _figures_of(row: sa.Row[tuple[object, ...]]) -> rules.Figures:
+    return rules.Figures(
+        target_w=row.target_w,
+        actual_w=row.actual_w,
+        baseline_w=row.baseline_w,
+        response_w=row.response_w,
+        deviation=None if row.deviation is None else Fraction(row.deviation),
+        unmeasured=row.unmeasured,
+    )
+
+
+def event_state(conn: Connection, event_id: str) -> tuple[EventState, datetime]:
+    """The event's state now and its window end (NOT_FOUND EVENT_NOT_FOUND for an unknown event)."""
+    event = event_store.get(conn, event_id)
+    return event.state, event.window_end
