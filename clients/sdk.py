@@ -8,11 +8,18 @@
   service config that retries UNAVAILABLE for idempotent methods — reads, and
   mutating calls that carry a ``request_id`` (the SDK always fills it, so a
   retried create returns the first answer, AIP-155).
+* Several server processes: ``secure_channel(["127.0.0.1:50051",
+  "127.0.0.1:50052"], …)`` spreads calls over them with gRPC's
+  ``round_robin`` (one connection to each, calls taking turns); a process
+  that dies is skipped, and an idempotent call it failed is retried on
+  another. A DNS name resolving to every process (a Kubernetes headless
+  service) balances the same way.
 * Failures raise ``clients.errors.VgiError`` subclasses with the unpacked details.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import uuid
 from collections.abc import Sequence
@@ -60,6 +67,7 @@ def service_config(
     ]
     return json.dumps(
         {
+            "loadBalancingConfig": [{"round_robin": {}}],
             "methodConfig": [
                 {
                     "name": names,
@@ -71,7 +79,7 @@ def service_config(
                         "retryableStatusCodes": ["UNAVAILABLE"],
                     },
                 }
-            ]
+            ],
         }
     )
 
@@ -92,30 +100,68 @@ def channel_options(
     ]
 
 
+def target_of(targets: str | Sequence[str]) -> str:
+    """One gRPC target naming every server: ``["10.0.0.1:50051", "10.0.0.2:50051"]`` →
+    ``"ipv4:10.0.0.1:50051,10.0.0.2:50051"`` (``ipv6:`` for ``[addr]:port``); one address stays as it is.
+
+    Several addresses must be IP literals of one family; for host names use one
+    DNS name that resolves to all of them (``dns:///vgi.example:50051``).
+    """
+    if isinstance(targets, str):
+        return targets
+    if not targets:
+        raise ValueError("no target given")
+    if len(targets) == 1:
+        return targets[0]
+    families = set()
+    for address in targets:
+        host, _, port = address.rpartition(":")
+        try:
+            families.add(ipaddress.ip_address(host.strip("[]")).version)
+        except ValueError:
+            raise ValueError(
+                f"{address!r}: several targets must be IP:port; give a host name as one DNS target"
+            ) from None
+        if not port.isdigit():
+            raise ValueError(f"{address!r} has no port")
+    if len(families) != 1:
+        raise ValueError("several targets must all be IPv4 or all IPv6")
+    return f"ipv{families.pop()}:{','.join(targets)}"
+
+
 def secure_channel(
-    target: str,
+    targets: str | Sequence[str],
     *,
     root_certificates: bytes,
     private_key: bytes,
     certificate_chain: bytes,
     options: Sequence[tuple[str, Any]] | None = None,
+    interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
 ) -> grpc.aio.Channel:
-    """A mutual-TLS channel with the platform's retry policy, traced when a tracer provider is installed."""
+    """A mutual-TLS channel with the platform's retry policy, balanced round-robin over ``targets``,
+    traced when a tracer provider is installed; ``interceptors`` run inside the tracing ones."""
     credentials = grpc.ssl_channel_credentials(
         root_certificates=root_certificates, private_key=private_key, certificate_chain=certificate_chain
     )
     return grpc.aio.secure_channel(
-        target,
+        target_of(targets),
         credentials,
         options=channel_options() if options is None else options,
-        interceptors=client_interceptors(),
+        interceptors=[*client_interceptors(), *interceptors],
     )
 
 
-def insecure_channel(target: str, *, options: Sequence[tuple[str, Any]] | None = None) -> grpc.aio.Channel:
-    """A plaintext channel, for a server started with ``--insecure`` on loopback; traced like ``secure_channel``."""
+def insecure_channel(
+    targets: str | Sequence[str],
+    *,
+    options: Sequence[tuple[str, Any]] | None = None,
+    interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
+) -> grpc.aio.Channel:
+    """A plaintext channel, for servers started with ``--insecure`` on loopback; traced like ``secure_channel``."""
     return grpc.aio.insecure_channel(
-        target, options=channel_options() if options is None else options, interceptors=client_interceptors()
+        target_of(targets),
+        options=channel_options() if options is None else options,
+        interceptors=[*client_interceptors(), *interceptors],
     )
 
 

@@ -8,7 +8,8 @@ back. Health and reflection are exempt.
 
 Buckets live in this process (one ``RateLimiter`` per server, i.e. per event
 loop): with N server processes a principal spread over all of them gets up
-to N times the configured rate; see the README.
+to N times the configured rate, unless ``shared`` (rate_limit_backend =
+redis) keeps them in Redis for all processes; see the README.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from interceptors.exempt import is_exempt
 from interceptors.methods import MethodInfo
 from server.observability.metrics import METRICS
 from server.security.ratelimit import DEFAULT_CLASS, BucketSpec, RateLimiter
+from server.security.ratelimit_redis import RedisRateLimiter
 
 RATE_LIMITED = "RATE_LIMITED"
 _PREFIX = "METHOD_CLASS_"
@@ -40,11 +42,13 @@ class RateLimitInterceptor(Guard):
         *,
         idle_evict_s: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
+        shared: RedisRateLimiter | None = None,
     ) -> None:
         super().__init__()
         self._limits = dict(limits)
         self._limiter = RateLimiter(self._limits, idle_evict_s=idle_evict_s)
         self._clock = clock
+        self._shared = shared
 
     def applies(self, method: MethodInfo) -> bool:
         return not is_exempt(method)
@@ -56,7 +60,10 @@ class RateLimitInterceptor(Guard):
         method_class = _CLASS_NAMES.get(method.method_class, DEFAULT_CLASS)
         if method_class not in self._limits:
             method_class = DEFAULT_CLASS
-        retry_after = self._limiter.try_acquire((principal.uri, method_class), self._clock())
+        if self._shared is not None:
+            retry_after = await self._shared.try_acquire(principal.uri, method_class)
+        else:
+            retry_after = self._limiter.try_acquire((principal.uri, method_class), self._clock())
         if retry_after is None:
             return
         METRICS.ratelimit_rejected(method_class)

@@ -41,8 +41,10 @@ from server.delivery import Dispatcher
 from server.monitor import Monitor
 from server.observability.tracing import installed_tracer_provider
 from server.scheduler import Scheduler
+from server.security.ratelimit_redis import RedisRateLimiter
 from server.security.tokens import KeySet, TokenVerifier
 from server.servicers import Deps
+from server.wakeup_pg import wakeup_for
 from store import migrate
 from store.audit import AuditWriter
 from store.db import Database
@@ -80,7 +82,15 @@ def build_interceptors(settings: Settings, db: Database) -> list[grpc.aio.Server
         *identity,
         TokenAuthInterceptor(verifier, subject_is_principal=settings.insecure),
         AuthorizationInterceptor(),
-        RateLimitInterceptor(settings.rate_limit_specs(), idle_evict_s=settings.rate_limit_idle_seconds),
+        RateLimitInterceptor(
+            settings.rate_limit_specs(),
+            idle_evict_s=settings.rate_limit_idle_seconds,
+            shared=RedisRateLimiter(
+                settings.redis_url, settings.rate_limit_specs(), idle_evict_s=settings.rate_limit_idle_seconds
+            )
+            if settings.rate_limit_backend == "redis"
+            else None,
+        ),
         AuditInterceptor(AuditWriter(db)),
         LimitsInterceptor(
             max_streams=settings.max_streams_per_principal,
@@ -178,7 +188,10 @@ class Platform:
             await asyncio.to_thread(migrate.upgrade, settings.database_url)
         db = self.db = Database(settings.database_url, threads=settings.db_threads)
         dispatcher = self.dispatcher = Dispatcher(
-            db, queue_size=settings.delivery_queue_size, poll_interval_s=settings.delivery_poll_seconds
+            db,
+            wakeup=wakeup_for(settings.wakeup, db),
+            queue_size=settings.delivery_queue_size,
+            poll_interval_s=settings.delivery_poll_seconds,
         )
         try:
             await dispatcher.start()
@@ -186,7 +199,11 @@ class Platform:
 
             server = grpc.aio.server(
                 interceptors=build_interceptors(settings, db),
-                options=[("grpc.max_receive_message_length", settings.max_receive_message_bytes)],
+                options=[
+                    ("grpc.max_receive_message_length", settings.max_receive_message_bytes),
+                    # Only workers share a port: a second server started by mistake must fail to bind.
+                    ("grpc.so_reuseport", int(settings.workers > 1)),
+                ],
             )
             for surface in surfaces:
                 servicer = _servicer_for(surface, deps)
@@ -301,15 +318,19 @@ class Platform:
             self.db = None
 
 
-async def serve(settings: Settings) -> None:
-    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+async def serve(settings: Settings, ready: Callable[[Platform], None] | None = None) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully; ``ready`` is told once serving
+    (by default a line on stdout; a worker of ``vgi serve --workers`` tells its supervisor)."""
     platform = Platform(settings)
     await platform.start()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
-    print(f"vgi: serving {', '.join(platform.services)} on port {platform.port}", flush=True)
+    if ready is None:
+        print(f"vgi: serving {', '.join(platform.services)} on port {platform.port}", flush=True)
+    else:
+        ready(platform)
     await stopping.wait()
     log.info("shutting down (grace %.1fs)", settings.grace_seconds)
     await platform.stop()

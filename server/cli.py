@@ -12,10 +12,13 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from server import config
 from server.security import cli as security_cli
+
+if TYPE_CHECKING:
+    from server.observability import Observability
 
 Register = Callable[[Any], None]
 
@@ -53,6 +56,9 @@ def _register_serve(subparsers: Any) -> None:
     parser.add_argument("--tls-client-ca", dest="tls_client_ca_file", help="PEM CA for client certificates")
     parser.add_argument("--no-migrate", dest="migrate_on_start", action="store_false", default=None)
     parser.add_argument("--grace", dest="grace_seconds", type=float, help="shutdown grace period, seconds")
+    parser.add_argument(
+        "--workers", type=int, help="server processes sharing the port (SO_REUSEPORT); one per core"
+    )
     parser.set_defaults(func=_serve)
 
 
@@ -72,6 +78,7 @@ def _serve(args: argparse.Namespace) -> int:
             "tls_client_ca_file",
             "migrate_on_start",
             "grace_seconds",
+            "workers",
         )
     }
     try:
@@ -80,21 +87,31 @@ def _serve(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"vgi serve: {exc}", file=sys.stderr)
         return 2
-    from server.observability import setup_observability
+    if settings.workers > 1:
+        from server.workers import supervise
 
-    obs = setup_observability(
-        "vgi",
-        sample_ratio=settings.trace_sample_ratio,
-        log_level=settings.log_level.upper(),
-        json_logs=settings.log_json,
-        console=settings.trace_console,
-        prometheus_port=settings.prometheus_port or None,
-    )
+        return supervise(settings)
+    obs = setup_observability_for(settings)
     try:
         asyncio.run(serve(settings))
     finally:
         obs.shutdown()
     return 0
+
+
+def setup_observability_for(settings: config.Settings, *, worker: int | None = None) -> Observability:
+    """Tracing, metrics and logs as the settings say; worker i of ``--workers`` serves
+    Prometheus on prometheus_port + i (one port cannot be served by several processes)."""
+    from server.observability import setup_observability
+
+    return setup_observability(
+        "vgi",
+        sample_ratio=settings.trace_sample_ratio,
+        log_level=settings.log_level.upper(),
+        json_logs=settings.log_json,
+        console=settings.trace_console,
+        prometheus_port=(settings.prometheus_port + (worker or 0)) if settings.prometheus_port else None,
+    )
 
 
 def _register_migrate(subparsers: Any) -> None:

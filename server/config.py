@@ -19,6 +19,7 @@ from typing import Any
 from server.security.pki import PkiLayout
 from server.security.ratelimit import BucketSpec, parse_limits
 from server.security.tokens import DEV_ISSUER
+from store.db import is_sqlite
 
 ENV_PREFIX = "VGI_"
 #: vgi.common.v1.MethodClass names without their prefix; UNSPECIFIED shares READ's bucket.
@@ -131,6 +132,27 @@ class Settings:
         default=1.0,
         metadata={"doc": "how often open streams re-check the store (items committed by other processes)"},
     )
+    wakeup: str = field(
+        default="auto",
+        metadata={
+            "doc": "how streams hear items committed by other processes: postgres (LISTEN/NOTIFY), local "
+            "(this process's commits only; others' arrive by the poll), auto (postgres on PostgreSQL)"
+        },
+    )
+    workers: int = field(
+        default=1,
+        metadata={
+            "doc": "server processes sharing the listen port (SO_REUSEPORT), supervised by vgi serve; "
+            "one per core"
+        },
+    )
+    rate_limit_backend: str = field(
+        default="memory",
+        metadata={"doc": "where token buckets live: memory (per process) or redis (shared by processes)"},
+    )
+    redis_url: str = field(
+        default="redis://127.0.0.1:6379/0", metadata={"doc": "Redis for rate_limit_backend = redis"}
+    )
     trace_sample_ratio: float = field(
         default=0.01,
         metadata={
@@ -207,6 +229,14 @@ class Settings:
             raise ValueError("bearer tokens need a key set: set jwks_file or pki_dir (--pki)")
         if self.delivery_queue_size < 1 or self.delivery_poll_seconds <= 0:
             raise ValueError("delivery_queue_size and delivery_poll_seconds must be positive")
+        if self.wakeup not in ("auto", "postgres", "local") or (
+            self.wakeup == "postgres" and is_sqlite(self.database_url)
+        ):
+            raise ValueError("wakeup must be auto, local or postgres (postgres needs a PostgreSQL database)")
+        if self.workers < 1:
+            raise ValueError("workers must be at least 1")
+        if self.rate_limit_backend not in ("memory", "redis"):
+            raise ValueError("rate_limit_backend must be memory or redis")
         if self.monitor_interval_seconds < 0:
             raise ValueError("monitor_interval_seconds must not be negative")
         if self.grace_seconds < 0 or self.health_interval_seconds <= 0 or self.db_threads < 1:
