@@ -12,9 +12,10 @@ from dr import world
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from registry import world as registry_world
+from settlement import scenario
 from vgi.aggregator.v1 import aggregator_service_pb2 as agg_pb
 from vgi.aggregator.v1.aggregator_service_pb2_grpc import AggregatorServiceStub
-from vgi.common.v1 import aggregator_pb2
+from vgi.common.v1 import aggregator_pb2, settlement_pb2
 from vgi.device.v1 import device_service_pb2 as device_pb
 from vgi.device.v1.device_service_pb2_grpc import DeviceServiceStub
 from vgi.dispatch.v1 import dispatch_service_pb2 as dispatch_pb
@@ -71,6 +72,60 @@ async def test_an_aggregator_cannot_use_the_grid_market_rpcs(platform: Any) -> N
     with pytest.raises(grpc.aio.AioRpcError) as denied:
         await stub.ListInstructions(dispatch_pb.ListInstructionsRequest(), timeout=10)
     assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+# ---------------------------------------------------------------- settlement: evaluations and statements
+
+
+async def test_evaluations_and_statements_are_confined_to_their_aggregator(
+    database_url: str, platform_factory: Any
+) -> None:
+    async with platform_factory(database_url, **scenario.SETTINGS) as platform:
+        w = scenario.World(platform)
+        await w.build()
+        await w.day_ahead(
+            "dr-s", [100_000, 60_000], {"agg-a": [(60_000, "0.50")] * 2, "agg-b": [(50_000, "0.40")] * 2}
+        )
+        await w.upload_event_day("agg-a", {}, scenario.BASE_A)
+        await w.upload_event_day("agg-b", {}, scenario.BASE_B)
+        await w.run_window()
+        await w.settlement.evaluate_event("events/dr-s")
+        a, b, c = (w.statements[x] for x in ("agg-a", "agg-b", "agg-c"))
+
+        with pytest.raises(NotFoundError) as foreign_evaluation:
+            await b.get_evaluation("events/dr-s/evaluations/agg-a")
+        assert foreign_evaluation.value.reason == "EVALUATION_NOT_FOUND"
+        assert foreign_evaluation.value.metadata == {"evaluation": "events/dr-s/evaluations/agg-a"}
+        with pytest.raises(NotFoundError) as never_instructed:
+            await c.get_evaluation("events/dr-s/evaluations/agg-c")
+        assert never_instructed.value.reason == "EVALUATION_NOT_FOUND"
+
+        for call in (b.confirm_statement, lambda name: b.dispute_statement(name, "not mine")):
+            with pytest.raises(NotFoundError) as foreign_statement:
+                await call("events/dr-s/statements/agg-a")
+            assert foreign_statement.value.reason == "STATEMENT_NOT_FOUND"
+            assert foreign_statement.value.metadata == {"statement": "events/dr-s/statements/agg-a"}
+        assert [s.name for s in (await b.list_statements()).statements] == ["events/dr-s/statements/agg-b"]
+        assert [s.name for s in (await a.list_statements(event="events/dr-s")).statements] == [
+            "events/dr-s/statements/agg-a"
+        ]
+        assert list((await c.list_statements()).statements) == []
+        [untouched] = [
+            s
+            for s in (await w.settlement.list_statements("events/dr-s")).statements
+            if s.aggregator == "aggregators/agg-a"
+        ]
+        assert untouched.state == settlement_pb2.STATEMENT_STATE_DRAFT
+
+        # The grid's settlement RPCs are not an aggregator's.
+        stub = dispatch_grpc.DispatchServiceStub(platform.channel_for("vgi://aggregator/agg-a"))
+        for rpc, request in (
+            (stub.GetGridStatement, dispatch_pb.GetGridStatementRequest(event="events/dr-s")),
+            (stub.ListEvaluations, dispatch_pb.ListEvaluationsRequest(event="events/dr-s")),
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as denied:
+                await rpc(request, timeout=10)
+            assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
 # ---------------------------------------------------------------- registry: stations, chargers, sessions, telemetry
