@@ -299,7 +299,14 @@ class _Minute:
             else rules.Curve(template.target_start, template.step_minutes, (0,) * len(template.target_w))
             for aid in deltas
         }
-        revised = rules.revise_curves(curves, deltas, self.end)
+        # Nothing to revise when the instructions have no step left after this minute (the event's last).
+        revised = {
+            aid: values
+            for aid, values in rules.revise_curves(curves, deltas, self.end).items()
+            if values != curves[aid].values_w
+        }
+        if not revised:
+            return
         for aid, values in revised.items():
             base = held.get(aid, template)
             instructions.issue(

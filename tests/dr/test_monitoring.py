@@ -379,3 +379,74 @@ async def test_under_delivery_is_alarmed_and_redispatched(database_url: str, pla
         with pytest.raises(NotFoundError) as unknown:
             _ = [m async for m in ProgressClient(platform.grid).stream_event_progress("events/nope")]
         assert unknown.value.reason == "EVENT_NOT_FOUND"
+
+
+async def test_silent_aggregators_count_as_not_responding_and_the_stream_ends_with_the_event(
+    database_url: str, platform_factory: Any
+) -> None:
+    """No reading after the baseline slot: every response is unmeasured (0, deviation 1); the last minute of
+    the window is monitored after the event completed, and the stream opened before it ends after it."""
+    async with platform_factory(database_url, monitor_interval_seconds=0) as platform:
+        now = datetime.now(UTC)
+        t = minute_floor(now)
+        s0 = t - timedelta(minutes=t.minute % 15)
+        end = s0 + SLOT
+        await seed(platform, now)
+        for aggregator_id in CHARGERS:
+            await upload(platform, aggregator_id, [7_000] * CHARGERS[aggregator_id], s0 - 5 * MINUTE)
+        grid = GridMarketClient(platform.grid)
+        window = types_pb2.TimeWindow(start_time=ts(s0), end_time=ts(end))
+        curve = types_pb2.PowerCurve(start_time=ts(s0), step_minutes=15, values_w=[35_000])
+        await grid.publish_event(
+            market_pb2.Event(
+                event_id="rt-2",
+                type=market_pb2.EVENT_TYPE_REAL_TIME,
+                direction=types_pb2.DIRECTION_LOAD_DECREASE,
+                window=window,
+                targets=[market_pb2.NodeTarget(grid_node=f"gridNodes/{NODE}", target=curve)],
+            )
+        )
+        await platform.platform.scheduler.tick(now)
+        await grid.submit_dispatch_instruction(
+            f"gridNodes/{NODE}", types_pb2.DIRECTION_LOAD_DECREASE, curve, window, event="events/rt-2"
+        )
+        progress = Collector(ProgressClient(platform.grid).stream_event_progress("events/rt-2"))
+
+        await platform.platform.scheduler.tick(end)
+        done = await platform.platform.monitor.tick(end)
+        assert list(done) == ["rt-2"]
+        await asyncio.wait_for(progress.task, timeout=10)
+        silent = {
+            aid: dispatch_pb.AggregatorProgress(
+                aggregator=f"aggregators/{aid}",
+                target_w=target,
+                baseline_w=baseline,
+                deviation=dec("1.000000"),
+                unmeasured=True,
+            )
+            for aid, target, baseline in (
+                ("agg-a", 14_000, 28_000),
+                ("agg-b", 14_000, 28_000),
+                ("agg-c", 7_000, 14_000),
+            )
+        }
+        assert progress.items == [
+            dispatch_pb.StreamEventProgressResponse(
+                minute_time=ts(end - MINUTE),
+                event_state=market_pb2.EVENT_STATE_COMPLETED,
+                target_w=35_000,
+                baseline_w=70_000,
+                aggregators=[silent[a] for a in sorted(silent)],
+                nodes=[
+                    dispatch_pb.NodeProgress(
+                        grid_node=f"gridNodes/{NODE}",
+                        target_w=35_000,
+                        baseline_w=70_000,
+                        deviation=dec("1.000000"),
+                        unmeasured=True,
+                    )
+                ],
+            )
+        ]
+        # The event is over: nothing more to monitor.
+        assert await platform.platform.monitor.tick(end + MINUTE) == {}
