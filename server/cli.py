@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from clients.simulate import cli as simulate_cli
 from server import config
 from server.security import cli as security_cli
 
@@ -148,6 +149,7 @@ _COMMANDS: list[Register] = [
     _register_serve,
     _register_migrate,
     security_cli.register,  # pki, token, audit
+    simulate_cli.register,
 ]
 
 
