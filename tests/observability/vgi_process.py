@@ -48,6 +48,14 @@ class VgiProcess:
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    async def logged(self, text: str) -> None:
+        """Wait until a line of stderr contains ``text``."""
+        async with asyncio.timeout(STOP_TIMEOUT_S):
+            while True:
+                if any(text in line for line in self.stderr):
+                    return
+                await asyncio.sleep(0.01)
+
     async def stop(self) -> int:
         """SIGTERM, then the exit code once the process has shut down and its output is read."""
         if self.process.returncode is None:
