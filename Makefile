@@ -32,6 +32,11 @@ run-insecure: install
 	$(VENV)/bin/vgi pki init --dir var/pki --if-missing
 	$(VENV)/bin/vgi serve --insecure --pki var/pki $(if $(VGI_CONFIG),--config $(VGI_CONFIG))
 
+## demo: a platform on a temporary store, a full simulated demand-response day against it (1,000 chargers,
+## 3 aggregators), then the platform stops; writes var/demo/report.md and var/demo/chart.png (about 20 s).
+demo: $(STAMP)
+	$(VENV)/bin/vgi simulate --out var/demo
+
 ## gen: regenerate the Python stubs in gen/ from proto/.
 gen: install
 	$(PY) tools/protos.py gen

@@ -18,8 +18,11 @@ from clients.simulate.report import Series
 LABELS = ("actual", "baseline", "target")
 
 
-def draw(series: Sequence[Series], path: Path) -> None:
-    """One panel per event: the three series as steps over the instructed aggregators, the window shaded."""
+def draw(series: Sequence[Series], path: Path) -> list[list[str]]:
+    """One panel per event: the three series as steps over the instructed aggregators, the window shaded.
+
+    Returns each panel's legend labels.
+    """
     figure, axes = plt.subplots(len(series), 1, figsize=(10, 3.4 * len(series)), squeeze=False)
     for ax, s in zip(axes[:, 0], series, strict=True):
         times = [s.start + i * SLOT for i in range(len(s.actual_w) + 1)]
@@ -54,4 +57,6 @@ def draw(series: Sequence[Series], path: Path) -> None:
     axes[-1, 0].set_xlabel("local time (Asia/Shanghai)")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
+    labels = [[text.get_text() for text in ax.get_legend().get_texts()] for ax in axes[:, 0]]
     plt.close(figure)
+    return labels

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from clients.simulate.report import Report
     from clients.simulate.run import Config
+    from server.app import Platform
+    from server.config import Settings
 
 SKEW = timedelta(days=3)
 """How far ahead of the wall clock the demo platform accepts telemetry: the event day is tomorrow."""
@@ -104,31 +106,40 @@ async def run_embedded(config: Config, *, database_url: str | None = None) -> Re
         return await run_against(config, settings, pki.root)
 
 
-async def run_against(config: Config, settings: Any, pki_dir: Path) -> Report:
-    """Simulate against a platform started here with ``settings`` (its dev PKI in ``pki_dir``)."""
-    from clients.simulate.parties import bootstrap_operator
-    from clients.simulate.run import Access, simulate
+async def run_against(config: Config, settings: Settings, pki_dir: Path) -> Report:
+    """Start a platform with ``settings`` (its dev PKI in ``pki_dir``), simulate against it, stop it."""
     from server.app import Platform
 
     platform = Platform(settings)
     started = time.perf_counter()
     await platform.start()
     try:
-        assert platform.scheduler is not None
-        access = Access(
-            target=f"127.0.0.1:{platform.port}",
-            ca_pem=(pki_dir / "ca.pem").read_bytes(),
-            operator=bootstrap_operator(pki_dir, settings.token_issuer),
-            description=f"in-process, mutual TLS on 127.0.0.1:{platform.port}, store "
-            f"{settings.database_url.split(':', 1)[0]}, started in {time.perf_counter() - started:.1f} s",
-        )
-        skew = settings.telemetry_max_skew_seconds
-        return await simulate(
-            config,
-            access,
-            platform.scheduler.tick,
-            wall_now=datetime.now(UTC),
-            skew=f"{skew / 86400:g} days" if skew >= 86400 else f"{skew:g} s",
-        )
+        return await simulate_on(platform, pki_dir, config, started_in=time.perf_counter() - started)
     finally:
         await platform.stop(grace=1.0)
+
+
+async def simulate_on(
+    platform: Platform, pki_dir: Path, config: Config, *, started_in: float = 0.0
+) -> Report:
+    """Simulate against a started in-process ``platform``, advancing its scheduler on the simulated clock."""
+    from clients.simulate.parties import bootstrap_operator
+    from clients.simulate.run import Access, simulate
+
+    settings = platform.settings
+    assert platform.scheduler is not None, "the platform is not started"
+    access = Access(
+        target=f"127.0.0.1:{platform.port}",
+        ca_pem=(pki_dir / "ca.pem").read_bytes(),
+        operator=bootstrap_operator(pki_dir, settings.token_issuer),
+        description=f"in-process, mutual TLS on 127.0.0.1:{platform.port}, store "
+        f"{settings.database_url.split(':', 1)[0]}, started in {started_in:.1f} s",
+    )
+    skew = settings.telemetry_max_skew_seconds
+    return await simulate(
+        config,
+        access,
+        platform.scheduler.tick,
+        wall_now=datetime.now(UTC),
+        skew=f"{skew / 86400:g} days" if skew >= 86400 else f"{skew:g} s",
+    )

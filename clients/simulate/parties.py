@@ -223,7 +223,7 @@ class Device:
         self.charger_id = charger_id
         self.session = DeviceSession(channel, charger_id, firmware_version="vgi-sim/1")
         self.received: list[device_pb.SequencedSetpoint] = []
-        self.register_wh = 0.0
+        self.acked_sequence = 0
         self._changed = asyncio.Condition()
 
     async def run(self) -> None:
@@ -232,6 +232,7 @@ class Device:
                 self.received.append(sequenced)
                 self._changed.notify_all()
             await self.session.ack_setpoints(sequenced.sequence)
+            self.acked_sequence = sequenced.sequence
 
     async def wait_for_instruction(self, instruction_name: str) -> None:
         async with asyncio.timeout(WAIT_SECONDS), self._changed:

@@ -84,6 +84,15 @@ class EvaluationRow:
 
 
 @dataclass(frozen=True)
+class DeviceRow:
+    charger_id: str
+    aggregator_id: str
+    setpoints: int
+    acked_sequence: int
+    instructions: int
+
+
+@dataclass(frozen=True)
 class StatementRow:
     event_id: str
     name: str
@@ -149,10 +158,13 @@ class Report:
     capacity: list[CapacityRow] = field(default_factory=list)
     bids: list[BidRow] = field(default_factory=list)
     cleared: list[ClearedRow] = field(default_factory=list)
+    devices: list[DeviceRow] = field(default_factory=list)
     evaluations: list[EvaluationRow] = field(default_factory=list)
     statements: list[StatementRow] = field(default_factory=list)
     grid_statements: list[GridStatementRow] = field(default_factory=list)
     series: list[Series] = field(default_factory=list)
+    uploaded_w: dict[str, dict[datetime, int]] = field(default_factory=dict)
+    """Mean power per aggregator per slot of the event day, as metered and uploaded."""
     notes: list[str] = field(default_factory=list)
 
     def settlement_totals(self) -> dict[str, Decimal]:
@@ -294,6 +306,16 @@ def tables(report: Report) -> list[Table]:
                     " / ".join(str(p) for p in c.prices) or "-",
                 )
                 for c in report.cleared
+            ],
+        )
+    )
+    out.append(
+        (
+            "Platform-managed devices (DeviceService.Connect: setpoints received and acknowledged)",
+            ("charger", "aggregator", "setpoints", "acked up to", "instructions"),
+            [
+                (d.charger_id, d.aggregator_id, str(d.setpoints), str(d.acked_sequence), str(d.instructions))
+                for d in report.devices
             ],
         )
     )

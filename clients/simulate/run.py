@@ -190,7 +190,7 @@ class Scenario:
         self.aggregators: dict[str, AggregatorParty] = {}
         self.devices: dict[str, Device] = {}
         self.outcomes: list[SlotOutcome] = []
-        self.uploaded: dict[str, dict[datetime, int]] = {}
+        self.uploaded = self.report.uploaded_w
         self._registered: set[str] = set()
         self._register_wh: dict[str, float] = {}
         self._instructions: dict[str, list[market_pb2.Instruction]] = {}
@@ -798,6 +798,17 @@ class Scenario:
     async def _settle(self) -> None:
         for party in self.aggregators.values():
             await party.uplink.close()
+        owner = {c.charger_id: c.aggregator_id for c in self.population.chargers}
+        self.report.devices = [
+            rpt.DeviceRow(
+                charger_id,
+                owner[charger_id],
+                len(device.received),
+                device.acked_sequence,
+                len({s.setpoint.instruction for s in device.received}),
+            )
+            for charger_id, device in self.devices.items()
+        ]
         for plan_ in self.timeline.events:
             name = f"events/{plan_.event_id}"
             evaluated = await self.grid_settlement.evaluate_event(name)
