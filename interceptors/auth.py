@@ -48,7 +48,7 @@ class TokenAuthInterceptor(Guard):
         self._audiences[method.full_name] = audience_for_method(method.full_name)
         return True
 
-    async def check(self, method: MethodInfo, context: Context) -> None:
+    def check(self, method: MethodInfo, context: Context) -> None:
         claims = self._verify(bearer_token(context.invocation_metadata()), self._audiences[method.full_name])
         if self._subject_is_principal:
             set_principal(_principal_from_claims(claims))

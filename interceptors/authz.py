@@ -27,7 +27,7 @@ class AuthorizationInterceptor(Guard):
     def applies(self, method: MethodInfo) -> bool:
         return not is_exempt(method) and method.descriptor is not None
 
-    async def check(self, method: MethodInfo, context: Context) -> None:
+    def check(self, method: MethodInfo, context: Context) -> None:
         principal = current_principal()
         if principal is None:
             # Defence in depth: authentication further out must have refused already.

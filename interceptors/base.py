@@ -1,9 +1,17 @@
-"""A grpc.aio server-interceptor base that wraps each method's handler ONCE.
+"""The platform's interceptor stages, and the ONE grpc.aio server interceptor that runs them.
 
-grpc.aio asks every interceptor for the handler of every call. This base
-answers from a per-method cache after the first call, so the per-call cost
-of an interceptor is one dict lookup plus whatever its wrapper does; the
-descriptor lookups (``MethodInfo``) happen at wrap time only.
+grpc.aio awaits ``intercept_service`` of every interceptor it is given, then
+runs the handler each returned, nested. The platform therefore hands grpc a
+single ``Chain``: on a method's first call it wraps the method's handler with
+every stage that applies to it, innermost last, and caches the result, so a
+later call costs one dict lookup before its handler runs and no descriptor
+lookup at all (``MethodInfo`` is resolved at wrap time). Adjacent guards
+(identity, token, authz, rate limit) are fused into one wrapper that calls
+their checks in turn, so they cost one frame together rather than one each.
+
+Each concern is still an ``Interceptor`` (one module each): a stage of a
+``Chain``, and usable on its own as a grpc.aio server interceptor (with its
+own per-method cache) where a test or an embedding wants just that concern.
 
 Subclasses override the ``wrap_*`` hook for each RPC kind they care about
 (the default leaves the handler untouched) and may narrow ``applies``. A
@@ -21,15 +29,15 @@ Synchronous behaviours only come from the generated ``*Servicer`` base
 classes, whose stubs raise NotImplementedError at once; they are turned into
 coroutine functions that call them inline (servicers themselves are async).
 
-Caching means an interceptor inside one of these must itself return a
-handler that depends only on the method (true of every interceptor built
-on this base); per-call decisions belong in the wrappers.
+Caching means a stage must return a handler that depends only on the method
+(true of every stage built on this base); per-call decisions belong in the
+wrappers.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -43,7 +51,7 @@ Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandl
 
 
 class Interceptor(grpc.aio.ServerInterceptor):
-    """Base of the platform's server interceptors: one concern each, handler wrapped once per method."""
+    """Base of the platform's stages: one concern each, handler wrapped once per method."""
 
     def __init__(self) -> None:
         self._handlers: dict[str, grpc.RpcMethodHandler] = {}
@@ -63,7 +71,7 @@ class Interceptor(grpc.aio.ServerInterceptor):
             return inner  # type: ignore[return-value]
         # setdefault: two first calls racing across the await wrap the same
         # handler twice; both wrappers are equivalent, keep one.
-        return self._handlers.setdefault(method, self._wrap(method_info(method), inner))
+        return self._handlers.setdefault(method, self.wrap_handler(method_info(method), inner))
 
     def applies(self, method: MethodInfo) -> bool:
         """Whether to wrap ``method`` at all; a method left alone costs nothing per call."""
@@ -81,7 +89,8 @@ class Interceptor(grpc.aio.ServerInterceptor):
     def wrap_stream_stream(self, method: MethodInfo, behavior: StreamBehavior) -> StreamBehavior:
         return behavior
 
-    def _wrap(self, method: MethodInfo, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    def wrap_handler(self, method: MethodInfo, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """``handler`` with this stage's wrapper around its behaviour (``handler`` itself if none applies)."""
         if not self.applies(method):
             return handler
         if handler.unary_unary is not None:
@@ -122,15 +131,21 @@ def _as_async(behavior: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class Guard(Interceptor):
-    """Runs ``await check(method, context)`` before the servicer of every call it applies to.
+    """Runs ``check(method, context)`` before the servicer of every call it applies to.
 
     The shape for identity, token auth, authorization and rate limiting: raise
-    a ``domain.errors`` exception to refuse the call (the error interceptor,
-    further out, turns it into a status); set contextvars to pass facts on.
+    a ``domain.errors`` exception to refuse the call (the error stage, further
+    out, turns it into a status); set contextvars to pass facts on. ``check``
+    is a plain function (the platform's guards all are: no frame, no await)
+    or, where a check must wait for something, a coroutine function.
     """
 
-    async def check(self, method: MethodInfo, context: Context) -> None:
+    def check(self, method: MethodInfo, context: Context) -> Any:
         raise NotImplementedError
+
+    def checks(self, method: MethodInfo) -> list[Callable[[MethodInfo, Context], Any]]:
+        """The checks to run for ``method``, in order (a fused run of guards has several)."""
+        return [self.check]
 
     def wrap_unary_unary(self, method: MethodInfo, behavior: UnaryBehavior) -> UnaryBehavior:
         return self._guard_unary(method, behavior)
@@ -145,27 +160,110 @@ class Guard(Interceptor):
         return self._guard_stream(method, behavior)
 
     def _guard_unary(self, method: MethodInfo, behavior: UnaryBehavior) -> UnaryBehavior:
-        check = self.check
+        checks = tuple(self.checks(method))
+        if any(inspect.iscoroutinefunction(check) for check in checks):
+
+            async def guarded_async(request: Any, context: Context) -> Any:
+                await _run_checks(checks, method, context)
+                return await behavior(request, context)
+
+            return guarded_async
 
         async def guarded(request: Any, context: Context) -> Any:
-            await check(method, context)
+            for check in checks:
+                check(method, context)
             return await behavior(request, context)
 
         return guarded
 
     def _guard_stream(self, method: MethodInfo, behavior: StreamBehavior) -> StreamBehavior:
-        check = self.check
+        checks = tuple(self.checks(method))
         if inspect.isasyncgenfunction(behavior):
 
             async def guarded_gen(request: Any, context: Context) -> AsyncIterator[Any]:
-                await check(method, context)
+                await _run_checks(checks, method, context)
                 async for response in behavior(request, context):
                     yield response
 
             return guarded_gen
 
         async def guarded(request: Any, context: Context) -> Any:
-            await check(method, context)
+            await _run_checks(checks, method, context)
             return await behavior(request, context)
 
         return guarded
+
+
+async def _run_checks(
+    checks: Sequence[Callable[[MethodInfo, Context], Any]], method: MethodInfo, context: Context
+) -> None:
+    for check in checks:
+        outcome = check(method, context)
+        if inspect.isawaitable(outcome):
+            await outcome
+
+
+class _FusedGuards(Guard):
+    """Adjacent guards of a ``Chain`` as one stage: their checks run in order inside one wrapper."""
+
+    def __init__(self, guards: Sequence[Guard]) -> None:
+        super().__init__()
+        self._guards = tuple(guards)
+
+    def applies(self, method: MethodInfo) -> bool:
+        return any(guard.applies(method) for guard in self._guards)
+
+    def checks(self, method: MethodInfo) -> list[Callable[[MethodInfo, Context], Any]]:
+        # ``applies`` is asked once per guard and method, as it would be unfused.
+        return [check for guard in self._guards if guard.applies(method) for check in guard.checks(method)]
+
+
+class Chain(grpc.aio.ServerInterceptor):
+    """The ONE server interceptor of the platform: ``stages`` (outermost first) wrapped once per method.
+
+    Per call: one dict lookup, then the cached handler — every applying
+    stage's wrapper around the servicer, adjacent guards fused into one.
+    """
+
+    def __init__(self, stages: Sequence[Interceptor]) -> None:
+        self.stages = tuple(stages)
+        self._handlers: dict[str, grpc.RpcMethodHandler] = {}
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler:
+        method = handler_call_details.method
+        handler = self._handlers.get(method)
+        if handler is not None:
+            return handler
+        inner: grpc.RpcMethodHandler | None = await continuation(handler_call_details)
+        if inner is None:
+            # Unknown method: grpc answers UNIMPLEMENTED; nothing is cached so
+            # arbitrary client-chosen names cannot grow the cache.
+            return inner  # type: ignore[return-value]
+        return self._handlers.setdefault(method, self.wrap_handler(method_info(method), inner))
+
+    def wrap_handler(self, method: MethodInfo, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """``handler`` inside every stage that applies to ``method``, the first stage outermost."""
+        for stage in reversed(_fused(self.stages, method)):
+            handler = stage.wrap_handler(method, handler)
+        return handler
+
+
+def _fused(stages: Sequence[Interceptor], method: MethodInfo) -> list[Interceptor]:
+    """The stages applying to ``method``, each run of adjacent guards replaced by one fused guard."""
+    out: list[Interceptor] = []
+    run: list[Guard] = []
+    for stage in stages:
+        if not stage.applies(method):
+            continue
+        if isinstance(stage, Guard):
+            run.append(stage)
+            continue
+        if run:
+            out.append(run[0] if len(run) == 1 else _FusedGuards(run))
+            run = []
+        out.append(stage)
+    if run:
+        out.append(run[0] if len(run) == 1 else _FusedGuards(run))
+    return out

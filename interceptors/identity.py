@@ -33,6 +33,6 @@ class IdentityInterceptor(Guard):
     def applies(self, method: MethodInfo) -> bool:
         return not is_exempt(method)
 
-    async def check(self, method: MethodInfo, context: Context) -> None:
+    def check(self, method: MethodInfo, context: Context) -> None:
         # grpc hands back lists; its stubs only promise iterables.
         set_principal(self._resolve(cast(AuthContext, context.auth_context())))

@@ -16,8 +16,6 @@ from functools import partial
 from time import perf_counter
 from typing import Any
 
-import grpc
-
 from interceptors.base import Context, Interceptor, StreamBehavior, UnaryBehavior
 from interceptors.methods import MethodInfo
 from interceptors.tracing import SERVER_ERRORS, call_status
@@ -112,6 +110,6 @@ def _measure(behavior: Any, finish: _Finish, opened: Callable[[], None] | None) 
     return measured
 
 
-def metrics_server_interceptor(metrics: Metrics = METRICS) -> grpc.aio.ServerInterceptor:
+def metrics_server_interceptor(metrics: Metrics = METRICS) -> Interceptor:
     """The accounting interceptor, SECOND in the server chain (right after tracing)."""
     return MetricsInterceptor(metrics)

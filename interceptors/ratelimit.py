@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from vgi.common.v1 import options_pb2
 
@@ -53,17 +54,35 @@ class RateLimitInterceptor(Guard):
     def applies(self, method: MethodInfo) -> bool:
         return not is_exempt(method)
 
-    async def check(self, method: MethodInfo, context: Context) -> None:
+    def checks(self, method: MethodInfo) -> list[Callable[[MethodInfo, Context], Any]]:
+        # The local buckets answer inline; only the shared (Redis) ones need an await.
+        return [self._check_shared if self._shared is not None else self.check]
+
+    def check(self, method: MethodInfo, context: Context) -> None:
+        principal_uri, method_class = self._bucket_of(method)
+        self._refuse_if_empty(
+            principal_uri,
+            method_class,
+            self._limiter.try_acquire((principal_uri, method_class), self._clock()),
+        )
+
+    async def _check_shared(self, method: MethodInfo, context: Context) -> None:
+        assert self._shared is not None
+        principal_uri, method_class = self._bucket_of(method)
+        self._refuse_if_empty(
+            principal_uri, method_class, await self._shared.try_acquire(principal_uri, method_class)
+        )
+
+    def _bucket_of(self, method: MethodInfo) -> tuple[str, str]:
         principal = current_principal()
         if principal is None:
             raise Unauthenticated("the call is not authenticated", reason="UNAUTHENTICATED")
         method_class = _CLASS_NAMES.get(method.method_class, DEFAULT_CLASS)
         if method_class not in self._limits:
             method_class = DEFAULT_CLASS
-        if self._shared is not None:
-            retry_after = await self._shared.try_acquire(principal.uri, method_class)
-        else:
-            retry_after = self._limiter.try_acquire((principal.uri, method_class), self._clock())
+        return principal.uri, method_class
+
+    def _refuse_if_empty(self, principal_uri: str, method_class: str, retry_after: float | None) -> None:
         if retry_after is None:
             return
         METRICS.ratelimit_rejected(method_class)
@@ -74,7 +93,7 @@ class RateLimitInterceptor(Guard):
             retry_after_s=retry_after,
             violations=[
                 QuotaViolation(
-                    subject=f"{principal.uri}#{method_class}",
+                    subject=f"{principal_uri}#{method_class}",
                     description=f"{spec.rate_per_s:g} calls/s, burst {spec.burst:g}",
                 )
             ],

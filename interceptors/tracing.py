@@ -192,7 +192,7 @@ def _end(started: _Started, code: grpc.StatusCode, error: BaseException | None) 
     otel_context.detach(token)
 
 
-def tracing_server_interceptor(tracer_provider: TracerProvider | None = None) -> grpc.aio.ServerInterceptor:
+def tracing_server_interceptor(tracer_provider: TracerProvider | None = None) -> Interceptor:
     """The tracing interceptor, FIRST in the server chain; ``tracer_provider`` defaults to ``setup_tracing``'s.
 
     With no provider (nothing exported) it wraps nothing and costs one dict

@@ -29,6 +29,7 @@ from grpc_reflection.v1alpha import reflection
 from interceptors.audit import AuditInterceptor
 from interceptors.auth import TokenAuthInterceptor
 from interceptors.authz import AuthorizationInterceptor
+from interceptors.base import Chain, Interceptor
 from interceptors.errors import ErrorMappingInterceptor
 from interceptors.identity import IdentityInterceptor
 from interceptors.limits import LimitsInterceptor
@@ -57,9 +58,10 @@ _SERVICER_SUFFIX = "Servicer_to_server"
 def build_interceptors(settings: Settings, db: Database) -> list[grpc.aio.ServerInterceptor]:
     """The interceptor chain, OUTERMOST FIRST — the one place it is composed.
 
-    The order is fixed by design: tracing → error mapping → identity (mTLS) →
-    token auth → authz → rate limit → audit → limits → validation. Tracing is
-    outermost so its span covers the whole call; error mapping comes next so
+    The order is fixed by design: tracing → metrics → error mapping →
+    identity (mTLS) → token auth → authz → rate limit → audit → limits →
+    validation. Tracing is outermost so its span covers the whole call;
+    metrics next so it sees every call's final code; error mapping next so
     every refusal below it (unauthenticated, denied, throttled, invalid)
     leaves as a rich status; nothing past authorization runs for a caller
     the proto does not allow; audit records every admitted mutating call
@@ -67,15 +69,18 @@ def build_interceptors(settings: Settings, db: Database) -> list[grpc.aio.Server
     cost a validation. With ``--insecure`` there is no certificate, so there
     is no identity step and the token's subject is the principal. Insert each
     new concern at its place in this list.
+
+    grpc.aio pays per interceptor and per wrapper layer on every call, so the
+    concerns are stages of ONE ``Chain`` interceptor (each method's handler
+    wrapped once, the guards fused), not separate interceptors.
     """
     verifier = TokenVerifier(
         KeySet(settings.jwks_path()), settings.token_issuer, leeway_s=settings.token_leeway_seconds
     )
-    identity: list[grpc.aio.ServerInterceptor] = [] if settings.insecure else [IdentityInterceptor()]
-    # Each grpc.aio interceptor costs an await per call, so tracing joins the
-    # chain only when a tracer provider exports somewhere.
+    identity: list[Interceptor] = [] if settings.insecure else [IdentityInterceptor()]
+    # Tracing joins the chain only when a tracer provider exports somewhere.
     tracing = [tracing_server_interceptor()] if installed_tracer_provider() is not None else []
-    return [
+    stages: list[Interceptor] = [
         *tracing,
         metrics_server_interceptor(),
         ErrorMappingInterceptor(),
@@ -99,6 +104,7 @@ def build_interceptors(settings: Settings, db: Database) -> list[grpc.aio.Server
         ),
         ValidationInterceptor(),
     ]
+    return [Chain(stages)]
 
 
 @dataclass(frozen=True)
