@@ -980,7 +980,8 @@ TIME_MODEL = (
     "simulated instants), so the day plays in seconds; RPC handlers still stamp their own wall-clock time, "
     "and the platform accepts telemetry up to {skew} ahead of its wall clock for D's readings. Actual power "
     "is what the aggregators metered and uploaded; baseline, instructed quantity and rates are the "
-    "platform's evaluation."
+    "platform's evaluation (per-minute execution monitoring, StreamEventProgress, follows the wall clock "
+    "and so has nothing to report for D)."
 )
 
 

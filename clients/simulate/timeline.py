@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from clients.simulate.population import SHANGHAI, SLOT, local_midnight
@@ -54,9 +54,6 @@ class Timeline:
     """Days with uploaded 15-minute history, oldest first (D−60 … D−1)."""
     events: tuple[EventPlan, ...]
 
-    def local(self, hours: float, *, day_offset: int = 0) -> datetime:
-        return local_midnight(self.day + timedelta(days=day_offset)) + timedelta(minutes=round(hours * 60))
-
     def event(self, kind: EventKind) -> EventPlan:
         return next(e for e in self.events if e.kind is kind)
 
@@ -80,10 +77,6 @@ def plan(now: datetime, seed: int, *, history_days: int = 60) -> Timeline:
     )
     history = tuple(day - timedelta(days=n) for n in range(history_days, 0, -1))
     return Timeline(day, start, history, events)
-
-
-def combine(day: date, clock_time: time) -> datetime:
-    return datetime.combine(day, clock_time, tzinfo=SHANGHAI)
 
 
 Tick = Callable[[datetime], Awaitable[object]]
