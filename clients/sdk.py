@@ -28,7 +28,10 @@ from typing import Any
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
+from vgi.aggregator.v1 import aggregator_service_pb2 as aggregator_pb
 from vgi.common.v1 import aggregator_pb2, options_pb2
+from vgi.device.v1 import device_service_pb2 as device_pb
+from vgi.dispatch.v1 import dispatch_service_pb2 as dispatch_pb
 from vgi.operator.v1 import operator_service_pb2 as operator_pb
 from vgi.operator.v1 import operator_service_pb2_grpc as operator_grpc
 
@@ -38,8 +41,14 @@ from interceptors.tracing import client_interceptors
 DEFAULT_DEADLINE_SECONDS = 10.0
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
-# Services whose idempotent methods get the retry policy.
-SERVICES: list[ServiceDescriptor] = [operator_pb.DESCRIPTOR.services_by_name["OperatorService"]]
+# Services whose idempotent methods get the retry policy: every surface, so a
+# call broken by a server process dying is retried on another (round_robin).
+SERVICES: list[ServiceDescriptor] = [
+    operator_pb.DESCRIPTOR.services_by_name["OperatorService"],
+    dispatch_pb.DESCRIPTOR.services_by_name["DispatchService"],
+    aggregator_pb.DESCRIPTOR.services_by_name["AggregatorService"],
+    device_pb.DESCRIPTOR.services_by_name["DeviceService"],
+]
 
 _POLICY: Any = options_pb2.policy  # the generated stub types the extension loosely
 
@@ -137,17 +146,30 @@ def secure_channel(
     certificate_chain: bytes,
     options: Sequence[tuple[str, Any]] | None = None,
     interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
+    server_name: str | None = None,
 ) -> grpc.aio.Channel:
     """A mutual-TLS channel with the platform's retry policy, balanced round-robin over ``targets``,
-    traced when a tracer provider is installed; ``interceptors`` run inside the tracing ones."""
+    traced when a tracer provider is installed; ``interceptors`` run inside the tracing ones.
+
+    ``server_name`` is the name the servers' certificate must carry; by default
+    the target's host (with several targets: their common host, e.g. several
+    ports of 127.0.0.1 — servers on several hosts share a certificate naming
+    one DNS name, which you pass here).
+    """
     credentials = grpc.ssl_channel_credentials(
         root_certificates=root_certificates, private_key=private_key, certificate_chain=certificate_chain
     )
+    chosen = list(channel_options() if options is None else options)
+    if server_name is None and not isinstance(targets, str) and len(targets) > 1:
+        hosts = {address.rpartition(":")[0].strip("[]") for address in targets}
+        if len(hosts) != 1:
+            raise ValueError("targets on several hosts: pass the server_name their certificate names")
+        server_name = hosts.pop()
+    if server_name is not None:
+        # Several addresses make one target whose authority names none of them.
+        chosen.append(("grpc.ssl_target_name_override", server_name))
     return grpc.aio.secure_channel(
-        target_of(targets),
-        credentials,
-        options=channel_options() if options is None else options,
-        interceptors=[*client_interceptors(), *interceptors],
+        target_of(targets), credentials, options=chosen, interceptors=[*client_interceptors(), *interceptors]
     )
 
 

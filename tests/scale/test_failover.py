@@ -1,0 +1,108 @@
+"""SIGKILL of one of two `vgi serve` processes: clients on round_robin carry on through the other.
+
+The grid publishes events through an SDK channel naming both processes; an
+aggregator holds four notification streams on one such channel (round_robin
+puts two on each process), acknowledging only at the end. Process A is killed with SIGKILL while the grid
+is publishing. Every publish still returns OK (an in-flight call broken by
+the kill is retried on B with its request_id), every stream broken by the
+kill resumes on B after its cursor, and every acknowledged event is in the
+store with exactly one invitation per aggregator and reaches every stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import sqlalchemy as sa
+from conftest import GRID, DevCredentials
+from dr import world
+from vgi.common.v1 import notifications_pb2
+
+from clients.market import AggregatorMarketClient, GridMarketClient
+from clients.streams import NotificationSubscriber
+from domain.principal import Principal, Role
+from store.market_tables import EventRow
+from store.outbox_tables import OutboxNotificationRow
+
+from .conftest import Seeded, Serve, channel, store
+
+pytestmark = pytest.mark.timeout(120)
+
+AGG_A = Principal(Role.AGGREGATOR, "agg-a", "agg-a")
+EVENTS = 40
+KILL_AFTER = 15
+STREAMS = 4
+
+
+async def _collect(subscriber: NotificationSubscriber) -> set[str]:
+    """The invitations' event ids, once there are EVENTS of them.
+
+    No acks while reading: the streams share agg-a's acknowledged cursor, and
+    each must resume after its OWN cursor to show that nothing is skipped.
+    """
+    seen: set[str] = set()
+    async for notification in subscriber:
+        seen.add(notification.invitation.event_id)
+        if len(seen) == EVENTS:
+            break
+    return seen
+
+
+async def test_sigkill_of_one_process_loses_nothing_acknowledged(
+    database_url: str, serve: Serve, dev_credentials: DevCredentials
+) -> None:
+    async with store(database_url) as db:
+        await world.build(Seeded(db))
+    a, b = await serve(database_url, 2)
+    both = [a.target, b.target]
+    grid = GridMarketClient(channel(dev_credentials, GRID, both))
+    aggregator_channel = channel(dev_credentials, AGG_A, both)
+    # Connected to both before the streams open, so round_robin alternates them.
+    aggregator = AggregatorMarketClient(aggregator_channel)
+    await aggregator_channel.channel_ready()
+    for _ in range(4):
+        await aggregator.list_events()
+    await asyncio.sleep(0.3)
+    subscribers = [NotificationSubscriber(aggregator_channel) for _ in range(STREAMS)]
+    readers = [asyncio.create_task(_collect(s)) for s in subscribers]
+
+    acknowledged = []
+    for n in range(EVENTS):
+        if n == KILL_AFTER:
+            # Mid-flight: the kill lands while the next publish is on the wire.
+            kill = asyncio.create_task(asyncio.to_thread(a.kill))
+        event = await grid.publish_event(world.day_ahead_event(f"dr-f{n}", world.tomorrow_at(18), [50_000]))
+        acknowledged.append(event.event_id)
+    await kill
+    assert a.process.returncode == -9
+    assert b.process.poll() is None
+
+    expected = {f"dr-f{n}" for n in range(EVENTS)}
+    assert set(acknowledged) == expected
+    async with asyncio.timeout(15):
+        assert await asyncio.gather(*readers) == [expected] * STREAMS
+    # Round robin had streams on A: they broke and resumed on B.
+    assert sum(s.reconnects for s in subscribers) >= 1
+    assert await subscribers[0].ack() == EVENTS
+
+    async with store(database_url) as db:
+        events, invited = await db.read(_effects)
+    assert events == sorted(expected)
+    assert invited == sorted(
+        f"{aggregator_id} {event_id}" for event_id in expected for aggregator_id in world.AGGREGATORS
+    )
+
+
+def _effects(conn: sa.Connection) -> tuple[list[str], list[str]]:
+    events = EventRow.__table__  # type: ignore[attr-defined]
+    notifications = OutboxNotificationRow.__table__  # type: ignore[attr-defined]
+    invited = [
+        f"{row.aggregator_id} {notifications_pb2.Notification.FromString(bytes(row.payload)).invitation.event_id}"
+        for row in conn.execute(
+            sa.select(notifications.c.aggregator_id, notifications.c.payload).where(
+                notifications.c.kind == "invitation"
+            )
+        )
+    ]
+    return sorted(conn.execute(sa.select(events.c.event_id)).scalars()), sorted(invited)
