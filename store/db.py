@@ -126,8 +126,19 @@ class Database:
 
     def __init__(self, url: str, *, threads: int = 8, busy_timeout_ms: int = 5000) -> None:
         self.url = url
-        self.engine = create_engine(url, pool_size=threads, busy_timeout_ms=busy_timeout_ms)
+        sqlite = is_sqlite(url)
+        self.engine = create_engine(url, pool_size=threads + sqlite, busy_timeout_ms=busy_timeout_ms)
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="vgi-db")
+        # SQLite takes one writer at a time: writers on several threads would
+        # only contend for the lock in BEGIN IMMEDIATE, the losers sleeping in
+        # SQLite's busy handler (1, 2, 5 … 100 ms back-off), which set the
+        # tail. One writer thread queues them in arrival order instead; readers
+        # keep the pool (WAL lets them run beside the writer).
+        self._writer = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="vgi-db-writer")
+            if sqlite
+            else self._executor
+        )
         # Health pings get their own thread so a saturated pool or a hung
         # connect cannot make a healthy store look down, or the reverse.
         self._ping_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vgi-db-ping")
@@ -145,7 +156,8 @@ class Database:
     def _submit(self, fn: Callable[[Connection], T], write: bool) -> asyncio.Future[T]:
         loop = asyncio.get_running_loop()
         run = contextvars.copy_context().run
-        return loop.run_in_executor(self._executor, run, self._traced_transaction, fn, write)
+        executor = self._writer if write else self._executor
+        return loop.run_in_executor(executor, run, self._traced_transaction, fn, write)
 
     def _traced_transaction(self, fn: Callable[[Connection], T], write: bool) -> T:
         with store_span("vgi.store.write" if write else "vgi.store.read", self._span_attributes):
@@ -189,5 +201,6 @@ class Database:
         """Wait for running transactions, then release threads and connections."""
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._executor.shutdown, True)
+        await loop.run_in_executor(None, self._writer.shutdown, True)
         self._ping_executor.shutdown(wait=False, cancel_futures=True)
         self.engine.dispose()
