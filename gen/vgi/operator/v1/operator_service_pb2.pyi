@@ -261,3 +261,17 @@ class GetStatisticsResponse(_message.Message):
     STATISTICS_FIELD_NUMBER: _ClassVar[int]
     statistics: _statistics_pb2.Statistics
     def __init__(self, statistics: _Optional[_Union[_statistics_pb2.Statistics, _Mapping]] = ...) -> None: ...
+
+class AdvanceClockRequest(_message.Message):
+    __slots__ = ("request_id", "advance_to")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ADVANCE_TO_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    advance_to: _timestamp_pb2.Timestamp
+    def __init__(self, request_id: _Optional[str] = ..., advance_to: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class AdvanceClockResponse(_message.Message):
+    __slots__ = ("now",)
+    NOW_FIELD_NUMBER: _ClassVar[int]
+    now: _timestamp_pb2.Timestamp
+    def __init__(self, now: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

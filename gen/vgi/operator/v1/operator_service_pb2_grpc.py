@@ -91,6 +91,11 @@ class OperatorServiceStub:
                 request_serializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.GetStatisticsRequest.SerializeToString,
                 response_deserializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.GetStatisticsResponse.FromString,
                 _registered_method=True)
+        self.AdvanceClock = channel.unary_unary(
+                '/vgi.operator.v1.OperatorService/AdvanceClock',
+                request_serializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.AdvanceClockRequest.SerializeToString,
+                response_deserializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.AdvanceClockResponse.FromString,
+                _registered_method=True)
 
 
 class OperatorServiceServicer:
@@ -176,6 +181,20 @@ class OperatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AdvanceClock(self, request, context):
+        """AdvanceClock moves the platform's business clock forward to a later
+        instant and, before answering, runs the market scheduler and the
+        execution monitor for every minute passed (simulation and demo
+        deployments only: FAILED_PRECONDITION with reason
+        SIMULATED_CLOCK_DISABLED unless the server runs with simulated_clock;
+        an instant before the platform's time is refused with reason
+        CLOCK_NOT_MONOTONIC). Security (token exp/nbf, certificate validity,
+        rate limits) always keeps the real clock.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OperatorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -233,6 +252,11 @@ def add_OperatorServiceServicer_to_server(servicer, server):
                     servicer.GetStatistics,
                     request_deserializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.GetStatisticsRequest.FromString,
                     response_serializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.GetStatisticsResponse.SerializeToString,
+            ),
+            'AdvanceClock': grpc.unary_unary_rpc_method_handler(
+                    servicer.AdvanceClock,
+                    request_deserializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.AdvanceClockRequest.FromString,
+                    response_serializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.AdvanceClockResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -534,6 +558,33 @@ class OperatorService:
             '/vgi.operator.v1.OperatorService/GetStatistics',
             vgi_dot_operator_dot_v1_dot_operator__service__pb2.GetStatisticsRequest.SerializeToString,
             vgi_dot_operator_dot_v1_dot_operator__service__pb2.GetStatisticsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AdvanceClock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vgi.operator.v1.OperatorService/AdvanceClock',
+            vgi_dot_operator_dot_v1_dot_operator__service__pb2.AdvanceClockRequest.SerializeToString,
+            vgi_dot_operator_dot_v1_dot_operator__service__pb2.AdvanceClockResponse.FromString,
             options,
             channel_credentials,
             insecure,
