@@ -160,7 +160,7 @@ async def serve(dev_credentials: DevCredentials, tmp_path: Path) -> AsyncIterato
 
 
 def channel(
-    credentials: DevCredentials, principal: Principal, targets: str | Sequence[str]
+    credentials: DevCredentials, principal: Principal, targets: str | Sequence[str], **options: Any
 ) -> grpc.aio.Channel:
     """An SDK mTLS channel as ``principal`` (certificate + bearer token) to one or several servers."""
     issued = credentials.issued(principal)
@@ -170,6 +170,7 @@ def channel(
         private_key=issued.key_pem(),
         certificate_chain=issued.cert_pem(),
         interceptors=bearer_interceptors(credentials.token(principal.uri)),
+        **options,
     )
 
 
