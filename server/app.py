@@ -37,6 +37,7 @@ from interceptors.metrics import metrics_server_interceptor
 from interceptors.ratelimit import RateLimitInterceptor
 from interceptors.tracing import tracing_server_interceptor
 from interceptors.validation import ValidationInterceptor
+from server import clock
 from server.config import Settings
 from server.delivery import Dispatcher
 from server.monitor import Monitor
@@ -185,6 +186,7 @@ class Platform:
         self.monitor: Monitor | None = None
         self._monitor_task: asyncio.Task[None] | None = None
         self._serving: bool | None = None
+        self.clock: clock.SimulatedClock | None = None
 
     async def start(self) -> None:
         settings = self.settings
@@ -192,6 +194,7 @@ class Platform:
         surfaces = select_surfaces(discover_surfaces(), settings.services)
         if settings.migrate_on_start:
             await asyncio.to_thread(migrate.upgrade, settings.database_url)
+        self.clock = clock.start_simulated() if settings.simulated_clock else None
         db = self.db = Database(settings.database_url, threads=settings.db_threads)
         dispatcher = self.dispatcher = Dispatcher(
             db,
@@ -234,13 +237,15 @@ class Platform:
             await server.start()
             self._watcher = asyncio.create_task(self._watch_store(), name="vgi-health-watcher")
             self.scheduler = Scheduler(db)
-            self._scheduler_task = asyncio.create_task(self.scheduler.run(), name="vgi-market-scheduler")
             self.monitor = Monitor(
                 db,
                 interval_seconds=settings.monitor_interval_seconds,
                 heartbeat_timeout=timedelta(seconds=settings.heartbeat_timeout_seconds),
             )
-            if settings.monitor_interval_seconds > 0:
+            # On a simulated clock time moves only by AdvanceClock, which runs both itself.
+            if not settings.simulated_clock:
+                self._scheduler_task = asyncio.create_task(self.scheduler.run(), name="vgi-market-scheduler")
+            if settings.monitor_interval_seconds > 0 and not settings.simulated_clock:
                 self._monitor_task = asyncio.create_task(self.monitor.run(), name="vgi-execution-monitor")
         except BaseException:
             # A failed start (e.g. the port is taken) must not leak the pool's threads.
@@ -248,6 +253,7 @@ class Platform:
             self.dispatcher = None
             await db.close()
             self.db = None
+            self._stop_clock()
             raise
         log.info("serving %s on port %d", ", ".join(self.services), self.port)
 
@@ -322,6 +328,12 @@ class Platform:
         if self.db is not None:
             await self.db.close()
             self.db = None
+        self._stop_clock()
+
+    def _stop_clock(self) -> None:
+        if self.clock is not None:
+            clock.stop_simulated()
+            self.clock = None
 
 
 async def serve(settings: Settings, ready: Callable[[Platform], None] | None = None) -> None:

@@ -60,6 +60,12 @@ def _register_serve(subparsers: Any) -> None:
     parser.add_argument(
         "--workers", type=int, help="server processes sharing the port (SO_REUSEPORT); one per core"
     )
+    parser.add_argument(
+        "--simulated-clock",
+        action="store_true",
+        default=None,
+        help="business time moves only by OperatorService.AdvanceClock (simulation/demo, loopback only)",
+    )
     parser.set_defaults(func=_serve)
 
 
@@ -80,6 +86,7 @@ def _serve(args: argparse.Namespace) -> int:
             "migrate_on_start",
             "grace_seconds",
             "workers",
+            "simulated_clock",
         )
     }
     try:

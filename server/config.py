@@ -166,6 +166,14 @@ class Settings:
     prometheus_port: int = field(
         default=0, metadata={"doc": "serve Prometheus metrics on 127.0.0.1:PORT; 0 disables the endpoint"}
     )
+    simulated_clock: bool = field(
+        default=False,
+        metadata={
+            "doc": "business time (events, bids, telemetry, capacity) stands still until an operator calls "
+            "AdvanceClock, which runs the scheduler and monitor up to the new time (simulation and demo "
+            "only; loopback, one process; security keeps the real clock)"
+        },
+    )
     log_level: str = field(default="INFO", metadata={"doc": "DEBUG, INFO, WARNING or ERROR"})
     log_json: bool = field(
         default=True, metadata={"doc": "JSON log lines carrying trace_id, span_id, principal and method"}
@@ -235,6 +243,11 @@ class Settings:
             raise ValueError("wakeup must be auto, local or postgres (postgres needs a PostgreSQL database)")
         if self.workers < 1:
             raise ValueError("workers must be at least 1")
+        if self.simulated_clock and (not _is_loopback(self.listen_host()) or self.workers > 1):
+            raise ValueError(
+                f"simulated_clock is only allowed in one process on a loopback address, not {self.listen} "
+                f"with {self.workers} workers"
+            )
         if self.rate_limit_backend not in ("memory", "redis"):
             raise ValueError("rate_limit_backend must be memory or redis")
         if self.monitor_interval_seconds < 0:

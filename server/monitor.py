@@ -12,8 +12,9 @@ supervision, and the correction it would have made is stale by then.
 Progress streams in this process are woken as soon as a minute commits
 (``progress_signal``); streams in other processes find it at their next poll.
 
-The clock is injected: the platform runs ``run()`` on the wall clock; tests
-call ``tick(at)`` with the instants they want.
+The clock is injected: the platform runs ``run()`` on its business clock
+(``server.clock``; on a simulated clock AdvanceClock calls ``tick`` instead);
+tests call ``tick(at)`` with the instants they want.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
 from domain.monitoring import MINUTE, minute_floor
-from server.scheduler import HEARTBEAT_TIMEOUT, wall_clock
+from server import clock as platform_clock
+from server.scheduler import HEARTBEAT_TIMEOUT
 from store import monitoring
 from store.db import Database
 from store.monitoring import ProgressMinute
@@ -59,7 +61,7 @@ class Monitor:
         self,
         db: Database,
         *,
-        clock: Callable[[], datetime] = wall_clock,
+        clock: Callable[[], datetime] = platform_clock.now,
         interval_seconds: float = 1.0,
         heartbeat_timeout: timedelta = HEARTBEAT_TIMEOUT,
     ) -> None:

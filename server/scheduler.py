@@ -8,8 +8,9 @@ setpoints_time IS NULL``) in its own transaction, so ticks are idempotent and
 any number of server processes may run the scheduler at once: one of them
 applies each change, the others see nothing left to do.
 
-The clock is injected: the platform runs ``run()`` on the wall clock; tests
-call ``tick(at)`` with the instants they want.
+The clock is injected: the platform runs ``run()`` on its business clock
+(``server.clock``; on a simulated clock AdvanceClock calls ``tick`` instead);
+tests call ``tick(at)`` with the instants they want.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection
 
+from server import clock as platform_clock
 from server.observability.tracing import start_linked_span
 from store import events as event_store
 from store import instructions
@@ -43,16 +45,12 @@ class TickResult:
     setpoints: int
 
 
-def wall_clock() -> datetime:
-    return datetime.now(UTC)
-
-
 class Scheduler:
     def __init__(
         self,
         db: Database,
         *,
-        clock: Callable[[], datetime] = wall_clock,
+        clock: Callable[[], datetime] = platform_clock.now,
         interval_seconds: float = 1.0,
         heartbeat_timeout: timedelta = HEARTBEAT_TIMEOUT,
     ) -> None:

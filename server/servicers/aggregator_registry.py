@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import grpc
 from sqlalchemy.engine import Connection
 from vgi.aggregator.v1 import aggregator_service_pb2 as pb
 
+from server import clock
 from server.observability.metrics import METRICS
 from server.servicers import Deps, caller
 from server.servicers import resources_proto as convert
@@ -34,7 +34,7 @@ class AggregatorRegistry:
         principal = caller()
         tenant = convert.tenant_of(principal)
         items = [convert.station_from(s) for s in request.stations]
-        now = datetime.now(UTC)
+        now = clock.now()
 
         def effect(conn: Connection) -> pb.BatchUpsertStationsResponse:
             return pb.BatchUpsertStationsResponse(
@@ -69,7 +69,7 @@ class AggregatorRegistry:
         principal = caller()
         tenant = convert.tenant_of(principal)
         station_id = convert.parse_station_name(request.name, tenant)
-        now = datetime.now(UTC)
+        now = clock.now()
 
         def effect(conn: Connection) -> pb.DeleteStationResponse:
             return pb.DeleteStationResponse(
@@ -85,7 +85,7 @@ class AggregatorRegistry:
         principal = caller()
         tenant = convert.tenant_of(principal)
         items = [convert.charger_from(c) for c in request.chargers]
-        now = datetime.now(UTC)
+        now = clock.now()
 
         def effect(conn: Connection) -> pb.BatchUpsertChargersResponse:
             return pb.BatchUpsertChargersResponse(
@@ -103,7 +103,7 @@ class AggregatorRegistry:
         tenant = convert.tenant_of(caller())
         station_id, charger_id = convert.parse_charger_name(request.name, tenant)
         timeout = convert.heartbeat_timeout(self.deps.settings)
-        now = datetime.now(UTC)
+        now = clock.now()
         record = await self.deps.db.read(
             lambda conn: registry.get_charger(conn, tenant, station_id, charger_id, now, timeout)
         )
@@ -114,7 +114,7 @@ class AggregatorRegistry:
     ) -> pb.ListChargersResponse:
         tenant = convert.tenant_of(caller())
         timeout = convert.heartbeat_timeout(self.deps.settings)
-        now = datetime.now(UTC)
+        now = clock.now()
         page = await self.deps.db.read(
             lambda conn: registry.list_chargers(
                 conn,
@@ -138,7 +138,7 @@ class AggregatorRegistry:
         tenant = convert.tenant_of(principal)
         station_id, charger_id = convert.parse_charger_name(request.name, tenant)
         timeout = convert.heartbeat_timeout(self.deps.settings)
-        now = datetime.now(UTC)
+        now = clock.now()
 
         def effect(conn: Connection) -> pb.DeleteChargerResponse:
             record = registry.delete_charger(conn, tenant, station_id, charger_id, now, timeout)
@@ -153,7 +153,7 @@ class AggregatorRegistry:
         principal = caller()
         tenant = convert.tenant_of(principal)
         items = [convert.session_from(s) for s in request.sessions]
-        now = datetime.now(UTC)
+        now = clock.now()
 
         def effect(conn: Connection) -> pb.BatchUpsertSessionsResponse:
             return pb.BatchUpsertSessionsResponse(
@@ -199,7 +199,7 @@ class AggregatorRegistry:
             if message.HasField("increase_price")
             else "",
         )
-        now = datetime.now(UTC)
+        now = clock.now()
 
         def effect(conn: Connection) -> pb.DeclareCapacityResponse:
             capacity.declare(conn, tenant, declaration, now)
@@ -213,7 +213,7 @@ class AggregatorRegistry:
     ) -> pb.GetAdjustableCapacityResponse:
         scope = convert.AGGREGATOR_PREFIX + convert.tenant_of(caller())
         timeout = convert.heartbeat_timeout(self.deps.settings)
-        now = datetime.now(UTC)
+        now = clock.now()
         want_forecast = request.HasField("forecast_day_start_time")
         day_start = convert.to_datetime(request.forecast_day_start_time)
 
@@ -242,7 +242,7 @@ class AggregatorRegistry:
                 batch_id=batch.batch_id,
                 readings=convert.readings(batch.meter_values),
                 aggregates=convert.aggregates(batch.aggregates),
-                now=datetime.now(UTC),
+                now=clock.now(),
                 max_skew=skew,
                 field="batch.meter_values",
                 aggregates_field="batch.aggregates",

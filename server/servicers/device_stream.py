@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import grpc
@@ -28,6 +28,7 @@ from vgi.device.v1 import device_service_pb2 as pb
 
 from domain.errors import FieldViolation, InvalidArgument, PermissionDenied
 from domain.principal import Principal
+from server import clock
 from server.delivery import deliver
 from server.observability.metrics import METRICS
 from server.servicers import Deps, caller
@@ -75,7 +76,7 @@ class DeviceStream:
 
     def _welcome(self) -> pb.Welcome:
         now = Timestamp()
-        now.FromDatetime(datetime.now(UTC))
+        now.FromDatetime(clock.now())
         interval = self.deps.settings.heartbeat_timeout_seconds / _HEARTBEATS_PER_TIMEOUT
         return pb.Welcome(server_time=now, heartbeat_interval_seconds=max(1, int(interval)))
 
@@ -88,7 +89,7 @@ class DeviceStream:
     ) -> None:
         device = _Device(charger_id, convert.tenant_of(principal), convert.max_skew(self.deps.settings))
         async for request in requests:
-            result = await self.deps.db.write(device.effect(request, datetime.now(UTC)))
+            result = await self.deps.db.write(device.effect(request, clock.now()))
             if request.HasField("meter_values"):
                 METRICS.telemetry_points("device", result)
                 ack = pb.MeterValuesAck(batch_id=request.meter_values.batch_id, stored_points=result)

@@ -6,13 +6,12 @@ MeterValues through the same store.telemetry functions.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import grpc
 from sqlalchemy.engine import Connection
 from vgi.device.v1 import device_service_pb2 as pb
 
 from domain.errors import PermissionDenied
+from server import clock
 from server.observability.metrics import METRICS
 from server.servicers import Deps, caller
 from server.servicers import resources_proto as convert
@@ -38,7 +37,7 @@ class DeviceTelemetry:
             raise PermissionDenied("only devices upload meter values here", reason="NOT_A_DEVICE")
         readings = convert.readings(request.values)
         skew = convert.max_skew(self.deps.settings)
-        now = datetime.now(UTC)
+        now = clock.now()
 
         def effect(conn: Connection) -> pb.UploadMeterValuesResponse:
             stored = telemetry.ingest_meter_values(

@@ -19,6 +19,7 @@ from domain.errors import Aborted, FieldViolation, InvalidArgument, NotFound
 from domain.evaluation import Direction
 from domain.events import EventState, EventType, Publication, TargetCurve
 from domain.settlement import PriceMode
+from server import clock
 from server.observability.tracing import link_from_current
 from server.scheduler import HEARTBEAT_TIMEOUT
 from server.servicers import Deps, caller
@@ -38,7 +39,7 @@ _STATES = market_proto.reverse(market_proto.EVENT_STATES)
 
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def stamp(value: Timestamp) -> datetime:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
@@ -25,6 +25,7 @@ from vgi.dispatch.v1 import dispatch_service_pb2 as pb
 
 from domain.events import EventState
 from domain.monitoring import MINUTE, Figures
+from server import clock
 from server.monitor import progress_signal
 from server.servicers import Deps
 from store import market_proto, monitoring
@@ -106,7 +107,7 @@ class DispatchMonitoring:
                 if len(batch) == BATCH:
                     continue
                 last_sent = after is not None and after + MINUTE >= window_end
-                overdue = datetime.now(UTC) >= window_end + _LATE_MINUTE
+                overdue = clock.now() >= window_end + _LATE_MINUTE
                 if state not in _LIVE and (state is EventState.CANCELLED or last_sent or overdue):
                     return
                 with contextlib.suppress(TimeoutError):

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import grpc
 from sqlalchemy.engine import Connection
 from vgi.common.v1 import notifications_pb2, prices_pb2
 from vgi.dispatch.v1 import dispatch_service_pb2 as pb
 
+from server import clock
 from server.servicers import Deps, caller
 from server.servicers import resources_proto as convert
 from store import capacity, idempotency, outbox, prices, registry, statistics
@@ -50,7 +50,7 @@ class DispatchRegistry:
         self, request: pb.UpsertGridNodesRequest, context: grpc.aio.ServicerContext
     ) -> pb.UpsertGridNodesResponse:
         nodes = [convert.grid_node_from(n) for n in request.nodes]
-        now = datetime.now(UTC)
+        now = clock.now()
 
         def effect(conn: Connection) -> pb.UpsertGridNodesResponse:
             return pb.UpsertGridNodesResponse(upserted_count=registry.upsert_grid_nodes(conn, nodes, now))
@@ -85,7 +85,7 @@ class DispatchRegistry:
     async def DeleteGridNode(
         self, request: pb.DeleteGridNodeRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteGridNodeResponse:
-        now = datetime.now(UTC)
+        now = clock.now()
 
         def effect(conn: Connection) -> pb.DeleteGridNodeResponse:
             node = registry.delete_grid_node(conn, convert.node_id(request.name), now)
@@ -108,7 +108,7 @@ class DispatchRegistry:
                 convert.money_to_decimal(p, f"price_curve.prices[{i}]") for i, p in enumerate(message.prices)
             ),
         )
-        now = datetime.now(UTC)
+        now = clock.now()
 
         def effect(conn: Connection) -> pb.PublishPriceCurveResponse:
             published = price_curve_to(prices.publish(conn, curve, now))
@@ -141,7 +141,7 @@ class DispatchRegistry:
         self, request: pb.GetAdjustableCapacityRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetAdjustableCapacityResponse:
         timeout = convert.heartbeat_timeout(self.deps.settings)
-        now = datetime.now(UTC)
+        now = clock.now()
         want_forecast = request.HasField("forecast_day_start_time")
         day_start = convert.to_datetime(request.forecast_day_start_time)
 
@@ -165,7 +165,7 @@ class DispatchRegistry:
         interval = request.interval_seconds or DEFAULT_STREAM_INTERVAL_S
 
         def measure(conn: Connection) -> capacity.RealtimeCapacity:
-            figure = capacity.realtime_capacity(conn, request.scope, datetime.now(UTC), timeout)
+            figure = capacity.realtime_capacity(conn, request.scope, clock.now(), timeout)
             capacity.record_sample(conn, figure)
             return figure
 
@@ -178,7 +178,7 @@ class DispatchRegistry:
         self, request: pb.GetStatisticsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetStatisticsResponse:
         timeout = convert.heartbeat_timeout(self.deps.settings)
-        now = datetime.now(UTC)
+        now = clock.now()
         figures = await self.deps.db.read(
             lambda conn: statistics.statistics(conn, request.scope, now, timeout)
         )

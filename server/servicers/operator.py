@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -11,7 +11,9 @@ from vgi.common.v1 import aggregator_pb2
 from vgi.operator.v1 import operator_service_pb2 as pb
 from vgi.operator.v1 import operator_service_pb2_grpc as pb_grpc
 
+from server import clock
 from server.servicers import Deps, caller, resources_proto
+from server.servicers.operator_clock import OperatorClock
 from server.servicers.operator_programs import OperatorPrograms
 from server.servicers.operator_security import OperatorSecurity
 from store import aggregators, idempotency, statistics
@@ -26,7 +28,7 @@ _STATES = {
 }
 
 
-class OperatorService(OperatorSecurity, OperatorPrograms, pb_grpc.OperatorServiceServicer):
+class OperatorService(OperatorSecurity, OperatorPrograms, OperatorClock, pb_grpc.OperatorServiceServicer):
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self._db = deps.db
@@ -35,7 +37,7 @@ class OperatorService(OperatorSecurity, OperatorPrograms, pb_grpc.OperatorServic
         self, request: pb.CreateAggregatorRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateAggregatorResponse:
         fields = request.aggregator
-        now = datetime.now(UTC)
+        now = clock.now()
 
         def effect(conn: Connection) -> pb.CreateAggregatorResponse:
             record = aggregators.create(
@@ -75,7 +77,7 @@ class OperatorService(OperatorSecurity, OperatorPrograms, pb_grpc.OperatorServic
         self, request: pb.GetStatisticsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetStatisticsResponse:
         timeout = resources_proto.heartbeat_timeout(self.deps.settings)
-        now = datetime.now(UTC)
+        now = clock.now()
         figures = await self._db.read(lambda conn: statistics.statistics(conn, request.scope, now, timeout))
         return pb.GetStatisticsResponse(statistics=resources_proto.statistics_to(figures))
 

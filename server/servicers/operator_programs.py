@@ -12,7 +12,7 @@ none: too few baseline days then fail the evaluation.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 import grpc
@@ -24,6 +24,7 @@ from domain.baseline import DEFAULT_METHOD
 from domain.errors import FieldViolation, InvalidArgument
 from domain.events import ClearingMode
 from domain.settlement import PriceMode
+from server import clock
 from server.servicers import Deps, caller
 from store import idempotency, market_proto, programs
 from store.idempotency import IdempotencyKey
@@ -133,7 +134,7 @@ class OperatorPrograms:
         self, request: pb.UpsertProgramRequest, context: grpc.aio.ServicerContext
     ) -> pb.UpsertProgramResponse:
         """Create or replace a program. INVALID_ARGUMENT INVALID_PROGRAM with the offending ``program.*`` fields."""
-        program = program_of(request.program, datetime.now(UTC))
+        program = program_of(request.program, clock.now())
 
         def effect(conn: Connection) -> pb.UpsertProgramResponse:
             return pb.UpsertProgramResponse(program=program_message(programs.upsert(conn, program)))
