@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 from registry.world import aggregator_client, charger, meter, now, onboard, station, topology
 from vgi.aggregator.v1 import aggregator_service_pb2 as agg_pb
 
@@ -35,8 +35,8 @@ def _points(reader: InMemoryMetricReader) -> dict[str, int]:
         for scope in resource.scope_metrics
         for metric in scope.metrics
         if metric.name == TELEMETRY_POINTS
-        for point in metric.data.data_points  # type: ignore[union-attr]
-        if point.attributes is not None
+        for point in metric.data.data_points
+        if isinstance(point, NumberDataPoint) and point.attributes is not None
     }
 
 
