@@ -186,14 +186,17 @@ class PgNotifyWakeup:
         if origin != self.origin:
             self._wake(channel, subscriber_ids)
 
-    async def _connect(self) -> psycopg.AsyncConnection[tuple[object, ...]]:
-        return await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+    async def _connect(self, role: str) -> psycopg.AsyncConnection[tuple[object, ...]]:
+        # Named, so pg_stat_activity tells which process and which side a connection is.
+        return await psycopg.AsyncConnection.connect(
+            self._conninfo, autocommit=True, application_name=f"vgi-{role}-{self.origin[:12]}"
+        )
 
     async def _listen(self) -> None:
         backoff = self._initial_backoff_s
         while True:
             try:
-                async with await self._connect() as conn:
+                async with await self._connect("listen") as conn:
                     await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
                     self.listening.set()
                     backoff = self._initial_backoff_s
@@ -216,7 +219,7 @@ class PgNotifyWakeup:
                 payloads = list(encode(self.origin, pending))
                 try:
                     if conn is None or conn.closed:
-                        conn = await self._connect()
+                        conn = await self._connect("notify")
                     await conn.execute(
                         "SELECT pg_notify(%s, payload) FROM unnest(%s::text[]) AS payload",
                         (NOTIFY_CHANNEL, payloads),
