@@ -3,8 +3,9 @@
 * ``bootstrap_operator``: the operator's credentials from a dev PKI directory
   (its client certificate from ``vgi pki init`` and a token signed with the
   directory's JWT key, as ``vgi token issue`` does);
-* ``Operator``: onboards aggregators and issues everybody else's certificate
-  and token with IssueCredentials;
+* ``Operator``: onboards aggregators, issues everybody else's certificate
+  and token with IssueCredentials, and moves the platform's simulated clock
+  with AdvanceClock;
 * ``Inbox``: an aggregator's notification stream, deduplicated and acked,
   with the instructions in force;
 * ``Device``: a platform-managed charger on DeviceService.Connect that applies
@@ -34,7 +35,12 @@ from vgi.operator.v1 import operator_service_pb2 as operator_pb
 from vgi.operator.v1 import operator_service_pb2_grpc as operator_grpc
 
 from clients.auth import bearer_interceptors
-from clients.errors import ResourceExhaustedError, from_grpc_error
+from clients.errors import (
+    AlreadyExistsError,
+    FailedPreconditionError,
+    ResourceExhaustedError,
+    from_grpc_error,
+)
 from clients.sdk import channel_options
 from clients.streams import DeviceSession, NotificationSubscriber
 
@@ -49,6 +55,8 @@ SERVICES = [
 OPERATOR_ID = "op-1"
 WAIT_SECONDS = 30.0
 """How long a party waits for something the platform must send (a notification, a setpoint)."""
+ADVANCE_SECONDS = 300.0
+"""How long AdvanceClock may take: the platform steps its scheduler and monitor through every due minute."""
 
 
 def timestamp(at: datetime) -> Timestamp:
@@ -119,23 +127,42 @@ class Operator:
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self._stub = operator_grpc.OperatorServiceStub(channel)
 
-    async def _call(self, method: Any, request: Any) -> Any:
+    async def _call(self, method: Any, request: Any, *, deadline: float = WAIT_SECONDS) -> Any:
         try:
-            return await method(request, timeout=WAIT_SECONDS)
+            return await method(request, timeout=deadline)
         except grpc.aio.AioRpcError as exc:
             raise from_grpc_error(exc) from exc
 
     async def create_aggregator(self, aggregator_id: str, display_name: str, email: str) -> None:
+        """Onboard an aggregator (one onboarded by an earlier run on the same platform is kept)."""
         from vgi.common.v1 import aggregator_pb2
 
-        await self._call(
-            self._stub.CreateAggregator,
-            operator_pb.CreateAggregatorRequest(
-                request_id=str(uuid.uuid4()),
-                aggregator_id=aggregator_id,
-                aggregator=aggregator_pb2.Aggregator(display_name=display_name, contact_email=email),
-            ),
-        )
+        with contextlib.suppress(AlreadyExistsError):
+            await self._call(
+                self._stub.CreateAggregator,
+                operator_pb.CreateAggregatorRequest(
+                    request_id=str(uuid.uuid4()),
+                    aggregator_id=aggregator_id,
+                    aggregator=aggregator_pb2.Aggregator(display_name=display_name, contact_email=email),
+                ),
+            )
+
+    async def advance_clock(self, to: datetime) -> datetime:
+        """Move the platform's simulated clock to ``to`` (its scheduler and monitor catch up); the platform time.
+
+        A platform already past ``to`` (e.g. by an earlier run) says what time it is instead.
+        """
+        try:
+            answer = await self._call(
+                self._stub.AdvanceClock,
+                operator_pb.AdvanceClockRequest(request_id=str(uuid.uuid4()), advance_to=timestamp(to)),
+                deadline=ADVANCE_SECONDS,
+            )
+        except FailedPreconditionError as exc:
+            if exc.reason != "CLOCK_NOT_MONOTONIC":
+                raise
+            return datetime.fromisoformat(exc.metadata["now"])
+        return instant(answer.now)
 
     async def issue(self, principal: str, *, aggregator_id: str = "") -> Credentials:
         """A certificate (with its new key) and a role-scoped token for ``principal``."""
@@ -202,6 +229,15 @@ class Inbox:
                         if predicate(item):
                             return item
                     await self._changed.wait()
+
+    async def wait_until(self, condition: Callable[[], bool], what: str) -> None:
+        """Wait until ``condition()`` holds over what the stream has brought (checked at each arrival)."""
+        try:
+            async with asyncio.timeout(WAIT_SECONDS), self._changed:
+                while not condition():
+                    await self._changed.wait()
+        except TimeoutError:
+            raise TimeoutError(f"no notification brought {what} within {WAIT_SECONDS:g} s") from None
 
     def instructed_w(self, at: datetime) -> int:
         """The response (W) the instructions in force ask for at ``at``."""

@@ -1,10 +1,11 @@
 """The scenario: onboarding, registration, history, three events through settlement, and the report's data.
 
-``simulate`` drives one run against a platform reached at ``Access.target``.
-Each party (operator, grid, every aggregator, every managed device) has its
-own channel with its own certificate and token; the only other handle on the
-platform is the ``SimulatedClock``, whose advance runs the platform
-scheduler's tick (see ``clients.simulate.timeline``).
+``simulate`` drives one run against a platform reached at ``Access.target``
+(a separate ``vgi serve --simulated-clock`` process, or one in the test's
+process started the same way). Each party (operator, grid, every
+aggregator, every managed device) has its own channel with its own
+certificate and token and uses only the public gRPC surfaces; time moves by
+the operator's AdvanceClock (see ``clients.simulate.timeline``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -66,7 +67,7 @@ from clients.simulate.population import (
     sessions_for_days,
     unmanaged_load,
 )
-from clients.simulate.timeline import EventKind, EventPlan, SimulatedClock, Timeline, plan
+from clients.simulate.timeline import EventKind, EventPlan, plan
 from clients.streams import NotificationSubscriber
 
 T = TypeVar("T")
@@ -152,6 +153,19 @@ class Uplink:
         await self._task
 
 
+class PlatformClock:
+    """The platform's simulated clock as the simulator moves it: AdvanceClock answers with the platform time."""
+
+    def __init__(self, operator: Operator, now: datetime) -> None:
+        self._operator = operator
+        self.now = now
+
+    async def advance(self, to: datetime) -> None:
+        """Move the platform to ``to`` (nothing when it is there already); its scheduler and monitor catch up."""
+        if to > self.now:
+            self.now = await self._operator.advance_clock(to)
+
+
 def _bar(progress: bool, total: int, desc: str, unit: str) -> tqdm[Any]:
     return tqdm(total=total, desc=desc, unit=unit, disable=not progress, file=sys.stderr, leave=True)
 
@@ -166,31 +180,21 @@ async def _gather(calls: Iterable[Awaitable[T]]) -> list[T]:
 
 
 class Scenario:
-    def __init__(self, config: Config, access: Access, timeline: Timeline, clock: SimulatedClock) -> None:
+    def __init__(self, config: Config, access: Access) -> None:
         self.config = config
         self.access = access
-        self.timeline = timeline
-        self.clock = clock
         self.population: Population = build_population(
             config.seed,
             config.chargers,
             config.aggregators,
             managed_per_aggregator=config.managed_per_aggregator,
         )
-        self.report = rpt.Report(
-            seed=config.seed,
-            chargers=config.chargers,
-            aggregators=config.aggregators,
-            event_day=timeline.day.isoformat(),
-            time_model="",
-            platform=access.description,
-        )
         self._channels: list[grpc.aio.Channel] = []
+        self.operator = Operator(self._open(access.operator))
         self._tasks: list[asyncio.Task[Any]] = []
         self.aggregators: dict[str, AggregatorParty] = {}
         self.devices: dict[str, Device] = {}
         self.outcomes: list[SlotOutcome] = []
-        self.uploaded = self.report.uploaded_w
         self._registered: set[str] = set()
         self._register_wh: dict[str, float] = {}
         self._instructions: dict[str, list[market_pb2.Instruction]] = {}
@@ -220,7 +224,24 @@ class Scenario:
         await work()
         self.report.timings[name] = time.perf_counter() - started
 
+    async def _start(self) -> None:
+        """Read the platform's time (moving it to ours when it is behind) and plan the run from it."""
+        now = await self.operator.advance_clock(datetime.now(UTC))
+        self.clock = PlatformClock(self.operator, now)
+        self.timeline = timeline = plan(now, self.config.seed, history_days=self.config.history_days)
+        self.monitored = {at for e in timeline.events for at in e.slots}
+        self.report = rpt.Report(
+            seed=self.config.seed,
+            chargers=self.config.chargers,
+            aggregators=self.config.aggregators,
+            event_day=timeline.day.isoformat(),
+            time_model=TIME_MODEL,
+            platform=self.access.description,
+        )
+        self.uploaded = self.report.uploaded_w
+
     async def run(self) -> rpt.Report:
+        await self._start()
         await self._phase("onboarding", self._onboard)
         await self._phase("registration", self._register)
         await self._phase("history upload", self._history)
@@ -233,7 +254,7 @@ class Scenario:
     # ------------------------------------------------------------ onboarding and registration
 
     async def _onboard(self) -> None:
-        operator = Operator(self._open(self.access.operator))
+        operator = self.operator
         for aggregator in self.population.aggregators:
             await operator.create_aggregator(
                 aggregator.aggregator_id,
@@ -385,12 +406,17 @@ class Scenario:
 
     async def _history(self) -> None:
         timeline = self.timeline
-        days = [timeline.history_days[0] - timedelta(days=1), *timeline.history_days, timeline.day]
+        days = [
+            timeline.history_days[0] - timedelta(days=1),
+            *timeline.history_days,
+            timeline.day - timedelta(days=1),
+            timeline.day,
+        ]
         self.sessions = sessions_for_days(self.population, days)
         start = local_midnight(timeline.history_days[0])
         slots = len(timeline.history_days) * SLOTS_PER_DAY
         self.history_w = load = unmanaged_load(
-            (s for day in days[:-1] for s in self.sessions[day]),
+            (s for day in days[:-2] for s in self.sessions[day]),
             start,
             slots,
             list(self.aggregators),
@@ -515,7 +541,7 @@ class Scenario:
             )
         return await self.grid_market.publish_event(event)
 
-    async def _bid(self, party: AggregatorParty, plan_: EventPlan) -> None:
+    async def _bid(self, party: AggregatorParty, plan_: EventPlan) -> rpt.BidRow | None:
         name = f"events/{plan_.event_id}"
         await party.inbox.wait_for(
             lambda n: n.WhichOneof("payload") == "invitation" and n.invitation.name == name,
@@ -524,7 +550,7 @@ class Scenario:
         first = (plan_.window_start - self.timeline.day_start) // SLOT
         offers = [int(w * BID_SHARE) for w in party.declared_decrease_w[first : first + len(plan_.slots)]]
         if not any(offers):
-            return
+            return None
         await party.market.submit_bid(
             name,
             [
@@ -532,9 +558,7 @@ class Scenario:
                 for at, w in zip(plan_.slots, offers, strict=True)
             ],
         )
-        self.report.bids.append(
-            rpt.BidRow(plan_.event_id, party.aggregator_id, tuple(offers), party.bid_price)
-        )
+        return rpt.BidRow(plan_.event_id, party.aggregator_id, tuple(offers), party.bid_price)
 
     async def _await_instructions(self, instructions: Sequence[market_pb2.Instruction]) -> None:
         """Each instructed aggregator has received its instruction on its notification stream."""
@@ -555,7 +579,9 @@ class Scenario:
     async def _market_event(self, plan_: EventPlan) -> None:
         """Publish, collect bids, close bidding (the clock reaches the deadline), let the platform clear."""
         await self._publish(plan_)
-        await _gather(self._bid(party, plan_) for party in self.aggregators.values())
+        bids = await _gather(self._bid(party, plan_) for party in self.aggregators.values())
+        # In aggregator order, whichever answered first: same seed, same report.
+        self.report.bids += [bid for bid in bids if bid is not None]
         assert plan_.bid_deadline is not None
         await self.clock.advance(plan_.bid_deadline)
         cleared = await self.grid_market.clear_event(f"events/{plan_.event_id}")
@@ -634,6 +660,7 @@ class Scenario:
                 hook = hooks.get(at)
                 if hook is not None:
                     await hook()
+                await self._sync_instructions()
                 await self._await_setpoints(at)
                 outcome = self.fleet.step(
                     at,
@@ -646,10 +673,45 @@ class Scenario:
                     },
                 )
                 self.outcomes.append(outcome)
-                await self._upload_slot(outcome)
+                # Inside an event window the platform monitors every minute
+                # (SPEC F7) from meter values at most a heartbeat timeout old:
+                # chargers report each minute there, else once a slot.
+                for minute in range(15) if at in self.monitored else (14,):
+                    await self.clock.advance(at + timedelta(minutes=minute))
+                    await self._report_minute(outcome, minute)
                 previous = at
                 bar.update(1)
         await self.clock.advance(timeline.day_start + SLOTS_PER_DAY * SLOT)
+
+    async def _sync_instructions(self) -> None:
+        """Each aggregator asks for its instructions in force and waits until its stream has brought them all.
+
+        The execution monitor may have re-dispatched (cancelled and reissued
+        instructions) in any minute passed; the stream is the way they
+        arrive, the list makes the simulation not depend on how fast.
+        """
+
+        async def sync(party: AggregatorParty) -> None:
+            listed: dict[str, int] = {}
+            token = ""
+            while True:
+                page = await party.market.list_instructions(
+                    active_only=True, page_size=1000, page_token=token
+                )
+                listed |= {i.instruction_id: i.version for i in page.instructions}
+                token = page.next_page_token
+                if not token:
+                    break
+            await party.inbox.wait_until(
+                lambda: all(
+                    (held := party.inbox.instructions.get(instruction_id)) is not None
+                    and held.version == version
+                    for instruction_id, version in listed.items()
+                ),
+                f"instructions {sorted(listed.items())} of {party.aggregator_id}",
+            )
+
+        await _gather(sync(party) for party in self.aggregators.values())
 
     def _expected_baseline(self, party: AggregatorParty, at: datetime) -> float:
         """The baseline the aggregator expects at ``at`` for the window of the instructions in force then."""
@@ -733,10 +795,18 @@ class Scenario:
         await _gather(waits)
 
     def _meter_value(
-        self, charger_id: str, at: datetime, power_w: float, soc: float
+        self,
+        charger_id: str,
+        at: datetime,
+        power_w: float,
+        soc: float,
+        *,
+        into_slot: timedelta = timedelta(0),
     ) -> telemetry_pb2.MeterValue:
-        register = self._register_wh.get(charger_id, 0.0) + max(power_w, 0.0) * SLOT.total_seconds() / 3600
-        self._register_wh[charger_id] = register
+        """A reading at ``at``, ``into_slot`` after the slot began: the register counts the energy taken since."""
+        register = (
+            self._register_wh.get(charger_id, 0.0) + max(power_w, 0.0) * into_slot.total_seconds() / 3600
+        )
         status = (
             resources_pb2.CHARGER_STATUS_CHARGING
             if power_w > 0
@@ -753,36 +823,57 @@ class Scenario:
             status=status,
         )
 
-    async def _upload_slot(self, outcome: SlotOutcome) -> None:
+    async def _report_minute(self, outcome: SlotOutcome, minute: int) -> None:
+        """Meter values sampled ``minute`` minutes into the slot; with the last one, the slot's 15-minute means."""
         at = outcome.slot_start
-        sample = at + SLOT - timedelta(minutes=1)
+        sample = at + timedelta(minutes=minute)
+        last = minute == 14
         managed = {c.charger_id for c in self.population.chargers if c.platform_managed}
         readings: dict[str, list[telemetry_pb2.MeterValue]] = {a: [] for a in self.aggregators}
         device_work = []
         owner = {c.charger_id: c.aggregator_id for c in self.population.chargers}
         for charger_id, power in outcome.charger_w.items():
-            value = self._meter_value(charger_id, sample, power, outcome.charger_soc[charger_id])
+            value = self._meter_value(
+                charger_id,
+                sample,
+                power,
+                outcome.charger_soc[charger_id],
+                into_slot=timedelta(minutes=minute + 1),
+            )
             if charger_id in managed:
                 device = self.devices[charger_id]
                 device_work.append(self._device_report(device, value))
             else:
                 readings[owner[charger_id]].append(value)
-        for aggregator_id, power in outcome.power_w.items():
-            self.uploaded.setdefault(aggregator_id, {})[at] = round(power)
+        if last:
+            for charger_id, power in outcome.charger_w.items():
+                self._register_wh[charger_id] = self._register_wh.get(charger_id, 0.0) + max(power, 0.0) * (
+                    SLOT.total_seconds() / 3600
+                )
+            for aggregator_id, power in outcome.power_w.items():
+                self.uploaded.setdefault(aggregator_id, {})[at] = round(power)
 
         async def send(party: AggregatorParty) -> None:
             values = readings[party.aggregator_id]
-            aggregate = telemetry_pb2.IntervalAggregate(
-                resource=f"aggregators/{party.aggregator_id}",
-                slot_start_time=timestamp(at),
-                mean_power_w=self.uploaded[party.aggregator_id][at],
+            aggregates = (
+                [
+                    telemetry_pb2.IntervalAggregate(
+                        resource=f"aggregators/{party.aggregator_id}",
+                        slot_start_time=timestamp(at),
+                        mean_power_w=self.uploaded[party.aggregator_id][at],
+                    )
+                ]
+                if last
+                else []
             )
+            if not values and not aggregates:
+                return
             for n, chunk in enumerate(_chunks(values, BATCH_ITEMS) if values else [[]]):
                 await party.uplink.send(
                     agg_pb.TelemetryBatch(
                         batch_id=str(uuid.uuid4()),
                         meter_values=chunk,
-                        aggregates=[aggregate] if n == 0 else [],
+                        aggregates=aggregates if n == 0 else [],
                     )
                 )
 
@@ -809,6 +900,7 @@ class Scenario:
             )
             for charger_id, device in self.devices.items()
         ]
+        self.report.notes.append(self._monitoring_note())
         for plan_ in self.timeline.events:
             name = f"events/{plan_.event_id}"
             evaluated = await self.grid_settlement.evaluate_event(name)
@@ -845,6 +937,21 @@ class Scenario:
                     self._shortfall.get(plan_.event_id, 0),
                 )
             )
+
+    def _monitoring_note(self) -> str:
+        """What the platform's per-minute execution monitoring told the aggregators on their streams."""
+        received = [n for party in self.aggregators.values() for n in party.inbox.items]
+        alarms = [
+            market_pb2.AlarmKind.Name(n.alarm.kind) for n in received if n.WhichOneof("payload") == "alarm"
+        ]
+        reissued = [
+            n for n in received if n.WhichOneof("payload") == "instruction" and n.instruction.version > 1
+        ]
+        return (
+            f"Execution monitoring (every minute of each window, on the platform's clock): "
+            f"{alarms.count('ALARM_KIND_DEVIATION')} deviation and {alarms.count('ALARM_KIND_REDISPATCH')} "
+            f"re-dispatch alarms reached the aggregators; {len(reissued)} instruction versions were reissued."
+        )
 
     async def _confirm(self, statement: settlement_pb2.Statement) -> None:
         """The aggregator hears of its statement on its stream and confirms it; then the grid confirms it too."""
@@ -974,29 +1081,22 @@ def _statement_row(event_id: str, s: settlement_pb2.Statement) -> rpt.StatementR
 
 
 TIME_MODEL = (
-    "the event day D is the platform's tomorrow (a day-ahead window must start on a later day than its "
-    "publication). The platform's scheduler runs on a simulated clock that the simulator advances slot by "
-    "slot through D (bidding closes, events execute and complete, managed devices get setpoints at the "
-    "simulated instants), so the day plays in seconds; RPC handlers still stamp their own wall-clock time, "
-    "and the platform accepts telemetry up to {skew} ahead of its wall clock for D's readings. Actual power "
-    "is what the aggregators metered and uploaded; baseline, instructed quantity and rates are the "
-    "platform's evaluation (per-minute execution monitoring, StreamEventProgress, follows the wall clock "
-    "and so has nothing to report for D)."
+    "the platform runs on a simulated clock (vgi serve --simulated-clock): its business time (event and bid "
+    "deadlines, telemetry timestamps, capacity, record times) stands still until the operator calls "
+    "OperatorService.AdvanceClock, and before that call returns the platform's scheduler and execution monitor "
+    "have done every minute passed (bidding closes, events execute and complete, managed devices get "
+    "setpoints, each minute of an event is monitored and may be re-dispatched). The simulator starts at the "
+    "platform's time, plays D−1 until the day-ahead bidding closes, then D slot by slot, minute by minute inside "
+    "the event windows (chargers report every minute there, once a slot elsewhere), so the day plays in "
+    "seconds; D is the platform's tomorrow (a day-ahead window must start on a later day than its publication). "
+    "Tokens, certificates and rate limits keep the real clock. Actual power is what the aggregators metered and "
+    "uploaded; baseline, instructed quantity and rates are the platform's evaluation."
 )
 
 
-async def simulate(
-    config: Config,
-    access: Access,
-    tick: Callable[[datetime], Awaitable[object]],
-    *,
-    wall_now: datetime,
-    skew: str,
-) -> rpt.Report:
-    """One full run; ``tick`` runs the platform scheduler at a simulated instant."""
-    timeline = plan(wall_now, config.seed, history_days=config.history_days)
-    scenario = Scenario(config, access, timeline, SimulatedClock(wall_now, tick))
-    scenario.report.time_model = TIME_MODEL.format(skew=skew)
+async def simulate(config: Config, access: Access) -> rpt.Report:
+    """One full run against the platform ``access`` reaches, which must run with a simulated clock."""
+    scenario = Scenario(config, access)
     try:
         return await scenario.run()
     finally:

@@ -1,20 +1,20 @@
-"""The simulated day: when each event is published, bid on, cleared and executed, and the clock that gets there.
+"""The simulated day: when each event is published, bid on, cleared and executed.
 
 The event day D is the local (Asia/Shanghai) day after the platform's today:
 a day-ahead window must start on a later day than its publication (SPEC F4,
-``domain.events.check_publication``), and the RPC handlers check that
-against their wall clock. Bidding for the day-ahead event happens on D−1;
-the intraday event is published on D at 10:00 and closes at 11:00; the
-real-time direct-control event is announced at 21:45 for 22:00–22:30.
+``domain.events.check_publication``), checked against the platform's
+business clock. Bidding for the day-ahead event happens on D−1; the intraday
+event is published on D at 10:00 and closes at 11:00; the real-time
+direct-control event is announced at 21:45 for 22:00–22:30.
 
-The platform's scheduler (which closes bidding, starts and completes events
-and sends managed devices their setpoints) follows a ``Clock``: the
-simulator advances it slot by slot through D, so a day runs in seconds.
+The platform runs on a simulated clock (``vgi serve --simulated-clock``) that
+the simulator moves with OperatorService.AdvanceClock: slot by slot through
+D, minute by minute inside the event windows; the platform's scheduler and
+execution monitor do each minute's work before the call returns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -51,7 +51,7 @@ class Timeline:
     day: date
     day_start: datetime
     history_days: tuple[date, ...]
-    """Days with uploaded 15-minute history, oldest first (D−60 … D−1)."""
+    """Days with uploaded 15-minute history, oldest first (D−61 … D−2 for 60 days)."""
     events: tuple[EventPlan, ...]
 
     def event(self, kind: EventKind) -> EventPlan:
@@ -59,7 +59,7 @@ class Timeline:
 
 
 def plan(now: datetime, seed: int, *, history_days: int = 60) -> Timeline:
-    """The timeline for a platform whose wall clock reads ``now``."""
+    """The timeline for a platform whose clock reads ``now``."""
     day = now.astimezone(SHANGHAI).date() + timedelta(days=1)
     start = local_midnight(day)
 
@@ -75,25 +75,6 @@ def plan(now: datetime, seed: int, *, history_days: int = 60) -> Timeline:
         EventPlan(f"id-{tag}", EventKind.INTRADAY, at(20.5), at(21.5), at(10), at(11), 0.45),
         EventPlan(f"rt-{tag}", EventKind.REAL_TIME, at(22), at(22.5), at(21.75), None, 0.35),
     )
-    history = tuple(day - timedelta(days=n) for n in range(history_days, 0, -1))
+    # D−1 is the platform's today, still under way: baselines look back from D−2 (SPEC F8).
+    history = tuple(day - timedelta(days=n) for n in range(history_days + 1, 1, -1))
     return Timeline(day, start, history, events)
-
-
-Tick = Callable[[datetime], Awaitable[object]]
-
-
-class SimulatedClock:
-    """The simulation's clock; advancing it runs the platform scheduler's tick at the new instant.
-
-    Instants never go back: advancing to an earlier one changes nothing.
-    """
-
-    def __init__(self, start: datetime, tick: Tick) -> None:
-        self.now = start
-        self._tick = tick
-
-    async def advance(self, to: datetime) -> None:
-        if to < self.now:
-            return
-        self.now = to
-        await self._tick(to)

@@ -1,4 +1,8 @@
-"""`vgi simulate` end to end: 50 chargers against an in-process platform (SQLite and PostgreSQL).
+"""`vgi simulate` end to end: 50 chargers against a platform with a simulated clock (SQLite and PostgreSQL).
+
+The platform runs in the test's process but is started as ``vgi serve
+--simulated-clock`` starts it and reached only through its public surfaces
+(the simulator moves its time with AdvanceClock), the code path of ``make demo``.
 
 The report must agree with what the platform itself answers through the
 dispatch surface: every statement figure, the grid statements, the
@@ -18,7 +22,7 @@ from vgi.common.v1 import market_pb2, settlement_pb2
 from clients.market import GridMarketClient
 from clients.settlement import GridSettlementClient
 from clients.simulate import chart
-from clients.simulate.cli import SKEW, simulate_on, write
+from clients.simulate.cli import run_against, write
 from clients.simulate.parties import decimal
 from clients.simulate.population import SLOT
 from clients.simulate.run import Config
@@ -35,8 +39,8 @@ def _exact(value: Any) -> Decimal:
 async def test_fifty_chargers_report_matches_the_platform(
     database_url: str, platform_factory: Any, dev_credentials: Any, tmp_path: Path
 ) -> None:
-    async with platform_factory(database_url, telemetry_max_skew_seconds=SKEW.total_seconds()) as running:
-        report = await simulate_on(running.platform, dev_credentials.layout.root, CONFIG)
+    async with platform_factory(database_url, simulated_clock=True) as running:
+        report = await run_against(CONFIG, running.target, dev_credentials.layout.root)
         grid = GridSettlementClient(running.grid)
         market = GridMarketClient(running.grid)
         events = [f"events/{e.event_id}" for e in report.events]
@@ -44,6 +48,7 @@ async def test_fifty_chargers_report_matches_the_platform(
         platform_evaluations: dict[tuple[str, str], settlement_pb2.Evaluation] = {}
         grid_statements = {}
         states = {}
+        reissued = 0
         for event in events:
             for statement in (await grid.list_statements(event, page_size=1000)).statements:
                 platform_statements[statement.name] = statement
@@ -51,6 +56,8 @@ async def test_fifty_chargers_report_matches_the_platform(
                 platform_evaluations[(event.removeprefix("events/"), evaluation.aggregator)] = evaluation
             grid_statements[event.removeprefix("events/")] = await grid.get_grid_statement(event)
             states[event] = (await market.get_event(event)).state
+            versions = (await market.list_instructions(event=event, page_size=1000)).instructions
+            reissued += sum(i.version > 1 for i in versions)
 
     # The population: 50 chargers over the three aggregators, as the platform counts them.
     assert [(row.aggregator_id, row.chargers) for row in report.fleet] == [
@@ -125,6 +132,10 @@ async def test_fifty_chargers_report_matches_the_platform(
     markdown = (tmp_path / "report.md").read_text(encoding="utf-8")
     assert "![target vs baseline vs actual](chart.png)" in markdown
     assert f"| all statements | {len(report.statements)} | {totals['total']:,.2f} |" in markdown
+
+    # The monitor ran on the platform's clock; every version it reissued reached its aggregator.
+    [monitoring] = [note for note in report.notes if note.startswith("Execution monitoring")]
+    assert f"; {reissued} instruction versions were reissued." in monitoring
 
     # Managed devices acknowledged every setpoint they received.
     assert len(report.devices) == 6
