@@ -68,7 +68,7 @@ async def run(bench: Bench) -> list[Row]:
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
     channels: list[grpc.aio.Channel] = []
     try:
-        await asyncio.to_thread(migrate.upgrade, url, "heads")
+        await asyncio.to_thread(migrate.upgrade, url)
         pki = str(bench.credentials.layout.root)
         first = await bench.server("scale-1", "bench.platform", "--pki", pki, "--database", url)
         second = await bench.server("scale-2", "bench.platform", "--pki", pki, "--database", url)

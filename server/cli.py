@@ -147,7 +147,7 @@ def _migrate(args: argparse.Namespace) -> int:
             return 2
         migrate.downgrade(settings.database_url, args.revision)
     else:
-        migrate.upgrade(settings.database_url, args.revision or "heads")
+        migrate.upgrade(settings.database_url, args.revision or "head")
     return 0
 
 

@@ -88,7 +88,7 @@ class Supervisor:
         if settings.migrate_on_start:
             from store import migrate
 
-            migrate.upgrade(settings.database_url, "heads")
+            migrate.upgrade(settings.database_url)
         host = settings.listen_host()
         with reserve_port(host, int(settings.listen.rpartition(":")[2])) as port:
             listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -18,9 +18,7 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "heads") -> None:
-    # "heads": feature branches (one revision per feature, each off 0001_initial)
-    # are all applied; a merge revision joins them when they are released.
+def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
 
 

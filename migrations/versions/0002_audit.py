@@ -14,7 +14,7 @@ from alembic import op
 
 revision: str = "0002_audit"
 down_revision: str | None = "0001_initial"
-branch_labels: str | Sequence[str] | None = ("audit",)
+branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 

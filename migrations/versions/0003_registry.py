@@ -2,7 +2,7 @@
 interval aggregates, telemetry batches, capacity declarations and samples, price curves.
 
 Revision ID: 0003_registry
-Revises: 0001_initial
+Revises: 0002_audit
 Create Date: 2026-11-26
 """
 
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003_registry"
-down_revision: str | None = "0001_initial"
-branch_labels: str | Sequence[str] | None = ("registry",)
+down_revision: str | None = "0002_audit"
+branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 

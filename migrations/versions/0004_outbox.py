@@ -1,7 +1,7 @@
 """Outbox: notification and setpoint streams, subscriber cursors and acks.
 
 Revision ID: 0004_outbox
-Revises: 0001_initial
+Revises: 0003_registry
 Create Date: 2026-11-26
 """
 
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004_outbox"
-down_revision: str | None = "0001_initial"
-branch_labels: str | Sequence[str] | None = ("outbox",)
+down_revision: str | None = "0003_registry"
+branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 

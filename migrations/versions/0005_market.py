@@ -1,7 +1,7 @@
 """Market: programs (with the seeded `default`), events, transitions, invitations, bids, clearing, instructions.
 
 Revision ID: 0005_market
-Revises: 0001_initial
+Revises: 0004_outbox
 Create Date: 2026-11-27
 """
 
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005_market"
-down_revision: str | None = "0001_initial"
-branch_labels: str | Sequence[str] | None = ("market",)
+down_revision: str | None = "0004_outbox"
+branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 

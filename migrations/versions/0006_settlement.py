@@ -1,7 +1,7 @@
 """Settlement: evaluations, statements and statement lines (SPEC F8–F10).
 
 Revision ID: 0006_settlement
-Revises: 0001_initial
+Revises: 0005_market
 Create Date: 2026-11-28
 """
 
@@ -14,14 +14,9 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006_settlement"
-down_revision: str | None = "0001_initial"
-branch_labels: str | Sequence[str] | None = ("settlement",)
-# Evaluations read the market's events, instructions and programs (and the
-# registry's telemetry, by id only: no foreign key, so no ordering need).
-# One dependency only: Alembic 1.20 turns a revision off 0001_initial with two
-# dependencies into a merge that deletes 0001_initial from the version table
-# and fails (KeyError '0001_initial') on `upgrade heads`.
-depends_on: str | Sequence[str] | None = "0005_market"
+down_revision: str | None = "0005_market"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def _time(name: str, *, nullable: bool = False, primary_key: bool = False) -> sa.Column[datetime]:

@@ -1,7 +1,7 @@
 """Monitoring: per-minute event progress (event, aggregator, node), cached baselines, alarms.
 
 Revision ID: 0007_monitoring
-Revises: 0001_initial
+Revises: 0006_settlement
 Create Date: 2026-11-28
 """
 
@@ -13,14 +13,9 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007_monitoring"
-down_revision: str | None = "0001_initial"
-branch_labels: str | Sequence[str] | None = ("monitoring",)
-# Reads events, instructions and programs (market), notifies through the
-# outbox and reads stations, chargers and sessions (registry), all by id
-# without foreign keys, so only the market is named: with several sibling
-# branches in depends_on this Alembic fails the upgrade from empty
-# (KeyError '0001_initial' in HeadMaintainer).
-depends_on: str | Sequence[str] | None = "0005_market"
+down_revision: str | None = "0006_settlement"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def _time(name: str, *, primary_key: bool = False) -> sa.Column[object]:

@@ -62,7 +62,7 @@ def database_url() -> Iterator[str]:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
     try:
-        migrate.upgrade(url, "heads")
+        migrate.upgrade(url)
         yield url
     finally:
         with psycopg.connect(PG_CONNINFO, autocommit=True) as conn:
