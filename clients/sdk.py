@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import grpc
+from google.protobuf import field_mask_pb2
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
 from vgi.aggregator.v1 import aggregator_service_pb2 as aggregator_pb
@@ -238,6 +239,27 @@ class OperatorClient(_Client):
         )
         response: operator_pb.CreateAggregatorResponse = await self._unary(
             self._stub.CreateAggregator, request, deadline
+        )
+        return response.aggregator
+
+    async def update_aggregator(
+        self,
+        aggregator: aggregator_pb2.Aggregator,
+        paths: Sequence[str] = (),
+        *,
+        state: aggregator_pb2.AggregatorState.ValueType = aggregator_pb2.AGGREGATOR_STATE_UNSPECIFIED,
+        request_id: str | None = None,
+        deadline: float | None = None,
+    ) -> aggregator_pb2.Aggregator:
+        """Change the fields named in ``paths`` (all mutable ones when empty) and optionally the state."""
+        request = operator_pb.UpdateAggregatorRequest(
+            request_id=request_id if request_id is not None else str(uuid.uuid4()),
+            aggregator=aggregator,
+            update_mask=field_mask_pb2.FieldMask(paths=list(paths)),
+            state=state,
+        )
+        response: operator_pb.UpdateAggregatorResponse = await self._unary(
+            self._stub.UpdateAggregator, request, deadline
         )
         return response.aggregator
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -108,6 +109,47 @@ def get(conn: Connection, aggregator_id: str) -> Aggregator:
             metadata={"aggregator_id": aggregator_id},
         )
     return _record(row)
+
+
+#: The fields UpdateAggregator may change (AIP-134 update_mask paths).
+MUTABLE_FIELDS = ("display_name", "unified_social_credit_code", "contact_email")
+
+
+def update(
+    conn: Connection,
+    aggregator_id: str,
+    *,
+    changes: Mapping[str, str],
+    state: AggregatorState | None,
+    now: datetime,
+) -> Aggregator:
+    """Change the named mutable fields and, when given, the state; display names stay unique."""
+    current = get(conn, aggregator_id)
+    new_name = changes.get("display_name")
+    if new_name is not None and new_name != current.display_name:
+        clash = conn.execute(
+            sa.select(_table.c.aggregator_id).where(
+                _live, _table.c.display_name == new_name, _table.c.aggregator_id != aggregator_id
+            )
+        ).first()
+        if clash is not None:
+            raise AlreadyExists(
+                "display_name is already used by another aggregator",
+                reason="DISPLAY_NAME_TAKEN",
+                metadata={"aggregator_id": clash.aggregator_id},
+            )
+    values: dict[str, object] = {name: value for name, value in changes.items() if name in MUTABLE_FIELDS}
+    if state is not None:
+        values["state"] = state.value
+    values["update_time"] = now
+    try:
+        conn.execute(sa.update(_table).where(_table.c.aggregator_id == aggregator_id, _live).values(**values))
+    except sa.exc.IntegrityError:
+        # A concurrent update took the display name between our check and this write.
+        raise AlreadyExists(
+            "display_name is already used by another aggregator", reason="DISPLAY_NAME_TAKEN"
+        ) from None
+    return get(conn, aggregator_id)
 
 
 def list_page(conn: Connection, *, page_size: int, page_token: str) -> AggregatorPage:

@@ -7,16 +7,17 @@ import uuid
 from typing import Any
 
 import grpc
-import protovalidate
 import pytest
 import sqlalchemy as sa
-from google.protobuf import descriptor_pool, message_factory
+from google.protobuf import descriptor_pool, message_factory, timestamp_pb2
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from vgi.common.v1 import aggregator_pb2
+from vgi.common.v1 import telemetry_pb2 as common_telemetry_pb
+from vgi.device.v1 import device_service_pb2 as device_pb
+from vgi.device.v1 import device_service_pb2_grpc as device_pb_grpc
 
 from clients.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
-from interceptors.methods import method_info
 from store.tables import AggregatorRow, IdempotencyKeyRow
 
 pytestmark = pytest.mark.timeout(60)
@@ -177,47 +178,57 @@ async def test_concurrent_duplicates_make_one_row(platform: Any) -> None:
     assert await _count(platform, KEYS) == 1
 
 
-async def test_unimplemented_rpcs_answer_unimplemented_with_error_info(platform: Any) -> None:
-    """Every RPC its servicer does not override, picked at runtime, falls through to UNIMPLEMENTED."""
-    candidates = []
+async def test_every_contract_rpc_is_implemented(platform: Any) -> None:
+    """No RPC of the four surfaces falls through to the generated base (UNIMPLEMENTED)."""
+    unimplemented = []
     for service_name, servicer in platform.platform.servicers.items():
         service = descriptor_pool.Default().FindServiceByName(service_name)
         base = next(c for c in type(servicer).__mro__ if c.__module__.endswith("_pb2_grpc"))
-        for method in service.methods:
-            if getattr(type(servicer), method.name) is not getattr(base, method.name):
-                continue
-            request_type = message_factory.GetMessageClass(method.input_type)
-            # A unary request must pass validation to reach the servicer; a
-            # request stream is closed without messages, so nothing is validated.
-            if method.client_streaming or not protovalidate.collect_violations(request_type()):
-                candidates.append((service_name, method, request_type))
-    if not candidates:
-        pytest.skip("every served RPC is implemented")
+        unimplemented += [
+            f"{service_name}/{method.name}"
+            for method in service.methods
+            if getattr(type(servicer), method.name) is getattr(base, method.name)
+        ]
+    assert len(platform.platform.servicers) == 4
+    assert unimplemented == []
 
-    for service_name, method, request_type in candidates:
-        path = f"/{service_name}/{method.name}"
-        serialize = request_type.SerializeToString
-        # A role the proto allows, so authorization lets the call through to the servicer.
-        channel = platform.channel_for_role(min(method_info(path).roles))
-        if method.client_streaming and method.server_streaming:
-            call: Any = channel.stream_stream(path, request_serializer=serialize)(iter(()), timeout=5)
-            outcome = _read_all(call)
-        elif method.client_streaming:
-            outcome = channel.stream_unary(path, request_serializer=serialize)(iter(()), timeout=5)
-        elif method.server_streaming:
-            outcome = _read_all(
-                channel.unary_stream(path, request_serializer=serialize)(request_type(), timeout=5)
+
+async def test_an_rpc_without_implementation_answers_unimplemented_with_error_info(
+    database_url: str, platform_factory: Any
+) -> None:
+    """The generated base's method (what an unbuilt RPC falls through to) behind the real chain."""
+    path = "/vgi.device.v1.DeviceService/UploadMeterValues"
+    unbuilt = grpc.method_handlers_generic_handler(
+        "vgi.device.v1.DeviceService",
+        {
+            "UploadMeterValues": grpc.unary_unary_rpc_method_handler(
+                device_pb_grpc.DeviceServiceServicer().UploadMeterValues,
+                request_deserializer=device_pb.UploadMeterValuesRequest.FromString,
+                response_serializer=device_pb.UploadMeterValuesResponse.SerializeToString,
             )
-        else:
-            outcome = channel.unary_unary(path, request_serializer=serialize)(request_type(), timeout=5)
+        },
+    )
+    request = device_pb.UploadMeterValuesRequest(
+        request_id=str(uuid.uuid4()),
+        values=[
+            common_telemetry_pb.MeterValue(
+                charger_id="charger-1", sample_time=timestamp_pb2.Timestamp(seconds=1_700_000_000)
+            )
+        ],
+    )
+    async with platform_factory(database_url, services=("operator",), extra_handlers=[unbuilt]) as running:
+        channel = running.channel_for("vgi://device/charger-1", aggregator_id="agg-1")
+        call = channel.unary_unary(
+            path, request_serializer=device_pb.UploadMeterValuesRequest.SerializeToString
+        )
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await outcome
-        assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED, path
-        status = rpc_status.from_call(caught.value)  # type: ignore[arg-type]
-        assert status is not None, path
-        info = error_details_pb2.ErrorInfo()
-        assert any(d.Unpack(info) for d in status.details if d.Is(info.DESCRIPTOR)), path
-        assert (info.reason, info.domain, info.metadata["method"]) == ("NOT_IMPLEMENTED", "vgi", path)
+            await call(request, timeout=5)
+    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    status = rpc_status.from_call(caught.value)  # type: ignore[arg-type]
+    assert status is not None
+    info = error_details_pb2.ErrorInfo()
+    assert any(d.Unpack(info) for d in status.details if d.Is(info.DESCRIPTOR))
+    assert (info.reason, info.domain, info.metadata["method"]) == ("NOT_IMPLEMENTED", "vgi", path)
 
 
 async def _read_all(call: Any) -> list[Any]:
@@ -228,3 +239,46 @@ def _message(full_name: str, **fields: Any) -> Any:
     return message_factory.GetMessageClass(descriptor_pool.Default().FindMessageTypeByName(full_name))(
         **fields
     )
+
+
+async def test_update_changes_only_the_masked_fields_and_the_state(platform: Any) -> None:
+    created = await platform.operator.create_aggregator(
+        "acme", _aggregator(contact_email="ops@acme.example", unified_social_credit_code="91110000100000000X")
+    )
+    request_id = str(uuid.uuid4())
+    changed = _aggregator("ACME Energy", name="aggregators/acme", contact_email="ignored@acme.example")
+    updated = await platform.operator.update_aggregator(
+        changed, ["display_name"], state=aggregator_pb2.AGGREGATOR_STATE_SUSPENDED, request_id=request_id
+    )
+
+    assert (updated.display_name, updated.contact_email) == ("ACME Energy", "ops@acme.example")
+    assert updated.unified_social_credit_code == "91110000100000000X"
+    assert updated.state == aggregator_pb2.AGGREGATOR_STATE_SUSPENDED
+    assert updated.create_time == created.create_time
+    assert await platform.operator.get_aggregator("aggregators/acme") == updated
+    # A retry answers the first response and changes nothing more.
+    again = await platform.operator.update_aggregator(
+        changed, ["display_name"], state=aggregator_pb2.AGGREGATOR_STATE_SUSPENDED, request_id=request_id
+    )
+    assert again == updated
+
+
+async def test_update_refuses_unknown_paths_taken_names_and_missing_aggregators(platform: Any) -> None:
+    await platform.operator.create_aggregator("acme", _aggregator("ACME"))
+    await platform.operator.create_aggregator("volt", _aggregator("Volt"))
+
+    with pytest.raises(InvalidArgumentError) as invalid:
+        await platform.operator.update_aggregator(_aggregator("ACME", name="aggregators/acme"), ["state"])
+    assert invalid.value.reason == "UPDATE_MASK_INVALID"
+    assert [v.field for v in invalid.value.field_violations] == ["update_mask.paths"]
+
+    with pytest.raises(AlreadyExistsError) as taken:
+        await platform.operator.update_aggregator(
+            _aggregator("Volt", name="aggregators/acme"), ["display_name"]
+        )
+    assert taken.value.reason == "DISPLAY_NAME_TAKEN"
+
+    with pytest.raises(NotFoundError) as missing:
+        await platform.operator.update_aggregator(_aggregator("Nobody", name="aggregators/nobody"))
+    assert missing.value.reason == "AGGREGATOR_NOT_FOUND"
+    assert (await platform.operator.get_aggregator("aggregators/acme")).display_name == "ACME"

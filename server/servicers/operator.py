@@ -11,6 +11,7 @@ from vgi.common.v1 import aggregator_pb2
 from vgi.operator.v1 import operator_service_pb2 as pb
 from vgi.operator.v1 import operator_service_pb2_grpc as pb_grpc
 
+from domain.errors import FieldViolation, InvalidArgument
 from server import clock
 from server.servicers import Deps, caller, resources_proto
 from server.servicers.operator_clock import OperatorClock
@@ -20,12 +21,16 @@ from store import aggregators, idempotency, statistics
 from store.idempotency import IdempotencyKey
 
 _CREATE_AGGREGATOR = "/vgi.operator.v1.OperatorService/CreateAggregator"
+_UPDATE_AGGREGATOR = "/vgi.operator.v1.OperatorService/UpdateAggregator"
 _NAME_PREFIX = "aggregators/"
 
 _STATES = {
     aggregators.AggregatorState.ACTIVE: aggregator_pb2.AGGREGATOR_STATE_ACTIVE,
     aggregators.AggregatorState.SUSPENDED: aggregator_pb2.AGGREGATOR_STATE_SUSPENDED,
 }
+
+
+_STATE_OF = {proto: state for state, proto in _STATES.items()}
 
 
 class OperatorService(OperatorSecurity, OperatorPrograms, OperatorClock, pb_grpc.OperatorServiceServicer):
@@ -52,6 +57,39 @@ class OperatorService(OperatorSecurity, OperatorPrograms, OperatorClock, pb_grpc
 
         key = IdempotencyKey(caller().uri, _CREATE_AGGREGATOR, request.request_id)
         return await idempotency.write_once(self._db, key, request, pb.CreateAggregatorResponse, effect)
+
+    async def UpdateAggregator(
+        self, request: pb.UpdateAggregatorRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UpdateAggregatorResponse:
+        paths = list(request.update_mask.paths) or list(aggregators.MUTABLE_FIELDS)
+        unknown = [path for path in paths if path not in aggregators.MUTABLE_FIELDS]
+        if unknown:
+            raise InvalidArgument(
+                f"update_mask names fields that cannot be updated: {', '.join(unknown)}",
+                reason="UPDATE_MASK_INVALID",
+                violations=[
+                    FieldViolation(
+                        "update_mask.paths", f"{path!r} is not one of {aggregators.MUTABLE_FIELDS}"
+                    )
+                    for path in unknown
+                ],
+            )
+        if not request.aggregator.name.startswith(_NAME_PREFIX):
+            raise InvalidArgument(
+                "aggregator.name must be aggregators/{aggregator}",
+                violations=[FieldViolation("aggregator.name", "must be aggregators/{aggregator}")],
+            )
+        aggregator_id = request.aggregator.name.removeprefix(_NAME_PREFIX)
+        changes = {path: getattr(request.aggregator, path) for path in paths}
+        state = _STATE_OF.get(request.state)
+        now = clock.now()
+
+        def effect(conn: Connection) -> pb.UpdateAggregatorResponse:
+            record = aggregators.update(conn, aggregator_id, changes=changes, state=state, now=now)
+            return pb.UpdateAggregatorResponse(aggregator=_to_proto(record))
+
+        key = IdempotencyKey(caller().uri, _UPDATE_AGGREGATOR, request.request_id)
+        return await idempotency.write_once(self._db, key, request, pb.UpdateAggregatorResponse, effect)
 
     async def GetAggregator(
         self, request: pb.GetAggregatorRequest, context: grpc.aio.ServicerContext
