@@ -247,7 +247,7 @@ class OperatorClient(_Client):
         aggregator: aggregator_pb2.Aggregator,
         paths: Sequence[str] = (),
         *,
-        state: int = aggregator_pb2.AGGREGATOR_STATE_UNSPECIFIED,
+        state: aggregator_pb2.AggregatorState = aggregator_pb2.AGGREGATOR_STATE_UNSPECIFIED,
         request_id: str | None = None,
         deadline: float | None = None,
     ) -> aggregator_pb2.Aggregator:
