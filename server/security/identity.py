@@ -2,11 +2,27 @@
 
 A client certificate names its principal with exactly one SAN URI
 ``vgi://{role}/{id}``. A device certificate also names the aggregator that
-owns its charger, in a custom non-critical extension (``AGGREGATOR_BINDING_OID``)
-holding the aggregator id as a DER UTF8String. It is not a second SAN URI on
-purpose: a certificate must carry one identity, so nothing that scans SANs
-(this module, a proxy, ``grpc``'s ``peer_uri``) can read a device certificate
-as an aggregator's.
+owns its charger, as exactly one subject organizationalUnitName
+``vgi-aggregator:{aggregator_id}`` (``aggregator_unit``). The subject is a
+standard field every X.509 parser reads, so the same certificate works in Go
+(grpcurl, Go gateways), OpenSSL, BoringSSL and ``cryptography``. (A custom
+extension would not: Go's ``crypto/x509`` refuses a whole certificate whose
+extension OID has an arc wider than 64 bits, such as a ``2.25.<uuid>`` one.)
+It is not a second SAN URI on purpose: a certificate must carry one identity,
+so nothing that scans SANs (this module, a proxy, ``grpc``'s ``peer_uri``)
+can read a device certificate as an aggregator's.
+
+The binding rules, each a ``Unauthenticated`` reason:
+
+* a device certificate without such an OU → ``CERT_DEVICE_UNBOUND``;
+* two or more such OUs (on any certificate, even naming the same aggregator)
+  → ``CERT_IDENTITY_AMBIGUOUS``, as for two SAN URIs;
+* such an OU on a certificate of any other role → ``CERT_IDENTITY_INVALID``;
+* an aggregator id that is not a valid id → ``CERT_IDENTITY_INVALID``.
+
+Only OUs starting with exactly ``vgi-aggregator:`` are read; other OUs are
+ignored. Ids longer than 49 characters make the OU exceed RFC 5280's
+64-character upper bound, which no parser used here enforces on reading.
 
 gRPC checks the chain and validity period during the handshake; this module
 only turns the verified leaf into a ``Principal``. Parsing X.509 costs tens of
@@ -22,13 +38,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from domain.errors import Unauthenticated
 from domain.principal import Principal, Role
 
-#: OID of the device→aggregator binding extension: an X.667 UUID arc
-#: (2.25.<uuid>), which needs no registration and cannot collide.
-AGGREGATOR_BINDING_OID = x509.ObjectIdentifier("2.25.310799410154577730318049372289134229719")
+#: How a subject organizationalUnitName binding a device to its aggregator starts.
+AGGREGATOR_UNIT_PREFIX = "vgi-aggregator:"
 
 #: The auth-context key under which grpc exposes the verified peer leaf (PEM).
 PEM_CERT_KEY = "x509_pem_cert"
@@ -37,7 +53,6 @@ _ID = r"[A-Za-z0-9][A-Za-z0-9._~-]{0,127}"
 _ID_RE = re.compile(_ID)
 _URI_RE = re.compile(rf"vgi://([a-z]+)/({_ID})")
 _ROLES = {role.value: role for role in Role}
-_UTF8STRING_TAG = 0x0C
 
 
 class PrincipalUriError(ValueError):
@@ -79,34 +94,20 @@ def parse_principal_uri(uri: str, *, aggregator_id: str | None = None) -> Princi
     return Principal(role, ident, ident if role is Role.AGGREGATOR else None)
 
 
-def encode_aggregator_binding(aggregator_id: str) -> bytes:
-    """DER UTF8String of the aggregator id: the value of the binding extension."""
-    value = aggregator_id.encode()
-    length = len(value)
-    if length < 0x80:
-        header = bytes([_UTF8STRING_TAG, length])
-    else:
-        size = (length.bit_length() + 7) // 8
-        header = bytes([_UTF8STRING_TAG, 0x80 | size]) + length.to_bytes(size, "big")
-    return header + value
+def aggregator_unit(aggregator_id: str) -> str:
+    """The subject organizationalUnitName binding a device certificate to ``aggregator_id``."""
+    if _ID_RE.fullmatch(aggregator_id) is None:
+        raise ValueError(f"invalid aggregator id {aggregator_id!r}")
+    return AGGREGATOR_UNIT_PREFIX + aggregator_id
 
 
-def decode_aggregator_binding(der: bytes) -> str:
-    """Inverse of ``encode_aggregator_binding``; anything but one canonical UTF8String is refused."""
-    if len(der) < 2 or der[0] != _UTF8STRING_TAG:
-        raise ValueError("aggregator binding is not a DER UTF8String")
-    first = der[1]
-    if first < 0x80:
-        start, length = 2, first
-    else:
-        size = first & 0x7F
-        start = 2 + size
-        length = int.from_bytes(der[2:start], "big")
-        if size == 0 or length < 0x80 or der[2] == 0:
-            raise ValueError("aggregator binding length is not minimally encoded")
-    if len(der) != start + length:
-        raise ValueError("aggregator binding length does not match its content")
-    return der[start:].decode()
+def _aggregator_units(subject: x509.Name) -> list[str]:
+    """The aggregator ids of every binding OU in ``subject``, in order (unvalidated)."""
+    return [
+        value.removeprefix(AGGREGATOR_UNIT_PREFIX)
+        for attribute in subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
+        if isinstance(value := attribute.value, str) and value.startswith(AGGREGATOR_UNIT_PREFIX)
+    ]
 
 
 def principal_from_pem(pem: bytes) -> Principal:
@@ -117,6 +118,7 @@ def principal_from_pem(pem: bytes) -> Principal:
     try:
         cert = x509.load_pem_x509_certificate(pem)
         extensions = cert.extensions
+        units = _aggregator_units(cert.subject)
     except ValueError as exc:
         raise Unauthenticated(f"client certificate is malformed: {exc}", reason="CERT_MALFORMED") from None
     try:
@@ -131,19 +133,13 @@ def principal_from_pem(pem: bytes) -> Principal:
             f"client certificate names {len(uris)} URIs, exactly one is allowed",
             reason="CERT_IDENTITY_AMBIGUOUS",
         )
-    aggregator_id = None
+    if len(units) > 1:
+        raise Unauthenticated(
+            f"client certificate names {len(units)} owning aggregators, at most one is allowed",
+            reason="CERT_IDENTITY_AMBIGUOUS",
+        )
     try:
-        binding = extensions.get_extension_for_oid(AGGREGATOR_BINDING_OID).value
-    except x509.ExtensionNotFound:
-        pass
-    else:
-        assert isinstance(binding, x509.UnrecognizedExtension)
-        try:
-            aggregator_id = decode_aggregator_binding(binding.value)
-        except ValueError as exc:
-            raise Unauthenticated(f"client certificate: {exc}", reason="CERT_MALFORMED") from None
-    try:
-        return parse_principal_uri(uris[0], aggregator_id=aggregator_id)
+        return parse_principal_uri(uris[0], aggregator_id=units[0] if units else None)
     except PrincipalUriError as exc:
         raise Unauthenticated(f"client certificate: {exc}", reason=exc.reason) from None
 

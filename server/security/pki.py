@@ -5,14 +5,17 @@ Layout of a PKI directory (``PkiLayout``)::
 
     ca.pem, ca.key                      the CA (EC P-256, 10 years)
     server.pem, server.key              SAN DNS:localhost, IP:127.0.0.1, IP:::1
-    clients/{role}-{id}.pem, .key       one per principal; SAN URI vgi://{role}/{id}
+    clients/{role}-{id}.pem, .key       one per principal; SAN URI vgi://{role}/{id}, and for
+                                        a device the subject OU vgi-aggregator:{aggregator_id}
     jwks.json                           {"keys": [public JWK, ...]} – every key still trusted
     jwt-signing.pem                     the current ES256 signing key; kid = its RFC 7638 thumbprint
     test/...                            only after issue_negative_fixtures(): an unrelated CA,
                                         a client certificate it signed, an expired client certificate
 
 Private keys are PKCS#8 PEM, mode 0600. A device certificate carries its
-owning aggregator in the binding extension described in ``identity``.
+owning aggregator in its subject's organizationalUnitName, as described in
+``identity``; no certificate has a custom extension, so Go's X.509 parser
+(grpcurl, Go gateways) reads them all.
 Certificates pass the strict WebPKI-style checks of ``cryptography``'s
 verifier (critical basic constraints and key usage, EKU, SKI/AKI), so what
 works here also works in BoringSSL.
@@ -37,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from domain.principal import Principal, Role
-from server.security.identity import AGGREGATOR_BINDING_OID, encode_aggregator_binding
+from server.security.identity import aggregator_unit
 
 DEFAULT_PRINCIPALS: tuple[Principal, ...] = (
     Principal(Role.GRID, "grid-1"),
@@ -179,7 +182,7 @@ class CertificateAuthority:
                 names.append(x509.DNSName(host))
         now = now or datetime.now(UTC)
         return self._issue(
-            hosts[0], names, ExtendedKeyUsageOID.SERVER_AUTH, now - _BACKDATE, now + LEAF_VALIDITY, []
+            hosts[0], names, ExtendedKeyUsageOID.SERVER_AUTH, now - _BACKDATE, now + LEAF_VALIDITY
         )
 
     def issue_client(
@@ -189,16 +192,12 @@ class CertificateAuthority:
         not_before: datetime | None = None,
         not_after: datetime | None = None,
     ) -> IssuedCert:
-        """A client certificate naming ``principal`` (and a device's owning aggregator)."""
-        extra: list[x509.ExtensionType] = []
+        """A client certificate naming ``principal`` (and a device's owning aggregator, in its subject OU)."""
+        unit = None
         if principal.role is Role.DEVICE:
             if principal.aggregator_id is None:
                 raise ValueError(f"device {principal.uri} needs its owning aggregator id")
-            extra.append(
-                x509.UnrecognizedExtension(
-                    AGGREGATOR_BINDING_OID, encode_aggregator_binding(principal.aggregator_id)
-                )
-            )
+            unit = aggregator_unit(principal.aggregator_id)
         now = datetime.now(UTC)
         return self._issue(
             principal.uri,
@@ -206,7 +205,7 @@ class CertificateAuthority:
             ExtendedKeyUsageOID.CLIENT_AUTH,
             not_before or now - _BACKDATE,
             not_after or now + LEAF_VALIDITY,
-            extra,
+            unit=unit,
         )
 
     def _issue(
@@ -216,13 +215,14 @@ class CertificateAuthority:
         usage: x509.ObjectIdentifier,
         not_before: datetime,
         not_after: datetime,
-        extra: Iterable[x509.ExtensionType],
+        *,
+        unit: str | None = None,
     ) -> IssuedCert:
         key = ec.generate_private_key(ec.SECP256R1())
         ca_ski = self.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-        builder = (
+        cert = (
             x509.CertificateBuilder()
-            .subject_name(_name(common_name))
+            .subject_name(_name(common_name, unit))
             .issuer_name(self.cert.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
@@ -249,10 +249,9 @@ class CertificateAuthority:
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False
             )
+            .sign(self.key, hashes.SHA256())
         )
-        for extension in extra:
-            builder = builder.add_extension(extension, critical=False)
-        return IssuedCert(builder.sign(self.key, hashes.SHA256()), key)
+        return IssuedCert(cert, key)
 
 
 def init_pki(
@@ -412,13 +411,13 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _name(common_name: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, _ORG),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
-    )
+def _name(common_name: str, unit: str | None = None) -> x509.Name:
+    """O, then the organizationalUnitName if any, then CN."""
+    attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, _ORG)]
+    if unit is not None:
+        attributes.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, unit))
+    attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    return x509.Name(attributes)
 
 
 def _private_pem(key: ec.EllipticCurvePrivateKey) -> bytes:

@@ -105,7 +105,6 @@ async def test_a_verified_certificate_naming_no_principal_is_unauthenticated(pla
         ExtendedKeyUsageOID.CLIENT_AUTH,
         ca.cert.not_valid_before_utc,
         ca.cert.not_valid_after_utc,
-        [],
     )
     tls = grpc.ssl_channel_credentials(platform.credentials.ca_pem, issued.key_pem(), issued.cert_pem())
     outcome = await _create(platform, tls, "nameless")

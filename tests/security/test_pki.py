@@ -13,18 +13,13 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtensionOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
 from domain.errors import Unauthenticated
 from domain.principal import Principal, Role
 from server.security import cli, pki
-from server.security.identity import (
-    AGGREGATOR_BINDING_OID,
-    IdentityResolver,
-    decode_aggregator_binding,
-    encode_aggregator_binding,
-    principal_from_pem,
-)
+from server.security.identity import IdentityResolver, aggregator_unit, principal_from_pem
 from server.security.tokens import DEV_ISSUER, KeySet, TokenVerifier
 
 AGG1 = Principal(Role.AGGREGATOR, "agg-1", "agg-1")
@@ -52,6 +47,10 @@ def _client_verifier(ca: Path) -> x509.verification.ClientVerifier:
 def _uris(cert: x509.Certificate) -> list[str]:
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     return san.get_values_for_type(x509.UniformResourceIdentifier)
+
+
+def _units(cert: x509.Certificate) -> list[str | bytes]:
+    return [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)]
 
 
 def test_init_writes_the_documented_layout_with_private_keys_0600(tmp_path: Path) -> None:
@@ -101,14 +100,42 @@ def test_each_client_certificate_chains_to_the_ca_and_names_exactly_its_principa
     assert principal_from_pem(layout.client_cert(principal).read_bytes()) == principal
 
 
-def test_device_certificate_carries_its_owning_aggregator_in_the_binding_extension(
-    layout: pki.PkiLayout,
-) -> None:
-    extension = _load(layout.client_cert(DEVICE)).extensions.get_extension_for_oid(AGGREGATOR_BINDING_OID)
-    assert extension.critical is False
-    assert isinstance(extension.value, x509.UnrecognizedExtension)
-    assert extension.value.value == b"\x0c\x05agg-1"
+def test_device_certificate_carries_its_owning_aggregator_in_one_subject_ou(layout: pki.PkiLayout) -> None:
+    cert = _load(layout.client_cert(DEVICE))
+    assert cert.subject.rfc4514_string() == (
+        "CN=vgi://device/charger-1,OU=vgi-aggregator:agg-1,O=VGI Platform (development)"
+    )
+    assert _uris(cert) == [DEVICE.uri]
     assert principal_from_pem(layout.client_cert(DEVICE).read_bytes()).tenant() == "agg-1"
+
+
+@pytest.mark.parametrize("principal", pki.DEFAULT_PRINCIPALS, ids=lambda p: p.uri)
+def test_certificates_have_only_standard_extensions_and_only_devices_an_ou(
+    layout: pki.PkiLayout, principal: Principal
+) -> None:
+    """Nothing a strict parser (Go's crypto/x509) could refuse: no custom extension anywhere."""
+    cert = _load(layout.client_cert(principal))
+    assert {e.oid for e in cert.extensions} == {
+        ExtensionOID.BASIC_CONSTRAINTS,
+        ExtensionOID.KEY_USAGE,
+        ExtensionOID.EXTENDED_KEY_USAGE,
+        ExtensionOID.SUBJECT_ALTERNATIVE_NAME,
+        ExtensionOID.SUBJECT_KEY_IDENTIFIER,
+        ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
+    }
+    expected = [f"vgi-aggregator:{principal.aggregator_id}"] if principal.role is Role.DEVICE else []
+    assert _units(cert) == expected
+    assert _units(_load(layout.server_cert)) == []
+
+
+def test_aggregator_unit_accepts_only_valid_aggregator_ids(layout: pki.PkiLayout) -> None:
+    assert aggregator_unit("agg-1") == "vgi-aggregator:agg-1"
+    assert aggregator_unit("x" * 128) == "vgi-aggregator:" + "x" * 128
+    for bad in ["", "-agg", "a/b", "agg 1", "x" * 129]:
+        with pytest.raises(ValueError, match="invalid aggregator id"):
+            aggregator_unit(bad)
+    with pytest.raises(ValueError, match="invalid aggregator id"):
+        pki.CertificateAuthority.load(layout).issue_client(Principal(Role.DEVICE, "charger-9", "a/b"))
 
 
 def test_client_key_matches_its_certificate(layout: pki.PkiLayout) -> None:
@@ -169,15 +196,16 @@ def test_issue_client_cert_for_any_principal(layout: pki.PkiLayout) -> None:
 def _signed(
     layout: pki.PkiLayout,
     san: Sequence[x509.GeneralName] | None,
-    binding: bytes | None = None,
+    units: Sequence[str] = (),
 ) -> bytes:
-    """A CA-signed client certificate with arbitrary SANs, for the identity rules."""
+    """A CA-signed client certificate with arbitrary SANs and subject OUs, for the identity rules."""
     ca = pki.CertificateAuthority.load(layout)
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.now(UTC)
+    subject = [x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, unit) for unit in units]
     builder = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "test")]))
+        .subject_name(x509.Name([*subject, x509.NameAttribute(NameOID.COMMON_NAME, "test")]))
         .issuer_name(ca.cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -186,10 +214,6 @@ def _signed(
     )
     if san is not None:
         builder = builder.add_extension(x509.SubjectAlternativeName(list(san)), critical=False)
-    if binding is not None:
-        builder = builder.add_extension(
-            x509.UnrecognizedExtension(AGGREGATOR_BINDING_OID, binding), critical=False
-        )
     return builder.sign(ca.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
 
 
@@ -203,35 +227,82 @@ def _uri(value: str) -> x509.UniformResourceIdentifier:
     return x509.UniformResourceIdentifier(value)
 
 
+DEVICE_URI = [_uri("vgi://device/charger-1")]
+AGG_URI = [_uri("vgi://aggregator/agg-1")]
+
+
 @pytest.mark.parametrize(
-    ("san", "binding", "reason"),
+    ("san", "units", "reason"),
     [
-        (None, None, "CERT_IDENTITY_MISSING"),
-        ([x509.DNSName("agg-1.example")], None, "CERT_IDENTITY_MISSING"),
-        ([_uri("vgi://aggregator/agg-1"), _uri("vgi://grid/grid-1")], None, "CERT_IDENTITY_AMBIGUOUS"),
-        ([_uri("vgi://aggregator/agg-1"), _uri("spiffe://x/y")], None, "CERT_IDENTITY_AMBIGUOUS"),
-        ([_uri("vgi://admin/root")], None, "CERT_UNKNOWN_ROLE"),
-        ([_uri("vgi://Aggregator/agg-1")], None, "CERT_IDENTITY_INVALID"),
-        ([_uri("vgi://aggregator/agg-1/x")], None, "CERT_IDENTITY_INVALID"),
-        ([_uri("vgi://aggregator/agg-1?x=1")], None, "CERT_IDENTITY_INVALID"),
-        ([_uri("vgi://aggregator:443/agg-1")], None, "CERT_IDENTITY_INVALID"),
-        ([_uri("vgi://aggregator/")], None, "CERT_IDENTITY_INVALID"),
-        ([_uri("https://aggregator/agg-1")], None, "CERT_IDENTITY_INVALID"),
-        ([_uri("vgi://device/charger-1")], None, "CERT_DEVICE_UNBOUND"),
-        ([_uri("vgi://device/charger-1")], b"\x04\x05agg-1", "CERT_MALFORMED"),
-        ([_uri("vgi://device/charger-1")], b"\x0c\x06agg-1", "CERT_MALFORMED"),
-        ([_uri("vgi://device/charger-1")], b"\x0c\x03a/b", "CERT_IDENTITY_INVALID"),
-        ([_uri("vgi://aggregator/agg-1")], b"\x0c\x05agg-2", "CERT_IDENTITY_INVALID"),
+        (None, (), "CERT_IDENTITY_MISSING"),
+        ([x509.DNSName("agg-1.example")], (), "CERT_IDENTITY_MISSING"),
+        ([_uri("vgi://aggregator/agg-1"), _uri("vgi://grid/grid-1")], (), "CERT_IDENTITY_AMBIGUOUS"),
+        ([_uri("vgi://aggregator/agg-1"), _uri("spiffe://x/y")], (), "CERT_IDENTITY_AMBIGUOUS"),
+        ([_uri("vgi://admin/root")], (), "CERT_UNKNOWN_ROLE"),
+        ([_uri("vgi://Aggregator/agg-1")], (), "CERT_IDENTITY_INVALID"),
+        ([_uri("vgi://aggregator/agg-1/x")], (), "CERT_IDENTITY_INVALID"),
+        ([_uri("vgi://aggregator/agg-1?x=1")], (), "CERT_IDENTITY_INVALID"),
+        ([_uri("vgi://aggregator:443/agg-1")], (), "CERT_IDENTITY_INVALID"),
+        ([_uri("vgi://aggregator/")], (), "CERT_IDENTITY_INVALID"),
+        ([_uri("https://aggregator/agg-1")], (), "CERT_IDENTITY_INVALID"),
+        # A device needs exactly one vgi-aggregator: OU; other OUs (or look-alikes) do not bind it.
+        (DEVICE_URI, (), "CERT_DEVICE_UNBOUND"),
+        (DEVICE_URI, ("engineering",), "CERT_DEVICE_UNBOUND"),
+        (DEVICE_URI, ("VGI-Aggregator:agg-1",), "CERT_DEVICE_UNBOUND"),
+        (DEVICE_URI, ("vgi-aggregator agg-1",), "CERT_DEVICE_UNBOUND"),
+        (DEVICE_URI, ("vgi-aggregator:agg-1", "vgi-aggregator:agg-2"), "CERT_IDENTITY_AMBIGUOUS"),
+        (DEVICE_URI, ("vgi-aggregator:agg-1", "vgi-aggregator:agg-1"), "CERT_IDENTITY_AMBIGUOUS"),
+        (DEVICE_URI, ("vgi-aggregator:",), "CERT_IDENTITY_INVALID"),
+        (DEVICE_URI, ("vgi-aggregator:a/b",), "CERT_IDENTITY_INVALID"),
+        (DEVICE_URI, ("vgi-aggregator:-agg",), "CERT_IDENTITY_INVALID"),
+        (DEVICE_URI, ("vgi-aggregator:" + "x" * 129,), "CERT_IDENTITY_INVALID"),
+        # Only a device names an owning aggregator.
+        (AGG_URI, ("vgi-aggregator:agg-2",), "CERT_IDENTITY_INVALID"),
+        (AGG_URI, ("vgi-aggregator:agg-1",), "CERT_IDENTITY_INVALID"),
+        ([_uri("vgi://grid/grid-1")], ("vgi-aggregator:agg-1",), "CERT_IDENTITY_INVALID"),
+        ([_uri("vgi://operator/op-1")], ("vgi-aggregator:agg-1",), "CERT_IDENTITY_INVALID"),
+        (AGG_URI, ("vgi-aggregator:agg-1", "vgi-aggregator:agg-2"), "CERT_IDENTITY_AMBIGUOUS"),
     ],
 )
 def test_identity_rules_are_strict(
     layout: pki.PkiLayout,
     san: list[x509.GeneralName] | None,
-    binding: bytes | None,
+    units: tuple[str, ...],
     reason: str,
 ) -> None:
-    pem = _signed(layout, san, binding)
+    pem = _signed(layout, san, units)
     assert _reason(IdentityResolver(), {"x509_pem_cert": [pem]}) == reason
+
+
+@pytest.mark.parametrize(
+    ("units", "principal"),
+    [
+        (("vgi-aggregator:agg-2",), Principal(Role.DEVICE, "charger-1", "agg-2")),
+        (
+            ("engineering", "vgi-aggregator:agg-2", "VGI-Aggregator:agg-1"),
+            Principal(Role.DEVICE, "charger-1", "agg-2"),
+        ),
+        (("vgi-aggregator:" + "x" * 128,), Principal(Role.DEVICE, "charger-1", "x" * 128)),
+    ],
+)
+def test_a_device_is_bound_by_its_single_binding_ou_whatever_other_ous_it_has(
+    layout: pki.PkiLayout, units: tuple[str, ...], principal: Principal
+) -> None:
+    assert principal_from_pem(_signed(layout, DEVICE_URI, units)) == principal
+
+
+def test_other_ous_do_not_bother_a_non_device_certificate(layout: pki.PkiLayout) -> None:
+    assert principal_from_pem(_signed(layout, AGG_URI, ("engineering", "VGI-Aggregator:agg-2"))) == AGG1
+
+
+def test_a_binding_ou_that_is_not_valid_utf8_is_malformed(layout: pki.PkiLayout) -> None:
+    der = x509.load_pem_x509_certificate(_signed(layout, DEVICE_URI, ("vgi-aggregator:agg-1",))).public_bytes(
+        serialization.Encoding.DER
+    )
+    assert der.count(b"vgi-aggregator:agg-1") == 1
+    broken = x509.load_der_x509_certificate(der.replace(b"vgi-aggregator:agg-1", b"vgi-aggregator:agg\xff1"))
+    pem = broken.public_bytes(serialization.Encoding.PEM)
+    assert _reason(IdentityResolver(), {"x509_pem_cert": [pem]}) == "CERT_MALFORMED"
 
 
 def test_identity_of_every_role(layout: pki.PkiLayout) -> None:
@@ -278,31 +349,6 @@ def test_identity_is_cached_by_pem_including_rejections(layout: pki.PkiLayout) -
     again = resolver.resolve({"x509_pem_cert": [pem]})
     assert again == first
     assert again is not first
-
-
-@pytest.mark.parametrize("aggregator_id", ["a", "agg-1", "x" * 127, "y" * 128])
-def test_binding_codec_round_trips_short_and_long_forms(aggregator_id: str) -> None:
-    der = encode_aggregator_binding(aggregator_id)
-    assert der[0] == 0x0C
-    assert der[1] == (len(aggregator_id) if len(aggregator_id) < 128 else 0x81)
-    assert decode_aggregator_binding(der) == aggregator_id
-
-
-@pytest.mark.parametrize(
-    "der",
-    [
-        b"",
-        b"\x0c",
-        b"\x0c\x81\x05agg-1",
-        b"\x0c\x80",
-        b"\x0c\x05agg-1x",
-        b"\x13\x05agg-1",
-        b"\x0c\x82\x00\x80" + b"a" * 128,
-    ],
-)
-def test_binding_codec_refuses_non_canonical_der(der: bytes) -> None:
-    with pytest.raises(ValueError):
-        decode_aggregator_binding(der)
 
 
 # --- JWT signing keys ----------------------------------------------------------------
