@@ -8,7 +8,6 @@ token), every call has a deadline, mutating calls always carry a request_id
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 
 import grpc
@@ -18,11 +17,7 @@ from vgi.common.v1 import market_pb2, types_pb2
 from vgi.dispatch.v1 import dispatch_service_pb2 as dispatch_pb
 from vgi.dispatch.v1 import dispatch_service_pb2_grpc as dispatch_grpc
 
-from clients.sdk import DEFAULT_DEADLINE_SECONDS, _Client
-
-
-def _request_id(given: str | None) -> str:
-    return given if given is not None else str(uuid.uuid4())
+from clients.sdk import DEFAULT_DEADLINE_SECONDS, _Client, request_id_or_new
 
 
 class GridMarketClient(_Client):
@@ -42,14 +37,16 @@ class GridMarketClient(_Client):
         self, event: market_pb2.Event, *, request_id: str | None = None
     ) -> market_pb2.Event:
         """Publish an event; the aggregators serving its nodes are invited."""
-        request = dispatch_pb.PublishEventRequest(request_id=_request_id(request_id), event=event)
+        request = dispatch_pb.PublishEventRequest(request_id=request_id_or_new(request_id), event=event)
         response: dispatch_pb.PublishEventResponse = await self._unary(self._stub.PublishEvent, request, None)
         return response.event
 
     async def cancel_event(
         self, name: str, reason: str, *, request_id: str | None = None
     ) -> market_pb2.Event:
-        request = dispatch_pb.CancelEventRequest(request_id=_request_id(request_id), name=name, reason=reason)
+        request = dispatch_pb.CancelEventRequest(
+            request_id=request_id_or_new(request_id), name=name, reason=reason
+        )
         response: dispatch_pb.CancelEventResponse = await self._unary(self._stub.CancelEvent, request, None)
         return response.event
 
@@ -83,7 +80,7 @@ class GridMarketClient(_Client):
         self, event: str, quantities: Sequence[market_pb2.ClearedQuantity], *, request_id: str | None = None
     ) -> dispatch_pb.SubmitClearingResultResponse:
         request = dispatch_pb.SubmitClearingResultRequest(
-            request_id=_request_id(request_id), event=event, quantities=quantities
+            request_id=request_id_or_new(request_id), event=event, quantities=quantities
         )
         response: dispatch_pb.SubmitClearingResultResponse = await self._unary(
             self._stub.SubmitClearingResult, request, None
@@ -93,7 +90,7 @@ class GridMarketClient(_Client):
     async def clear_event(
         self, event: str, *, request_id: str | None = None
     ) -> dispatch_pb.ClearEventResponse:
-        request = dispatch_pb.ClearEventRequest(request_id=_request_id(request_id), event=event)
+        request = dispatch_pb.ClearEventRequest(request_id=request_id_or_new(request_id), event=event)
         response: dispatch_pb.ClearEventResponse = await self._unary(self._stub.ClearEvent, request, None)
         return response
 
@@ -109,7 +106,7 @@ class GridMarketClient(_Client):
     ) -> dispatch_pb.SubmitDispatchInstructionResponse:
         """A real-time instruction for ``gridNodes/{id}`` (split over its aggregators) or ``aggregators/{id}``."""
         request = dispatch_pb.SubmitDispatchInstructionRequest(
-            request_id=_request_id(request_id),
+            request_id=request_id_or_new(request_id),
             event=event,
             scope=scope,
             direction=direction,
@@ -159,13 +156,13 @@ class AggregatorMarketClient(_Client):
     ) -> market_pb2.Bid:
         """Submit or replace the caller's bid before the deadline."""
         request = agg_pb.SubmitBidRequest(
-            request_id=_request_id(request_id), event=event, bid=market_pb2.Bid(slots=slots)
+            request_id=request_id_or_new(request_id), event=event, bid=market_pb2.Bid(slots=slots)
         )
         response: agg_pb.SubmitBidResponse = await self._unary(self._stub.SubmitBid, request, None)
         return response.bid
 
     async def withdraw_bid(self, name: str, *, request_id: str | None = None) -> market_pb2.Bid:
-        request = agg_pb.WithdrawBidRequest(request_id=_request_id(request_id), name=name)
+        request = agg_pb.WithdrawBidRequest(request_id=request_id_or_new(request_id), name=name)
         response: agg_pb.WithdrawBidResponse = await self._unary(self._stub.WithdrawBid, request, None)
         return response.bid
 

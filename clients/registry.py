@@ -8,7 +8,6 @@ token), every call has a deadline, mutating calls always carry a request_id
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 
 import grpc
@@ -22,11 +21,7 @@ from vgi.dispatch.v1 import dispatch_service_pb2 as dispatch_pb
 from vgi.dispatch.v1 import dispatch_service_pb2_grpc as dispatch_grpc
 
 from clients.errors import from_grpc_error
-from clients.sdk import DEFAULT_DEADLINE_SECONDS, _Client
-
-
-def _request_id(given: str | None) -> str:
-    return given if given is not None else str(uuid.uuid4())
+from clients.sdk import DEFAULT_DEADLINE_SECONDS, _Client, request_id_or_new
 
 
 class GridRegistryClient(_Client):
@@ -50,7 +45,7 @@ class GridRegistryClient(_Client):
         deadline: float | None = None,
     ) -> int:
         """Create or replace nodes (parents may come in the same batch); returns how many were written."""
-        request = dispatch_pb.UpsertGridNodesRequest(request_id=_request_id(request_id), nodes=nodes)
+        request = dispatch_pb.UpsertGridNodesRequest(request_id=request_id_or_new(request_id), nodes=nodes)
         response: dispatch_pb.UpsertGridNodesResponse = await self._unary(
             self._stub.UpsertGridNodes, request, deadline
         )
@@ -82,7 +77,7 @@ class GridRegistryClient(_Client):
         return response
 
     async def delete_grid_node(self, name: str, *, request_id: str | None = None) -> resources_pb2.GridNode:
-        request = dispatch_pb.DeleteGridNodeRequest(request_id=_request_id(request_id), name=name)
+        request = dispatch_pb.DeleteGridNodeRequest(request_id=request_id_or_new(request_id), name=name)
         response: dispatch_pb.DeleteGridNodeResponse = await self._unary(
             self._stub.DeleteGridNode, request, None
         )
@@ -92,7 +87,9 @@ class GridRegistryClient(_Client):
         self, curve: prices_pb2.PriceCurve, *, request_id: str | None = None
     ) -> prices_pb2.PriceCurve:
         """Publish a curve; the aggregators concerned are notified. Earlier versions stay in the history."""
-        request = dispatch_pb.PublishPriceCurveRequest(request_id=_request_id(request_id), price_curve=curve)
+        request = dispatch_pb.PublishPriceCurveRequest(
+            request_id=request_id_or_new(request_id), price_curve=curve
+        )
         response: dispatch_pb.PublishPriceCurveResponse = await self._unary(
             self._stub.PublishPriceCurve, request, None
         )
@@ -172,7 +169,9 @@ class AggregatorRegistryClient(_Client):
         request_id: str | None = None,
         deadline: float | None = None,
     ) -> int:
-        request = agg_pb.BatchUpsertStationsRequest(request_id=_request_id(request_id), stations=stations)
+        request = agg_pb.BatchUpsertStationsRequest(
+            request_id=request_id_or_new(request_id), stations=stations
+        )
         response: agg_pb.BatchUpsertStationsResponse = await self._unary(
             self._stub.BatchUpsertStations, request, deadline
         )
@@ -186,7 +185,7 @@ class AggregatorRegistryClient(_Client):
         return response
 
     async def delete_station(self, name: str, *, request_id: str | None = None) -> resources_pb2.Station:
-        request = agg_pb.DeleteStationRequest(request_id=_request_id(request_id), name=name)
+        request = agg_pb.DeleteStationRequest(request_id=request_id_or_new(request_id), name=name)
         response: agg_pb.DeleteStationResponse = await self._unary(self._stub.DeleteStation, request, None)
         return response.station
 
@@ -198,7 +197,9 @@ class AggregatorRegistryClient(_Client):
         deadline: float | None = None,
     ) -> int:
         """Create or replace chargers (at least 10,000 per call fit in one request)."""
-        request = agg_pb.BatchUpsertChargersRequest(request_id=_request_id(request_id), chargers=chargers)
+        request = agg_pb.BatchUpsertChargersRequest(
+            request_id=request_id_or_new(request_id), chargers=chargers
+        )
         response: agg_pb.BatchUpsertChargersResponse = await self._unary(
             self._stub.BatchUpsertChargers, request, deadline
         )
@@ -220,7 +221,7 @@ class AggregatorRegistryClient(_Client):
         return response
 
     async def delete_charger(self, name: str, *, request_id: str | None = None) -> resources_pb2.Charger:
-        request = agg_pb.DeleteChargerRequest(request_id=_request_id(request_id), name=name)
+        request = agg_pb.DeleteChargerRequest(request_id=request_id_or_new(request_id), name=name)
         response: agg_pb.DeleteChargerResponse = await self._unary(self._stub.DeleteCharger, request, None)
         return response.charger
 
@@ -231,7 +232,9 @@ class AggregatorRegistryClient(_Client):
         request_id: str | None = None,
         deadline: float | None = None,
     ) -> int:
-        request = agg_pb.BatchUpsertSessionsRequest(request_id=_request_id(request_id), sessions=sessions)
+        request = agg_pb.BatchUpsertSessionsRequest(
+            request_id=request_id_or_new(request_id), sessions=sessions
+        )
         response: agg_pb.BatchUpsertSessionsResponse = await self._unary(
             self._stub.BatchUpsertSessions, request, deadline
         )
@@ -249,7 +252,9 @@ class AggregatorRegistryClient(_Client):
     async def declare_capacity(
         self, declaration: capacity_pb2.CapacityDeclaration, *, request_id: str | None = None
     ) -> capacity_pb2.CapacityDeclaration:
-        request = agg_pb.DeclareCapacityRequest(request_id=_request_id(request_id), declaration=declaration)
+        request = agg_pb.DeclareCapacityRequest(
+            request_id=request_id_or_new(request_id), declaration=declaration
+        )
         response: agg_pb.DeclareCapacityResponse = await self._unary(
             self._stub.DeclareCapacity, request, None
         )
@@ -304,7 +309,7 @@ class DeviceTelemetryClient(_Client):
         self, values: Sequence[telemetry_pb2.MeterValue], *, batch_id: str | None = None
     ) -> int:
         """Store readings recorded offline; ``batch_id`` (the request_id) makes a re-send store nothing."""
-        request = device_pb.UploadMeterValuesRequest(request_id=_request_id(batch_id), values=values)
+        request = device_pb.UploadMeterValuesRequest(request_id=request_id_or_new(batch_id), values=values)
         response: device_pb.UploadMeterValuesResponse = await self._unary(
             self._stub.UploadMeterValues, request, None
         )

@@ -188,6 +188,11 @@ def insecure_channel(
     )
 
 
+def request_id_or_new(given: str | None) -> str:
+    """The caller's request_id, or a fresh UUID: every mutating call carries one (AIP-155)."""
+    return given if given is not None else str(uuid.uuid4())
+
+
 class _Client:
     """Deadline, metadata and error mapping shared by the surface clients."""
 
@@ -233,7 +238,7 @@ class OperatorClient(_Client):
     ) -> aggregator_pb2.Aggregator:
         """Onboard an aggregator. Pass ``request_id`` to make your own retries idempotent too."""
         request = operator_pb.CreateAggregatorRequest(
-            request_id=request_id if request_id is not None else str(uuid.uuid4()),
+            request_id=request_id_or_new(request_id),
             aggregator_id=aggregator_id,
             aggregator=aggregator,
         )
@@ -253,7 +258,7 @@ class OperatorClient(_Client):
     ) -> aggregator_pb2.Aggregator:
         """Change the fields named in ``paths`` (all mutable ones when empty) and optionally the state."""
         request = operator_pb.UpdateAggregatorRequest(
-            request_id=request_id if request_id is not None else str(uuid.uuid4()),
+            request_id=request_id_or_new(request_id),
             aggregator=aggregator,
             update_mask=field_mask_pb2.FieldMask(paths=list(paths)),
             state=state,

@@ -8,7 +8,6 @@ token), every call has a deadline, mutating calls always carry a request_id
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 
 import grpc
@@ -20,11 +19,7 @@ from vgi.dispatch.v1 import dispatch_service_pb2_grpc as dispatch_grpc
 from vgi.operator.v1 import operator_service_pb2 as operator_pb
 from vgi.operator.v1 import operator_service_pb2_grpc as operator_grpc
 
-from clients.sdk import DEFAULT_DEADLINE_SECONDS, _Client
-
-
-def _request_id(given: str | None) -> str:
-    return given if given is not None else str(uuid.uuid4())
+from clients.sdk import DEFAULT_DEADLINE_SECONDS, _Client, request_id_or_new
 
 
 class GridSettlementClient(_Client):
@@ -44,7 +39,7 @@ class GridSettlementClient(_Client):
         self, event: str, *, request_id: str | None = None
     ) -> dispatch_pb.EvaluateEventResponse:
         """Evaluate a COMPLETED ``events/{event}``: evaluations and DRAFT statements, one per instructed aggregator."""
-        request = dispatch_pb.EvaluateEventRequest(request_id=_request_id(request_id), event=event)
+        request = dispatch_pb.EvaluateEventRequest(request_id=request_id_or_new(request_id), event=event)
         response: dispatch_pb.EvaluateEventResponse = await self._unary(
             self._stub.EvaluateEvent, request, None
         )
@@ -80,7 +75,7 @@ class GridSettlementClient(_Client):
         self, name: str, *, request_id: str | None = None
     ) -> settlement_pb2.Statement:
         """The grid's confirmation of ``events/{event}/statements/{statement}``."""
-        request = dispatch_pb.ConfirmStatementRequest(request_id=_request_id(request_id), name=name)
+        request = dispatch_pb.ConfirmStatementRequest(request_id=request_id_or_new(request_id), name=name)
         response: dispatch_pb.ConfirmStatementResponse = await self._unary(
             self._stub.ConfirmStatement, request, None
         )
@@ -91,7 +86,7 @@ class GridSettlementClient(_Client):
     ) -> settlement_pb2.Statement:
         """A DRAFT adjustment of a confirmed regular statement, from the data as it now stands."""
         request = dispatch_pb.CreateAdjustmentStatementRequest(
-            request_id=_request_id(request_id), statement=statement
+            request_id=request_id_or_new(request_id), statement=statement
         )
         response: dispatch_pb.CreateAdjustmentStatementResponse = await self._unary(
             self._stub.CreateAdjustmentStatement, request, None
@@ -133,7 +128,7 @@ class AggregatorSettlementClient(_Client):
     async def confirm_statement(
         self, name: str, *, request_id: str | None = None
     ) -> settlement_pb2.Statement:
-        request = agg_pb.ConfirmStatementRequest(request_id=_request_id(request_id), name=name)
+        request = agg_pb.ConfirmStatementRequest(request_id=request_id_or_new(request_id), name=name)
         response: agg_pb.ConfirmStatementResponse = await self._unary(
             self._stub.ConfirmStatement, request, None
         )
@@ -142,7 +137,9 @@ class AggregatorSettlementClient(_Client):
     async def dispute_statement(
         self, name: str, reason: str, *, request_id: str | None = None
     ) -> settlement_pb2.Statement:
-        request = agg_pb.DisputeStatementRequest(request_id=_request_id(request_id), name=name, reason=reason)
+        request = agg_pb.DisputeStatementRequest(
+            request_id=request_id_or_new(request_id), name=name, reason=reason
+        )
         response: agg_pb.DisputeStatementResponse = await self._unary(
             self._stub.DisputeStatement, request, None
         )
@@ -182,7 +179,7 @@ class ProgramClient(_Client):
         self, program: operator_pb.Program, *, request_id: str | None = None
     ) -> operator_pb.Program:
         """Create or replace every setting of ``program`` (unset fields take the SPEC defaults)."""
-        request = operator_pb.UpsertProgramRequest(request_id=_request_id(request_id), program=program)
+        request = operator_pb.UpsertProgramRequest(request_id=request_id_or_new(request_id), program=program)
         response: operator_pb.UpsertProgramResponse = await self._unary(
             self._stub.UpsertProgram, request, None
         )
