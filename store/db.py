@@ -17,8 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import sqlite3
+import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,6 +38,33 @@ T = TypeVar("T")
 _WRITE_OPTION = "vgi_write"
 # Key in Connection.info of the callbacks to run once the transaction commits.
 _AFTER_COMMIT = "vgi_after_commit"
+# Most writes one group commit takes: bounds how long the first of them waits.
+_MAX_GROUP = 256
+_SAVEPOINT = "SAVEPOINT vgi_group_write"
+_ROLLBACK_TO_SAVEPOINT = "ROLLBACK TO SAVEPOINT vgi_group_write"
+_RELEASE_SAVEPOINT = "RELEASE SAVEPOINT vgi_group_write"
+
+#: A write's result, or the exception it raised.
+_Outcome = tuple[Any, BaseException | None]
+
+
+@dataclass(frozen=True, slots=True)
+class _QueuedWrite:
+    fn: Callable[[Connection], Any]
+    context: contextvars.Context
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+
+
+def _settle(settled: list[tuple[asyncio.Future[Any], _Outcome]]) -> None:
+    """On the event loop: answer the callers of a committed (or failed) group."""
+    for future, (result, exc) in settled:
+        if future.done():
+            continue
+        if exc is None:
+            future.set_result(result)
+        else:
+            future.set_exception(exc)
 
 
 def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
@@ -139,6 +169,12 @@ class Database:
             if sqlite
             else self._executor
         )
+        # Group commit (SQLite only): writes queued while the writer thread is
+        # busy run together, see _drain. PostgreSQL commits concurrently.
+        self._group_commit = sqlite
+        self._queued: deque[_QueuedWrite] = deque()
+        self._queue_lock = threading.Lock()
+        self._draining = False
         # Health pings get their own thread so a saturated pool or a hung
         # connect cannot make a healthy store look down, or the reverse.
         self._ping_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vgi-db-ping")
@@ -155,9 +191,104 @@ class Database:
 
     def _submit(self, fn: Callable[[Connection], T], write: bool) -> asyncio.Future[T]:
         loop = asyncio.get_running_loop()
+        if write and self._group_commit:
+            return self._queue_write(loop, fn)
         run = contextvars.copy_context().run
         executor = self._writer if write else self._executor
         return loop.run_in_executor(executor, run, self._traced_transaction, fn, write)
+
+    def _queue_write(
+        self, loop: asyncio.AbstractEventLoop, fn: Callable[[Connection], T]
+    ) -> asyncio.Future[T]:
+        future: asyncio.Future[T] = loop.create_future()
+        with self._queue_lock:
+            self._queued.append(_QueuedWrite(fn, contextvars.copy_context(), loop, future))
+            start = not self._draining
+            self._draining = True
+        if start:
+            self._writer.submit(self._drain)
+        return future
+
+    def _drain(self) -> None:
+        """The SQLite writer thread: commit the queued writes in groups until none are left.
+
+        Each transaction's BEGIN IMMEDIATE … COMMIT, connection checkout and
+        thread wake-up cost more than a typical call's statements, so every
+        write queued while the previous group ran shares one transaction, each
+        in its own savepoint: a write that raises rolls back only its own
+        effects. Every caller is answered only after the COMMIT succeeded.
+        """
+        while True:
+            with self._queue_lock:
+                if not self._queued:
+                    self._draining = False
+                    return
+                count = min(len(self._queued), _MAX_GROUP)
+                group = [self._queued.popleft() for _ in range(count)]
+            # A caller cancelled before its write started does not want it run
+            # (as with a job still queued in an executor).
+            group = [write for write in group if not write.future.cancelled()]
+            if len(group) == 1:
+                self._commit_alone(group[0])
+            elif group:
+                self._commit_group(group)
+
+    def _commit_alone(self, write: _QueuedWrite) -> None:
+        try:
+            outcome: _Outcome = (write.context.run(self._traced_transaction, write.fn, True), None)
+        except BaseException as exc:
+            outcome = (None, exc)
+        write.loop.call_soon_threadsafe(_settle, [(write.future, outcome)])
+
+    def _commit_group(self, group: list[_QueuedWrite]) -> None:
+        outcomes: list[_Outcome] = []
+        callbacks: list[list[Callable[[], None]]] = []
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(**{_WRITE_OPTION: True})
+                try:
+                    with conn.begin():
+                        for write in group:
+                            conn.info[_AFTER_COMMIT] = []
+                            outcomes.append(write.context.run(self._savepoint, conn, write.fn))
+                            callbacks.append(conn.info[_AFTER_COMMIT])
+                finally:
+                    conn.info.pop(_AFTER_COMMIT, None)
+        except Exception:
+            # Nothing of the group committed (e.g. the COMMIT itself failed, as a
+            # deferred constraint does): each write runs again alone, so only the
+            # one at fault fails, as it would have without grouping.
+            for write in group:
+                self._commit_alone(write)
+            return
+        except BaseException as exc:
+            outcomes = [(None, exc)] * len(group)
+        else:
+            for index, (outcome, after) in enumerate(zip(outcomes, callbacks, strict=True)):
+                if outcome[1] is None:
+                    try:
+                        for callback in after:
+                            callback()
+                    except Exception as exc:
+                        outcomes[index] = (None, exc)
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], _Outcome]]] = {}
+        for write, outcome in zip(group, outcomes, strict=True):
+            by_loop.setdefault(write.loop, []).append((write.future, outcome))
+        for loop, settled in by_loop.items():
+            loop.call_soon_threadsafe(_settle, settled)
+
+    def _savepoint(self, conn: Connection, fn: Callable[[Connection], Any]) -> _Outcome:
+        """``fn(conn)`` in a savepoint of the group's transaction, rolled back if it raises."""
+        with store_span("vgi.store.write", self._span_attributes):
+            conn.exec_driver_sql(_SAVEPOINT)
+            try:
+                result = fn(conn)
+            except Exception as exc:
+                conn.exec_driver_sql(_ROLLBACK_TO_SAVEPOINT)
+                conn.exec_driver_sql(_RELEASE_SAVEPOINT)
+                return (None, exc)
+            conn.exec_driver_sql(_RELEASE_SAVEPOINT)
+            return (result, None)
 
     def _traced_transaction(self, fn: Callable[[Connection], T], write: bool) -> T:
         with store_span("vgi.store.write" if write else "vgi.store.read", self._span_attributes):
