@@ -17,6 +17,15 @@ from store.tables import AggregatorRow
 _table = AggregatorRow.__table__  # type: ignore[attr-defined]
 _live = _table.c.delete_time.is_(None)
 _COLLECTION = "aggregators"
+# CreateAggregator's statements, built once with bind parameters: building a
+# Core statement per call costs more than executing it.
+_CLASH = sa.select(_table.c.aggregator_id, _table.c.display_name).where(
+    sa.or_(
+        _table.c.aggregator_id == sa.bindparam("aggregator_id"),
+        sa.and_(_live, _table.c.display_name == sa.bindparam("display_name")),
+    )
+)
+_INSERT = sa.insert(_table)
 
 
 class AggregatorState(StrEnum):
@@ -51,13 +60,7 @@ def create(
     now: datetime,
 ) -> Aggregator:
     """Insert a new ACTIVE aggregator; ids are never reused, display names are unique among live ones."""
-    clash = conn.execute(
-        sa.select(_table.c.aggregator_id, _table.c.display_name).where(
-            sa.or_(
-                _table.c.aggregator_id == aggregator_id, sa.and_(_live, _table.c.display_name == display_name)
-            )
-        )
-    ).first()
+    clash = conn.execute(_CLASH, {"aggregator_id": aggregator_id, "display_name": display_name}).first()
     if clash is not None:
         if clash.aggregator_id == aggregator_id:
             raise AlreadyExists(
@@ -81,15 +84,16 @@ def create(
     )
     try:
         conn.execute(
-            sa.insert(_table).values(
-                aggregator_id=record.aggregator_id,
-                display_name=record.display_name,
-                unified_social_credit_code=record.unified_social_credit_code,
-                contact_email=record.contact_email,
-                state=record.state.value,
-                create_time=now,
-                update_time=now,
-            )
+            _INSERT,
+            {
+                "aggregator_id": record.aggregator_id,
+                "display_name": record.display_name,
+                "unified_social_credit_code": record.unified_social_credit_code,
+                "contact_email": record.contact_email,
+                "state": record.state.value,
+                "create_time": now,
+                "update_time": now,
+            },
         )
     except sa.exc.IntegrityError:
         # A concurrent create (another request_id) won between our check and insert.
