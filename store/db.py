@@ -248,9 +248,12 @@ class Database:
                 conn.execution_options(**{_WRITE_OPTION: True})
                 try:
                     with conn.begin():
+                        # The savepoint statements go straight to the driver:
+                        # through SQLAlchemy each costs ~10× as much.
+                        driver = conn.connection.driver_connection
                         for write in group:
                             conn.info[_AFTER_COMMIT] = []
-                            outcomes.append(write.context.run(self._savepoint, conn, write.fn))
+                            outcomes.append(write.context.run(self._savepoint, conn, driver, write.fn))
                             callbacks.append(conn.info[_AFTER_COMMIT])
                 finally:
                     conn.info.pop(_AFTER_COMMIT, None)
@@ -277,17 +280,17 @@ class Database:
         for loop, settled in by_loop.items():
             loop.call_soon_threadsafe(_settle, settled)
 
-    def _savepoint(self, conn: Connection, fn: Callable[[Connection], Any]) -> _Outcome:
+    def _savepoint(self, conn: Connection, driver: Any, fn: Callable[[Connection], Any]) -> _Outcome:
         """``fn(conn)`` in a savepoint of the group's transaction, rolled back if it raises."""
         with store_span("vgi.store.write", self._span_attributes):
-            conn.exec_driver_sql(_SAVEPOINT)
+            driver.execute(_SAVEPOINT)
             try:
                 result = fn(conn)
             except Exception as exc:
-                conn.exec_driver_sql(_ROLLBACK_TO_SAVEPOINT)
-                conn.exec_driver_sql(_RELEASE_SAVEPOINT)
+                driver.execute(_ROLLBACK_TO_SAVEPOINT)
+                driver.execute(_RELEASE_SAVEPOINT)
                 return (None, exc)
-            conn.exec_driver_sql(_RELEASE_SAVEPOINT)
+            driver.execute(_RELEASE_SAVEPOINT)
             return (result, None)
 
     def _traced_transaction(self, fn: Callable[[Connection], T], write: bool) -> T:
