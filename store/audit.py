@@ -41,6 +41,10 @@ CHAIN_LOCK_KEY = int.from_bytes(b"vgiaudit", "big", signed=True)
 _COLLECTION = "audit_log"
 #: Rows read per round trip while verifying, so memory stays flat on a long log.
 _VERIFY_CHUNK = 5000
+# append_many's statements, built once: building a Core statement costs more than running it.
+_CHAIN_LOCK = sa.select(sa.func.pg_advisory_xact_lock(CHAIN_LOCK_KEY))
+_HEAD = sa.select(*_COLUMNS).order_by(_log.c.seq.desc()).limit(1)
+_INSERT = sa.insert(_log)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +63,8 @@ class AuditEntry:
 def append_many(conn: Connection, entries: list[AuditEntry]) -> list[AuditRecord]:
     """Seal ``entries`` after the current head and insert them; call inside a write transaction."""
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(CHAIN_LOCK_KEY)))
-    row = conn.execute(sa.select(*_COLUMNS).order_by(_log.c.seq.desc()).limit(1)).mappings().first()
+        conn.execute(_CHAIN_LOCK)
+    row = conn.execute(_HEAD).mappings().first()
     last = _record(row) if row is not None else None
     records = []
     for entry in entries:
@@ -75,7 +79,7 @@ def append_many(conn: Connection, entries: list[AuditEntry]) -> list[AuditRecord
             trace_id=entry.trace_id,
         )
         records.append(last)
-    conn.execute(sa.insert(_log), [_values(record) for record in records])
+    conn.execute(_INSERT, [_values(record) for record in records])
     return records
 
 
