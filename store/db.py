@@ -4,6 +4,10 @@ SQLite (the default, one file in WAL mode) and PostgreSQL (by URL, psycopg 3)
 are both supported. Every ``await db.write(fn)`` / ``await db.read(fn)`` runs
 ``fn(conn)`` inside ONE transaction on a worker thread, so the event loop never
 blocks on the database and a call's effects commit (or roll back) together.
+On SQLite, writes queued behind a busy writer share one transaction, each in
+its own savepoint (group commit, see ``Database._drain``); if that COMMIT
+fails, each ``fn`` runs again alone, so it must not keep effects of its own
+outside the transaction.
 
 The worker runs ``fn`` in a copy of the caller's contextvars, so inside a
 sampled call the transaction is a ``vgi.store.write``/``vgi.store.read`` span,
