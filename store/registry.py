@@ -1,8 +1,9 @@
 """Resource registry (SPEC F1): grid nodes, stations, chargers, EV sessions.
 
-Batch upserts are single SQLAlchemy Core ``INSERT … ON CONFLICT DO UPDATE``
-statements executed with many parameter sets (executemany), inside the
-caller's transaction. Tenancy is in every query: an aggregator's rows are
+Batch upserts are single ``INSERT … ON CONFLICT DO UPDATE`` statements
+executed with many parameter sets (executemany), inside the caller's
+transaction: SQLAlchemy Core, or for the charger batches (up to 10,000 rows)
+a fixed statement on the driver (``execute_many``) with row tuples. Tenancy is in every query: an aggregator's rows are
 addressed by (aggregator_id, id), and another tenant's row is NOT_FOUND.
 Lists use keyset page tokens (store.pagination) ordered by id.
 
@@ -13,6 +14,7 @@ serving a node, and the owner of a charger.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +28,7 @@ from domain.capacity_totals import NodeLimits
 from domain.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, PreconditionViolation
 from store import pagination
 from store.registry_tables import ChargerRow, EvSessionRow, GridNodeRow, StationRow
+from store.tables import UTCDateTime
 
 grid_nodes = GridNodeRow.__table__  # type: ignore[attr-defined]
 stations = StationRow.__table__  # type: ignore[attr-defined]
@@ -117,6 +120,50 @@ class Page(Generic[T]):
 def dialect_insert(conn: Connection, table: sa.Table) -> Any:
     """The dialect's INSERT, which has ``on_conflict_do_update``."""
     return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def _mark(conn: Connection) -> str:
+    return "%s" if conn.dialect.paramstyle in ("format", "pyformat") else "?"
+
+
+@functools.cache
+def _driver_sql(sql: str, mark: str) -> str:
+    return sql.replace("?", mark)
+
+
+def execute_many(conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Run ``sql`` (``?`` placeholders, no other ``?`` or ``%``) once per row tuple, straight on the driver.
+
+    The bulk paths skip SQLAlchemy's per-row parameter processing: the caller
+    passes driver-ready values (times through ``time_param``).
+    """
+    if rows:
+        conn.exec_driver_sql(_driver_sql(sql, _mark(conn)), list(rows))
+
+
+def select_in(conn: Connection, sql: str, params: tuple[Any, ...], ids: Sequence[str]) -> set[str]:
+    """The first column of ``sql`` (``?`` placeholders, ending in ``IN``) with ``params``, for every chunk of ``ids``.
+
+    Straight on the driver: SQLAlchemy's expanding IN renders a named
+    parameter per id, which costs more than the query for thousands of ids.
+    """
+    mark = _mark(conn)
+    prefix = _driver_sql(sql, mark)
+    found: set[str] = set()
+    for chunk in chunks(ids):
+        found.update(
+            row[0]
+            for row in conn.exec_driver_sql(f"{prefix} ({', '.join([mark] * len(chunk))})", (*params, *chunk))
+        )
+    return found
+
+
+def time_param(conn: Connection) -> Callable[[datetime], Any]:
+    """A UTC time as the driver takes it: SQLite's stored text, PostgreSQL's aware datetime."""
+    process = UTCDateTime().dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    if process is None:
+        return lambda value: value
+    return process
 
 
 def upsert(
@@ -479,6 +526,17 @@ def delete_station(conn: Connection, aggregator_id: str, station_id: str, now: d
 # ---------------------------------------------------------------- chargers
 
 
+# The WHERE keeps a racing tenant's insert from being overwritten.
+_UPSERT_CHARGERS = (
+    "INSERT INTO chargers (charger_id, aggregator_id, station_id, kind, rated_charge_w, rated_discharge_w,"
+    " bidirectional, platform_managed, status, create_time, update_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (charger_id) DO UPDATE SET station_id = excluded.station_id, kind = excluded.kind,"
+    " rated_charge_w = excluded.rated_charge_w, rated_discharge_w = excluded.rated_discharge_w,"
+    " bidirectional = excluded.bidirectional, platform_managed = excluded.platform_managed,"
+    " update_time = excluded.update_time, delete_time = NULL WHERE chargers.aggregator_id = ?"
+)
+
+
 def upsert_chargers(conn: Connection, aggregator_id: str, items: Sequence[Charger], now: datetime) -> int:
     """Create or replace chargers by id; the station must be the caller's and charger ids are platform-wide.
 
@@ -487,15 +545,12 @@ def upsert_chargers(conn: Connection, aggregator_id: str, items: Sequence[Charge
     ids = [c.charger_id for c in items]
     violations = _duplicates(ids, "chargers", "charger_id")
     _raise("duplicate charger ids", "DUPLICATE_ID", violations)
-    taken: set[str] = set()
-    for chunk in chunks(ids):
-        taken.update(
-            conn.execute(
-                sa.select(chargers.c.charger_id).where(
-                    chargers.c.charger_id.in_(chunk), chargers.c.aggregator_id != aggregator_id
-                )
-            ).scalars()
-        )
+    taken = select_in(
+        conn,
+        "SELECT charger_id FROM chargers WHERE aggregator_id <> ? AND charger_id IN",
+        (aggregator_id,),
+        ids,
+    )
     violations = [
         FieldViolation(
             f"chargers[{i}].charger_id", f"charger id {c.charger_id} is registered by another aggregator"
@@ -517,42 +572,29 @@ def upsert_chargers(conn: Connection, aggregator_id: str, items: Sequence[Charge
         if c.station_id not in known
     ]
     _raise("unknown stations", "STATION_NOT_FOUND", violations)
-    rows = [
-        {
-            "charger_id": c.charger_id,
-            "aggregator_id": aggregator_id,
-            "station_id": c.station_id,
-            "kind": c.kind,
-            "rated_charge_w": c.rated_charge_w,
-            "rated_discharge_w": c.rated_discharge_w,
-            "bidirectional": c.bidirectional,
-            "platform_managed": c.platform_managed,
-            "status": UNSPECIFIED,
-            "create_time": now,
-            "update_time": now,
-            "delete_time": None,
-        }
-        for c in items
-    ]
-    stmt_where = chargers.c.aggregator_id == aggregator_id  # a racing tenant's insert is never overwritten
-    upsert(
+    at = time_param(conn)(now)
+    execute_many(
         conn,
-        chargers,
-        rows,
-        ["charger_id"],
+        _UPSERT_CHARGERS,
         [
-            "station_id",
-            "kind",
-            "rated_charge_w",
-            "rated_discharge_w",
-            "bidirectional",
-            "platform_managed",
-            "update_time",
-            "delete_time",
+            (
+                c.charger_id,
+                aggregator_id,
+                c.station_id,
+                c.kind,
+                c.rated_charge_w,
+                c.rated_discharge_w,
+                c.bidirectional,
+                c.platform_managed,
+                UNSPECIFIED,
+                at,
+                at,
+                aggregator_id,
+            )
+            for c in items
         ],
-        where=stmt_where,
     )
-    return len(rows)
+    return len(items)
 
 
 def _online(last_heartbeat: datetime | None, now: datetime, timeout: timedelta) -> bool:
