@@ -19,7 +19,7 @@ aggregator at a minute (monitoring).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -176,18 +176,12 @@ def ingest_batch(
 
 
 def _live_chargers(conn: Connection, aggregator_id: str, ids: Sequence[str]) -> set[str]:
-    found: set[str] = set()
-    for chunk in chunks(ids):
-        found.update(
-            conn.execute(
-                sa.select(chargers.c.charger_id).where(
-                    chargers.c.charger_id.in_(chunk),
-                    chargers.c.aggregator_id == aggregator_id,
-                    chargers.c.delete_time.is_(None),
-                )
-            ).scalars()
-        )
-    return found
+    return registry.select_in(
+        conn,
+        "SELECT charger_id FROM chargers WHERE aggregator_id = ? AND delete_time IS NULL AND charger_id IN",
+        (aggregator_id,),
+        ids,
+    )
 
 
 def _check_aggregate_owner(
@@ -228,52 +222,56 @@ def _check_aggregate_owner(
         )
 
 
+_INSERT_READINGS = (
+    "INSERT INTO meter_values (charger_id, sample_time, power_w, energy_register_wh, soc_ppb, status)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+
+# A reading is a sign of life too (aggregator-controlled chargers have no
+# device stream sending heartbeats); an older reading changes nothing.
+_UPDATE_LATEST = (
+    "UPDATE chargers SET last_power_w = ?, last_energy_register_wh = ?, last_meter_time = ?,"
+    " last_heartbeat_time = CASE WHEN last_heartbeat_time IS NULL OR last_heartbeat_time < ? THEN ?"
+    " ELSE last_heartbeat_time END"
+    " WHERE charger_id = ? AND (last_meter_time IS NULL OR last_meter_time < ?)"
+)
+
+
 def _store_readings(conn: Connection, readings: Sequence[Reading]) -> int:
     if not readings:
         return 0
     # The last reading of a (charger, time) pair in a batch wins, as the
     # primary key requires one row and PostgreSQL refuses to touch a row twice.
     unique = {(r.charger_id, r.sample_time): r for r in readings}
-    rows = [
-        {
-            "charger_id": r.charger_id,
-            "sample_time": r.sample_time,
-            "power_w": r.power_w,
-            "energy_register_wh": r.energy_register_wh,
-            "soc_ppb": None if r.soc is None else to_ppb(r.soc),
-            "status": r.status,
-        }
-        for r in unique.values()
-    ]
-    conn.execute(registry.dialect_insert(conn, meter_values).on_conflict_do_nothing(), rows)
-    _update_latest(conn, unique.values())
-    return len(rows)
-
-
-def _update_latest(conn: Connection, readings: Iterable[Reading]) -> None:
+    # Readings of a batch mostly share their sample times: each is converted once.
+    to_param = registry.time_param(conn)
+    stamps = {t: to_param(t) for _, t in unique}
+    registry.execute_many(
+        conn,
+        _INSERT_READINGS,
+        [
+            (
+                r.charger_id,
+                stamps[r.sample_time],
+                r.power_w,
+                r.energy_register_wh,
+                None if r.soc is None else to_ppb(r.soc),
+                r.status,
+            )
+            for r in unique.values()
+        ],
+    )
     latest: dict[str, Reading] = {}
-    for r in readings:
+    for r in unique.values():
         current = latest.get(r.charger_id)
         if current is None or r.sample_time > current.sample_time:
             latest[r.charger_id] = r
-    heartbeat = chargers.c.last_heartbeat_time
-    at = sa.bindparam("t", type_=chargers.c.last_meter_time.type)
-    conn.execute(
-        sa.update(chargers)
-        .where(chargers.c.charger_id == sa.bindparam("c"), _newer(chargers.c.last_meter_time, at))
-        .values(
-            last_power_w=sa.bindparam("p"),
-            last_energy_register_wh=sa.bindparam("e"),
-            last_meter_time=at,
-            # A reading is a sign of life too (aggregator-controlled chargers
-            # have no device stream sending heartbeats).
-            last_heartbeat_time=sa.case((_newer(heartbeat, at), at), else_=heartbeat),
-        ),
-        [
-            {"c": r.charger_id, "t": r.sample_time, "p": r.power_w, "e": r.energy_register_wh}
-            for r in latest.values()
-        ],
-    )
+    rows = []
+    for r in latest.values():
+        at = stamps[r.sample_time]
+        rows.append((r.power_w, r.energy_register_wh, at, at, at, r.charger_id, at))
+    registry.execute_many(conn, _UPDATE_LATEST, rows)
+    return len(unique)
 
 
 def _store_aggregates(conn: Connection, aggregates: Sequence[Aggregate], now: datetime) -> int:
