@@ -397,22 +397,3 @@ def _record(
         )
     issued = instructions.issue_for_clearing(conn, moved, curves, now, carrier, heartbeat_timeout)
     return Cleared(clearing, issued)
-
-
-def get_clearing(conn: Connection, event_id: str) -> Clearing | None:
-    row = conn.execute(sa.select(results).where(results.c.event_id == event_id)).first()
-    if row is None:
-        return None
-    found = [
-        ClearedQuantity(
-            q.aggregator_id, q.grid_node, q.slot_start, q.accepted_w, from_nanos(q.price_nanos) or Decimal(0)
-        )
-        for q in conn.execute(
-            sa.select(quantities)
-            .where(quantities.c.event_id == event_id)
-            .order_by(quantities.c.slot_start, quantities.c.aggregator_id, quantities.c.grid_node)
-        )
-    ]
-    return Clearing(
-        event_id, ClearingMode(row.cleared_by), PriceMode(row.price_mode), row.clear_time, tuple(found)
-    )
