@@ -63,15 +63,7 @@ class Interceptor(grpc.aio.ServerInterceptor):
         handler = self._handlers.get(method)
         if handler is not None:
             return handler
-        # grpc's type stubs omit it, but None is how an unknown method comes back.
-        inner: grpc.RpcMethodHandler | None = await continuation(handler_call_details)
-        if inner is None:
-            # Unknown method: grpc answers UNIMPLEMENTED; nothing is cached so
-            # arbitrary client-chosen names cannot grow the cache.
-            return inner  # type: ignore[return-value]
-        # setdefault: two first calls racing across the await wrap the same
-        # handler twice; both wrappers are equivalent, keep one.
-        return self._handlers.setdefault(method, self.wrap_handler(method_info(method), inner))
+        return await _wrap_first_call(self._handlers, self.wrap_handler, continuation, handler_call_details)
 
     def applies(self, method: MethodInfo) -> bool:
         """Whether to wrap ``method`` at all; a method left alone costs nothing per call."""
@@ -118,6 +110,25 @@ class Interceptor(grpc.aio.ServerInterceptor):
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+
+async def _wrap_first_call(
+    cache: dict[str, grpc.RpcMethodHandler],
+    wrap: Callable[[MethodInfo, grpc.RpcMethodHandler], grpc.RpcMethodHandler],
+    continuation: Continuation,
+    handler_call_details: grpc.HandlerCallDetails,
+) -> grpc.RpcMethodHandler:
+    """A method's first call: its handler wrapped by ``wrap`` and kept in ``cache``."""
+    method = handler_call_details.method
+    # grpc's type stubs omit it, but None is how an unknown method comes back.
+    inner: grpc.RpcMethodHandler | None = await continuation(handler_call_details)
+    if inner is None:
+        # Unknown method: grpc answers UNIMPLEMENTED; nothing is cached so
+        # arbitrary client-chosen names cannot grow the cache.
+        return inner  # type: ignore[return-value]
+    # setdefault: two first calls racing across the await wrap the same
+    # handler twice; both wrappers are equivalent, keep one.
+    return cache.setdefault(method, wrap(method_info(method), inner))
 
 
 def _as_async(behavior: Callable[..., Any]) -> Callable[..., Any]:
@@ -236,12 +247,7 @@ class Chain(grpc.aio.ServerInterceptor):
         handler = self._handlers.get(method)
         if handler is not None:
             return handler
-        inner: grpc.RpcMethodHandler | None = await continuation(handler_call_details)
-        if inner is None:
-            # Unknown method: grpc answers UNIMPLEMENTED; nothing is cached so
-            # arbitrary client-chosen names cannot grow the cache.
-            return inner  # type: ignore[return-value]
-        return self._handlers.setdefault(method, self.wrap_handler(method_info(method), inner))
+        return await _wrap_first_call(self._handlers, self.wrap_handler, continuation, handler_call_details)
 
     def wrap_handler(self, method: MethodInfo, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         """``handler`` inside every stage that applies to ``method``, the first stage outermost."""
