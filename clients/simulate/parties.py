@@ -222,13 +222,17 @@ class Inbox:
     async def wait_for(
         self, predicate: Callable[[notifications_pb2.Notification], bool], what: str
     ) -> notifications_pb2.Notification:
-        async with asyncio.timeout(WAIT_SECONDS):
-            async with self._changed:
-                while True:
-                    for item in self.items:
-                        if predicate(item):
-                            return item
-                    await self._changed.wait()
+        """The first notification the stream has brought that satisfies ``predicate`` (waiting for it)."""
+        found: list[notifications_pb2.Notification] = []
+
+        def arrived() -> bool:
+            item = next((item for item in self.items if predicate(item)), None)
+            if item is not None:
+                found.append(item)
+            return item is not None
+
+        await self.wait_until(arrived, what)
+        return found[0]
 
     async def wait_until(self, condition: Callable[[], bool], what: str) -> None:
         """Wait until ``condition()`` holds over what the stream has brought (checked at each arrival)."""
