@@ -120,6 +120,7 @@ async def test_fifty_chargers_report_matches_the_platform(
             assert slot.actual_w == report.uploaded_w[row.aggregator_id][slot.slot_start]
 
     # The chart: one panel per event with the three series, inside the window only for baseline and target.
+    assert [s.event_id for s in report.series] == [e.event_id for e in report.events]
     for s in report.series:
         assert len(s.actual_w) == len(s.baseline_w) == len(s.target_w)
         inside = [s.window_start <= s.start + i * SLOT < s.window_end for i in range(len(s.actual_w))]
@@ -128,6 +129,7 @@ async def test_fifty_chargers_report_matches_the_platform(
     write(report, tmp_path)
     assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     labels = chart.draw(report.series, tmp_path / "again.png")
+    assert len(labels) == len(report.series)
     assert all(panel[:3] == ["actual", "baseline", "target"] for panel in labels)
     markdown = (tmp_path / "report.md").read_text(encoding="utf-8")
     assert "![target vs baseline vs actual](chart.png)" in markdown
