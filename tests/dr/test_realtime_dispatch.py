@@ -83,6 +83,7 @@ async def test_node_instruction_is_split_revised_and_cancelled(platform: Any) ->
     # A new target revises by cancel-and-reissue: same ids, version 2, the old version streamed as cancelled.
     second = await _instruct(grid, "gridNodes/ta-1", 3_000)
     revised = {i.aggregator: i for i in second.instructions}
+    assert revised.keys() == by_aggregator.keys()
     for aggregator, instruction in revised.items():
         assert instruction.instruction_id == by_aggregator[aggregator].instruction_id
         assert instruction.version == 2
