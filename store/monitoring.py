@@ -80,7 +80,6 @@ MONITORED = (EventState.EXECUTING.value, EventState.COMPLETED.value)
 DEVIATION, REDISPATCH = "DEVIATION", "REDISPATCH"
 ALARM_KINDS = {DEVIATION: market_pb2.ALARM_KIND_DEVIATION, REDISPATCH: market_pb2.ALARM_KIND_REDISPATCH}
 LOOKBACK_DAYS = 60
-REDISPATCHED = "re-dispatched by execution monitoring"
 
 
 @dataclass(frozen=True)
