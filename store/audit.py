@@ -28,7 +28,6 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
-from domain.errors import FieldViolation, InvalidArgument
 from server.security.audit_chain import AuditRecord, Problem, seal, verify
 from store import pagination
 from store.db import Database
@@ -149,7 +148,7 @@ def list_page(
     The filters are part of the token, so a token cannot be replayed with other filters.
     """
     collection = f"{_COLLECTION}:{_token_scope(principal, method)}"
-    after = pagination.decode(collection, page_token, 1)
+    after = pagination.decode_int(collection, page_token)
     size = pagination.page_size(page_size)
     query = sa.select(*_COLUMNS).order_by(_log.c.seq).limit(size + 1)
     if principal:
@@ -157,14 +156,7 @@ def list_page(
     if method:
         query = query.where(_log.c.method == method)
     if after is not None:
-        try:
-            query = query.where(_log.c.seq > int(after[0]))
-        except ValueError:
-            raise InvalidArgument(
-                "invalid page_token",
-                reason="INVALID_PAGE_TOKEN",
-                violations=[FieldViolation("page_token", "not a token returned by this List")],
-            ) from None
+        query = query.where(_log.c.seq > after)
     rows = [_record(row) for row in conn.execute(query).mappings()]
     more = len(rows) > size
     rows = rows[:size]

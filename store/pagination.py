@@ -45,9 +45,24 @@ def decode(collection: str, token: str, arity: int) -> list[str] | None:
         ):
             raise ValueError("token for another collection")
     except (ValueError, KeyError, TypeError, binascii.Error):
-        raise InvalidArgument(
-            "invalid page_token",
-            reason="INVALID_PAGE_TOKEN",
-            violations=[FieldViolation("page_token", "not a token returned by this List")],
-        ) from None
+        raise _invalid() from None
     return after
+
+
+def decode_int(collection: str, token: str) -> int | None:
+    """The one integer sort key in ``token``, or None for the first page."""
+    after = decode(collection, token, 1)
+    if after is None:
+        return None
+    try:
+        return int(after[0])
+    except ValueError:
+        raise _invalid() from None
+
+
+def _invalid() -> InvalidArgument:
+    return InvalidArgument(
+        "invalid page_token",
+        reason="INVALID_PAGE_TOKEN",
+        violations=[FieldViolation("page_token", "not a token returned by this List")],
+    )

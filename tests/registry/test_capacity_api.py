@@ -18,6 +18,7 @@ from vgi.operator.v1 import operator_service_pb2_grpc as operator_grpc
 from clients.errors import InvalidArgumentError, NotFoundError
 from clients.registry import GridRegistryClient
 from domain import capacity as f3
+from store import pagination
 from store.outbox_tables import OutboxNotificationRow
 
 from .world import aggregator_client, charger, meter, now, onboard, session, station, topology, ts
@@ -249,6 +250,10 @@ async def test_price_curves_keep_history_and_notify_the_aggregators_concerned(pl
     assert listed.price_curves[1] == second
     rest = await grid.list_price_curves(page_size=2, page_token=listed.next_page_token)
     assert rest.price_curves == [first] and rest.next_page_token == ""
+    # A token of this List whose key is not a publication id is refused, not an internal error.
+    with pytest.raises(InvalidArgumentError) as forged:
+        await grid.list_price_curves(page_token=pagination.encode("priceCurves?kind=&node=", ["x"]))
+    assert forged.value.reason == "INVALID_PAGE_TOKEN"
     only_tou = await grid.list_price_curves(kind=tou)
     assert [len(c.prices) for c in only_tou.price_curves] == [2, 3]
     assert [
