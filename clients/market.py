@@ -10,28 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import grpc
 from vgi.aggregator.v1 import aggregator_service_pb2 as agg_pb
 from vgi.aggregator.v1 import aggregator_service_pb2_grpc as agg_grpc
 from vgi.common.v1 import market_pb2, types_pb2
 from vgi.dispatch.v1 import dispatch_service_pb2 as dispatch_pb
 from vgi.dispatch.v1 import dispatch_service_pb2_grpc as dispatch_grpc
 
-from clients.sdk import DEFAULT_DEADLINE_SECONDS, _Client, request_id_or_new
+from clients.sdk import _Client, request_id_or_new
 
 
 class GridMarketClient(_Client):
     """The market part of vgi.dispatch.v1.DispatchService, for the grid dispatch and trading layer."""
 
-    def __init__(
-        self,
-        channel: grpc.aio.Channel,
-        *,
-        deadline: float = DEFAULT_DEADLINE_SECONDS,
-        metadata: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        super().__init__(channel, deadline=deadline, metadata=metadata)
-        self._stub = dispatch_grpc.DispatchServiceStub(channel)
+    _STUB = dispatch_grpc.DispatchServiceStub
 
     async def publish_event(
         self, event: market_pb2.Event, *, request_id: str | None = None
@@ -134,15 +125,7 @@ class GridMarketClient(_Client):
 class AggregatorMarketClient(_Client):
     """The market part of vgi.aggregator.v1.AggregatorService, for one aggregator."""
 
-    def __init__(
-        self,
-        channel: grpc.aio.Channel,
-        *,
-        deadline: float = DEFAULT_DEADLINE_SECONDS,
-        metadata: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        super().__init__(channel, deadline=deadline, metadata=metadata)
-        self._stub = agg_grpc.AggregatorServiceStub(channel)
+    _STUB = agg_grpc.AggregatorServiceStub
 
     async def list_events(self, *, page_size: int = 0, page_token: str = "") -> agg_pb.ListEventsResponse:
         """The events the caller is invited to, newest first."""

@@ -13,28 +13,20 @@ finished executing. Failures raise ``clients.errors`` exceptions.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 import grpc
 from vgi.dispatch.v1 import dispatch_service_pb2 as dispatch_pb
 from vgi.dispatch.v1 import dispatch_service_pb2_grpc as dispatch_grpc
 
 from clients.errors import from_grpc_error
-from clients.sdk import DEFAULT_DEADLINE_SECONDS, _Client
+from clients.sdk import _Client
 
 
 class ProgressClient(_Client):
     """The monitoring part of vgi.dispatch.v1.DispatchService (roles grid and operator)."""
 
-    def __init__(
-        self,
-        channel: grpc.aio.Channel,
-        *,
-        deadline: float = DEFAULT_DEADLINE_SECONDS,
-        metadata: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        super().__init__(channel, deadline=deadline, metadata=metadata)
-        self._stub = dispatch_grpc.DispatchServiceStub(channel)
+    _STUB = dispatch_grpc.DispatchServiceStub
 
     async def stream_event_progress(
         self, event: str

@@ -21,21 +21,13 @@ from vgi.dispatch.v1 import dispatch_service_pb2 as dispatch_pb
 from vgi.dispatch.v1 import dispatch_service_pb2_grpc as dispatch_grpc
 
 from clients.errors import from_grpc_error
-from clients.sdk import DEFAULT_DEADLINE_SECONDS, _Client, request_id_or_new
+from clients.sdk import _Client, request_id_or_new
 
 
 class GridRegistryClient(_Client):
     """Topology, prices, capacity and statistics on vgi.dispatch.v1.DispatchService (the grid's side)."""
 
-    def __init__(
-        self,
-        channel: grpc.aio.Channel,
-        *,
-        deadline: float = DEFAULT_DEADLINE_SECONDS,
-        metadata: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        super().__init__(channel, deadline=deadline, metadata=metadata)
-        self._stub = dispatch_grpc.DispatchServiceStub(channel)
+    _STUB = dispatch_grpc.DispatchServiceStub
 
     async def upsert_grid_nodes(
         self,
@@ -152,15 +144,7 @@ class GridRegistryClient(_Client):
 class AggregatorRegistryClient(_Client):
     """Resources, capacity and telemetry on vgi.aggregator.v1.AggregatorService (an aggregator's own)."""
 
-    def __init__(
-        self,
-        channel: grpc.aio.Channel,
-        *,
-        deadline: float = DEFAULT_DEADLINE_SECONDS,
-        metadata: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        super().__init__(channel, deadline=deadline, metadata=metadata)
-        self._stub = agg_grpc.AggregatorServiceStub(channel)
+    _STUB = agg_grpc.AggregatorServiceStub
 
     async def upsert_stations(
         self,
@@ -295,15 +279,7 @@ class AggregatorRegistryClient(_Client):
 class DeviceTelemetryClient(_Client):
     """The offline batch upload of vgi.device.v1.DeviceService (a charger's own readings)."""
 
-    def __init__(
-        self,
-        channel: grpc.aio.Channel,
-        *,
-        deadline: float = DEFAULT_DEADLINE_SECONDS,
-        metadata: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        super().__init__(channel, deadline=deadline, metadata=metadata)
-        self._stub = device_grpc.DeviceServiceStub(channel)
+    _STUB = device_grpc.DeviceServiceStub
 
     async def upload_meter_values(
         self, values: Sequence[telemetry_pb2.MeterValue], *, batch_id: str | None = None

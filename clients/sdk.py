@@ -23,7 +23,7 @@ import ipaddress
 import json
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import grpc
 from google.protobuf import field_mask_pb2
@@ -194,7 +194,12 @@ def request_id_or_new(given: str | None) -> str:
 
 
 class _Client:
-    """Deadline, metadata and error mapping shared by the surface clients."""
+    """Stub, deadline, metadata and error mapping shared by the surface clients.
+
+    A surface client names its generated stub class in ``_STUB``.
+    """
+
+    _STUB: ClassVar[type[Any]]
 
     def __init__(
         self,
@@ -203,6 +208,7 @@ class _Client:
         deadline: float = DEFAULT_DEADLINE_SECONDS,
         metadata: Sequence[tuple[str, str]] = (),
     ) -> None:
+        self._stub = self._STUB(channel)
         self._deadline = deadline
         self._metadata = tuple(metadata) or None
 
@@ -218,15 +224,7 @@ class _Client:
 class OperatorClient(_Client):
     """vgi.operator.v1.OperatorService."""
 
-    def __init__(
-        self,
-        channel: grpc.aio.Channel,
-        *,
-        deadline: float = DEFAULT_DEADLINE_SECONDS,
-        metadata: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        super().__init__(channel, deadline=deadline, metadata=metadata)
-        self._stub = operator_grpc.OperatorServiceStub(channel)
+    _STUB = operator_grpc.OperatorServiceStub
 
     async def create_aggregator(
         self,

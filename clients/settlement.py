@@ -8,9 +8,6 @@ token), every call has a deadline, mutating calls always carry a request_id
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import grpc
 from vgi.aggregator.v1 import aggregator_service_pb2 as agg_pb
 from vgi.aggregator.v1 import aggregator_service_pb2_grpc as agg_grpc
 from vgi.common.v1 import settlement_pb2
@@ -19,21 +16,13 @@ from vgi.dispatch.v1 import dispatch_service_pb2_grpc as dispatch_grpc
 from vgi.operator.v1 import operator_service_pb2 as operator_pb
 from vgi.operator.v1 import operator_service_pb2_grpc as operator_grpc
 
-from clients.sdk import DEFAULT_DEADLINE_SECONDS, _Client, request_id_or_new
+from clients.sdk import _Client, request_id_or_new
 
 
 class GridSettlementClient(_Client):
     """Evaluation and settlement on vgi.dispatch.v1.DispatchService (the grid's side; operators may read)."""
 
-    def __init__(
-        self,
-        channel: grpc.aio.Channel,
-        *,
-        deadline: float = DEFAULT_DEADLINE_SECONDS,
-        metadata: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        super().__init__(channel, deadline=deadline, metadata=metadata)
-        self._stub = dispatch_grpc.DispatchServiceStub(channel)
+    _STUB = dispatch_grpc.DispatchServiceStub
 
     async def evaluate_event(
         self, event: str, *, request_id: str | None = None
@@ -97,15 +86,7 @@ class GridSettlementClient(_Client):
 class AggregatorSettlementClient(_Client):
     """The caller's evaluations and statements on vgi.aggregator.v1.AggregatorService."""
 
-    def __init__(
-        self,
-        channel: grpc.aio.Channel,
-        *,
-        deadline: float = DEFAULT_DEADLINE_SECONDS,
-        metadata: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        super().__init__(channel, deadline=deadline, metadata=metadata)
-        self._stub = agg_grpc.AggregatorServiceStub(channel)
+    _STUB = agg_grpc.AggregatorServiceStub
 
     async def get_evaluation(self, name: str) -> settlement_pb2.Evaluation:
         """``events/{event}/evaluations/{aggregator}`` — the caller's own."""
@@ -149,15 +130,7 @@ class AggregatorSettlementClient(_Client):
 class ProgramClient(_Client):
     """Program settings on vgi.operator.v1.OperatorService (operators write; the grid may read)."""
 
-    def __init__(
-        self,
-        channel: grpc.aio.Channel,
-        *,
-        deadline: float = DEFAULT_DEADLINE_SECONDS,
-        metadata: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        super().__init__(channel, deadline=deadline, metadata=metadata)
-        self._stub = operator_grpc.OperatorServiceStub(channel)
+    _STUB = operator_grpc.OperatorServiceStub
 
     async def get_program(self, name: str) -> operator_pb.Program:
         response: operator_pb.GetProgramResponse = await self._unary(
