@@ -148,7 +148,7 @@ def list_page(
     The filters are part of the token, so a token cannot be replayed with other filters.
     """
     collection = f"{_COLLECTION}:{_token_scope(principal, method)}"
-    after = pagination.decode_int(collection, page_token)
+    after = pagination.decode_keys(collection, page_token, int)
     size = pagination.page_size(page_size)
     query = sa.select(*_COLUMNS).order_by(_log.c.seq).limit(size + 1)
     if principal:
@@ -156,7 +156,7 @@ def list_page(
     if method:
         query = query.where(_log.c.method == method)
     if after is not None:
-        query = query.where(_log.c.seq > after)
+        query = query.where(_log.c.seq > after[0])
     rows = [_record(row) for row in conn.execute(query).mappings()]
     more = len(rows) > size
     rows = rows[:size]

@@ -247,14 +247,14 @@ def list_page(
     """Events newest first (keyset on create_time, event_id); an aggregator's list holds its invitations only."""
     collection = f"{_COLLECTION}?state={state or ''}&aggregator={aggregator_id or ''}"
     size = pagination.page_size(page_size)
-    after = pagination.decode(collection, page_token, 2)
+    after = pagination.decode_keys(collection, page_token, datetime.fromisoformat, str)
     query = sa.select(events).order_by(events.c.create_time.desc(), events.c.event_id.desc()).limit(size + 1)
     if state is not None:
         query = query.where(events.c.state == state.value)
     if aggregator_id is not None:
         query = query.where(_invited(aggregator_id))
     if after is not None:
-        at = datetime.fromisoformat(after[0])
+        at = after[0]
         query = query.where(
             sa.or_(
                 events.c.create_time < at, sa.and_(events.c.create_time == at, events.c.event_id < after[1])

@@ -523,7 +523,7 @@ def list_page(
     """Instruction versions, oldest first (keyset on create_time, id, version); an aggregator sees its own."""
     collection = f"{_COLLECTION}?event={event_id}&active={active_only}&aggregator={aggregator_id or ''}"
     size = pagination.page_size(page_size)
-    after = pagination.decode(collection, page_token, 3)
+    after = pagination.decode_keys(collection, page_token, datetime.fromisoformat, str, int)
     c = instructions.c
     query = sa.select(instructions).order_by(c.create_time, c.instruction_id, c.version).limit(size + 1)
     if event_id:
@@ -533,7 +533,7 @@ def list_page(
     if aggregator_id is not None:
         query = query.where(c.aggregator_id == aggregator_id)
     if after is not None:
-        at, iid, version = datetime.fromisoformat(after[0]), after[1], int(after[2])
+        at, iid, version = after
         query = query.where(
             sa.or_(
                 c.create_time > at,

@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
+from typing import Any
 
 from domain.errors import FieldViolation, InvalidArgument
 
@@ -49,13 +51,16 @@ def decode(collection: str, token: str, arity: int) -> list[str] | None:
     return after
 
 
-def decode_int(collection: str, token: str) -> int | None:
-    """The one integer sort key in ``token``, or None for the first page."""
-    after = decode(collection, token, 1)
+def decode_keys(collection: str, token: str, *parse: Callable[[str], Any]) -> tuple[Any, ...] | None:
+    """The keyset position in ``token``, each key read by its ``parse`` (``int``, ``datetime.fromisoformat``…).
+
+    None for the first page; a key its parser refuses makes the token invalid.
+    """
+    after = decode(collection, token, len(parse))
     if after is None:
         return None
     try:
-        return int(after[0])
+        return tuple(read(key) for read, key in zip(parse, after, strict=True))
     except ValueError:
         raise _invalid() from None
 

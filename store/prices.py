@@ -91,14 +91,14 @@ def list_page(
     """Publications newest first (by publication order), optionally of one kind or node."""
     size = pagination.page_size(page_size)
     collection = f"priceCurves?kind={kind}&node={grid_node_id}"
-    after = pagination.decode_int(collection, page_token)
+    after = pagination.decode_keys(collection, page_token, int)
     query = sa.select(price_curves)
     if kind:
         query = query.where(price_curves.c.kind == kind)
     if grid_node_id:
         query = query.where(price_curves.c.grid_node_id == grid_node_id)
     if after is not None:
-        query = query.where(price_curves.c.id < after)
+        query = query.where(price_curves.c.id < after[0])
     rows = conn.execute(query.order_by(price_curves.c.id.desc()).limit(size + 1)).all()
     curves = [_record(row) for row in rows[:size]]
     token = pagination.encode(collection, [str(rows[size - 1].id)]) if len(rows) > size else ""

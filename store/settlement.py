@@ -791,7 +791,7 @@ def list_aggregator_statements(
     """An aggregator's statements, newest first (keyset on create_time, event, statement)."""
     collection = f"statements?aggregator={aggregator_id}&event={event_id}"
     size = pagination.page_size(page_size)
-    after = pagination.decode(collection, page_token, 3)
+    after = pagination.decode_keys(collection, page_token, datetime.fromisoformat, str, str)
     c = statements.c
     query = (
         sa.select(statements)
@@ -802,7 +802,7 @@ def list_aggregator_statements(
     if event_id:
         query = query.where(c.event_id == event_id)
     if after is not None:
-        at, eid, sid = datetime.fromisoformat(after[0]), after[1], after[2]
+        at, eid, sid = after
         query = query.where(
             sa.or_(
                 c.create_time < at,
