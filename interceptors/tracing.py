@@ -58,13 +58,23 @@ SERVER_ERRORS = frozenset(
 _Started = tuple[trace.Span | None, Token[otel_context.Context]]
 
 
+#: A cancellation that reaches the handler this close to the call's deadline is the client's
+#: deadline expiring. The server's deadline is the client's timeout counted from when the call
+#: ARRIVED, so it ends a little after the client's: the client gives up first and its cancel
+#: (RST_STREAM, the same frame as an explicit cancel) usually reaches the server while the
+#: server's own deadline is still a few milliseconds away. Without this slack a deadline was
+#: recorded as CANCELLED whenever that cancel won the race.
+DEADLINE_SLACK_S = 0.25
+
+
 def call_status(context: Context, error: BaseException | None) -> grpc.StatusCode:
     """The status a call ended with, as seen from outside the error-mapping interceptor.
 
     Inside it every failure has become ``context.abort`` (the code is on the
-    context); what else can arrive is cancellation — the deadline passed or
-    the client went away — or, without that interceptor, a raw exception
-    that grpc answers with UNKNOWN.
+    context); what else can arrive is cancellation — the deadline passed (or
+    is within ``DEADLINE_SLACK_S``: the client's side of it) or the client went
+    away — or, without that interceptor, a raw exception that grpc answers
+    with UNKNOWN.
     """
     if error is None or isinstance(error, grpc.aio.AbortError):
         code = context.code()
@@ -73,7 +83,7 @@ def call_status(context: Context, error: BaseException | None) -> grpc.StatusCod
         return code
     if isinstance(error, asyncio.CancelledError | GeneratorExit):
         remaining = context.time_remaining()
-        if remaining is not None and remaining <= 0:
+        if remaining is not None and remaining <= DEADLINE_SLACK_S:
             return grpc.StatusCode.DEADLINE_EXCEEDED
         return grpc.StatusCode.CANCELLED
     return grpc.StatusCode.UNKNOWN

@@ -20,6 +20,8 @@ from sqlalchemy.engine import Connection
 
 from store.db import Database, after_commit
 
+from waiting import WAIT_S
+
 _INSERT = sa.text("INSERT INTO probe (n, parent) VALUES (:n, :parent)")
 
 
@@ -57,10 +59,18 @@ def _insert(
 
 
 async def _queued_behind_a_held_writer(db: Database, writes: list[Callable[[Connection], int]]) -> list[Any]:
-    gate = threading.Event()
-    held = asyncio.ensure_future(db.write(lambda conn: gate.wait(10)))
+    holding, gate = threading.Event(), threading.Event()
+
+    def hold(conn: Connection) -> bool:
+        holding.set()
+        return gate.wait(WAIT_S)
+
+    held = asyncio.ensure_future(db.write(hold))
+    assert await asyncio.to_thread(holding.wait, WAIT_S), "the first write never started"
     queued = [asyncio.ensure_future(db.write(write)) for write in writes]
-    await asyncio.sleep(0.05)
+    # One turn of the loop runs each task up to its first suspension: on SQLite that has queued
+    # its write behind the held one (queueing is synchronous); on PostgreSQL each is running.
+    await asyncio.sleep(0)
     gate.set()
     assert await held is True
     return await asyncio.gather(*queued, return_exceptions=True)

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,8 @@ import pytest
 import sqlalchemy as sa
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from vgi.common.v1 import aggregator_pb2
+
+from waiting import WAIT_S, eventually, until, within
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -29,13 +30,6 @@ async def _health(channel: grpc.aio.Channel, service: str = "") -> Any:
             health_pb2.HealthCheckRequest(service=service), timeout=5
         )
     ).status
-
-
-async def _eventually(probe: Callable[[], Awaitable[Any]], expected: Any, within: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while (value := await probe()) != expected:
-        assert asyncio.get_running_loop().time() < deadline, f"still {value!r}, wanted {expected!r}"
-        await asyncio.sleep(0.02)
 
 
 async def test_health_serving_for_every_service(platform: Any) -> None:
@@ -85,11 +79,12 @@ SLEEP = "/vgi.test.v1.SlowService/Sleep"
 async def test_graceful_shutdown_drains_in_flight_and_refuses_new_calls(
     tmp_path: Path, platform_factory: Any
 ) -> None:
-    started = asyncio.Event()
+    started, release = asyncio.Event(), asyncio.Event()
 
     async def sleep(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-        started.set()
-        await asyncio.sleep(0.5)
+        if request == b"x":  # the call in flight: held until the test has seen new calls refused
+            started.set()
+            await release.wait()
         return b"done:" + request
 
     slow = grpc.method_handlers_generic_handler(
@@ -98,23 +93,29 @@ async def test_graceful_shutdown_drains_in_flight_and_refuses_new_calls(
     async with platform_factory(f"sqlite:///{tmp_path / 'vgi.db'}", extra_handlers=[slow]) as running:
         watch = health_pb2_grpc.HealthStub(running.channel).Watch(health_pb2.HealthCheckRequest(service=""))
         assert (await watch.read()).status == SERVING
-        in_flight = asyncio.ensure_future(running.channel.unary_unary(SLEEP)(b"x", timeout=10))
-        await started.wait()
+        in_flight = asyncio.ensure_future(running.channel.unary_unary(SLEEP)(b"x", timeout=WAIT_S * 2))
+        await within(started.wait(), what="the slow call to start")
 
-        stopping = asyncio.ensure_future(running.platform.stop(grace=5))
+        stopping = asyncio.ensure_future(running.platform.stop(grace=WAIT_S * 2))
         # Health goes NOT_SERVING before the listener closes.
-        assert (await watch.read()).status == NOT_SERVING
+        assert (await within(watch.read(), what="health to change")).status == NOT_SERVING
         watch.cancel()
-        await asyncio.sleep(0.05)
 
-        async with running.channel_for("vgi://operator/fresh") as fresh:
-            with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await fresh.unary_unary(SLEEP)(b"y", timeout=2)
-        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        async def fresh_call_refused() -> bool:
+            """A new connection's call: refused once the listener has closed (answered before that)."""
+            async with running.channel_for("vgi://operator/fresh") as fresh:
+                try:
+                    await fresh.unary_unary(SLEEP)(b"y", timeout=5)
+                except grpc.aio.AioRpcError as refused:
+                    assert refused.code() == grpc.StatusCode.UNAVAILABLE, refused
+                    return True
+            return False
+
+        await until(fresh_call_refused, what="a new call to be refused while the slow one drains")
         assert not in_flight.done(), "the slow call should still be running during shutdown"
-
-        assert await in_flight == b"done:x"
-        await stopping
+        release.set()
+        assert await within(in_flight, what="the slow call to finish") == b"done:x"
+        await within(stopping, what="the platform to stop")
 
 
 class _TcpProxy:
@@ -182,12 +183,12 @@ async def test_health_follows_the_store(database_url: str, platform_factory: Any
 
     try:
         async with platform_factory(served_url) as running:
-            await _eventually(lambda: _health(running.channel), SERVING)
+            await eventually(lambda: _health(running.channel), SERVING)
             await cut()
-            await _eventually(lambda: _health(running.channel), NOT_SERVING)
+            await eventually(lambda: _health(running.channel), NOT_SERVING)
             assert await _health(running.channel, "vgi.operator.v1.OperatorService") == NOT_SERVING
             await restore()
-            await _eventually(lambda: _health(running.channel), SERVING)
+            await eventually(lambda: _health(running.channel), SERVING)
             assert await _health(running.channel, "vgi.operator.v1.OperatorService") == SERVING
             created = await running.operator.create_aggregator(
                 "after", aggregator_pb2.Aggregator(display_name="After the outage")

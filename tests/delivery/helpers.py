@@ -11,7 +11,7 @@ from vgi.common.v1 import notifications_pb2
 
 from store import outbox
 
-WAIT_S = 10.0
+from waiting import WAIT_S
 
 
 def note(text: str) -> notifications_pb2.Notification:
@@ -35,12 +35,3 @@ async def read_n(call: Any, count: int) -> list[Any]:
         while len(got) < count:
             got.append(await call.read())
     return got
-
-
-async def wait_until(condition: Callable[[], bool]) -> None:
-    """Poll ``condition`` until it holds, failing the test after WAIT_S."""
-    async with asyncio.timeout(WAIT_S):
-        while True:
-            if condition():
-                return
-            await asyncio.sleep(0.01)

@@ -18,7 +18,8 @@ from vgi.aggregator.v1 import aggregator_service_pb2_grpc as pb_grpc
 from server.observability.tracing import PlatformSampler, link_from_current, use_tracer_provider
 from store import outbox
 
-from .helpers import note, read_n, wait_until
+from .helpers import note, read_n
+from waiting import until
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ async def test_every_delivery_is_a_span_linked_to_the_causing_call(
         await read_n(stream, 1)
         stream.cancel()
 
-    await wait_until(lambda: len(exporter.get_finished_spans()) >= 2)
+    await until(lambda: len(exporter.get_finished_spans()) >= 2)
     deliveries = [s for s in exporter.get_finished_spans() if s.name == "deliver notification"]
     assert len(deliveries) == 2
     for span in deliveries:

@@ -24,7 +24,7 @@ from store import outbox
 from store.outbox_tables import OutboxSetpointRow
 from store.telemetry_tables import MeterValueRow
 
-from .helpers import WAIT_S
+from waiting import WAIT_S, eventually
 
 CHARGER_1 = "vgi://device/charger-1"
 CHARGER_2 = "vgi://device/charger-2"
@@ -51,16 +51,6 @@ async def take(session: DeviceSession, count: int) -> list[tuple[int, int]]:
             if len(got) == count:
                 break
     return [(s.sequence, s.setpoint.power_w) for s in got]
-
-
-async def eventually(check: Callable[[], Any], expected: Any) -> None:
-    """Wait until ``await check()`` equals ``expected`` (device messages are committed as they are read)."""
-    async with asyncio.timeout(WAIT_S):
-        while True:
-            value = await check()
-            if value == expected:
-                return
-            await asyncio.sleep(0.02)
 
 
 async def ack_rows(platform: Any, charger_id: str) -> list[tuple[Any, ...]]:

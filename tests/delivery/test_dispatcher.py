@@ -15,7 +15,8 @@ from store import migrate, outbox
 from store.db import Database
 from store.outbox import Channel, OutboxItem
 
-from .helpers import WAIT_S, note, wait_until
+from .helpers import note
+from waiting import WAIT_S, until
 
 
 def enqueue(aggregator_id: str, *texts: str) -> Callable[[sa.Connection], list[int]]:
@@ -166,12 +167,12 @@ async def test_a_live_subscriber_that_stops_reading_is_failed_and_others_keep_re
         for n in range(1, 4):
             await db.write(both(n))
             assert await take(fast, 1) == [(n, f"f{n}")]
-        await wait_until(lambda: slow.free() == 1)
+        await until(lambda: slow.free() == 1)
         # Two more than the one free place: the slow subscriber overflows.
         await db.write(enqueue("agg-slow", "s4", "s5"))
         await db.write(enqueue("agg-fast", "f4"))
         assert await take(fast, 1) == [(4, "f4")]
-        await wait_until(lambda: slow.failed)
+        await until(lambda: slow.failed)
         with pytest.raises(ResourceExhausted) as failure:
             await slow.get()
         assert failure.value.reason == SLOW_CONSUMER

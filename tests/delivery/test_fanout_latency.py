@@ -22,7 +22,7 @@ from server.security.pki import load_jwt_signing_key
 from server.security.tokens import AGGREGATOR_CLAIM, AUDIENCES, DEV_ISSUER, issue_token
 from store import outbox
 
-from .helpers import WAIT_S
+from waiting import WAIT_S
 
 DEVICES = 1000
 

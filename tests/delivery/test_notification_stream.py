@@ -16,7 +16,8 @@ from vgi.aggregator.v1 import aggregator_service_pb2_grpc as pb_grpc
 from clients.errors import InvalidArgumentError
 from clients.streams import NotificationSubscriber
 
-from .helpers import WAIT_S, enqueue, read_n, text_of, wait_until
+from .helpers import enqueue, read_n, text_of
+from waiting import WAIT_S, until
 
 AGG_1 = "vgi://aggregator/agg-1"
 AGG_2 = "vgi://aggregator/agg-2"
@@ -50,7 +51,7 @@ async def test_committed_items_reach_their_aggregator_in_order_and_no_other(
     one.cancel()
     two.cancel()
     # A stream the client cancels leaves nothing behind in the dispatcher.
-    await wait_until(lambda: platform.platform.dispatcher.open_streams() == 0)
+    await until(lambda: platform.platform.dispatcher.open_streams() == 0)
 
 
 async def test_a_cut_off_subscriber_gets_every_unacked_item_in_order_after_reconnecting(

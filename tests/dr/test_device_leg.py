@@ -44,7 +44,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -66,6 +66,7 @@ from store.registry import Charger, Session
 
 from . import world
 from .world import NODE, ts
+from waiting import WAIT_S, eventually
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -76,7 +77,7 @@ CHARGERS = tuple(charger for _, charger, _ in SESSIONS)
 IDLE = "ch-idle"
 V1_W = {"ch-1": 0, "ch-2": 4_000, "ch-3": 7_000}
 V2_W = {"ch-1": 0, "ch-2": 0, "ch-3": 5_000}
-RECEIVE_S = 5.0
+RECEIVE_S = WAIT_S
 QUIET_S = 0.3
 _setpoints = OutboxSetpointRow.__table__  # type: ignore[attr-defined]
 
@@ -169,19 +170,6 @@ async def _rows(platform: Any, charger_id: str) -> list[tuple[Any, ...]]:
     return [tuple(row) for row in rows]
 
 
-async def _eventually(check: Callable[[], Awaitable[Any]], expected: Any) -> None:
-    """Wait until ``await check()`` equals ``expected`` (a device's ack is committed as the server reads it)."""
-    last = None
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(RECEIVE_S):
-            while True:
-                last = await check()
-                if last == expected:
-                    return
-                await asyncio.sleep(0.02)
-    assert last == expected
-
-
 async def _receive_and_ack(
     platform: Any,
     devices: dict[str, DeviceSession],
@@ -221,7 +209,7 @@ async def _receive_and_ack(
                 (seq, at, accepted, reason) for seq, _, at, accepted, reason in await _rows(platform, charger)
             ]
 
-        await _eventually(acks, [(seq, acked_at, True, "") for seq in range(1, sequence + 1)])
+        await eventually(acks, [(seq, acked_at, True, "") for seq in range(1, sequence + 1)])
         assert await platform.db.read(
             lambda conn, charger=charger: outbox.cursor(conn, Channel.SETPOINTS, charger)
         ) == outbox.Cursor(sequence, sequence)

@@ -27,6 +27,7 @@ log = logging.getLogger("tests.echo")
 class EchoService:
     outbox: list[str | None] = field(default_factory=list)
     seen_trace_ids: list[int] = field(default_factory=list)
+    slow_started: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def unary(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         self.seen_trace_ids.append(trace.get_current_span().get_span_context().trace_id)
@@ -49,7 +50,9 @@ class EchoService:
         raise AssertionError("abort returned")
 
     async def slow(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-        await asyncio.sleep(5)
+        """Never answers by itself: it ends when the call's deadline passes or the client cancels."""
+        self.slow_started.set()
+        await asyncio.Event().wait()
         return request
 
     async def server_stream(self, request: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:

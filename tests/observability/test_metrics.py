@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import grpc
@@ -24,6 +23,7 @@ from server.observability.metrics import (
 )
 
 from .echo_service import EchoService, call_every_kind, path, serve
+from waiting import WAIT_S, eventually, until, within
 
 
 def _points(reader: InMemoryMetricReader, name: str) -> list[Any]:
@@ -101,16 +101,31 @@ async def test_deadline_exceeded_is_counted_as_such(metered: tuple[Metrics, InMe
         serve(EchoService(), [metrics_server_interceptor(metrics)]) as port,
         grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel,
     ):
-        with pytest.raises(grpc.aio.AioRpcError):
-            await channel.unary_unary(path("Slow"))(b"x", timeout=0.2)
-        # The server's deadline runs from when the call arrived, a little after the client's.
-        for _ in range(100):
-            if _points(reader, RPC_CALLS):
-                break
-            await asyncio.sleep(0.02)
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await channel.unary_unary(path("Slow"))(b"x", timeout=1.0)
+        assert raised.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+        # The server's deadline runs from when the call arrived, a little after the client's, and
+        # the client's cancel often arrives first: either way the call's deadline passed.
+        await until(lambda: bool(_points(reader, RPC_CALLS)), what="the server to record the call")
     assert set(_by_method(_points(reader, RPC_CALLS))) == {
         ("Slow", grpc.StatusCode.DEADLINE_EXCEEDED.value[0])
     }
+
+
+async def test_a_client_cancel_well_before_the_deadline_is_counted_as_cancelled(
+    metered: tuple[Metrics, InMemoryMetricReader],
+) -> None:
+    metrics, reader = metered
+    service = EchoService()
+    async with (
+        serve(service, [metrics_server_interceptor(metrics)]) as port,
+        grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel,
+    ):
+        pending = channel.unary_unary(path("Slow"))(b"x", timeout=WAIT_S * 2)
+        await within(service.slow_started.wait(), what="the handler to start")
+        pending.cancel()
+        await until(lambda: bool(_points(reader, RPC_CALLS)), what="the server to record the call")
+    assert set(_by_method(_points(reader, RPC_CALLS))) == {("Slow", grpc.StatusCode.CANCELLED.value[0])}
 
 
 async def test_open_streams_by_surface(metered: tuple[Metrics, InMemoryMetricReader]) -> None:
@@ -129,12 +144,7 @@ async def test_open_streams_by_surface(metered: tuple[Metrics, InMemoryMetricRea
             await stream.done_writing()
             assert await stream.read() is grpc.aio.EOF
         # The server side finishes just after the client has seen EOF.
-        for _ in range(100):
-            [after] = _points(reader, STREAMS_OPEN)
-            if after.value == 0:
-                break
-            await asyncio.sleep(0.02)
-        assert after.value == 0
+        await eventually(lambda: [p.value for p in _points(reader, STREAMS_OPEN)], [0])
 
 
 def test_platform_counters(metered: tuple[Metrics, InMemoryMetricReader]) -> None:

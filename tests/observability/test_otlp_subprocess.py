@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -37,12 +37,12 @@ from interceptors.tracing import client_interceptors
 from .conftest import MakeTracing
 from .otlp_receiver import OtlpReceiver, attributes, otlp_receiver
 from .vgi_process import AGGREGATOR, CHARGER, DEVICE, channel, meter_values, seed, vgi_serve
+from waiting import WAIT_S, until
 
 pytestmark = pytest.mark.timeout(180)
 
 SERVICE = "vgi.dispatch.v1.DispatchService"
 SUBMIT = f"/{SERVICE}/SubmitDispatchInstruction"
-WAIT_S = 20.0
 SERVER, CLIENT, PRODUCER = (
     trace_pb2.Span.SPAN_KIND_SERVER,
     trace_pb2.Span.SPAN_KIND_CLIENT,
@@ -57,14 +57,6 @@ def _latest(receiver: OtlpReceiver) -> dict[str, metrics_pb2.Metric]:
 
 def _sums(metric: metrics_pb2.Metric) -> dict[tuple[Any, ...], int]:
     return {tuple(attributes(p.attributes).values()): p.as_int for p in metric.sum.data_points}
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    async with asyncio.timeout(WAIT_S):
-        while True:
-            if condition():
-                return
-            await asyncio.sleep(0.05)
 
 
 def _streams_open(receiver: OtlpReceiver) -> dict[tuple[Any, ...], int]:
@@ -118,14 +110,14 @@ async def test_vgi_serve_exports_spans_and_metrics_over_otlp(
                     sequenced = await anext(aiter(session.setpoints()))
                     while not (notification := await anext(notifications)).HasField("instruction"):
                         pass
-                await _until(lambda: _streams_open(receiver) == {("device",): 1, ("aggregator",): 1})
+                await until(lambda: _streams_open(receiver) == {("device",): 1, ("aggregator",): 1})
                 stub = dispatch_grpc.DispatchServiceStub(grid)
                 await stub.ListInstructions(dispatch_pb.ListInstructionsRequest(), timeout=10)
                 with pytest.raises(grpc.aio.AioRpcError) as throttled:
                     await stub.ListInstructions(dispatch_pb.ListInstructionsRequest(), timeout=10)
             # The server must see the device's cancel before shutdown ends the
             # stream for it (UNAVAILABLE); the next metric export shows it did.
-            await _until(lambda: _streams_open(receiver).get(("device",)) == 0)
+            await until(lambda: _streams_open(receiver).get(("device",)) == 0)
             subscriber.disconnect()
             await notifications.aclose()
             for open_channel in (grid, aggregator, device):

@@ -38,23 +38,24 @@ from interceptors.tracing import client_interceptors
 from server.observability.tracing import use_tracer_provider
 
 from .conftest import MakeTracing
+from waiting import WAIT_S, until
 
 pytestmark = pytest.mark.timeout(120)
 
 SUBMIT = "/vgi.dispatch.v1.DispatchService/SubmitDispatchInstruction"
 AGGREGATOR = "vgi://aggregator/agg-a"
 CHARGER = "ch-s-1"
-WAIT_S = 10.0
 
 
 async def _wait_for(exporter: InMemorySpanExporter, names: Sequence[str]) -> list[ReadableSpan]:
     """The finished spans once every name in ``names`` has ended (the stream writes end theirs last)."""
-    async with asyncio.timeout(WAIT_S):
-        while True:
-            spans = list(exporter.get_finished_spans())
-            if all(any(s.name == name for s in spans) for name in names):
-                return spans
-            await asyncio.sleep(0.01)
+
+    def ended() -> bool:
+        spans = exporter.get_finished_spans()
+        return all(any(s.name == name for s in spans) for name in names)
+
+    await until(ended, what=f"spans {list(names)} to end")
+    return list(exporter.get_finished_spans())
 
 
 @asynccontextmanager

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import grpc
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
@@ -16,6 +14,7 @@ from server.observability.tracing import start_linked_span, use_tracer_provider
 
 from .conftest import MakeTracing
 from .echo_service import EXPECTED_REPLIES, EchoService, call_every_kind, path, serve
+from waiting import until
 
 
 def _one(spans: list[ReadableSpan], name: str, kind: SpanKind) -> ReadableSpan:
@@ -116,14 +115,11 @@ async def test_deadline_is_recorded_as_deadline_exceeded(memory_tracing: MakeTra
         grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel,
     ):
         with pytest.raises(grpc.aio.AioRpcError) as raised:
-            await channel.unary_unary(path("Slow"))(b"x", timeout=0.2)
+            await channel.unary_unary(path("Slow"))(b"x", timeout=1.0)
         assert raised.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
         # The server's deadline runs from when the call arrived, a little after
-        # the client's: wait for it there rather than cancel the call by stopping.
-        for _ in range(100):
-            if exporter.get_finished_spans():
-                break
-            await asyncio.sleep(0.02)
+        # the client's: wait for the span there rather than cancel the call by stopping.
+        await until(lambda: bool(exporter.get_finished_spans()), what="the server span to end")
     server = _one(exporter.get_finished_spans(), path("Slow"), SpanKind.SERVER)
     assert server.attributes["rpc.grpc.status_code"] == grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
     assert server.status.status_code is StatusCode.ERROR

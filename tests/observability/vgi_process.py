@@ -27,6 +27,8 @@ from clients.auth import bearer_interceptors
 from clients.sdk import OperatorClient, channel_options
 from store.db import Database
 
+from waiting import until
+
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
 
@@ -50,11 +52,7 @@ class VgiProcess:
 
     async def logged(self, text: str) -> None:
         """Wait until a line of stderr contains ``text``."""
-        async with asyncio.timeout(STOP_TIMEOUT_S):
-            while True:
-                if any(text in line for line in self.stderr):
-                    return
-                await asyncio.sleep(0.01)
+        await until(lambda: any(text in line for line in self.stderr), what=f"{text!r} in the log")
 
     async def stop(self) -> int:
         """SIGTERM, then the exit code once the process has shut down and its output is read."""

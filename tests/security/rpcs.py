@@ -4,7 +4,9 @@
 pool with the roles its proto policy declares; ``call()`` invokes one of any
 kind on a channel and returns an ``Outcome`` (status code, ErrorInfo, QuotaFailure,
 RetryInfo, BadRequest). A streaming call the server keeps open past
-``settle`` seconds comes back with ``code`` None: it was admitted.
+``settle`` seconds comes back with ``code`` None: it was admitted. A caller
+that knows the call must end (a refused one always does) passes
+``settle=None`` and waits for its status, however slow the machine.
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ async def call(
     request: Message | Sequence[Message] | None = None,
     *,
     deadline: float = 10.0,
-    settle: float = 1.0,
+    settle: float | None = 1.0,
     metadata: Sequence[tuple[str, str]] | None = None,
 ) -> Outcome:
     """Invoke ``rpc``; a client stream sends ``request`` (a message or a list) then closes."""
@@ -132,7 +134,7 @@ async def call(
             messages[0], **kwargs
         )
     try:
-        async with asyncio.timeout(settle if rpc.server_streaming else None):
+        async with asyncio.timeout(settle if rpc.server_streaming and settle is not None else None):
             code = await stream.code()
     except TimeoutError:
         stream.cancel()

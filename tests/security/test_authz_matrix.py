@@ -19,6 +19,7 @@ from google.rpc import error_details_pb2
 from domain.principal import Role
 
 from .rpcs import Outcome, Rpc, call, contract_rpcs
+from waiting import WAIT_S
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -43,14 +44,20 @@ def test_the_matrix_is_not_vacuous() -> None:
     assert any(rpc.client_streaming for _, rpc in DENIED) and any(rpc.server_streaming for _, rpc in ALLOWED)
 
 
-async def _run(platform: Any, pairs: list[tuple[Role, Rpc]]) -> list[tuple[Role, Rpc, Outcome]]:
-    outcomes = await asyncio.gather(*(call(platform.channel_for_role(role), rpc) for role, rpc in pairs))
+async def _run(
+    platform: Any, pairs: list[tuple[Role, Rpc]], *, settle: float | None = 1.0
+) -> list[tuple[Role, Rpc, Outcome]]:
+    outcomes = await asyncio.gather(
+        *(call(platform.channel_for_role(role), rpc, settle=settle, deadline=WAIT_S) for role, rpc in pairs)
+    )
     return [(role, rpc, outcome) for (role, rpc), outcome in zip(pairs, outcomes, strict=True)]
 
 
 async def test_every_pair_the_proto_does_not_allow_is_permission_denied(platform: Any) -> None:
     wrong = []
-    for role, rpc, outcome in await _run(platform, DENIED):
+    # A refused call always ends: wait for its status rather than for a fixed second (under load a
+    # refused stream may take longer than that to answer, and would look admitted).
+    for role, rpc, outcome in await _run(platform, DENIED, settle=None):
         info = outcome.detail(error_details_pb2.ErrorInfo)
         expected = (grpc.StatusCode.PERMISSION_DENIED, "ROLE_NOT_ALLOWED", "vgi", rpc.path, role.value)
         got = (
