@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 BUF := node_modules/.bin/buf
 VGI_CONFIG ?=
 
-.PHONY: run run-insecure test install gen check-contracts lint typecheck pytest contracts-release demo bench bench-quick clean
+.PHONY: run run-insecure test install gen check-contracts lint typecheck pytest contracts-release demo bench bench-quick hunt clean
 
 ## install: the virtualenv with pinned packages, the project in editable mode, and buf.
 install: $(STAMP) $(BUF)
@@ -82,6 +82,13 @@ bench: install
 ## bench-quick: the same suite at small sizes (under a minute), to keep it working; no thresholds asserted.
 bench-quick: install
 	$(PY) -m bench.run --quick
+
+## hunt: flaky-test hunt — the suite RUNS times in random order with LOAD busy processes beside it
+## (docs/TESTING.md); prints one line per run with its seed, exits non-zero if any run failed.
+RUNS ?= 5
+LOAD ?= 0
+hunt: install
+	$(PY) tools/hunt.py --runs $(RUNS) --load $(LOAD)
 
 ## test: everything CI checks.
 test: lint typecheck check-contracts pytest bench-quick
