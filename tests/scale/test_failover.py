@@ -12,6 +12,9 @@ store with exactly one invitation per aggregator and reaches every stream.
 from __future__ import annotations
 
 import asyncio
+import re
+import urllib.request
+from collections.abc import Awaitable
 
 import pytest
 import sqlalchemy as sa
@@ -25,7 +28,8 @@ from domain.principal import Principal, Role
 from store.market_tables import EventRow
 from store.outbox_tables import OutboxNotificationRow
 
-from .conftest import Seeded, Serve, channel, store
+from .conftest import Seeded, Serve, channel, free_port, store
+from waiting import until, within
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -54,18 +58,35 @@ async def test_sigkill_of_one_process_loses_nothing_acknowledged(
 ) -> None:
     async with store(database_url) as db:
         await world.build(Seeded(db))
-    a, b = await serve(database_url, 2)
-    both = [a.target, b.target]
+    # Each process with its own Prometheus port, so the test can see where the streams are.
+    metrics_ports = {}
+    servers = []
+    for _ in range(2):
+        port = free_port()
+        [server] = await serve(database_url, 1, prometheus_port=port)
+        metrics_ports[server.port] = port
+        servers.append(server)
+    both = [server.target for server in servers]
     grid = GridMarketClient(channel(dev_credentials, GRID, both))
     aggregator_channel = channel(dev_credentials, AGG_A, both)
-    # Connected to both before the streams open, so round_robin alternates them.
     aggregator = AggregatorMarketClient(aggregator_channel)
     await aggregator_channel.channel_ready()
     for _ in range(4):
         await aggregator.list_events()
-    await asyncio.sleep(0.3)
     subscribers = [NotificationSubscriber(aggregator_channel) for _ in range(STREAMS)]
     readers = [asyncio.create_task(_collect(s)) for s in subscribers]
+
+    async def placement() -> list[int]:
+        return [await _aggregator_streams(metrics_ports[server.port]) for server in servers]
+
+    await until(
+        lambda: _summed(placement(), STREAMS),
+        what=f"{STREAMS} notification streams open on the two processes",
+    )
+    # Round robin spreads the streams when both connections are ready, but it need not: the process
+    # holding the most streams is the one killed, so at least one stream must break and resume.
+    counts = await placement()
+    a, b = (servers[0], servers[1]) if counts[0] >= counts[1] else (servers[1], servers[0])
 
     acknowledged = []
     for n in range(EVENTS):
@@ -80,9 +101,10 @@ async def test_sigkill_of_one_process_loses_nothing_acknowledged(
 
     expected = {f"dr-f{n}" for n in range(EVENTS)}
     assert set(acknowledged) == expected
-    async with asyncio.timeout(15):
-        assert await asyncio.gather(*readers) == [expected] * STREAMS
-    # Round robin had streams on A: they broke and resumed on B.
+    assert (
+        await within(asyncio.gather(*readers), what="every stream to see every event") == [expected] * STREAMS
+    )
+    # The killed process held streams: they broke and resumed on the other.
     assert sum(s.reconnects for s in subscribers) >= 1
     assert await subscribers[0].ack() == EVENTS
 
@@ -92,6 +114,24 @@ async def test_sigkill_of_one_process_loses_nothing_acknowledged(
     assert invited == sorted(
         f"{aggregator_id} {event_id}" for event_id in expected for aggregator_id in world.AGGREGATORS
     )
+
+
+_STREAMS_OPEN = re.compile(r'^vgi_streams_open\{[^}]*vgi_surface="aggregator"[^}]*\}\s+(\S+)$', re.MULTILINE)
+
+
+async def _aggregator_streams(metrics_port: int) -> int:
+    """The aggregator streams a process has open, from its Prometheus endpoint."""
+
+    def scrape() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as answer:
+            return str(answer.read().decode())
+
+    found = _STREAMS_OPEN.search(await asyncio.to_thread(scrape))
+    return int(float(found.group(1))) if found else 0
+
+
+async def _summed(counts: Awaitable[list[int]], total: int) -> bool:
+    return sum(await counts) == total
 
 
 def _effects(conn: sa.Connection) -> tuple[list[str], list[str]]:
