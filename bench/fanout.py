@@ -21,10 +21,12 @@ bench process that triggers measures neither itself nor them:
   SubmitDispatchInstruction for ``aggregators/agg-fan``, which splits over
   the 10,000 managed sessions and commits one setpoint per charger. Every
   receiver records ``time.time()`` when its setpoint arrives; latency is
-  that minus the time the grid's call returned (same machine, same clock).
-  messages/s is 10,000 over the time from the call's return to the last
-  delivery, set against ``bench.bare``'s Broadcast to the same number of
-  Subscribe streams (plaintext, the same worker layout, timed the same way).
+  that minus the time the grid's call was SENT (same machine, same clock),
+  so the call's own duration counts (SPEC §5: a slow call must not shrink
+  the measured delivery). messages/s is 10,000 over the time from sending
+  the call to the last delivery, set against ``bench.bare``'s Broadcast to
+  the same number of Subscribe streams (plaintext, the same worker layout,
+  timed the same way: from sending the Broadcast call).
 * aggregators: 100 StreamNotifications streams; the grid publishes a
   day-ahead event at their area (one invitation each). A first event shows
   every stream is subscribed; the second is measured.
@@ -74,9 +76,9 @@ from domain.principal import Principal, Role
 from server.security.pki import load_jwt_signing_key
 from server.security.tokens import AGGREGATOR_CLAIM, AUDIENCES, DEV_ISSUER, issue_token
 
-DEVICES = ("setpoint fan-out to 10,000 device streams: p99 delivery", "≤ 2 s after the call returns")
+DEVICES = ("setpoint fan-out to 10,000 device streams: p99 delivery", "≤ 2 s from the grid's call being sent")
 DEVICE_RATE = ("setpoint fan-out to 10,000 device streams: messages/s", "≥ 0.5 × bare streaming")
-AGGREGATORS = ("notification fan-out to 100 aggregator streams: p99", "≤ 200 ms")
+AGGREGATORS = ("notification fan-out to 100 aggregator streams: p99 from the call sent", "≤ 200 ms")
 MEMORY = ("memory with 10,000 open device streams", "≤ 2 GiB per process")
 TARGETS = [DEVICES, DEVICE_RATE, AGGREGATORS, MEMORY]
 
@@ -452,8 +454,8 @@ async def _bare_rate(bench: Bench, streams: int, workers: int) -> dict[str, Any]
     return {
         "opened_s": round(opened, 1),
         "call_ms": round((returned - started) * 1e3, 1),
-        "messages_per_s": round(streams / (last - returned)),
-        **_summary(_latencies(received, returned)),
+        "messages_per_s": round(streams / (last - started)),
+        **_summary(_latencies(received, started)),
     }
 
 
@@ -514,7 +516,7 @@ async def _notifications(
     return {
         "streams": len(invited),
         "call_ms": round((returned - started) * 1e3, 1),
-        **_summary(_latencies(received, returned)),
+        **_summary(_latencies(received, started)),
     }
 
 
@@ -540,11 +542,11 @@ async def _setpoints(
         "streams": len(devices),
         "opened_s": round(opened, 1),
         "call_ms": round((returned - started) * 1e3, 1),
-        "messages_per_s": round(len(devices) / (last - returned)),
+        "messages_per_s": round(len(devices) / (last - started)),
         "rss_streams_open_mib": round(rss_open / 2**20),
         "rss_after_delivery_mib": round(rss / 2**20),
         "peak_rss_mib": round(peak / 2**20),
-        **_summary(_latencies(received, returned)),
+        **_summary(_latencies(received, started)),
     }
 
 
@@ -557,7 +559,8 @@ def _rows(figures: dict[str, Any], streams: int, invited: int) -> list[Row]:
         Row(
             *DEVICES,
             f"p99 {devices['p99_ms']:.0f} ms, p50 {devices['p50_ms']:.0f} ms, max {devices['max_ms']:.0f} ms "
-            f"over {streams:,} streams (the call itself took {devices['call_ms']:.0f} ms); {transport}",
+            f"over {streams:,} streams, from the call being sent (the call itself took "
+            f"{devices['call_ms']:.0f} ms); {transport}",
             devices["p99_ms"] / 2000,
             devices["p99_ms"] <= 2000,
             figures,
@@ -565,14 +568,14 @@ def _rows(figures: dict[str, Any], streams: int, invited: int) -> list[Row]:
         Row(
             *DEVICE_RATE,
             f"{devices['messages_per_s']:,}/s vs bare broadcast {baseline['messages_per_s']:,}/s "
-            f"({streams:,} streams each, call return → last delivery; bare p99 {baseline['p99_ms']:.0f} ms)",
+            f"({streams:,} streams each, call sent → last delivery; bare p99 {baseline['p99_ms']:.0f} ms)",
             rate_ratio,
             rate_ratio >= 0.5,
         ),
         Row(
             *AGGREGATORS,
             f"p99 {aggregators['p99_ms']:.0f} ms, p50 {aggregators['p50_ms']:.0f} ms over {invited} streams "
-            f"(PublishEvent invitation; the call took {aggregators['call_ms']:.0f} ms)",
+            f"(PublishEvent invitation, from the call being sent; the call took {aggregators['call_ms']:.0f} ms)",
             aggregators["p99_ms"] / 200,
             aggregators["p99_ms"] <= 200,
         ),
