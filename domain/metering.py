@@ -30,9 +30,10 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
+from itertools import pairwise
 
 REGISTER_REACH = timedelta(minutes=15)
 MIN_COVERAGE = Fraction(9, 10)
@@ -62,14 +63,6 @@ class DataQualityIssue:
     detail: str
 
 
-@dataclass(frozen=True, slots=True)
-class Means:
-    """One charger's mean power per interval start (intervals without a value absent) and the issues met."""
-
-    values: dict[datetime, Fraction] = field(default_factory=dict)
-    issues: list[DataQualityIssue] = field(default_factory=list)
-
-
 def reading_window(start: datetime, end: datetime, heartbeat_timeout: timedelta) -> tuple[datetime, datetime]:
     """The readings [from, to] that can bear on intervals in [start, end): what the store must fetch."""
     return start - max(REGISTER_REACH, heartbeat_timeout), end + REGISTER_REACH
@@ -93,58 +86,61 @@ class _Register:
 
 
 def charger_means(
-    charger_id: str,
     samples: Iterable[MeterSample],
     intervals: Sequence[tuple[datetime, datetime]],
     *,
     bidirectional: bool,
     heartbeat_timeout: timedelta,
-) -> Means:
-    """F2 mean power of one charger over each [s, e) of ``intervals`` (readings in any order)."""
+) -> dict[datetime, Fraction]:
+    """F2 mean power of one charger per interval start over each [s, e) of ``intervals``
+    (readings in any order); intervals without a value are absent."""
     ordered = sorted(samples, key=lambda s: s.at)
-    registers = [
+    registers = _registers(ordered, bidirectional)
+    powers = [(s.at, s.power_w) for s in ordered if s.power_w is not None]
+    register_times = [r.at for r in registers]
+    power_times = [t for t, _ in powers]
+    means: dict[datetime, Fraction] = {}
+    for start, end in intervals:
+        value = _register_mean(registers, register_times, start, end)
+        if value is None:
+            value = _power_mean(powers, power_times, start, end, heartbeat_timeout)
+        if value is not None:
+            means[start] = value
+    return means
+
+
+def register_falls(
+    charger_id: str, samples: Iterable[MeterSample], *, bidirectional: bool
+) -> list[DataQualityIssue]:
+    """Every reading whose import or export register is below the charger's previous reading's."""
+    registers = _registers(sorted(samples, key=lambda s: s.at), bidirectional)
+    issues = []
+    for before, after in pairwise(registers):
+        fell = _fall(before, after)
+        if fell is not None:
+            issues.append(DataQualityIssue(charger_id, after.at, REGISTER_WENT_BACKWARDS, fell))
+    return issues
+
+
+def _registers(ordered: Iterable[MeterSample], bidirectional: bool) -> list[_Register]:
+    return [
         _Register(s.at, net, s.import_wh, s.export_wh)
         for s in ordered
         if s.import_wh is not None and (net := net_register(s, bidirectional)) is not None
     ]
-    powers = [(s.at, s.power_w) for s in ordered if s.power_w is not None]
-    register_times = [r.at for r in registers]
-    power_times = [t for t, _ in powers]
-    means = Means()
-    reported: set[datetime] = set()
-    for start, end in intervals:
-        value = _register_mean(charger_id, registers, register_times, start, end, means, reported)
-        if value is None:
-            value = _power_mean(powers, power_times, start, end, heartbeat_timeout)
-        if value is not None:
-            means.values[start] = value
-    return means
 
 
 def _register_mean(
-    charger_id: str,
-    registers: Sequence[_Register],
-    times: Sequence[datetime],
-    start: datetime,
-    end: datetime,
-    means: Means,
-    reported: set[datetime],
+    registers: Sequence[_Register], times: Sequence[datetime], start: datetime, end: datetime
 ) -> Fraction | None:
     first = _bracket(times, start)
     last = _bracket(times, end)
     if first is None or last is None:
         return None
-    # Each register only counts up: from the reading before s to the one after e none may fall.
-    for i in range(first[0], last[1]):
-        before, after = registers[i], registers[i + 1]
-        fell = _fall(before, after)
-        if fell is not None:
-            if after.at not in reported:
-                reported.add(after.at)
-                means.issues.append(
-                    DataQualityIssue(charger_id, after.at, REGISTER_WENT_BACKWARDS, fell)
-                )
-            return None
+    # Each register only counts up: a fall (reset, rollover) between the reading before s and the
+    # one after e is no energy, so the interval is metered from power (register_falls reports it).
+    if any(_fall(registers[i], registers[i + 1]) is not None for i in range(first[0], last[1])):
+        return None
     energy_wh = _interpolate(registers, last, end) - _interpolate(registers, first, start)
     return energy_wh * _US_PER_HOUR / ((end - start) // _US)
 
@@ -213,6 +209,6 @@ def scope_sum(
     for values in charger_values:
         for start, value in values.items():
             out[start] = out.get(start, Fraction(0)) + value
-    for start, value in (replaced or {}).items():
-        out[start] = Fraction(value)
+    for start, reported in (replaced or {}).items():
+        out[start] = Fraction(reported)
     return out
