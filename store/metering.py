@@ -60,12 +60,13 @@ def scope_means(
     step: timedelta,
     station_scope: Any,
     heartbeat_timeout: timedelta,
-    aggregator_level: bool,
+    aggregator_level: Sequence[str] = (),
 ) -> dict[str, dict[datetime, Fraction]]:
     """F2 mean power per aggregator and interval start, over the intervals of ``step`` in [start, end).
 
-    ``station_scope`` selects (aggregator_id, station_id) pairs; ``aggregator_level``
-    lets an aggregator-level aggregate replace its sum. Intervals without a value are absent.
+    ``station_scope`` selects (aggregator_id, station_id) pairs; the aggregators in
+    ``aggregator_level`` have their aggregator-level aggregates replace their sums (not a
+    node's: such a figure cannot be placed at a node). Intervals without a value are absent.
     """
     spans = intervals(start, end, step)
     fetch_from, fetch_to = metering.reading_window(start, end, heartbeat_timeout)
@@ -115,14 +116,13 @@ def scope_means(
 
 
 def _reported(
-    conn: Connection, start: datetime, end: datetime, station_scope: Any, aggregator_level: bool
+    conn: Connection, start: datetime, end: datetime, station_scope: Any, aggregator_level: Sequence[str]
 ) -> dict[tuple[str, str], dict[datetime, int]]:
     """Reported aggregates by (aggregator, station or "") and slot start."""
     c = interval_aggregates.c
     scope: Any = sa.tuple_(c.aggregator_id, c.station_id).in_(station_scope)
     if aggregator_level:
-        aggregators = sa.select(station_scope.selected_columns[0])
-        scope = sa.or_(scope, sa.and_(c.station_id == "", c.aggregator_id.in_(aggregators)))
+        scope = sa.or_(scope, sa.and_(c.station_id == "", c.aggregator_id.in_(list(aggregator_level))))
     found: dict[tuple[str, str], dict[datetime, int]] = {}
     for row in conn.execute(
         sa.select(c.aggregator_id, c.station_id, c.slot_start, c.mean_power_w).where(
@@ -150,17 +150,17 @@ def minute_power(
     *,
     node_id: str | None = None,
 ) -> dict[str, Fraction]:
-    """F2 mean power of the minute starting at ``minute`` per aggregator (absent: no value).
+    """F2 mean power of the minute starting at ``minute`` of each of ``aggregator_ids`` (absent: no value).
 
-    With ``node_id``, only stations at that node or below count and
+    With ``node_id`` instead, of every aggregator at the node: only stations at that node or below count and
     aggregator-level aggregates do not apply (they cannot be placed at a node).
     """
     if node_id is not None:
         station_scope = registry.stations_under(node_id)
     else:
-        station_scope = sa.select(registry.stations.c.aggregator_id, registry.stations.c.station_id)
-        if aggregator_ids is not None:
-            station_scope = station_scope.where(registry.stations.c.aggregator_id.in_(list(aggregator_ids)))
+        station_scope = sa.select(registry.stations.c.aggregator_id, registry.stations.c.station_id).where(
+            registry.stations.c.aggregator_id.in_(list(aggregator_ids or ()))
+        )
     found = scope_means(
         conn,
         start=minute,
@@ -168,7 +168,7 @@ def minute_power(
         step=timedelta(minutes=1),
         station_scope=station_scope,
         heartbeat_timeout=heartbeat_timeout,
-        aggregator_level=node_id is None,
+        aggregator_level=() if node_id is not None else list(aggregator_ids or ()),
     )
     return {aggregator_id: values[minute] for aggregator_id, values in found.items() if minute in values}
 

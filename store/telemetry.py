@@ -400,6 +400,6 @@ def slot_mean_power(
         step=SLOT,
         station_scope=station_scope,
         heartbeat_timeout=heartbeat_timeout,
-        aggregator_level=aggregator_id is not None,
+        aggregator_level=[aggregator_id] if aggregator_id is not None else [],
     )
     return dict(sorted(domain_metering.scope_sum(found.values()).items()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from telemetry.irregular_feed import EXPECTED, FEED
 
@@ -158,6 +158,7 @@ def test_minute_intervals_follow_the_same_rules() -> None:
 _gaps = st.lists(st.integers(min_value=1_000_000, max_value=120_000_000), min_size=1, max_size=40)
 
 
+@settings(deadline=None)  # a loaded 2-core machine, not the code, sets the pace
 @given(
     p=st.integers(min_value=-2_000_000, max_value=2_000_000),
     lead=st.integers(min_value=0, max_value=120_000_000),
@@ -176,6 +177,7 @@ def test_constant_power_sampled_at_any_times_is_exactly_that_power(
     assert mean(samples) == p
 
 
+@settings(deadline=None)  # a loaded 2-core machine, not the code, sets the pace
 @given(
     hundreds=st.integers(min_value=-20_000, max_value=20_000),
     offsets=st.lists(st.integers(min_value=-25, max_value=50), min_size=2, max_size=30, unique=True),
@@ -201,6 +203,7 @@ def test_a_register_rising_linearly_gives_exactly_its_power(hundreds: int, offse
     assert found == (p if brackets else None)
 
 
+@settings(deadline=None)  # a loaded 2-core machine, not the code, sets the pace
 @given(data=st.data())
 def test_the_result_does_not_depend_on_reading_order(data: st.DataObject) -> None:
     readings = [r for c in ("ir-a", "ir-b", "ir-v2g") for r in feed(c)]

@@ -133,6 +133,25 @@ async def test_the_monitor_minute_applies_the_same_rules_and_a_reported_aggregat
     at_node = await platform.db.read(lambda conn: metering.minute_power(conn, minute, TIMEOUT, node_id="ta2"))
     assert at_node == {"agg-1": Fraction(-500 * 3600, 330)}
 
+    # Another aggregator's figure (it has no stations at all) is its own, never added to agg-1's.
+    await onboard(platform, "agg-2")
+    theirs = telemetry_pb2.IntervalAggregate(
+        resource="aggregators/agg-2", slot_start_time=ts(start), mean_power_w=555
+    )
+    other = aggregator_client(platform, "agg-2")
+    [
+        _
+        async for _ in other.upload_telemetry(
+            [agg_pb.TelemetryBatch(batch_id=str(uuid.uuid4()), aggregates=[theirs])]
+        )
+    ]
+    assert await _slot(platform, start, aggregator_id="agg-1") == {start: EXPECTED_SLOT}
+    assert await _slot(platform, start, aggregator_id="agg-2") == {start: 555}
+    both = await platform.db.read(
+        lambda conn: metering.minute_power(conn, minute, TIMEOUT, ["agg-1", "agg-2"])
+    )
+    assert both == {"agg-1": expected, "agg-2": 555}
+
     reported = telemetry_pb2.IntervalAggregate(
         resource="aggregators/agg-1", slot_start_time=ts(start), mean_power_w=1234
     )
@@ -262,7 +281,6 @@ async def test_slot_values_do_not_depend_on_batches_or_arrival_order_and_match_t
                 stations.c.station_id == station_id
             ),
             heartbeat_timeout=TIMEOUT,
-            aggregator_level=False,
         )
     )
     assert found == ({"agg-1": expected} if expected else {})
