@@ -93,14 +93,21 @@ def charger_means(
     heartbeat_timeout: timedelta,
 ) -> dict[datetime, Fraction]:
     """F2 mean power of one charger per interval start over each [s, e) of ``intervals``
-    (readings in any order); intervals without a value are absent."""
+    (sorted, not overlapping; readings in any order); intervals without a value are absent."""
     ordered = sorted(samples, key=lambda s: s.at)
+    if not ordered:
+        return {}
     registers = _registers(ordered, bidirectional)
     powers = [(s.at, s.power_w) for s in ordered if s.power_w is not None]
     register_times = [r.at for r in registers]
     power_times = [t for t, _ in powers]
     means: dict[datetime, Fraction] = {}
-    for start, end in intervals:
+    # Only intervals near the readings can have a value (60 days of slots, a few hours of readings).
+    near_from = ordered[0].at - REGISTER_REACH
+    near_to = ordered[-1].at + max(REGISTER_REACH, heartbeat_timeout)
+    first = bisect_right(intervals, near_from, key=lambda span: span[1])
+    last = bisect_left(intervals, near_to, key=lambda span: span[0])
+    for start, end in intervals[first:last]:
         value = _register_mean(registers, register_times, start, end)
         if value is None:
             value = _power_mean(powers, power_times, start, end, heartbeat_timeout)
