@@ -39,10 +39,6 @@ DEFAULT_HEARTBEAT_TIMEOUT = timedelta(seconds=120)
 """The server's default heartbeat timeout (setting ``heartbeat_timeout_seconds``): how long a power sample holds."""
 
 
-# Further than any two readings F2 interpolates between (each within 15 min of a boundary of a slot).
-_FALL_MARGIN = timedelta(hours=1)
-
-
 def intervals(start: datetime, end: datetime, step: timedelta) -> list[tuple[datetime, datetime]]:
     out = []
     at = start
@@ -176,32 +172,47 @@ def minute_power(
 def record_register_falls(
     conn: Connection, charger_ids: Sequence[str], since: datetime, until: datetime, now: datetime
 ) -> int:
-    """Record every register fall among the stored readings of ``charger_ids`` in [since, until]
-    and their neighbours up to ``_FALL_MARGIN`` outside; returns how many were found (recorded before or now)."""
-    reach = _FALL_MARGIN
+    """Record every register fall among the stored register readings of ``charger_ids`` in
+    [since, until] and each charger's nearest one on either side; returns how many were found.
+
+    The neighbours come by index seeks (one each way per charger), so a batch reads back
+    about its own rows however long the history is.
+    """
+    mv = meter_values.c
     samples: dict[str, list[metering.MeterSample]] = {}
     bidirectional: dict[str, bool] = {}
+
+    def nearest(before: bool) -> Any:
+        query = sa.select(mv.sample_time).where(
+            mv.charger_id == chargers.c.charger_id,
+            mv.energy_register_wh.is_not(None),
+            mv.sample_time < since if before else mv.sample_time > until,
+        )
+        order = mv.sample_time.desc() if before else mv.sample_time.asc()
+        return query.order_by(order).limit(1).correlate(chargers).scalar_subquery()
+
     for chunk in chunks(sorted(charger_ids)):
-        for row in conn.execute(
+        rows = conn.execute(
             sa.select(
-                meter_values.c.charger_id,
-                meter_values.c.sample_time,
-                meter_values.c.energy_register_wh,
-                meter_values.c.export_register_wh,
+                chargers.c.charger_id,
                 chargers.c.bidirectional,
-            )
-            .join(chargers, chargers.c.charger_id == meter_values.c.charger_id)
-            .where(
-                meter_values.c.charger_id.in_(chunk),
-                meter_values.c.energy_register_wh.is_not(None),
-                meter_values.c.sample_time >= since - reach,
-                meter_values.c.sample_time <= until + reach,
+                nearest(True).label("before"),
+                nearest(False).label("after"),
+            ).where(chargers.c.charger_id.in_(chunk))
+        ).all()
+        bidirectional.update((row.charger_id, bool(row.bidirectional)) for row in rows)
+        edges = [(row.charger_id, t) for row in rows for t in (row.before, row.after) if t is not None]
+        wanted = sa.and_(mv.charger_id.in_(chunk), mv.sample_time >= since, mv.sample_time <= until)
+        if edges:
+            wanted = sa.or_(wanted, sa.tuple_(mv.charger_id, mv.sample_time).in_(edges))
+        for row in conn.execute(
+            sa.select(mv.charger_id, mv.sample_time, mv.energy_register_wh, mv.export_register_wh).where(
+                mv.energy_register_wh.is_not(None), wanted
             )
         ):
             samples.setdefault(row.charger_id, []).append(
                 metering.MeterSample(row.sample_time, None, row.energy_register_wh, row.export_register_wh)
             )
-            bidirectional[row.charger_id] = bool(row.bidirectional)
     issues = [
         issue
         for charger_id, found in samples.items()

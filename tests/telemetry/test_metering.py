@@ -194,6 +194,22 @@ async def test_a_register_that_goes_backwards_is_a_data_quality_event_not_negati
     ]
     assert "from 5000 Wh" in issues[0].detail
 
+    # In order, one batch each: the fall is found against the stored predecessor (an index seek).
+    for values in (
+        [reading("ir-b", start, 3000, 900)],
+        [reading("ir-b", start + timedelta(seconds=60), 3000, 100)],
+    ):
+        [
+            _
+            async for _ in client.upload_telemetry(
+                [agg_pb.TelemetryBatch(batch_id=str(uuid.uuid4()), meter_values=values)]
+            )
+        ]
+    issues = await platform.db.read(lambda conn: metering.data_quality_issues(conn, "ir-b"))
+    assert [(i.at, i.reason) for i in issues] == [
+        (start + timedelta(seconds=60), rules.REGISTER_WENT_BACKWARDS)
+    ]
+
 
 async def test_a_bidirectional_reading_needs_its_import_register_for_an_export_register(
     platform: Any,
