@@ -9,10 +9,10 @@ aggregator, an aggregator-level aggregate replaces the whole (for an
 aggregator's figures; a grid node sums stations, which may belong to several
 aggregators).
 
-``record_register_falls`` runs at ingest: a register that goes backwards
-(reset, rollover) is a ``meter_data_quality`` row with its reason, found
-against the charger's stored neighbours so the result does not depend on
-the order readings arrive in.
+A register that goes backwards (reset, rollover) is a ``meter_data_quality``
+row with its reason, recorded when metering meets it in a write transaction
+(evaluation, the monitor): found over all stored readings then, so it does not
+depend on the order they arrived in, and off the ingest hot path.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection
 from domain import metering
 from domain.telemetry import slot_floor
 from store import registry
-from store.registry import chargers, chunks
+from store.registry import chargers
 from store.telemetry_tables import IntervalAggregateRow, MeterDataQualityRow, MeterValueRow
 
 meter_values = MeterValueRow.__table__  # type: ignore[attr-defined]
@@ -57,12 +57,15 @@ def scope_means(
     station_scope: Any,
     heartbeat_timeout: timedelta,
     aggregator_level: Sequence[str] = (),
+    record_falls: bool = False,
 ) -> dict[str, dict[datetime, Fraction]]:
     """F2 mean power per aggregator and interval start, over the intervals of ``step`` in [start, end).
 
     ``station_scope`` selects (aggregator_id, station_id) pairs; the aggregators in
     ``aggregator_level`` have their aggregator-level aggregates replace their sums (not a
     node's: such a figure cannot be placed at a node). Intervals without a value are absent.
+    With ``record_falls`` (a write transaction), every register fall among the readings
+    fetched is recorded in ``meter_data_quality``.
     """
     spans = intervals(start, end, step)
     fetch_from, fetch_to = metering.reading_window(start, end, heartbeat_timeout)
@@ -92,13 +95,18 @@ def scope_means(
         )
         owner[row.charger_id] = (row.aggregator_id, row.station_id, bool(row.bidirectional))
     per_station: dict[tuple[str, str], list[dict[datetime, Fraction]]] = {}
+    falls: list[metering.DataQualityIssue] = []
     for charger_id, samples in per_charger.items():
         aggregator_id, station_id, bidirectional = owner[charger_id]
+        if record_falls:
+            falls += metering.register_falls(charger_id, samples, bidirectional=bidirectional)
         per_station.setdefault((aggregator_id, station_id), []).append(
             metering.charger_means(
                 samples, spans, bidirectional=bidirectional, heartbeat_timeout=heartbeat_timeout
             )
         )
+    if falls:
+        _record_falls(conn, falls)
     reported = _reported(conn, slot_floor(start), end, station_scope, aggregator_level)
     by_aggregator: dict[str, list[dict[datetime, Fraction]]] = {a: [] for a, s in reported if not s}
     for key in per_station.keys() | {k for k in reported if k[1]}:
@@ -145,6 +153,7 @@ def minute_power(
     aggregator_ids: Sequence[str] | None = None,
     *,
     node_id: str | None = None,
+    record_falls: bool = False,
 ) -> dict[str, Fraction]:
     """F2 mean power of the minute starting at ``minute`` of each of ``aggregator_ids`` (absent: no value).
 
@@ -165,74 +174,19 @@ def minute_power(
         station_scope=station_scope,
         heartbeat_timeout=heartbeat_timeout,
         aggregator_level=() if node_id is not None else list(aggregator_ids or ()),
+        record_falls=record_falls,
     )
     return {aggregator_id: values[minute] for aggregator_id, values in found.items() if minute in values}
 
 
-def record_register_falls(
-    conn: Connection, charger_ids: Sequence[str], since: datetime, until: datetime, now: datetime
-) -> int:
-    """Record every register fall among the stored register readings of ``charger_ids`` in
-    [since, until] and each charger's nearest one on either side; returns how many were found.
-
-    The neighbours come by index seeks (one each way per charger), so a batch reads back
-    about its own rows however long the history is.
-    """
-    mv = meter_values.c
-    samples: dict[str, list[metering.MeterSample]] = {}
-    bidirectional: dict[str, bool] = {}
-
-    def nearest(before: bool) -> Any:
-        query = sa.select(mv.sample_time).where(
-            mv.charger_id == chargers.c.charger_id,
-            mv.energy_register_wh.is_not(None),
-            mv.sample_time < since if before else mv.sample_time > until,
-        )
-        order = mv.sample_time.desc() if before else mv.sample_time.asc()
-        return query.order_by(order).limit(1).correlate(chargers).scalar_subquery()
-
-    for chunk in chunks(sorted(charger_ids)):
-        rows = conn.execute(
-            sa.select(
-                chargers.c.charger_id,
-                chargers.c.bidirectional,
-                nearest(True).label("before"),
-                nearest(False).label("after"),
-            ).where(chargers.c.charger_id.in_(chunk))
-        ).all()
-        bidirectional.update((row.charger_id, bool(row.bidirectional)) for row in rows)
-        edges = [(row.charger_id, t) for row in rows for t in (row.before, row.after) if t is not None]
-        wanted = sa.and_(mv.charger_id.in_(chunk), mv.sample_time >= since, mv.sample_time <= until)
-        if edges:
-            wanted = sa.or_(wanted, sa.tuple_(mv.charger_id, mv.sample_time).in_(edges))
-        for row in conn.execute(
-            sa.select(mv.charger_id, mv.sample_time, mv.energy_register_wh, mv.export_register_wh).where(
-                mv.energy_register_wh.is_not(None), wanted
-            )
-        ):
-            samples.setdefault(row.charger_id, []).append(
-                metering.MeterSample(row.sample_time, None, row.energy_register_wh, row.export_register_wh)
-            )
-    issues = [
-        issue
-        for charger_id, found in samples.items()
-        for issue in metering.register_falls(charger_id, found, bidirectional=bidirectional[charger_id])
-    ]
-    if issues:
-        conn.execute(
-            registry.dialect_insert(conn, data_quality).on_conflict_do_nothing(),
-            [
-                {
-                    "charger_id": i.charger_id,
-                    "sample_time": i.at,
-                    "reason": i.reason,
-                    "detail": i.detail,
-                    "create_time": now,
-                }
-                for i in issues
-            ],
-        )
-    return len(issues)
+def _record_falls(conn: Connection, issues: Sequence[metering.DataQualityIssue]) -> None:
+    conn.execute(
+        registry.dialect_insert(conn, data_quality).on_conflict_do_nothing(),
+        [
+            {"charger_id": i.charger_id, "sample_time": i.at, "reason": i.reason, "detail": i.detail}
+            for i in issues
+        ],
+    )
 
 
 def data_quality_issues(conn: Connection, charger_id: str) -> list[metering.DataQualityIssue]:

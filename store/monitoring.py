@@ -194,7 +194,9 @@ class _Minute:
             value = _curve(instruction).value_at(minute)
             by_node[instruction.grid_node] = by_node.get(instruction.grid_node, 0) + value
         holders = sorted(node_targets)
-        actual = metering.minute_power(conn, minute, self.timeout, holders) if holders else {}
+        actual = (
+            metering.minute_power(conn, minute, self.timeout, holders, record_falls=True) if holders else {}
+        )
         aggregator_figures = []
         for aid in holders:
             baseline = self._baseline(f"aggregators/{aid}", calendar, fallback)
@@ -530,6 +532,7 @@ def _compute_baseline(
         aggregator_id=aggregator_id,
         node_id=node_id,
         heartbeat_timeout=heartbeat_timeout,
+        record_falls=True,
     )
     history: dict[date, dict[int, Fraction]] = {}
     for at, value in series.items():

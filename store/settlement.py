@@ -231,6 +231,7 @@ def metered(
         end=event.window_end,
         aggregator_id=aggregator_id,
         node_id=node_id,
+        record_falls=True,
     )
     history: dict[date, dict[int, Fraction]] = {}
     for start, value in found.items():

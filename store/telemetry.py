@@ -166,15 +166,6 @@ def ingest_batch(
     if aggregates:
         _check_aggregate_owner(conn, charger_id, aggregator_id, aggregates, aggregates_field)
     stored = _store_readings(conn, readings) + _store_aggregates(conn, aggregates, now)
-    with_register = [r for r in readings if r.energy_register_wh is not None]
-    if with_register:
-        metering.record_register_falls(
-            conn,
-            sorted({r.charger_id for r in with_register}),
-            min(r.sample_time for r in with_register),
-            max(r.sample_time for r in with_register),
-            now,
-        )
     conn.execute(
         registry.dialect_insert(conn, batches)
         .values(source=source, batch_id=batch_id, stored_points=stored, create_time=now)
@@ -376,6 +367,7 @@ def slot_mean_power(
     aggregator_id: str | None = None,
     node_id: str | None = None,
     heartbeat_timeout: timedelta = metering.DEFAULT_HEARTBEAT_TIMEOUT,
+    record_falls: bool = False,
 ) -> dict[datetime, Fraction]:
     """SPEC F2 15-minute mean power (W, exact) per slot start in [start, end) of an aggregator or a
     grid node (with descendants); slots without a value are absent (baselines skip such days).
@@ -401,5 +393,6 @@ def slot_mean_power(
         station_scope=station_scope,
         heartbeat_timeout=heartbeat_timeout,
         aggregator_level=[aggregator_id] if aggregator_id is not None else [],
+        record_falls=record_falls,
     )
     return dict(sorted(domain_metering.scope_sum(found.values()).items()))

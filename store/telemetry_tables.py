@@ -66,4 +66,3 @@ class MeterDataQualityRow(SQLModel, table=True):
     sample_time: datetime = Field(sa_column=sa.Column(UTCDateTime(), primary_key=True))
     reason: str = Field(primary_key=True, max_length=40)
     detail: str = Field(max_length=300)
-    create_time: datetime = Field(sa_column=utc_column())

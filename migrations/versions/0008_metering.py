@@ -29,7 +29,6 @@ def upgrade() -> None:
         sa.Column("sample_time", sa.DateTime(timezone=True), primary_key=True),
         sa.Column("reason", sa.String(length=40), primary_key=True),
         sa.Column("detail", sa.String(length=300), nullable=False),
-        sa.Column("create_time", sa.DateTime(timezone=True), nullable=False),
     )
 
 

@@ -187,17 +187,32 @@ async def test_a_register_that_goes_backwards_is_a_data_quality_event_not_negati
             )
         ]
 
-    assert await _slot(platform, start, node_id="ta1") == {start: 700}  # from power, not (300 − 5000)·4
+    # Metering in a write transaction (as evaluation and the monitor do) records what it met.
+    metered = await platform.db.write(
+        lambda conn: telemetry.slot_mean_power(
+            conn, start=start, end=start + SLOT, node_id="ta1", record_falls=True
+        )
+    )
+    assert metered == {start: 700}  # from power, not (300 − 5000)·4
     issues = await platform.db.read(lambda conn: metering.data_quality_issues(conn, "ir-a"))
     assert [(i.at, i.reason) for i in issues] == [
         (start + timedelta(seconds=450), rules.REGISTER_WENT_BACKWARDS)
     ]
     assert "from 5000 Wh" in issues[0].detail
+    # Metering again records nothing twice; a read-only metering records nothing.
+    await platform.db.write(
+        lambda conn: telemetry.slot_mean_power(
+            conn, start=start, end=start + SLOT, node_id="ta1", record_falls=True
+        )
+    )
+    assert len(await platform.db.read(lambda conn: metering.data_quality_issues(conn, "ir-a"))) == 1
+    await _slot(platform, start - SLOT, node_id="ta1")
+    assert await platform.db.read(lambda conn: metering.data_quality_issues(conn, "ir-b")) == []
 
-    # In order, one batch each: the fall is found against the stored predecessor (an index seek).
+    # The monitor's minutes record too: a fall of ir-b's register inside a minute it meters.
     for values in (
         [reading("ir-b", start, 3000, 900)],
-        [reading("ir-b", start + timedelta(seconds=60), 3000, 100)],
+        [reading("ir-b", start + timedelta(seconds=30), 3000, 100)],
     ):
         [
             _
@@ -205,9 +220,13 @@ async def test_a_register_that_goes_backwards_is_a_data_quality_event_not_negati
                 [agg_pb.TelemetryBatch(batch_id=str(uuid.uuid4()), meter_values=values)]
             )
         ]
+    found = await platform.db.write(
+        lambda conn: metering.minute_power(conn, start, TIMEOUT, ["agg-1"], record_falls=True)
+    )
+    assert found["agg-1"] == 3000 + 700  # ir-b from power, ir-a from power (its register fell)
     issues = await platform.db.read(lambda conn: metering.data_quality_issues(conn, "ir-b"))
     assert [(i.at, i.reason) for i in issues] == [
-        (start + timedelta(seconds=60), rules.REGISTER_WENT_BACKWARDS)
+        (start + timedelta(seconds=30), rules.REGISTER_WENT_BACKWARDS)
     ]
 
 
