@@ -27,14 +27,18 @@ NOT_ON_SLOT_BOUNDARY = "NOT_ON_SLOT_BOUNDARY"
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """One meter reading of a charger (power W, positive = charging; SOC a fraction or None)."""
+    """One meter reading of a charger (power W, positive = charging; SOC a fraction or None).
+
+    Power and the import/export registers are None when the reading did not carry them.
+    """
 
     charger_id: str
     sample_time: datetime
-    power_w: int
-    energy_register_wh: int
+    power_w: int | None
+    energy_register_wh: int | None
     soc: Decimal | None
     status: int
+    export_register_wh: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

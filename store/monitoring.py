@@ -7,11 +7,11 @@ then, in the same transaction:
 * target per aggregator = Σ of its instructions of the event in force at the
   minute (the step containing the minute start); per node the same summed
   over the node's instructions;
-* actual = Σ of the latest reading of each live charger in the
-  ``heartbeat_timeout`` before the minute's end (``store.telemetry.actual_power``),
-  per aggregator over all its chargers, per node over the chargers at or
-  below it. Minute-level monitoring needs readings: 15-minute interval
-  aggregates feed baselines and evaluation, not this;
+* actual = the SPEC F2 mean power of the minute (``store.metering.minute_power``,
+  the rules baselines and evaluation apply to slots), rounded to whole watts:
+  per aggregator Σ over its chargers with a value, replaced by its reported
+  15-minute aggregate of the slot containing the minute when there is one;
+  per node the same over the stations at or below it;
 * baseline = the event's F8 method over the metered history of the scope,
   falling back — when too few candidate days exist — to the program's
   fallback method or else PRE_EVENT (the slot before the window), the
@@ -53,7 +53,7 @@ from domain.decomposition import MinuteSample, is_lagging, redispatch
 from domain.errors import FailedPrecondition
 from domain.evaluation import Direction
 from domain.events import SLOT, EventState
-from store import capacity, instructions, market_proto, registry, telemetry
+from store import capacity, instructions, market_proto, metering, registry, telemetry
 from store import events as event_store
 from store.events import Event
 from store.instructions import Instruction, Target
@@ -194,7 +194,9 @@ class _Minute:
             value = _curve(instruction).value_at(minute)
             by_node[instruction.grid_node] = by_node.get(instruction.grid_node, 0) + value
         holders = sorted(node_targets)
-        actual = telemetry.actual_power(conn, self.end, self.timeout, holders) if holders else {}
+        actual = (
+            metering.minute_power(conn, minute, self.timeout, holders, record_falls=True) if holders else {}
+        )
         aggregator_figures = []
         for aid in holders:
             baseline = self._baseline(f"aggregators/{aid}", calendar, fallback)
@@ -202,16 +204,16 @@ class _Minute:
                 ScopeFigures(
                     aid,
                     rules.figures(
-                        event.direction, sum(node_targets[aid].values()), actual.get(aid), baseline
+                        event.direction, sum(node_targets[aid].values()), _watts(actual.get(aid)), baseline
                     ),
                 )
             )
         node_figures = []
         for node in sorted({*event.nodes, *(n for t in node_targets.values() for n in t if n)}):
-            at_node = telemetry.actual_power(conn, self.end, self.timeout, node_id=node)
+            at_node = metering.minute_power(conn, minute, self.timeout, node_id=node)
             target = sum(t.get(node, 0) for t in node_targets.values())
             baseline = self._baseline(f"gridNodes/{node}", calendar, fallback)
-            metered = sum(at_node.values()) if at_node else None
+            metered = _watts(sum(at_node.values(), Fraction(0))) if at_node else None
             node_figures.append(ScopeFigures(node, rules.figures(event.direction, target, metered, baseline)))
         recent = self._recent(aggregator_figures, node_targets, settings)
         lagging = [
@@ -372,7 +374,7 @@ class _Minute:
             )
         ).first()
         if row is None:
-            method, values = _compute_baseline(self.conn, event, scope, calendar, fallback)
+            method, values = _compute_baseline(self.conn, event, scope, calendar, fallback, self.timeout)
             self.conn.execute(
                 sa.insert(baselines).values(
                     event_id=event.event_id,
@@ -462,6 +464,10 @@ def _figure_row(event_id: str, minute: datetime, f: rules.Figures) -> dict[str, 
     }
 
 
+def _watts(value: Fraction | None) -> int | None:
+    return None if value is None else rules.whole_watts(value)
+
+
 def _percent(value: Fraction) -> str:
     return f"{Decimal(value.numerator) / Decimal(value.denominator) * 100:.1f}%"
 
@@ -505,7 +511,12 @@ def _program(conn: Connection, program_id: str) -> tuple[Deviation, WorkingCalen
 
 
 def _compute_baseline(
-    conn: Connection, event: Event, scope: str, calendar: WorkingCalendar, fallback: BaselineMethod | None
+    conn: Connection,
+    event: Event,
+    scope: str,
+    calendar: WorkingCalendar,
+    fallback: BaselineMethod | None,
+    heartbeat_timeout: timedelta,
 ) -> tuple[BaselineMethod | None, list[int]]:
     """F8 per slot of the window (each local day of it on its own), rounded to whole watts.
 
@@ -520,8 +531,10 @@ def _compute_baseline(
         end=event.window_start,
         aggregator_id=aggregator_id,
         node_id=node_id,
+        heartbeat_timeout=heartbeat_timeout,
+        record_falls=True,
     )
-    history: dict[date, dict[int, Decimal]] = {}
+    history: dict[date, dict[int, Fraction]] = {}
     for at, value in series.items():
         history.setdefault(local_day(at), {})[slot_index(at)] = value
     busy = _event_days(conn, event.event_id, aggregator_id, node_id)

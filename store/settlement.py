@@ -222,7 +222,7 @@ def event_days(
 
 def metered(
     conn: Connection, event: Event, *, aggregator_id: str | None = None, node_id: str | None = None
-) -> dict[date, dict[int, Decimal]]:
+) -> dict[date, dict[int, Fraction]]:
     """15-minute mean power per local day and slot, from D−60 of the first window day to the window end."""
     first_day = local_day(event.window_start) - timedelta(days=60)
     found = telemetry.slot_mean_power(
@@ -231,8 +231,9 @@ def metered(
         end=event.window_end,
         aggregator_id=aggregator_id,
         node_id=node_id,
+        record_falls=True,
     )
-    history: dict[date, dict[int, Decimal]] = {}
+    history: dict[date, dict[int, Fraction]] = {}
     for start, value in found.items():
         history.setdefault(local_day(start), {})[slot_index(start)] = value
     return history
@@ -245,7 +246,7 @@ def baseline(
     *,
     aggregator_id: str | None = None,
     node_id: str | None = None,
-    history: Mapping[date, Mapping[int, Decimal]] | None = None,
+    history: Mapping[date, Mapping[int, Fraction]] | None = None,
 ) -> Baseline:
     """The SPEC F8 baseline of an aggregator or a grid node (give exactly one) over the event window.
 
@@ -270,7 +271,7 @@ def baseline(
 
 
 def _window_baseline(
-    history: Mapping[date, Mapping[int, Decimal]],
+    history: Mapping[date, Mapping[int, Fraction]],
     event: Event,
     program: Program,
     method: BaselineMethod,

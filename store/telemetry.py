@@ -12,22 +12,23 @@ reading re-sent inside another batch is stored once. The charger row keeps
 the latest reading (and counts it as a sign of life) so capacity and
 statistics never search the time series.
 
-Read side (``db.read``): 15-minute mean power per aggregator or grid node per
-slot (the input of baselines and evaluation) and the latest actual power per
-aggregator at a minute (monitoring).
+Read side (``db.read``): SPEC F2 15-minute mean power per aggregator or grid
+node per slot (the input of baselines and evaluation); the monitor's
+per-minute figure is ``store.metering.minute_power``, the same rules.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from datetime import datetime, timedelta
+from fractions import Fraction
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from domain import metering as domain_metering
 from domain.errors import FieldViolation, InvalidArgument, NotFound
 from domain.telemetry import (
     FOREIGN_CHARGER,
@@ -39,7 +40,7 @@ from domain.telemetry import (
     check_slot_aligned,
     to_ppb,
 )
-from store import registry
+from store import metering, registry
 from store.registry import chargers, chunks
 from store.telemetry_tables import IntervalAggregateRow, MeterValueRow, TelemetryBatchRow
 
@@ -223,8 +224,9 @@ def _check_aggregate_owner(
 
 
 _INSERT_READINGS = (
-    "INSERT INTO meter_values (charger_id, sample_time, power_w, energy_register_wh, soc_ppb, status)"
-    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+    "INSERT INTO meter_values"
+    " (charger_id, sample_time, power_w, energy_register_wh, export_register_wh, soc_ppb, status)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 )
 
 # A reading is a sign of life too (aggregator-controlled chargers have no
@@ -234,6 +236,10 @@ _UPDATE_LATEST = (
     " last_heartbeat_time = CASE WHEN last_heartbeat_time IS NULL OR last_heartbeat_time < ? THEN ?"
     " ELSE last_heartbeat_time END"
     " WHERE charger_id = ? AND (last_meter_time IS NULL OR last_meter_time < ?)"
+)
+_UPDATE_ALIVE = (
+    "UPDATE chargers SET last_heartbeat_time = ?"
+    " WHERE charger_id = ? AND (last_heartbeat_time IS NULL OR last_heartbeat_time < ?)"
 )
 
 
@@ -255,6 +261,7 @@ def _store_readings(conn: Connection, readings: Sequence[Reading]) -> int:
                 stamps[r.sample_time],
                 r.power_w,
                 r.energy_register_wh,
+                r.export_register_wh,
                 None if r.soc is None else to_ppb(r.soc),
                 r.status,
             )
@@ -262,7 +269,12 @@ def _store_readings(conn: Connection, readings: Sequence[Reading]) -> int:
         ],
     )
     latest: dict[str, Reading] = {}
+    alive: dict[str, datetime] = {}
     for r in unique.values():
+        if r.power_w is None:
+            # Registers only: a sign of life, but F3's present power stays the last one sampled.
+            alive[r.charger_id] = max(alive.get(r.charger_id, r.sample_time), r.sample_time)
+            continue
         current = latest.get(r.charger_id)
         if current is None or r.sample_time > current.sample_time:
             latest[r.charger_id] = r
@@ -271,6 +283,10 @@ def _store_readings(conn: Connection, readings: Sequence[Reading]) -> int:
         at = stamps[r.sample_time]
         rows.append((r.power_w, r.energy_register_wh, at, at, at, r.charger_id, at))
     registry.execute_many(conn, _UPDATE_LATEST, rows)
+    if alive:
+        registry.execute_many(
+            conn, _UPDATE_ALIVE, [(stamps[at], cid, stamps[at]) for cid, at in alive.items()]
+        )
     return len(unique)
 
 
@@ -343,16 +359,6 @@ def stop_session(
 # ---------------------------------------------------------------- read side
 
 
-def _epoch_seconds(conn: Connection, column: Any) -> Any:
-    if conn.dialect.name == "postgresql":
-        return sa.cast(sa.func.floor(sa.extract("epoch", column)), sa.BigInteger)
-    return sa.cast(sa.func.strftime("%s", column), sa.BigInteger)
-
-
-def _slot_of(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds * SLOT.total_seconds(), tz=UTC)
-
-
 def slot_mean_power(
     conn: Connection,
     *,
@@ -360,14 +366,15 @@ def slot_mean_power(
     end: datetime,
     aggregator_id: str | None = None,
     node_id: str | None = None,
-) -> dict[datetime, Decimal]:
-    """15-minute mean power (W) per slot start in [start, end) of an aggregator or a grid node (with descendants).
+    heartbeat_timeout: timedelta = metering.DEFAULT_HEARTBEAT_TIMEOUT,
+    record_falls: bool = False,
+) -> dict[datetime, Fraction]:
+    """SPEC F2 15-minute mean power (W, exact) per slot start in [start, end) of an aggregator or a
+    grid node (with descendants); slots without a value are absent (baselines skip such days).
 
-    Per station and slot, a station aggregate reported by the aggregator wins;
-    otherwise it is Σ over the station's chargers of the mean of their
-    readings in the slot. For an aggregator, an aggregator-level aggregate
-    replaces the whole slot. Slots without any data are absent (baselines
-    skip days with missing slots). Values are exact to 0.001 W.
+    Per charger ``domain.metering``; per station a reported station aggregate
+    replaces its chargers' sum; for an aggregator, an aggregator-level
+    aggregate replaces the whole slot (see ``store.metering.scope_means``).
     """
     if (aggregator_id is None) == (node_id is None):
         raise ValueError("give exactly one of aggregator_id and node_id")
@@ -378,111 +385,14 @@ def slot_mean_power(
         station_scope = sa.select(registry.stations.c.aggregator_id, registry.stations.c.station_id).where(
             registry.stations.c.aggregator_id == aggregator_id
         )
-    per_station: dict[tuple[str, str, datetime], Decimal] = {}
-    reported: set[tuple[str, str, datetime]] = set()
-    for row in conn.execute(
-        sa.select(
-            interval_aggregates.c.aggregator_id,
-            interval_aggregates.c.station_id,
-            interval_aggregates.c.slot_start,
-            interval_aggregates.c.mean_power_w,
-        ).where(
-            sa.tuple_(interval_aggregates.c.aggregator_id, interval_aggregates.c.station_id).in_(
-                station_scope
-            ),
-            interval_aggregates.c.slot_start >= start,
-            interval_aggregates.c.slot_start < end,
-        )
-    ):
-        key = (row.aggregator_id, row.station_id, row.slot_start)
-        per_station[key] = Decimal(row.mean_power_w)
-        reported.add(key)
-    slot = (_epoch_seconds(conn, meter_values.c.sample_time) / int(SLOT.total_seconds())).label("slot")
-    per_charger = (
-        sa.select(
-            chargers.c.aggregator_id,
-            chargers.c.station_id,
-            slot,
-            (sa.cast(sa.func.sum(meter_values.c.power_w), sa.Numeric(38, 6)) / sa.func.count()).label(
-                "mean_w"
-            ),
-        )
-        .join(chargers, chargers.c.charger_id == meter_values.c.charger_id)
-        .where(
-            sa.tuple_(chargers.c.aggregator_id, chargers.c.station_id).in_(station_scope),
-            meter_values.c.sample_time >= start,
-            meter_values.c.sample_time < end,
-        )
-        .group_by(chargers.c.aggregator_id, chargers.c.station_id, meter_values.c.charger_id, slot)
-        .subquery()
+    found = metering.scope_means(
+        conn,
+        start=start,
+        end=end,
+        step=SLOT,
+        station_scope=station_scope,
+        heartbeat_timeout=heartbeat_timeout,
+        aggregator_level=[aggregator_id] if aggregator_id is not None else [],
+        record_falls=record_falls,
     )
-    for row in conn.execute(
-        sa.select(
-            per_charger.c.aggregator_id,
-            per_charger.c.station_id,
-            per_charger.c.slot,
-            sa.func.sum(per_charger.c.mean_w).label("mean_w"),
-        ).group_by(per_charger.c.aggregator_id, per_charger.c.station_id, per_charger.c.slot)
-    ):
-        key = (row.aggregator_id, row.station_id, _slot_of(int(row.slot)))
-        if key not in reported:
-            per_station[key] = _milliwatts(row.mean_w)
-    out: dict[datetime, Decimal] = {}
-    for (_, _, slot_start), value in per_station.items():
-        out[slot_start] = out.get(slot_start, Decimal(0)) + value
-    if aggregator_id is not None:
-        for row in conn.execute(
-            sa.select(interval_aggregates.c.slot_start, interval_aggregates.c.mean_power_w).where(
-                interval_aggregates.c.aggregator_id == aggregator_id,
-                interval_aggregates.c.station_id == "",
-                interval_aggregates.c.slot_start >= start,
-                interval_aggregates.c.slot_start < end,
-            )
-        ):
-            out[row.slot_start] = Decimal(row.mean_power_w)
-    return dict(sorted(out.items()))
-
-
-def _milliwatts(value: Any) -> Decimal:
-    return Decimal(str(value)).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
-
-
-def actual_power(
-    conn: Connection,
-    at: datetime,
-    window: timedelta,
-    aggregator_ids: Sequence[str] | None = None,
-    *,
-    node_id: str | None = None,
-) -> dict[str, int]:
-    """Latest actual power per aggregator at ``at``: Σ over its live chargers of each one's latest
-    reading in (at − window, at]; aggregators with no such reading are absent. With ``node_id``,
-    only the chargers of stations at that grid node or below it count."""
-    inner = meter_values.alias("inner_mv")
-    latest = (
-        sa.select(sa.func.max(inner.c.sample_time))
-        .where(
-            inner.c.charger_id == chargers.c.charger_id,
-            inner.c.sample_time <= at,
-            inner.c.sample_time > at - window,
-        )
-        .correlate(chargers)
-        .scalar_subquery()
-    )
-    query = (
-        sa.select(chargers.c.aggregator_id, sa.func.sum(meter_values.c.power_w).label("power_w"))
-        .select_from(chargers)
-        .join(
-            meter_values,
-            sa.and_(meter_values.c.charger_id == chargers.c.charger_id, meter_values.c.sample_time == latest),
-        )
-        .where(chargers.c.delete_time.is_(None))
-        .group_by(chargers.c.aggregator_id)
-    )
-    if aggregator_ids is not None:
-        query = query.where(chargers.c.aggregator_id.in_(list(aggregator_ids)))
-    if node_id is not None:
-        query = query.where(
-            sa.tuple_(chargers.c.aggregator_id, chargers.c.station_id).in_(registry.stations_under(node_id))
-        )
-    return {row.aggregator_id: int(row.power_w) for row in conn.execute(query)}
+    return dict(sorted(domain_metering.scope_sum(found.values()).items()))

@@ -3,7 +3,9 @@
 ``meter_values`` is keyed by (charger, sample time): the primary key is the
 index every (resource, time) query uses, and a reading that arrives twice
 (e.g. in two different batches) is stored once. ``status`` is the
-vgi.common.v1.ChargerStatus number, kept small on the hottest table.
+vgi.common.v1.ChargerStatus number, kept small on the hottest table. Power and
+registers are NULL when the reading did not carry them (field presence).
+``meter_data_quality`` records readings F2 cannot meter as they stand.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ class MeterValueRow(SQLModel, table=True):
 
     charger_id: str = Field(primary_key=True, max_length=64)
     sample_time: datetime = Field(sa_column=sa.Column(UTCDateTime(), primary_key=True))
-    power_w: int = Field(sa_column=sa.Column(sa.BigInteger(), nullable=False))
-    energy_register_wh: int = Field(sa_column=sa.Column(sa.BigInteger(), nullable=False))
+    power_w: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger(), nullable=True))
+    # The import register; a bidirectional charger also reports the export register (SPEC F2).
+    energy_register_wh: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger(), nullable=True))
+    export_register_wh: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger(), nullable=True))
     soc_ppb: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger(), nullable=True))
     status: int = Field(sa_column=sa.Column(sa.SmallInteger(), nullable=False))
 
@@ -51,3 +55,14 @@ class TelemetryBatchRow(SQLModel, table=True):
     batch_id: str = Field(primary_key=True, max_length=64)
     stored_points: int
     create_time: datetime = Field(sa_column=utc_column())
+
+
+class MeterDataQualityRow(SQLModel, table=True):
+    """A reading that cannot be metered as it stands, with the reason (e.g. a register that went backwards)."""
+
+    __tablename__: ClassVar[str] = "meter_data_quality"  # type: ignore[misc]
+
+    charger_id: str = Field(primary_key=True, max_length=64)
+    sample_time: datetime = Field(sa_column=sa.Column(UTCDateTime(), primary_key=True))
+    reason: str = Field(primary_key=True, max_length=40)
+    detail: str = Field(max_length=300)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import sys
 import time
 import uuid
@@ -80,6 +81,9 @@ BID_SHARE = 0.8
 """…and bid this share of what they declared."""
 CHART_CONTEXT = timedelta(hours=2)
 BATCH_ITEMS = 10_000
+SLOT_HOURS = SLOT.total_seconds() / 3600
+CHARGER_METERED = frozenset({"city-charge"})
+"""Aggregators that upload no 15-minute means inside event windows: the platform meters them from their chargers."""
 TOU_PRICES = (  # CNY/kWh by local hour: valley 23–07, peak 10–12 and 18–21, flat otherwise
     ("0.30",) * 7 + ("0.70",) * 3 + ("1.20",) * 2 + ("0.70",) * 6 + ("1.20",) * 3 + ("0.70",) * 2 + ("0.30",)
 )
@@ -197,6 +201,10 @@ class Scenario:
         self.outcomes: list[SlotOutcome] = []
         self._registered: set[str] = set()
         self._register_wh: dict[str, float] = {}
+        self._export_wh: dict[str, float] = {}
+        self._kind = {c.charger_id: c.kind for c in self.population.chargers}
+        # Meters report a little late and now and then twice in a row: their own jitter, seeded.
+        self._jitter = random.Random(f"meter-jitter-{config.seed}")
         self._instructions: dict[str, list[market_pb2.Instruction]] = {}
         self._shortfall: dict[str, int] = {}
         self._targets: dict[str, list[int]] = {}
@@ -674,9 +682,10 @@ class Scenario:
                 )
                 self.outcomes.append(outcome)
                 # Inside an event window the platform monitors every minute
-                # (SPEC F7) from meter values at most a heartbeat timeout old:
-                # chargers report each minute there, else once a slot.
-                for minute in range(15) if at in self.monitored else (14,):
+                # (SPEC F7, each minute metered per F2): chargers report about
+                # each minute there, else once a slot; in the slot after a
+                # window also on its start, the end of the window's last slot.
+                for minute in self._report_minutes(at):
                     await self.clock.advance(at + timedelta(minutes=minute))
                     await self._report_minute(outcome, minute)
                 previous = at
@@ -794,19 +803,22 @@ class Scenario:
                         waits.append(self.devices[s.spec.charger_id].wait_for_instruction(instruction.name))
         await _gather(waits)
 
+    def _report_minutes(self, at: datetime) -> Sequence[int]:
+        if at in self.monitored:
+            return range(15)
+        return (0, 14) if at - SLOT in self.monitored else (14,)
+
     def _meter_value(
         self,
         charger_id: str,
         at: datetime,
         power_w: float,
-        soc: float,
+        soc: float | None,
         *,
         into_slot: timedelta = timedelta(0),
     ) -> telemetry_pb2.MeterValue:
-        """A reading at ``at``, ``into_slot`` after the slot began: the register counts the energy taken since."""
-        register = (
-            self._register_wh.get(charger_id, 0.0) + max(power_w, 0.0) * into_slot.total_seconds() / 3600
-        )
+        """A reading at ``at``, ``into_slot`` after the slot began. DC and V2G meters also read their
+        registers (whole Wh, counting the energy taken, or for V2G fed back, up to ``at``); AC ones only power."""
         status = (
             resources_pb2.CHARGER_STATUS_CHARGING
             if power_w > 0
@@ -814,44 +826,90 @@ class Scenario:
             if power_w < 0
             else resources_pb2.CHARGER_STATUS_OCCUPIED
         )
-        return telemetry_pb2.MeterValue(
-            charger_id=charger_id,
-            sample_time=timestamp(at),
-            power_w=round(power_w),
-            energy_register_wh=int(register),
-            soc=round(soc, 4),
-            status=status,
+        value = telemetry_pb2.MeterValue(
+            charger_id=charger_id, sample_time=timestamp(at), power_w=round(power_w), status=status
         )
+        if soc is not None:
+            value.soc = round(soc, 4)
+        kind = self._kind.get(charger_id)
+        if kind in (Kind.DC, Kind.V2G):
+            hours = into_slot.total_seconds() / 3600
+            value.energy_register_wh = int(self._register_wh.get(charger_id, 0.0) + max(power_w, 0.0) * hours)
+            if kind is Kind.V2G:
+                value.export_energy_register_wh = int(
+                    self._export_wh.get(charger_id, 0.0) + max(-power_w, 0.0) * hours
+                )
+        return value
+
+    def _metered_w(self, charger_id: str, power_w: float) -> int:
+        """What F2 makes of this slot's readings: power ones at a constant power cover the slot (a reading
+        on each boundary, gaps under the heartbeat timeout) → that power; DC and V2G ones carry registers
+        read on both boundaries → (E(e) − E(s)) / 0.25 h, net of export for V2G, in whole Wh as sent."""
+        kind = self._kind.get(charger_id)
+        if kind not in (Kind.DC, Kind.V2G):
+            return round(power_w)
+        imported = self._register_wh.get(charger_id, 0.0)
+        exported = self._export_wh.get(charger_id, 0.0)
+        delta = int(imported + max(power_w, 0.0) * SLOT_HOURS) - int(imported)
+        if kind is Kind.V2G:
+            delta -= int(exported + max(-power_w, 0.0) * SLOT_HOURS) - int(exported)
+        return 4 * delta
+
+    def _sample_times(self, slot_start: datetime, minute: int) -> list[datetime]:
+        """When a meter reports in ``minute`` of the slot: on the slot's start, else up to 20 s late,
+        sometimes twice a few seconds apart (a transient re-read)."""
+        sample = slot_start + timedelta(minutes=minute)
+        if minute == 0:
+            return [sample]
+        sample += timedelta(seconds=self._jitter.randint(0, 20))
+        if self._jitter.random() < 0.1:
+            return [sample, sample + timedelta(seconds=self._jitter.randint(1, 3))]
+        return [sample]
 
     async def _report_minute(self, outcome: SlotOutcome, minute: int) -> None:
         """Meter values sampled ``minute`` minutes into the slot; with the last one, the slot's 15-minute means."""
         at = outcome.slot_start
-        sample = at + timedelta(minutes=minute)
         last = minute == 14
         managed = {c.charger_id for c in self.population.chargers if c.platform_managed}
         readings: dict[str, list[telemetry_pb2.MeterValue]] = {a: [] for a in self.aggregators}
         device_work = []
         owner = {c.charger_id: c.aggregator_id for c in self.population.chargers}
-        for charger_id, power in outcome.charger_w.items():
-            value = self._meter_value(
-                charger_id,
-                sample,
-                power,
-                outcome.charger_soc[charger_id],
-                into_slot=timedelta(minutes=minute + 1),
-            )
+        # Around event windows every meter reports, 0 W without an EV, so each window slot has
+        # register readings on both its boundaries; elsewhere only the chargers in use.
+        reporting = (
+            {c.charger_id: outcome.charger_w.get(c.charger_id, 0.0) for c in self.population.chargers}
+            if at in self.monitored or at - SLOT in self.monitored
+            else outcome.charger_w
+        )
+        for charger_id, power in reporting.items():
+            values = [
+                self._meter_value(
+                    charger_id, sample, power, outcome.charger_soc.get(charger_id), into_slot=sample - at
+                )
+                for sample in self._sample_times(at, minute)
+            ]
             if charger_id in managed:
                 device = self.devices[charger_id]
-                device_work.append(self._device_report(device, value))
+                device_work.append(self._device_report(device, values))
             else:
-                readings[owner[charger_id]].append(value)
+                readings[owner[charger_id]] += values
+        metered_here = at in self.monitored
         if last:
-            for charger_id, power in outcome.charger_w.items():
-                self._register_wh[charger_id] = self._register_wh.get(charger_id, 0.0) + max(power, 0.0) * (
-                    SLOT.total_seconds() / 3600
-                )
             for aggregator_id, power in outcome.power_w.items():
+                if metered_here and aggregator_id in CHARGER_METERED:
+                    power = sum(
+                        self._metered_w(charger_id, charger_power)
+                        for charger_id, charger_power in outcome.charger_w.items()
+                        if owner[charger_id] == aggregator_id
+                    )
                 self.uploaded.setdefault(aggregator_id, {})[at] = round(power)
+            for charger_id, power in outcome.charger_w.items():
+                self._register_wh[charger_id] = (
+                    self._register_wh.get(charger_id, 0.0) + max(power, 0.0) * SLOT_HOURS
+                )
+                self._export_wh[charger_id] = (
+                    self._export_wh.get(charger_id, 0.0) + max(-power, 0.0) * SLOT_HOURS
+                )
 
         async def send(party: AggregatorParty) -> None:
             values = readings[party.aggregator_id]
@@ -863,7 +921,7 @@ class Scenario:
                         mean_power_w=self.uploaded[party.aggregator_id][at],
                     )
                 ]
-                if last
+                if last and not (metered_here and party.aggregator_id in CHARGER_METERED)
                 else []
             )
             if not values and not aggregates:
@@ -880,9 +938,9 @@ class Scenario:
         await _gather([*device_work, *(send(p) for p in self.aggregators.values())])
 
     @staticmethod
-    async def _device_report(device: Device, value: telemetry_pb2.MeterValue) -> None:
+    async def _device_report(device: Device, values: Sequence[telemetry_pb2.MeterValue]) -> None:
         await device.session.heartbeat()
-        await device.session.send_meter_values([value])
+        await device.session.send_meter_values(values)
 
     # ------------------------------------------------------------ settlement
 
@@ -1089,8 +1147,11 @@ TIME_MODEL = (
     "platform's time, plays D−1 until the day-ahead bidding closes, then D slot by slot, minute by minute inside "
     "the event windows (chargers report every minute there, once a slot elsewhere), so the day plays in "
     "seconds; D is the platform's tomorrow (a day-ahead window must start on a later day than its publication). "
-    "Tokens, certificates and rate limits keep the real clock. Actual power is what the aggregators metered and "
-    "uploaded; baseline, instructed quantity and rates are the platform's evaluation."
+    "Tokens, certificates and rate limits keep the real clock. Meters report irregularly (up to 20 s late, now and "
+    "then twice in a row); DC and V2G ones read their energy registers too. Actual power is what the aggregators "
+    "metered and uploaded as 15-minute means, except city-charge inside event windows: it uploads none there, so "
+    "the platform meters it from its chargers' readings (SPEC F2), as the simulator's own meter does; baseline, "
+    "instructed quantity and rates are the platform's evaluation."
 )
 
 

@@ -256,10 +256,13 @@ def readings(values: Iterable[telemetry_pb2.MeterValue]) -> list[Reading]:
         Reading(
             charger_id=v.charger_id,
             sample_time=to_datetime(v.sample_time),
-            power_w=v.power_w,
-            energy_register_wh=v.energy_register_wh,
+            power_w=v.power_w if v.HasField("power_w") else None,
+            energy_register_wh=v.energy_register_wh if v.HasField("energy_register_wh") else None,
             soc=Decimal(str(v.soc)) if v.HasField("soc") else None,
             status=v.status,
+            export_register_wh=(
+                v.export_energy_register_wh if v.HasField("export_energy_register_wh") else None
+            ),
         )
         for v in values
     ]

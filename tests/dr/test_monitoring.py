@@ -7,13 +7,15 @@ leaving in 10 h, so the F3 floor is 0 and each can shed its present power.
 Timeline (wall clock; ``now`` is when the test starts, ``t`` its minute):
 
 * pre-event slot (the 15 minutes before the window): every charger reads
-  7 000 W → PRE_EVENT baselines (the program's TOP5_OF_10 has no history:
+  7 000 W every 2 minutes (SPEC F2: each reading holds up to the 120 s
+  heartbeat timeout, so the slot is covered) → PRE_EVENT baselines (the program's TOP5_OF_10 has no history:
   the fallback) agg-a 28 000, agg-b 28 000, agg-c 14 000, ta-1 70 000 W;
 * a real-time event on ta-1, window = the current slot and the next, target
   35 000 W per slot; the grid's node instruction is split by available
   capacity (no fresh reading: P0 = Pmax = 7 000 W per session)
   28 000 : 28 000 : 14 000 → agg-a 14 000, agg-b 14 000, agg-c 7 000 W;
-* minutes m0 = t + 1 and m0 + 1: agg-a's chargers read 6 900 W (27 600,
+* minutes m0 = t + 1 and m0 + 1 (a reading at the start of each, held
+  through it): agg-a's chargers read 6 900 W (27 600,
   response 400 W: it stays near its baseline), agg-b's and agg-c's 3 500 W
   (14 000 and 7 000: on target). agg-a's deviation (14 000 − 400)/14 000 =
   0.971429 > 0.1 two minutes running → at the end of m0 + 1 its shortfall
@@ -113,12 +115,19 @@ async def upload(platform: Any, aggregator_id: str, powers_w: Sequence[int], at:
     batch = agg_pb.TelemetryBatch(
         batch_id=str(uuid.uuid4()),
         meter_values=[
-            telemetry_pb2.MeterValue(charger_id=c, sample_time=ts(at), power_w=p, energy_register_wh=0)
+            telemetry_pb2.MeterValue(charger_id=c, sample_time=ts(at), power_w=p)
             for c, p in zip(charger_ids(aggregator_id), powers_w, strict=True)
         ],
     )
     acks = [ack async for ack in client.upload_telemetry([batch])]
     assert [a.stored_points for a in acks] == [len(powers_w)]
+
+
+async def pre_event(platform: Any, s0: datetime) -> None:
+    """Every charger reads 7 000 W every 2 minutes through the slot before ``s0`` (covered per F2)."""
+    for ago in range(15, 0, -2):
+        for aggregator_id in CHARGERS:
+            await upload(platform, aggregator_id, [7_000] * CHARGERS[aggregator_id], s0 - ago * MINUTE)
 
 
 class Collector:
@@ -209,9 +218,7 @@ async def test_under_delivery_is_alarmed_and_redispatched(database_url: str, pla
         s0 = t - timedelta(minutes=t.minute % 15)
         m0 = t + MINUTE
         await seed(platform, now)
-        for aggregator_id in CHARGERS:
-            for ago in (10, 5):
-                await upload(platform, aggregator_id, [7_000] * CHARGERS[aggregator_id], s0 - ago * MINUTE)
+        await pre_event(platform, s0)
 
         grid = GridMarketClient(platform.grid)
         window = types_pb2.TimeWindow(start_time=ts(s0), end_time=ts(s0 + 2 * SLOT))
@@ -248,9 +255,7 @@ async def test_under_delivery_is_alarmed_and_redispatched(database_url: str, pla
         other = Monitor(Database(database_url, threads=2))
         try:
             for aggregator_id, power in (("agg-a", 6_900), ("agg-b", 3_500), ("agg-c", 3_500)):
-                await upload(
-                    platform, aggregator_id, [power] * CHARGERS[aggregator_id], m0 + timedelta(seconds=30)
-                )
+                await upload(platform, aggregator_id, [power] * CHARGERS[aggregator_id], m0)
             ours, theirs = await asyncio.gather(monitor.tick(m0 + MINUTE), other.tick(m0 + MINUTE))
             assert sorted([*ours, *theirs]) == ["rt-1"]
             assert await monitor.tick(m0 + MINUTE + timedelta(seconds=20)) == {}
@@ -267,9 +272,7 @@ async def test_under_delivery_is_alarmed_and_redispatched(database_url: str, pla
         assert progress.items[0] == expected_minute(m0, lagging, before)
 
         for aggregator_id, power in (("agg-a", 6_900), ("agg-b", 3_500), ("agg-c", 3_500)):
-            await upload(
-                platform, aggregator_id, [power] * CHARGERS[aggregator_id], m0 + timedelta(seconds=90)
-            )
+            await upload(platform, aggregator_id, [power] * CHARGERS[aggregator_id], m0 + MINUTE)
         done = await monitor.tick(m0 + 2 * MINUTE)
         assert [a.kind for a in done["rt-1"].alarms] == [
             "DEVIATION",
@@ -354,7 +357,7 @@ async def test_under_delivery_is_alarmed_and_redispatched(database_url: str, pla
             ("agg-b", [1_233, 1_233, 1_233, 1_234]),
             ("agg-c", [1_233, 1_234]),
         ):
-            await upload(platform, aggregator_id, powers, m0 + timedelta(seconds=150))
+            await upload(platform, aggregator_id, powers, m0 + 2 * MINUTE)
         await monitor.tick(m0 + 3 * MINUTE)
         await progress.wait_for(lambda items: len(items) == 3, "minute m0 + 2 on the progress stream")
         assert progress.items[2] == expected_minute(
@@ -392,8 +395,7 @@ async def test_silent_aggregators_count_as_not_responding_and_the_stream_ends_wi
         s0 = t - timedelta(minutes=t.minute % 15)
         end = s0 + SLOT
         await seed(platform, now)
-        for aggregator_id in CHARGERS:
-            await upload(platform, aggregator_id, [7_000] * CHARGERS[aggregator_id], s0 - 5 * MINUTE)
+        await pre_event(platform, s0)
         grid = GridMarketClient(platform.grid)
         window = types_pb2.TimeWindow(start_time=ts(s0), end_time=ts(end))
         curve = types_pb2.PowerCurve(start_time=ts(s0), step_minutes=15, values_w=[35_000])

@@ -82,14 +82,19 @@ def session(
     )
 
 
-def meter(charger_id: str, at: datetime, power_w: int, register_wh: int = 0) -> telemetry_pb2.MeterValue:
-    return telemetry_pb2.MeterValue(
+def meter(
+    charger_id: str, at: datetime, power_w: int, register_wh: int | None = None
+) -> telemetry_pb2.MeterValue:
+    """A charging reading; the import register only when given (field presence: 0 is a reading)."""
+    value = telemetry_pb2.MeterValue(
         charger_id=charger_id,
         sample_time=ts(at),
         power_w=power_w,
-        energy_register_wh=register_wh,
         status=resources_pb2.CHARGER_STATUS_CHARGING,
     )
+    if register_wh is not None:
+        value.energy_register_wh = register_wh
+    return value
 
 
 def now() -> datetime:

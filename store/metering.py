@@ -1,0 +1,202 @@
+"""The store side of settlement-grade metering (SPEC F2): fetch readings and reported aggregates,
+hand them to ``domain.metering``; no arithmetic of its own.
+
+``scope_means`` is the one read every consumer uses: baselines and evaluation
+(15-minute slots, via ``store.telemetry.slot_mean_power``) and the per-minute
+monitor (``minute_power``). Per station, a station aggregate reported for the
+slot containing an interval replaces the sum of the station's chargers; per
+aggregator, an aggregator-level aggregate replaces the whole (for an
+aggregator's figures; a grid node sums stations, which may belong to several
+aggregators).
+
+A register that goes backwards (reset, rollover) is a ``meter_data_quality``
+row with its reason, recorded when metering meets it in a write transaction
+(evaluation, the monitor): found over all stored readings then, so it does not
+depend on the order they arrived in, and off the ingest hot path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from fractions import Fraction
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from domain import metering
+from domain.telemetry import slot_floor
+from store import registry
+from store.registry import chargers
+from store.telemetry_tables import IntervalAggregateRow, MeterDataQualityRow, MeterValueRow
+
+meter_values = MeterValueRow.__table__  # type: ignore[attr-defined]
+interval_aggregates = IntervalAggregateRow.__table__  # type: ignore[attr-defined]
+data_quality = MeterDataQualityRow.__table__  # type: ignore[attr-defined]
+
+DEFAULT_HEARTBEAT_TIMEOUT = timedelta(seconds=120)
+"""The server's default heartbeat timeout (setting ``heartbeat_timeout_seconds``): how long a power sample holds."""
+
+
+def intervals(start: datetime, end: datetime, step: timedelta) -> list[tuple[datetime, datetime]]:
+    out = []
+    at = start
+    while at < end:
+        out.append((at, at + step))
+        at += step
+    return out
+
+
+def scope_means(
+    conn: Connection,
+    *,
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    station_scope: Any,
+    heartbeat_timeout: timedelta,
+    aggregator_level: Sequence[str] = (),
+    record_falls: bool = False,
+) -> dict[str, dict[datetime, Fraction]]:
+    """F2 mean power per aggregator and interval start, over the intervals of ``step`` in [start, end).
+
+    ``station_scope`` selects (aggregator_id, station_id) pairs; the aggregators in
+    ``aggregator_level`` have their aggregator-level aggregates replace their sums (not a
+    node's: such a figure cannot be placed at a node). Intervals without a value are absent.
+    With ``record_falls`` (a write transaction), every register fall among the readings
+    fetched is recorded in ``meter_data_quality``.
+    """
+    spans = intervals(start, end, step)
+    fetch_from, fetch_to = metering.reading_window(start, end, heartbeat_timeout)
+    per_charger: dict[str, list[metering.MeterSample]] = {}
+    owner: dict[str, tuple[str, str, bool]] = {}
+    query = (
+        sa.select(
+            meter_values.c.charger_id,
+            meter_values.c.sample_time,
+            meter_values.c.power_w,
+            meter_values.c.energy_register_wh,
+            meter_values.c.export_register_wh,
+            chargers.c.aggregator_id,
+            chargers.c.station_id,
+            chargers.c.bidirectional,
+        )
+        .join(chargers, chargers.c.charger_id == meter_values.c.charger_id)
+        .where(
+            sa.tuple_(chargers.c.aggregator_id, chargers.c.station_id).in_(station_scope),
+            meter_values.c.sample_time >= fetch_from,
+            meter_values.c.sample_time <= fetch_to,
+        )
+    )
+    for row in conn.execute(query):
+        per_charger.setdefault(row.charger_id, []).append(
+            metering.MeterSample(row.sample_time, row.power_w, row.energy_register_wh, row.export_register_wh)
+        )
+        owner[row.charger_id] = (row.aggregator_id, row.station_id, bool(row.bidirectional))
+    per_station: dict[tuple[str, str], list[dict[datetime, Fraction]]] = {}
+    falls: list[metering.DataQualityIssue] = []
+    for charger_id, samples in per_charger.items():
+        aggregator_id, station_id, bidirectional = owner[charger_id]
+        if record_falls:
+            falls += metering.register_falls(charger_id, samples, bidirectional=bidirectional)
+        per_station.setdefault((aggregator_id, station_id), []).append(
+            metering.charger_means(
+                samples, spans, bidirectional=bidirectional, heartbeat_timeout=heartbeat_timeout
+            )
+        )
+    if falls:
+        _record_falls(conn, falls)
+    reported = _reported(conn, slot_floor(start), end, station_scope, aggregator_level)
+    by_aggregator: dict[str, list[dict[datetime, Fraction]]] = {a: [] for a, s in reported if not s}
+    for key in per_station.keys() | {k for k in reported if k[1]}:
+        by_aggregator.setdefault(key[0], []).append(
+            metering.scope_sum(per_station.get(key, []), _per_interval(reported.get(key), spans))
+        )
+    return {
+        aggregator_id: metering.scope_sum(stations, _per_interval(reported.get((aggregator_id, "")), spans))
+        for aggregator_id, stations in by_aggregator.items()
+    }
+
+
+def _reported(
+    conn: Connection, start: datetime, end: datetime, station_scope: Any, aggregator_level: Sequence[str]
+) -> dict[tuple[str, str], dict[datetime, int]]:
+    """Reported aggregates by (aggregator, station or "") and slot start."""
+    c = interval_aggregates.c
+    scope: Any = sa.tuple_(c.aggregator_id, c.station_id).in_(station_scope)
+    if aggregator_level:
+        scope = sa.or_(scope, sa.and_(c.station_id == "", c.aggregator_id.in_(list(aggregator_level))))
+    found: dict[tuple[str, str], dict[datetime, int]] = {}
+    for row in conn.execute(
+        sa.select(c.aggregator_id, c.station_id, c.slot_start, c.mean_power_w).where(
+            scope, c.slot_start >= start, c.slot_start < end
+        )
+    ):
+        found.setdefault((row.aggregator_id, row.station_id), {})[row.slot_start] = row.mean_power_w
+    return found
+
+
+def _per_interval(
+    slots: dict[datetime, int] | None, spans: Sequence[tuple[datetime, datetime]]
+) -> dict[datetime, Fraction]:
+    """A slot's reported value for each interval inside the slot (the slot itself, or its minutes)."""
+    if not slots:
+        return {}
+    return {s: Fraction(slots[slot_floor(s)]) for s, _ in spans if slot_floor(s) in slots}
+
+
+def minute_power(
+    conn: Connection,
+    minute: datetime,
+    heartbeat_timeout: timedelta,
+    aggregator_ids: Sequence[str] | None = None,
+    *,
+    node_id: str | None = None,
+    record_falls: bool = False,
+) -> dict[str, Fraction]:
+    """F2 mean power of the minute starting at ``minute`` of each of ``aggregator_ids`` (absent: no value).
+
+    With ``node_id`` instead, of every aggregator at the node: only stations at that node or below count and
+    aggregator-level aggregates do not apply (they cannot be placed at a node).
+    """
+    if node_id is not None:
+        station_scope = registry.stations_under(node_id)
+    else:
+        station_scope = sa.select(registry.stations.c.aggregator_id, registry.stations.c.station_id).where(
+            registry.stations.c.aggregator_id.in_(list(aggregator_ids or ()))
+        )
+    found = scope_means(
+        conn,
+        start=minute,
+        end=minute + timedelta(minutes=1),
+        step=timedelta(minutes=1),
+        station_scope=station_scope,
+        heartbeat_timeout=heartbeat_timeout,
+        aggregator_level=() if node_id is not None else list(aggregator_ids or ()),
+        record_falls=record_falls,
+    )
+    return {aggregator_id: values[minute] for aggregator_id, values in found.items() if minute in values}
+
+
+def _record_falls(conn: Connection, issues: Sequence[metering.DataQualityIssue]) -> None:
+    conn.execute(
+        registry.dialect_insert(conn, data_quality).on_conflict_do_nothing(),
+        [
+            {"charger_id": i.charger_id, "sample_time": i.at, "reason": i.reason, "detail": i.detail}
+            for i in issues
+        ],
+    )
+
+
+def data_quality_issues(conn: Connection, charger_id: str) -> list[metering.DataQualityIssue]:
+    """The recorded issues of a charger, oldest first."""
+    c = data_quality.c
+    return [
+        metering.DataQualityIssue(row.charger_id, row.sample_time, row.reason, row.detail)
+        for row in conn.execute(
+            sa.select(c.charger_id, c.sample_time, c.reason, c.detail)
+            .where(c.charger_id == charger_id)
+            .order_by(c.sample_time, c.reason)
+        )
+    ]
