@@ -30,6 +30,7 @@ from interceptors.audit import AuditInterceptor
 from interceptors.auth import TokenAuthInterceptor
 from interceptors.authz import AuthorizationInterceptor
 from interceptors.base import Chain, Interceptor
+from interceptors.decoding import DecodingInterceptor
 from interceptors.errors import ErrorMappingInterceptor
 from interceptors.identity import IdentityInterceptor
 from interceptors.limits import LimitsInterceptor
@@ -60,8 +61,8 @@ def build_interceptors(settings: Settings, db: Database) -> list[grpc.aio.Server
     """The interceptor chain, OUTERMOST FIRST — the one place it is composed.
 
     The order is fixed by design: tracing → metrics → error mapping →
-    identity (mTLS) → token auth → authz → rate limit → audit → limits →
-    validation. Tracing is outermost so its span covers the whole call;
+    identity (mTLS) → token auth → authz → rate limit → decoding → audit →
+    limits → validation. Tracing is outermost so its span covers the whole call;
     metrics next so it sees every call's final code; error mapping next so
     every refusal below it (unauthenticated, denied, throttled, invalid)
     leaves as a rich status; nothing past authorization runs for a caller
@@ -97,6 +98,7 @@ def build_interceptors(settings: Settings, db: Database) -> list[grpc.aio.Server
             if settings.rate_limit_backend == "redis"
             else None,
         ),
+        DecodingInterceptor(),
         AuditInterceptor(AuditWriter(db)),
         LimitsInterceptor(
             max_streams=settings.max_streams_per_principal,
