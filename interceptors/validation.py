@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import protovalidate
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
 from domain.errors import FieldViolation, InvalidArgument
@@ -50,13 +50,14 @@ class _TimeRange:
     """
 
     def __init__(self) -> None:
-        self._plans: dict[str, list[tuple[FieldDescriptor, bool]]] = {}
+        self._plans: dict[str, list[tuple[str, str, bool]]] = {}
 
     def reaches(self, descriptor: Descriptor) -> bool:
         return bool(self._plan(descriptor))
 
-    def _plan(self, descriptor: Descriptor) -> list[tuple[FieldDescriptor, bool]]:
-        """(field, is a Timestamp) for each field through which a Timestamp can be reached."""
+    def _plan(self, descriptor: Any) -> list[tuple[str, str, bool]]:
+        """(field name, "map" | "list" | "one", holds Timestamps) for each field through which a
+        Timestamp can be reached."""
         plan = self._plans.get(descriptor.full_name)
         if plan is not None:
             return plan
@@ -66,25 +67,25 @@ class _TimeRange:
             target = field.message_type
             if target is None:
                 continue
+            shape = "list" if field.is_repeated else "one"
             if target.GetOptions().map_entry:
-                target = target.fields_by_name["value"].message_type
+                shape, target = "map", target.fields_by_name["value"].message_type
                 if target is None:
                     continue
             if target.full_name == _TIMESTAMP:
-                plan.append((field, True))
+                plan.append((field.name, shape, True))
             elif target.full_name in self._plans or self._plan(target):
-                plan.append((field, False))
+                plan.append((field.name, shape, False))
         return plan
 
     def violations(
         self, message: Message, prefix: str = "", found: list[FieldViolation] | None = None
     ) -> list[FieldViolation]:
         found = [] if found is None else found
-        for field, is_time in self._plan(message.DESCRIPTOR):
-            name = field.name
-            if field.message_type.GetOptions().map_entry:
+        for name, shape, is_time in self._plan(message.DESCRIPTOR):
+            if shape == "map":
                 values: Any = [(f'{name}["{key}"]', value) for key, value in getattr(message, name).items()]
-            elif field.is_repeated:
+            elif shape == "list":
                 values = [(f"{name}[{i}]", value) for i, value in enumerate(getattr(message, name))]
             elif message.HasField(name):
                 values = [(name, getattr(message, name))]

@@ -35,6 +35,7 @@ from interceptors.errors import ErrorMappingInterceptor
 from interceptors.identity import IdentityInterceptor
 from interceptors.limits import LimitsInterceptor
 from interceptors.metrics import metrics_server_interceptor
+from interceptors.pagetokens import PageTokenInterceptor, PageTokenSealer
 from interceptors.ratelimit import RateLimitInterceptor
 from interceptors.tracing import tracing_server_interceptor
 from interceptors.validation import ValidationInterceptor
@@ -45,6 +46,7 @@ from server.monitor import Monitor
 from server.observability.tracing import installed_tracer_provider
 from server.scheduler import Scheduler
 from server.security.ratelimit_redis import RedisRateLimiter
+from server.security.server_secret import load_server_secret
 from server.security.tokens import KeySet, TokenVerifier
 from server.servicers import Deps
 from server.wakeup_pg import wakeup_for
@@ -61,8 +63,8 @@ def build_interceptors(settings: Settings, db: Database) -> list[grpc.aio.Server
     """The interceptor chain, OUTERMOST FIRST — the one place it is composed.
 
     The order is fixed by design: tracing → metrics → error mapping →
-    identity (mTLS) → token auth → authz → rate limit → decoding → audit →
-    limits → validation. Tracing is outermost so its span covers the whole call;
+    identity (mTLS) → token auth → authz → rate limit → decoding → page tokens →
+    audit → limits → validation. Tracing is outermost so its span covers the whole call;
     metrics next so it sees every call's final code; error mapping next so
     every refusal below it (unauthenticated, denied, throttled, invalid)
     leaves as a rich status; nothing past authorization runs for a caller
@@ -99,6 +101,12 @@ def build_interceptors(settings: Settings, db: Database) -> list[grpc.aio.Server
             else None,
         ),
         DecodingInterceptor(),
+        PageTokenInterceptor(
+            PageTokenSealer(
+                load_server_secret(settings.secret_key_path()).derive("page-tokens"),
+                settings.page_token_ttl_seconds,
+            )
+        ),
         AuditInterceptor(AuditWriter(db)),
         LimitsInterceptor(
             max_streams=settings.max_streams_per_principal,

@@ -73,6 +73,16 @@ class Settings:
     jwks_file: str = field(
         default="", metadata={"doc": "JWKS of the public keys trusted to sign bearer tokens"}
     )
+    secret_key_file: str = field(
+        default="",
+        metadata={
+            "doc": "file holding the server's secret (64 hex digits) that authenticates page tokens; "
+            "default pki_dir/server-secret.key (made by vgi pki init); kept out of the database"
+        },
+    )
+    page_token_ttl_seconds: float = field(
+        default=3600.0, metadata={"doc": "how long a next_page_token stays usable"}
+    )
     token_issuer: str = field(default=DEV_ISSUER, metadata={"doc": "the iss every bearer token must carry"})
     token_leeway_seconds: float = field(
         default=30.0, metadata={"doc": "clock skew allowed on a token's exp and nbf"}
@@ -195,6 +205,11 @@ class Settings:
     def jwks_path(self) -> str:
         return self.jwks_file or (str(PkiLayout(Path(self.pki_dir)).jwks) if self.pki_dir else "")
 
+    def secret_key_path(self) -> str:
+        return self.secret_key_file or (
+            str(PkiLayout(Path(self.pki_dir)).server_secret) if self.pki_dir else ""
+        )
+
     def rate_limit_specs(self) -> dict[str, BucketSpec]:
         """``rate_limits`` parsed: upper-case method class → bucket."""
         config: dict[str, dict[str, float]] = {}
@@ -235,6 +250,8 @@ class Settings:
             )
         if not self.jwks_path():
             raise ValueError("bearer tokens need a key set: set jwks_file or pki_dir (--pki)")
+        if self.page_token_ttl_seconds <= 0:
+            raise ValueError("page_token_ttl_seconds must be positive")
         if self.delivery_queue_size < 1 or self.delivery_poll_seconds <= 0:
             raise ValueError("delivery_queue_size and delivery_poll_seconds must be positive")
         if self.wakeup not in ("auto", "postgres", "local") or (
