@@ -14,7 +14,7 @@ from server.config import Settings
 from server.security import credentials
 from server.security.audit_chain import AuditRecord
 from server.security.identity import PrincipalUriError, parse_principal_uri
-from server.servicers import Deps, caller
+from server.servicers import Deps, caller, device_access
 from store import audit, idempotency
 from store.idempotency import IdempotencyKey
 
@@ -71,6 +71,9 @@ class OperatorSecurity:
         now = datetime.now(UTC)
 
         def effect(conn: Connection) -> pb.IssueCredentialsResponse:
+            if principal.charger_id is not None:
+                # A device credential binds a charger to an aggregator: only to the one that owns it.
+                device_access.check_owned(conn, principal)
             if kind == pb.CREDENTIAL_KIND_CERTIFICATE:
                 issued = credentials.issue_certificate(pki_dir, principal, ttl, now=now)
             else:
