@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 BUF := node_modules/.bin/buf
 VGI_CONFIG ?=
 
-.PHONY: run run-insecure test install gen check-contracts lint typecheck pytest contracts-release demo bench bench-quick clean
+.PHONY: run run-insecure test install gen check-contracts lint typecheck pytest contracts-release demo bench bench-quick fuzz clean
 
 ## install: the virtualenv with pinned packages, the project in editable mode, and buf.
 install: $(STAMP) $(BUF)
@@ -82,6 +82,10 @@ bench: install
 ## bench-quick: the same suite at small sizes (under a minute), to keep it working; no thresholds asserted.
 bench-quick: install
 	$(PY) -m bench.run --quick
+
+## fuzz: the adversarial fuzz suite at length (VGI_FUZZ_EXAMPLES per RPC, default 300; VGI_FUZZ_SEED replays a run).
+fuzz: install
+	VGI_FUZZ_EXAMPLES=$${VGI_FUZZ_EXAMPLES:-300} $(VENV)/bin/pytest -q tests/hardening/test_fuzz_rpcs.py
 
 ## test: everything CI checks.
 test: lint typecheck check-contracts pytest bench-quick
