@@ -222,6 +222,12 @@ class Platform:
                     ("grpc.max_receive_message_length", settings.max_receive_message_bytes),
                     # Only workers share a port: a second server started by mistake must fail to bind.
                     ("grpc.so_reuseport", int(settings.workers > 1)),
+                    # grpc core CANCELS calls the server has not yet picked up beyond 1,000
+                    # (3,000 hard) pending: a flood from one principal then ends others' calls
+                    # CANCELLED, neither answered nor refused. With room for them, each is
+                    # answered, and the rate limit refuses the excess with RetryInfo.
+                    ("grpc.server.max_pending_requests", settings.max_pending_calls),
+                    ("grpc.server.max_pending_requests_hard_limit", settings.max_pending_calls),
                 ],
             )
             for surface in surfaces:

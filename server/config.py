@@ -104,6 +104,12 @@ class Settings:
         default=300.0,
         metadata={"doc": "a client stream that sends nothing this long is ended with DEADLINE_EXCEEDED"},
     )
+    max_pending_calls: int = field(
+        default=100_000,
+        metadata={
+            "doc": "calls accepted but not yet started that the server holds before grpc cancels newer ones"
+        },
+    )
     max_batch_items: int = field(
         default=10000, metadata={"doc": "most items in one repeated field of a BULK request message"}
     )
@@ -232,12 +238,12 @@ class Settings:
             raise ValueError("token_issuer must not be empty")
         self.rate_limit_specs()
         if (
-            min(self.max_streams_per_principal, self.max_batch_items) < 1
+            min(self.max_streams_per_principal, self.max_batch_items, self.max_pending_calls) < 1
             or self.stream_idle_timeout_seconds <= 0
             or min(self.rate_limit_idle_seconds, self.token_leeway_seconds) < 0
         ):
             raise ValueError(
-                "max_streams_per_principal, max_batch_items and stream_idle_timeout_seconds must be "
+                "max_streams_per_principal, max_batch_items, max_pending_calls and stream_idle_timeout_seconds must be "
                 "positive; rate_limit_idle_seconds and token_leeway_seconds not negative"
             )
         if self.insecure:
