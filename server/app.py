@@ -46,7 +46,7 @@ from server.monitor import Monitor
 from server.observability.tracing import installed_tracer_provider
 from server.scheduler import Scheduler
 from server.security.ratelimit_redis import RedisRateLimiter
-from server.security.server_secret import load_server_secret
+from server.security.server_secret import ServerSecret, load_server_secret
 from server.security.tokens import KeySet, TokenVerifier
 from server.servicers import Deps
 from server.wakeup_pg import wakeup_for
@@ -59,7 +59,9 @@ log = logging.getLogger(__name__)
 _SERVICER_SUFFIX = "Servicer_to_server"
 
 
-def build_interceptors(settings: Settings, db: Database) -> list[grpc.aio.ServerInterceptor]:
+def build_interceptors(
+    settings: Settings, db: Database, secret: ServerSecret
+) -> list[grpc.aio.ServerInterceptor]:
     """The interceptor chain, OUTERMOST FIRST — the one place it is composed.
 
     The order is fixed by design: tracing → metrics → error mapping →
@@ -103,7 +105,7 @@ def build_interceptors(settings: Settings, db: Database) -> list[grpc.aio.Server
         DecodingInterceptor(),
         PageTokenInterceptor(
             PageTokenSealer(
-                load_server_secret(settings.secret_key_path()).derive("page-tokens"),
+                secret.derive("page-tokens"),
                 settings.page_token_ttl_seconds,
             )
         ),
@@ -214,10 +216,11 @@ class Platform:
         )
         try:
             await dispatcher.start()
-            deps = Deps(settings=settings, db=db, dispatcher=dispatcher)
+            secret = load_server_secret(settings.secret_key_path())
+            deps = Deps(settings=settings, db=db, dispatcher=dispatcher, secret=secret)
 
             server = grpc.aio.server(
-                interceptors=build_interceptors(settings, db),
+                interceptors=build_interceptors(settings, db, secret),
                 options=[
                     ("grpc.max_receive_message_length", settings.max_receive_message_bytes),
                     # Only workers share a port: a second server started by mistake must fail to bind.

@@ -1,4 +1,4 @@
-"""The server's own secret: the key behind page tokens, kept outside the database.
+"""The server's own secret: the key behind page tokens and credentials at rest, kept outside the database.
 
 Whoever can write the database must not be able to mint what the server
 trusts, so the secret lives in a file (``secret_key_file``, by default the
@@ -14,11 +14,15 @@ the log.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import logging
 import secrets
 from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 log = logging.getLogger(__name__)
 
@@ -54,3 +58,36 @@ def load_server_secret(path: str) -> ServerSecret:
         raise ValueError(
             f"secret_key_file: {path} must hold at least {2 * _MIN_BYTES} hex digits ({exc})"
         ) from None
+
+
+class SealedText:
+    """Text encrypted at rest (AES-256-GCM) under a key derived from the server secret.
+
+    ``seal`` gives ``v1.`` + base64url(nonce | ciphertext and tag); ``context``
+    (e.g. who asked and the request id) is authenticated with it, so sealed
+    text cannot be moved to another row and still open.
+    """
+
+    _PREFIX = "v1."
+
+    def __init__(self, key: bytes) -> None:
+        self._aead = AESGCM(key)
+
+    def seal(self, text: str, context: bytes) -> str:
+        if not text:
+            return ""
+        nonce = secrets.token_bytes(12)
+        sealed = nonce + self._aead.encrypt(nonce, text.encode(), context)
+        return self._PREFIX + base64.urlsafe_b64encode(sealed).decode()
+
+    def open(self, sealed: str, context: bytes) -> str:
+        """The text, or ValueError when it was not sealed under this key and context."""
+        if not sealed:
+            return ""
+        if not sealed.startswith(self._PREFIX):
+            raise ValueError("not sealed text")
+        raw = base64.urlsafe_b64decode(sealed[len(self._PREFIX) :])
+        try:
+            return self._aead.decrypt(raw[:12], raw[12:], context).decode()
+        except InvalidTag:
+            raise ValueError("sealed under another key or context") from None

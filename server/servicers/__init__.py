@@ -16,6 +16,7 @@ from domain.principal import Principal
 from interceptors.context import current_principal
 from server.config import Settings
 from server.delivery import Dispatcher
+from server.security.server_secret import ServerSecret
 from store.db import Database
 
 
@@ -26,6 +27,8 @@ class Deps:
     settings: Settings
     db: Database
     dispatcher: Dispatcher
+    #: The server's secret (kept outside the database), for what must not be stored in clear.
+    secret: ServerSecret
 
 
 def caller() -> Principal:

@@ -14,12 +14,14 @@ from server.config import Settings
 from server.security import credentials
 from server.security.audit_chain import AuditRecord
 from server.security.identity import PrincipalUriError, parse_principal_uri
+from server.security.server_secret import SealedText
 from server.servicers import Deps, caller, device_access
 from store import audit, idempotency
 from store.idempotency import IdempotencyKey
 
 _ISSUE_CREDENTIALS = "/vgi.operator.v1.OperatorService/IssueCredentials"
 CREDENTIAL_ISSUING_DISABLED = "CREDENTIAL_ISSUING_DISABLED"
+CREDENTIAL_UNRECOVERABLE = "CREDENTIAL_UNRECOVERABLE"
 
 
 class OperatorSecurity:
@@ -80,15 +82,30 @@ class OperatorSecurity:
                 issued = credentials.issue_role_token(
                     pki_dir, principal, ttl, issuer=settings.token_issuer, now=now
                 )
+            # What is stored for retries (the idempotency record) holds the private key and
+            # the token sealed under the server secret, never in clear.
             return pb.IssueCredentialsResponse(
                 certificate_pem=issued.certificate_pem,
-                private_key_pem=issued.private_key_pem,
-                token=issued.token,
+                private_key_pem=sealer.seal(issued.private_key_pem, bound_to),
+                token=sealer.seal(issued.token, bound_to),
                 expire_time=_timestamp(issued.expire_time),
             )
 
         key = IdempotencyKey(caller().uri, _ISSUE_CREDENTIALS, request.request_id)
-        return await idempotency.write_once(self.deps.db, key, request, pb.IssueCredentialsResponse, effect)
+        bound_to = f"{key.principal}|{key.request_id}".encode()
+        sealer = SealedText(self.deps.secret.derive("credentials-at-rest"))
+        stored = await idempotency.write_once(self.deps.db, key, request, pb.IssueCredentialsResponse, effect)
+        # A retry answers the credential first issued (AIP-155), opened again here.
+        try:
+            stored.private_key_pem = sealer.open(stored.private_key_pem, bound_to)
+            stored.token = sealer.open(stored.token, bound_to)
+        except ValueError:
+            raise FailedPrecondition(
+                "the credential first issued for this request_id cannot be read back (the server "
+                "secret changed); issue again with a new request_id",
+                reason=CREDENTIAL_UNRECOVERABLE,
+            ) from None
+        return stored
 
 
 def _issuing_pki(settings: Settings) -> str:
