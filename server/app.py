@@ -45,6 +45,7 @@ from server.delivery import Dispatcher
 from server.monitor import Monitor
 from server.observability.tracing import installed_tracer_provider
 from server.scheduler import Scheduler
+from server.security.audit_checkpoint import checkpoint_for
 from server.security.ratelimit_redis import RedisRateLimiter
 from server.security.server_secret import ServerSecret, load_server_secret
 from server.security.tokens import KeySet, TokenVerifier
@@ -109,7 +110,7 @@ def build_interceptors(
                 settings.page_token_ttl_seconds,
             )
         ),
-        AuditInterceptor(AuditWriter(db)),
+        AuditInterceptor(AuditWriter(db, checkpoint_for(settings.audit_checkpoint_path(), secret))),
         LimitsInterceptor(
             max_streams=settings.max_streams_per_principal,
             idle_timeout_s=settings.stream_idle_timeout_seconds,

@@ -80,6 +80,14 @@ class Settings:
             "default pki_dir/server-secret.key (made by vgi pki init); kept out of the database"
         },
     )
+    audit_checkpoint_file: str = field(
+        default="",
+        metadata={
+            "doc": "file outside the database where the audit log's head is kept after every append "
+            "(HMAC under the server secret), so truncation and recomputation are detected; "
+            "default pki_dir/audit-head.json"
+        },
+    )
     page_token_ttl_seconds: float = field(
         default=3600.0, metadata={"doc": "how long a next_page_token stays usable"}
     )
@@ -214,6 +222,11 @@ class Settings:
     def secret_key_path(self) -> str:
         return self.secret_key_file or (
             str(PkiLayout(Path(self.pki_dir)).server_secret) if self.pki_dir else ""
+        )
+
+    def audit_checkpoint_path(self) -> str:
+        return self.audit_checkpoint_file or (
+            str(PkiLayout(Path(self.pki_dir)).root / "audit-head.json") if self.pki_dir else ""
         )
 
     def rate_limit_specs(self) -> dict[str, BucketSpec]:

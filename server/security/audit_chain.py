@@ -57,6 +57,8 @@ class ProblemKind(StrEnum):
     SEQ_DUPLICATE = "SEQ_DUPLICATE"
     SEQ_OUT_OF_ORDER = "SEQ_OUT_OF_ORDER"
     HEAD_MISMATCH = "HEAD_MISMATCH"
+    CHECKPOINT_MISSING = "CHECKPOINT_MISSING"
+    CHECKPOINT_MISMATCH = "CHECKPOINT_MISMATCH"
 
 
 @dataclass(frozen=True)
@@ -130,13 +132,16 @@ def verify(
     *,
     anchor: tuple[int, str] = (0, GENESIS_HASH),
     expected_head: tuple[int, str] | None = None,
+    checkpoint: tuple[int, str] | None = None,
 ) -> list[Problem]:
     """Every sign of tampering in ``rows`` (as stored, in storage order); empty if intact.
 
     ``anchor`` is the (seq, hash) the first row follows: the genesis for a
     whole log, or a trusted checkpoint to verify a window. ``expected_head``
     is the last (seq, hash) remembered outside the log, which exposes a
-    truncated tail. Problems are sorted by seq.
+    truncated tail. ``checkpoint`` is a (seq, hash) the log must still hold
+    (``audit_checkpoint``): its absence exposes deleted newest rows (or all of
+    them), a different hash there a recomputed chain. Problems are sorted by seq.
     """
     problems: list[Problem] = []
     anchor_seq, anchor_hash = anchor
@@ -165,6 +170,15 @@ def verify(
     chain.sort(key=lambda row: row.seq)
     prev_seq, prev_hash = anchor_seq, anchor_hash
     for row in chain:
+        if checkpoint is not None and row.seq == checkpoint[0] and row.hash != checkpoint[1]:
+            problems.append(
+                Problem(
+                    row.seq,
+                    ProblemKind.CHECKPOINT_MISMATCH,
+                    f"seq {row.seq}: hash differs from the checkpoint kept outside the database "
+                    "(rows rewritten and the chain recomputed)",
+                )
+            )
         if row_hash(row) != row.hash:
             problems.append(
                 Problem(row.seq, ProblemKind.HASH_MISMATCH, f"seq {row.seq}: content does not match its hash")
@@ -185,6 +199,15 @@ def verify(
                 )
             )
         prev_seq, prev_hash = row.seq, row.hash
+    if checkpoint is not None and prev_seq < checkpoint[0]:
+        problems.append(
+            Problem(
+                checkpoint[0],
+                ProblemKind.CHECKPOINT_MISSING,
+                f"log ends at seq {prev_seq}, but the checkpoint kept outside the database records "
+                f"seq {checkpoint[0]} (newest rows deleted)",
+            )
+        )
     if expected_head is not None and (prev_seq, prev_hash) != expected_head:
         head_seq, _ = expected_head
         problems.append(

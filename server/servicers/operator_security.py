@@ -13,6 +13,7 @@ from domain.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from server.config import Settings
 from server.security import credentials
 from server.security.audit_chain import AuditRecord
+from server.security.audit_checkpoint import CheckpointForged, checkpoint_for
 from server.security.identity import PrincipalUriError, parse_principal_uri
 from server.security.server_secret import SealedText
 from server.servicers import Deps, caller, device_access
@@ -49,7 +50,13 @@ class OperatorSecurity:
     async def VerifyAuditLog(
         self, request: pb.VerifyAuditLogRequest, context: grpc.aio.ServicerContext
     ) -> pb.VerifyAuditLogResponse:
-        result = await self.deps.db.read(audit.verify_log)
+        settings = self.deps.settings
+        checkpoint = checkpoint_for(settings.audit_checkpoint_path(), self.deps.secret)
+        try:
+            head = checkpoint.read() if checkpoint is not None else None
+        except CheckpointForged as exc:
+            return pb.VerifyAuditLogResponse(intact=False, problems=[f"seq 0: CHECKPOINT_FORGED: {exc}"])
+        result = await self.deps.db.read(lambda conn: audit.verify_log(conn, head))
         return pb.VerifyAuditLogResponse(
             intact=result.intact,
             records_checked=result.records_checked,
