@@ -61,7 +61,7 @@ _SERVICER_SUFFIX = "Servicer_to_server"
 
 
 def build_interceptors(
-    settings: Settings, db: Database, secret: ServerSecret
+    settings: Settings, secret: ServerSecret, audit_writer: AuditWriter
 ) -> list[grpc.aio.ServerInterceptor]:
     """The interceptor chain, OUTERMOST FIRST — the one place it is composed.
 
@@ -110,7 +110,7 @@ def build_interceptors(
                 settings.page_token_ttl_seconds,
             )
         ),
-        AuditInterceptor(AuditWriter(db, checkpoint_for(settings.audit_checkpoint_path(), secret))),
+        AuditInterceptor(audit_writer),
         LimitsInterceptor(
             max_streams=settings.max_streams_per_principal,
             idle_timeout_s=settings.stream_idle_timeout_seconds,
@@ -218,10 +218,11 @@ class Platform:
         try:
             await dispatcher.start()
             secret = load_server_secret(settings.secret_key_path())
-            deps = Deps(settings=settings, db=db, dispatcher=dispatcher, secret=secret)
+            audit_writer = AuditWriter(db, checkpoint_for(settings.audit_checkpoint_path(), secret))
+            deps = Deps(settings=settings, db=db, dispatcher=dispatcher, secret=secret, audit=audit_writer)
 
             server = grpc.aio.server(
-                interceptors=build_interceptors(settings, db, secret),
+                interceptors=build_interceptors(settings, secret, audit_writer),
                 options=[
                     ("grpc.max_receive_message_length", settings.max_receive_message_bytes),
                     # Only workers share a port: a second server started by mistake must fail to bind.

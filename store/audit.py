@@ -60,6 +60,7 @@ class AuditEntry:
     request_digest: str
     outcome: str
     trace_id: str
+    detail: str = ""
 
 
 def append_many(conn: Connection, entries: list[AuditEntry]) -> list[AuditRecord]:
@@ -79,6 +80,7 @@ def append_many(conn: Connection, entries: list[AuditEntry]) -> list[AuditRecord
             request_digest=entry.request_digest,
             outcome=entry.outcome,
             trace_id=entry.trace_id,
+            detail=entry.detail,
         )
         records.append(last)
     conn.execute(_INSERT, [_values(record) for record in records])

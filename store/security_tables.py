@@ -35,3 +35,7 @@ class AuditLogRow(SQLModel, table=True):
     trace_id: str = Field(max_length=32)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+    #: What the call did beyond its outcome (a telemetry batch: its point count); part of the hash when set.
+    detail: str = Field(
+        default="", sa_column=sa.Column(sa.String(length=200), nullable=False, server_default="")
+    )

@@ -6,6 +6,7 @@ Each row's hash covers its content and the previous row's hash::
 
 where ``canonical`` is compact JSON of the array
 ``[seq, time, principal, method, request_id, request_digest, outcome, trace_id]``
+(plus ``detail`` at the end when it is not empty)
 and ``time`` is rendered ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC. The first row
 links to ``GENESIS_HASH``. Editing a row breaks its own hash; recomputing that
 hash breaks the next row's link; deleting, inserting or moving rows breaks the
@@ -43,6 +44,7 @@ class AuditRecord:
     trace_id: str
     prev_hash: str
     hash: str
+    detail: str = ""
 
     @classmethod
     def from_mapping(cls, row: Mapping[str, Any]) -> AuditRecord:
@@ -79,17 +81,21 @@ def row_hash(record: AuditRecord) -> str:
     """The hash ``record`` must carry given its content and ``prev_hash`` (its own ``hash`` is ignored)."""
     if record.time.tzinfo is None:
         raise ValueError("audit time must be timezone-aware")
+    fields: list[Any] = [
+        record.seq,
+        record.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        record.principal,
+        record.method,
+        record.request_id,
+        record.request_digest,
+        record.outcome,
+        record.trace_id,
+    ]
+    if record.detail:
+        # Only when set, so every row sealed before ``detail`` existed keeps its hash.
+        fields.append(record.detail)
     canonical = json.dumps(
-        [
-            record.seq,
-            record.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            record.principal,
-            record.method,
-            record.request_id,
-            record.request_digest,
-            record.outcome,
-            record.trace_id,
-        ],
+        fields,
         separators=(",", ":"),
         ensure_ascii=False,
     ).encode()
@@ -106,6 +112,7 @@ def seal(
     request_digest: str,
     outcome: str,
     trace_id: str,
+    detail: str = "",
 ) -> AuditRecord:
     """The row that follows ``last`` (None for the first row): next seq, linked and hashed.
 
@@ -123,6 +130,7 @@ def seal(
         trace_id=trace_id,
         prev_hash=GENESIS_HASH if last is None else last.hash,
         hash="",
+        detail=detail,
     )
     return replace(unsealed, hash=row_hash(unsealed))
 

@@ -17,6 +17,7 @@ from interceptors.context import current_principal
 from server.config import Settings
 from server.delivery import Dispatcher
 from server.security.server_secret import ServerSecret
+from store.audit import AuditWriter
 from store.db import Database
 
 
@@ -29,6 +30,8 @@ class Deps:
     dispatcher: Dispatcher
     #: The server's secret (kept outside the database), for what must not be stored in clear.
     secret: ServerSecret
+    #: The audit log's writer (group commit), shared with the audit interceptor.
+    audit: AuditWriter
 
 
 def caller() -> Principal:

@@ -136,6 +136,7 @@ def _record_to_proto(record: AuditRecord) -> pb.AuditRecord:
         trace_id=record.trace_id,
         previous_hash=record.prev_hash,
         hash=record.hash,
+        detail=record.detail,
     )
 
 

@@ -193,7 +193,7 @@ class UpsertProgramResponse(_message.Message):
     def __init__(self, program: _Optional[_Union[Program, _Mapping]] = ...) -> None: ...
 
 class AuditRecord(_message.Message):
-    __slots__ = ("sequence", "record_time", "principal", "method", "request_id", "request_digest", "code", "trace_id", "previous_hash", "hash")
+    __slots__ = ("sequence", "record_time", "principal", "method", "request_id", "request_digest", "code", "trace_id", "previous_hash", "hash", "detail")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     RECORD_TIME_FIELD_NUMBER: _ClassVar[int]
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
@@ -204,6 +204,7 @@ class AuditRecord(_message.Message):
     TRACE_ID_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_HASH_FIELD_NUMBER: _ClassVar[int]
     HASH_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     record_time: _timestamp_pb2.Timestamp
     principal: str
@@ -214,7 +215,8 @@ class AuditRecord(_message.Message):
     trace_id: str
     previous_hash: str
     hash: str
-    def __init__(self, sequence: _Optional[int] = ..., record_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., principal: _Optional[str] = ..., method: _Optional[str] = ..., request_id: _Optional[str] = ..., request_digest: _Optional[str] = ..., code: _Optional[str] = ..., trace_id: _Optional[str] = ..., previous_hash: _Optional[str] = ..., hash: _Optional[str] = ...) -> None: ...
+    detail: str
+    def __init__(self, sequence: _Optional[int] = ..., record_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., principal: _Optional[str] = ..., method: _Optional[str] = ..., request_id: _Optional[str] = ..., request_digest: _Optional[str] = ..., code: _Optional[str] = ..., trace_id: _Optional[str] = ..., previous_hash: _Optional[str] = ..., hash: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class ListAuditRecordsRequest(_message.Message):
     __slots__ = ("page_size", "page_token", "principal", "method")
