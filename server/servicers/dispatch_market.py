@@ -15,21 +15,20 @@ from vgi.common.v1 import market_pb2
 from vgi.dispatch.v1 import dispatch_service_pb2 as pb
 
 from domain import events as rules
-from domain.errors import Aborted, FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from domain.errors import Aborted, FieldViolation, InvalidArgument, NotFound
 from domain.evaluation import Direction
 from domain.events import EventState, EventType, Publication, TargetCurve
 from domain.settlement import PriceMode
 from server import clock
 from server.observability.tracing import link_from_current
 from server.scheduler import HEARTBEAT_TIMEOUT
-from server.servicers import Deps, caller
+from server.servicers import Deps, caller, instruction_signatures
 from store import aggregators, bids, idempotency, instructions, market_proto, registry
 from store import events as event_store
 from store.idempotency import IdempotencyKey
 from store.instructions import Target
 
 SERVICE = "/vgi.dispatch.v1.DispatchService/"
-SIGNATURE_NOT_VERIFIABLE = "SIGNATURE_NOT_VERIFIABLE"
 
 _EVENT_TYPES = market_proto.reverse(market_proto.EVENT_TYPES)
 _DIRECTIONS = market_proto.reverse(market_proto.DIRECTIONS)
@@ -245,15 +244,6 @@ class DispatchMarket:
     async def SubmitDispatchInstruction(
         self, request: pb.SubmitDispatchInstructionRequest, context: grpc.aio.ServicerContext
     ) -> pb.SubmitDispatchInstructionResponse:
-        if request.HasField("signature"):
-            # SPEC §6: a detached signature is verified before acceptance. This platform cannot
-            # verify one yet (no signing-key registry), and a signature accepted unverified looks
-            # like protection and is none: the signed instruction is refused, nothing stored.
-            raise FailedPrecondition(
-                "detached instruction signatures cannot be verified by this platform yet; "
-                "nothing was accepted — submit the instruction unsigned",
-                reason=SIGNATURE_NOT_VERIFIABLE,
-            )
         target = Target(
             start=stamp(request.target.start_time),
             step_minutes=request.target.step_minutes,
@@ -269,6 +259,7 @@ class DispatchMarket:
         at, principal, carrier = now(), caller(), link_from_current()
 
         def effect(conn: Connection) -> pb.SubmitDispatchInstructionResponse:
+            instruction_signatures.check(conn, request, principal)
             event = None
             if event_id:
                 event = event_store.advance(conn, event_store.get(conn, event_id), at)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import grpc
@@ -16,11 +17,16 @@ from server.security.audit_chain import AuditRecord
 from server.security.audit_checkpoint import CheckpointForged, checkpoint_for
 from server.security.identity import PrincipalUriError, parse_principal_uri
 from server.security.server_secret import SealedText
+from server.security.signatures import valid_public_key
 from server.servicers import Deps, caller, device_access
-from store import audit, idempotency
+from server.servicers.instruction_signatures import ALGORITHMS
+from store import audit, idempotency, signing_keys
 from store.idempotency import IdempotencyKey
 
 _ISSUE_CREDENTIALS = "/vgi.operator.v1.OperatorService/IssueCredentials"
+_REGISTER_SIGNING_KEY = "/vgi.operator.v1.OperatorService/RegisterSigningKey"
+_REVOKE_SIGNING_KEY = "/vgi.operator.v1.OperatorService/RevokeSigningKey"
+INVALID_PUBLIC_KEY = "INVALID_PUBLIC_KEY"
 CREDENTIAL_ISSUING_DISABLED = "CREDENTIAL_ISSUING_DISABLED"
 CREDENTIAL_UNRECOVERABLE = "CREDENTIAL_UNRECOVERABLE"
 
@@ -62,6 +68,25 @@ class OperatorSecurity:
             records_checked=result.records_checked,
             problems=[f"seq {p.seq}: {p.kind}: {p.description}" for p in result.problems],
         )
+
+    async def RegisterSigningKey(
+        self, request: pb.RegisterSigningKeyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RegisterSigningKeyResponse:
+        effect = _register_signing_key_effect(request, datetime.now(UTC))
+        key = IdempotencyKey(caller().uri, _REGISTER_SIGNING_KEY, request.request_id)
+        return await idempotency.write_once(self.deps.db, key, request, pb.RegisterSigningKeyResponse, effect)
+
+    async def RevokeSigningKey(
+        self, request: pb.RevokeSigningKeyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RevokeSigningKeyResponse:
+        now = datetime.now(UTC)
+
+        def effect(conn: Connection) -> pb.RevokeSigningKeyResponse:
+            signing_keys.revoke(conn, request.key_id, now)
+            return pb.RevokeSigningKeyResponse(key_id=request.key_id)
+
+        key = IdempotencyKey(caller().uri, _REVOKE_SIGNING_KEY, request.request_id)
+        return await idempotency.write_once(self.deps.db, key, request, pb.RevokeSigningKeyResponse, effect)
 
     async def IssueCredentials(
         self, request: pb.IssueCredentialsRequest, context: grpc.aio.ServicerContext
@@ -113,6 +138,25 @@ class OperatorSecurity:
                 reason=CREDENTIAL_UNRECOVERABLE,
             ) from None
         return stored
+
+
+def _register_signing_key_effect(
+    request: pb.RegisterSigningKeyRequest, now: datetime
+) -> Callable[[Connection], pb.RegisterSigningKeyResponse]:
+    algorithm = ALGORITHMS[request.algorithm]
+    if not valid_public_key(algorithm, request.public_key):
+        raise InvalidArgument(
+            f"public_key is not an uncompressed point on the {algorithm.value} curve",
+            reason=INVALID_PUBLIC_KEY,
+            violations=[FieldViolation("public_key", "must be 0x04 || X || Y on the algorithm's curve")],
+        )
+    key = signing_keys.SigningKey(request.key_id, request.principal, algorithm.value, request.public_key)
+
+    def effect(conn: Connection) -> pb.RegisterSigningKeyResponse:
+        signing_keys.register(conn, key, now)
+        return pb.RegisterSigningKeyResponse(key_id=key.key_id)
+
+    return effect
 
 
 def _issuing_pki(settings: Settings) -> str:
