@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 BUF := node_modules/.bin/buf
 VGI_CONFIG ?=
 
-.PHONY: run run-insecure test install gen check-contracts lint typecheck pytest contracts-release demo bench bench-quick hunt clean
+.PHONY: run run-insecure test install gen check-contracts lint typecheck pytest contracts-release demo bench bench-quick hunt fuzz clean
 
 ## install: the virtualenv with pinned packages, the project in editable mode, and buf.
 install: $(STAMP) $(BUF)
@@ -89,6 +89,10 @@ RUNS ?= 5
 LOAD ?= 0
 hunt: install
 	$(PY) tools/hunt.py --runs $(RUNS) --load $(LOAD)
+
+## fuzz: the adversarial fuzz suite at length (VGI_FUZZ_EXAMPLES per RPC, default 300; VGI_FUZZ_SEED replays a run).
+fuzz: install
+	VGI_FUZZ_EXAMPLES=$${VGI_FUZZ_EXAMPLES:-300} $(VENV)/bin/pytest -q tests/hardening/test_fuzz_rpcs.py
 
 ## test: everything CI checks.
 test: lint typecheck check-contracts pytest bench-quick

@@ -7,6 +7,13 @@ with one BadRequest field violation per rule, named by field path
 (``aggregator.display_name``, ``values[3]``); the error interceptor turns it
 into INVALID_ARGUMENT. Methods whose request type carries no rule at all
 (health, reflection) are not wrapped.
+
+Every ``google.protobuf.Timestamp`` anywhere in a request must also lie in
+the platform's time range, [1970-01-01T00:00:00Z, 3000-01-01T00:00:00Z) with
+``nanos`` in [0, 999,999,999]: the one rule the contract states for all
+Timestamps (docs/SECURITY.md), checked before the field rules
+so that no handler, date arithmetic or CEL rule ever sees a time it cannot
+represent. Fields whose own rules are narrower say so in the proto.
 """
 
 from __future__ import annotations
@@ -27,17 +34,90 @@ VALIDATION_FAILED = "VALIDATION_FAILED"
 _RULES_PACKAGE = "buf.validate."
 
 
+#: The platform's time range for every Timestamp in a request (seconds since the epoch).
+MIN_TIME_S = 0
+MAX_TIME_S = 32_503_680_000  # 3000-01-01T00:00:00Z, exclusive
+_TIMESTAMP = "google.protobuf.Timestamp"
+_TIME_RULE = "must lie in [1970-01-01T00:00:00Z, 3000-01-01T00:00:00Z) with nanos in [0, 999999999]"
+_MAX_REPORTED = 20
+
+
+class _TimeRange:
+    """Finds the Timestamps of a request outside the platform's range, by field path.
+
+    Which fields can hold a Timestamp is worked out once per message type, so
+    a request is walked only along those fields.
+    """
+
+    def __init__(self) -> None:
+        self._plans: dict[str, list[tuple[str, str, bool]]] = {}
+
+    def reaches(self, descriptor: Descriptor) -> bool:
+        return bool(self._plan(descriptor))
+
+    def _plan(self, descriptor: Any) -> list[tuple[str, str, bool]]:
+        """(field name, "map" | "list" | "one", holds Timestamps) for each field through which a
+        Timestamp can be reached."""
+        plan = self._plans.get(descriptor.full_name)
+        if plan is not None:
+            return plan
+        # Provisional entry: a recursive type is walked (conservatively) rather than looped on.
+        self._plans[descriptor.full_name] = plan = []
+        for field in descriptor.fields:
+            target = field.message_type
+            if target is None:
+                continue
+            shape = "list" if field.is_repeated else "one"
+            if target.GetOptions().map_entry:
+                shape, target = "map", target.fields_by_name["value"].message_type
+                if target is None:
+                    continue
+            if target.full_name == _TIMESTAMP:
+                plan.append((field.name, shape, True))
+            elif target.full_name in self._plans or self._plan(target):
+                plan.append((field.name, shape, False))
+        return plan
+
+    def violations(
+        self, message: Message, prefix: str = "", found: list[FieldViolation] | None = None
+    ) -> list[FieldViolation]:
+        found = [] if found is None else found
+        for name, shape, is_time in self._plan(message.DESCRIPTOR):
+            if shape == "map":
+                values: Any = [(f'{name}["{key}"]', value) for key, value in getattr(message, name).items()]
+            elif shape == "list":
+                values = [(f"{name}[{i}]", value) for i, value in enumerate(getattr(message, name))]
+            elif message.HasField(name):
+                values = [(name, getattr(message, name))]
+            else:
+                continue
+            for path, value in values:
+                if len(found) >= _MAX_REPORTED:
+                    return found
+                full = f"{prefix}{path}"
+                if is_time:
+                    if not (MIN_TIME_S <= value.seconds < MAX_TIME_S and 0 <= value.nanos <= 999_999_999):
+                        found.append(FieldViolation(full, _TIME_RULE))
+                else:
+                    self.violations(value, f"{full}.", found)
+        return found
+
+
 class ValidationInterceptor(Interceptor):
     def __init__(self) -> None:
         super().__init__()
         validator = protovalidate.Validator()
         self._collect: Callable[[Message], list[protovalidate.Violation]] = validator.collect_violations
+        self._times = _TimeRange()
 
     def applies(self, method: MethodInfo) -> bool:
         descriptor = method.input_descriptor
-        return descriptor is not None and _has_rules(descriptor, set())
+        return descriptor is not None and (_has_rules(descriptor, set()) or self._times.reaches(descriptor))
 
     def _check(self, request: Message) -> None:
+        out_of_range = self._times.violations(request)
+        if out_of_range:
+            raise _invalid_fields(out_of_range)
         violations = self._collect(request)
         if violations:
             raise _invalid(violations)
@@ -99,7 +179,10 @@ async def _checked(requests: AsyncIterator[Any], check: Callable[[Message], None
 
 
 def _invalid(violations: list[protovalidate.Violation]) -> InvalidArgument:
-    field_violations = [FieldViolation(_path(v), v.proto.message or v.proto.rule_id) for v in violations]
+    return _invalid_fields([FieldViolation(_path(v), v.proto.message or v.proto.rule_id) for v in violations])
+
+
+def _invalid_fields(field_violations: list[FieldViolation]) -> InvalidArgument:
     first = field_violations[0]
     more = f" (and {len(field_violations) - 1} more)" if len(field_violations) > 1 else ""
     return InvalidArgument(

@@ -30,10 +30,12 @@ from interceptors.audit import AuditInterceptor
 from interceptors.auth import TokenAuthInterceptor
 from interceptors.authz import AuthorizationInterceptor
 from interceptors.base import Chain, Interceptor
+from interceptors.decoding import DecodingInterceptor
 from interceptors.errors import ErrorMappingInterceptor
 from interceptors.identity import IdentityInterceptor
 from interceptors.limits import LimitsInterceptor
 from interceptors.metrics import metrics_server_interceptor
+from interceptors.pagetokens import PageTokenInterceptor, PageTokenSealer
 from interceptors.ratelimit import RateLimitInterceptor
 from interceptors.tracing import tracing_server_interceptor
 from interceptors.validation import ValidationInterceptor
@@ -43,7 +45,9 @@ from server.delivery import Dispatcher
 from server.monitor import Monitor
 from server.observability.tracing import installed_tracer_provider
 from server.scheduler import Scheduler
+from server.security.audit_checkpoint import checkpoint_for
 from server.security.ratelimit_redis import RedisRateLimiter
+from server.security.server_secret import ServerSecret, load_server_secret
 from server.security.tokens import KeySet, TokenVerifier
 from server.servicers import Deps
 from server.wakeup_pg import wakeup_for
@@ -56,12 +60,14 @@ log = logging.getLogger(__name__)
 _SERVICER_SUFFIX = "Servicer_to_server"
 
 
-def build_interceptors(settings: Settings, db: Database) -> list[grpc.aio.ServerInterceptor]:
+def build_interceptors(
+    settings: Settings, secret: ServerSecret, audit_writer: AuditWriter
+) -> list[grpc.aio.ServerInterceptor]:
     """The interceptor chain, OUTERMOST FIRST — the one place it is composed.
 
     The order is fixed by design: tracing → metrics → error mapping →
-    identity (mTLS) → token auth → authz → rate limit → audit → limits →
-    validation. Tracing is outermost so its span covers the whole call;
+    identity (mTLS) → token auth → authz → rate limit → decoding → page tokens →
+    audit → limits → validation. Tracing is outermost so its span covers the whole call;
     metrics next so it sees every call's final code; error mapping next so
     every refusal below it (unauthenticated, denied, throttled, invalid)
     leaves as a rich status; nothing past authorization runs for a caller
@@ -97,7 +103,14 @@ def build_interceptors(settings: Settings, db: Database) -> list[grpc.aio.Server
             if settings.rate_limit_backend == "redis"
             else None,
         ),
-        AuditInterceptor(AuditWriter(db)),
+        DecodingInterceptor(),
+        PageTokenInterceptor(
+            PageTokenSealer(
+                secret.derive("page-tokens"),
+                settings.page_token_ttl_seconds,
+            )
+        ),
+        AuditInterceptor(audit_writer),
         LimitsInterceptor(
             max_streams=settings.max_streams_per_principal,
             idle_timeout_s=settings.stream_idle_timeout_seconds,
@@ -204,14 +217,22 @@ class Platform:
         )
         try:
             await dispatcher.start()
-            deps = Deps(settings=settings, db=db, dispatcher=dispatcher)
+            secret = load_server_secret(settings.secret_key_path())
+            audit_writer = AuditWriter(db, checkpoint_for(settings.audit_checkpoint_path(), secret))
+            deps = Deps(settings=settings, db=db, dispatcher=dispatcher, secret=secret, audit=audit_writer)
 
             server = grpc.aio.server(
-                interceptors=build_interceptors(settings, db),
+                interceptors=build_interceptors(settings, secret, audit_writer),
                 options=[
                     ("grpc.max_receive_message_length", settings.max_receive_message_bytes),
                     # Only workers share a port: a second server started by mistake must fail to bind.
                     ("grpc.so_reuseport", int(settings.workers > 1)),
+                    # grpc core CANCELS calls the server has not yet picked up beyond 1,000
+                    # (3,000 hard) pending: a flood from one principal then ends others' calls
+                    # CANCELLED, neither answered nor refused. With room for them, each is
+                    # answered, and the rate limit refuses the excess with RetryInfo.
+                    ("grpc.server.max_pending_requests", settings.max_pending_calls),
+                    ("grpc.server.max_pending_requests_hard_limit", settings.max_pending_calls),
                 ],
             )
             for surface in surfaces:

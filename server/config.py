@@ -73,6 +73,24 @@ class Settings:
     jwks_file: str = field(
         default="", metadata={"doc": "JWKS of the public keys trusted to sign bearer tokens"}
     )
+    secret_key_file: str = field(
+        default="",
+        metadata={
+            "doc": "file holding the server's secret (64 hex digits) that authenticates page tokens; "
+            "default pki_dir/server-secret.key (made by vgi pki init); kept out of the database"
+        },
+    )
+    audit_checkpoint_file: str = field(
+        default="",
+        metadata={
+            "doc": "file outside the database where the audit log's head is kept after every append "
+            "(HMAC under the server secret), so truncation and recomputation are detected; "
+            "default pki_dir/audit-head.json"
+        },
+    )
+    page_token_ttl_seconds: float = field(
+        default=3600.0, metadata={"doc": "how long a next_page_token stays usable"}
+    )
     token_issuer: str = field(default=DEV_ISSUER, metadata={"doc": "the iss every bearer token must carry"})
     token_leeway_seconds: float = field(
         default=30.0, metadata={"doc": "clock skew allowed on a token's exp and nbf"}
@@ -93,6 +111,12 @@ class Settings:
     stream_idle_timeout_seconds: float = field(
         default=300.0,
         metadata={"doc": "a client stream that sends nothing this long is ended with DEADLINE_EXCEEDED"},
+    )
+    max_pending_calls: int = field(
+        default=100_000,
+        metadata={
+            "doc": "calls accepted but not yet started that the server holds before grpc cancels newer ones"
+        },
     )
     max_batch_items: int = field(
         default=10000, metadata={"doc": "most items in one repeated field of a BULK request message"}
@@ -195,6 +219,16 @@ class Settings:
     def jwks_path(self) -> str:
         return self.jwks_file or (str(PkiLayout(Path(self.pki_dir)).jwks) if self.pki_dir else "")
 
+    def secret_key_path(self) -> str:
+        return self.secret_key_file or (
+            str(PkiLayout(Path(self.pki_dir)).server_secret) if self.pki_dir else ""
+        )
+
+    def audit_checkpoint_path(self) -> str:
+        return self.audit_checkpoint_file or (
+            str(PkiLayout(Path(self.pki_dir)).root / "audit-head.json") if self.pki_dir else ""
+        )
+
     def rate_limit_specs(self) -> dict[str, BucketSpec]:
         """``rate_limits`` parsed: upper-case method class → bucket."""
         config: dict[str, dict[str, float]] = {}
@@ -217,12 +251,12 @@ class Settings:
             raise ValueError("token_issuer must not be empty")
         self.rate_limit_specs()
         if (
-            min(self.max_streams_per_principal, self.max_batch_items) < 1
+            min(self.max_streams_per_principal, self.max_batch_items, self.max_pending_calls) < 1
             or self.stream_idle_timeout_seconds <= 0
             or min(self.rate_limit_idle_seconds, self.token_leeway_seconds) < 0
         ):
             raise ValueError(
-                "max_streams_per_principal, max_batch_items and stream_idle_timeout_seconds must be "
+                "max_streams_per_principal, max_batch_items, max_pending_calls and stream_idle_timeout_seconds must be "
                 "positive; rate_limit_idle_seconds and token_leeway_seconds not negative"
             )
         if self.insecure:
@@ -235,6 +269,8 @@ class Settings:
             )
         if not self.jwks_path():
             raise ValueError("bearer tokens need a key set: set jwks_file or pki_dir (--pki)")
+        if self.page_token_ttl_seconds <= 0:
+            raise ValueError("page_token_ttl_seconds must be positive")
         if self.delivery_queue_size < 1 or self.delivery_poll_seconds <= 0:
             raise ValueError("delivery_queue_size and delivery_poll_seconds must be positive")
         if self.wakeup not in ("auto", "postgres", "local") or (

@@ -44,7 +44,7 @@ from typing import NoReturn, Protocol
 
 from opentelemetry.trace import SpanKind
 
-from domain.errors import DomainError, ResourceExhausted, Unavailable
+from domain.errors import DomainError, InvalidArgument, ResourceExhausted, Unavailable
 from server.observability.metrics import METRICS
 from server.observability.tracing import start_linked_span
 from store import outbox
@@ -55,6 +55,9 @@ log = logging.getLogger(__name__)
 
 SLOW_CONSUMER = "SLOW_CONSUMER"
 SHUTTING_DOWN = "SHUTTING_DOWN"
+BAD_CURSOR = "BAD_CURSOR"
+#: A window that holds nothing: reading it tells whether the store answers at all.
+PROBE_WINDOW = Window("", 0, 0)
 
 DEFAULT_QUEUE_SIZE = 1000
 DEFAULT_POLL_INTERVAL_S = 1.0
@@ -284,7 +287,37 @@ class Dispatcher:
         self, channel: Channel, wanted: list[tuple[Subscription, Window]]
     ) -> tuple[list[tuple[Subscription, Window]], list[list[OutboxItem]]]:
         windows = [window for _, window in wanted]
-        return wanted, await self._db.read(lambda conn: outbox.read_windows(conn, channel, windows))
+        try:
+            return wanted, await self._db.read(lambda conn: outbox.read_windows(conn, channel, windows))
+        except Exception:
+            if len(wanted) == 1:
+                raise
+            # Every window is read in one statement, so one window the store
+            # cannot take would fail the round for every subscriber. A cheap
+            # probe tells an unreachable store (raise: the whole round retries)
+            # from a bad window: then each window is read alone and only the
+            # subscriptions whose own read fails are ended.
+            await self._db.read(lambda conn: outbox.read_windows(conn, channel, [PROBE_WINDOW]))
+        kept: list[tuple[Subscription, Window]] = []
+        found: list[list[OutboxItem]] = []
+        for (subscription, window), result in zip(
+            wanted,
+            await asyncio.gather(*(self._read(channel, [pair]) for pair in wanted), return_exceptions=True),
+            strict=True,
+        ):
+            if isinstance(result, BaseException):
+                log.warning(
+                    "ending the %s stream of %s: its window cannot be read", channel, window.subscriber_id
+                )
+                subscription._fail(
+                    InvalidArgument(
+                        "the stream's cursor cannot be read; reconnect with a valid cursor", reason=BAD_CURSOR
+                    )
+                )
+                continue
+            kept.append((subscription, window))
+            found.extend(result[1])
+        return kept, found
 
     def _feed(self, subscription: Subscription, window: Window, items: list[OutboxItem]) -> None:
         if subscription.closed or subscription.failed:

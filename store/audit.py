@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,10 +30,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from server.security.audit_chain import AuditRecord, Problem, seal, verify
+from server.security.audit_checkpoint import AuditCheckpoint
 from store import pagination
 from store.db import Database
 from store.security_tables import AuditLogRow
 
+_logger = logging.getLogger(__name__)
 _log = AuditLogRow.__table__  # type: ignore[attr-defined]
 _COLUMNS = [_log.c[name] for name in AuditRecord.__dataclass_fields__]
 #: Advisory-lock key of the chain head: the first 8 bytes of "vgiaudit" as a signed bigint.
@@ -57,6 +60,7 @@ class AuditEntry:
     request_digest: str
     outcome: str
     trace_id: str
+    detail: str = ""
 
 
 def append_many(conn: Connection, entries: list[AuditEntry]) -> list[AuditRecord]:
@@ -76,6 +80,7 @@ def append_many(conn: Connection, entries: list[AuditEntry]) -> list[AuditRecord
             request_digest=entry.request_digest,
             outcome=entry.outcome,
             trace_id=entry.trace_id,
+            detail=entry.detail,
         )
         records.append(last)
     conn.execute(_INSERT, [_values(record) for record in records])
@@ -98,8 +103,9 @@ class AuditWriter:
     cancelled does not take its entry back: the call happened.
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, checkpoint: AuditCheckpoint | None = None) -> None:
         self._db = db
+        self._checkpoint = checkpoint
         self._pending: list[tuple[AuditEntry, asyncio.Future[AuditRecord]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -130,6 +136,13 @@ class AuditWriter:
                 for (_, future), record in zip(batch, records, strict=True):
                     if not future.done():
                         future.set_result(record)
+                if self._checkpoint is not None and records:
+                    # After the commit, so the checkpoint never names a row the log lacks.
+                    head = records[-1]
+                    try:
+                        await asyncio.to_thread(self._checkpoint.record, head.seq, head.hash)
+                    except OSError:
+                        _logger.exception("cannot record the audit checkpoint in %s", self._checkpoint.path)
         finally:
             self._flusher = None
 
@@ -179,8 +192,9 @@ class Verification:
         return not self.problems
 
 
-def verify_log(conn: Connection) -> Verification:
-    """Walk the whole log in seq order, in chunks, and report every sign of tampering."""
+def verify_log(conn: Connection, checkpoint: tuple[int, str] | None = None) -> Verification:
+    """Walk the whole log in seq order, in chunks, and report every sign of tampering (against
+    ``checkpoint``, the head kept outside the database, when given)."""
     counted = 0
 
     def rows() -> Iterator[AuditRecord]:
@@ -197,5 +211,5 @@ def verify_log(conn: Connection) -> Verification:
                 return
             after = chunk[-1].seq
 
-    problems = verify(rows())
+    problems = verify(rows(), checkpoint=checkpoint)
     return Verification(counted, problems)

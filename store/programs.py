@@ -53,6 +53,7 @@ class Program:
     deviation_threshold: Decimal
     deviation_minutes: int
     update_time: datetime
+    require_instruction_signatures: bool = False
 
     @property
     def calendar(self) -> WorkingCalendar:
@@ -167,6 +168,7 @@ def upsert(conn: Connection, program: Program) -> Program:
         "make_up_working_days": _dates_json(program.make_up_working_days),
         "deviation_threshold": str(program.deviation_threshold),
         "deviation_minutes": program.deviation_minutes,
+        "require_instruction_signatures": program.require_instruction_signatures,
         "update_time": program.update_time,
     }
     registry.upsert(conn, programs, [row], ["program_id"], [k for k in row if k != "program_id"])
@@ -201,4 +203,5 @@ def _record(row: sa.Row[tuple[object, ...]]) -> Program:
         deviation_threshold=Decimal(row.deviation_threshold),
         deviation_minutes=row.deviation_minutes,
         update_time=row.update_time,
+        require_instruction_signatures=bool(row.require_instruction_signatures),
     )

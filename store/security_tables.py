@@ -35,3 +35,20 @@ class AuditLogRow(SQLModel, table=True):
     trace_id: str = Field(max_length=32)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+    #: What the call did beyond its outcome (a telemetry batch: its point count); part of the hash when set.
+    detail: str = Field(
+        default="", sa_column=sa.Column(sa.String(length=200), nullable=False, server_default="")
+    )
+
+
+class SigningKeyRow(SQLModel, table=True):
+    """A public key a grid principal signs dispatch instructions with; revoked keys are kept."""
+
+    __tablename__: ClassVar[str] = "signing_keys"  # type: ignore[misc]
+
+    key_id: str = Field(primary_key=True, max_length=128)
+    principal: str = Field(max_length=200)
+    algorithm: str = Field(max_length=32)
+    public_key: bytes = Field(sa_column=sa.Column(sa.LargeBinary(), nullable=False))
+    create_time: datetime = Field(sa_column=utc_column())
+    revoke_time: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))

@@ -37,6 +37,7 @@ import contextlib
 import dataclasses
 import functools
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
@@ -257,6 +258,8 @@ def make_settings(database_url: str, pki: PkiLayout, *, insecure: bool = False, 
         grace_seconds=5.0,
         db_threads=4,
         health_interval_seconds=0.05,
+        # The PKI is shared by the session, the audit log is not: each server its own head file.
+        audit_checkpoint_file=str(Path(tempfile.mkdtemp(prefix="vgi-audit-")) / "audit-head.json"),
     )
     return dataclasses.replace(base, **overrides)
 

@@ -269,22 +269,14 @@ class Scenario:
                 aggregator.profile.display_name,
                 f"dispatch@{aggregator.aggregator_id}.example",
             )
-        managed = [c for c in self.population.chargers if c.platform_managed]
         issued = await _gather(
             [
                 operator.issue("vgi://grid/grid-1"),
                 *(operator.issue(f"vgi://aggregator/{a.aggregator_id}") for a in self.population.aggregators),
-                *(
-                    operator.issue(f"vgi://device/{c.charger_id}", aggregator_id=c.aggregator_id)
-                    for c in managed
-                ),
             ]
         )
         self._grid_credentials = issued[0]
-        self._aggregator_credentials = issued[1 : 1 + len(self.population.aggregators)]
-        self._device_credentials = dict(
-            zip([c.charger_id for c in managed], issued[1 + len(self.population.aggregators) :], strict=True)
-        )
+        self._aggregator_credentials = issued[1:]
 
     async def _register(self) -> None:
         grid_channel = self._open(self._grid_credentials)
@@ -354,7 +346,14 @@ class Scenario:
                 Uplink(registry),
             )
         await _gather(self._register_resources(party) for party in self.aggregators.values())
-        for charger_id, credentials in self._device_credentials.items():
+        # Device credentials only once the chargers are registered: the platform binds a device
+        # to the aggregator that owns its charger, and refuses to for a charger it does not know.
+        managed = [c for c in self.population.chargers if c.platform_managed]
+        device_credentials = await _gather(
+            self.operator.issue(f"vgi://device/{c.charger_id}", aggregator_id=c.aggregator_id)
+            for c in managed
+        )
+        for charger_id, credentials in zip([c.charger_id for c in managed], device_credentials, strict=True):
             device = Device(self._open(credentials), charger_id)
             await device.session.__aenter__()
             self.devices[charger_id] = device

@@ -6,6 +6,7 @@ Each row's hash covers its content and the previous row's hash::
 
 where ``canonical`` is compact JSON of the array
 ``[seq, time, principal, method, request_id, request_digest, outcome, trace_id]``
+(plus ``detail`` at the end when it is not empty)
 and ``time`` is rendered ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC. The first row
 links to ``GENESIS_HASH``. Editing a row breaks its own hash; recomputing that
 hash breaks the next row's link; deleting, inserting or moving rows breaks the
@@ -43,6 +44,7 @@ class AuditRecord:
     trace_id: str
     prev_hash: str
     hash: str
+    detail: str = ""
 
     @classmethod
     def from_mapping(cls, row: Mapping[str, Any]) -> AuditRecord:
@@ -57,6 +59,8 @@ class ProblemKind(StrEnum):
     SEQ_DUPLICATE = "SEQ_DUPLICATE"
     SEQ_OUT_OF_ORDER = "SEQ_OUT_OF_ORDER"
     HEAD_MISMATCH = "HEAD_MISMATCH"
+    CHECKPOINT_MISSING = "CHECKPOINT_MISSING"
+    CHECKPOINT_MISMATCH = "CHECKPOINT_MISMATCH"
 
 
 @dataclass(frozen=True)
@@ -77,17 +81,21 @@ def row_hash(record: AuditRecord) -> str:
     """The hash ``record`` must carry given its content and ``prev_hash`` (its own ``hash`` is ignored)."""
     if record.time.tzinfo is None:
         raise ValueError("audit time must be timezone-aware")
+    fields: list[Any] = [
+        record.seq,
+        record.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        record.principal,
+        record.method,
+        record.request_id,
+        record.request_digest,
+        record.outcome,
+        record.trace_id,
+    ]
+    if record.detail:
+        # Only when set, so every row sealed before ``detail`` existed keeps its hash.
+        fields.append(record.detail)
     canonical = json.dumps(
-        [
-            record.seq,
-            record.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            record.principal,
-            record.method,
-            record.request_id,
-            record.request_digest,
-            record.outcome,
-            record.trace_id,
-        ],
+        fields,
         separators=(",", ":"),
         ensure_ascii=False,
     ).encode()
@@ -104,6 +112,7 @@ def seal(
     request_digest: str,
     outcome: str,
     trace_id: str,
+    detail: str = "",
 ) -> AuditRecord:
     """The row that follows ``last`` (None for the first row): next seq, linked and hashed.
 
@@ -121,6 +130,7 @@ def seal(
         trace_id=trace_id,
         prev_hash=GENESIS_HASH if last is None else last.hash,
         hash="",
+        detail=detail,
     )
     return replace(unsealed, hash=row_hash(unsealed))
 
@@ -130,13 +140,16 @@ def verify(
     *,
     anchor: tuple[int, str] = (0, GENESIS_HASH),
     expected_head: tuple[int, str] | None = None,
+    checkpoint: tuple[int, str] | None = None,
 ) -> list[Problem]:
     """Every sign of tampering in ``rows`` (as stored, in storage order); empty if intact.
 
     ``anchor`` is the (seq, hash) the first row follows: the genesis for a
     whole log, or a trusted checkpoint to verify a window. ``expected_head``
     is the last (seq, hash) remembered outside the log, which exposes a
-    truncated tail. Problems are sorted by seq.
+    truncated tail. ``checkpoint`` is a (seq, hash) the log must still hold
+    (``audit_checkpoint``): its absence exposes deleted newest rows (or all of
+    them), a different hash there a recomputed chain. Problems are sorted by seq.
     """
     problems: list[Problem] = []
     anchor_seq, anchor_hash = anchor
@@ -165,6 +178,15 @@ def verify(
     chain.sort(key=lambda row: row.seq)
     prev_seq, prev_hash = anchor_seq, anchor_hash
     for row in chain:
+        if checkpoint is not None and row.seq == checkpoint[0] and row.hash != checkpoint[1]:
+            problems.append(
+                Problem(
+                    row.seq,
+                    ProblemKind.CHECKPOINT_MISMATCH,
+                    f"seq {row.seq}: hash differs from the checkpoint kept outside the database "
+                    "(rows rewritten and the chain recomputed)",
+                )
+            )
         if row_hash(row) != row.hash:
             problems.append(
                 Problem(row.seq, ProblemKind.HASH_MISMATCH, f"seq {row.seq}: content does not match its hash")
@@ -185,6 +207,15 @@ def verify(
                 )
             )
         prev_seq, prev_hash = row.seq, row.hash
+    if checkpoint is not None and prev_seq < checkpoint[0]:
+        problems.append(
+            Problem(
+                checkpoint[0],
+                ProblemKind.CHECKPOINT_MISSING,
+                f"log ends at seq {prev_seq}, but the checkpoint kept outside the database records "
+                f"seq {checkpoint[0]} (newest rows deleted)",
+            )
+        )
     if expected_head is not None and (prev_seq, prev_hash) != expected_head:
         head_seq, _ = expected_head
         problems.append(

@@ -68,6 +68,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     verify.add_argument("--config", help="TOML settings file")
     verify.add_argument("--database", dest="database_url", help="SQLAlchemy database URL (default: settings)")
+    verify.add_argument(
+        "--pki", dest="pki_dir", help="dev PKI directory holding server-secret.key and audit-head.json"
+    )
     verify.set_defaults(func=_audit_verify)
 
 
@@ -121,21 +124,35 @@ def _token_issue(args: argparse.Namespace) -> int:
 
 def _audit_verify(args: argparse.Namespace) -> int:
     from server import config
+    from server.security.audit_checkpoint import CheckpointForged, checkpoint_for
+    from server.security.server_secret import load_server_secret
     from store.audit import verify_log
     from store.db import create_engine
 
     try:
-        settings = config.load(args.config, database_url=args.database_url)
+        settings = config.load(args.config, database_url=args.database_url, pki_dir=args.pki_dir)
+        path = settings.audit_checkpoint_path()
+        checkpoint = checkpoint_for(path, load_server_secret(settings.secret_key_path())) if path else None
+        head = checkpoint.read() if checkpoint is not None else None
+    except CheckpointForged as exc:
+        print(f"seq 0: CHECKPOINT_FORGED: {exc}")
+        print("audit log TAMPERED: the checkpoint kept outside the database is not genuine", file=sys.stderr)
+        return 1
     except (ValueError, OSError) as exc:
         return _fail(str(exc))
     engine = create_engine(settings.database_url, pool_size=1)
     try:
         with engine.connect() as conn, conn.begin():
-            result = verify_log(conn)
+            result = verify_log(conn, head)
     finally:
         engine.dispose()
     if result.intact:
-        print(f"audit log intact: {result.records_checked} records")
+        against = (
+            f", up to the checkpoint at seq {head[0]}"
+            if head
+            else " (no checkpoint: truncation undetectable)"
+        )
+        print(f"audit log intact: {result.records_checked} records{against}")
         return 0
     for problem in result.problems:
         print(f"seq {problem.seq}: {problem.kind}: {problem.description}")

@@ -28,6 +28,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -88,6 +89,11 @@ class PkiLayout:
     @property
     def jwt_signing_key(self) -> Path:
         return self.root / "jwt-signing.pem"
+
+    @property
+    def server_secret(self) -> Path:
+        """The server's secret (page tokens, keyed audit chain, credentials at rest); never in the store."""
+        return self.root / "server-secret.key"
 
     @property
     def test_dir(self) -> Path:
@@ -284,6 +290,8 @@ def init_pki(
             ca.issue_client(principal).write(layout.client_cert(principal), layout.client_key(principal))
     if not layout.jwt_signing_key.exists():
         rotate_jwt_key(layout.root)
+    if not layout.server_secret.exists():
+        _write_file(layout.server_secret, secrets.token_hex(32).encode(), secret=True)
     return layout
 
 

@@ -16,8 +16,11 @@ Every rejection is ``domain.errors.Unauthenticated`` with a TOKEN_* reason.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
+import math
 import os
 import time
 import uuid
@@ -244,19 +247,19 @@ class TokenVerifier:
         return claims
 
     def _verify_uncached(self, token: str, now: float) -> Claims:
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.DecodeError as exc:
-            raise _reject("TOKEN_MALFORMED", f"unreadable token header: {exc}") from None
+        header = _header(token)
         alg = header.get("alg")
-        if alg not in ALLOWED_ALGORITHMS:
-            raise _reject("TOKEN_BAD_ALGORITHM", f"algorithm {alg!r} is not accepted")
+        if not isinstance(alg, str) or alg not in ALLOWED_ALGORITHMS:
+            raise _reject("TOKEN_BAD_ALGORITHM", f"algorithm {_shown(alg)} is not accepted")
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
-            raise _reject("TOKEN_UNKNOWN_KID", "token header has no kid")
+            raise _reject("TOKEN_UNKNOWN_KID", "token header has no kid string")
+        if "crit" in header:
+            # RFC 7515 §4.1.11: a recipient must refuse critical extensions it does not implement (all).
+            raise _reject("TOKEN_MALFORMED", "token header names critical extensions, none are supported")
         key = self._keyset.get(kid)
         if key is None:
-            raise _reject("TOKEN_UNKNOWN_KID", f"no trusted key has kid {kid!r}")
+            raise _reject("TOKEN_UNKNOWN_KID", f"no trusted key has kid {_shown(kid)}")
         if key.algorithm_name != alg:
             raise _reject("TOKEN_BAD_ALGORITHM", f"key {kid!r} is for {key.algorithm_name}, token says {alg}")
         try:
@@ -278,10 +281,16 @@ class TokenVerifier:
             raise _reject("TOKEN_BAD_SIGNATURE", "signature does not verify") from None
         except jwt.InvalidIssuerError:
             raise _reject("TOKEN_BAD_ISSUER", f"issuer is not {self._issuer!r}") from None
-        except jwt.InvalidAlgorithmError as exc:
-            raise _reject("TOKEN_BAD_ALGORITHM", str(exc)) from None
-        except jwt.InvalidTokenError as exc:
-            raise _reject("TOKEN_MALFORMED", str(exc)) from None
+        except jwt.InvalidAlgorithmError:
+            raise _reject(
+                "TOKEN_BAD_ALGORITHM", f"algorithm {alg} is not accepted for key {_shown(kid)}"
+            ) from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise _reject("TOKEN_MALFORMED", f"token has no {_shown(exc.claim)} claim") from None
+        except (jwt.InvalidTokenError, ValueError, TypeError):
+            # Anything else the library refuses (or trips over) is a malformed
+            # token; its own text names codecs and classes, so none of it is echoed.
+            raise _reject("TOKEN_MALFORMED", "the token payload or signature is not well formed") from None
         return self._claims(payload, kid, now)
 
     def _claims(self, payload: dict[str, Any], kid: str, now: float) -> Claims:
@@ -343,11 +352,38 @@ def issue_token(
     return jwt.encode(payload, signing_key, algorithm=algorithm, headers={"kid": kid})
 
 
+def _header(token: str) -> dict[str, Any]:
+    """The token's JOSE header, read here rather than by the library, whose refusals are less
+    precise (a non-string kid is "invalid header") and whose messages name codecs and offsets."""
+    segments = token.split(".")
+    if len(segments) != 3:
+        raise _reject("TOKEN_MALFORMED", "a token has three dot-separated segments")
+    try:
+        header = json.loads(base64.urlsafe_b64decode(segments[0] + "=" * (-len(segments[0]) % 4)))
+    except (ValueError, binascii.Error):
+        raise _reject("TOKEN_MALFORMED", "the token header is not base64url-encoded JSON") from None
+    if not isinstance(header, dict):
+        raise _reject("TOKEN_MALFORMED", "the token header is not a JSON object")
+    return header
+
+
 def _number(payload: Mapping[str, Any], name: str) -> float:
     value = payload[name]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _reject("TOKEN_MALFORMED", f"{name} is not a number")
-    return float(value)
+    try:
+        seconds = float(value)
+    except OverflowError:
+        seconds = math.inf
+    if not math.isfinite(seconds):
+        raise _reject("TOKEN_MALFORMED", f"{name} is not a finite number")
+    return seconds
+
+
+def _shown(value: object) -> str:
+    """A header value quoted for a message, cut short: attacker-chosen text stays small."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _reject(reason: str, message: str) -> Unauthenticated:

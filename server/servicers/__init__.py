@@ -16,6 +16,8 @@ from domain.principal import Principal
 from interceptors.context import current_principal
 from server.config import Settings
 from server.delivery import Dispatcher
+from server.security.server_secret import ServerSecret
+from store.audit import AuditWriter
 from store.db import Database
 
 
@@ -26,6 +28,10 @@ class Deps:
     settings: Settings
     db: Database
     dispatcher: Dispatcher
+    #: The server's secret (kept outside the database), for what must not be stored in clear.
+    secret: ServerSecret
+    #: The audit log's writer (group commit), shared with the audit interceptor.
+    audit: AuditWriter
 
 
 def caller() -> Principal:

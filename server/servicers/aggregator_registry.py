@@ -17,6 +17,7 @@ from server import clock
 from server.observability.metrics import METRICS
 from server.servicers import Deps, caller
 from server.servicers import resources_proto as convert
+from server.servicers.batch_audit import audit_batch
 from store import capacity, idempotency, registry, telemetry
 from store.idempotency import IdempotencyKey
 
@@ -231,7 +232,8 @@ class AggregatorRegistry:
         self, request_iterator: AsyncIterator[pb.UploadTelemetryRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.UploadTelemetryResponse]:
         """Each batch is committed, then acknowledged: what was acked survives a broken stream."""
-        tenant = convert.tenant_of(caller())
+        principal = caller()
+        tenant = convert.tenant_of(principal)
         skew = convert.max_skew(self.deps.settings)
         async for request in request_iterator:
             batch = request.batch
@@ -249,6 +251,16 @@ class AggregatorRegistry:
             )
             result = await self.deps.db.write(ingest)
             METRICS.telemetry_points("aggregator", result.stored_points)
+            await audit_batch(
+                self.deps.audit,
+                principal,
+                SERVICE + "UploadTelemetry",
+                batch.batch_id,
+                batch,
+                stored=result.stored_points,
+                sent=len(batch.meter_values) + len(batch.aggregates),
+                duplicate=result.duplicate,
+            )
             yield pb.UploadTelemetryResponse(
                 batch_id=batch.batch_id, stored_points=result.stored_points, duplicate=result.duplicate
             )

@@ -31,7 +31,7 @@ from domain.principal import Principal
 from server import clock
 from server.delivery import deliver
 from server.observability.metrics import METRICS
-from server.servicers import Deps, caller
+from server.servicers import Deps, caller, device_access
 from server.servicers import resources_proto as convert
 from store import outbox, telemetry
 from store.outbox import Channel, OutboxItem
@@ -53,7 +53,8 @@ class DeviceStream:
         principal = caller()
         requests = aiter(request_iterator)
         hello = await _hello(requests)
-        charger_id = _own_charger(principal, hello)
+        _own_charger(principal, hello)
+        charger_id = await self.deps.db.read(lambda conn: device_access.check_owned(conn, principal))
         writing = asyncio.Lock()
 
         async def send(response: pb.ConnectResponse) -> None:
@@ -153,7 +154,7 @@ async def _hello(requests: AsyncIterator[pb.ConnectRequest]) -> pb.Hello:
     return first.hello
 
 
-def _own_charger(principal: Principal, hello: pb.Hello) -> str:
+def _own_charger(principal: Principal, hello: pb.Hello) -> None:
     if principal.charger_id is None:
         raise PermissionDenied("only devices open a device session", reason="NOT_A_DEVICE")
     if hello.charger_id != principal.charger_id:
@@ -162,7 +163,6 @@ def _own_charger(principal: Principal, hello: pb.Hello) -> str:
             reason=CHARGER_MISMATCH,
             metadata={"charger_id": hello.charger_id},
         )
-    return principal.charger_id
 
 
 async def _until_either_ends(*work: Coroutine[Any, Any, Any]) -> None:

@@ -13,7 +13,7 @@ from vgi.device.v1 import device_service_pb2 as pb
 from domain.errors import PermissionDenied
 from server import clock
 from server.observability.metrics import METRICS
-from server.servicers import Deps, caller
+from server.servicers import Deps, caller, device_access
 from server.servicers import resources_proto as convert
 from store import idempotency, telemetry
 from store.db import after_commit
@@ -40,6 +40,7 @@ class DeviceTelemetry:
         now = clock.now()
 
         def effect(conn: Connection) -> pb.UploadMeterValuesResponse:
+            device_access.check_owned(conn, principal)
             stored = telemetry.ingest_meter_values(
                 conn, charger_id, readings, request.request_id, now, max_skew=skew
             )

@@ -22,7 +22,7 @@ from domain.settlement import PriceMode
 from server import clock
 from server.observability.tracing import link_from_current
 from server.scheduler import HEARTBEAT_TIMEOUT
-from server.servicers import Deps, caller
+from server.servicers import Deps, caller, instruction_signatures
 from store import aggregators, bids, idempotency, instructions, market_proto, registry
 from store import events as event_store
 from store.idempotency import IdempotencyKey
@@ -259,6 +259,7 @@ class DispatchMarket:
         at, principal, carrier = now(), caller(), link_from_current()
 
         def effect(conn: Connection) -> pb.SubmitDispatchInstructionResponse:
+            instruction_signatures.check(conn, request, principal)
             event = None
             if event_id:
                 event = event_store.advance(conn, event_store.get(conn, event_id), at)

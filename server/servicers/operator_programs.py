@@ -74,6 +74,7 @@ def program_of(wire: pb.Program, at: datetime) -> programs.Program:
         holidays=holidays,
         make_up_working_days=makeup,
         deviation_minutes=wire.deviation_minutes or DEFAULT_DEVIATION_MINUTES,
+        require_instruction_signatures=wire.require_instruction_signatures,
         update_time=at,
         **decimals,
     )
@@ -100,6 +101,7 @@ def program_message(program: programs.Program) -> pb.Program:
             date_pb2.Date(year=d.year, month=d.month, day=d.day) for d in program.make_up_working_days
         ],
         deviation_minutes=program.deviation_minutes,
+        require_instruction_signatures=program.require_instruction_signatures,
     )
     if program.fallback_baseline_method is not None:
         message.fallback_baseline_method = market_proto.BASELINE_METHODS[program.fallback_baseline_method]

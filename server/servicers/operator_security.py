@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import grpc
@@ -13,13 +14,21 @@ from domain.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from server.config import Settings
 from server.security import credentials
 from server.security.audit_chain import AuditRecord
+from server.security.audit_checkpoint import CheckpointForged, checkpoint_for
 from server.security.identity import PrincipalUriError, parse_principal_uri
-from server.servicers import Deps, caller
-from store import audit, idempotency
+from server.security.server_secret import SealedText
+from server.security.signatures import valid_public_key
+from server.servicers import Deps, caller, device_access
+from server.servicers.instruction_signatures import ALGORITHMS
+from store import audit, idempotency, signing_keys
 from store.idempotency import IdempotencyKey
 
 _ISSUE_CREDENTIALS = "/vgi.operator.v1.OperatorService/IssueCredentials"
+_REGISTER_SIGNING_KEY = "/vgi.operator.v1.OperatorService/RegisterSigningKey"
+_REVOKE_SIGNING_KEY = "/vgi.operator.v1.OperatorService/RevokeSigningKey"
+INVALID_PUBLIC_KEY = "INVALID_PUBLIC_KEY"
 CREDENTIAL_ISSUING_DISABLED = "CREDENTIAL_ISSUING_DISABLED"
+CREDENTIAL_UNRECOVERABLE = "CREDENTIAL_UNRECOVERABLE"
 
 
 class OperatorSecurity:
@@ -47,12 +56,37 @@ class OperatorSecurity:
     async def VerifyAuditLog(
         self, request: pb.VerifyAuditLogRequest, context: grpc.aio.ServicerContext
     ) -> pb.VerifyAuditLogResponse:
-        result = await self.deps.db.read(audit.verify_log)
+        settings = self.deps.settings
+        checkpoint = checkpoint_for(settings.audit_checkpoint_path(), self.deps.secret)
+        try:
+            head = checkpoint.read() if checkpoint is not None else None
+        except CheckpointForged as exc:
+            return pb.VerifyAuditLogResponse(intact=False, problems=[f"seq 0: CHECKPOINT_FORGED: {exc}"])
+        result = await self.deps.db.read(lambda conn: audit.verify_log(conn, head))
         return pb.VerifyAuditLogResponse(
             intact=result.intact,
             records_checked=result.records_checked,
             problems=[f"seq {p.seq}: {p.kind}: {p.description}" for p in result.problems],
         )
+
+    async def RegisterSigningKey(
+        self, request: pb.RegisterSigningKeyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RegisterSigningKeyResponse:
+        effect = _register_signing_key_effect(request, datetime.now(UTC))
+        key = IdempotencyKey(caller().uri, _REGISTER_SIGNING_KEY, request.request_id)
+        return await idempotency.write_once(self.deps.db, key, request, pb.RegisterSigningKeyResponse, effect)
+
+    async def RevokeSigningKey(
+        self, request: pb.RevokeSigningKeyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RevokeSigningKeyResponse:
+        now = datetime.now(UTC)
+
+        def effect(conn: Connection) -> pb.RevokeSigningKeyResponse:
+            signing_keys.revoke(conn, request.key_id, now)
+            return pb.RevokeSigningKeyResponse(key_id=request.key_id)
+
+        key = IdempotencyKey(caller().uri, _REVOKE_SIGNING_KEY, request.request_id)
+        return await idempotency.write_once(self.deps.db, key, request, pb.RevokeSigningKeyResponse, effect)
 
     async def IssueCredentials(
         self, request: pb.IssueCredentialsRequest, context: grpc.aio.ServicerContext
@@ -71,21 +105,58 @@ class OperatorSecurity:
         now = datetime.now(UTC)
 
         def effect(conn: Connection) -> pb.IssueCredentialsResponse:
+            if principal.charger_id is not None:
+                # A device credential binds a charger to an aggregator: only to the one that owns it.
+                device_access.check_owned(conn, principal)
             if kind == pb.CREDENTIAL_KIND_CERTIFICATE:
                 issued = credentials.issue_certificate(pki_dir, principal, ttl, now=now)
             else:
                 issued = credentials.issue_role_token(
                     pki_dir, principal, ttl, issuer=settings.token_issuer, now=now
                 )
+            # What is stored for retries (the idempotency record) holds the private key and
+            # the token sealed under the server secret, never in clear.
             return pb.IssueCredentialsResponse(
                 certificate_pem=issued.certificate_pem,
-                private_key_pem=issued.private_key_pem,
-                token=issued.token,
+                private_key_pem=sealer.seal(issued.private_key_pem, bound_to),
+                token=sealer.seal(issued.token, bound_to),
                 expire_time=_timestamp(issued.expire_time),
             )
 
         key = IdempotencyKey(caller().uri, _ISSUE_CREDENTIALS, request.request_id)
-        return await idempotency.write_once(self.deps.db, key, request, pb.IssueCredentialsResponse, effect)
+        bound_to = f"{key.principal}|{key.request_id}".encode()
+        sealer = SealedText(self.deps.secret.derive("credentials-at-rest"))
+        stored = await idempotency.write_once(self.deps.db, key, request, pb.IssueCredentialsResponse, effect)
+        # A retry answers the credential first issued (AIP-155), opened again here.
+        try:
+            stored.private_key_pem = sealer.open(stored.private_key_pem, bound_to)
+            stored.token = sealer.open(stored.token, bound_to)
+        except ValueError:
+            raise FailedPrecondition(
+                "the credential first issued for this request_id cannot be read back (the server "
+                "secret changed); issue again with a new request_id",
+                reason=CREDENTIAL_UNRECOVERABLE,
+            ) from None
+        return stored
+
+
+def _register_signing_key_effect(
+    request: pb.RegisterSigningKeyRequest, now: datetime
+) -> Callable[[Connection], pb.RegisterSigningKeyResponse]:
+    algorithm = ALGORITHMS[request.algorithm]
+    if not valid_public_key(algorithm, request.public_key):
+        raise InvalidArgument(
+            f"public_key is not an uncompressed point on the {algorithm.value} curve",
+            reason=INVALID_PUBLIC_KEY,
+            violations=[FieldViolation("public_key", "must be 0x04 || X || Y on the algorithm's curve")],
+        )
+    key = signing_keys.SigningKey(request.key_id, request.principal, algorithm.value, request.public_key)
+
+    def effect(conn: Connection) -> pb.RegisterSigningKeyResponse:
+        signing_keys.register(conn, key, now)
+        return pb.RegisterSigningKeyResponse(key_id=key.key_id)
+
+    return effect
 
 
 def _issuing_pki(settings: Settings) -> str:
@@ -109,6 +180,7 @@ def _record_to_proto(record: AuditRecord) -> pb.AuditRecord:
         trace_id=record.trace_id,
         previous_hash=record.prev_hash,
         hash=record.hash,
+        detail=record.detail,
     )
 
 

@@ -37,6 +37,15 @@ def device(platform: Any, principal: str, **options: Any) -> DeviceSession:
     )
 
 
+async def register_chargers(platform: Any) -> None:
+    """charger-1 and charger-2 registered under agg-1: a device writes only for its aggregator's charger."""
+    await onboard(platform, "agg-1")
+    await topology(platform)
+    registry = aggregator_client(platform)
+    await registry.upsert_stations([station("st-1", "ta1")])
+    await registry.upsert_chargers([charger("charger-1", "st-1"), charger("charger-2", "st-1")])
+
+
 def setpoints(*pairs: tuple[str, int]) -> Callable[[sa.Connection], list[int]]:
     return lambda conn: outbox.enqueue_setpoints(
         conn, [market_pb2.Setpoint(charger_id=c, power_w=w, instruction="instructions/i-1") for c, w in pairs]
@@ -70,6 +79,7 @@ async def ack_rows(platform: Any, charger_id: str) -> list[tuple[Any, ...]]:
 
 
 async def test_setpoints_reach_only_the_addressed_device_and_acks_are_recorded(platform: Any) -> None:
+    await register_chargers(platform)
     async with device(platform, CHARGER_1) as one, device(platform, CHARGER_2) as two:
         assert one.welcome.heartbeat_interval_seconds == 40  # a third of the 120 s heartbeat timeout
         await platform.db.write(setpoints(("charger-1", 1000), ("charger-2", 2000), ("charger-1", 3000)))
@@ -93,6 +103,7 @@ async def test_setpoints_reach_only_the_addressed_device_and_acks_are_recorded(p
 
 
 async def test_a_device_resumes_after_the_cursor_in_its_hello(platform: Any) -> None:
+    await register_chargers(platform)
     await platform.db.write(setpoints(*(("charger-1", w) for w in (100, 200, 300))))
     async with device(platform, CHARGER_1, after_sequence=2) as resumed:
         assert await take(resumed, 1) == [(3, 300)]
@@ -160,6 +171,7 @@ async def test_telemetry_sent_on_the_session_is_committed(platform: Any) -> None
 
 
 async def test_a_foreign_session_stop_ends_the_stream_with_not_found(platform: Any) -> None:
+    await register_chargers(platform)
     async with device(platform, CHARGER_1) as one:
         await one.session_stopped("nobody-s-session", datetime.now(UTC))
         with pytest.raises(NotFoundError) as ended:

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 import grpc
+from registry.world import aggregator_client, charger, onboard, station, topology
 from vgi.common.v1 import market_pb2
 
 from clients.sdk import channel_options
@@ -32,6 +33,11 @@ async def test_fan_out_to_1000_device_streams(database_url: str, platform_factor
     async with platform_factory(database_url, insecure=True) as running:
         key, kid = load_jwt_signing_key(running.credentials.layout.root)
         chargers = [f"ch-{n:04d}" for n in range(DEVICES)]
+        await onboard(running, "agg-1")
+        await topology(running)
+        registry = aggregator_client(running)
+        await registry.upsert_stations([station("st-1", "ta1")])
+        await registry.upsert_chargers([charger(c, "st-1") for c in chargers])
         channel = grpc.aio.insecure_channel(running.target, options=channel_options())
         sessions = [
             DeviceSession(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -19,12 +20,16 @@ import pytest
 from conftest import GRID, OPERATOR, DevCredentials
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
+from sqlalchemy.engine import Connection
 from vgi.common.v1 import aggregator_pb2
 from vgi.operator.v1 import operator_service_pb2 as operator_pb
 from vgi.operator.v1 import operator_service_pb2_grpc as operator_grpc
 
 from clients.streams import DeviceSession
 from interceptors.tracing import client_interceptors
+from store import aggregators, registry
+from store.db import Database
+from store.registry import Charger, GridNode, Station
 
 from .conftest import MakeTracing
 from .otlp_receiver import otlp_receiver
@@ -36,6 +41,33 @@ OPERATOR_SERVICE = "/vgi.operator.v1.OperatorService/"
 AGGREGATOR = "vgi://aggregator/agg-1"
 DEVICE = "vgi://device/charger-1"
 CONNECT = "/vgi.device.v1.DeviceService/Connect"
+
+
+async def _register_charger_1(database_url: str) -> None:
+    """agg-1 owning charger-1, straight into the served store (a device writes only for its
+    aggregator's charger); over gRPC it would add access-log lines this test counts."""
+    now = datetime.now(UTC)
+
+    def seed(conn: Connection) -> None:
+        aggregators.create(
+            conn,
+            aggregator_id="agg-1",
+            display_name="Agg 1",
+            unified_social_credit_code="",
+            contact_email="",
+            now=now,
+        )
+        registry.upsert_grid_nodes(conn, [GridNode("ta1", "TRANSFORMER_AREA", None, "Area 1", 0, 0)], now)
+        registry.upsert_stations(conn, "agg-1", [Station("st-1", "", "ta1", 0, 0)], now)
+        registry.upsert_chargers(
+            conn, "agg-1", [Charger("charger-1", "st-1", "AC", 7_000, 0, False, True)], now
+        )
+
+    db = Database(database_url, threads=1)
+    try:
+        await db.write(seed)
+    finally:
+        await db.close()
 
 
 def _client_span(spans: tuple[ReadableSpan, ...], method: str) -> ReadableSpan:
@@ -98,6 +130,7 @@ async def test_server_log_lines_carry_the_trace_and_caller_and_no_token(
                             listed, timeout=10
                         )
                     assert refused.value.code() is grpc.StatusCode.UNAUTHENTICATED
+            await _register_charger_1(database_url)
             async with (
                 channel(
                     served,

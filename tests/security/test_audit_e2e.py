@@ -205,13 +205,17 @@ async def test_verify_passes_untouched_and_fails_for_each_tampering(platform: An
     assert {problem.kind for problem in result.problems} == kinds
     answer = await stub.VerifyAuditLog(operator_pb.VerifyAuditLogRequest(), timeout=10)
     assert answer.intact is False
-    assert list(answer.problems) == [f"seq {p.seq}: {p.kind}: {p.description}" for p in result.problems]
+    # The server also checks the head it keeps outside the database, which may add its own finding.
+    assert {f"seq {p.seq}: {p.kind}: {p.description}" for p in result.problems} <= set(answer.problems)
 
 
 async def test_vgi_audit_verify_exits_non_zero_and_prints_the_problems(platform: Any) -> None:
     await _create_five(platform)
     code, output = await _cli_verify(platform)
-    assert (code, output.strip()) == (0, "audit log intact: 5 records")
+    assert (code, output.strip()) == (
+        0,
+        "audit log intact: 5 records (no checkpoint: truncation undetectable)",
+    )
     rows = await _rows(platform)
     await platform.db.write(lambda conn: _edit(conn, rows))
     code, output = await _cli_verify(platform)

@@ -10,6 +10,7 @@ import grpc
 import jwt
 import pytest
 from google.protobuf.duration_pb2 import Duration
+from registry.world import aggregator_client, charger, onboard, station, topology
 from vgi.operator.v1 import operator_service_pb2 as operator_pb
 from vgi.operator.v1 import operator_service_pb2_grpc as operator_grpc
 
@@ -64,6 +65,10 @@ async def test_a_device_certificate_needs_its_aggregator(platform: Any) -> None:
             _issue("vgi://device/c7", operator_pb.CREDENTIAL_KIND_CERTIFICATE), timeout=10
         )
     assert unbound.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    await onboard(platform, "agg-1")
+    await topology(platform)
+    await aggregator_client(platform, "agg-1").upsert_stations([station("st-1", "ta1")])
+    await aggregator_client(platform, "agg-1").upsert_chargers([charger("c7", "st-1")])
     bound = await stub.IssueCredentials(
         _issue("vgi://device/c7", operator_pb.CREDENTIAL_KIND_CERTIFICATE, aggregator_id="agg-1"), timeout=10
     )

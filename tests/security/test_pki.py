@@ -65,7 +65,12 @@ def test_init_writes_the_documented_layout_with_private_keys_0600(tmp_path: Path
         "internal-sim",
     ]
     expected = {"ca.pem": 0o644, "ca.key": 0o600, "server.pem": 0o644, "server.key": 0o600}
-    expected |= {"jwks.json": 0o644, "jwt-signing.pem": 0o600, "clients": files["clients"]}
+    expected |= {
+        "jwks.json": 0o644,
+        "jwt-signing.pem": 0o600,
+        "server-secret.key": 0o600,
+        "clients": files["clients"],
+    }
     for stem in expected_clients:
         expected |= {f"clients/{stem}.pem": 0o644, f"clients/{stem}.key": 0o600}
     assert files == expected

@@ -230,14 +230,16 @@ class ClearEventResponse(_message.Message):
     def __init__(self, clearing_result: _Optional[_Union[_market_pb2.ClearingResult, _Mapping]] = ..., instructions: _Optional[_Iterable[_Union[_market_pb2.Instruction, _Mapping]]] = ...) -> None: ...
 
 class DetachedSignature(_message.Message):
-    __slots__ = ("algorithm", "key_id", "signature")
+    __slots__ = ("algorithm", "key_id", "signature", "signed_request")
     ALGORITHM_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    SIGNED_REQUEST_FIELD_NUMBER: _ClassVar[int]
     algorithm: SignatureAlgorithm
     key_id: str
     signature: bytes
-    def __init__(self, algorithm: _Optional[_Union[SignatureAlgorithm, str]] = ..., key_id: _Optional[str] = ..., signature: _Optional[bytes] = ...) -> None: ...
+    signed_request: bytes
+    def __init__(self, algorithm: _Optional[_Union[SignatureAlgorithm, str]] = ..., key_id: _Optional[str] = ..., signature: _Optional[bytes] = ..., signed_request: _Optional[bytes] = ...) -> None: ...
 
 class SubmitDispatchInstructionRequest(_message.Message):
     __slots__ = ("request_id", "event", "scope", "direction", "target", "validity", "signature")

@@ -10,6 +10,7 @@ from vgi.common.v1 import aggregator_pb2 as _aggregator_pb2
 from vgi.common.v1 import market_pb2 as _market_pb2
 from vgi.common.v1 import options_pb2 as _options_pb2
 from vgi.common.v1 import statistics_pb2 as _statistics_pb2
+from vgi.dispatch.v1 import dispatch_service_pb2 as _dispatch_service_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -116,8 +117,42 @@ class IssueCredentialsResponse(_message.Message):
     expire_time: _timestamp_pb2.Timestamp
     def __init__(self, certificate_pem: _Optional[str] = ..., private_key_pem: _Optional[str] = ..., token: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class RegisterSigningKeyRequest(_message.Message):
+    __slots__ = ("request_id", "principal", "key_id", "algorithm", "public_key")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    ALGORITHM_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    principal: str
+    key_id: str
+    algorithm: _dispatch_service_pb2.SignatureAlgorithm
+    public_key: bytes
+    def __init__(self, request_id: _Optional[str] = ..., principal: _Optional[str] = ..., key_id: _Optional[str] = ..., algorithm: _Optional[_Union[_dispatch_service_pb2.SignatureAlgorithm, str]] = ..., public_key: _Optional[bytes] = ...) -> None: ...
+
+class RegisterSigningKeyResponse(_message.Message):
+    __slots__ = ("key_id",)
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    def __init__(self, key_id: _Optional[str] = ...) -> None: ...
+
+class RevokeSigningKeyRequest(_message.Message):
+    __slots__ = ("request_id", "key_id")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    key_id: str
+    def __init__(self, request_id: _Optional[str] = ..., key_id: _Optional[str] = ...) -> None: ...
+
+class RevokeSigningKeyResponse(_message.Message):
+    __slots__ = ("key_id",)
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    def __init__(self, key_id: _Optional[str] = ...) -> None: ...
+
 class Program(_message.Message):
-    __slots__ = ("name", "baseline_method", "fallback_baseline_method", "clearing_mode", "price_mode", "penalty_threshold_rate", "cap_rate", "penalty_factor", "qualified_min_rate", "qualified_max_rate", "fee_ratio", "holidays", "make_up_working_days", "deviation_threshold", "deviation_minutes")
+    __slots__ = ("name", "baseline_method", "fallback_baseline_method", "clearing_mode", "price_mode", "penalty_threshold_rate", "cap_rate", "penalty_factor", "qualified_min_rate", "qualified_max_rate", "fee_ratio", "holidays", "make_up_working_days", "deviation_threshold", "deviation_minutes", "require_instruction_signatures")
     NAME_FIELD_NUMBER: _ClassVar[int]
     BASELINE_METHOD_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_BASELINE_METHOD_FIELD_NUMBER: _ClassVar[int]
@@ -133,6 +168,7 @@ class Program(_message.Message):
     MAKE_UP_WORKING_DAYS_FIELD_NUMBER: _ClassVar[int]
     DEVIATION_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     DEVIATION_MINUTES_FIELD_NUMBER: _ClassVar[int]
+    REQUIRE_INSTRUCTION_SIGNATURES_FIELD_NUMBER: _ClassVar[int]
     name: str
     baseline_method: _market_pb2.BaselineMethod
     fallback_baseline_method: _market_pb2.BaselineMethod
@@ -148,7 +184,8 @@ class Program(_message.Message):
     make_up_working_days: _containers.RepeatedCompositeFieldContainer[_date_pb2.Date]
     deviation_threshold: _decimal_pb2.Decimal
     deviation_minutes: int
-    def __init__(self, name: _Optional[str] = ..., baseline_method: _Optional[_Union[_market_pb2.BaselineMethod, str]] = ..., fallback_baseline_method: _Optional[_Union[_market_pb2.BaselineMethod, str]] = ..., clearing_mode: _Optional[_Union[_market_pb2.ClearingMode, str]] = ..., price_mode: _Optional[_Union[_market_pb2.PriceMode, str]] = ..., penalty_threshold_rate: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., cap_rate: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., penalty_factor: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., qualified_min_rate: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., qualified_max_rate: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., fee_ratio: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., holidays: _Optional[_Iterable[_Union[_date_pb2.Date, _Mapping]]] = ..., make_up_working_days: _Optional[_Iterable[_Union[_date_pb2.Date, _Mapping]]] = ..., deviation_threshold: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., deviation_minutes: _Optional[int] = ...) -> None: ...
+    require_instruction_signatures: bool
+    def __init__(self, name: _Optional[str] = ..., baseline_method: _Optional[_Union[_market_pb2.BaselineMethod, str]] = ..., fallback_baseline_method: _Optional[_Union[_market_pb2.BaselineMethod, str]] = ..., clearing_mode: _Optional[_Union[_market_pb2.ClearingMode, str]] = ..., price_mode: _Optional[_Union[_market_pb2.PriceMode, str]] = ..., penalty_threshold_rate: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., cap_rate: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., penalty_factor: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., qualified_min_rate: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., qualified_max_rate: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., fee_ratio: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., holidays: _Optional[_Iterable[_Union[_date_pb2.Date, _Mapping]]] = ..., make_up_working_days: _Optional[_Iterable[_Union[_date_pb2.Date, _Mapping]]] = ..., deviation_threshold: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., deviation_minutes: _Optional[int] = ..., require_instruction_signatures: _Optional[bool] = ...) -> None: ...
 
 class GetProgramRequest(_message.Message):
     __slots__ = ("name",)
@@ -193,7 +230,7 @@ class UpsertProgramResponse(_message.Message):
     def __init__(self, program: _Optional[_Union[Program, _Mapping]] = ...) -> None: ...
 
 class AuditRecord(_message.Message):
-    __slots__ = ("sequence", "record_time", "principal", "method", "request_id", "request_digest", "code", "trace_id", "previous_hash", "hash")
+    __slots__ = ("sequence", "record_time", "principal", "method", "request_id", "request_digest", "code", "trace_id", "previous_hash", "hash", "detail")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     RECORD_TIME_FIELD_NUMBER: _ClassVar[int]
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
@@ -204,6 +241,7 @@ class AuditRecord(_message.Message):
     TRACE_ID_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_HASH_FIELD_NUMBER: _ClassVar[int]
     HASH_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     record_time: _timestamp_pb2.Timestamp
     principal: str
@@ -214,7 +252,8 @@ class AuditRecord(_message.Message):
     trace_id: str
     previous_hash: str
     hash: str
-    def __init__(self, sequence: _Optional[int] = ..., record_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., principal: _Optional[str] = ..., method: _Optional[str] = ..., request_id: _Optional[str] = ..., request_digest: _Optional[str] = ..., code: _Optional[str] = ..., trace_id: _Optional[str] = ..., previous_hash: _Optional[str] = ..., hash: _Optional[str] = ...) -> None: ...
+    detail: str
+    def __init__(self, sequence: _Optional[int] = ..., record_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., principal: _Optional[str] = ..., method: _Optional[str] = ..., request_id: _Optional[str] = ..., request_digest: _Optional[str] = ..., code: _Optional[str] = ..., trace_id: _Optional[str] = ..., previous_hash: _Optional[str] = ..., hash: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class ListAuditRecordsRequest(_message.Message):
     __slots__ = ("page_size", "page_token", "principal", "method")

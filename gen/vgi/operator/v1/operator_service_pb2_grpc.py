@@ -61,6 +61,16 @@ class OperatorServiceStub:
                 request_serializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.IssueCredentialsRequest.SerializeToString,
                 response_deserializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.IssueCredentialsResponse.FromString,
                 _registered_method=True)
+        self.RegisterSigningKey = channel.unary_unary(
+                '/vgi.operator.v1.OperatorService/RegisterSigningKey',
+                request_serializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.RegisterSigningKeyRequest.SerializeToString,
+                response_deserializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.RegisterSigningKeyResponse.FromString,
+                _registered_method=True)
+        self.RevokeSigningKey = channel.unary_unary(
+                '/vgi.operator.v1.OperatorService/RevokeSigningKey',
+                request_serializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.RevokeSigningKeyRequest.SerializeToString,
+                response_deserializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.RevokeSigningKeyResponse.FromString,
+                _registered_method=True)
         self.GetProgram = channel.unary_unary(
                 '/vgi.operator.v1.OperatorService/GetProgram',
                 request_serializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.GetProgramRequest.SerializeToString,
@@ -134,6 +144,21 @@ class OperatorServiceServicer:
     def IssueCredentials(self, request, context):
         """IssueCredentials issues a client certificate or a token for a principal
         (development and test deployments only; disabled in production).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RegisterSigningKey(self, request, context):
+        """RegisterSigningKey registers a public key a grid principal signs
+        dispatch instructions with; several keys may be valid at once (rotation).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeSigningKey(self, request, context):
+        """RevokeSigningKey retires a signing key: signatures by it are refused.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -222,6 +247,16 @@ def add_OperatorServiceServicer_to_server(servicer, server):
                     servicer.IssueCredentials,
                     request_deserializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.IssueCredentialsRequest.FromString,
                     response_serializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.IssueCredentialsResponse.SerializeToString,
+            ),
+            'RegisterSigningKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterSigningKey,
+                    request_deserializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.RegisterSigningKeyRequest.FromString,
+                    response_serializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.RegisterSigningKeyResponse.SerializeToString,
+            ),
+            'RevokeSigningKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeSigningKey,
+                    request_deserializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.RevokeSigningKeyRequest.FromString,
+                    response_serializer=vgi_dot_operator_dot_v1_dot_operator__service__pb2.RevokeSigningKeyResponse.SerializeToString,
             ),
             'GetProgram': grpc.unary_unary_rpc_method_handler(
                     servicer.GetProgram,
@@ -396,6 +431,60 @@ class OperatorService:
             '/vgi.operator.v1.OperatorService/IssueCredentials',
             vgi_dot_operator_dot_v1_dot_operator__service__pb2.IssueCredentialsRequest.SerializeToString,
             vgi_dot_operator_dot_v1_dot_operator__service__pb2.IssueCredentialsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterSigningKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vgi.operator.v1.OperatorService/RegisterSigningKey',
+            vgi_dot_operator_dot_v1_dot_operator__service__pb2.RegisterSigningKeyRequest.SerializeToString,
+            vgi_dot_operator_dot_v1_dot_operator__service__pb2.RegisterSigningKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeSigningKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vgi.operator.v1.OperatorService/RevokeSigningKey',
+            vgi_dot_operator_dot_v1_dot_operator__service__pb2.RevokeSigningKeyRequest.SerializeToString,
+            vgi_dot_operator_dot_v1_dot_operator__service__pb2.RevokeSigningKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,
