@@ -27,13 +27,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from server.observability.tracing import store_span
+from store import faults
 
 T = TypeVar("T")
 
@@ -79,6 +80,13 @@ def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
     engine's "commit" event, this runs after the COMMIT has succeeded.
     """
     conn.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+def _reraise_classified(exc: Exception) -> NoReturn:
+    error = faults.classify(exc)
+    if error is None:
+        raise exc
+    raise error from exc
 
 
 def is_sqlite(url: str | sa.URL) -> bool:
@@ -186,12 +194,21 @@ class Database:
         self._span_attributes = {"db.system": self.engine.dialect.name}
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn(conn)`` in one read-write transaction; commit when it returns, roll back if it raises."""
-        return await self._submit(fn, True)
+        """Run ``fn(conn)`` in one read-write transaction; commit when it returns, roll back if it raises.
+
+        An unreachable or full store raises the domain error ``store.faults`` names for it.
+        """
+        try:
+            return await self._submit(fn, True)
+        except (sa.exc.DBAPIError, sa.exc.TimeoutError) as exc:
+            _reraise_classified(exc)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn(conn)`` in one transaction that is not expected to write."""
-        return await self._submit(fn, False)
+        """Run ``fn(conn)`` in one transaction that is not expected to write (faults as for ``write``)."""
+        try:
+            return await self._submit(fn, False)
+        except (sa.exc.DBAPIError, sa.exc.TimeoutError) as exc:
+            _reraise_classified(exc)
 
     def _submit(self, fn: Callable[[Connection], T], write: bool) -> asyncio.Future[T]:
         loop = asyncio.get_running_loop()
