@@ -10,6 +10,7 @@ stubs land.
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import logging
 import pkgutil
@@ -37,7 +38,7 @@ from interceptors.metrics import metrics_server_interceptor
 from interceptors.ratelimit import RateLimitInterceptor
 from interceptors.tracing import tracing_server_interceptor
 from interceptors.validation import ValidationInterceptor
-from server import clock
+from server import clock, preflight, version
 from server.config import Settings
 from server.delivery import Dispatcher
 from server.monitor import Monitor
@@ -147,7 +148,7 @@ def select_surfaces(available: Sequence[Surface], wanted: Sequence[str]) -> list
     known = {s.surface for s in available}
     unknown = sorted(set(wanted) - known)
     if unknown:
-        raise ValueError(f"unknown services {', '.join(unknown)}; available: {', '.join(sorted(known))}")
+        raise ValueError(f"services: unknown {', '.join(unknown)}; available: {', '.join(sorted(known))}")
     return [s for s in available if s.surface in wanted]
 
 
@@ -190,8 +191,17 @@ class Platform:
 
     async def start(self) -> None:
         settings = self.settings
-        settings.validate()
-        surfaces = select_surfaces(discover_surfaces(), settings.services)
+        try:
+            settings.validate()
+            surfaces = select_surfaces(discover_surfaces(), settings.services)
+        except ValueError as exc:
+            raise preflight.StartupError(str(exc)) from None
+        await asyncio.to_thread(preflight.before_migrating, settings)
+        await asyncio.to_thread(
+            functools.partial(
+                preflight.schema_revision, settings.database_url, will_migrate=settings.migrate_on_start
+            )
+        )
         if settings.migrate_on_start:
             await asyncio.to_thread(migrate.upgrade, settings.database_url)
         self.clock = clock.start_simulated() if settings.simulated_clock else None
@@ -259,18 +269,21 @@ class Platform:
 
     def _bind(self, server: grpc.aio.Server) -> int:
         settings = self.settings
-        if settings.insecure:
-            port = server.add_insecure_port(settings.listen)
-        else:
-            cert_file, key_file, client_ca_file = settings.tls_files()
-            credentials = grpc.ssl_server_credentials(
-                [(Path(key_file).read_bytes(), Path(cert_file).read_bytes())],
-                root_certificates=Path(client_ca_file).read_bytes(),
-                require_client_auth=True,
-            )
-            port = server.add_secure_port(settings.listen, credentials)
+        try:
+            if settings.insecure:
+                port = server.add_insecure_port(settings.listen)
+            else:
+                cert_file, key_file, client_ca_file = settings.tls_files()
+                credentials = grpc.ssl_server_credentials(
+                    [(Path(key_file).read_bytes(), Path(cert_file).read_bytes())],
+                    root_certificates=Path(client_ca_file).read_bytes(),
+                    require_client_auth=True,
+                )
+                port = server.add_secure_port(settings.listen, credentials)
+        except RuntimeError:
+            port = 0  # grpc raises instead of returning 0 in some versions
         if port == 0:
-            raise RuntimeError(f"could not listen on {settings.listen}")
+            raise preflight.StartupError(f"listen: could not listen on {settings.listen}")
         return port
 
     async def _store_answers(self) -> bool:
@@ -336,6 +349,17 @@ class Platform:
             self.clock = None
 
 
+def serving_line(settings: Settings, services: Sequence[str], port: int, workers: str = "") -> str:
+    """What an operator needs to know it is the platform they meant: surfaces, TLS mode, store (no
+    password), version; it ends in ``on port P`` (scripts read the port from there)."""
+    tls = "plaintext (insecure, loopback only)" if settings.insecure else "mutual TLS"
+    surfaces = ", ".join(sorted({service.split(".")[1] for service in services}))
+    return (
+        f"vgi: serving {surfaces} (vgi {version()}; {tls}; store {preflight.shown_url(settings.database_url)})"
+        f" on port {port}{workers}"
+    )
+
+
 async def serve(settings: Settings, ready: Callable[[Platform], None] | None = None) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully; ``ready`` is told once serving
     (by default a line on stdout; a worker of ``vgi serve --workers`` tells its supervisor)."""
@@ -346,7 +370,7 @@ async def serve(settings: Settings, ready: Callable[[Platform], None] | None = N
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     if ready is None:
-        print(f"vgi: serving {', '.join(platform.services)} on port {platform.port}", flush=True)
+        print(serving_line(platform.settings, platform.services, platform.port), flush=True)
     else:
         ready(platform)
     await stopping.wait()

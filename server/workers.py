@@ -84,7 +84,12 @@ class Supervisor:
         self._stopping = False
 
     def run(self) -> int:
+        from server import preflight
+        from server.app import serving_line
+
         settings = self.settings
+        preflight.before_migrating(settings)
+        preflight.schema_revision(settings.database_url, will_migrate=settings.migrate_on_start)
         if settings.migrate_on_start:
             from store import migrate
 
@@ -101,9 +106,7 @@ class Supervisor:
                 print(f"vgi serve: {exc}", file=sys.stderr)
                 self._stop_all()
                 return 1
-            print(
-                f"vgi: serving {', '.join(services)} on port {port} ({settings.workers} workers)", flush=True
-            )
+            print(serving_line(settings, services, port, f" ({settings.workers} workers)"), flush=True)
             self._watch()
             return self._stop_all()
 

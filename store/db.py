@@ -105,9 +105,6 @@ def create_engine(url: str | sa.URL, *, pool_size: int = 8, busy_timeout_ms: int
     """An engine configured the way the platform needs it (also used by migrations)."""
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        path = sqlite_path(parsed)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(
             parsed,
             # Connections move between the pool's worker threads; each is used
