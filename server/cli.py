@@ -103,7 +103,7 @@ def _serve(args: argparse.Namespace) -> int:
         except ValueError as exc:  # the OTEL_* environment names something this build cannot do
             raise StartupError(str(exc)) from None
         try:
-            asyncio.run(serve(settings))
+            asyncio.run(serve(settings, metrics_registry=obs.prometheus.registry if obs.prometheus else None))
         finally:
             obs.shutdown()
     except (ValueError, StartupError) as exc:
@@ -124,6 +124,7 @@ def setup_observability_for(settings: config.Settings, *, worker: int | None = N
         json_logs=settings.log_json,
         console=settings.trace_console,
         prometheus_port=(settings.prometheus_port + (worker or 0)) if settings.prometheus_port else None,
+        admin_metrics=bool(settings.admin_listen),
     )
 
 
@@ -146,10 +147,14 @@ def _register_migrate(subparsers: Any) -> None:
 def _migrate(args: argparse.Namespace) -> int:
     from server.preflight import shown_url
     from store import migrate
+    from store.db import is_sqlite, sqlite_path
 
     try:
         settings = config.load(args.config, database_url=args.database_url)
         config.check_database_url(settings.database_url)
+        path = sqlite_path(settings.database_url) if is_sqlite(settings.database_url) else None
+        if path is not None and not path.parent.is_dir():
+            raise ValueError(f"database_url: the directory {path.parent} of the SQLite file does not exist")
     except ValueError as exc:
         print(f"vgi migrate: {exc}", file=sys.stderr)
         return 2

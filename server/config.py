@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from server.security.pki import PkiLayout
 from server.security.ratelimit import BucketSpec, parse_limits
 from server.security.tokens import DEV_ISSUER
-from store.db import is_sqlite, sqlite_path
+from store.db import is_sqlite
 
 ENV_PREFIX = "VGI_"
 #: vgi.common.v1.MethodClass names without their prefix; UNSPECIFIED shares READ's bucket.
@@ -167,7 +167,27 @@ class Settings:
         default=False, metadata={"doc": "print spans and metrics to stdout (development)"}
     )
     prometheus_port: int = field(
-        default=0, metadata={"doc": "serve Prometheus metrics on 127.0.0.1:PORT; 0 disables the endpoint"}
+        default=0,
+        metadata={
+            "doc": "also serve Prometheus metrics on 127.0.0.1:PORT; 0 disables this endpoint "
+            "(the admin listener's /metrics needs none)"
+        },
+    )
+    admin_listen: str = field(
+        default="127.0.0.1:0",
+        metadata={
+            "doc": "plaintext HTTP host:port of /healthz, /readyz and /metrics for probes and scrapers, no "
+            "client certificate (no business data); port 0 picks a free one; empty disables it; "
+            "worker i of --workers listens on port + i"
+        },
+    )
+    admin_grpc_listen: str = field(
+        default="127.0.0.1:0",
+        metadata={
+            "doc": "plaintext gRPC host:port serving only grpc.health.v1 (Kubernetes gRPC probes, load "
+            "balancers), no client certificate; port 0 picks a free one; empty disables it; worker i "
+            "listens on port + i"
+        },
     )
     simulated_clock: bool = field(
         default=False,
@@ -225,6 +245,9 @@ class Settings:
         anything is migrated or bound).
         """
         _check_address("listen", self.listen)
+        for setting in ("admin_listen", "admin_grpc_listen"):
+            if getattr(self, setting):
+                _check_address(setting, getattr(self, setting))
         check_database_url(self.database_url)
         if self.log_level.upper() not in LOG_LEVELS:
             raise ValueError(f"log_level: {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
@@ -287,11 +310,7 @@ def check_database_url(url: str) -> None:
         raise ValueError(f"database_url: {url!r} is not a database URL") from None
     # Not get_driver_name(): it imports the dialect, which fails with a traceback for an unknown scheme.
     backend, _, driver = parsed.drivername.partition("+")
-    if backend == "sqlite":
-        path = sqlite_path(parsed)
-        if path is not None and not path.parent.is_dir():
-            raise ValueError(f"database_url: the directory {path.parent} of the SQLite file does not exist")
-    elif backend != "postgresql" or driver != "psycopg":
+    if backend not in ("sqlite", "postgresql") or (backend == "postgresql" and driver != "psycopg"):
         shown = parsed.render_as_string(hide_password=True)
         raise ValueError(
             f"database_url: {shown!r} is neither sqlite:///PATH nor postgresql+psycopg://USER@HOST:PORT/DB"

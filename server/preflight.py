@@ -23,7 +23,7 @@ from alembic.script import ScriptDirectory
 
 from server.config import Settings
 from store import migrate
-from store.db import create_engine, is_sqlite
+from store.db import create_engine, is_sqlite, sqlite_path
 
 CONNECT_TIMEOUT_S = 5
 
@@ -85,7 +85,11 @@ def shown_url(url: str) -> str:
 
 def _store_answers(settings: Settings) -> None:
     if is_sqlite(settings.database_url):
-        return  # a file in an existing directory (validated); SQLite creates it on first use
+        # SQLite creates the file on first use, but a directory is not created behind the operator's back.
+        path = sqlite_path(settings.database_url)
+        if path is not None and not path.parent.is_dir():
+            raise StartupError(f"database_url: the directory {path.parent} of the SQLite file does not exist")
+        return
     engine = create_engine(settings.database_url, pool_size=1, busy_timeout_ms=CONNECT_TIMEOUT_S * 1000)
     try:
         with engine.connect() as conn:

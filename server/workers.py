@@ -62,6 +62,12 @@ def _worker(settings: Settings, index: int, ready: Connection) -> None:
 
     # Ctrl-C reaches the whole process group; the supervisor turns it into one SIGTERM each.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # One port cannot be served by several processes: worker i's admin listeners take port + i.
+    settings = dataclasses.replace(
+        settings,
+        admin_listen=_offset(settings.admin_listen, index),
+        admin_grpc_listen=_offset(settings.admin_grpc_listen, index),
+    )
     obs = setup_observability_for(settings, worker=index)
 
     def announce(platform: Platform) -> None:
@@ -69,9 +75,18 @@ def _worker(settings: Settings, index: int, ready: Connection) -> None:
         ready.close()
 
     try:
-        asyncio.run(serve(settings, ready=announce))
+        asyncio.run(
+            serve(
+                settings, ready=announce, metrics_registry=obs.prometheus.registry if obs.prometheus else None
+            )
+        )
     finally:
         obs.shutdown()
+
+
+def _offset(address: str, index: int) -> str:
+    host, _, port = address.rpartition(":")
+    return f"{host}:{int(port) + index}" if address and int(port) else address
 
 
 class Supervisor:
@@ -106,7 +121,9 @@ class Supervisor:
                 print(f"vgi serve: {exc}", file=sys.stderr)
                 self._stop_all()
                 return 1
-            print(serving_line(settings, services, port, f" ({settings.workers} workers)"), flush=True)
+            print(
+                serving_line(settings, services, port, workers=f" ({settings.workers} workers)"), flush=True
+            )
             self._watch()
             return self._stop_all()
 

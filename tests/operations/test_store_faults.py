@@ -28,6 +28,7 @@ from clients.sdk import OperatorClient
 from store.tables import AggregatorRow, IdempotencyKeyRow
 
 from .proxy import fault_proxy
+from .test_admin import get
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -84,8 +85,12 @@ async def test_postgres_outage_answers_unavailable_and_recovers(
             operator = running.operator
             await operator.create_aggregator("before", aggregator_pb2.Aggregator(display_name="Before"))
 
+            readyz = f"http://127.0.0.1:{running.platform.admin_port}/readyz"
+            assert (await asyncio.to_thread(get, readyz))[0] == 200
+
             proxy.cut()
             await _until(lambda: _eq(health, NOT_SERVING), "health NOT_SERVING")
+            assert (await asyncio.to_thread(get, readyz))[0] == 503
 
             # A client that gives up soon: every kind of call answers UNAVAILABLE with RetryInfo.
             impatient = OperatorClient(running.channel, deadline=1.5)
@@ -132,6 +137,7 @@ async def test_postgres_outage_answers_unavailable_and_recovers(
             created = await pending
             assert created.aggregator_id == "during"
             await _until(lambda: _eq(health, SERVING), "health SERVING")
+            assert (await asyncio.to_thread(get, readyz))[0] == 200
             for logger in ("server.scheduler", "server.monitor"):
                 await _until(lambda lg=logger: _records(caplog, lg, logging.INFO), f"{logger} INFO")
 
