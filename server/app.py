@@ -45,6 +45,7 @@ from server.config import Settings
 from server.delivery import Dispatcher
 from server.monitor import Monitor
 from server.observability.tracing import installed_tracer_provider
+from server.retention import Retention
 from server.scheduler import Scheduler
 from server.security.ratelimit_redis import RedisRateLimiter
 from server.security.tokens import KeySet, TokenVerifier
@@ -200,6 +201,8 @@ class Platform:
         self.monitor: Monitor | None = None
         self._monitor_task: asyncio.Task[None] | None = None
         self._serving: bool | None = None
+        self.retention: Retention | None = None
+        self._retention_task: asyncio.Task[None] | None = None
         self.clock: clock.SimulatedClock | None = None
 
     async def start(self) -> None:
@@ -271,6 +274,13 @@ class Platform:
                 self._scheduler_task = asyncio.create_task(self.scheduler.run(), name="vgi-market-scheduler")
             if settings.monitor_interval_seconds > 0 and not settings.simulated_clock:
                 self._monitor_task = asyncio.create_task(self.monitor.run(), name="vgi-execution-monitor")
+            self.retention = Retention(
+                db,
+                age=timedelta(seconds=settings.retention_seconds),
+                interval_seconds=settings.retention_interval_seconds,
+            )
+            if settings.retention_interval_seconds > 0:
+                self._retention_task = asyncio.create_task(self.retention.run(), name="vgi-retention")
         except BaseException:
             # A failed start (e.g. the port is taken) must not leak the pool's threads.
             await self._stop_admin()
@@ -380,6 +390,9 @@ class Platform:
         if self._monitor_task is not None:
             self._monitor_task.cancel()
             self._monitor_task = None
+        if self._retention_task is not None:
+            self._retention_task.cancel()
+            self._retention_task = None
         # First, so load balancers and clients watching health move away
         # before the listener closes.
         await self.health.enter_graceful_shutdown()

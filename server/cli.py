@@ -95,8 +95,16 @@ def _serve(args: argparse.Namespace) -> int:
         settings = config.load(args.config, **overrides)
         settings.validate()
         if settings.workers > 1:
+            from server.observability.logs import setup_logging
             from server.workers import supervise
 
+            # The supervisor migrates and reports its workers: its lines are JSON like theirs.
+            setup_logging(
+                settings.log_level.upper(),
+                json=settings.log_json,
+                libraries_level=settings.log_level_libraries.upper(),
+                access=settings.access_log,
+            )
             return supervise(settings)
         try:
             obs = setup_observability_for(settings)
@@ -125,6 +133,8 @@ def setup_observability_for(settings: config.Settings, *, worker: int | None = N
         console=settings.trace_console,
         prometheus_port=(settings.prometheus_port + (worker or 0)) if settings.prometheus_port else None,
         admin_metrics=bool(settings.admin_listen),
+        libraries_log_level=settings.log_level_libraries.upper(),
+        access_log=settings.access_log,
     )
 
 

@@ -189,6 +189,19 @@ class Settings:
             "listens on port + i"
         },
     )
+    retention_seconds: float = field(
+        default=7 * 24 * 3600.0,
+        metadata={
+            "doc": "idempotency keys (a retry older than this runs again) and acknowledged outbox items "
+            "older than this are purged; the audit log is never purged"
+        },
+    )
+    retention_interval_seconds: float = field(
+        default=600.0,
+        metadata={
+            "doc": "how often the purge runs (in batches of 500 rows, each its own transaction); 0: never"
+        },
+    )
     simulated_clock: bool = field(
         default=False,
         metadata={
@@ -197,7 +210,23 @@ class Settings:
             "only; loopback, one process; security keeps the real clock)"
         },
     )
-    log_level: str = field(default="INFO", metadata={"doc": "DEBUG, INFO, WARNING or ERROR"})
+    log_level: str = field(
+        default="INFO", metadata={"doc": "the platform's own log level: DEBUG, INFO, WARNING or ERROR"}
+    )
+    log_level_libraries: str = field(
+        default="INFO",
+        metadata={
+            "doc": "log level of third-party libraries (grpc, asyncio, SQLAlchemy, Alembic); DEBUG only "
+            "when you need their internals (gRPC core's own lines: set GRPC_VERBOSITY=INFO)"
+        },
+    )
+    access_log: bool = field(
+        default=True,
+        metadata={
+            "doc": "one INFO line per call (peer, principal, method, code, duration_ms, request_id, "
+            "trace_id); false keeps only the WARNING lines of server-side failures"
+        },
+    )
     log_json: bool = field(
         default=True, metadata={"doc": "JSON log lines carrying trace_id, span_id, principal and method"}
     )
@@ -249,8 +278,11 @@ class Settings:
             if getattr(self, setting):
                 _check_address(setting, getattr(self, setting))
         check_database_url(self.database_url)
-        if self.log_level.upper() not in LOG_LEVELS:
-            raise ValueError(f"log_level: {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+        for setting in ("log_level", "log_level_libraries"):
+            if getattr(self, setting).upper() not in LOG_LEVELS:
+                raise ValueError(
+                    f"{setting}: {getattr(self, setting)!r} is not one of {', '.join(LOG_LEVELS)}"
+                )
         if not self.token_issuer:
             raise ValueError("token_issuer must not be empty")
         self.rate_limit_specs()
@@ -288,6 +320,8 @@ class Settings:
             )
         if self.rate_limit_backend not in ("memory", "redis"):
             raise ValueError("rate_limit_backend must be memory or redis")
+        if self.retention_seconds <= 0 or self.retention_interval_seconds < 0:
+            raise ValueError("retention_seconds must be positive and retention_interval_seconds not negative")
         if self.monitor_interval_seconds < 0:
             raise ValueError("monitor_interval_seconds must not be negative")
         if self.grace_seconds < 0 or self.health_interval_seconds <= 0 or self.db_threads < 1:

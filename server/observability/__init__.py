@@ -47,6 +47,8 @@ def setup_observability(
     prometheus_port: int | None = None,
     prometheus_host: str = "127.0.0.1",
     admin_metrics: bool = False,
+    libraries_log_level: int | str = logging.INFO,
+    access_log: bool = True,
 ) -> Observability:
     """Logging, then tracing and metrics as the OTEL_* environment asks; ``console`` adds console exporters.
 
@@ -55,7 +57,7 @@ def setup_observability(
     ``admin_metrics`` collects for the admin listener's /metrics (``Observability.prometheus.registry``)
     even without that endpoint.
     """
-    setup_logging(log_level, json=json_logs)
+    setup_logging(log_level, json=json_logs, libraries_level=libraries_log_level, access=access_log)
     prometheus = (
         PrometheusEndpoint(prometheus_host, prometheus_port)
         if prometheus_port is not None or admin_metrics

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import sys
@@ -68,7 +69,7 @@ async def test_vgi_serve_exposes_metrics_and_names_the_admin_address(tmp_path: P
         cwd=tmp_path,
         env=environ,
         stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         assert process.stdout is not None
@@ -92,7 +93,24 @@ async def test_vgi_serve_exposes_metrics_and_names_the_admin_address(tmp_path: P
         assert status == 200
         assert "# TYPE" in body and "vgi_" in body, body[:500]
         assert await asyncio.to_thread(get, f"{admin.group(1)}/readyz") == (200, "ready\n")
+        # Plain HTTP at the TLS port: gRPC core would print a plain-text "Handshake failed" line.
+        _, writer = await asyncio.open_connection("127.0.0.1", int(port))
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        writer.close()
     finally:
         process.terminate()
         async with asyncio.timeout(60):
+            assert process.stderr is not None
+            err = (await process.stderr.read()).decode()
             await process.wait()
+    lines = [json.loads(line) for line in err.splitlines()]  # every line is one JSON object
+    access = [line for line in lines if line["logger"] == "vgi.access"]
+    assert any(
+        line["level"] == "INFO"
+        and line["method"] == "/grpc.health.v1.Health/Check"
+        and line["code"] == "OK"
+        and line["peer"].startswith("ipv4:127.0.0.1:")
+        and "duration_ms" in line
+        for line in access
+    ), access

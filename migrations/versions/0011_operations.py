@@ -1,0 +1,25 @@
+"""Operations: an index on idempotency_keys.create_time, so the retention purge finds old keys cheaply.
+
+Revision ID: 0011_operations
+Revises: 0007_monitoring
+Create Date: 2026-12-06
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0011_operations"
+down_revision: str | None = "0007_monitoring"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_index("ix_idempotency_keys_create_time", "idempotency_keys", ["create_time"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_idempotency_keys_create_time", table_name="idempotency_keys")
