@@ -42,6 +42,9 @@ class ProgramRow(SQLModel, table=True):
     make_up_working_days: str = Field(default="[]", sa_column=sa.Column(sa.Text(), nullable=False))
     deviation_threshold: str = Field(max_length=32)
     deviation_minutes: int
+    redispatch_enabled: bool = Field(
+        default=True, sa_column=sa.Column(sa.Boolean(), nullable=False, server_default=sa.true())
+    )
     update_time: datetime = Field(sa_column=utc_column())
 
 
