@@ -25,17 +25,21 @@ $(BUF): package.json package-lock.json
 
 # The dev PKI var/pki unless the config file or VGI_PKI_DIR names the TLS files: flags would override both.
 RUN_PKI = $(if $(VGI_CONFIG)$(VGI_PKI_DIR),,--pki var/pki)
+# The admin listeners on fixed loopback ports (the docs' probes use them) unless configured otherwise.
+RUN_ADMIN = $(if $(VGI_CONFIG)$(VGI_ADMIN_LISTEN),,VGI_ADMIN_LISTEN=127.0.0.1:50052) \
+	$(if $(VGI_CONFIG)$(VGI_ADMIN_GRPC_LISTEN),,VGI_ADMIN_GRPC_LISTEN=127.0.0.1:50053)
 
-## run: serve every surface on 127.0.0.1:50051 with a dev PKI; the store and every other setting come from
-## VGI_* variables and VGI_CONFIG=file.toml (default: SQLite in var/vgi.db).
+## run: serve every surface on 127.0.0.1:50051 with a dev PKI, probes on 127.0.0.1:50052 (HTTP) and :50053
+## (gRPC health); the store and every other setting come from VGI_* variables and VGI_CONFIG=file.toml
+## (default: SQLite in var/vgi.db).
 run: install
 	$(VENV)/bin/vgi pki init --dir var/pki --if-missing
-	$(VENV)/bin/vgi serve $(RUN_PKI) $(if $(VGI_CONFIG),--config $(VGI_CONFIG))
+	$(RUN_ADMIN) $(VENV)/bin/vgi serve $(RUN_PKI) $(if $(VGI_CONFIG),--config $(VGI_CONFIG))
 
 ## run-insecure: the same in plaintext (loopback only), e.g. for `grpcurl -plaintext`.
 run-insecure: install
 	$(VENV)/bin/vgi pki init --dir var/pki --if-missing
-	$(VENV)/bin/vgi serve --insecure $(RUN_PKI) $(if $(VGI_CONFIG),--config $(VGI_CONFIG))
+	$(RUN_ADMIN) $(VENV)/bin/vgi serve --insecure $(RUN_PKI) $(if $(VGI_CONFIG),--config $(VGI_CONFIG))
 
 ## demo: starts `vgi serve --simulated-clock` on a temporary store and dev PKI, waits for health SERVING, runs
 ## `vgi simulate` against it (1,000 chargers, 3 aggregators), then stops it with SIGTERM (also on failure);
@@ -54,15 +58,17 @@ demo: $(STAMP)
 	echo "platform: pid $$pid on 127.0.0.1:$$port, simulated clock (log: var/demo/platform.log)"; \
 	$(VENV)/bin/vgi simulate --target 127.0.0.1:$$port --pki "$$tmp/pki" --out var/demo
 
-## gen: regenerate the Python stubs in gen/ from proto/.
+## gen: regenerate the Python stubs in gen/ from proto/, and docs/CONFIGURATION.md from server/config.py.
 gen: install
 	$(PY) tools/protos.py gen
+	$(PY) tools/config_doc.py
 
 ## check-contracts: buf lint, buf breaking against proto/baseline.binpb, stale stubs.
 check-contracts: install $(BUF)
 	$(PY) tools/protos.py lint
 	$(PY) tools/protos.py breaking
 	$(PY) tools/protos.py check-stale
+	$(PY) tools/config_doc.py --check
 
 ## contracts-release: make the current contracts the breaking-change baseline (commit it on its own).
 contracts-release: install $(BUF)

@@ -6,8 +6,8 @@
   Served by the standard library's WSGI server on a thread of its own, so a
   busy event loop cannot make a probe time out, with prometheus_client's WSGI
   app for /metrics.
-* gRPC (``admin_grpc_listen``): plaintext, serving only grpc.health.v1 from
-  the platform's own HealthServicer (Kubernetes gRPC probes cannot present
+* gRPC (``admin_grpc_listen``): plaintext, serving only grpc.health.v1 (and
+  reflection of it) from the platform's own HealthServicer (Kubernetes gRPC probes cannot present
   TLS client certificates).
 
 Neither carries business data, which is why they may listen beyond loopback
@@ -23,8 +23,9 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import grpc
-from grpc_health.v1 import health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
@@ -101,6 +102,10 @@ async def start_grpc_health(address: str, health: HealthServicer) -> tuple[grpc.
     """A plaintext gRPC server answering only grpc.health.v1 from ``health``."""
     server = grpc.aio.server()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    # Reflection of health alone, so grpcurl finds it as on the main port.
+    reflection.enable_server_reflection(
+        [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
+    )
     port = server.add_insecure_port(address)
     await server.start()
     return server, port
