@@ -15,6 +15,7 @@ visibly; ``<!-- file: NAME -->`` writes a block to a file for later blocks.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shutil
