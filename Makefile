@@ -45,7 +45,7 @@ run-insecure: install
 ## `vgi simulate` against it (1,000 chargers, 3 aggregators), then stops it with SIGTERM (also on failure);
 ## writes var/demo/report.md, var/demo/chart.png and the platform's log var/demo/platform.log.
 demo: $(STAMP)
-	@set -euo pipefail; mkdir -p var/demo; tmp=$$(mktemp -d); \
+	@set -euo pipefail; mkdir -p var/demo; tmp=$$(mktemp -d); pid=; \
 	trap 'kill -TERM $$pid 2>/dev/null && wait $$pid || true; rm -rf "$$tmp"' EXIT; \
 	$(VENV)/bin/vgi pki init --dir "$$tmp/pki" >/dev/null; \
 	$(VENV)/bin/vgi serve --pki "$$tmp/pki" --simulated-clock --listen 127.0.0.1:0 --grace 1 \

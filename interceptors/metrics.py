@@ -22,6 +22,7 @@ from interceptors.tracing import SERVER_ERRORS, call_status, ended_by_client
 from server.observability.metrics import METRICS, Metrics, surface_of
 
 access_log = logging.getLogger("vgi.access")
+_NOT_A_SURFACE = ("/grpc.reflection.",)
 
 _Finish = Callable[[float, Context, BaseException | None, Any], None]
 
@@ -47,6 +48,9 @@ class MetricsInterceptor(Interceptor):
         return self._measure_stream(method, behavior)
 
     def _measure_stream(self, method: MethodInfo, behavior: Any) -> Any:
+        if method.full_name.startswith(_NOT_A_SURFACE):
+            # grpcurl's reflection stream is tooling, not a surface's open stream.
+            return _measure(behavior, self._finisher(method, None), None)
         surface = surface_of(method.full_name)
         return _measure(
             behavior, self._finisher(method, surface), partial(self._metrics.stream_opened, surface)

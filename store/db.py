@@ -300,7 +300,7 @@ class Database:
 
     def _savepoint(self, conn: Connection, driver: Any, fn: Callable[[Connection], Any]) -> _Outcome:
         """``fn(conn)`` in a savepoint of the group's transaction, rolled back if it raises."""
-        with store_span("vgi.store.write", self._span_attributes):
+        with store_span("vgi.store.write", self._span_attributes, fn):
             driver.execute(_SAVEPOINT)
             try:
                 result = fn(conn)
@@ -312,7 +312,7 @@ class Database:
             return (result, None)
 
     def _traced_transaction(self, fn: Callable[[Connection], T], write: bool) -> T:
-        with store_span("vgi.store.write" if write else "vgi.store.read", self._span_attributes):
+        with store_span("vgi.store.write" if write else "vgi.store.read", self._span_attributes, fn):
             return self._transaction(fn, write)
 
     def _transaction(self, fn: Callable[[Connection], T], write: bool) -> T:
