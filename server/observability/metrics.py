@@ -371,6 +371,12 @@ def setup_metrics(
             from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 
             readers.append(PlatformPeriodicReader(OTLPMetricExporter()))
+        elif name == "otlp_http":
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+                OTLPMetricExporter as HttpMetricExporter,
+            )
+
+            readers.append(PlatformPeriodicReader(HttpMetricExporter()))
         else:
             readers.append(PlatformPeriodicReader(ConsoleMetricExporter()))
     if prometheus is not None:

@@ -130,9 +130,8 @@ def exporter_names(signal: Signal, *, console: bool) -> list[str]:
         names = []
     resolved: list[str] = []
     for name in names:
-        if name in ("otlp", "otlp_proto_grpc"):
-            _require_grpc_protocol(signal)
-            resolved.append("otlp")
+        if name in ("otlp", "otlp_proto_grpc", "otlp_proto_http"):
+            resolved.append(_otlp_transport(signal, name))
         elif name == "console":
             resolved.append("console")
         else:
@@ -144,16 +143,23 @@ def exporter_names(signal: Signal, *, console: bool) -> list[str]:
     return list(dict.fromkeys(resolved))
 
 
-def _require_grpc_protocol(signal: Signal) -> None:
-    # Only the OTLP/gRPC exporter is installed; failing loudly beats silently
-    # sending gRPC to an HTTP collector port.
-    protocol = (
-        os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL")
-        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-        or "grpc"
-    )
-    if protocol.strip() != "grpc":
-        raise ValueError(f"OTLP protocol {protocol!r} is not supported here; use grpc")
+def _otlp_transport(signal: Signal, name: str) -> str:
+    """``otlp`` (OTLP/gRPC) or ``otlp_http`` (OTLP/HTTP protobuf), as the exporter name or
+    ``OTEL_EXPORTER_OTLP[_SIGNAL]_PROTOCOL`` says; anything else fails loudly rather than sending one
+    protocol to a collector port that speaks the other."""
+    if name == "otlp_proto_http":
+        return "otlp_http"
+    if name == "otlp_proto_grpc":
+        return "otlp"
+    variable = f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL"
+    if variable not in os.environ:
+        variable = "OTEL_EXPORTER_OTLP_PROTOCOL"
+    protocol = os.environ.get(variable, "grpc").strip()
+    if protocol == "grpc":
+        return "otlp"
+    if protocol == "http/protobuf":
+        return "otlp_http"
+    raise ValueError(f"{variable}: {protocol!r} is not supported; use grpc or http/protobuf")
 
 
 def otel_resource(service_name: str) -> Resource:
@@ -196,6 +202,12 @@ def setup_tracing(service_name: str, sample_ratio: float, *, console: bool = Fal
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
             exporters.append(OTLPSpanExporter())
+        elif name == "otlp_http":
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+                OTLPSpanExporter as HttpSpanExporter,
+            )
+
+            exporters.append(HttpSpanExporter())
         else:
             exporters.append(ConsoleSpanExporter())
     if not exporters:
