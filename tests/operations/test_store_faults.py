@@ -194,6 +194,10 @@ async def test_full_sqlite_answers_store_full_and_writes_nothing(
                 _assert_clean(error)
                 failed_id = f"agg-{index}"
                 break
+            except UnavailableError as error:
+                # The effect fitted, its audit row did not: committed, answered "retry with the same
+                # request_id" (which then answers the stored result); the next call finds the store full.
+                assert error.reason == "AUDIT_UNAVAILABLE", error
         assert failed_id, "the capped store never filled"
 
         # Nothing of the refused call was written; reads still work on a full store.
