@@ -9,8 +9,9 @@ VGI_CONFIG ?=
 
 .PHONY: run run-insecure test install gen check-contracts lint typecheck pytest contracts-release demo bench bench-quick hunt fuzz clean
 
-## install: the virtualenv with pinned packages, the project in editable mode, and buf.
-install: $(STAMP) $(BUF)
+## install: the virtualenv with pinned packages and the project in editable mode (Python 3.11+ only).
+## buf (Node/npm) is installed only by the targets that check contracts (check-contracts, contracts-release, test).
+install: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,21 +23,29 @@ $(BUF): package.json package-lock.json
 	npm ci --silent --no-audit --no-fund
 	touch $@
 
-## run: serve every surface on 127.0.0.1:50051 with the embedded SQLite store and a dev PKI.
+# The dev PKI var/pki unless the config file or VGI_PKI_DIR names the TLS files: flags would override both.
+RUN_PKI = $(if $(VGI_CONFIG)$(VGI_PKI_DIR),,--pki var/pki)
+# The admin listeners on fixed loopback ports (the docs' probes use them) unless configured otherwise.
+RUN_ADMIN = $(if $(VGI_CONFIG)$(VGI_ADMIN_LISTEN),,VGI_ADMIN_LISTEN=127.0.0.1:50052) \
+	$(if $(VGI_CONFIG)$(VGI_ADMIN_GRPC_LISTEN),,VGI_ADMIN_GRPC_LISTEN=127.0.0.1:50053)
+
+## run: serve every surface on 127.0.0.1:50051 with a dev PKI, probes on 127.0.0.1:50052 (HTTP) and :50053
+## (gRPC health); the store and every other setting come from VGI_* variables and VGI_CONFIG=file.toml
+## (default: SQLite in var/vgi.db).
 run: install
 	$(VENV)/bin/vgi pki init --dir var/pki --if-missing
-	$(VENV)/bin/vgi serve --pki var/pki --database sqlite:///var/vgi.db $(if $(VGI_CONFIG),--config $(VGI_CONFIG))
+	$(RUN_ADMIN) $(VENV)/bin/vgi serve $(RUN_PKI) $(if $(VGI_CONFIG),--config $(VGI_CONFIG))
 
 ## run-insecure: the same in plaintext (loopback only), e.g. for `grpcurl -plaintext`.
 run-insecure: install
 	$(VENV)/bin/vgi pki init --dir var/pki --if-missing
-	$(VENV)/bin/vgi serve --insecure --pki var/pki $(if $(VGI_CONFIG),--config $(VGI_CONFIG))
+	$(RUN_ADMIN) $(VENV)/bin/vgi serve --insecure $(RUN_PKI) $(if $(VGI_CONFIG),--config $(VGI_CONFIG))
 
 ## demo: starts `vgi serve --simulated-clock` on a temporary store and dev PKI, waits for health SERVING, runs
 ## `vgi simulate` against it (1,000 chargers, 3 aggregators), then stops it with SIGTERM (also on failure);
 ## writes var/demo/report.md, var/demo/chart.png and the platform's log var/demo/platform.log.
 demo: $(STAMP)
-	@set -euo pipefail; mkdir -p var/demo; tmp=$$(mktemp -d); \
+	@set -euo pipefail; mkdir -p var/demo; tmp=$$(mktemp -d); pid=; \
 	trap 'kill -TERM $$pid 2>/dev/null && wait $$pid || true; rm -rf "$$tmp"' EXIT; \
 	$(VENV)/bin/vgi pki init --dir "$$tmp/pki" >/dev/null; \
 	$(VENV)/bin/vgi serve --pki "$$tmp/pki" --simulated-clock --listen 127.0.0.1:0 --grace 1 \
@@ -49,18 +58,20 @@ demo: $(STAMP)
 	echo "platform: pid $$pid on 127.0.0.1:$$port, simulated clock (log: var/demo/platform.log)"; \
 	$(VENV)/bin/vgi simulate --target 127.0.0.1:$$port --pki "$$tmp/pki" --out var/demo
 
-## gen: regenerate the Python stubs in gen/ from proto/.
+## gen: regenerate the Python stubs in gen/ from proto/, and docs/CONFIGURATION.md from server/config.py.
 gen: install
 	$(PY) tools/protos.py gen
+	$(PY) tools/config_doc.py
 
 ## check-contracts: buf lint, buf breaking against proto/baseline.binpb, stale stubs.
-check-contracts: install
+check-contracts: install $(BUF)
 	$(PY) tools/protos.py lint
 	$(PY) tools/protos.py breaking
 	$(PY) tools/protos.py check-stale
+	$(PY) tools/config_doc.py --check
 
 ## contracts-release: make the current contracts the breaking-change baseline (commit it on its own).
-contracts-release: install
+contracts-release: install $(BUF)
 	$(PY) tools/protos.py release
 
 lint: install

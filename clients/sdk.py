@@ -7,7 +7,10 @@
 * Retries are the channel's business: ``channel_options()`` installs a
   service config that retries UNAVAILABLE for idempotent methods — reads, and
   mutating calls that carry a ``request_id`` (the SDK always fills it, so a
-  retried create returns the first answer, AIP-155).
+  retried create returns the first answer, AIP-155). The channel's retries are
+  quick (a connection that broke); when the server itself answers UNAVAILABLE
+  with RetryInfo (its store is away) the client waits as asked, with back-off,
+  and sends the call again until its deadline.
 * Several server processes: ``secure_channel(["127.0.0.1:50051",
   "127.0.0.1:50052"], …)`` spreads calls over them with gRPC's
   ``round_robin`` (one connection to each, calls taking turns); a process
@@ -19,6 +22,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import uuid
@@ -59,6 +63,17 @@ def _idempotent(method: Any) -> bool:
         return False
     policy = method.GetOptions().Extensions[_POLICY]
     return not policy.mutating or "request_id" in method.input_type.fields_by_name
+
+
+#: Request types of the methods that are NOT safe to send twice (no request_id): never retried.
+_NOT_IDEMPOTENT = frozenset(
+    method.input_type.full_name
+    for service in SERVICES
+    for method in service.methods
+    if not _idempotent(method)
+)
+#: Longest wait between two attempts of a call the server answered UNAVAILABLE with RetryInfo.
+MAX_RETRY_DELAY_SECONDS = 5.0
 
 
 def service_config(
@@ -213,12 +228,26 @@ class _Client:
         self._metadata = tuple(metadata) or None
 
     async def _unary(self, multicallable: Any, request: Message, deadline: float | None) -> Any:
-        try:
-            return await multicallable(
-                request, timeout=self._deadline if deadline is None else deadline, metadata=self._metadata
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise from_grpc_error(exc) from exc
+        """One call; an idempotent one answered UNAVAILABLE with RetryInfo (the store is away) is sent
+        again after the delay the server asks for, doubling up to ``MAX_RETRY_DELAY_SECONDS``, until
+        the deadline — which covers every attempt — is spent."""
+        loop = asyncio.get_running_loop()
+        budget = self._deadline if deadline is None else deadline
+        give_up_at = loop.time() + budget
+        retryable = request.DESCRIPTOR.full_name not in _NOT_IDEMPOTENT
+        delay = 0.0
+        while True:
+            try:
+                return await multicallable(request, timeout=budget, metadata=self._metadata)
+            except grpc.aio.AioRpcError as exc:
+                error = from_grpc_error(exc)
+                if not retryable or error.code != grpc.StatusCode.UNAVAILABLE or error.retry_delay is None:
+                    raise error from exc
+                delay = min(max(error.retry_delay, delay * 2), MAX_RETRY_DELAY_SECONDS)
+                budget = give_up_at - loop.time() - delay
+                if budget <= 0:
+                    raise error from exc
+                await asyncio.sleep(delay)
 
 
 class OperatorClient(_Client):

@@ -8,6 +8,9 @@ token), every call has a deadline, mutating calls always carry a request_id
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from google.protobuf import field_mask_pb2
 from vgi.aggregator.v1 import aggregator_service_pb2 as agg_pb
 from vgi.aggregator.v1 import aggregator_service_pb2_grpc as agg_grpc
 from vgi.common.v1 import settlement_pb2
@@ -149,10 +152,15 @@ class ProgramClient(_Client):
         return response
 
     async def upsert_program(
-        self, program: operator_pb.Program, *, request_id: str | None = None
+        self, program: operator_pb.Program, paths: Sequence[str] = (), *, request_id: str | None = None
     ) -> operator_pb.Program:
-        """Create or replace every setting of ``program`` (unset fields take the SPEC defaults)."""
-        request = operator_pb.UpsertProgramRequest(request_id=request_id_or_new(request_id), program=program)
+        """Create ``program`` or change its settings named in ``paths`` — without paths, those set in
+        ``program``; the others keep their stored values (SPEC defaults for a new program)."""
+        request = operator_pb.UpsertProgramRequest(
+            request_id=request_id_or_new(request_id),
+            program=program,
+            update_mask=field_mask_pb2.FieldMask(paths=list(paths)),
+        )
         response: operator_pb.UpsertProgramResponse = await self._unary(
             self._stub.UpsertProgram, request, None
         )

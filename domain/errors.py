@@ -138,5 +138,18 @@ class ResourceExhausted(DomainError):
 
 
 class Unavailable(DomainError):
+    """The service cannot answer now; ``retry_after_s`` goes into RetryInfo when set."""
+
     code_name = "UNAVAILABLE"
     default_reason = "UNAVAILABLE"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        retry_after_s: float | None = None,
+        metadata: dict[str, str] | None = None,
+    ):
+        super().__init__(message, reason=reason, metadata=metadata)
+        self.retry_after_s = retry_after_s

@@ -36,6 +36,7 @@ from interceptors.base import Context, Interceptor, StreamBehavior, UnaryBehavio
 from interceptors.context import current_principal
 from interceptors.methods import MethodInfo
 from store.audit import AuditEntry, AuditWriter
+from store.faults import is_store_fault
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,10 @@ class AuditInterceptor(Interceptor):
         try:
             await written
         except Exception as error:
-            log.error("audit row for %s not written", method.full_name, exc_info=error)
+            if is_store_fault(error):
+                log.warning("audit row for %s not written: %s", method.full_name, error)
+            else:
+                log.error("audit row for %s not written", method.full_name, exc_info=error)
             if exc is None:
                 raise Unavailable(
                     "the call could not be audited; retry it with the same request_id",

@@ -2,7 +2,8 @@
 
 * ``domain.errors.DomainError`` → its code, message, and a google.rpc.Status
   with ErrorInfo(reason, domain "vgi", metadata) plus BadRequest /
-  PreconditionFailure / QuotaFailure + RetryInfo as the error carries them;
+  PreconditionFailure / QuotaFailure / RetryInfo as the error carries them (a
+  store outage arrives here already as ``Unavailable``, see ``store.faults``);
 * ``NotImplementedError`` (the generated servicer base) → UNIMPLEMENTED with
   ErrorInfo reason NOT_IMPLEMENTED;
 * anything else → INTERNAL "internal error", logged with its traceback and
@@ -31,6 +32,7 @@ from domain.errors import (
     FailedPrecondition,
     InvalidArgument,
     ResourceExhausted,
+    Unavailable,
 )
 from interceptors.base import Context, Interceptor, StreamBehavior, UnaryBehavior
 from interceptors.context import CallInfo, set_call
@@ -79,12 +81,17 @@ def status_for(error: DomainError) -> status_pb2.Status:
                 )
             )
         if error.retry_after_s is not None:
-            seconds = math.floor(error.retry_after_s)
-            delay = duration_pb2.Duration(
-                seconds=seconds, nanos=round((error.retry_after_s - seconds) * 1_000_000_000)
-            )
-            status.details.add().Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+            status.details.add().Pack(_retry_info(error.retry_after_s))
+    elif isinstance(error, Unavailable) and error.retry_after_s is not None:
+        status.details.add().Pack(_retry_info(error.retry_after_s))
     return status
+
+
+def _retry_info(after_s: float) -> error_details_pb2.RetryInfo:
+    seconds = math.floor(after_s)
+    return error_details_pb2.RetryInfo(
+        retry_delay=duration_pb2.Duration(seconds=seconds, nanos=round((after_s - seconds) * 1_000_000_000))
+    )
 
 
 def _status_for_exception(method: MethodInfo, exc: Exception) -> status_pb2.Status:

@@ -18,16 +18,18 @@ from typing import Any
 
 from interceptors.base import Context, Interceptor, StreamBehavior, UnaryBehavior
 from interceptors.methods import MethodInfo
-from interceptors.tracing import SERVER_ERRORS, call_status
+from interceptors.tracing import SERVER_ERRORS, call_status, ended_by_client
 from server.observability.metrics import METRICS, Metrics, surface_of
 
 access_log = logging.getLogger("vgi.access")
+_NOT_A_SURFACE = ("/grpc.reflection.",)
 
-_Finish = Callable[[float, Context, BaseException | None], None]
+_Finish = Callable[[float, Context, BaseException | None, Any], None]
 
 
 class MetricsInterceptor(Interceptor):
-    """Records every call into ``metrics``; logs server faults (WARNING) and, at DEBUG, every call."""
+    """Records every call into ``metrics``; logs server faults (WARNING) and every other call (INFO, the
+    access line; off when the ``vgi.access`` logger is above INFO — setting ``access_log``)."""
 
     def __init__(self, metrics: Metrics) -> None:
         super().__init__()
@@ -46,6 +48,9 @@ class MetricsInterceptor(Interceptor):
         return self._measure_stream(method, behavior)
 
     def _measure_stream(self, method: MethodInfo, behavior: Any) -> Any:
+        if method.full_name.startswith(_NOT_A_SURFACE):
+            # grpcurl's reflection stream is tooling, not a surface's open stream.
+            return _measure(behavior, self._finisher(method, None), None)
         surface = surface_of(method.full_name)
         return _measure(
             behavior, self._finisher(method, surface), partial(self._metrics.stream_opened, surface)
@@ -57,22 +62,29 @@ class MetricsInterceptor(Interceptor):
         stream_closed = self._metrics.stream_closed
         name = method.full_name
 
-        def finish(start: float, context: Context, error: BaseException | None) -> None:
+        def finish(start: float, context: Context, error: BaseException | None, request: Any) -> None:
             seconds = perf_counter() - start
             code = call_status(context, error)
             record(code, seconds)
             if stream_surface is not None:
                 stream_closed(stream_surface)
-            if code in SERVER_ERRORS:
+            if code in SERVER_ERRORS and not ended_by_client(error):
                 level = logging.WARNING
-            elif access_log.isEnabledFor(logging.DEBUG):
-                level = logging.DEBUG
+            elif access_log.isEnabledFor(logging.INFO):
+                level = logging.INFO
             else:
                 return
+            # principal and trace_id are added by the log formatter from the call's context.
             access_log.log(
                 level,
                 "rpc finished",
-                extra={"method": name, "code": code.name, "duration_ms": round(seconds * 1000.0, 3)},
+                extra={
+                    "method": name,
+                    "code": code.name,
+                    "duration_ms": round(seconds * 1000.0, 3),
+                    "peer": context.peer(),
+                    "request_id": getattr(request, "request_id", None) or None,
+                },
             )
 
         return finish
@@ -89,9 +101,9 @@ def _measure(behavior: Any, finish: _Finish, opened: Callable[[], None] | None) 
                 async for response in behavior(request, context):
                     yield response
             except BaseException as error:
-                finish(start, context, error)
+                finish(start, context, error, request)
                 raise
-            finish(start, context, None)
+            finish(start, context, None, request)
 
         return measured_gen
 
@@ -102,9 +114,9 @@ def _measure(behavior: Any, finish: _Finish, opened: Callable[[], None] | None) 
         try:
             response = await behavior(request, context)
         except BaseException as error:
-            finish(start, context, error)
+            finish(start, context, error, request)
             raise
-        finish(start, context, None)
+        finish(start, context, None, request)
         return response
 
     return measured

@@ -67,6 +67,12 @@ _Started = tuple[trace.Span | None, Token[otel_context.Context]]
 DEADLINE_SLACK_S = 0.25
 
 
+def ended_by_client(error: BaseException | None) -> bool:
+    """The call was cancelled from outside — the client's own deadline passed or it went away — which
+    is not the server's fault (a DEADLINE_EXCEEDED the server answers itself comes as an abort)."""
+    return isinstance(error, asyncio.CancelledError | GeneratorExit)
+
+
 def call_status(context: Context, error: BaseException | None) -> grpc.StatusCode:
     """The status a call ended with, as seen from outside the error-mapping interceptor.
 
@@ -192,7 +198,7 @@ def _end(started: _Started, code: grpc.StatusCode, error: BaseException | None) 
     span, token = started
     if span is not None:
         span.set_attribute("rpc.grpc.status_code", code.value[0])
-        if code in SERVER_ERRORS:
+        if code in SERVER_ERRORS and not ended_by_client(error):
             span.set_status(Status(StatusCode.ERROR, code.name))
         if error is not None and not isinstance(
             error, grpc.aio.AbortError | asyncio.CancelledError | GeneratorExit

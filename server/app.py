@@ -10,6 +10,7 @@ stubs land.
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import logging
 import pkgutil
@@ -25,6 +26,7 @@ import vgi
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import CollectorRegistry
 
 from interceptors.audit import AuditInterceptor
 from interceptors.auth import TokenAuthInterceptor
@@ -39,11 +41,13 @@ from interceptors.pagetokens import PageTokenInterceptor, PageTokenSealer
 from interceptors.ratelimit import RateLimitInterceptor
 from interceptors.tracing import tracing_server_interceptor
 from interceptors.validation import ValidationInterceptor
-from server import clock
+from server import clock, preflight, version
+from server.admin import HttpAdmin, split_address, start_grpc_health
 from server.config import Settings
 from server.delivery import Dispatcher
 from server.monitor import Monitor
 from server.observability.tracing import installed_tracer_provider
+from server.retention import Retention
 from server.scheduler import Scheduler
 from server.security.audit_checkpoint import checkpoint_for
 from server.security.ratelimit_redis import RedisRateLimiter
@@ -160,7 +164,7 @@ def select_surfaces(available: Sequence[Surface], wanted: Sequence[str]) -> list
     known = {s.surface for s in available}
     unknown = sorted(set(wanted) - known)
     if unknown:
-        raise ValueError(f"unknown services {', '.join(unknown)}; available: {', '.join(sorted(known))}")
+        raise ValueError(f"services: unknown {', '.join(unknown)}; available: {', '.join(sorted(known))}")
     return [s for s in available if s.surface in wanted]
 
 
@@ -183,8 +187,19 @@ class Platform:
     for embedding (and for tests that need an RPC the contracts do not have).
     """
 
-    def __init__(self, settings: Settings, *, extra_handlers: Sequence[grpc.GenericRpcHandler] = ()) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        extra_handlers: Sequence[grpc.GenericRpcHandler] = (),
+        metrics_registry: CollectorRegistry | None = None,
+    ) -> None:
         self.settings = settings
+        self._metrics_registry = metrics_registry
+        self.admin: HttpAdmin | None = None
+        self.admin_port = 0
+        self._grpc_health: grpc.aio.Server | None = None
+        self.grpc_health_port = 0
         self._extra_handlers = tuple(extra_handlers)
         self.db: Database | None = None
         self.server: grpc.aio.Server | None = None
@@ -199,12 +214,23 @@ class Platform:
         self.monitor: Monitor | None = None
         self._monitor_task: asyncio.Task[None] | None = None
         self._serving: bool | None = None
+        self.retention: Retention | None = None
+        self._retention_task: asyncio.Task[None] | None = None
         self.clock: clock.SimulatedClock | None = None
 
     async def start(self) -> None:
         settings = self.settings
-        settings.validate()
-        surfaces = select_surfaces(discover_surfaces(), settings.services)
+        try:
+            settings.validate()
+            surfaces = select_surfaces(discover_surfaces(), settings.services)
+        except ValueError as exc:
+            raise preflight.StartupError(str(exc)) from None
+        await asyncio.to_thread(preflight.before_migrating, settings)
+        await asyncio.to_thread(
+            functools.partial(
+                preflight.schema_revision, settings.database_url, will_migrate=settings.migrate_on_start
+            )
+        )
         if settings.migrate_on_start:
             await asyncio.to_thread(migrate.upgrade, settings.database_url)
         self.clock = clock.start_simulated() if settings.simulated_clock else None
@@ -256,6 +282,7 @@ class Platform:
             # Health starts NOT_SERVING and turns SERVING only once the store answers.
             await self._set_health(await self._store_answers())
             await server.start()
+            await self._start_admin()
             self._watcher = asyncio.create_task(self._watch_store(), name="vgi-health-watcher")
             self.scheduler = Scheduler(db)
             self.monitor = Monitor(
@@ -268,8 +295,16 @@ class Platform:
                 self._scheduler_task = asyncio.create_task(self.scheduler.run(), name="vgi-market-scheduler")
             if settings.monitor_interval_seconds > 0 and not settings.simulated_clock:
                 self._monitor_task = asyncio.create_task(self.monitor.run(), name="vgi-execution-monitor")
+            self.retention = Retention(
+                db,
+                age=timedelta(seconds=settings.retention_seconds),
+                interval_seconds=settings.retention_interval_seconds,
+            )
+            if settings.retention_interval_seconds > 0:
+                self._retention_task = asyncio.create_task(self.retention.run(), name="vgi-retention")
         except BaseException:
             # A failed start (e.g. the port is taken) must not leak the pool's threads.
+            await self._stop_admin()
             await dispatcher.stop()
             self.dispatcher = None
             await db.close()
@@ -278,20 +313,63 @@ class Platform:
             raise
         log.info("serving %s on port %d", ", ".join(self.services), self.port)
 
+    def admin_summary(self) -> str:
+        """``; admin http://HOST:PORT; health HOST:PORT`` for the serving line (empty parts left out)."""
+        parts = ""
+        if self.admin is not None:
+            host = split_address(self.settings.admin_listen)[0]
+            parts += f"; admin http://{_join(host, self.admin_port)}"
+        if self._grpc_health is not None:
+            host = split_address(self.settings.admin_grpc_listen)[0]
+            parts += f"; gRPC health {_join(host, self.grpc_health_port)}"
+        return parts
+
+    async def _start_admin(self) -> None:
+        settings = self.settings
+        try:
+            if settings.admin_listen:
+                self.admin = HttpAdmin(
+                    settings.admin_listen,
+                    ready=lambda: self._serving is True,
+                    registry=self._metrics_registry,
+                )
+                self.admin_port = self.admin.start()
+            if settings.admin_grpc_listen:
+                self._grpc_health, self.grpc_health_port = await start_grpc_health(
+                    settings.admin_grpc_listen, self.health
+                )
+        except (OSError, RuntimeError) as exc:
+            raise preflight.StartupError(f"admin listener: cannot listen: {exc}") from None
+        if self._grpc_health is not None and self.grpc_health_port == 0:
+            raise preflight.StartupError(
+                f"admin_grpc_listen: could not listen on {settings.admin_grpc_listen}"
+            )
+
+    async def _stop_admin(self) -> None:
+        if self.admin is not None:
+            await asyncio.to_thread(self.admin.stop)
+            self.admin = None
+        if self._grpc_health is not None:
+            await self._grpc_health.stop(0)
+            self._grpc_health = None
+
     def _bind(self, server: grpc.aio.Server) -> int:
         settings = self.settings
-        if settings.insecure:
-            port = server.add_insecure_port(settings.listen)
-        else:
-            cert_file, key_file, client_ca_file = settings.tls_files()
-            credentials = grpc.ssl_server_credentials(
-                [(Path(key_file).read_bytes(), Path(cert_file).read_bytes())],
-                root_certificates=Path(client_ca_file).read_bytes(),
-                require_client_auth=True,
-            )
-            port = server.add_secure_port(settings.listen, credentials)
+        try:
+            if settings.insecure:
+                port = server.add_insecure_port(settings.listen)
+            else:
+                cert_file, key_file, client_ca_file = settings.tls_files()
+                credentials = grpc.ssl_server_credentials(
+                    [(Path(key_file).read_bytes(), Path(cert_file).read_bytes())],
+                    root_certificates=Path(client_ca_file).read_bytes(),
+                    require_client_auth=True,
+                )
+                port = server.add_secure_port(settings.listen, credentials)
+        except RuntimeError:
+            port = 0  # grpc raises instead of returning 0 in some versions
         if port == 0:
-            raise RuntimeError(f"could not listen on {settings.listen}")
+            raise preflight.StartupError(f"listen: could not listen on {settings.listen}")
         return port
 
     async def _store_answers(self) -> bool:
@@ -333,6 +411,9 @@ class Platform:
         if self._monitor_task is not None:
             self._monitor_task.cancel()
             self._monitor_task = None
+        if self._retention_task is not None:
+            self._retention_task.cancel()
+            self._retention_task = None
         # First, so load balancers and clients watching health move away
         # before the listener closes.
         await self.health.enter_graceful_shutdown()
@@ -343,6 +424,7 @@ class Platform:
         if self.server is not None:
             await self.server.stop(self.settings.grace_seconds if grace is None else grace)
             self.server = None
+        await self._stop_admin()
         if self.dispatcher is not None:
             await self.dispatcher.stop()
             self.dispatcher = None
@@ -357,17 +439,42 @@ class Platform:
             self.clock = None
 
 
-async def serve(settings: Settings, ready: Callable[[Platform], None] | None = None) -> None:
+def _join(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def serving_line(
+    settings: Settings, services: Sequence[str], port: int, *, admin: str = "", workers: str = ""
+) -> str:
+    """What an operator needs to know it is the platform they meant: surfaces, TLS mode, store (no
+    password), version; it ends in ``on port P`` (scripts read the port from there)."""
+    tls = "plaintext (insecure, loopback only)" if settings.insecure else "mutual TLS"
+    surfaces = ", ".join(sorted({service.split(".")[1] for service in services}))
+    return (
+        f"vgi: serving {surfaces} (vgi {version()}; {tls}; store {preflight.shown_url(settings.database_url)}"
+        f"{admin}) on port {port}{workers}"
+    )
+
+
+async def serve(
+    settings: Settings,
+    ready: Callable[[Platform], None] | None = None,
+    *,
+    metrics_registry: CollectorRegistry | None = None,
+) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully; ``ready`` is told once serving
     (by default a line on stdout; a worker of ``vgi serve --workers`` tells its supervisor)."""
-    platform = Platform(settings)
+    platform = Platform(settings, metrics_registry=metrics_registry)
     await platform.start()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     if ready is None:
-        print(f"vgi: serving {', '.join(platform.services)} on port {platform.port}", flush=True)
+        print(
+            serving_line(platform.settings, platform.services, platform.port, admin=platform.admin_summary()),
+            flush=True,
+        )
     else:
         ready(platform)
     await stopping.wait()

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from clients.simulate import cli as simulate_cli
-from server import config
+from server import config, version
 from server.security import cli as security_cli
 
 if TYPE_CHECKING:
@@ -89,21 +89,34 @@ def _serve(args: argparse.Namespace) -> int:
             "simulated_clock",
         )
     }
+    from server.preflight import StartupError
+
     try:
         settings = config.load(args.config, **overrides)
         settings.validate()
-    except (ValueError, OSError) as exc:
+        if settings.workers > 1:
+            from server.observability.logs import setup_logging
+            from server.workers import supervise
+
+            # The supervisor migrates and reports its workers: its lines are JSON like theirs.
+            setup_logging(
+                settings.log_level.upper(),
+                json=settings.log_json,
+                libraries_level=settings.log_level_libraries.upper(),
+                access=settings.access_log,
+            )
+            return supervise(settings)
+        try:
+            obs = setup_observability_for(settings)
+        except ValueError as exc:  # the OTEL_* environment names something this build cannot do
+            raise StartupError(str(exc)) from None
+        try:
+            asyncio.run(serve(settings, metrics_registry=obs.prometheus.registry if obs.prometheus else None))
+        finally:
+            obs.shutdown()
+    except (ValueError, StartupError) as exc:
         print(f"vgi serve: {exc}", file=sys.stderr)
         return 2
-    if settings.workers > 1:
-        from server.workers import supervise
-
-        return supervise(settings)
-    obs = setup_observability_for(settings)
-    try:
-        asyncio.run(serve(settings))
-    finally:
-        obs.shutdown()
     return 0
 
 
@@ -119,6 +132,9 @@ def setup_observability_for(settings: config.Settings, *, worker: int | None = N
         json_logs=settings.log_json,
         console=settings.trace_console,
         prometheus_port=(settings.prometheus_port + (worker or 0)) if settings.prometheus_port else None,
+        admin_metrics=bool(settings.admin_listen),
+        libraries_log_level=settings.log_level_libraries.upper(),
+        access_log=settings.access_log,
     )
 
 
@@ -130,20 +146,39 @@ def _register_migrate(subparsers: Any) -> None:
     parser.add_argument(
         "revision", nargs="?", help="target revision (upgrade: default head; downgrade: required)"
     )
+    parser.add_argument(
+        "--yes",
+        action="store_true",
+        help="downgrade: confirm that the tables the undone revisions created are dropped with their rows",
+    )
     parser.set_defaults(func=_migrate)
 
 
 def _migrate(args: argparse.Namespace) -> int:
+    from server.preflight import shown_url
     from store import migrate
+    from store.db import is_sqlite, sqlite_path
 
     try:
         settings = config.load(args.config, database_url=args.database_url)
-    except (ValueError, OSError) as exc:
+        config.check_database_url(settings.database_url)
+        path = sqlite_path(settings.database_url) if is_sqlite(settings.database_url) else None
+        if path is not None and not path.parent.is_dir():
+            raise ValueError(f"database_url: the directory {path.parent} of the SQLite file does not exist")
+    except ValueError as exc:
         print(f"vgi migrate: {exc}", file=sys.stderr)
         return 2
     if args.action == "downgrade":
         if not args.revision:
             print("vgi migrate downgrade: give a revision (e.g. base or 0001_initial)", file=sys.stderr)
+            return 2
+        if not args.yes:
+            # Downgrades drop tables, audit log included: never by a slip of the keyboard.
+            print(
+                f"vgi migrate downgrade: this deletes the tables (and every row in them) that revisions after "
+                f"{args.revision} created in {shown_url(settings.database_url)}; add --yes to do it",
+                file=sys.stderr,
+            )
             return 2
         migrate.downgrade(settings.database_url, args.revision)
     else:
@@ -165,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Alembic announces each of its plugins at INFO; only the migrations themselves are news.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(prog="vgi", description="VGI platform (车网互动平台)")
+    parser.add_argument("--version", action="version", version=f"vgi {version()}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for register in _COMMANDS:
         register(subparsers)

@@ -11,10 +11,12 @@ import dataclasses
 import ipaddress
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import sqlalchemy as sa
 
 from server.security.pki import PkiLayout
 from server.security.ratelimit import BucketSpec, parse_limits
@@ -24,6 +26,7 @@ from store.db import is_sqlite
 ENV_PREFIX = "VGI_"
 #: vgi.common.v1.MethodClass names without their prefix; UNSPECIFIED shares READ's bucket.
 METHOD_CLASSES = frozenset({"READ", "WRITE", "BULK", "STREAM"})
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,40 @@ class Settings:
         default=False, metadata={"doc": "print spans and metrics to stdout (development)"}
     )
     prometheus_port: int = field(
-        default=0, metadata={"doc": "serve Prometheus metrics on 127.0.0.1:PORT; 0 disables the endpoint"}
+        default=0,
+        metadata={
+            "doc": "also serve Prometheus metrics on 127.0.0.1:PORT; 0 disables this endpoint "
+            "(the admin listener's /metrics needs none)"
+        },
+    )
+    admin_listen: str = field(
+        default="127.0.0.1:0",
+        metadata={
+            "doc": "plaintext HTTP host:port of /healthz, /readyz and /metrics for probes and scrapers, no "
+            "client certificate (no business data); port 0 picks a free one; empty disables it; "
+            "worker i of --workers listens on port + i"
+        },
+    )
+    admin_grpc_listen: str = field(
+        default="127.0.0.1:0",
+        metadata={
+            "doc": "plaintext gRPC host:port serving only grpc.health.v1 (Kubernetes gRPC probes, load "
+            "balancers), no client certificate; port 0 picks a free one; empty disables it; worker i "
+            "listens on port + i"
+        },
+    )
+    retention_seconds: float = field(
+        default=7 * 24 * 3600.0,
+        metadata={
+            "doc": "idempotency keys (a retry older than this runs again) and acknowledged outbox items "
+            "older than this are purged; the audit log is never purged"
+        },
+    )
+    retention_interval_seconds: float = field(
+        default=600.0,
+        metadata={
+            "doc": "how often the purge runs (in batches of 500 rows, each its own transaction); 0: never"
+        },
     )
     simulated_clock: bool = field(
         default=False,
@@ -198,7 +234,23 @@ class Settings:
             "only; loopback, one process; security keeps the real clock)"
         },
     )
-    log_level: str = field(default="INFO", metadata={"doc": "DEBUG, INFO, WARNING or ERROR"})
+    log_level: str = field(
+        default="INFO", metadata={"doc": "the platform's own log level: DEBUG, INFO, WARNING or ERROR"}
+    )
+    log_level_libraries: str = field(
+        default="INFO",
+        metadata={
+            "doc": "log level of third-party libraries (grpc, asyncio, SQLAlchemy, Alembic); DEBUG only "
+            "when you need their internals (gRPC core's own lines: set GRPC_VERBOSITY=INFO)"
+        },
+    )
+    access_log: bool = field(
+        default=True,
+        metadata={
+            "doc": "one INFO line per call (peer, principal, method, code, duration_ms, request_id, "
+            "trace_id); false keeps only the WARNING lines of server-side failures"
+        },
+    )
     log_json: bool = field(
         default=True, metadata={"doc": "JSON log lines carrying trace_id, span_id, principal and method"}
     )
@@ -206,6 +258,9 @@ class Settings:
     def listen_host(self) -> str:
         host, _, _ = self.listen.rpartition(":")
         return host.strip("[]")
+
+    def listen_port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
 
     def tls_files(self) -> tuple[str, str, str]:
         """(server certificate, server key, client CA): explicit settings win over the PKI directory's."""
@@ -246,7 +301,22 @@ class Settings:
         return specs
 
     def validate(self) -> None:
-        """Refuse settings that would serve the wrong thing or serve it unsafely."""
+        """Refuse settings that would serve the wrong thing or serve it unsafely.
+
+        Each refusal is one line naming the setting; nothing here touches the
+        store, the network or the files (``server.preflight`` does, still before
+        anything is migrated or bound).
+        """
+        _check_address("listen", self.listen)
+        for setting in ("admin_listen", "admin_grpc_listen"):
+            if getattr(self, setting):
+                _check_address(setting, getattr(self, setting))
+        check_database_url(self.database_url)
+        for setting in ("log_level", "log_level_libraries"):
+            if getattr(self, setting).upper() not in LOG_LEVELS:
+                raise ValueError(
+                    f"{setting}: {getattr(self, setting)!r} is not one of {', '.join(LOG_LEVELS)}"
+                )
         if not self.token_issuer:
             raise ValueError("token_issuer must not be empty")
         self.rate_limit_specs()
@@ -286,10 +356,35 @@ class Settings:
             )
         if self.rate_limit_backend not in ("memory", "redis"):
             raise ValueError("rate_limit_backend must be memory or redis")
+        if self.retention_seconds <= 0 or self.retention_interval_seconds < 0:
+            raise ValueError("retention_seconds must be positive and retention_interval_seconds not negative")
         if self.monitor_interval_seconds < 0:
             raise ValueError("monitor_interval_seconds must not be negative")
         if self.grace_seconds < 0 or self.health_interval_seconds <= 0 or self.db_threads < 1:
             raise ValueError("grace_seconds, health_interval_seconds and db_threads must be positive")
+
+
+def _check_address(setting: str, address: str) -> None:
+    """``host:port`` with a port in 0..65535 (0 picks a free one); IPv6 hosts in brackets."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host.strip("[]") or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{setting}: {address!r} is not host:port with a port from 0 to 65535")
+    if ":" in host and not (host.startswith("[") and host.endswith("]")):
+        raise ValueError(f"{setting}: {address!r}: write an IPv6 host in brackets, e.g. [::1]:50051")
+
+
+def check_database_url(url: str) -> None:
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        raise ValueError(f"database_url: {url!r} is not a database URL") from None
+    # Not get_driver_name(): it imports the dialect, which fails with a traceback for an unknown scheme.
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend not in ("sqlite", "postgresql") or (backend == "postgresql" and driver != "psycopg"):
+        shown = parsed.render_as_string(hide_password=True)
+        raise ValueError(
+            f"database_url: {shown!r} is neither sqlite:///PATH nor postgresql+psycopg://USER@HOST:PORT/DB"
+        )
 
 
 def _is_loopback(host: str) -> bool:
@@ -307,13 +402,25 @@ def load(
     """Defaults ← TOML file ← environment ← ``overrides`` (None values are ignored); not yet validated."""
     values: dict[str, Any] = {}
     if config_file:
-        with open(config_file, "rb") as f:
-            values.update(_from_mapping(tomllib.load(f), source=str(config_file)))
+        try:
+            with open(config_file, "rb") as f:
+                raw = tomllib.load(f)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ValueError(f"config file {config_file}: {reason}") from None
+        values.update(
+            _from_mapping(
+                raw,
+                source=f"config file {config_file}",
+                label=lambda name: f"config file {config_file}: {name}",
+            )
+        )
     env = os.environ if environ is None else environ
     values.update(
         _from_mapping(
             {name: env[ENV_PREFIX + name.upper()] for name in _FIELDS if ENV_PREFIX + name.upper() in env},
             source="environment",
+            label=lambda name: ENV_PREFIX + name.upper(),
         )
     )
     values.update({k: v for k, v in overrides.items() if v is not None})
@@ -323,11 +430,17 @@ def load(
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
 
-def _from_mapping(raw: Mapping[str, Any], *, source: str) -> dict[str, Any]:
+def _from_mapping(raw: Mapping[str, Any], *, source: str, label: Callable[[str], str]) -> dict[str, Any]:
     unknown = set(raw) - set(_FIELDS)
     if unknown:
         raise ValueError(f"unknown settings in {source}: {', '.join(sorted(unknown))}")
-    return {name: _coerce(name, value) for name, value in raw.items()}
+    values = {}
+    for name, value in raw.items():
+        try:
+            values[name] = _coerce(name, value)
+        except ValueError as exc:
+            raise ValueError(f"{label(name)}: {exc}") from None
+    return values
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -341,14 +454,18 @@ def _coerce(name: str, value: Any) -> Any:
             return True
         if text in ("0", "false", "no", "off"):
             return False
-        raise ValueError(f"{name}: expected a boolean, got {value!r}")
+        raise ValueError(f"expected a boolean, got {value!r}")
     if isinstance(default, tuple):
         items = value if isinstance(value, list) else str(value).split(",")
         return tuple(str(item).strip() for item in items if str(item).strip())
-    if isinstance(default, int):
-        return int(value)
-    if isinstance(default, float):
-        return float(value)
+    try:
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+    except (TypeError, ValueError):
+        kind = "an integer" if isinstance(default, int) else "a number"
+        raise ValueError(f"expected {kind}, got {value!r}") from None
     return str(value)
 
 

@@ -49,6 +49,7 @@ from server.observability.metrics import METRICS
 from server.observability.tracing import start_linked_span
 from store import outbox
 from store.db import Database
+from store.faults import OutageLog
 from store.outbox import Channel, OutboxItem, Window
 
 log = logging.getLogger(__name__)
@@ -241,6 +242,7 @@ class Dispatcher:
 
     async def _run(self) -> NoReturn:
         loop = asyncio.get_running_loop()
+        outage = OutageLog(log, "delivery")
         next_poll = loop.time() + self.poll_interval_s
         while True:
             wait = next_poll - loop.time()
@@ -258,12 +260,15 @@ class Dispatcher:
                 continue
             try:
                 await self._round(dirty)
-            except Exception:
+            except Exception as exc:
                 # The store is unreachable or failing: keep the work and retry
                 # at the next poll rather than spin against it.
-                log.exception("delivery round failed; retrying at the next poll")
+                if not outage.failed(exc):
+                    log.exception("delivery round failed; retrying at the next poll")
                 self._dirty.update(s for s in dirty if not s.closed)
                 self._kick.clear()
+            else:
+                outage.succeeded()
 
     async def _round(self, dirty: set[Subscription]) -> None:
         by_channel: dict[Channel, list[tuple[Subscription, Window]]] = {}

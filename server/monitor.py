@@ -32,6 +32,7 @@ from server import clock as platform_clock
 from server.scheduler import HEARTBEAT_TIMEOUT
 from store import monitoring
 from store.db import Database
+from store.faults import OutageLog
 from store.monitoring import ProgressMinute
 
 log = logging.getLogger(__name__)
@@ -93,11 +94,15 @@ class Monitor:
 
     async def run(self) -> None:
         """Tick every ``interval_seconds`` until cancelled; a failed tick is logged and retried next time."""
+        outage = OutageLog(log, "execution monitor")
         while True:
             try:
                 await self.tick()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("execution monitor tick failed")
+            except Exception as exc:
+                if not outage.failed(exc):
+                    log.exception("execution monitor tick failed")
+            else:
+                outage.succeeded()
             await asyncio.sleep(self._interval)

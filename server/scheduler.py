@@ -29,6 +29,7 @@ from server.observability.tracing import start_linked_span
 from store import events as event_store
 from store import instructions
 from store.db import Database
+from store.faults import OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +89,15 @@ class Scheduler:
 
     async def run(self) -> None:
         """Tick every ``interval_seconds`` until cancelled; a failed tick is logged and retried next time."""
+        outage = OutageLog(log, "market scheduler")
         while True:
             try:
                 await self.tick()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("market scheduler tick failed")
+            except Exception as exc:
+                if not outage.failed(exc):
+                    log.exception("market scheduler tick failed")
+            else:
+                outage.succeeded()
             await asyncio.sleep(self._interval)

@@ -62,6 +62,12 @@ def _worker(settings: Settings, index: int, ready: Connection) -> None:
 
     # Ctrl-C reaches the whole process group; the supervisor turns it into one SIGTERM each.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # One port cannot be served by several processes: worker i's admin listeners take port + i.
+    settings = dataclasses.replace(
+        settings,
+        admin_listen=_offset(settings.admin_listen, index),
+        admin_grpc_listen=_offset(settings.admin_grpc_listen, index),
+    )
     obs = setup_observability_for(settings, worker=index)
 
     def announce(platform: Platform) -> None:
@@ -69,9 +75,18 @@ def _worker(settings: Settings, index: int, ready: Connection) -> None:
         ready.close()
 
     try:
-        asyncio.run(serve(settings, ready=announce))
+        asyncio.run(
+            serve(
+                settings, ready=announce, metrics_registry=obs.prometheus.registry if obs.prometheus else None
+            )
+        )
     finally:
         obs.shutdown()
+
+
+def _offset(address: str, index: int) -> str:
+    host, _, port = address.rpartition(":")
+    return f"{host}:{int(port) + index}" if address and int(port) else address
 
 
 class Supervisor:
@@ -84,7 +99,12 @@ class Supervisor:
         self._stopping = False
 
     def run(self) -> int:
+        from server import preflight
+        from server.app import serving_line
+
         settings = self.settings
+        preflight.before_migrating(settings)
+        preflight.schema_revision(settings.database_url, will_migrate=settings.migrate_on_start)
         if settings.migrate_on_start:
             from store import migrate
 
@@ -102,7 +122,7 @@ class Supervisor:
                 self._stop_all()
                 return 1
             print(
-                f"vgi: serving {', '.join(services)} on port {port} ({settings.workers} workers)", flush=True
+                serving_line(settings, services, port, workers=f" ({settings.workers} workers)"), flush=True
             )
             self._watch()
             return self._stop_all()

@@ -27,13 +27,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from server.observability.tracing import store_span
+from store import faults
 
 T = TypeVar("T")
 
@@ -81,6 +82,13 @@ def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
     conn.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
+def _reraise_classified(exc: Exception) -> NoReturn:
+    error = faults.classify(exc)
+    if error is None:
+        raise exc
+    raise error from exc
+
+
 def is_sqlite(url: str | sa.URL) -> bool:
     return sa.make_url(url).get_backend_name() == "sqlite"
 
@@ -97,9 +105,6 @@ def create_engine(url: str | sa.URL, *, pool_size: int = 8, busy_timeout_ms: int
     """An engine configured the way the platform needs it (also used by migrations)."""
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        path = sqlite_path(parsed)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(
             parsed,
             # Connections move between the pool's worker threads; each is used
@@ -186,12 +191,21 @@ class Database:
         self._span_attributes = {"db.system": self.engine.dialect.name}
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn(conn)`` in one read-write transaction; commit when it returns, roll back if it raises."""
-        return await self._submit(fn, True)
+        """Run ``fn(conn)`` in one read-write transaction; commit when it returns, roll back if it raises.
+
+        An unreachable or full store raises the domain error ``store.faults`` names for it.
+        """
+        try:
+            return await self._submit(fn, True)
+        except (sa.exc.DBAPIError, sa.exc.TimeoutError) as exc:
+            _reraise_classified(exc)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn(conn)`` in one transaction that is not expected to write."""
-        return await self._submit(fn, False)
+        """Run ``fn(conn)`` in one transaction that is not expected to write (faults as for ``write``)."""
+        try:
+            return await self._submit(fn, False)
+        except (sa.exc.DBAPIError, sa.exc.TimeoutError) as exc:
+            _reraise_classified(exc)
 
     def _submit(self, fn: Callable[[Connection], T], write: bool) -> asyncio.Future[T]:
         loop = asyncio.get_running_loop()
@@ -286,7 +300,7 @@ class Database:
 
     def _savepoint(self, conn: Connection, driver: Any, fn: Callable[[Connection], Any]) -> _Outcome:
         """``fn(conn)`` in a savepoint of the group's transaction, rolled back if it raises."""
-        with store_span("vgi.store.write", self._span_attributes):
+        with store_span("vgi.store.write", self._span_attributes, fn):
             driver.execute(_SAVEPOINT)
             try:
                 result = fn(conn)
@@ -298,7 +312,7 @@ class Database:
             return (result, None)
 
     def _traced_transaction(self, fn: Callable[[Connection], T], write: bool) -> T:
-        with store_span("vgi.store.write" if write else "vgi.store.read", self._span_attributes):
+        with store_span("vgi.store.write" if write else "vgi.store.read", self._span_attributes, fn):
             return self._transaction(fn, write)
 
     def _transaction(self, fn: Callable[[Connection], T], write: bool) -> T:

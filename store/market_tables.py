@@ -45,6 +45,9 @@ class ProgramRow(SQLModel, table=True):
     require_instruction_signatures: bool = Field(
         default=False, sa_column=sa.Column(sa.Boolean(), nullable=False, server_default=sa.false())
     )
+    redispatch_enabled: bool = Field(
+        default=True, sa_column=sa.Column(sa.Boolean(), nullable=False, server_default=sa.true())
+    )
     update_time: datetime = Field(sa_column=utc_column())
 
 

@@ -120,6 +120,8 @@ class Deviation:
 
     threshold: Fraction
     consecutive: int
+    redispatch: bool = True
+    """False: lagging aggregators are alarmed, their shortfall is not moved (the program's switch)."""
 
 
 def due_event_ids(conn: Connection, minute: datetime) -> list[str]:
@@ -227,7 +229,7 @@ class _Minute:
         ]
         for aid in lagging:
             self._deviation_alarm(aid, recent[aid], settings)
-        for node in sorted({n for aid in lagging for n in node_targets[aid]}):
+        for node in sorted({n for aid in lagging for n in node_targets[aid]} if settings.redispatch else ()):
             self._redispatch(node, in_force, recent, settings)
         return self._record(aggregator_figures, node_figures, node_targets)
 
@@ -507,7 +509,10 @@ def _program(conn: Connection, program_id: str) -> tuple[Deviation, WorkingCalen
         if row.fallback_baseline_method
         else BaselineMethod.PRE_EVENT
     )
-    return Deviation(Fraction(row.deviation_threshold), row.deviation_minutes), calendar, fallback
+    deviation = Deviation(
+        Fraction(row.deviation_threshold), row.deviation_minutes, bool(row.redispatch_enabled)
+    )
+    return deviation, calendar, fallback
 
 
 def _compute_baseline(

@@ -3,7 +3,7 @@
 A program carries every configurable default of SPEC F5 and F7–F10: baseline
 method and fallback, clearing and price mode, the settlement bands and
 penalty factor, the qualified band, the platform fee, the holiday calendar
-with its make-up working days (调休), and the re-dispatch trigger.
+with its make-up working days (调休), the deviation trigger and the re-dispatch switch.
 ``programs/default`` is seeded by the market migration and always exists.
 """
 
@@ -52,6 +52,7 @@ class Program:
     make_up_working_days: tuple[date, ...]
     deviation_threshold: Decimal
     deviation_minutes: int
+    redispatch_enabled: bool
     update_time: datetime
     require_instruction_signatures: bool = False
 
@@ -88,10 +89,15 @@ def not_found(program_id: str) -> NotFound:
 
 
 def get(conn: Connection, program_id: str) -> Program:
-    row = conn.execute(sa.select(programs).where(programs.c.program_id == program_id)).first()
-    if row is None:
+    found = find(conn, program_id)
+    if found is None:
         raise not_found(program_id)
-    return _record(row)
+    return found
+
+
+def find(conn: Connection, program_id: str) -> Program | None:
+    row = conn.execute(sa.select(programs).where(programs.c.program_id == program_id)).first()
+    return None if row is None else _record(row)
 
 
 def list_page(conn: Connection, *, page_size: int, page_token: str) -> ProgramPage:
@@ -141,6 +147,13 @@ def check(program: Program) -> None:
         for i, day in enumerate(program.make_up_working_days)
         if day in holidays
     ]
+    if not 1 <= program.deviation_minutes <= 60:
+        violations.append(
+            FieldViolation(
+                "program.deviation_minutes",
+                "must be from 1 to 60 (to stop re-dispatch, set redispatch_enabled to false)",
+            )
+        )
     if program.price_mode is PriceMode.DIRECT_CONTROL:
         violations.append(FieldViolation("program.price_mode", "must be UNIFORM or PAY_AS_BID"))
     if violations:
@@ -169,6 +182,7 @@ def upsert(conn: Connection, program: Program) -> Program:
         "deviation_threshold": str(program.deviation_threshold),
         "deviation_minutes": program.deviation_minutes,
         "require_instruction_signatures": program.require_instruction_signatures,
+        "redispatch_enabled": program.redispatch_enabled,
         "update_time": program.update_time,
     }
     registry.upsert(conn, programs, [row], ["program_id"], [k for k in row if k != "program_id"])
@@ -202,6 +216,7 @@ def _record(row: sa.Row[tuple[object, ...]]) -> Program:
         make_up_working_days=_dates(row.make_up_working_days),
         deviation_threshold=Decimal(row.deviation_threshold),
         deviation_minutes=row.deviation_minutes,
+        redispatch_enabled=bool(row.redispatch_enabled),
         update_time=row.update_time,
         require_instruction_signatures=bool(row.require_instruction_signatures),
     )

@@ -78,6 +78,8 @@ class IdempotencyKeyRow(SQLModel, table=True):
     __tablename__: ClassVar[str] = "idempotency_keys"  # type: ignore[misc]
     __table_args__ = (
         sa.UniqueConstraint("principal", "method", "request_id", name="uq_idempotency_keys_call"),
+        # The retention purge (store/retention.py) walks keys by age.
+        sa.Index("ix_idempotency_keys_create_time", "create_time"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -80,6 +80,7 @@ def _postgres_error() -> str | None:
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
+        (tmp_path / "db").mkdir()
         yield f"sqlite:///{tmp_path / 'db' / 'vgi.db'}"
         return
     error = _postgres_error()

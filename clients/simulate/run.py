@@ -699,6 +699,10 @@ class Scenario:
         arrive, the list makes the simulation not depend on how fast.
         """
 
+        # An earlier run against the same platform left instructions of its own events in force, whose
+        # notifications that run acknowledged: this run waits only for its own.
+        ours = {f"events/{event.event_id}" for event in self.timeline.events}
+
         async def sync(party: AggregatorParty) -> None:
             listed: dict[str, int] = {}
             token = ""
@@ -706,7 +710,7 @@ class Scenario:
                 page = await party.market.list_instructions(
                     active_only=True, page_size=1000, page_token=token
                 )
-                listed |= {i.instruction_id: i.version for i in page.instructions}
+                listed |= {i.instruction_id: i.version for i in page.instructions if i.event in ours}
                 token = page.next_page_token
                 if not token:
                     break

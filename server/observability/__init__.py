@@ -46,14 +46,23 @@ def setup_observability(
     console: bool = False,
     prometheus_port: int | None = None,
     prometheus_host: str = "127.0.0.1",
+    admin_metrics: bool = False,
+    libraries_log_level: int | str = logging.INFO,
+    access_log: bool = True,
 ) -> Observability:
     """Logging, then tracing and metrics as the OTEL_* environment asks; ``console`` adds console exporters.
 
     ``prometheus_port`` (0 picks a free port) opens a scrape endpoint on
     ``prometheus_host``; loopback by default, like every plaintext listener.
+    ``admin_metrics`` collects for the admin listener's /metrics (``Observability.prometheus.registry``)
+    even without that endpoint.
     """
-    setup_logging(log_level, json=json_logs)
-    prometheus = PrometheusEndpoint(prometheus_host, prometheus_port) if prometheus_port is not None else None
+    setup_logging(log_level, json=json_logs, libraries_level=libraries_log_level, access=access_log)
+    prometheus = (
+        PrometheusEndpoint(prometheus_host, prometheus_port)
+        if prometheus_port is not None or admin_metrics
+        else None
+    )
     return Observability(
         tracer_provider=setup_tracing(service_name, sample_ratio, console=console),
         meter_provider=setup_metrics(service_name, console=console, prometheus=prometheus),

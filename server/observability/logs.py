@@ -135,10 +135,24 @@ _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _HANDLER_NAME = "vgi-observability"
 
 
+#: The platform's own logger trees: ``level`` applies to them; libraries get ``libraries_level``.
+OWN_LOGGERS = ("server", "store", "interceptors", "clients", "domain", "vgi")
+
+
 def setup_logging(
-    level: int | str = logging.INFO, json: bool = True, *, stream: TextIO | None = None
+    level: int | str = logging.INFO,
+    json: bool = True,
+    *,
+    stream: TextIO | None = None,
+    libraries_level: int | str = logging.INFO,
+    access: bool = True,
 ) -> logging.Handler:
     """Send the root logger's records to ``stream`` (stderr) as JSON lines (or text), secrets scrubbed.
+
+    ``level`` is the platform's own loggers' (``OWN_LOGGERS``); third-party
+    libraries (grpc, asyncio, SQLAlchemy, Alembic…) log at ``libraries_level``,
+    so DEBUG for the platform does not turn on theirs. ``access`` False silences
+    the per-call access line (``vgi.access`` at INFO; its WARNINGs stay).
 
     Replaces the handler a previous call installed, so calling it again (tests,
     reconfiguration) does not duplicate lines, and the plain stream handler of
@@ -155,5 +169,8 @@ def setup_logging(
     ]:
         root.removeHandler(previous)
     root.addHandler(handler)
-    root.setLevel(level)
+    root.setLevel(libraries_level)
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(level)
+    logging.getLogger("vgi.access").setLevel(logging.NOTSET if access else logging.WARNING)
     return handler

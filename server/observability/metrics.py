@@ -330,16 +330,19 @@ class PrometheusEndpoint(PrometheusMetricReader):
     servers) never collide in prometheus_client's global one.
     """
 
-    def __init__(self, host: str, port: int, platform: Metrics = METRICS) -> None:
-        registry = CollectorRegistry()
-        super().__init__(registry=registry)
+    def __init__(self, host: str, port: int | None, platform: Metrics = METRICS) -> None:
+        """``port`` None: no server of its own — the admin listener serves ``registry`` at /metrics."""
+        self.registry = CollectorRegistry()
+        super().__init__(registry=self.registry)
         self._platform = platform
-        self._server, _thread = start_http_server(port, addr=host, registry=registry)
+        self._server = (
+            start_http_server(port, addr=host, registry=self.registry)[0] if port is not None else None
+        )
 
     @property
     def port(self) -> int:
-        """The bound port (useful when 0 was asked for)."""
-        return int(self._server.server_port)
+        """The bound port (useful when 0 was asked for); 0 without a server of its own."""
+        return int(self._server.server_port) if self._server is not None else 0
 
     def _receive_metrics(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
@@ -347,8 +350,9 @@ class PrometheusEndpoint(PrometheusMetricReader):
         super()._receive_metrics(self._platform.histograms_into(metrics_data), timeout_millis, **kwargs)
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
         super().shutdown(timeout_millis, **kwargs)
 
 
@@ -367,6 +371,12 @@ def setup_metrics(
             from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 
             readers.append(PlatformPeriodicReader(OTLPMetricExporter()))
+        elif name == "otlp_http":
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+                OTLPMetricExporter as HttpMetricExporter,
+            )
+
+            readers.append(PlatformPeriodicReader(HttpMetricExporter()))
         else:
             readers.append(PlatformPeriodicReader(ConsoleMetricExporter()))
     if prometheus is not None:

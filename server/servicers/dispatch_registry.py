@@ -15,6 +15,7 @@ from vgi.common.v1 import notifications_pb2, prices_pb2
 from vgi.dispatch.v1 import dispatch_service_pb2 as pb
 
 from server import clock
+from server.observability.tracing import link_from_current
 from server.servicers import Deps, caller
 from server.servicers import resources_proto as convert
 from store import capacity, idempotency, outbox, prices, registry, statistics
@@ -108,13 +109,17 @@ class DispatchRegistry:
                 convert.money_to_decimal(p, f"price_curve.prices[{i}]") for i, p in enumerate(message.prices)
             ),
         )
-        now = clock.now()
+        now, carrier = clock.now(), link_from_current()
 
         def effect(conn: Connection) -> pb.PublishPriceCurveResponse:
             published = price_curve_to(prices.publish(conn, curve, now))
-            # Told in the same transaction: a committed curve is always announced.
+            # Told in the same transaction: a committed curve is always announced (each delivery a span
+            # linked to this call).
             outbox.enqueue_notifications_for(
-                conn, prices.audience(conn, curve), notifications_pb2.Notification(price_curve=published)
+                conn,
+                prices.audience(conn, curve),
+                notifications_pb2.Notification(price_curve=published),
+                carrier,
             )
             return pb.PublishPriceCurveResponse(price_curve=published)
 

@@ -1,16 +1,20 @@
 """OperatorService program RPCs: GetProgram, ListPrograms, UpsertProgram (settings of SPEC F5, F7–F10).
 
-UpsertProgram replaces every setting. Unset fields take the SPEC defaults:
-an UNSPECIFIED baseline method TOP5_OF_10, clearing mode PLATFORM, price mode
-UNIFORM; an empty decimal 0.5 / 1.2 / 0.5 / 0.8 / 1.2 / 0 / 0.1 (penalty
-threshold, cap rate, penalty factor, qualified band, fee ratio, deviation
-threshold); deviation_minutes 0 means the default 2 (zero consecutive
-minutes would trigger nothing meaningful). An UNSPECIFIED fallback means
-none: too few baseline days then fail the evaluation.
+UpsertProgram changes the fields its ``update_mask`` names or, without a
+mask, the fields that are set (AIP-134); every other setting keeps its stored
+value, or for a new program the SPEC default: baseline method TOP5_OF_10,
+clearing mode PLATFORM, price mode UNIFORM, decimals 0.5 / 1.2 / 0.5 / 0.8 /
+1.2 / 0 / 0.1 (penalty threshold, cap rate, penalty factor, qualified band,
+fee ratio, deviation threshold), deviation_minutes 2, re-dispatch on, no
+fallback baseline method (too few baseline days then fail the evaluation). A
+field named in the mask but unset is reset to that default — except
+deviation_minutes, where 0 is refused (to stop re-dispatch, switch
+``redispatch_enabled`` off).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -46,12 +50,64 @@ _DECIMAL_DEFAULTS = {
 DEFAULT_DEVIATION_MINUTES = 2
 
 
-def program_of(wire: pb.Program, at: datetime) -> programs.Program:
-    """The wire settings, typed; InvalidArgument INVALID_PROGRAM naming every unreadable field."""
+MUTABLE_FIELDS = (
+    "baseline_method",
+    "fallback_baseline_method",
+    "clearing_mode",
+    "price_mode",
+    *_DECIMAL_DEFAULTS,
+    "holidays",
+    "make_up_working_days",
+    "deviation_minutes",
+    "redispatch_enabled",
+    "require_instruction_signatures",
+)
+_REPEATED = ("holidays", "make_up_working_days")
+
+
+def mask_of(request: pb.UpsertProgramRequest) -> frozenset[str] | None:
+    """The fields the request changes by its mask, None without one; UPDATE_MASK_INVALID for others."""
+    paths = list(request.update_mask.paths)
+    unknown = [path for path in paths if path not in MUTABLE_FIELDS]
+    if unknown:
+        raise InvalidArgument(
+            f"update_mask names fields that cannot be updated: {', '.join(unknown)}",
+            reason="UPDATE_MASK_INVALID",
+            violations=[
+                FieldViolation("update_mask.paths", f"{path!r} is not one of {', '.join(MUTABLE_FIELDS)}")
+                for path in unknown
+            ],
+        )
+    return frozenset(paths) if paths else None
+
+
+def _is_set(wire: pb.Program, name: str) -> bool:
+    if name == "redispatch_enabled":
+        return wire.HasField(name)
+    if name in _DECIMAL_DEFAULTS:
+        return bool(getattr(wire, name).value)
+    if name in _REPEATED:
+        return len(getattr(wire, name)) > 0
+    return bool(getattr(wire, name))
+
+
+def program_of(
+    wire: pb.Program,
+    at: datetime,
+    *,
+    stored: programs.Program | None = None,
+    mask: frozenset[str] | None = None,
+) -> programs.Program:
+    """The settings after the update: ``wire``'s fields chosen by ``mask`` (or those set) over ``stored``
+    (or the defaults); InvalidArgument INVALID_PROGRAM naming every unreadable field."""
+    chosen = {name for name in MUTABLE_FIELDS if (name in mask if mask is not None else _is_set(wire, name))}
     violations: list[FieldViolation] = []
     decimals: dict[str, Decimal] = {}
     for name, default in _DECIMAL_DEFAULTS.items():
-        text = getattr(wire, name).value or default
+        if name not in chosen and stored is not None:
+            decimals[name] = getattr(stored, name)
+            continue
+        text = (getattr(wire, name).value if name in chosen else "") or default
         try:
             value = Decimal(text)
         except InvalidOperation:
@@ -65,7 +121,7 @@ def program_of(wire: pb.Program, at: datetime) -> programs.Program:
         raise InvalidArgument(
             "invalid program settings", reason=programs.INVALID_PROGRAM, violations=violations
         )
-    return programs.Program(
+    fresh = programs.Program(
         program_id=wire.name.removeprefix("programs/"),
         baseline_method=_BASELINE_METHODS.get(wire.baseline_method, DEFAULT_METHOD),
         fallback_baseline_method=_BASELINE_METHODS.get(wire.fallback_baseline_method),
@@ -73,11 +129,19 @@ def program_of(wire: pb.Program, at: datetime) -> programs.Program:
         price_mode=_PRICE_MODES.get(wire.price_mode, PriceMode.UNIFORM),
         holidays=holidays,
         make_up_working_days=makeup,
-        deviation_minutes=wire.deviation_minutes or DEFAULT_DEVIATION_MINUTES,
+        # Named by the mask, 0 stays 0 and is refused; otherwise unset means the default.
+        deviation_minutes=wire.deviation_minutes
+        if mask is not None and "deviation_minutes" in mask
+        else wire.deviation_minutes or DEFAULT_DEVIATION_MINUTES,
+        redispatch_enabled=wire.redispatch_enabled if wire.HasField("redispatch_enabled") else True,
         require_instruction_signatures=wire.require_instruction_signatures,
         update_time=at,
         **decimals,
     )
+    if stored is None:
+        return fresh
+    kept = {name: getattr(stored, name) for name in MUTABLE_FIELDS if name not in chosen}
+    return dataclasses.replace(fresh, **kept)
 
 
 def _dates(values: Iterable[date_pb2.Date], field: str, violations: list[FieldViolation]) -> tuple[date, ...]:
@@ -102,6 +166,7 @@ def program_message(program: programs.Program) -> pb.Program:
         ],
         deviation_minutes=program.deviation_minutes,
         require_instruction_signatures=program.require_instruction_signatures,
+        redispatch_enabled=program.redispatch_enabled,
     )
     if program.fallback_baseline_method is not None:
         message.fallback_baseline_method = market_proto.BASELINE_METHODS[program.fallback_baseline_method]
@@ -135,10 +200,15 @@ class OperatorPrograms:
     async def UpsertProgram(
         self, request: pb.UpsertProgramRequest, context: grpc.aio.ServicerContext
     ) -> pb.UpsertProgramResponse:
-        """Create or replace a program. INVALID_ARGUMENT INVALID_PROGRAM with the offending ``program.*`` fields."""
-        program = program_of(request.program, clock.now())
+        """Create a program or change the settings the mask names (or that are set). INVALID_ARGUMENT
+        INVALID_PROGRAM with the offending ``program.*`` fields, UPDATE_MASK_INVALID for unknown paths."""
+        mask = mask_of(request)
+        program_of(request.program, clock.now(), mask=mask)  # unreadable input fails before the store
+        at = clock.now()
 
         def effect(conn: Connection) -> pb.UpsertProgramResponse:
+            stored = programs.find(conn, request.program.name.removeprefix("programs/"))
+            program = program_of(request.program, at, stored=stored, mask=mask)
             return pb.UpsertProgramResponse(program=program_message(programs.upsert(conn, program)))
 
         key = IdempotencyKey(caller().uri, SERVICE + "UpsertProgram", request.request_id)

@@ -100,6 +100,19 @@ def test_nothing_is_exported_when_nothing_is_configured() -> None:
         ({"OTEL_TRACES_EXPORTER": "console"}, False, ["console"]),
         ({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317"}, False, []),
         ({"OTEL_TRACES_EXPORTER": "otlp_proto_grpc,console"}, False, ["otlp", "console"]),
+        (
+            {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"},
+            False,
+            ["otlp_http"],
+        ),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318",
+                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
+            },
+            False,
+            ["otlp_http"],
+        ),
         ({"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "otlp"}, True, []),
     ],
 )
@@ -115,7 +128,7 @@ def test_exporter_names(
     "env",
     [
         {"OTEL_TRACES_EXPORTER": "zipkin"},
-        {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"},
+        {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"},
     ],
 )
 def test_unsupported_exporters_fail_loudly(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:

@@ -64,7 +64,7 @@ async def test_lines_are_json_with_the_call_trace_id_and_no_token(
     assert "ValueError" in failure["exception"] and REDACTED in failure["exception"]
 
     access = {line["method"]: line for line in lines if line["message"] == "rpc finished"}
-    assert (access[path("Unary")]["code"], access[path("Unary")]["level"]) == ("OK", "DEBUG")
+    assert (access[path("Unary")]["code"], access[path("Unary")]["level"]) == ("OK", "INFO")
     assert (access[path("Fail")]["code"], access[path("Fail")]["level"]) == ("UNKNOWN", "WARNING")
     assert access[path("Unary")]["trace_id"] == saving["trace_id"]
     assert isinstance(access[path("Unary")]["duration_ms"], float)

@@ -1,6 +1,6 @@
 """The log output of a real ``vgi serve``: JSON lines tied to the call that wrote them, never a token.
 
-The server runs as a subprocess at DEBUG (an access line per call) with a
+The server runs as a subprocess at DEBUG (an access line per call at INFO) with a
 head-sampling ratio of 0: only calls whose caller sends a sampled W3C
 ``traceparent`` are traced (parent-based), and those calls' lines carry that
 trace id and the server span's id. Every call sends a real bearer token —
@@ -162,7 +162,7 @@ async def test_server_log_lines_carry_the_trace_and_caller_and_no_token(
 
     def line_of(method: str, code: str) -> dict[str, Any]:
         [line] = [a for a in access if a["method"] == method and a["code"] == code]
-        assert line["level"] == "DEBUG" and isinstance(line["duration_ms"], float)
+        assert line["level"] == "INFO" and isinstance(line["duration_ms"], float)
         return line
 
     def assert_traced(line: dict[str, Any], method: str, nth: int = 0) -> None:

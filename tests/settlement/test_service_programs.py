@@ -89,10 +89,29 @@ async def test_default_program_upsert_list_and_retry(platform: Any) -> None:
     assert await operator.get_program("programs/summer") == stored
     assert await operator.upsert_program(wanted, request_id=request_id) == stored
 
-    # Replacing resets what is left out.
-    replaced = await operator.upsert_program(pb.Program(name="programs/summer", deviation_minutes=5))
-    assert settings(replaced) == SPEC_DEFAULTS
-    assert (list(replaced.holidays), replaced.deviation_minutes) == ([], 5)
+    # Without a mask only what is set changes: nothing left out is reset (AIP-134).
+    changed = await operator.upsert_program(pb.Program(name="programs/summer", deviation_minutes=5))
+    assert settings(changed) == SPEC_DEFAULTS | {"fee_ratio": "0.05", "cap_rate": "1.30"}
+    assert (len(changed.holidays), changed.deviation_minutes, changed.redispatch_enabled) == (2, 5, True)
+    assert changed.price_mode == market_pb2.PRICE_MODE_PAY_AS_BID
+
+    # A mask names what changes; a named field left unset goes back to its default.
+    masked = await operator.upsert_program(
+        pb.Program(name="programs/summer", cap_rate=dec("1.25"), redispatch_enabled=False),
+        ["cap_rate", "fee_ratio", "holidays", "redispatch_enabled"],
+    )
+    assert settings(masked) == SPEC_DEFAULTS | {"cap_rate": "1.25"}
+    assert (list(masked.holidays), masked.deviation_minutes, masked.redispatch_enabled) == ([], 5, False)
+    assert len(masked.make_up_working_days) == 1
+
+    # deviation_minutes 0 is not a number of minutes: refused, not turned into 2.
+    with pytest.raises(InvalidArgumentError) as raised:
+        await operator.upsert_program(pb.Program(name="programs/summer"), ["deviation_minutes"])
+    assert [v.field for v in raised.value.field_violations] == ["program.deviation_minutes"]
+    with pytest.raises(InvalidArgumentError) as raised:
+        await operator.upsert_program(pb.Program(name="programs/summer"), ["name"])
+    assert raised.value.reason == "UPDATE_MASK_INVALID"
+    assert await operator.get_program("programs/summer") == masked
 
     await operator.upsert_program(pb.Program(name="programs/alpha"))
     first = await operator.list_programs(page_size=2)

@@ -152,7 +152,7 @@ class RevokeSigningKeyResponse(_message.Message):
     def __init__(self, key_id: _Optional[str] = ...) -> None: ...
 
 class Program(_message.Message):
-    __slots__ = ("name", "baseline_method", "fallback_baseline_method", "clearing_mode", "price_mode", "penalty_threshold_rate", "cap_rate", "penalty_factor", "qualified_min_rate", "qualified_max_rate", "fee_ratio", "holidays", "make_up_working_days", "deviation_threshold", "deviation_minutes", "require_instruction_signatures")
+    __slots__ = ("name", "baseline_method", "fallback_baseline_method", "clearing_mode", "price_mode", "penalty_threshold_rate", "cap_rate", "penalty_factor", "qualified_min_rate", "qualified_max_rate", "fee_ratio", "holidays", "make_up_working_days", "deviation_threshold", "deviation_minutes", "require_instruction_signatures", "redispatch_enabled")
     NAME_FIELD_NUMBER: _ClassVar[int]
     BASELINE_METHOD_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_BASELINE_METHOD_FIELD_NUMBER: _ClassVar[int]
@@ -169,6 +169,7 @@ class Program(_message.Message):
     DEVIATION_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     DEVIATION_MINUTES_FIELD_NUMBER: _ClassVar[int]
     REQUIRE_INSTRUCTION_SIGNATURES_FIELD_NUMBER: _ClassVar[int]
+    REDISPATCH_ENABLED_FIELD_NUMBER: _ClassVar[int]
     name: str
     baseline_method: _market_pb2.BaselineMethod
     fallback_baseline_method: _market_pb2.BaselineMethod
@@ -185,7 +186,8 @@ class Program(_message.Message):
     deviation_threshold: _decimal_pb2.Decimal
     deviation_minutes: int
     require_instruction_signatures: bool
-    def __init__(self, name: _Optional[str] = ..., baseline_method: _Optional[_Union[_market_pb2.BaselineMethod, str]] = ..., fallback_baseline_method: _Optional[_Union[_market_pb2.BaselineMethod, str]] = ..., clearing_mode: _Optional[_Union[_market_pb2.ClearingMode, str]] = ..., price_mode: _Optional[_Union[_market_pb2.PriceMode, str]] = ..., penalty_threshold_rate: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., cap_rate: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., penalty_factor: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., qualified_min_rate: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., qualified_max_rate: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., fee_ratio: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., holidays: _Optional[_Iterable[_Union[_date_pb2.Date, _Mapping]]] = ..., make_up_working_days: _Optional[_Iterable[_Union[_date_pb2.Date, _Mapping]]] = ..., deviation_threshold: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., deviation_minutes: _Optional[int] = ..., require_instruction_signatures: _Optional[bool] = ...) -> None: ...
+    redispatch_enabled: bool
+    def __init__(self, name: _Optional[str] = ..., baseline_method: _Optional[_Union[_market_pb2.BaselineMethod, str]] = ..., fallback_baseline_method: _Optional[_Union[_market_pb2.BaselineMethod, str]] = ..., clearing_mode: _Optional[_Union[_market_pb2.ClearingMode, str]] = ..., price_mode: _Optional[_Union[_market_pb2.PriceMode, str]] = ..., penalty_threshold_rate: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., cap_rate: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., penalty_factor: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., qualified_min_rate: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., qualified_max_rate: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., fee_ratio: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., holidays: _Optional[_Iterable[_Union[_date_pb2.Date, _Mapping]]] = ..., make_up_working_days: _Optional[_Iterable[_Union[_date_pb2.Date, _Mapping]]] = ..., deviation_threshold: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., deviation_minutes: _Optional[int] = ..., require_instruction_signatures: _Optional[bool] = ..., redispatch_enabled: _Optional[bool] = ...) -> None: ...
 
 class GetProgramRequest(_message.Message):
     __slots__ = ("name",)
@@ -216,12 +218,14 @@ class ListProgramsResponse(_message.Message):
     def __init__(self, programs: _Optional[_Iterable[_Union[Program, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class UpsertProgramRequest(_message.Message):
-    __slots__ = ("request_id", "program")
+    __slots__ = ("request_id", "program", "update_mask")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     PROGRAM_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     program: Program
-    def __init__(self, request_id: _Optional[str] = ..., program: _Optional[_Union[Program, _Mapping]] = ...) -> None: ...
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, request_id: _Optional[str] = ..., program: _Optional[_Union[Program, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
 
 class UpsertProgramResponse(_message.Message):
     __slots__ = ("program",)
