@@ -14,6 +14,10 @@ the platform's time range, [1970-01-01T00:00:00Z, 3000-01-01T00:00:00Z) with
 Timestamps (docs/SECURITY.md), checked before the field rules
 so that no handler, date arithmetic or CEL rule ever sees a time it cannot
 represent. Fields whose own rules are narrower say so in the proto.
+
+No string anywhere in a request may contain a NUL character (U+0000): no
+identifier, name or text of the platform needs one, and PostgreSQL's text
+columns cannot hold it (the same request must mean the same on either store).
 """
 
 from __future__ import annotations
@@ -103,19 +107,74 @@ class _TimeRange:
         return found
 
 
+_NUL_RULE = "must not contain a NUL character (U+0000)"
+
+
+class _NoNul:
+    """Finds the strings of a request that contain U+0000, by field path (fields planned once per type)."""
+
+    def __init__(self) -> None:
+        self._plans: dict[str, list[tuple[str, bool, bool]]] = {}
+
+    def reaches(self, descriptor: Descriptor) -> bool:
+        return bool(self._plan(descriptor))
+
+    def _plan(self, descriptor: Any) -> list[tuple[str, bool, bool]]:
+        """(field name, repeated, is a string) for each field through which a string can be reached;
+        map fields are left out (the contract has none that carry free text)."""
+        plan = self._plans.get(descriptor.full_name)
+        if plan is not None:
+            return plan
+        self._plans[descriptor.full_name] = plan = []
+        for field in descriptor.fields:
+            if field.type == field.TYPE_STRING:
+                plan.append((field.name, field.is_repeated, True))
+                continue
+            target = field.message_type
+            if target is None or target.GetOptions().map_entry:
+                continue
+            if target.full_name in self._plans or self._plan(target):
+                plan.append((field.name, field.is_repeated, False))
+        return plan
+
+    def violations(
+        self, message: Message, prefix: str = "", found: list[FieldViolation] | None = None
+    ) -> list[FieldViolation]:
+        found = [] if found is None else found
+        for name, repeated, is_text in self._plan(message.DESCRIPTOR):
+            if repeated:
+                values: Any = [(f"{name}[{i}]", v) for i, v in enumerate(getattr(message, name))]
+            elif is_text or message.HasField(name):
+                values = [(name, getattr(message, name))]
+            else:
+                continue
+            for path, value in values:
+                if len(found) >= _MAX_REPORTED:
+                    return found
+                if is_text:
+                    if "\x00" in value:
+                        found.append(FieldViolation(f"{prefix}{path}", _NUL_RULE))
+                else:
+                    self.violations(value, f"{prefix}{path}.", found)
+        return found
+
+
 class ValidationInterceptor(Interceptor):
     def __init__(self) -> None:
         super().__init__()
         validator = protovalidate.Validator()
         self._collect: Callable[[Message], list[protovalidate.Violation]] = validator.collect_violations
         self._times = _TimeRange()
+        self._text = _NoNul()
 
     def applies(self, method: MethodInfo) -> bool:
         descriptor = method.input_descriptor
-        return descriptor is not None and (_has_rules(descriptor, set()) or self._times.reaches(descriptor))
+        return descriptor is not None and (
+            _has_rules(descriptor, set()) or self._times.reaches(descriptor) or self._text.reaches(descriptor)
+        )
 
     def _check(self, request: Message) -> None:
-        out_of_range = self._times.violations(request)
+        out_of_range = self._times.violations(request) + self._text.violations(request)
         if out_of_range:
             raise _invalid_fields(out_of_range)
         violations = self._collect(request)
