@@ -103,12 +103,18 @@ def rows(records: Sequence[StatementRecord]) -> Iterator[dict[str, Cell]]:
         }
 
 
+def _text(value: Cell) -> str:
+    if value is None:
+        return ""
+    return format(value, "f") if isinstance(value, Decimal) else str(value)
+
+
 def write_csv(path: Path, records: Sequence[StatementRecord]) -> None:
     with path.open("w", newline="", encoding="utf-8") as out:
         writer = csv.DictWriter(out, fieldnames=COLUMNS)
         writer.writeheader()
         for row in rows(records):
-            writer.writerow({k: "" if v is None else str(v) for k, v in row.items()})
+            writer.writerow({k: _text(v) for k, v in row.items()})
 
 
 def write_xlsx(path: Path, records: Sequence[StatementRecord]) -> None:
