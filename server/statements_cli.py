@@ -25,6 +25,8 @@ from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from domain.errors import DomainError
 from domain.exact import decimal_text, fraction_text
 from domain.settlement import DeltaLine, StatementLine
@@ -186,6 +188,10 @@ def _export(args: argparse.Namespace) -> int:
             )
     except DomainError as exc:
         return _fail(str(exc))
+    except SQLAlchemyError:
+        return _fail(
+            "cannot read statements from the database (is it reachable and migrated? see vgi migrate)"
+        )
     finally:
         engine.dispose()
     WRITERS[args.format](args.output, records)
