@@ -105,7 +105,8 @@ def submit(
     """Submit or replace the aggregator's bid (F5): open bidding, slots of the window, price cap, capacity.
 
     ``capacity`` is the aggregator's declared or available capacity per slot
-    start, and which of the two it is (named in a BID_EXCEEDS_CAPACITY refusal). A replacement takes the new submit time (it loses price ties to
+    start, and which of the two it is (named in a BID_EXCEEDS_CAPACITY
+    refusal). A replacement takes the new submit time (it loses price ties to
     bids submitted before it).
     """
     rules.check_bidding_open(event.event_id, event.timing, event.state, now)

@@ -1,7 +1,7 @@
 """A re-dispatch that moves capacity, settled end to end (SPEC F6, F7, F8 PRE_EVENT, F9, F10 direct control).
 
-Node ta-1 is served by agg-a (4 chargers), agg-b (4) and agg-c (2): 7.2 kW AC chargers, each with a
-live session (60 kWh, SOC 0.5 → 0.9, leaving 10 h after the window: the F3 floor is 0). Times are
+Everything goes through the public surfaces. Node ta-1 is served by agg-a (4 chargers), agg-b (4)
+and agg-c (2), registered by each aggregator: 7.2 kW AC chargers, each with a live session (60 kWh, SOC 0.5 → 0.9, leaving 10 h after the window: the F3 floor is 0). Times are
 the window's, ``S`` = its start, a slot boundary about three hours ahead; the test is the scheduler's
 and the monitor's clock.
 
@@ -53,13 +53,10 @@ from typing import Any
 
 import pytest
 from dr.world import cny, ts
-from sqlalchemy.engine import Connection
 from vgi.aggregator.v1 import aggregator_service_pb2 as agg_pb
-from vgi.common.v1 import aggregator_pb2, market_pb2, telemetry_pb2, types_pb2
+from vgi.common.v1 import aggregator_pb2, market_pb2, resources_pb2, telemetry_pb2, types_pb2
 
-from clients.registry import AggregatorRegistryClient
-from store import registry
-from store.registry import Charger, GridNode, Session, Station
+from clients.registry import AggregatorRegistryClient, GridRegistryClient
 
 from . import scenario
 from .scenario import World
@@ -88,46 +85,50 @@ def d(text: str) -> Decimal:
 
 
 async def seed(platform: Any, now: datetime, departure: datetime) -> None:
-    """Aggregators (operator surface); node, stations, chargers and live sessions (registry store)."""
+    """Aggregators (operator), node ta-1 (grid), stations, chargers and live sessions (each aggregator)."""
     for aggregator_id in CHARGERS:
         await platform.operator.create_aggregator(
             aggregator_id, aggregator_pb2.Aggregator(display_name=f"Aggregator {aggregator_id}")
         )
-
-    def write(conn: Connection) -> None:
-        registry.upsert_grid_nodes(conn, [GridNode(NODE, "TRANSFORMER_AREA", None, "Area 1", 0, 0)], now)
-        for aggregator_id in CHARGERS:
-            station = f"st-{aggregator_id}"
-            registry.upsert_stations(conn, aggregator_id, [Station(station, "", NODE, 0, 0)], now)
-            registry.upsert_chargers(
-                conn,
-                aggregator_id,
-                [Charger(c, station, "AC", RATED_W, 0, False, False) for c in charger_ids(aggregator_id)],
-                now,
+    await GridRegistryClient(platform.grid).upsert_grid_nodes(
+        [
+            resources_pb2.GridNode(
+                node_id=NODE, kind=resources_pb2.GRID_NODE_KIND_TRANSFORMER_AREA, display_name="Area 1"
             )
-            registry.upsert_sessions(
-                conn,
-                aggregator_id,
-                [
-                    Session(
-                        session_id=f"s-{c}",
-                        charger_id=c,
-                        plug_in_time=now - timedelta(hours=1),
-                        expected_departure_time=departure,
-                        battery_wh=60_000,
-                        soc_ppb=500_000_000,
-                        target_soc_ppb=900_000_000,
-                        v2g_floor_soc_ppb=0,
-                        max_charge_w=RATED_W,
-                        max_discharge_w=0,
-                        bidirectional=False,
-                    )
-                    for c in charger_ids(aggregator_id)
-                ],
-                now,
-            )
-
-    await platform.db.write(write)
+        ]
+    )
+    for aggregator_id in CHARGERS:
+        client = AggregatorRegistryClient(platform.channel_for(f"vgi://aggregator/{aggregator_id}"))
+        station = f"st-{aggregator_id}"
+        await client.upsert_stations(
+            [resources_pb2.Station(station_id=station, grid_node=f"gridNodes/{NODE}")]
+        )
+        await client.upsert_chargers(
+            [
+                resources_pb2.Charger(
+                    charger_id=c,
+                    station_id=station,
+                    kind=resources_pb2.CHARGER_KIND_AC,
+                    rated_charge_w=RATED_W,
+                )
+                for c in charger_ids(aggregator_id)
+            ]
+        )
+        await client.upsert_sessions(
+            [
+                resources_pb2.EvSession(
+                    session_id=f"s-{c}",
+                    charger_id=c,
+                    plug_in_time=ts(now - timedelta(hours=1)),
+                    expected_departure_time=ts(departure),
+                    battery_wh=60_000,
+                    soc=0.5,
+                    target_soc=0.9,
+                    max_charge_w=RATED_W,
+                )
+                for c in charger_ids(aggregator_id)
+            ]
+        )
 
 
 async def upload(platform: Any, aggregator_id: str, batch: agg_pb.TelemetryBatch) -> int:
