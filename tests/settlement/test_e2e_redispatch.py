@@ -1,9 +1,10 @@
 """A re-dispatch that moves capacity, settled end to end (SPEC F6, F7, F8 PRE_EVENT, F9, F10 direct control).
 
 Everything goes through the public surfaces. Node ta-1 is served by agg-a (4 chargers), agg-b (4)
-and agg-c (2), registered by each aggregator: 7.2 kW AC chargers, each with a live session (60 kWh, SOC 0.5 → 0.9, leaving 10 h after the window: the F3 floor is 0). Times are
-the window's, ``S`` = its start, a slot boundary about three hours ahead; the test is the scheduler's
-and the monitor's clock.
+and agg-c (2), registered by each aggregator: 7.2 kW AC chargers, each with a live session (60 kWh,
+SOC 0.5 → 0.9, leaving 10 h after the window: the F3 floor is 0). Times are the window's, ``S`` =
+its start, a slot boundary about three hours ahead; the test is the scheduler's and the monitor's
+clock.
 
 * Real-time direct-control event "rd" on ta-1, S to S + 30 min, 35 000 W per slot, announced price
   0.80 CNY/kWh, baseline PRE_EVENT, program "settle" (fee ratio 0.05).
