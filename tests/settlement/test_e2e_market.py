@@ -1,8 +1,9 @@
 """SPEC F4–F10 end to end over the gRPC surfaces, the paths tests/settlement/test_e2e.py does not reach:
 valley filling with a V2G aggregator, a window across local midnight, too few candidate days (without
 and then with a fallback, the program changed between publication and evaluation), confirmation by
-both sides up to SETTLED, a dispute resolved as issued followed by an adjustment, and the finance
-export read back with independent readers. Every figure below is worked out by hand.
+both sides up to SETTLED, a dispute resolved as issued followed by an adjustment, the finance export
+read back with independent readers, and an event nobody cleared, cancelled automatically without
+becoming an event day. Every figure below is worked out by hand.
 
 World: tests/settlement/scenario.py (calendar, agg-a/agg-b history, program "settle", a 200 000 W
 decrease / 0 W increase declaration of D for every aggregator). Metering: all power reaches the
@@ -448,6 +449,43 @@ async def test_too_few_days_then_a_fallback_then_confirmed_by_both_and_settled(
         before = str(w.day - timedelta(days=1))
         assert await export(database_url, empty, "csv", "--from", before, "--to", before) == 0
         assert read_export(empty) == []
+
+
+# ---------------------------------------------------------------- an event nobody cleared
+
+
+async def test_an_event_not_cleared_by_its_window_start_is_cancelled_and_is_no_event_day(
+    database_url: str, platform_factory: Any
+) -> None:
+    """Day-ahead event "missed" on D−5 (Friday) 18:00–18:30 invites agg-a/b/c and is never cleared: at
+    its window start the scheduler cancels it, and D−5 stays a candidate day. Event "kept" on D (agg-b
+    bids 50 000 @ 0.40 twice, C = 50 000) is evaluated with TOP5_OF_10 over agg-b's flat history; its
+    ten most recent candidates start D−2, D−4, D−5, D−8, D−9 — had "missed" counted as an event day,
+    D−5 would give way to D−12. B = 200 000, A = 160 000 → R 40 000, r 0.8, 10 kWh × 0.40 = 4.00 a slot.
+    """
+    async with platform_factory(database_url, **scenario.SETTINGS) as platform:
+        w = World(platform)
+        await w.build(fee_ratio=scenario.dec("0.05"))
+        missed_start = at(w.day - timedelta(days=5), 72)
+        await publish(w, "missed", missed_start, [50_000, 50_000])
+        await w.platform.platform.scheduler.tick(missed_start)
+        missed = await w.grid.get_event("events/missed")
+        assert missed.state == M.EVENT_STATE_CANCELLED
+        assert [(t.state, t.reason) for t in missed.transitions][-2:] == [
+            (M.EVENT_STATE_BIDDING_CLOSED, ""),
+            (M.EVENT_STATE_CANCELLED, "not cleared before the window started"),
+        ]
+        assert missed.transitions[-1].transition_time.ToDatetime(tzinfo=UTC) == missed_start
+
+        start, end = w.window(2)
+        await publish(w, "kept", start, [50_000, 50_000])
+        await w.market["agg-b"].submit_bid("events/kept", world.slots(start, [(50_000, "0.40")] * 2))
+        await w.upload_event_day("agg-b", {72: 160_000, 73: 160_000}, scenario.BASE_B)
+        await clear_and_run(w, "kept", start, end)
+        [evaluation] = (await w.settlement.evaluate_event("events/kept")).evaluations
+        assert list(evaluation.baseline_days) == days(w.day, 2, 4, 5, 8, 9)
+        [statement] = (await w.settlement.list_statements("events/kept")).statements
+        assert lines(statement) == [(d("4.00"), d("0")), (d("4.00"), d("0"))]
 
 
 # ---------------------------------------------------------------- the finance export
