@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 
 from domain.errors import FailedPrecondition, FieldViolation, InvalidArgument, PreconditionViolation
 from domain.settlement import PriceMode
@@ -65,27 +66,66 @@ def check_price_cap(bid: Bid, price_cap: Decimal) -> None:
         )
 
 
-def check_capacity(bid: Bid, capacity_w: Mapping[int, int]) -> None:
+class CapacitySource(StrEnum):
+    """Which capacity a bid was checked against (SPEC F5 precondition, docs/SETTLEMENT.md)."""
+
+    DECLARED = "DECLARED"
+    """The aggregator's capacity declaration (DeclareCapacity) for the slot's local day."""
+    REAL_TIME = "REAL_TIME"
+    """No declaration for that day: the real-time F3 capacity of its live sessions at the event's nodes."""
+
+
+@dataclass(frozen=True)
+class SlotCapacity:
+    """An aggregator's capacity for one slot and where it comes from."""
+
+    watts: int
+    source: CapacitySource
+
+
+def check_capacity(
+    bid: Bid, capacity_w: Mapping[int, int], sources: Mapping[int, CapacitySource] | None = None
+) -> None:
     """Reject a bid offering more than the aggregator's available/declared capacity per slot.
 
-    A slot missing from ``capacity_w`` has capacity 0. Raises
-    FailedPrecondition, reason BID_EXCEEDS_CAPACITY, one violation per slot.
+    A slot missing from ``capacity_w`` has capacity 0. Raises FailedPrecondition,
+    reason BID_EXCEEDS_CAPACITY, one violation per slot naming the figures and
+    (with ``sources``) which capacity it was checked against; the ErrorInfo
+    metadata carries the first such slot: ``slot``, ``bid_w``, ``capacity_w``,
+    ``capacity_source`` (``DECLARED``, ``REAL_TIME``, or both comma-separated
+    when the window's days differ).
     """
-    violations = [
-        PreconditionViolation(
-            type="CAPACITY",
-            subject=f"slots[{slot}]",
-            description=f"bid {offer.capacity_w} W exceeds capacity {capacity_w.get(slot, 0)} W",
-        )
+    over = [
+        (slot, offer.capacity_w, capacity_w.get(slot, 0))
         for slot, offer in sorted(bid.slots.items())
         if offer.capacity_w > capacity_w.get(slot, 0)
     ]
-    if violations:
-        raise FailedPrecondition(
-            "bid exceeds the aggregator's capacity",
-            reason="BID_EXCEEDS_CAPACITY",
-            violations=violations,
-        )
+    if not over:
+        return
+    sources = sources or {}
+
+    def checked_against(slot: int) -> str:
+        source = sources.get(slot)
+        return "" if source is None else f" ({source.value.lower().replace('_', '-')} capacity)"
+
+    slot, bid_w, available_w = over[0]
+    metadata = {"slot": str(slot), "bid_w": str(bid_w), "capacity_w": str(available_w)}
+    used = sorted({sources[s].value for s, _, _ in over if s in sources})
+    if used:
+        metadata["capacity_source"] = ",".join(used)
+    raise FailedPrecondition(
+        "bid exceeds the aggregator's capacity",
+        reason="BID_EXCEEDS_CAPACITY",
+        violations=[
+            PreconditionViolation(
+                type="CAPACITY",
+                subject=f"slots[{s}]",
+                description=f"bid {b} W exceeds capacity {c} W{checked_against(s)}",
+            )
+            for s, b, c in over
+        ],
+        metadata=metadata,
+    )
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from clients.simulate import cli as simulate_cli
-from server import config, version
+from server import config, statements_cli, version
 from server.security import cli as security_cli
 
 if TYPE_CHECKING:
@@ -192,6 +192,7 @@ _COMMANDS: list[Register] = [
     _register_migrate,
     security_cli.register,  # pki, token, audit
     simulate_cli.register,
+    statements_cli.register,
 ]
 
 

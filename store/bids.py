@@ -99,13 +99,14 @@ def submit(
     event: Event,
     aggregator_id: str,
     slots: Sequence[BidSlot],
-    capacity_w: Mapping[datetime, int],
+    capacity: Mapping[datetime, market.SlotCapacity],
     now: datetime,
 ) -> Bid:
     """Submit or replace the aggregator's bid (F5): open bidding, slots of the window, price cap, capacity.
 
-    ``capacity_w`` is the aggregator's declared or available capacity per slot
-    start. A replacement takes the new submit time (it loses price ties to
+    ``capacity`` is the aggregator's declared or available capacity per slot
+    start, and which of the two it is (named in a BID_EXCEEDS_CAPACITY
+    refusal). A replacement takes the new submit time (it loses price ties to
     bids submitted before it).
     """
     rules.check_bidding_open(event.event_id, event.timing, event.state, now)
@@ -129,7 +130,11 @@ def submit(
     )
     if event.price_cap is not None:
         _prefixed(lambda: market.check_price_cap(checked, event.price_cap or Decimal(0)))
-    market.check_capacity(checked, {i: capacity_w.get(s.slot_start, 0) for i, s in enumerate(slots)})
+    market.check_capacity(
+        checked,
+        {i: capacity[s.slot_start].watts if s.slot_start in capacity else 0 for i, s in enumerate(slots)},
+        {i: capacity[s.slot_start].source for i, s in enumerate(slots) if s.slot_start in capacity},
+    )
     key = {"event_id": event.event_id, "aggregator_id": aggregator_id}
     upsert(
         conn,

@@ -981,3 +981,33 @@ def create_adjustment(
     _insert_statement(conn, record, kind=ADJUSTMENT, sequence=sequence)
     _announce(conn, record, carrier)
     return record
+
+
+def statements_for_export(
+    conn: Connection,
+    *,
+    event_ids: Sequence[str] = (),
+    first_day: date | None = None,
+    last_day: date | None = None,
+) -> list[StatementRecord]:
+    """The statements of the named events, or of the events whose window starts on a local day in
+    [first_day, last_day] (both inclusive), for the finance export: events by window start, then
+    each event's statements by id (a regular statement, then its adjustments). A named event that
+    does not exist answers NotFound."""
+    for event_id in event_ids:
+        event_store.get(conn, event_id)
+    event = event_store.events
+    query = sa.select(event.c.event_id, event.c.window_start)
+    if event_ids:
+        query = query.where(event.c.event_id.in_(event_ids))
+    if first_day is not None:
+        query = query.where(event.c.window_start >= slot_start(first_day, 0))
+    if last_day is not None:
+        query = query.where(event.c.window_start < slot_start(last_day + timedelta(days=1), 0))
+    chosen = query.subquery()
+    rows = conn.execute(
+        sa.select(statements)
+        .join(chosen, chosen.c.event_id == statements.c.event_id)
+        .order_by(chosen.c.window_start, statements.c.event_id, statements.c.statement_id)
+    ).all()
+    return _load_statements(conn, rows)

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from vgi.aggregator.v1 import aggregator_service_pb2 as pb
 
 from domain.calendar import local_day, slot_index, slot_start
+from domain.clearing import CapacitySource, SlotCapacity
 from domain.errors import PermissionDenied
 from domain.evaluation import Direction
 from server.scheduler import HEARTBEAT_TIMEOUT
@@ -34,11 +35,13 @@ def tenant() -> str:
     return aggregator_id
 
 
-def bid_capacity(conn: Connection, event: Event, aggregator_id: str, at: datetime) -> dict[datetime, int]:
+def bid_capacity(
+    conn: Connection, event: Event, aggregator_id: str, at: datetime
+) -> dict[datetime, SlotCapacity]:
     """Per slot of the window: the declared capacity of its day when declared, else what is available now.
 
     Available = the aggregator's real-time F3 capacity, in the event's
-    direction, at the event nodes it serves.
+    direction, at the event nodes it serves (docs/SETTLEMENT.md, "Bids need capacity").
     """
     decrease = event.direction is Direction.LOAD_DECREASE
     served = event_store.invitees(conn, event.event_id).get(aggregator_id, [])
@@ -57,10 +60,10 @@ def bid_capacity(conn: Connection, event: Event, aggregator_id: str, at: datetim
             )
         declaration = declared[day_start]
         if declaration is None:
-            result[start] = available
+            result[start] = SlotCapacity(available, CapacitySource.REAL_TIME)
         else:
             values = declaration.decrease_w if decrease else declaration.increase_w
-            result[start] = values[slot_index(start)]
+            result[start] = SlotCapacity(values[slot_index(start)], CapacitySource.DECLARED)
     return result
 
 

@@ -8,13 +8,13 @@ resolves a dispute) is documented in ``store.settlement``.
 Exact values (B, A, R, r, energy) travel as google.type.Decimal strings:
 exactly when they have a finite decimal expansion, else (a TRIMMED baseline's
 thirds) rounded half-up to 9 decimal places — the platform keeps and settles
-the exact value. Money is google.type.Money in CNY.
+the exact value, which travels beside each as an ExactFraction (numerator /
+denominator, domain.exact). Money is google.type.Money in CNY.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
 import grpc
@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 from vgi.common.v1 import settlement_pb2
 from vgi.dispatch.v1 import dispatch_service_pb2 as pb
 
+from domain import exact
 from domain.errors import PermissionDenied
 from domain.evaluation import SlotEvaluation
 from domain.events import Actor
@@ -37,7 +38,6 @@ from store.idempotency import IdempotencyKey
 
 SERVICE = "/vgi.dispatch.v1.DispatchService/"
 
-_DIGITS = Decimal("1E-9")
 _STATES = {
     StatementState.DRAFT: settlement_pb2.STATEMENT_STATE_DRAFT,
     StatementState.CONFIRMED: settlement_pb2.STATEMENT_STATE_CONFIRMED,
@@ -47,15 +47,12 @@ _STATES = {
 
 def decimal(value: Fraction) -> decimal_pb2.Decimal:
     """An exact value as google.type.Decimal (see the module docstring for non-terminating ones)."""
-    denominator = value.denominator
-    for factor in (2, 5):
-        while denominator % factor == 0:
-            denominator //= factor
-    quotient = Decimal(value.numerator) / Decimal(value.denominator)
-    if denominator != 1:
-        quotient = quotient.quantize(_DIGITS, rounding=ROUND_HALF_UP)
-    text = format(quotient.normalize(), "f") if quotient else "0"
-    return decimal_pb2.Decimal(value=text)
+    return decimal_pb2.Decimal(value=exact.decimal_text(value))
+
+
+def fraction(value: Fraction) -> settlement_pb2.ExactFraction:
+    """An exact value as numerator / denominator in lowest terms."""
+    return settlement_pb2.ExactFraction(numerator=str(value.numerator), denominator=str(value.denominator))
 
 
 def _slot(start: datetime, line: SlotEvaluation | StatementLine) -> settlement_pb2.SlotEvaluation:
@@ -66,6 +63,10 @@ def _slot(start: datetime, line: SlotEvaluation | StatementLine) -> settlement_p
         actual_w=decimal(line.actual_w),
         response_w=decimal(line.response_w),
         rate=decimal(line.rate),
+        baseline_w_exact=fraction(line.baseline_w),
+        actual_w_exact=fraction(line.actual_w),
+        response_w_exact=fraction(line.response_w),
+        rate_exact=fraction(line.rate),
     )
 
 
@@ -78,12 +79,15 @@ def evaluation_message(record: store.EvaluationRecord) -> settlement_pb2.Evaluat
         baseline_days=[day.isoformat() for day in record.baseline_days],
         slots=[_slot(record.slot_starts[s.slot], s) for s in result.slots],
         energy_responded_wh=decimal(result.energy_responded_wh),
+        energy_responded_wh_exact=fraction(result.energy_responded_wh),
         qualified=result.qualified,
     )
     if result.mean_rate is not None:
         message.mean_rate.CopyFrom(decimal(result.mean_rate))
+        message.mean_rate_exact.CopyFrom(fraction(result.mean_rate))
     if result.min_rate is not None:
         message.min_rate.CopyFrom(decimal(result.min_rate))
+        message.min_rate_exact.CopyFrom(fraction(result.min_rate))
     return message
 
 

@@ -227,7 +227,9 @@ class AggregatorServiceServicer:
 
     def DeclareCapacity(self, request, context):
         """DeclareCapacity declares the caller's adjustable capacity for a day
-        (96 points up and down with prices).
+        (96 points up and down with prices). A declaration is what SubmitBid
+        checks bids of that local day against; without one, bids are checked
+        against the real-time capacity of live sessions.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -249,7 +251,15 @@ class AggregatorServiceServicer:
 
     def SubmitBid(self, request, context):
         """SubmitBid submits or replaces the caller's bid for an event before its
-        deadline.
+        deadline. Each slot's capacity must not exceed the caller's capacity in
+        the event's direction: the capacity declared (DeclareCapacity) for the
+        slot's local day when there is a declaration, else the real-time
+        adjustable capacity of its live sessions at the event's nodes (0 with
+        neither). Otherwise FAILED_PRECONDITION, reason BID_EXCEEDS_CAPACITY, a
+        PreconditionFailure violation per slot ("bid X W exceeds capacity Y W
+        (declared capacity)") and ErrorInfo metadata for the first such slot:
+        slot, bid_w, capacity_w and capacity_source (DECLARED or REAL_TIME,
+        comma-separated when the window's days differ). See docs/SETTLEMENT.md.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,5 +1,6 @@
 import datetime
 
+from buf.validate import validate_pb2 as _validate_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.type import decimal_pb2 as _decimal_pb2
 from google.type import money_pb2 as _money_pb2
@@ -33,24 +34,40 @@ STATEMENT_KIND_UNSPECIFIED: StatementKind
 STATEMENT_KIND_REGULAR: StatementKind
 STATEMENT_KIND_ADJUSTMENT: StatementKind
 
+class ExactFraction(_message.Message):
+    __slots__ = ("numerator", "denominator")
+    NUMERATOR_FIELD_NUMBER: _ClassVar[int]
+    DENOMINATOR_FIELD_NUMBER: _ClassVar[int]
+    numerator: str
+    denominator: str
+    def __init__(self, numerator: _Optional[str] = ..., denominator: _Optional[str] = ...) -> None: ...
+
 class SlotEvaluation(_message.Message):
-    __slots__ = ("slot_start_time", "instructed_w", "baseline_w", "actual_w", "response_w", "rate")
+    __slots__ = ("slot_start_time", "instructed_w", "baseline_w", "actual_w", "response_w", "rate", "baseline_w_exact", "actual_w_exact", "response_w_exact", "rate_exact")
     SLOT_START_TIME_FIELD_NUMBER: _ClassVar[int]
     INSTRUCTED_W_FIELD_NUMBER: _ClassVar[int]
     BASELINE_W_FIELD_NUMBER: _ClassVar[int]
     ACTUAL_W_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_W_FIELD_NUMBER: _ClassVar[int]
     RATE_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_W_EXACT_FIELD_NUMBER: _ClassVar[int]
+    ACTUAL_W_EXACT_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_W_EXACT_FIELD_NUMBER: _ClassVar[int]
+    RATE_EXACT_FIELD_NUMBER: _ClassVar[int]
     slot_start_time: _timestamp_pb2.Timestamp
     instructed_w: int
     baseline_w: _decimal_pb2.Decimal
     actual_w: _decimal_pb2.Decimal
     response_w: _decimal_pb2.Decimal
     rate: _decimal_pb2.Decimal
-    def __init__(self, slot_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., instructed_w: _Optional[int] = ..., baseline_w: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., actual_w: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., response_w: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., rate: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ...) -> None: ...
+    baseline_w_exact: ExactFraction
+    actual_w_exact: ExactFraction
+    response_w_exact: ExactFraction
+    rate_exact: ExactFraction
+    def __init__(self, slot_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., instructed_w: _Optional[int] = ..., baseline_w: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., actual_w: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., response_w: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., rate: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., baseline_w_exact: _Optional[_Union[ExactFraction, _Mapping]] = ..., actual_w_exact: _Optional[_Union[ExactFraction, _Mapping]] = ..., response_w_exact: _Optional[_Union[ExactFraction, _Mapping]] = ..., rate_exact: _Optional[_Union[ExactFraction, _Mapping]] = ...) -> None: ...
 
 class Evaluation(_message.Message):
-    __slots__ = ("name", "aggregator", "baseline_method", "baseline_days", "slots", "mean_rate", "min_rate", "energy_responded_wh", "qualified")
+    __slots__ = ("name", "aggregator", "baseline_method", "baseline_days", "slots", "mean_rate", "min_rate", "energy_responded_wh", "qualified", "mean_rate_exact", "min_rate_exact", "energy_responded_wh_exact")
     NAME_FIELD_NUMBER: _ClassVar[int]
     AGGREGATOR_FIELD_NUMBER: _ClassVar[int]
     BASELINE_METHOD_FIELD_NUMBER: _ClassVar[int]
@@ -60,6 +77,9 @@ class Evaluation(_message.Message):
     MIN_RATE_FIELD_NUMBER: _ClassVar[int]
     ENERGY_RESPONDED_WH_FIELD_NUMBER: _ClassVar[int]
     QUALIFIED_FIELD_NUMBER: _ClassVar[int]
+    MEAN_RATE_EXACT_FIELD_NUMBER: _ClassVar[int]
+    MIN_RATE_EXACT_FIELD_NUMBER: _ClassVar[int]
+    ENERGY_RESPONDED_WH_EXACT_FIELD_NUMBER: _ClassVar[int]
     name: str
     aggregator: str
     baseline_method: _market_pb2.BaselineMethod
@@ -69,7 +89,10 @@ class Evaluation(_message.Message):
     min_rate: _decimal_pb2.Decimal
     energy_responded_wh: _decimal_pb2.Decimal
     qualified: bool
-    def __init__(self, name: _Optional[str] = ..., aggregator: _Optional[str] = ..., baseline_method: _Optional[_Union[_market_pb2.BaselineMethod, str]] = ..., baseline_days: _Optional[_Iterable[str]] = ..., slots: _Optional[_Iterable[_Union[SlotEvaluation, _Mapping]]] = ..., mean_rate: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., min_rate: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., energy_responded_wh: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., qualified: _Optional[bool] = ...) -> None: ...
+    mean_rate_exact: ExactFraction
+    min_rate_exact: ExactFraction
+    energy_responded_wh_exact: ExactFraction
+    def __init__(self, name: _Optional[str] = ..., aggregator: _Optional[str] = ..., baseline_method: _Optional[_Union[_market_pb2.BaselineMethod, str]] = ..., baseline_days: _Optional[_Iterable[str]] = ..., slots: _Optional[_Iterable[_Union[SlotEvaluation, _Mapping]]] = ..., mean_rate: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., min_rate: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., energy_responded_wh: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., qualified: _Optional[bool] = ..., mean_rate_exact: _Optional[_Union[ExactFraction, _Mapping]] = ..., min_rate_exact: _Optional[_Union[ExactFraction, _Mapping]] = ..., energy_responded_wh_exact: _Optional[_Union[ExactFraction, _Mapping]] = ...) -> None: ...
 
 class StatementLine(_message.Message):
     __slots__ = ("slot", "price", "compensation", "penalty")

@@ -215,7 +215,10 @@ class DispatchServiceServicer:
 
     def PublishEvent(self, request, context):
         """PublishEvent publishes a demand-response event and invites the
-        aggregators serving its nodes.
+        aggregators serving its nodes. An event with bidding (day-ahead,
+        intraday) that is not CLEARED when its window starts is CANCELLED by the
+        platform (reason "not cleared before the window started"); a cancelled
+        event's days are not event days for later baselines.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
