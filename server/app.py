@@ -42,6 +42,7 @@ from server.config import Settings
 from server.delivery import Dispatcher
 from server.monitor import Monitor
 from server.observability.tracing import installed_tracer_provider
+from server.ocpp.gateway import Gateway
 from server.scheduler import Scheduler
 from server.security.ratelimit_redis import RedisRateLimiter
 from server.security.tokens import KeySet, TokenVerifier
@@ -187,6 +188,7 @@ class Platform:
         self._monitor_task: asyncio.Task[None] | None = None
         self._serving: bool | None = None
         self.clock: clock.SimulatedClock | None = None
+        self.gateway: Gateway | None = None
 
     async def start(self) -> None:
         settings = self.settings
@@ -236,6 +238,9 @@ class Platform:
             await self._set_health(await self._store_answers())
             await server.start()
             self._watcher = asyncio.create_task(self._watch_store(), name="vgi-health-watcher")
+            if settings.ocpp_listen:
+                self.gateway = Gateway(deps, settings.ocpp_listen)
+                await self.gateway.start()
             self.scheduler = Scheduler(db)
             self.monitor = Monitor(
                 db,
@@ -319,6 +324,9 @@ class Platform:
             # Streams never end by themselves: end them now, so the grace
             # period is spent on unary calls and clients move on at once.
             self.dispatcher.end_streams()
+        if self.gateway is not None:
+            await self.gateway.stop()
+            self.gateway = None
         if self.server is not None:
             await self.server.stop(self.settings.grace_seconds if grace is None else grace)
             self.server = None
@@ -346,6 +354,8 @@ async def serve(settings: Settings, ready: Callable[[Platform], None] | None = N
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     if ready is None:
+        if platform.gateway is not None:
+            print(f"vgi: ocpp gateway on port {platform.gateway.port}", flush=True)
         print(f"vgi: serving {', '.join(platform.services)} on port {platform.port}", flush=True)
     else:
         ready(platform)

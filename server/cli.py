@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from clients.simulate import cli as simulate_cli
 from server import config
+from server.ocpp import cli as ocpp_cli
 from server.security import cli as security_cli
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ def _register_serve(subparsers: Any) -> None:
         default=None,
         help="business time moves only by OperatorService.AdvanceClock (simulation/demo, loopback only)",
     )
+    parser.add_argument("--ocpp-listen", dest="ocpp_listen", help="host:port of the OCPP gateway (wss)")
     parser.set_defaults(func=_serve)
 
 
@@ -87,6 +89,7 @@ def _serve(args: argparse.Namespace) -> int:
             "grace_seconds",
             "workers",
             "simulated_clock",
+            "ocpp_listen",
         )
     }
     try:
@@ -157,6 +160,7 @@ _COMMANDS: list[Register] = [
     _register_migrate,
     security_cli.register,  # pki, token, audit
     simulate_cli.register,
+    ocpp_cli.register,  # ocpp password
 ]
 
 
