@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from dr import world
+from dr.world import ts
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v16 import call as call16
@@ -34,8 +36,6 @@ from clients.market import GridMarketClient
 from server.ocpp.mapping import format_time
 from store import registry
 from store.telemetry import meter_values as meter_values_table
-from dr import world
-from dr.world import ts
 
 from . import helpers
 
