@@ -64,7 +64,15 @@ async def test_admission(platform_factory: Any, database_url: str) -> None:
         # Profile 3: cp-b is agg-b's, a certificate binding it to agg-a is not its own; nor is cp-a2's.
         assert await _refused(platform, "cp-b", certificate=helpers.device("cp-b", "agg-a")) == 403
         assert await _refused(platform, "cp-a", certificate=helpers.device("cp-a2", "agg-a")) == 403
-        # Another aggregator's station's password does not open this one.
+        # Another (agg-b's) station's credentials do not open this one.
+        with pytest.raises(InvalidStatus) as foreign:
+            await ws_connect(
+                helpers.url(platform, "cp-a"),
+                subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+                additional_headers=helpers.basic("cp-b"),
+                ssl=helpers.client_tls(platform),
+            )
+        assert foreign.value.response.status_code == 401
         with pytest.raises(InvalidStatus) as no_protocol:
             await ws_connect(
                 helpers.url(platform, "cp-a"),
