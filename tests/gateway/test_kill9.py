@@ -138,6 +138,11 @@ async def test_sigkill_loses_no_answered_meter_value(database_url: str, dev_cred
     assert len(stored) in (ANSWERED, ANSWERED + 1)
 
     async with _serve(database_url, dev_credentials.layout) as (_, port):
-        async with await helpers.connect(_Gateway(dev_credentials, port), STATION, "2.0.1") as station:
-            await station.send(json.dumps([2, "hb", "Heartbeat", {}]))
-            assert json.loads(await station.recv())[:2] == [3, "hb"]
+        assert await _heartbeat(_Gateway(dev_credentials, port)) == [3, "hb"]
+
+
+async def _heartbeat(gateway: _Gateway) -> list[Any]:
+    async with await helpers.connect(gateway, STATION, "2.0.1") as station:
+        await station.send(json.dumps([2, "hb", "Heartbeat", {}]))
+        answer: list[Any] = json.loads(await station.recv())
+        return answer[:2]
