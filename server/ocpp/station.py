@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -70,8 +70,12 @@ def session_id_for(charger_id: str, transaction_id: str) -> str:
 
 @dataclass
 class StationLink:
+    """The platform side of one connection. The running transaction is kept in memory (read at connect,
+    changed by this connection's starts and stops) so a setpoint costs no read before it goes out."""
+
     deps: Deps
     station: Station
+    _running: Transaction | None = field(default=None, init=False)
 
     @property
     def charger_id(self) -> str:
@@ -175,7 +179,10 @@ class StationLink:
                 conn, self.charger_id, Transaction(tx_id, self.aggregator_id, session_id, plug_in, None)
             )
 
-        return await self._write(effect)
+        transaction = await self._write(effect)
+        if transaction.stop_time is None:
+            self._running = transaction
+        return transaction
 
     def _session(self, session_id: str, plug_in: datetime, needs: mapping.Needs) -> registry.Session:
         station = self.station
@@ -215,6 +222,8 @@ class StationLink:
             ocpp.stop_transaction(conn, self.charger_id, transaction_id, stop)
 
         await self._write(effect)
+        if self._running is not None and self._running.transaction_id == transaction_id:
+            self._running = None
 
     async def transaction(self, transaction_id: str) -> Transaction | None:
         return await self.deps.db.read(
@@ -252,14 +261,16 @@ class StationLink:
         and record its verdict as the device acknowledgement; runs until cancelled."""
         charger_id = self.charger_id
         in_force = await self.deps.db.read(lambda conn: ocpp.profile_in_force(conn, charger_id, clock.now()))
-        running = await self._running()
-        if in_force is not None and running is not None:
-            accepted, reason = await send(in_force, running)
+        loaded = await self.deps.db.read(lambda conn: ocpp.running_transaction(conn, charger_id))
+        if self._running is None:  # unless a start on this connection came first
+            self._running = loaded
+        if in_force is not None and self._running is not None:
+            accepted, reason = await send(in_force, self._running)
             log.info("station %s: profile in force re-applied, accepted=%s %s", charger_id, accepted, reason)
 
         async def put(item: OutboxItem) -> None:
             setpoint = outbox.setpoint_from(item)
-            transaction = await self._running()
+            transaction = self._running
             releasing = setpoint.valid_until.ToDatetime(tzinfo=clock.now().tzinfo) <= clock.now()
             if transaction is None and not releasing:
                 accepted, reason = False, NO_TRANSACTION
@@ -273,6 +284,3 @@ class StationLink:
 
         async with self.deps.dispatcher.subscription(Channel.SETPOINTS, charger_id, 0) as subscription:
             await deliver(subscription, put, "setpoint")
-
-    async def _running(self) -> Transaction | None:
-        return await self.deps.db.read(lambda conn: ocpp.running_transaction(conn, self.charger_id))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ocpp.exceptions import OCPPError
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action, AuthorizationStatus, RegistrationStatus
@@ -96,8 +95,4 @@ class V16Station(ChargePoint):  # type: ignore[misc]
             profile["chargingProfileId"] = protocol.PROFILE_ID
             profile["chargingSchedule"] = protocol.schedule(setpoint)
             request = call.SetChargingProfile(connector_id=protocol.EVSE_ID, cs_charging_profiles=profile)
-        try:
-            result = await self.call(request, suppress=False)
-        except OCPPError as error:
-            return False, f"CALLERROR {error.code}"
-        return result.status == "Accepted", str(result.status)
+        return await protocol.put(self, request)

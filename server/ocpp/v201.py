@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ocpp.exceptions import OCPPError
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
@@ -105,8 +104,4 @@ class V201Station(ChargePoint):  # type: ignore[misc]
             profile["id"] = protocol.PROFILE_ID
             profile["chargingSchedule"] = [{"id": protocol.PROFILE_ID, **protocol.schedule(setpoint)}]
             request = call.SetChargingProfile(evse_id=protocol.EVSE_ID, charging_profile=profile)
-        try:
-            result = await self.call(request, suppress=False)
-        except OCPPError as error:
-            return False, f"CALLERROR {error.code}"
-        return result.status == "Accepted", str(result.status)
+        return await protocol.put(self, request)
