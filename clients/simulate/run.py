@@ -38,6 +38,7 @@ from clients.market import AggregatorMarketClient, GridMarketClient
 from clients.registry import AggregatorRegistryClient, GridRegistryClient
 from clients.settlement import AggregatorSettlementClient, GridSettlementClient
 from clients.simulate import report as rpt
+from clients.simulate.ocpp_station import OcppStation
 from clients.simulate.parties import (
     Credentials,
     Device,
@@ -80,6 +81,7 @@ BID_SHARE = 0.8
 """…and bid this share of what they declared."""
 CHART_CONTEXT = timedelta(hours=2)
 BATCH_ITEMS = 10_000
+OCPP_STATIONS = 2  # managed chargers that join through the OCPP gateway when the simulation is given one
 TOU_PRICES = (  # CNY/kWh by local hour: valley 23–07, peak 10–12 and 18–21, flat otherwise
     ("0.30",) * 7 + ("0.70",) * 3 + ("1.20",) * 2 + ("0.70",) * 6 + ("1.20",) * 3 + ("0.70",) * 2 + ("0.30",)
 )
@@ -103,6 +105,8 @@ class Access:
     ca_pem: bytes
     operator: Credentials
     description: str
+    ocpp_target: str = ""
+    """host:port of the platform's OCPP gateway: then OCPP_STATIONS managed chargers connect through it."""
 
 
 @dataclass
@@ -193,7 +197,7 @@ class Scenario:
         self.operator = Operator(self._open(access.operator))
         self._tasks: list[asyncio.Task[Any]] = []
         self.aggregators: dict[str, AggregatorParty] = {}
-        self.devices: dict[str, Device] = {}
+        self.devices: dict[str, Device | OcppStation] = {}
         self.outcomes: list[SlotOutcome] = []
         self._registered: set[str] = set()
         self._register_wh: dict[str, float] = {}
@@ -346,8 +350,15 @@ class Scenario:
                 Uplink(registry),
             )
         await _gather(self._register_resources(party) for party in self.aggregators.values())
+        through_ocpp = (
+            set(sorted(self._device_credentials)[:OCPP_STATIONS]) if self.access.ocpp_target else set()
+        )
         for charger_id, credentials in self._device_credentials.items():
-            device = Device(self._open(credentials), charger_id)
+            device: Device | OcppStation
+            if charger_id in through_ocpp:
+                device = OcppStation(self.access.ocpp_target, self.access.ca_pem, credentials, charger_id)
+            else:
+                device = Device(self._open(credentials), charger_id)
             await device.session.__aenter__()
             self.devices[charger_id] = device
             self._tasks.append(asyncio.create_task(device.run(), name=f"device-{charger_id}"))
@@ -880,7 +891,7 @@ class Scenario:
         await _gather([*device_work, *(send(p) for p in self.aggregators.values())])
 
     @staticmethod
-    async def _device_report(device: Device, value: telemetry_pb2.MeterValue) -> None:
+    async def _device_report(device: Device | OcppStation, value: telemetry_pb2.MeterValue) -> None:
         await device.session.heartbeat()
         await device.session.send_meter_values([value])
 
@@ -892,7 +903,7 @@ class Scenario:
         owner = {c.charger_id: c.aggregator_id for c in self.population.chargers}
         self.report.devices = [
             rpt.DeviceRow(
-                charger_id,
+                f"{charger_id} (OCPP 2.0.1)" if isinstance(device, OcppStation) else charger_id,
                 owner[charger_id],
                 len(device.received),
                 device.acked_sequence,
@@ -901,6 +912,16 @@ class Scenario:
             for charger_id, device in self.devices.items()
         ]
         self.report.notes.append(self._monitoring_note())
+        through_ocpp = [d for d in self.devices.values() if isinstance(d, OcppStation)]
+        if through_ocpp:
+            self.report.notes.append(
+                "OCPP gateway: "
+                + "; ".join(
+                    f"{d.charger_id} received {len(d.received)} charging profiles "
+                    f"(limits {', '.join(str(s.setpoint.power_w) for s in d.received)} W), all Accepted"
+                    for d in through_ocpp
+                )
+            )
         for plan_ in self.timeline.events:
             name = f"events/{plan_.event_id}"
             evaluated = await self.grid_settlement.evaluate_event(name)

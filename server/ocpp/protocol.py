@@ -23,6 +23,8 @@ from server.ocpp.station import ocpp_error
 
 #: Every profile the gateway sets has this id and stack level, so a new one replaces the one in force.
 PROFILE_ID = 1
+#: The vendorId of the customData naming the instruction in a 2.0.1 profile.
+VENDOR_ID = "org.vgi-platform"
 #: One EVSE / connector per station: the gateway addresses EVSE 1, connector 1.
 EVSE_ID = 1
 

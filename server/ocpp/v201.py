@@ -103,5 +103,8 @@ class V201Station(ChargePoint):  # type: ignore[misc]
             profile = protocol.profile(setpoint, transaction.transaction_id)
             profile["id"] = protocol.PROFILE_ID
             profile["chargingSchedule"] = [{"id": protocol.PROFILE_ID, **protocol.schedule(setpoint)}]
+            if setpoint.instruction:
+                # OCPP 2.0.1's extension point: which platform instruction the profile implements.
+                profile["customData"] = {"vendorId": protocol.VENDOR_ID, "instruction": setpoint.instruction}
             request = call.SetChargingProfile(evse_id=protocol.EVSE_ID, charging_profile=profile)
         return await protocol.put(self, request)
