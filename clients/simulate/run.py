@@ -918,7 +918,10 @@ class Scenario:
                 "OCPP gateway: "
                 + "; ".join(
                     f"{d.charger_id} received {len(d.received)} charging profiles "
-                    f"(limits {', '.join(str(s.setpoint.power_w) for s in d.received)} W), all Accepted"
+                    f"(limits {min(s.setpoint.power_w for s in d.received)}–"
+                    f"{max(s.setpoint.power_w for s in d.received)} W), all Accepted"
+                    if d.received
+                    else f"{d.charger_id} received no charging profile"
                     for d in through_ocpp
                 )
             )
