@@ -25,7 +25,14 @@ from ocpp import exceptions as ocpp_errors
 from sqlalchemy.engine import Connection
 from vgi.common.v1 import market_pb2
 
-from domain.errors import DomainError, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from domain.errors import (
+    DomainError,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+)
 from domain.telemetry import Reading
 from server import clock
 from server.delivery import deliver
@@ -47,17 +54,22 @@ NO_TRANSACTION = "NO_TRANSACTION"
 
 
 def ocpp_error(error: DomainError) -> ocpp_errors.OCPPError:
-    """The CALLERROR for a domain error: its message as description, its reason in the details."""
+    """The CALLERROR for a domain error: its message as description, its reason in the details.
+
+    Invalid values → PropertyConstraintViolation, refusals of identity →
+    SecurityError, the store unavailable → InternalError (the station keeps
+    the message and retries), any other refusal (not found, precondition) →
+    GenericError.
+    """
     details: dict[str, Any] = {"reason": error.reason} if error.reason else {}
     if isinstance(error, InvalidArgument):
         details["fields"] = [v.field for v in error.violations]
         return ocpp_errors.PropertyConstraintViolationError(description=error.message, details=details)
     if isinstance(error, PermissionDenied | Unauthenticated):
         return ocpp_errors.SecurityError(description=error.message, details=details)
-    if isinstance(error, NotFound):
-        return ocpp_errors.GenericError(description=error.message, details=details)
-    # Unavailable and the like: the station keeps the message and retries.
-    return ocpp_errors.InternalError(description=error.message, details=details)
+    if isinstance(error, Unavailable):
+        return ocpp_errors.InternalError(description=error.message, details=details)
+    return ocpp_errors.GenericError(description=error.message, details=details)
 
 
 def session_id_for(charger_id: str, transaction_id: str) -> str:
@@ -249,10 +261,7 @@ class StationLink:
             )
             return True
 
-        try:
-            return await self._write(effect)
-        except DomainError as error:
-            raise ocpp_error(error) from None
+        return await self._write(effect)
 
     # ------------------------------------------------------------ platform → station
 
