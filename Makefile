@@ -42,21 +42,23 @@ run-insecure: install
 	$(RUN_ADMIN) $(VENV)/bin/vgi serve --insecure $(RUN_PKI) $(if $(VGI_CONFIG),--config $(VGI_CONFIG))
 
 ## demo: starts `vgi serve --simulated-clock` on a temporary store and dev PKI, waits for health SERVING, runs
-## `vgi simulate` against it (1,000 chargers, 3 aggregators), then stops it with SIGTERM (also on failure);
+## `vgi simulate` against it (1,000 chargers, 3 aggregators; two managed ones through the OCPP gateway), then stops
+## it with SIGTERM (also on failure);
 ## writes var/demo/report.md, var/demo/chart.png and the platform's log var/demo/platform.log.
 demo: $(STAMP)
 	@set -euo pipefail; mkdir -p var/demo; tmp=$$(mktemp -d); pid=; \
 	trap 'kill -TERM $$pid 2>/dev/null && wait $$pid || true; rm -rf "$$tmp"' EXIT; \
 	$(VENV)/bin/vgi pki init --dir "$$tmp/pki" >/dev/null; \
 	$(VENV)/bin/vgi serve --pki "$$tmp/pki" --simulated-clock --listen 127.0.0.1:0 --grace 1 \
-		--database "sqlite:///$$tmp/vgi.db" >var/demo/platform.log 2>&1 & pid=$$!; \
+		--ocpp-listen 127.0.0.1:0 --database "sqlite:///$$tmp/vgi.db" >var/demo/platform.log 2>&1 & pid=$$!; \
 	for _ in $$(seq 300); do port=$$(sed -n 's/^vgi: serving .* on port \([0-9]*\)$$/\1/p' var/demo/platform.log); \
 		[ -n "$$port" ] || { kill -0 $$pid; sleep 0.1; continue; }; \
 		$(VENV)/bin/grpcurl -cacert "$$tmp/pki/ca.pem" -cert "$$tmp/pki/clients/operator-op-1.pem" \
 			-key "$$tmp/pki/clients/operator-op-1.key" 127.0.0.1:$$port grpc.health.v1.Health/Check 2>/dev/null \
 			| grep -q '"SERVING"' && break; sleep 0.1; done; \
-	echo "platform: pid $$pid on 127.0.0.1:$$port, simulated clock (log: var/demo/platform.log)"; \
-	$(VENV)/bin/vgi simulate --target 127.0.0.1:$$port --pki "$$tmp/pki" --out var/demo
+	ocpp=$$(sed -n 's/^vgi: ocpp gateway on port \([0-9]*\)$$/\1/p' var/demo/platform.log); \
+	echo "platform: pid $$pid on 127.0.0.1:$$port, OCPP gateway on 127.0.0.1:$$ocpp, simulated clock (log: var/demo/platform.log)"; \
+	$(VENV)/bin/vgi simulate --target 127.0.0.1:$$port --pki "$$tmp/pki" --ocpp 127.0.0.1:$$ocpp --out var/demo
 
 ## gen: regenerate the Python stubs in gen/ from proto/, and docs/CONFIGURATION.md from server/config.py.
 gen: install

@@ -13,10 +13,10 @@ import sys
 import time
 from types import ModuleType
 
-from bench import capacity, fanout, ingest, registry, scale, unary
+from bench import capacity, fanout, ingest, ocpp, registry, scale, unary
 from bench.harness import RESULTS, Row, bench_run, machine, parse_args, print_table, run_guarded, write_json
 
-MODULES: list[ModuleType] = [unary, ingest, fanout, capacity, registry, scale]
+MODULES: list[ModuleType] = [unary, ingest, fanout, ocpp, capacity, registry, scale]
 
 
 async def run_all(quick: bool, keep: bool) -> list[Row]:

@@ -47,6 +47,7 @@ from server.config import Settings
 from server.delivery import Dispatcher
 from server.monitor import Monitor
 from server.observability.tracing import installed_tracer_provider
+from server.ocpp.gateway import Gateway
 from server.retention import Retention
 from server.scheduler import Scheduler
 from server.security.audit_checkpoint import checkpoint_for
@@ -217,6 +218,7 @@ class Platform:
         self.retention: Retention | None = None
         self._retention_task: asyncio.Task[None] | None = None
         self.clock: clock.SimulatedClock | None = None
+        self.gateway: Gateway | None = None
 
     async def start(self) -> None:
         settings = self.settings
@@ -284,6 +286,9 @@ class Platform:
             await server.start()
             await self._start_admin()
             self._watcher = asyncio.create_task(self._watch_store(), name="vgi-health-watcher")
+            if settings.ocpp_listen:
+                self.gateway = Gateway(deps, settings.ocpp_listen)
+                await self.gateway.start()
             self.scheduler = Scheduler(db)
             self.monitor = Monitor(
                 db,
@@ -421,6 +426,9 @@ class Platform:
             # Streams never end by themselves: end them now, so the grace
             # period is spent on unary calls and clients move on at once.
             self.dispatcher.end_streams()
+        if self.gateway is not None:
+            await self.gateway.stop()
+            self.gateway = None
         if self.server is not None:
             await self.server.stop(self.settings.grace_seconds if grace is None else grace)
             self.server = None
@@ -471,6 +479,8 @@ async def serve(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     if ready is None:
+        if platform.gateway is not None:
+            print(f"vgi: ocpp gateway on port {platform.gateway.port}", flush=True)
         print(
             serving_line(platform.settings, platform.services, platform.port, admin=platform.admin_summary()),
             flush=True,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from clients.simulate import cli as simulate_cli
 from server import config, statements_cli, version
+from server.ocpp import cli as ocpp_cli
 from server.security import cli as security_cli
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ def _register_serve(subparsers: Any) -> None:
         default=None,
         help="business time moves only by OperatorService.AdvanceClock (simulation/demo, loopback only)",
     )
+    parser.add_argument("--ocpp-listen", dest="ocpp_listen", help="host:port of the OCPP gateway (wss)")
     parser.set_defaults(func=_serve)
 
 
@@ -87,6 +89,7 @@ def _serve(args: argparse.Namespace) -> int:
             "grace_seconds",
             "workers",
             "simulated_clock",
+            "ocpp_listen",
         )
     }
     from server.preflight import StartupError
@@ -193,6 +196,7 @@ _COMMANDS: list[Register] = [
     security_cli.register,  # pki, token, audit
     simulate_cli.register,
     statements_cli.register,
+    ocpp_cli.register,  # ocpp password
 ]
 
 

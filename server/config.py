@@ -251,6 +251,13 @@ class Settings:
             "trace_id); false keeps only the WARNING lines of server-side failures"
         },
     )
+    ocpp_listen: str = field(
+        default="",
+        metadata={
+            "doc": "host:port of the OCPP 2.0.1/1.6J gateway (wss, security profiles 2 and 3, the TLS files "
+            "of the gRPC listener); empty serves no gateway; port 0 picks a free port"
+        },
+    )
     log_json: bool = field(
         default=True, metadata={"doc": "JSON log lines carrying trace_id, span_id, principal and method"}
     )
@@ -358,6 +365,8 @@ class Settings:
             raise ValueError("rate_limit_backend must be memory or redis")
         if self.retention_seconds <= 0 or self.retention_interval_seconds < 0:
             raise ValueError("retention_seconds must be positive and retention_interval_seconds not negative")
+        if self.ocpp_listen and (":" not in self.ocpp_listen or not all(self.tls_files())):
+            raise ValueError("ocpp_listen needs host:port and the TLS files (tls_* settings or pki_dir)")
         if self.monitor_interval_seconds < 0:
             raise ValueError("monitor_interval_seconds must not be negative")
         if self.grace_seconds < 0 or self.health_interval_seconds <= 0 or self.db_threads < 1:

@@ -7,6 +7,7 @@ Alembic's env.py and the migration tests import this module only.
 
 import store.market_tables
 import store.monitoring_tables
+import store.ocpp_tables
 import store.outbox_tables
 import store.registry_tables
 import store.security_tables

@@ -53,6 +53,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--out", default="var/sim", help="directory for report.md and chart.png (default var/sim)"
     )
+    parser.add_argument(
+        "--ocpp",
+        default="",
+        help="host:port of the platform's OCPP gateway: two managed chargers speak OCPP 2.0.1",
+    )
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     parser.set_defaults(func=_simulate)
 
@@ -77,7 +82,9 @@ def _simulate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    report = asyncio.run(run_against(config, args.target, Path(args.pki), issuer=args.token_issuer))
+    report = asyncio.run(
+        run_against(config, args.target, Path(args.pki), issuer=args.token_issuer, ocpp_target=args.ocpp)
+    )
     report.timings["total"] = time.perf_counter() - started
     write(report, out)
     print(rpt.to_text(report))
@@ -93,7 +100,9 @@ def write(report: Report, out: Path) -> None:
     (out / "report.md").write_text(rpt.to_markdown(report, "chart.png"), encoding="utf-8")
 
 
-async def run_against(config: Config, target: str, pki_dir: Path, *, issuer: str = DEV_ISSUER) -> Report:
+async def run_against(
+    config: Config, target: str, pki_dir: Path, *, issuer: str = DEV_ISSUER, ocpp_target: str = ""
+) -> Report:
     """Simulate against the platform at ``target``, whose dev PKI is ``pki_dir`` (CA and the operator's keys)."""
     from clients.simulate.parties import bootstrap_operator
     from clients.simulate.run import Access, simulate
@@ -102,6 +111,8 @@ async def run_against(config: Config, target: str, pki_dir: Path, *, issuer: str
         target=target,
         ca_pem=(pki_dir / "ca.pem").read_bytes(),
         operator=bootstrap_operator(pki_dir, issuer),
-        description=f"{target}, mutual TLS, simulated clock",
+        description=f"{target}, mutual TLS, simulated clock"
+        + (f"; OCPP gateway {ocpp_target}" if ocpp_target else ""),
+        ocpp_target=ocpp_target,
     )
     return await simulate(config, access)

@@ -39,6 +39,7 @@ from clients.market import AggregatorMarketClient, GridMarketClient
 from clients.registry import AggregatorRegistryClient, GridRegistryClient
 from clients.settlement import AggregatorSettlementClient, GridSettlementClient
 from clients.simulate import report as rpt
+from clients.simulate.ocpp_station import OcppStation
 from clients.simulate.parties import (
     Credentials,
     Device,
@@ -84,6 +85,7 @@ BATCH_ITEMS = 10_000
 SLOT_HOURS = SLOT.total_seconds() / 3600
 CHARGER_METERED = frozenset({"city-charge"})
 """Aggregators that upload no 15-minute means inside event windows: the platform meters them from their chargers."""
+OCPP_STATIONS = 2  # managed chargers that join through the OCPP gateway when the simulation is given one
 TOU_PRICES = (  # CNY/kWh by local hour: valley 23–07, peak 10–12 and 18–21, flat otherwise
     ("0.30",) * 7 + ("0.70",) * 3 + ("1.20",) * 2 + ("0.70",) * 6 + ("1.20",) * 3 + ("0.70",) * 2 + ("0.30",)
 )
@@ -107,6 +109,8 @@ class Access:
     ca_pem: bytes
     operator: Credentials
     description: str
+    ocpp_target: str = ""
+    """host:port of the platform's OCPP gateway: then OCPP_STATIONS managed chargers connect through it."""
 
 
 @dataclass
@@ -197,7 +201,7 @@ class Scenario:
         self.operator = Operator(self._open(access.operator))
         self._tasks: list[asyncio.Task[Any]] = []
         self.aggregators: dict[str, AggregatorParty] = {}
-        self.devices: dict[str, Device] = {}
+        self.devices: dict[str, Device | OcppStation] = {}
         self.outcomes: list[SlotOutcome] = []
         self._registered: set[str] = set()
         self._register_wh: dict[str, float] = {}
@@ -353,8 +357,14 @@ class Scenario:
             self.operator.issue(f"vgi://device/{c.charger_id}", aggregator_id=c.aggregator_id)
             for c in managed
         )
-        for charger_id, credentials in zip([c.charger_id for c in managed], device_credentials, strict=True):
-            device = Device(self._open(credentials), charger_id)
+        managed_ids = [c.charger_id for c in managed]
+        through_ocpp = set(sorted(managed_ids)[:OCPP_STATIONS]) if self.access.ocpp_target else set()
+        for charger_id, credentials in zip(managed_ids, device_credentials, strict=True):
+            device: Device | OcppStation
+            if charger_id in through_ocpp:
+                device = OcppStation(self.access.ocpp_target, self.access.ca_pem, credentials, charger_id)
+            else:
+                device = Device(self._open(credentials), charger_id)
             await device.session.__aenter__()
             self.devices[charger_id] = device
             self._tasks.append(asyncio.create_task(device.run(), name=f"device-{charger_id}"))
@@ -941,7 +951,9 @@ class Scenario:
         await _gather([*device_work, *(send(p) for p in self.aggregators.values())])
 
     @staticmethod
-    async def _device_report(device: Device, values: Sequence[telemetry_pb2.MeterValue]) -> None:
+    async def _device_report(
+        device: Device | OcppStation, values: Sequence[telemetry_pb2.MeterValue]
+    ) -> None:
         await device.session.heartbeat()
         await device.session.send_meter_values(values)
 
@@ -953,7 +965,7 @@ class Scenario:
         owner = {c.charger_id: c.aggregator_id for c in self.population.chargers}
         self.report.devices = [
             rpt.DeviceRow(
-                charger_id,
+                f"{charger_id} (OCPP 2.0.1)" if isinstance(device, OcppStation) else charger_id,
                 owner[charger_id],
                 len(device.received),
                 device.acked_sequence,
@@ -962,6 +974,19 @@ class Scenario:
             for charger_id, device in self.devices.items()
         ]
         self.report.notes.append(self._monitoring_note())
+        through_ocpp = [d for d in self.devices.values() if isinstance(d, OcppStation)]
+        if through_ocpp:
+            self.report.notes.append(
+                "OCPP gateway: "
+                + "; ".join(
+                    f"{d.charger_id} received {len(d.received)} charging profiles "
+                    f"(limits {min(s.setpoint.power_w for s in d.received)}–"
+                    f"{max(s.setpoint.power_w for s in d.received)} W), all Accepted"
+                    if d.received
+                    else f"{d.charger_id} received no charging profile"
+                    for d in through_ocpp
+                )
+            )
         for plan_ in self.timeline.events:
             name = f"events/{plan_.event_id}"
             evaluated = await self.grid_settlement.evaluate_event(name)
