@@ -8,6 +8,7 @@ BUF := node_modules/.bin/buf
 VGI_CONFIG ?=
 
 .PHONY: run run-insecure test install gen check-contracts lint typecheck pytest contracts-release demo bench bench-quick clean
+.PHONY: partner-kit go-toolchain
 
 ## install: the virtualenv with pinned packages, the project in editable mode, and buf.
 install: $(STAMP) $(BUF)
@@ -58,6 +59,16 @@ check-contracts: install
 	$(PY) tools/protos.py lint
 	$(PY) tools/protos.py breaking
 	$(PY) tools/protos.py check-stale
+	$(PY) tools/partner_kit.py check
+
+## partner-kit: dist/partner-kit/ — the contracts, the third-party .proto files they import (from the
+## installed packages) and a self-contained descriptor set; commit it (check-contracts fails when stale).
+partner-kit: install
+	$(PY) tools/partner_kit.py build
+
+## go-toolchain: Debian's Go, grpc-go, protoc-gen-go(-grpc) and protoc for the Go partner client test (apt, when missing).
+go-toolchain:
+	tools/go-toolchain.sh
 
 ## contracts-release: make the current contracts the breaking-change baseline (commit it on its own).
 contracts-release: install
@@ -71,7 +82,7 @@ typecheck: install
 	$(VENV)/bin/mypy
 
 ## pytest: the test suite, on SQLite and, when one answers on 127.0.0.1:5432, on PostgreSQL.
-pytest: install
+pytest: install go-toolchain
 	$(VENV)/bin/pytest -q
 
 ## bench: every SPEC section 5 target against its baseline measured in the same run (under 10 minutes);
