@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dr import world
+
 from clients.market import GridMarketClient
 from domain.principal import Principal, Role
 from server.security.credentials import audiences_for_role
-from dr import world
 
 ROOT = Path(__file__).resolve().parents[2]
 KIT = ROOT / "dist" / "partner-kit"
@@ -26,6 +27,8 @@ KIT = ROOT / "dist" / "partner-kit"
 RATE_LIMITS = ("read=0.01/4", "write=100/200", "bulk=10/20", "stream=20/40")
 EVENTS = ("ev-partner-1", "ev-partner-2")
 SLOT_START = world.tomorrow_at(18)
+#: A client (a Go build included) gets this long; generous for a loaded 2-core machine.
+CLIENT_TIMEOUT_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ async def prepare(platform: Any, aggregator_id: str) -> Scenario:
     )
 
 
-async def run(cmd: Sequence[str], env: dict[str, str], *, cwd: Path = ROOT, timeout: float = 300) -> str:
+async def run(cmd: Sequence[str], env: dict[str, str], *, cwd: Path = ROOT) -> str:
     """Run a client process without blocking the loop the platform serves on; its output, or fail."""
     process = await asyncio.create_subprocess_exec(
         *cmd,
@@ -71,7 +74,8 @@ async def run(cmd: Sequence[str], env: dict[str, str], *, cwd: Path = ROOT, time
         stderr=asyncio.subprocess.STDOUT,
     )
     try:
-        out, _ = await asyncio.wait_for(process.communicate(), timeout)
+        async with asyncio.timeout(CLIENT_TIMEOUT_S):
+            out, _ = await process.communicate()
     except TimeoutError:
         process.kill()
         await process.wait()
