@@ -27,6 +27,8 @@ KIT = ROOT / "dist" / "partner-kit"
 RATE_LIMITS = ("read=0.01/4", "write=100/200", "bulk=10/20", "stream=20/40")
 EVENTS = ("ev-partner-1", "ev-partner-2")
 SLOT_START = world.tomorrow_at(18)
+#: "<language> scenario: N steps passed" of each client run, for the end of pytest's report.
+SUMMARY: list[str] = []
 #: A client (a Go build included) gets this long; generous for a loaded 2-core machine.
 CLIENT_TIMEOUT_S = 300.0
 
@@ -83,4 +85,5 @@ async def run(cmd: Sequence[str], env: dict[str, str], *, cwd: Path = ROOT) -> s
     text = out.decode()
     print(text)  # the step lines, for `pytest -s` and for the failure report
     assert process.returncode == 0, text
+    SUMMARY.extend(line for line in text.splitlines() if " scenario: " in line)
     return text
