@@ -24,7 +24,6 @@ import grpc
 import vgi
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
-from grpc_reflection.v1alpha import reflection
 
 from interceptors.audit import AuditInterceptor
 from interceptors.auth import TokenAuthInterceptor
@@ -42,6 +41,7 @@ from server.config import Settings
 from server.delivery import Dispatcher
 from server.monitor import Monitor
 from server.observability.tracing import installed_tracer_provider
+from server.reflection import enable_reflection
 from server.scheduler import Scheduler
 from server.security.ratelimit_redis import RedisRateLimiter
 from server.security.tokens import KeySet, TokenVerifier
@@ -222,13 +222,8 @@ class Platform:
             health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
             if self._extra_handlers:
                 server.add_generic_rpc_handlers(self._extra_handlers)
-            reflection.enable_server_reflection(
-                [
-                    *self.services,
-                    health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                    reflection.SERVICE_NAME,
-                ],
-                server,
+            enable_reflection(
+                [*self.services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name], server
             )
             self.port = self._bind(server)
             self.server = server
