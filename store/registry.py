@@ -759,11 +759,6 @@ def upsert_sessions(conn: Connection, aggregator_id: str, items: Sequence[Sessio
         for i, s in enumerate(items)
         if s.charger_id not in known
     ]
-    violations += [
-        FieldViolation(f"sessions[{i}].expected_departure_time", "must not be before plug_in_time")
-        for i, s in enumerate(items)
-        if s.expected_departure_time < s.plug_in_time
-    ]
     _raise("invalid sessions", "INVALID_SESSION", violations)
     write_sessions(conn, aggregator_id, items, now)
     return len(items)

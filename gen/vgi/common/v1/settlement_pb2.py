@@ -22,31 +22,36 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from google.type import decimal_pb2 as google_dot_type_dot_decimal__pb2
 from google.type import money_pb2 as google_dot_type_dot_money__pb2
 from vgi.common.v1 import market_pb2 as vgi_dot_common_dot_v1_dot_market__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1evgi/common/v1/settlement.proto\x12\rvgi.common.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19google/type/decimal.proto\x1a\x17google/type/money.proto\x1a\x1avgi/common/v1/market.proto\"\xfb\x01\n\x0eSlotEvaluation\x12\x33\n\x0fslot_start_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cinstructed_w\x18\x02 \x01(\x03\x12(\n\nbaseline_w\x18\x03 \x01(\x0b\x32\x14.google.type.Decimal\x12&\n\x08\x61\x63tual_w\x18\x04 \x01(\x0b\x32\x14.google.type.Decimal\x12(\n\nresponse_w\x18\x05 \x01(\x0b\x32\x14.google.type.Decimal\x12\"\n\x04rate\x18\x06 \x01(\x0b\x32\x14.google.type.Decimal\"\xc2\x02\n\nEvaluation\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\naggregator\x18\x02 \x01(\t\x12\x36\n\x0f\x62\x61seline_method\x18\x03 \x01(\x0e\x32\x1d.vgi.common.v1.BaselineMethod\x12\x15\n\rbaseline_days\x18\x04 \x03(\t\x12,\n\x05slots\x18\x05 \x03(\x0b\x32\x1d.vgi.common.v1.SlotEvaluation\x12\'\n\tmean_rate\x18\x06 \x01(\x0b\x32\x14.google.type.Decimal\x12&\n\x08min_rate\x18\x07 \x01(\x0b\x32\x14.google.type.Decimal\x12\x31\n\x13\x65nergy_responded_wh\x18\x08 \x01(\x0b\x32\x14.google.type.Decimal\x12\x11\n\tqualified\x18\t \x01(\x08\"\xae\x01\n\rStatementLine\x12+\n\x04slot\x18\x01 \x01(\x0b\x32\x1d.vgi.common.v1.SlotEvaluation\x12!\n\x05price\x18\x02 \x01(\x0b\x32\x12.google.type.Money\x12(\n\x0c\x63ompensation\x18\x03 \x01(\x0b\x32\x12.google.type.Money\x12#\n\x07penalty\x18\x04 \x01(\x0b\x32\x12.google.type.Money\"\x84\x04\n\tStatement\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\naggregator\x18\x02 \x01(\t\x12*\n\x04kind\x18\x03 \x01(\x0e\x32\x1c.vgi.common.v1.StatementKind\x12\x0f\n\x07\x61\x64justs\x18\x04 \x01(\t\x12+\n\x05lines\x18\x05 \x03(\x0b\x32\x1c.vgi.common.v1.StatementLine\x12.\n\x12total_compensation\x18\x06 \x01(\x0b\x32\x12.google.type.Money\x12)\n\rtotal_penalty\x18\x07 \x01(\x0b\x32\x12.google.type.Money\x12!\n\x05total\x18\x08 \x01(\x0b\x32\x12.google.type.Money\x12\x1f\n\x03\x66\x65\x65\x18\t \x01(\x0b\x32\x12.google.type.Money\x12#\n\x07payable\x18\n \x01(\x0b\x32\x12.google.type.Money\x12,\n\x05state\x18\x0b \x01(\x0e\x32\x1d.vgi.common.v1.StatementState\x12\x16\n\x0e\x64ispute_reason\x18\x0c \x01(\t\x12/\n\x0b\x63reate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63onfirm_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa7\x01\n\rGridStatement\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12\x12\n\nstatements\x18\x02 \x03(\t\x12!\n\x05total\x18\x03 \x01(\x0b\x32\x12.google.type.Money\x12)\n\rtotal_payable\x18\x04 \x01(\x0b\x32\x12.google.type.Money\x12%\n\ttotal_fee\x18\x05 \x01(\x0b\x32\x12.google.type.Money*\x89\x01\n\x0eStatementState\x12\x1f\n\x1bSTATEMENT_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15STATEMENT_STATE_DRAFT\x10\x01\x12\x1d\n\x19STATEMENT_STATE_CONFIRMED\x10\x02\x12\x1c\n\x18STATEMENT_STATE_DISPUTED\x10\x03*j\n\rStatementKind\x12\x1e\n\x1aSTATEMENT_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16STATEMENT_KIND_REGULAR\x10\x01\x12\x1d\n\x19STATEMENT_KIND_ADJUSTMENT\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1evgi/common/v1/settlement.proto\x12\rvgi.common.v1\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19google/type/decimal.proto\x1a\x17google/type/money.proto\x1a\x1avgi/common/v1/market.proto\"\xfb\x01\n\x0eSlotEvaluation\x12\x33\n\x0fslot_start_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cinstructed_w\x18\x02 \x01(\x03\x12(\n\nbaseline_w\x18\x03 \x01(\x0b\x32\x14.google.type.Decimal\x12&\n\x08\x61\x63tual_w\x18\x04 \x01(\x0b\x32\x14.google.type.Decimal\x12(\n\nresponse_w\x18\x05 \x01(\x0b\x32\x14.google.type.Decimal\x12\"\n\x04rate\x18\x06 \x01(\x0b\x32\x14.google.type.Decimal\"\x89\x03\n\nEvaluation\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\naggregator\x18\x02 \x01(\t\x12\x36\n\x0f\x62\x61seline_method\x18\x03 \x01(\x0e\x32\x1d.vgi.common.v1.BaselineMethod\x12\x15\n\rbaseline_days\x18\x04 \x03(\t\x12,\n\x05slots\x18\x05 \x03(\x0b\x32\x1d.vgi.common.v1.SlotEvaluation\x12\'\n\tmean_rate\x18\x06 \x01(\x0b\x32\x14.google.type.Decimal\x12&\n\x08min_rate\x18\x07 \x01(\x0b\x32\x14.google.type.Decimal\x12\x31\n\x13\x65nergy_responded_wh\x18\x08 \x01(\x0b\x32\x14.google.type.Decimal\x12\x11\n\tqualified\x18\t \x01(\x08:E\xea\x41\x42\n\x17vgi.platform/Evaluation\x12\'events/{event}/evaluations/{aggregator}\"\xae\x01\n\rStatementLine\x12+\n\x04slot\x18\x01 \x01(\x0b\x32\x1d.vgi.common.v1.SlotEvaluation\x12!\n\x05price\x18\x02 \x01(\x0b\x32\x12.google.type.Money\x12(\n\x0c\x63ompensation\x18\x03 \x01(\x0b\x32\x12.google.type.Money\x12#\n\x07penalty\x18\x04 \x01(\x0b\x32\x12.google.type.Money\"\xc8\x04\n\tStatement\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\naggregator\x18\x02 \x01(\t\x12*\n\x04kind\x18\x03 \x01(\x0e\x32\x1c.vgi.common.v1.StatementKind\x12\x0f\n\x07\x61\x64justs\x18\x04 \x01(\t\x12+\n\x05lines\x18\x05 \x03(\x0b\x32\x1c.vgi.common.v1.StatementLine\x12.\n\x12total_compensation\x18\x06 \x01(\x0b\x32\x12.google.type.Money\x12)\n\rtotal_penalty\x18\x07 \x01(\x0b\x32\x12.google.type.Money\x12!\n\x05total\x18\x08 \x01(\x0b\x32\x12.google.type.Money\x12\x1f\n\x03\x66\x65\x65\x18\t \x01(\x0b\x32\x12.google.type.Money\x12#\n\x07payable\x18\n \x01(\x0b\x32\x12.google.type.Money\x12,\n\x05state\x18\x0b \x01(\x0e\x32\x1d.vgi.common.v1.StatementState\x12\x16\n\x0e\x64ispute_reason\x18\x0c \x01(\t\x12/\n\x0b\x63reate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63onfirm_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp:B\xea\x41?\n\x16vgi.platform/Statement\x12%events/{event}/statements/{statement}\"\xa7\x01\n\rGridStatement\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12\x12\n\nstatements\x18\x02 \x03(\t\x12!\n\x05total\x18\x03 \x01(\x0b\x32\x12.google.type.Money\x12)\n\rtotal_payable\x18\x04 \x01(\x0b\x32\x12.google.type.Money\x12%\n\ttotal_fee\x18\x05 \x01(\x0b\x32\x12.google.type.Money*\x89\x01\n\x0eStatementState\x12\x1f\n\x1bSTATEMENT_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15STATEMENT_STATE_DRAFT\x10\x01\x12\x1d\n\x19STATEMENT_STATE_CONFIRMED\x10\x02\x12\x1c\n\x18STATEMENT_STATE_DISPUTED\x10\x03*j\n\rStatementKind\x12\x1e\n\x1aSTATEMENT_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16STATEMENT_KIND_REGULAR\x10\x01\x12\x1d\n\x19STATEMENT_KIND_ADJUSTMENT\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vgi.common.v1.settlement_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_STATEMENTSTATE']._serialized_start=1608
-  _globals['_STATEMENTSTATE']._serialized_end=1745
-  _globals['_STATEMENTKIND']._serialized_start=1747
-  _globals['_STATEMENTKIND']._serialized_end=1853
-  _globals['_SLOTEVALUATION']._serialized_start=163
-  _globals['_SLOTEVALUATION']._serialized_end=414
-  _globals['_EVALUATION']._serialized_start=417
-  _globals['_EVALUATION']._serialized_end=739
-  _globals['_STATEMENTLINE']._serialized_start=742
-  _globals['_STATEMENTLINE']._serialized_end=916
-  _globals['_STATEMENT']._serialized_start=919
-  _globals['_STATEMENT']._serialized_end=1435
-  _globals['_GRIDSTATEMENT']._serialized_start=1438
-  _globals['_GRIDSTATEMENT']._serialized_end=1605
+  _globals['_EVALUATION']._loaded_options = None
+  _globals['_EVALUATION']._serialized_options = b'\352AB\n\027vgi.platform/Evaluation\022\'events/{event}/evaluations/{aggregator}'
+  _globals['_STATEMENT']._loaded_options = None
+  _globals['_STATEMENT']._serialized_options = b'\352A?\n\026vgi.platform/Statement\022%events/{event}/statements/{statement}'
+  _globals['_STATEMENTSTATE']._serialized_start=1774
+  _globals['_STATEMENTSTATE']._serialized_end=1911
+  _globals['_STATEMENTKIND']._serialized_start=1913
+  _globals['_STATEMENTKIND']._serialized_end=2019
+  _globals['_SLOTEVALUATION']._serialized_start=190
+  _globals['_SLOTEVALUATION']._serialized_end=441
+  _globals['_EVALUATION']._serialized_start=444
+  _globals['_EVALUATION']._serialized_end=837
+  _globals['_STATEMENTLINE']._serialized_start=840
+  _globals['_STATEMENTLINE']._serialized_end=1014
+  _globals['_STATEMENT']._serialized_start=1017
+  _globals['_STATEMENT']._serialized_end=1601
+  _globals['_GRIDSTATEMENT']._serialized_start=1604
+  _globals['_GRIDSTATEMENT']._serialized_end=1771
 # @@protoc_insertion_point(module_scope)

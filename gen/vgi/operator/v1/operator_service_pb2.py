@@ -23,6 +23,7 @@ _sym_db = _symbol_database.Default()
 
 
 from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
+from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
@@ -34,7 +35,7 @@ from vgi.common.v1 import options_pb2 as vgi_dot_common_dot_v1_dot_options__pb2
 from vgi.common.v1 import statistics_pb2 as vgi_dot_common_dot_v1_dot_statistics__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&vgi/operator/v1/operator_service.proto\x12\x0fvgi.operator.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x19google/type/decimal.proto\x1a\x1evgi/common/v1/aggregator.proto\x1a\x1avgi/common/v1/market.proto\x1a\x1bvgi/common/v1/options.proto\x1a\x1evgi/common/v1/statistics.proto\"\xa4\x01\n\x17\x43reateAggregatorRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x34\n\raggregator_id\x18\x02 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{2,39}$\x12\x35\n\naggregator\x18\x03 \x01(\x0b\x32\x19.vgi.common.v1.AggregatorB\x06\xbaH\x03\xc8\x01\x01\"I\n\x18\x43reateAggregatorResponse\x12-\n\naggregator\x18\x01 \x01(\x0b\x32\x19.vgi.common.v1.Aggregator\"O\n\x14GetAggregatorRequest\x12\x37\n\x04name\x18\x01 \x01(\tB)\xbaH&r$2\"^aggregators/[a-z][a-z0-9-]{2,39}$\"F\n\x15GetAggregatorResponse\x12-\n\naggregator\x18\x01 \x01(\x0b\x32\x19.vgi.common.v1.Aggregator\"U\n\x16ListAggregatorsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\"b\n\x17ListAggregatorsResponse\x12.\n\x0b\x61ggregators\x18\x01 \x03(\x0b\x32\x19.vgi.common.v1.Aggregator\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xe0\x01\n\x17UpdateAggregatorRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x35\n\naggregator\x18\x02 \x01(\x0b\x32\x19.vgi.common.v1.AggregatorB\x06\xbaH\x03\xc8\x01\x01\x12\x37\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01\x12\x37\n\x05state\x18\x04 \x01(\x0e\x32\x1e.vgi.common.v1.AggregatorStateB\x08\xbaH\x05\x82\x01\x02\x10\x01\"I\n\x18UpdateAggregatorResponse\x12-\n\naggregator\x18\x01 \x01(\x0b\x32\x19.vgi.common.v1.Aggregator\"\xd2\x02\n\x17IssueCredentialsRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12l\n\tprincipal\x18\x02 \x01(\tBY\xbaHVrT2R^vgi://(grid|aggregator|device|operator|internal)/[A-Za-z0-9][A-Za-z0-9._-]{0,63}$\x12\x39\n\x04kind\x18\x03 \x01(\x0e\x32\x1f.vgi.operator.v1.CredentialKindB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x37\n\raggregator_id\x18\x04 \x01(\tB \xbaH\x1dr\x1b\x32\x19^([a-z][a-z0-9-]{2,39})?$\x12\x37\n\x03ttl\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationB\x0f\xbaH\x0c\xaa\x01\t\"\x05\x08\x80\x8a\x8a\x0f\x32\x00\"\x8c\x01\n\x18IssueCredentialsResponse\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x01 \x01(\t\x12\x17\n\x0fprivate_key_pem\x18\x02 \x01(\t\x12\r\n\x05token\x18\x03 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9b\x06\n\x07Program\x12/\n\x04name\x18\x01 \x01(\tB!\xbaH\x1er\x1c\x32\x1a^programs/[a-z0-9-]{1,40}$\x12@\n\x0f\x62\x61seline_method\x18\x02 \x01(\x0e\x32\x1d.vgi.common.v1.BaselineMethodB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12I\n\x18\x66\x61llback_baseline_method\x18\x03 \x01(\x0e\x32\x1d.vgi.common.v1.BaselineMethodB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12<\n\rclearing_mode\x18\x04 \x01(\x0e\x32\x1b.vgi.common.v1.ClearingModeB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x36\n\nprice_mode\x18\x05 \x01(\x0e\x32\x18.vgi.common.v1.PriceModeB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x34\n\x16penalty_threshold_rate\x18\x06 \x01(\x0b\x32\x14.google.type.Decimal\x12&\n\x08\x63\x61p_rate\x18\x07 \x01(\x0b\x32\x14.google.type.Decimal\x12,\n\x0epenalty_factor\x18\x08 \x01(\x0b\x32\x14.google.type.Decimal\x12\x30\n\x12qualified_min_rate\x18\t \x01(\x0b\x32\x14.google.type.Decimal\x12\x30\n\x12qualified_max_rate\x18\n \x01(\x0b\x32\x14.google.type.Decimal\x12\'\n\tfee_ratio\x18\x0b \x01(\x0b\x32\x14.google.type.Decimal\x12.\n\x08holidays\x18\x0c \x03(\x0b\x32\x11.google.type.DateB\t\xbaH\x06\x92\x01\x03\x10\xee\x02\x12:\n\x14make_up_working_days\x18\r \x03(\x0b\x32\x11.google.type.DateB\t\xbaH\x06\x92\x01\x03\x10\xee\x02\x12\x31\n\x13\x64\x65viation_threshold\x18\x0e \x01(\x0b\x32\x14.google.type.Decimal\x12$\n\x11\x64\x65viation_minutes\x18\x0f \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18<(\x00\"D\n\x11GetProgramRequest\x12/\n\x04name\x18\x01 \x01(\tB!\xbaH\x1er\x1c\x32\x1a^programs/[a-z0-9-]{1,40}$\"?\n\x12GetProgramResponse\x12)\n\x07program\x18\x01 \x01(\x0b\x32\x18.vgi.operator.v1.Program\"R\n\x13ListProgramsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\"[\n\x14ListProgramsResponse\x12*\n\x08programs\x18\x01 \x03(\x0b\x32\x18.vgi.operator.v1.Program\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"g\n\x14UpsertProgramRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x31\n\x07program\x18\x02 \x01(\x0b\x32\x18.vgi.operator.v1.ProgramB\x06\xbaH\x03\xc8\x01\x01\"B\n\x15UpsertProgramResponse\x12)\n\x07program\x18\x01 \x01(\x0b\x32\x18.vgi.operator.v1.Program\"\xe4\x01\n\x0b\x41uditRecord\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12/\n\x0brecord_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tprincipal\x18\x03 \x01(\t\x12\x0e\n\x06method\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x16\n\x0erequest_digest\x18\x06 \x01(\t\x12\x0c\n\x04\x63ode\x18\x07 \x01(\t\x12\x10\n\x08trace_id\x18\x08 \x01(\t\x12\x15\n\rprevious_hash\x18\t \x01(\t\x12\x0c\n\x04hash\x18\n \x01(\t\"\x8d\x01\n\x17ListAuditRecordsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\x12\x1b\n\tprincipal\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01\x12\x18\n\x06method\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01\"h\n\x18ListAuditRecordsResponse\x12\x33\n\raudit_records\x18\x01 \x03(\x0b\x32\x1c.vgi.operator.v1.AuditRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x17\n\x15VerifyAuditLogRequest\"S\n\x16VerifyAuditLogResponse\x12\x0e\n\x06intact\x18\x01 \x01(\x08\x12\x17\n\x0frecords_checked\x18\x02 \x01(\x03\x12\x10\n\x08problems\x18\x03 \x03(\t\"}\n\x14GetStatisticsRequest\x12\x65\n\x05scope\x18\x01 \x01(\tBV\xbaHSrQ2O^(gridNodes/[A-Za-z0-9][A-Za-z0-9._-]{0,63}|aggregators/[a-z][a-z0-9-]{2,39})?$\"F\n\x15GetStatisticsResponse\x12-\n\nstatistics\x18\x01 \x01(\x0b\x32\x19.vgi.common.v1.Statistics\"k\n\x13\x41\x64vanceClockRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x36\n\nadvance_to\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\"?\n\x14\x41\x64vanceClockResponse\x12\'\n\x03now\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*m\n\x0e\x43redentialKind\x12\x1f\n\x1b\x43REDENTIAL_KIND_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x43REDENTIAL_KIND_CERTIFICATE\x10\x01\x12\x19\n\x15\x43REDENTIAL_KIND_TOKEN\x10\x02\x32\xc1\n\n\x0fOperatorService\x12t\n\x10\x43reateAggregator\x12(.vgi.operator.v1.CreateAggregatorRequest\x1a).vgi.operator.v1.CreateAggregatorResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12j\n\rGetAggregator\x12%.vgi.operator.v1.GetAggregatorRequest\x1a&.vgi.operator.v1.GetAggregatorResponse\"\n\xc2\xf3\x18\x06\n\x02\x04\x01\x10\x01\x12p\n\x0fListAggregators\x12\'.vgi.operator.v1.ListAggregatorsRequest\x1a(.vgi.operator.v1.ListAggregatorsResponse\"\n\xc2\xf3\x18\x06\n\x02\x04\x01\x10\x01\x12t\n\x10UpdateAggregator\x12(.vgi.operator.v1.UpdateAggregatorRequest\x1a).vgi.operator.v1.UpdateAggregatorResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12t\n\x10IssueCredentials\x12(.vgi.operator.v1.IssueCredentialsRequest\x1a).vgi.operator.v1.IssueCredentialsResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12\x61\n\nGetProgram\x12\".vgi.operator.v1.GetProgramRequest\x1a#.vgi.operator.v1.GetProgramResponse\"\n\xc2\xf3\x18\x06\n\x02\x04\x01\x10\x01\x12g\n\x0cListPrograms\x12$.vgi.operator.v1.ListProgramsRequest\x1a%.vgi.operator.v1.ListProgramsResponse\"\n\xc2\xf3\x18\x06\n\x02\x04\x01\x10\x01\x12k\n\rUpsertProgram\x12%.vgi.operator.v1.UpsertProgramRequest\x1a&.vgi.operator.v1.UpsertProgramResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12r\n\x10ListAuditRecords\x12(.vgi.operator.v1.ListAuditRecordsRequest\x1a).vgi.operator.v1.ListAuditRecordsResponse\"\t\xc2\xf3\x18\x05\n\x01\x04\x10\x01\x12l\n\x0eVerifyAuditLog\x12&.vgi.operator.v1.VerifyAuditLogRequest\x1a\'.vgi.operator.v1.VerifyAuditLogResponse\"\t\xc2\xf3\x18\x05\n\x01\x04\x10\x01\x12i\n\rGetStatistics\x12%.vgi.operator.v1.GetStatisticsRequest\x1a&.vgi.operator.v1.GetStatisticsResponse\"\t\xc2\xf3\x18\x05\n\x01\x04\x10\x01\x12h\n\x0c\x41\x64vanceClock\x12$.vgi.operator.v1.AdvanceClockRequest\x1a%.vgi.operator.v1.AdvanceClockResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&vgi/operator/v1/operator_service.proto\x12\x0fvgi.operator.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x19google/type/decimal.proto\x1a\x1evgi/common/v1/aggregator.proto\x1a\x1avgi/common/v1/market.proto\x1a\x1bvgi/common/v1/options.proto\x1a\x1evgi/common/v1/statistics.proto\"\xa4\x01\n\x17\x43reateAggregatorRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x34\n\raggregator_id\x18\x02 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{2,39}$\x12\x35\n\naggregator\x18\x03 \x01(\x0b\x32\x19.vgi.common.v1.AggregatorB\x06\xbaH\x03\xc8\x01\x01\"I\n\x18\x43reateAggregatorResponse\x12-\n\naggregator\x18\x01 \x01(\x0b\x32\x19.vgi.common.v1.Aggregator\"k\n\x14GetAggregatorRequest\x12S\n\x04name\x18\x01 \x01(\tBE\xfa\x41\x19\n\x17vgi.platform/Aggregator\xbaH&r$2\"^aggregators/[a-z][a-z0-9-]{2,39}$\"F\n\x15GetAggregatorResponse\x12-\n\naggregator\x18\x01 \x01(\x0b\x32\x19.vgi.common.v1.Aggregator\"U\n\x16ListAggregatorsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\"b\n\x17ListAggregatorsResponse\x12.\n\x0b\x61ggregators\x18\x01 \x03(\x0b\x32\x19.vgi.common.v1.Aggregator\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xe0\x01\n\x17UpdateAggregatorRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x35\n\naggregator\x18\x02 \x01(\x0b\x32\x19.vgi.common.v1.AggregatorB\x06\xbaH\x03\xc8\x01\x01\x12\x37\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01\x12\x37\n\x05state\x18\x04 \x01(\x0e\x32\x1e.vgi.common.v1.AggregatorStateB\x08\xbaH\x05\x82\x01\x02\x10\x01\"I\n\x18UpdateAggregatorResponse\x12-\n\naggregator\x18\x01 \x01(\x0b\x32\x19.vgi.common.v1.Aggregator\"\xd2\x02\n\x17IssueCredentialsRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12l\n\tprincipal\x18\x02 \x01(\tBY\xbaHVrT2R^vgi://(grid|aggregator|device|operator|internal)/[A-Za-z0-9][A-Za-z0-9._-]{0,63}$\x12\x39\n\x04kind\x18\x03 \x01(\x0e\x32\x1f.vgi.operator.v1.CredentialKindB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x37\n\raggregator_id\x18\x04 \x01(\tB \xbaH\x1dr\x1b\x32\x19^([a-z][a-z0-9-]{2,39})?$\x12\x37\n\x03ttl\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationB\x0f\xbaH\x0c\xaa\x01\t\"\x05\x08\x80\x8a\x8a\x0f\x32\x00\"\x8c\x01\n\x18IssueCredentialsResponse\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x01 \x01(\t\x12\x17\n\x0fprivate_key_pem\x18\x02 \x01(\t\x12\r\n\x05token\x18\x03 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe3\x06\n\x07Program\x12H\n\x04name\x18\x01 \x01(\tB:\xfa\x41\x16\n\x14vgi.platform/Program\xbaH\x1er\x1c\x32\x1a^programs/[a-z0-9-]{1,40}$\x12@\n\x0f\x62\x61seline_method\x18\x02 \x01(\x0e\x32\x1d.vgi.common.v1.BaselineMethodB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12I\n\x18\x66\x61llback_baseline_method\x18\x03 \x01(\x0e\x32\x1d.vgi.common.v1.BaselineMethodB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12<\n\rclearing_mode\x18\x04 \x01(\x0e\x32\x1b.vgi.common.v1.ClearingModeB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x36\n\nprice_mode\x18\x05 \x01(\x0e\x32\x18.vgi.common.v1.PriceModeB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x34\n\x16penalty_threshold_rate\x18\x06 \x01(\x0b\x32\x14.google.type.Decimal\x12&\n\x08\x63\x61p_rate\x18\x07 \x01(\x0b\x32\x14.google.type.Decimal\x12,\n\x0epenalty_factor\x18\x08 \x01(\x0b\x32\x14.google.type.Decimal\x12\x30\n\x12qualified_min_rate\x18\t \x01(\x0b\x32\x14.google.type.Decimal\x12\x30\n\x12qualified_max_rate\x18\n \x01(\x0b\x32\x14.google.type.Decimal\x12\'\n\tfee_ratio\x18\x0b \x01(\x0b\x32\x14.google.type.Decimal\x12.\n\x08holidays\x18\x0c \x03(\x0b\x32\x11.google.type.DateB\t\xbaH\x06\x92\x01\x03\x10\xee\x02\x12:\n\x14make_up_working_days\x18\r \x03(\x0b\x32\x11.google.type.DateB\t\xbaH\x06\x92\x01\x03\x10\xee\x02\x12\x31\n\x13\x64\x65viation_threshold\x18\x0e \x01(\x0b\x32\x14.google.type.Decimal\x12$\n\x11\x64\x65viation_minutes\x18\x0f \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18<(\x00:-\xea\x41*\n\x14vgi.platform/Program\x12\x12programs/{program}\"]\n\x11GetProgramRequest\x12H\n\x04name\x18\x01 \x01(\tB:\xfa\x41\x16\n\x14vgi.platform/Program\xbaH\x1er\x1c\x32\x1a^programs/[a-z0-9-]{1,40}$\"?\n\x12GetProgramResponse\x12)\n\x07program\x18\x01 \x01(\x0b\x32\x18.vgi.operator.v1.Program\"R\n\x13ListProgramsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\"[\n\x14ListProgramsResponse\x12*\n\x08programs\x18\x01 \x03(\x0b\x32\x18.vgi.operator.v1.Program\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"g\n\x14UpsertProgramRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x31\n\x07program\x18\x02 \x01(\x0b\x32\x18.vgi.operator.v1.ProgramB\x06\xbaH\x03\xc8\x01\x01\"B\n\x15UpsertProgramResponse\x12)\n\x07program\x18\x01 \x01(\x0b\x32\x18.vgi.operator.v1.Program\"\xe4\x01\n\x0b\x41uditRecord\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12/\n\x0brecord_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tprincipal\x18\x03 \x01(\t\x12\x0e\n\x06method\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x16\n\x0erequest_digest\x18\x06 \x01(\t\x12\x0c\n\x04\x63ode\x18\x07 \x01(\t\x12\x10\n\x08trace_id\x18\x08 \x01(\t\x12\x15\n\rprevious_hash\x18\t \x01(\t\x12\x0c\n\x04hash\x18\n \x01(\t\"\x8d\x01\n\x17ListAuditRecordsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\x12\x1b\n\tprincipal\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01\x12\x18\n\x06method\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01\"h\n\x18ListAuditRecordsResponse\x12\x33\n\raudit_records\x18\x01 \x03(\x0b\x32\x1c.vgi.operator.v1.AuditRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x17\n\x15VerifyAuditLogRequest\"S\n\x16VerifyAuditLogResponse\x12\x0e\n\x06intact\x18\x01 \x01(\x08\x12\x17\n\x0frecords_checked\x18\x02 \x01(\x03\x12\x10\n\x08problems\x18\x03 \x03(\t\"}\n\x14GetStatisticsRequest\x12\x65\n\x05scope\x18\x01 \x01(\tBV\xbaHSrQ2O^(gridNodes/[A-Za-z0-9][A-Za-z0-9._-]{0,63}|aggregators/[a-z][a-z0-9-]{2,39})?$\"F\n\x15GetStatisticsResponse\x12-\n\nstatistics\x18\x01 \x01(\x0b\x32\x19.vgi.common.v1.Statistics\"k\n\x13\x41\x64vanceClockRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x36\n\nadvance_to\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\"?\n\x14\x41\x64vanceClockResponse\x12\'\n\x03now\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*m\n\x0e\x43redentialKind\x12\x1f\n\x1b\x43REDENTIAL_KIND_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x43REDENTIAL_KIND_CERTIFICATE\x10\x01\x12\x19\n\x15\x43REDENTIAL_KIND_TOKEN\x10\x02\x32\xc1\n\n\x0fOperatorService\x12t\n\x10\x43reateAggregator\x12(.vgi.operator.v1.CreateAggregatorRequest\x1a).vgi.operator.v1.CreateAggregatorResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12j\n\rGetAggregator\x12%.vgi.operator.v1.GetAggregatorRequest\x1a&.vgi.operator.v1.GetAggregatorResponse\"\n\xc2\xf3\x18\x06\n\x02\x04\x01\x10\x01\x12p\n\x0fListAggregators\x12\'.vgi.operator.v1.ListAggregatorsRequest\x1a(.vgi.operator.v1.ListAggregatorsResponse\"\n\xc2\xf3\x18\x06\n\x02\x04\x01\x10\x01\x12t\n\x10UpdateAggregator\x12(.vgi.operator.v1.UpdateAggregatorRequest\x1a).vgi.operator.v1.UpdateAggregatorResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12t\n\x10IssueCredentials\x12(.vgi.operator.v1.IssueCredentialsRequest\x1a).vgi.operator.v1.IssueCredentialsResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12\x61\n\nGetProgram\x12\".vgi.operator.v1.GetProgramRequest\x1a#.vgi.operator.v1.GetProgramResponse\"\n\xc2\xf3\x18\x06\n\x02\x04\x01\x10\x01\x12g\n\x0cListPrograms\x12$.vgi.operator.v1.ListProgramsRequest\x1a%.vgi.operator.v1.ListProgramsResponse\"\n\xc2\xf3\x18\x06\n\x02\x04\x01\x10\x01\x12k\n\rUpsertProgram\x12%.vgi.operator.v1.UpsertProgramRequest\x1a&.vgi.operator.v1.UpsertProgramResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12r\n\x10ListAuditRecords\x12(.vgi.operator.v1.ListAuditRecordsRequest\x1a).vgi.operator.v1.ListAuditRecordsResponse\"\t\xc2\xf3\x18\x05\n\x01\x04\x10\x01\x12l\n\x0eVerifyAuditLog\x12&.vgi.operator.v1.VerifyAuditLogRequest\x1a\'.vgi.operator.v1.VerifyAuditLogResponse\"\t\xc2\xf3\x18\x05\n\x01\x04\x10\x01\x12i\n\rGetStatistics\x12%.vgi.operator.v1.GetStatisticsRequest\x1a&.vgi.operator.v1.GetStatisticsResponse\"\t\xc2\xf3\x18\x05\n\x01\x04\x10\x01\x12h\n\x0c\x41\x64vanceClock\x12$.vgi.operator.v1.AdvanceClockRequest\x1a%.vgi.operator.v1.AdvanceClockResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -48,7 +49,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEAGGREGATORREQUEST'].fields_by_name['aggregator']._loaded_options = None
   _globals['_CREATEAGGREGATORREQUEST'].fields_by_name['aggregator']._serialized_options = b'\272H\003\310\001\001'
   _globals['_GETAGGREGATORREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_GETAGGREGATORREQUEST'].fields_by_name['name']._serialized_options = b'\272H&r$2\"^aggregators/[a-z][a-z0-9-]{2,39}$'
+  _globals['_GETAGGREGATORREQUEST'].fields_by_name['name']._serialized_options = b'\372A\031\n\027vgi.platform/Aggregator\272H&r$2\"^aggregators/[a-z][a-z0-9-]{2,39}$'
   _globals['_LISTAGGREGATORSREQUEST'].fields_by_name['page_size']._loaded_options = None
   _globals['_LISTAGGREGATORSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
   _globals['_LISTAGGREGATORSREQUEST'].fields_by_name['page_token']._loaded_options = None
@@ -72,7 +73,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ISSUECREDENTIALSREQUEST'].fields_by_name['ttl']._loaded_options = None
   _globals['_ISSUECREDENTIALSREQUEST'].fields_by_name['ttl']._serialized_options = b'\272H\014\252\001\t\"\005\010\200\212\212\0172\000'
   _globals['_PROGRAM'].fields_by_name['name']._loaded_options = None
-  _globals['_PROGRAM'].fields_by_name['name']._serialized_options = b'\272H\036r\0342\032^programs/[a-z0-9-]{1,40}$'
+  _globals['_PROGRAM'].fields_by_name['name']._serialized_options = b'\372A\026\n\024vgi.platform/Program\272H\036r\0342\032^programs/[a-z0-9-]{1,40}$'
   _globals['_PROGRAM'].fields_by_name['baseline_method']._loaded_options = None
   _globals['_PROGRAM'].fields_by_name['baseline_method']._serialized_options = b'\272H\005\202\001\002\020\001'
   _globals['_PROGRAM'].fields_by_name['fallback_baseline_method']._loaded_options = None
@@ -87,8 +88,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PROGRAM'].fields_by_name['make_up_working_days']._serialized_options = b'\272H\006\222\001\003\020\356\002'
   _globals['_PROGRAM'].fields_by_name['deviation_minutes']._loaded_options = None
   _globals['_PROGRAM'].fields_by_name['deviation_minutes']._serialized_options = b'\272H\006\032\004\030<(\000'
+  _globals['_PROGRAM']._loaded_options = None
+  _globals['_PROGRAM']._serialized_options = b'\352A*\n\024vgi.platform/Program\022\022programs/{program}'
   _globals['_GETPROGRAMREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_GETPROGRAMREQUEST'].fields_by_name['name']._serialized_options = b'\272H\036r\0342\032^programs/[a-z0-9-]{1,40}$'
+  _globals['_GETPROGRAMREQUEST'].fields_by_name['name']._serialized_options = b'\372A\026\n\024vgi.platform/Program\272H\036r\0342\032^programs/[a-z0-9-]{1,40}$'
   _globals['_LISTPROGRAMSREQUEST'].fields_by_name['page_size']._loaded_options = None
   _globals['_LISTPROGRAMSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
   _globals['_LISTPROGRAMSREQUEST'].fields_by_name['page_token']._loaded_options = None
@@ -135,60 +138,60 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_OPERATORSERVICE'].methods_by_name['GetStatistics']._serialized_options = b'\302\363\030\005\n\001\004\020\001'
   _globals['_OPERATORSERVICE'].methods_by_name['AdvanceClock']._loaded_options = None
   _globals['_OPERATORSERVICE'].methods_by_name['AdvanceClock']._serialized_options = b'\302\363\030\007\n\001\004\020\002\030\001'
-  _globals['_CREDENTIALKIND']._serialized_start=3974
-  _globals['_CREDENTIALKIND']._serialized_end=4083
-  _globals['_CREATEAGGREGATORREQUEST']._serialized_start=360
-  _globals['_CREATEAGGREGATORREQUEST']._serialized_end=524
-  _globals['_CREATEAGGREGATORRESPONSE']._serialized_start=526
-  _globals['_CREATEAGGREGATORRESPONSE']._serialized_end=599
-  _globals['_GETAGGREGATORREQUEST']._serialized_start=601
-  _globals['_GETAGGREGATORREQUEST']._serialized_end=680
-  _globals['_GETAGGREGATORRESPONSE']._serialized_start=682
-  _globals['_GETAGGREGATORRESPONSE']._serialized_end=752
-  _globals['_LISTAGGREGATORSREQUEST']._serialized_start=754
-  _globals['_LISTAGGREGATORSREQUEST']._serialized_end=839
-  _globals['_LISTAGGREGATORSRESPONSE']._serialized_start=841
-  _globals['_LISTAGGREGATORSRESPONSE']._serialized_end=939
-  _globals['_UPDATEAGGREGATORREQUEST']._serialized_start=942
-  _globals['_UPDATEAGGREGATORREQUEST']._serialized_end=1166
-  _globals['_UPDATEAGGREGATORRESPONSE']._serialized_start=1168
-  _globals['_UPDATEAGGREGATORRESPONSE']._serialized_end=1241
-  _globals['_ISSUECREDENTIALSREQUEST']._serialized_start=1244
-  _globals['_ISSUECREDENTIALSREQUEST']._serialized_end=1582
-  _globals['_ISSUECREDENTIALSRESPONSE']._serialized_start=1585
-  _globals['_ISSUECREDENTIALSRESPONSE']._serialized_end=1725
-  _globals['_PROGRAM']._serialized_start=1728
-  _globals['_PROGRAM']._serialized_end=2523
-  _globals['_GETPROGRAMREQUEST']._serialized_start=2525
-  _globals['_GETPROGRAMREQUEST']._serialized_end=2593
-  _globals['_GETPROGRAMRESPONSE']._serialized_start=2595
-  _globals['_GETPROGRAMRESPONSE']._serialized_end=2658
-  _globals['_LISTPROGRAMSREQUEST']._serialized_start=2660
-  _globals['_LISTPROGRAMSREQUEST']._serialized_end=2742
-  _globals['_LISTPROGRAMSRESPONSE']._serialized_start=2744
-  _globals['_LISTPROGRAMSRESPONSE']._serialized_end=2835
-  _globals['_UPSERTPROGRAMREQUEST']._serialized_start=2837
-  _globals['_UPSERTPROGRAMREQUEST']._serialized_end=2940
-  _globals['_UPSERTPROGRAMRESPONSE']._serialized_start=2942
-  _globals['_UPSERTPROGRAMRESPONSE']._serialized_end=3008
-  _globals['_AUDITRECORD']._serialized_start=3011
-  _globals['_AUDITRECORD']._serialized_end=3239
-  _globals['_LISTAUDITRECORDSREQUEST']._serialized_start=3242
-  _globals['_LISTAUDITRECORDSREQUEST']._serialized_end=3383
-  _globals['_LISTAUDITRECORDSRESPONSE']._serialized_start=3385
-  _globals['_LISTAUDITRECORDSRESPONSE']._serialized_end=3489
-  _globals['_VERIFYAUDITLOGREQUEST']._serialized_start=3491
-  _globals['_VERIFYAUDITLOGREQUEST']._serialized_end=3514
-  _globals['_VERIFYAUDITLOGRESPONSE']._serialized_start=3516
-  _globals['_VERIFYAUDITLOGRESPONSE']._serialized_end=3599
-  _globals['_GETSTATISTICSREQUEST']._serialized_start=3601
-  _globals['_GETSTATISTICSREQUEST']._serialized_end=3726
-  _globals['_GETSTATISTICSRESPONSE']._serialized_start=3728
-  _globals['_GETSTATISTICSRESPONSE']._serialized_end=3798
-  _globals['_ADVANCECLOCKREQUEST']._serialized_start=3800
-  _globals['_ADVANCECLOCKREQUEST']._serialized_end=3907
-  _globals['_ADVANCECLOCKRESPONSE']._serialized_start=3909
-  _globals['_ADVANCECLOCKRESPONSE']._serialized_end=3972
-  _globals['_OPERATORSERVICE']._serialized_start=4086
-  _globals['_OPERATORSERVICE']._serialized_end=5431
+  _globals['_CREDENTIALKIND']._serialized_start=4126
+  _globals['_CREDENTIALKIND']._serialized_end=4235
+  _globals['_CREATEAGGREGATORREQUEST']._serialized_start=387
+  _globals['_CREATEAGGREGATORREQUEST']._serialized_end=551
+  _globals['_CREATEAGGREGATORRESPONSE']._serialized_start=553
+  _globals['_CREATEAGGREGATORRESPONSE']._serialized_end=626
+  _globals['_GETAGGREGATORREQUEST']._serialized_start=628
+  _globals['_GETAGGREGATORREQUEST']._serialized_end=735
+  _globals['_GETAGGREGATORRESPONSE']._serialized_start=737
+  _globals['_GETAGGREGATORRESPONSE']._serialized_end=807
+  _globals['_LISTAGGREGATORSREQUEST']._serialized_start=809
+  _globals['_LISTAGGREGATORSREQUEST']._serialized_end=894
+  _globals['_LISTAGGREGATORSRESPONSE']._serialized_start=896
+  _globals['_LISTAGGREGATORSRESPONSE']._serialized_end=994
+  _globals['_UPDATEAGGREGATORREQUEST']._serialized_start=997
+  _globals['_UPDATEAGGREGATORREQUEST']._serialized_end=1221
+  _globals['_UPDATEAGGREGATORRESPONSE']._serialized_start=1223
+  _globals['_UPDATEAGGREGATORRESPONSE']._serialized_end=1296
+  _globals['_ISSUECREDENTIALSREQUEST']._serialized_start=1299
+  _globals['_ISSUECREDENTIALSREQUEST']._serialized_end=1637
+  _globals['_ISSUECREDENTIALSRESPONSE']._serialized_start=1640
+  _globals['_ISSUECREDENTIALSRESPONSE']._serialized_end=1780
+  _globals['_PROGRAM']._serialized_start=1783
+  _globals['_PROGRAM']._serialized_end=2650
+  _globals['_GETPROGRAMREQUEST']._serialized_start=2652
+  _globals['_GETPROGRAMREQUEST']._serialized_end=2745
+  _globals['_GETPROGRAMRESPONSE']._serialized_start=2747
+  _globals['_GETPROGRAMRESPONSE']._serialized_end=2810
+  _globals['_LISTPROGRAMSREQUEST']._serialized_start=2812
+  _globals['_LISTPROGRAMSREQUEST']._serialized_end=2894
+  _globals['_LISTPROGRAMSRESPONSE']._serialized_start=2896
+  _globals['_LISTPROGRAMSRESPONSE']._serialized_end=2987
+  _globals['_UPSERTPROGRAMREQUEST']._serialized_start=2989
+  _globals['_UPSERTPROGRAMREQUEST']._serialized_end=3092
+  _globals['_UPSERTPROGRAMRESPONSE']._serialized_start=3094
+  _globals['_UPSERTPROGRAMRESPONSE']._serialized_end=3160
+  _globals['_AUDITRECORD']._serialized_start=3163
+  _globals['_AUDITRECORD']._serialized_end=3391
+  _globals['_LISTAUDITRECORDSREQUEST']._serialized_start=3394
+  _globals['_LISTAUDITRECORDSREQUEST']._serialized_end=3535
+  _globals['_LISTAUDITRECORDSRESPONSE']._serialized_start=3537
+  _globals['_LISTAUDITRECORDSRESPONSE']._serialized_end=3641
+  _globals['_VERIFYAUDITLOGREQUEST']._serialized_start=3643
+  _globals['_VERIFYAUDITLOGREQUEST']._serialized_end=3666
+  _globals['_VERIFYAUDITLOGRESPONSE']._serialized_start=3668
+  _globals['_VERIFYAUDITLOGRESPONSE']._serialized_end=3751
+  _globals['_GETSTATISTICSREQUEST']._serialized_start=3753
+  _globals['_GETSTATISTICSREQUEST']._serialized_end=3878
+  _globals['_GETSTATISTICSRESPONSE']._serialized_start=3880
+  _globals['_GETSTATISTICSRESPONSE']._serialized_end=3950
+  _globals['_ADVANCECLOCKREQUEST']._serialized_start=3952
+  _globals['_ADVANCECLOCKREQUEST']._serialized_end=4059
+  _globals['_ADVANCECLOCKRESPONSE']._serialized_start=4061
+  _globals['_ADVANCECLOCKRESPONSE']._serialized_end=4124
+  _globals['_OPERATORSERVICE']._serialized_start=4238
+  _globals['_OPERATORSERVICE']._serialized_end=5583
 # @@protoc_insertion_point(module_scope)
