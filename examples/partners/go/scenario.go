@@ -88,7 +88,13 @@ func dial(target, caFile, certFile, keyFile, token string) (*grpc.ClientConn, er
 // --- error details ---
 // errorDetails unpacks google.rpc.Status details (grpc-status-details-bin) of a failed call.
 func errorDetails(err error) (info *errdetails.ErrorInfo, bad *errdetails.BadRequest, retry *errdetails.RetryInfo) {
-	for _, detail := range status.Convert(err).Details() {
+	return details(status.Convert(err))
+}
+
+// details unpacks a status's ErrorInfo, BadRequest and RetryInfo; status.FromProto(ack.GetError())
+// turns a rejected telemetry batch's google.rpc.Status into one.
+func details(st *status.Status) (info *errdetails.ErrorInfo, bad *errdetails.BadRequest, retry *errdetails.RetryInfo) {
+	for _, detail := range st.Details() {
 		switch d := detail.(type) {
 		case *errdetails.ErrorInfo:
 			info = d
@@ -155,14 +161,18 @@ func main() {
 	// --- telemetry ---
 	upload, err := client.UploadTelemetry(ctx)
 	check(err == nil, "UploadTelemetry: %v", err)
-	batch := &aggregatorv1.TelemetryBatch{BatchId: requestID()}
-	for _, id := range chargerIDs {
-		batch.MeterValues = append(batch.MeterValues, &commonv1.MeterValue{
-			ChargerId: id, SampleTime: timestamppb.New(time.Now().Add(-time.Minute)), PowerW: 3500,
-			EnergyRegisterWh: 1000, Status: commonv1.ChargerStatus_CHARGER_STATUS_CHARGING,
-		})
+	batch := func(ids []string) *aggregatorv1.UploadTelemetryRequest {
+		b := &aggregatorv1.TelemetryBatch{BatchId: requestID()}
+		for _, id := range ids {
+			b.MeterValues = append(b.MeterValues, &commonv1.MeterValue{
+				ChargerId: id, SampleTime: timestamppb.New(time.Now().Add(-time.Minute)), PowerW: 3500,
+				EnergyRegisterWh: 1000, Status: commonv1.ChargerStatus_CHARGER_STATUS_CHARGING,
+			})
+		}
+		return &aggregatorv1.UploadTelemetryRequest{Batch: b}
 	}
-	check(upload.Send(&aggregatorv1.UploadTelemetryRequest{Batch: batch}) == nil, "send batch")
+	check(upload.Send(batch(chargerIDs)) == nil, "send batch")
+	check(upload.Send(batch([]string{"not-my-charger"})) == nil, "send batch") // rejected alone; the stream goes on
 	check(upload.CloseSend() == nil, "close send")
 	var acks []*aggregatorv1.UploadTelemetryResponse
 	for {
@@ -173,9 +183,14 @@ func main() {
 		check(err == nil, "UploadTelemetry ack: %v", err)
 		acks = append(acks, ack)
 	}
+	// acks[i].GetResult(): ACCEPTED, DUPLICATE or REJECTED (then acks[i].GetError() is a google.rpc.Status)
 	// --- end telemetry ---
-	check(len(acks) == 1 && acks[0].GetStoredPoints() == 2, "acks %v", acks)
-	step("UploadTelemetry", fmt.Sprintf("1 batch acknowledged, %d points stored", acks[0].GetStoredPoints()))
+	check(len(acks) == 2 && acks[0].GetStoredPoints() == 2, "acks %v", acks)
+	check(acks[0].GetResult() == aggregatorv1.TelemetryBatchResult_TELEMETRY_BATCH_RESULT_ACCEPTED, "batch 1 %v", acks[0])
+	check(acks[1].GetResult() == aggregatorv1.TelemetryBatchResult_TELEMETRY_BATCH_RESULT_REJECTED, "batch 2 %v", acks[1])
+	rejected, _, _ := details(status.FromProto(acks[1].GetError()))
+	step("UploadTelemetry", fmt.Sprintf("batch 1 %v (%d points), batch 2 %v %s",
+		acks[0].GetResult(), acks[0].GetStoredPoints(), acks[1].GetResult(), rejected.GetReason()))
 
 	// --- notifications ---
 	items := readNotifications(client, 0, 2)

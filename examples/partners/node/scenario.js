@@ -39,7 +39,10 @@ const rpcTypes = new protobuf.Root().loadSync(
 function errorDetails(err) {
   const [bytes] = err.metadata.get("grpc-status-details-bin");
   if (!bytes) return {};
-  const status = rpcTypes.lookupType("google.rpc.Status").decode(bytes);
+  return statusDetails(rpcTypes.lookupType("google.rpc.Status").decode(bytes));
+}
+// The same for a google.rpc.Status inside a response (a rejected telemetry batch's `error`).
+function statusDetails(status) {
   const details = {};
   for (const any of status.details) {
     const typeName = any.type_url.split("/").pop(); // e.g. google.rpc.ErrorInfo
@@ -140,21 +143,28 @@ async function main() {
     upload.on("end", resolve);
     upload.on("error", reject);
   });
-  const sampleTime = ts(new Date(Date.now() - 60_000));
-  upload.write({
+  const batch = (ids) => ({
     batch: {
       batch_id: crypto.randomUUID(),
-      meter_values: chargers.map((id) => ({
-        charger_id: id, sample_time: sampleTime, power_w: 3500, energy_register_wh: 1000,
-        status: "CHARGER_STATUS_CHARGING",
+      meter_values: ids.map((id) => ({
+        charger_id: id, sample_time: ts(new Date(Date.now() - 60_000)), power_w: 3500,
+        energy_register_wh: 1000, status: "CHARGER_STATUS_CHARGING",
       })),
     },
   });
+  upload.write(batch(chargers));
+  upload.write(batch(["not-my-charger"])); // rejected on its own; the stream goes on
   upload.end();
   await done;
+  for (const ack of acks) {
+    // ack.result: TELEMETRY_BATCH_RESULT_ACCEPTED | _DUPLICATE | _REJECTED (then ack.error is a google.rpc.Status)
+    if (ack.result === "TELEMETRY_BATCH_RESULT_REJECTED") ack.details = statusDetails(ack.error);
+  }
   // --- end telemetry ---
-  check(acks.length === 1 && Number(acks[0].stored_points) === 2, `acks ${JSON.stringify(acks)}`);
-  step("UploadTelemetry", `1 batch acknowledged, ${acks[0].stored_points} points stored`);
+  check(acks.length === 2 && Number(acks[0].stored_points) === 2, `acks ${JSON.stringify(acks)}`);
+  check(acks[0].result === "TELEMETRY_BATCH_RESULT_ACCEPTED", `first batch ${acks[0].result}`);
+  check(acks[1].result === "TELEMETRY_BATCH_RESULT_REJECTED", `second batch ${acks[1].result}`);
+  step("UploadTelemetry", `batch 1 ${acks[0].result} (${acks[0].stored_points} points), batch 2 ${acks[1].result} ${acks[1].details["google.rpc.ErrorInfo"].reason}`);
 
   // --- notifications ---
   const [first, second] = await readNotifications(0, 2);
