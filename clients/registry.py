@@ -54,13 +54,13 @@ class GridRegistryClient(_Client):
         *,
         page_size: int = 0,
         page_token: str = "",
-        parent: str = "",
+        parent_node: str = "",
         kind: int = 0,
     ) -> dispatch_pb.ListGridNodesResponse:
         request = dispatch_pb.ListGridNodesRequest(
             page_size=page_size,
             page_token=page_token,
-            parent=parent,
+            parent_node=parent_node,
             kind=kind,  # type: ignore[arg-type]
         )
         response: dispatch_pb.ListGridNodesResponse = await self._unary(

@@ -78,7 +78,7 @@ async def test_grpcurl_with_the_kit_prints_decoded_error_info(platform: Any, cle
         "-proto",
         "google/rpc/error_details.proto",
         "-d",
-        '{"request_id": "not-a-uuid", "event": "events/ev-1", "bid": {}}',
+        '{"request_id": "not-a-uuid", "parent": "events/ev-1", "bid": {}}',
         platform.target,
         "vgi.aggregator.v1.AggregatorService/SubmitBid",
     ]

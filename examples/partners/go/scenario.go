@@ -208,7 +208,7 @@ func main() {
 	check(err == nil, "VGI_SLOT_START: %v", err)
 	bid, err := client.SubmitBid(ctx, &aggregatorv1.SubmitBidRequest{
 		RequestId: requestID(),
-		Event:     event,
+		Parent:    event,
 		Bid: &commonv1.Bid{Slots: []*commonv1.BidSlot{{
 			SlotStartTime: timestamppb.New(slotStart), CapacityW: 30000,
 			Price: &money.Money{CurrencyCode: "CNY", Units: 0, Nanos: 450000000},
@@ -219,7 +219,7 @@ func main() {
 	step("SubmitBid", bid.GetBid().GetName()+" "+bid.GetBid().GetState().String())
 
 	// --- bad request ---
-	_, err = client.SubmitBid(ctx, &aggregatorv1.SubmitBidRequest{RequestId: "not-a-uuid", Event: event, Bid: &commonv1.Bid{}})
+	_, err = client.SubmitBid(ctx, &aggregatorv1.SubmitBidRequest{RequestId: "not-a-uuid", Parent: event, Bid: &commonv1.Bid{}})
 	info, bad, _ := errorDetails(err)
 	// info.GetReason(), bad.GetFieldViolations()[i].GetField()
 	// --- end bad request ---

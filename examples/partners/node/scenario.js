@@ -178,14 +178,14 @@ async function main() {
   const slotStart = new Date(env("VGI_SLOT_START"));
   const bid = await call("SubmitBid", {
     request_id: crypto.randomUUID(),
-    event,
+    parent: event,
     bid: { slots: [{ slot_start_time: ts(slotStart), capacity_w: 30000, price: { currency_code: "CNY", units: 0, nanos: 450000000 } }] },
   });
   check(bid.bid.state === "BID_STATE_SUBMITTED", `bid state ${bid.bid.state}`);
   step("SubmitBid", `${bid.bid.name} ${bid.bid.state}`);
 
   // --- bad request ---
-  const invalid = await refused("SubmitBid", { request_id: "not-a-uuid", event, bid: { slots: [] } });
+  const invalid = await refused("SubmitBid", { request_id: "not-a-uuid", parent: event, bid: { slots: [] } });
   const details = errorDetails(invalid);
   // details["google.rpc.ErrorInfo"].reason, details["google.rpc.BadRequest"].field_violations[].field
   // --- end bad request ---

@@ -214,14 +214,14 @@ class ListEventsResponse(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[_market_pb2.Event, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class SubmitBidRequest(_message.Message):
-    __slots__ = ("request_id", "event", "bid")
+    __slots__ = ("request_id", "parent", "bid")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
-    EVENT_FIELD_NUMBER: _ClassVar[int]
+    PARENT_FIELD_NUMBER: _ClassVar[int]
     BID_FIELD_NUMBER: _ClassVar[int]
     request_id: str
-    event: str
+    parent: str
     bid: _market_pb2.Bid
-    def __init__(self, request_id: _Optional[str] = ..., event: _Optional[str] = ..., bid: _Optional[_Union[_market_pb2.Bid, _Mapping]] = ...) -> None: ...
+    def __init__(self, request_id: _Optional[str] = ..., parent: _Optional[str] = ..., bid: _Optional[_Union[_market_pb2.Bid, _Mapping]] = ...) -> None: ...
 
 class SubmitBidResponse(_message.Message):
     __slots__ = ("bid",)
