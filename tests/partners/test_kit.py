@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,9 @@ import pytest
 from domain.principal import Principal, Role
 
 from .harness import KIT, ROOT, execute
+
+sys.path.insert(0, str(ROOT / "tools"))
+import partner_kit
 
 pytestmark = pytest.mark.timeout(120)
 GRPCURL = shutil.which("grpcurl") or str(ROOT / ".venv" / "bin" / "grpcurl")
@@ -92,3 +96,17 @@ async def test_grpcurl_with_the_kit_prints_decoded_error_info(platform: Any, cle
     )
     assert '"@type":"type.googleapis.com/google.rpc.BadRequest"' in out, out
     assert '"field":"request_id"' in out, out
+
+
+def test_a_stale_kit_fails_the_check(
+    clean_kit: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make check-contracts` runs `partner_kit.py check`: a kit that differs from a fresh build fails it."""
+    market = clean_kit / "proto" / "vgi" / "common" / "v1" / "market.proto"
+    market.write_text(market.read_text().replace("// BidSlot is the offer", "// BidSlot was the offer"))
+    monkeypatch.setattr(partner_kit, "KIT_DIR", clean_kit)
+
+    assert partner_kit.main(["check"]) == 1
+    assert "proto/vgi/common/v1/market.proto" in capsys.readouterr().out
+    monkeypatch.setattr(partner_kit, "KIT_DIR", KIT)
+    assert partner_kit.main(["check"]) == 0
