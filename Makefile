@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 BUF := node_modules/.bin/buf
 VGI_CONFIG ?=
 
-.PHONY: run run-insecure test install gen check-contracts lint typecheck pytest contracts-release demo bench bench-quick hunt fuzz clean
+.PHONY: run run-insecure test install gen check-contracts lint typecheck pytest contracts-release demo bench bench-quick hunt fuzz partner-kit go-toolchain clean
 
 ## install: the virtualenv with pinned packages and the project in editable mode (Python 3.11+ only).
 ## buf (Node/npm) is installed only by the targets that check contracts (check-contracts, contracts-release, test).
@@ -71,6 +71,16 @@ check-contracts: install $(BUF)
 	$(PY) tools/protos.py breaking
 	$(PY) tools/protos.py check-stale
 	$(PY) tools/config_doc.py --check
+	$(PY) tools/partner_kit.py check
+
+## partner-kit: dist/partner-kit/ — the contracts, the third-party .proto files they import (from the
+## installed packages) and a self-contained descriptor set; commit it (check-contracts fails when stale).
+partner-kit: install
+	$(PY) tools/partner_kit.py build
+
+## go-toolchain: Debian's Go, grpc-go, protoc-gen-go(-grpc) and protoc for the Go partner client test (apt, when missing).
+go-toolchain:
+	tools/go-toolchain.sh
 
 ## contracts-release: make the current contracts the breaking-change baseline (commit it on its own).
 contracts-release: install $(BUF)
@@ -84,7 +94,7 @@ typecheck: install
 	$(VENV)/bin/mypy
 
 ## pytest: the test suite, on SQLite and, when one answers on 127.0.0.1:5432, on PostgreSQL.
-pytest: install
+pytest: install $(BUF) go-toolchain
 	$(VENV)/bin/pytest -q
 
 ## bench: every SPEC section 5 target against its baseline measured in the same run (under 10 minutes);

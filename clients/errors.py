@@ -157,3 +157,13 @@ def from_grpc_error(error: grpc.aio.AioRpcError) -> VgiError:
     if cls is VgiError:
         exc.code = error.code()
     return exc
+
+
+def from_status(status: status_pb2.Status) -> VgiError:
+    """The typed exception for a google.rpc.Status carried in a response (a rejected stream message)."""
+    code = next((c for c in grpc.StatusCode if c.value[0] == status.code), grpc.StatusCode.UNKNOWN)
+    cls = _BY_CODE.get(code, VgiError)
+    exc = cls(status.message, status=status)
+    if cls is VgiError:
+        exc.code = code
+    return exc

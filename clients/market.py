@@ -139,7 +139,7 @@ class AggregatorMarketClient(_Client):
     ) -> market_pb2.Bid:
         """Submit or replace the caller's bid before the deadline."""
         request = agg_pb.SubmitBidRequest(
-            request_id=request_id_or_new(request_id), event=event, bid=market_pb2.Bid(slots=slots)
+            request_id=request_id_or_new(request_id), parent=event, bid=market_pb2.Bid(slots=slots)
         )
         response: agg_pb.SubmitBidResponse = await self._unary(self._stub.SubmitBid, request, None)
         return response.bid

@@ -20,7 +20,7 @@ from vgi.device.v1 import device_service_pb2_grpc as device_grpc
 from vgi.dispatch.v1 import dispatch_service_pb2 as dispatch_pb
 from vgi.dispatch.v1 import dispatch_service_pb2_grpc as dispatch_grpc
 
-from clients.errors import from_grpc_error
+from clients.errors import from_grpc_error, from_status
 from clients.sdk import _Client, request_id_or_new
 
 
@@ -54,13 +54,13 @@ class GridRegistryClient(_Client):
         *,
         page_size: int = 0,
         page_token: str = "",
-        parent: str = "",
+        parent_node: str = "",
         kind: int = 0,
     ) -> dispatch_pb.ListGridNodesResponse:
         request = dispatch_pb.ListGridNodesRequest(
             page_size=page_size,
             page_token=page_token,
-            parent=parent,
+            parent_node=parent_node,
             kind=kind,  # type: ignore[arg-type]
         )
         response: dispatch_pb.ListGridNodesResponse = await self._unary(
@@ -254,9 +254,17 @@ class AggregatorRegistryClient(_Client):
         return response
 
     async def upload_telemetry(
-        self, batches: AsyncIterable[agg_pb.TelemetryBatch] | Sequence[agg_pb.TelemetryBatch]
+        self,
+        batches: AsyncIterable[agg_pb.TelemetryBatch] | Sequence[agg_pb.TelemetryBatch],
+        *,
+        raise_rejected: bool = True,
     ) -> AsyncIterator[agg_pb.UploadTelemetryResponse]:
-        """Stream batches; each acknowledgement means that batch is committed (resend unacked ones after a break)."""
+        """Stream batches; each acknowledgement means that batch is committed (resend unacked ones after a break).
+
+        A batch the platform rejects (result REJECTED, its status in ``error``)
+        raises the typed error, ending the upload; with ``raise_rejected=False``
+        its response is yielded like the others and the upload goes on.
+        """
 
         async def requests() -> AsyncIterator[agg_pb.UploadTelemetryRequest]:
             if isinstance(batches, AsyncIterable):
@@ -269,6 +277,8 @@ class AggregatorRegistryClient(_Client):
         call = self._stub.UploadTelemetry(requests(), metadata=self._metadata)
         try:
             async for ack in call:
+                if raise_rejected and ack.result == agg_pb.TELEMETRY_BATCH_RESULT_REJECTED:
+                    raise from_status(ack.error)
                 yield ack
         except grpc.aio.AioRpcError as exc:
             raise from_grpc_error(exc) from exc

@@ -224,7 +224,8 @@ def slot_count(window_start: datetime, window_end: datetime) -> int:
 def check_publication(event: Publication, now: datetime) -> None:
     """Semantic checks of a new event (the proto checks the shapes). Raises InvalidArgument, field paths under ``event.``.
 
-    - the window falls on 15-minute slots, is not empty and has not ended;
+    - the window falls on 15-minute slots and has not ended (that it is not empty is the
+      contract's TimeWindow rule, checked by the validation interceptor);
     - day-ahead and intraday events need a bid deadline after ``now`` and not
       after the window start; a day-ahead window starts on a later local day
       (Asia/Shanghai) than ``now``;
@@ -238,9 +239,8 @@ def check_publication(event: Publication, now: datetime) -> None:
     for name, instant in (("window.start_time", start), ("window.end_time", end)):
         if instant.second or instant.microsecond or instant.minute % SLOT_MINUTES:
             violations.append(FieldViolation(f"event.{name}", "must fall on a 15-minute slot boundary"))
-    if end <= start:
-        violations.append(FieldViolation("event.window.end_time", "must be after window.start_time"))
-    elif end <= now:
+    # end > start is the contract's TimeWindow rule (time_window.end_after_start).
+    if end <= now:
         violations.append(FieldViolation("event.window.end_time", "must be in the future"))
     violations += _deadline_violations(event, now)
     violations += _target_violations(event)

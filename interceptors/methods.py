@@ -49,6 +49,7 @@ class MethodInfo:
     roles: frozenset[Role]
     method_class: int
     mutating: bool
+    per_message_results: bool = False
 
     @property
     def input_descriptor(self) -> Descriptor | None:
@@ -84,4 +85,5 @@ def method_info(full_method: str) -> MethodInfo:
         roles=frozenset(_ROLES[r] for r in policy.roles if r in _ROLES),
         method_class=policy.method_class,
         mutating=policy.mutating,
+        per_message_results=policy.per_message_results,
     )

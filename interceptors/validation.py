@@ -5,7 +5,10 @@ Every request message is checked, including each message of a client stream
 ``context.read()``). A violation raises ``domain.errors.InvalidArgument``
 with one BadRequest field violation per rule, named by field path
 (``aggregator.display_name``, ``values[3]``); the error interceptor turns it
-into INVALID_ARGUMENT. Methods whose request type carries no rule at all
+into INVALID_ARGUMENT. A client stream whose policy sets
+``per_message_results`` is not ended by an invalid message: the servicer
+receives it as ``Rejected`` (the message and its InvalidArgument) and answers
+it in its response stream. Methods whose request type carries no rule at all
 (health, reflection) are not wrapped.
 
 Every ``google.protobuf.Timestamp`` anywhere in a request must also lie in
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import protovalidate
@@ -217,18 +221,37 @@ class ValidationInterceptor(Interceptor):
 
     def wrap_stream_stream(self, method: MethodInfo, behavior: StreamBehavior) -> StreamBehavior:
         check = self._check
+        checked = _answered if method.per_message_results else _checked
         if inspect.isasyncgenfunction(behavior):
 
             async def validated_gen(requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Any]:
-                async for response in behavior(_checked(requests, check), context):
+                async for response in behavior(checked(requests, check), context):
                     yield response
 
             return validated_gen
 
         async def validated(requests: AsyncIterator[Any], context: Context) -> Any:
-            return await behavior(_checked(requests, check), context)
+            return await behavior(checked(requests, check), context)
 
         return validated
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A client-stream message that broke the contract's rules, for a ``per_message_results`` method."""
+
+    request: Any
+    error: InvalidArgument
+
+
+async def _answered(requests: AsyncIterator[Any], check: Callable[[Message], None]) -> AsyncIterator[Any]:
+    async for request in requests:
+        try:
+            check(request)
+        except InvalidArgument as error:
+            yield Rejected(request, error)
+        else:
+            yield request
 
 
 async def _checked(requests: AsyncIterator[Any], check: Callable[[Message], None]) -> AsyncIterator[Any]:

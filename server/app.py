@@ -25,7 +25,6 @@ import grpc
 import vgi
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
-from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry
 
 from interceptors.audit import AuditInterceptor
@@ -48,6 +47,7 @@ from server.delivery import Dispatcher
 from server.monitor import Monitor
 from server.observability.tracing import installed_tracer_provider
 from server.ocpp.gateway import Gateway
+from server.reflection import enable_reflection
 from server.retention import Retention
 from server.scheduler import Scheduler
 from server.security.audit_checkpoint import checkpoint_for
@@ -271,13 +271,8 @@ class Platform:
             health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
             if self._extra_handlers:
                 server.add_generic_rpc_handlers(self._extra_handlers)
-            reflection.enable_server_reflection(
-                [
-                    *self.services,
-                    health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                    reflection.SERVICE_NAME,
-                ],
-                server,
+            enable_reflection(
+                [*self.services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name], server
             )
             self.port = self._bind(server)
             self.server = server

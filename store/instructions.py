@@ -90,9 +90,8 @@ def new_id() -> str:
 
 def check_target(target: Target) -> None:
     """The curve starts with the validity and covers it exactly, with no negative value."""
+    # validity end > start is the contract's TimeWindow rule (time_window.end_after_start).
     violations = []
-    if target.validity_end <= target.validity_start:
-        violations.append(FieldViolation("validity.end_time", "must be after validity.start_time"))
     if target.start != target.validity_start:
         violations.append(FieldViolation("target.start_time", "must equal validity.start_time"))
     covered = target.start + timedelta(minutes=target.step_minutes * len(target.values_w))

@@ -93,6 +93,7 @@ def decimal_of(value: money_pb2.Money, field: str) -> Decimal:
         raise InvalidArgument(
             f"{field} must be in {CURRENCY}",
             violations=[FieldViolation(f"{field}.currency_code", f"must be {CURRENCY}")],
+            reason="CURRENCY_NOT_CNY",
         )
     try:
         return from_units_nanos(value.units, value.nanos)

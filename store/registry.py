@@ -25,7 +25,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from domain.capacity_totals import NodeLimits
-from domain.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, PreconditionViolation
+from domain.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PreconditionViolation,
+)
 from store import pagination
 from store.registry_tables import ChargerRow, EvSessionRow, GridNodeRow, StationRow
 from store.tables import UTCDateTime
@@ -551,14 +558,15 @@ def upsert_chargers(conn: Connection, aggregator_id: str, items: Sequence[Charge
         (aggregator_id,),
         ids,
     )
-    violations = [
-        FieldViolation(
-            f"chargers[{i}].charger_id", f"charger id {c.charger_id} is registered by another aggregator"
+    # AIP-193 ALREADY_EXISTS, naming the id but never who holds it (another tenant).
+    taken_ids = [c.charger_id for c in items if c.charger_id in taken]
+    if taken_ids:
+        raise AlreadyExists(
+            f"charger id {taken_ids[0]} is already registered"
+            + (f" (and {len(taken_ids) - 1} more)" if len(taken_ids) > 1 else ""),
+            reason="CHARGER_ID_TAKEN",
+            metadata={"charger_id": taken_ids[0], "taken_count": str(len(taken_ids))},
         )
-        for i, c in enumerate(items)
-        if c.charger_id in taken
-    ]
-    _raise("charger ids taken", "CHARGER_ID_TAKEN", violations)
     known = _live_ids(
         conn,
         stations,
@@ -750,11 +758,6 @@ def upsert_sessions(conn: Connection, aggregator_id: str, items: Sequence[Sessio
         FieldViolation(f"sessions[{i}].charger_id", f"charger {s.charger_id} does not exist")
         for i, s in enumerate(items)
         if s.charger_id not in known
-    ]
-    violations += [
-        FieldViolation(f"sessions[{i}].expected_departure_time", "must not be before plug_in_time")
-        for i, s in enumerate(items)
-        if s.expected_departure_time < s.plug_in_time
     ]
     _raise("invalid sessions", "INVALID_SESSION", violations)
     write_sessions(conn, aggregator_id, items, now)

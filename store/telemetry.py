@@ -329,10 +329,6 @@ def start_session(
     violations = []
     if session.charger_id != charger_id:
         violations.append(FieldViolation("session.charger_id", "must be the caller's charger"))
-    if session.expected_departure_time < session.plug_in_time:
-        violations.append(
-            FieldViolation("session.expected_departure_time", "must not be before plug_in_time")
-        )
     if violations:
         raise InvalidArgument("invalid session", reason="INVALID_SESSION", violations=violations)
     check_not_future([("session.plug_in_time", session.plug_in_time)], now, max_skew)

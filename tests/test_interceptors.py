@@ -19,7 +19,7 @@ from domain.principal import Principal, Role
 from interceptors.base import Context, Guard, Interceptor, UnaryBehavior
 from interceptors.context import current_call, current_principal, set_principal
 from interceptors.errors import ErrorMappingInterceptor
-from interceptors.methods import MethodInfo
+from interceptors.methods import MethodInfo, method_info
 from interceptors.validation import ValidationInterceptor
 from server.app import discover_surfaces
 
@@ -90,12 +90,18 @@ async def echo(requests: AsyncIterator[bytes], context: Context) -> AsyncIterato
 
 
 def _client_streaming_method_with_rules() -> Any:
-    """Any client-streaming RPC in the contracts whose empty request breaks a rule."""
+    """Any client-streaming RPC in the contracts whose empty request breaks a rule and ends the call
+    (not one answering per message: tests/partners/test_telemetry_results covers those)."""
     for surface in discover_surfaces():  # imports every generated service module
         service = descriptor_pool.Default().FindServiceByName(surface.service)
         for method in service.methods:
             request_type = message_factory.GetMessageClass(method.input_type)
-            if method.client_streaming and protovalidate.collect_violations(request_type()):
+            per_message = method_info(f"/{service.full_name}/{method.name}").per_message_results
+            if (
+                method.client_streaming
+                and not per_message
+                and protovalidate.collect_violations(request_type())
+            ):
                 return service, method, request_type
     return None
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from server.security import pki
+from server.security.credentials import audiences_for_role
 from server.security.identity import PrincipalUriError, parse_principal_uri, split_principal_uri
 from server.security.tokens import AGGREGATOR_CLAIM, AUDIENCES, DEV_ISSUER, issue_token
 
@@ -51,7 +52,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--subject", required=True, help="vgi://{role}/{id}, the client certificate's identity"
     )
     token.add_argument(
-        "--audience", required=True, action="append", choices=AUDIENCES, help="repeat for several surfaces"
+        "--audience",
+        action="append",
+        choices=AUDIENCES,
+        help="repeat for several surfaces; default: every surface the subject's role may call "
+        "(the rule IssueCredentials follows)",
     )
     token.add_argument(
         "--aggregator",
@@ -111,14 +116,15 @@ def _pki_retire(args: argparse.Namespace) -> int:
 
 def _token_issue(args: argparse.Namespace) -> int:
     try:
-        split_principal_uri(args.subject)
+        role, _ = split_principal_uri(args.subject)
     except PrincipalUriError as exc:
         return _fail(str(exc))
+    audiences = args.audience or sorted(audiences_for_role(role))
     if args.ttl <= 0:
         return _fail("--ttl must be positive")
     key, kid = pki.load_jwt_signing_key(args.pki)
     claims = {AGGREGATOR_CLAIM: args.aggregator} if args.aggregator else None
-    print(issue_token(key, kid, args.subject, args.audience, args.issuer, args.ttl, claims=claims))
+    print(issue_token(key, kid, args.subject, audiences, args.issuer, args.ttl, claims=claims))
     return 0
 
 

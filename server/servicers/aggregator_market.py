@@ -89,7 +89,7 @@ class AggregatorMarket:
         self, request: pb.SubmitBidRequest, context: grpc.aio.ServicerContext
     ) -> pb.SubmitBidResponse:
         aggregator_id = tenant()
-        event_id = request.event.removeprefix("events/")
+        event_id = request.parent.removeprefix("events/")
         slots = [
             bids.BidSlot(
                 stamp(s.slot_start_time),

@@ -13,6 +13,9 @@ import grpc
 from sqlalchemy.engine import Connection
 from vgi.aggregator.v1 import aggregator_service_pb2 as pb
 
+from domain.errors import DomainError, InvalidArgument, NotFound
+from interceptors.errors import status_for
+from interceptors.validation import Rejected
 from server import clock
 from server.observability.metrics import METRICS
 from server.servicers import Deps, caller
@@ -231,11 +234,19 @@ class AggregatorRegistry:
     async def UploadTelemetry(
         self, request_iterator: AsyncIterator[pb.UploadTelemetryRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.UploadTelemetryResponse]:
-        """Each batch is committed, then acknowledged: what was acked survives a broken stream."""
+        """Each batch is committed, then acknowledged: what was acked survives a broken stream.
+
+        A batch refused by the contract (``Rejected`` from the validation
+        interceptor) or by the store's checks is answered REJECTED with its
+        status and the stream goes on; an outage still ends the call.
+        """
         principal = caller()
         tenant = convert.tenant_of(principal)
         skew = convert.max_skew(self.deps.settings)
         async for request in request_iterator:
+            if isinstance(request, Rejected):
+                yield _rejected(request.request.batch.batch_id, request.error)
+                continue
             batch = request.batch
             ingest = functools.partial(
                 telemetry.ingest_batch,
@@ -249,7 +260,11 @@ class AggregatorRegistry:
                 field="batch.meter_values",
                 aggregates_field="batch.aggregates",
             )
-            result = await self.deps.db.write(ingest)
+            try:
+                result = await self.deps.db.write(ingest)
+            except (InvalidArgument, NotFound) as error:
+                yield _rejected(batch.batch_id, error)
+                continue
             METRICS.telemetry_points("aggregator", result.stored_points)
             await audit_batch(
                 self.deps.audit,
@@ -262,5 +277,16 @@ class AggregatorRegistry:
                 duplicate=result.duplicate,
             )
             yield pb.UploadTelemetryResponse(
-                batch_id=batch.batch_id, stored_points=result.stored_points, duplicate=result.duplicate
+                batch_id=batch.batch_id,
+                stored_points=result.stored_points,
+                duplicate=result.duplicate,
+                result=pb.TELEMETRY_BATCH_RESULT_DUPLICATE
+                if result.duplicate
+                else pb.TELEMETRY_BATCH_RESULT_ACCEPTED,
             )
+
+
+def _rejected(batch_id: str, error: DomainError) -> pb.UploadTelemetryResponse:
+    return pb.UploadTelemetryResponse(
+        batch_id=batch_id, result=pb.TELEMETRY_BATCH_RESULT_REJECTED, error=status_for(error)
+    )

@@ -75,7 +75,7 @@ class DispatchRegistry:
                 conn,
                 page_size=request.page_size,
                 page_token=request.page_token,
-                parent_id=convert.node_id(request.parent),
+                parent_id=convert.node_id(request.parent_node),
                 kind=convert.grid_node_kind(request.kind),
             )
         )

@@ -71,9 +71,13 @@ _NANOS = 1_000_000_000
 
 def money_to_decimal(money: money_pb2.Money, field: str) -> Decimal:
     """An exact amount; CNY only (an empty currency code means CNY)."""
-    if money.currency_code not in ("", CURRENCY) or (
-        money.units > 0 > money.nanos or money.units < 0 < money.nanos or abs(money.nanos) >= _NANOS
-    ):
+    if money.currency_code not in ("", CURRENCY):
+        raise InvalidArgument(
+            f"prices are in {CURRENCY}",
+            violations=[FieldViolation(f"{field}.currency_code", f"must be {CURRENCY} or empty")],
+            reason="CURRENCY_NOT_CNY",
+        )
+    if money.units > 0 > money.nanos or money.units < 0 < money.nanos or abs(money.nanos) >= _NANOS:
         raise InvalidArgument(
             "invalid money amount",
             violations=[FieldViolation(field, "CNY with units and nanos of the same sign")],

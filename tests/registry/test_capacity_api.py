@@ -281,4 +281,5 @@ async def test_price_curves_keep_history_and_notify_the_aggregators_concerned(pl
     usd.prices[0].currency_code = "USD"
     with pytest.raises(InvalidArgumentError) as caught:
         await grid.publish_price_curve(usd)
-    assert [v.field for v in caught.value.field_violations] == ["price_curve.prices[0]"]
+    assert caught.value.reason == "CURRENCY_NOT_CNY"
+    assert [v.field for v in caught.value.field_violations] == ["price_curve.prices[0].currency_code"]

@@ -164,7 +164,7 @@ async def test_list_filters(platform: Any) -> None:
     assert [s.session_id for s in active] == ["s1", "s2"]
     assert active[0].state == resources_pb2.EV_SESSION_STATE_ACTIVE
     assert active[0].soc == 0.5 and active[0].target_soc == 0.8
-    children = await grid.list_grid_nodes(parent="gridNodes/f1")
+    children = await grid.list_grid_nodes(parent_node="gridNodes/f1")
     assert [n.node_id for n in children.grid_nodes] == ["ta1", "ta2"]
     areas = await grid.list_grid_nodes(kind=resources_pb2.GRID_NODE_KIND_TRANSFORMER_AREA, page_size=1)
     assert [n.node_id for n in areas.grid_nodes] == ["ta1"]

@@ -21,7 +21,7 @@ from vgi.device.v1.device_service_pb2_grpc import DeviceServiceStub
 from vgi.dispatch.v1 import dispatch_service_pb2 as dispatch_pb
 from vgi.dispatch.v1 import dispatch_service_pb2_grpc as dispatch_grpc
 
-from clients.errors import InvalidArgumentError, NotFoundError
+from clients.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from clients.market import AggregatorMarketClient, GridMarketClient
 
 pytestmark = pytest.mark.timeout(60)
@@ -158,10 +158,11 @@ async def test_registry_rows_are_confined_to_their_aggregator(platform: Any) -> 
     assert [s.grid_node for s in (await other.list_stations()).stations] == ["gridNodes/ta2"]
 
     # Charger ids are platform-wide (they are device identities): another tenant cannot take one over.
-    with pytest.raises(InvalidArgumentError) as taken:
+    with pytest.raises(AlreadyExistsError) as taken:
         await other.upsert_chargers([registry_world.charger("c1", "st-a")])
     assert taken.value.reason == "CHARGER_ID_TAKEN"
-    assert [v.field for v in taken.value.field_violations] == ["chargers[0].charger_id"]
+    assert taken.value.metadata == {"charger_id": "c1", "taken_count": "1"}
+    assert "agg-1" not in str(taken.value) and "another aggregator" not in str(taken.value)
     with pytest.raises(InvalidArgumentError) as foreign:
         await other.upsert_sessions([registry_world.session("s9", "c1", registry_world.now())])
     assert foreign.value.reason == "INVALID_SESSION"

@@ -1,7 +1,9 @@
 import datetime
 
 from buf.validate import validate_pb2 as _validate_pb2
+from google.api import resource_pb2 as _resource_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.rpc import status_pb2 as _status_pb2
 from vgi.common.v1 import capacity_pb2 as _capacity_pb2
 from vgi.common.v1 import market_pb2 as _market_pb2
 from vgi.common.v1 import notifications_pb2 as _notifications_pb2
@@ -10,12 +12,24 @@ from vgi.common.v1 import resources_pb2 as _resources_pb2
 from vgi.common.v1 import settlement_pb2 as _settlement_pb2
 from vgi.common.v1 import telemetry_pb2 as _telemetry_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class TelemetryBatchResult(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TELEMETRY_BATCH_RESULT_UNSPECIFIED: _ClassVar[TelemetryBatchResult]
+    TELEMETRY_BATCH_RESULT_ACCEPTED: _ClassVar[TelemetryBatchResult]
+    TELEMETRY_BATCH_RESULT_DUPLICATE: _ClassVar[TelemetryBatchResult]
+    TELEMETRY_BATCH_RESULT_REJECTED: _ClassVar[TelemetryBatchResult]
+TELEMETRY_BATCH_RESULT_UNSPECIFIED: TelemetryBatchResult
+TELEMETRY_BATCH_RESULT_ACCEPTED: TelemetryBatchResult
+TELEMETRY_BATCH_RESULT_DUPLICATE: TelemetryBatchResult
+TELEMETRY_BATCH_RESULT_REJECTED: TelemetryBatchResult
 
 class BatchUpsertStationsRequest(_message.Message):
     __slots__ = ("request_id", "stations")
@@ -200,14 +214,14 @@ class ListEventsResponse(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[_market_pb2.Event, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class SubmitBidRequest(_message.Message):
-    __slots__ = ("request_id", "event", "bid")
+    __slots__ = ("request_id", "parent", "bid")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
-    EVENT_FIELD_NUMBER: _ClassVar[int]
+    PARENT_FIELD_NUMBER: _ClassVar[int]
     BID_FIELD_NUMBER: _ClassVar[int]
     request_id: str
-    event: str
+    parent: str
     bid: _market_pb2.Bid
-    def __init__(self, request_id: _Optional[str] = ..., event: _Optional[str] = ..., bid: _Optional[_Union[_market_pb2.Bid, _Mapping]] = ...) -> None: ...
+    def __init__(self, request_id: _Optional[str] = ..., parent: _Optional[str] = ..., bid: _Optional[_Union[_market_pb2.Bid, _Mapping]] = ...) -> None: ...
 
 class SubmitBidResponse(_message.Message):
     __slots__ = ("bid",)
@@ -304,14 +318,18 @@ class UploadTelemetryRequest(_message.Message):
     def __init__(self, batch: _Optional[_Union[TelemetryBatch, _Mapping]] = ...) -> None: ...
 
 class UploadTelemetryResponse(_message.Message):
-    __slots__ = ("batch_id", "stored_points", "duplicate")
+    __slots__ = ("batch_id", "stored_points", "duplicate", "result", "error")
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     STORED_POINTS_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     batch_id: str
     stored_points: int
     duplicate: bool
-    def __init__(self, batch_id: _Optional[str] = ..., stored_points: _Optional[int] = ..., duplicate: _Optional[bool] = ...) -> None: ...
+    result: TelemetryBatchResult
+    error: _status_pb2.Status
+    def __init__(self, batch_id: _Optional[str] = ..., stored_points: _Optional[int] = ..., duplicate: _Optional[bool] = ..., result: _Optional[_Union[TelemetryBatchResult, str]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class GetEvaluationRequest(_message.Message):
     __slots__ = ("name",)

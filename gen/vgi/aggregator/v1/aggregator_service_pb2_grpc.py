@@ -305,6 +305,9 @@ class AggregatorServiceServicer:
     def UploadTelemetry(self, request_iterator, context):
         """UploadTelemetry is a client stream of telemetry batches; each batch is
         acknowledged once committed, so a broken stream loses nothing acked.
+        Each batch gets its own response, in order: accepted, duplicate, or
+        rejected with a google.rpc.Status (reason, field violations) — a
+        rejected batch changes nothing and the stream goes on.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -24,10 +24,11 @@ _sym_db = _symbol_database.Default()
 
 from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1evgi/common/v1/aggregator.proto\x12\rvgi.common.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x86\x03\n\nAggregator\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1b\n\raggregator_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12$\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x0e\xe2\x41\x01\x02\xbaH\x07r\x05\x10\x01\x18\xc8\x01\x12G\n\x1aunified_social_credit_code\x18\x04 \x01(\tB#\xbaH r\x1e\x32\x1c^([0-9A-HJ-NPQRTUWXY]{18})?$\x12\x35\n\rcontact_email\x18\x05 \x01(\tB\x1e\xbaH\x1br\x19\x18\xfe\x01\x32\x14^([^@\\s]+@[^@\\s]+)?$\x12\x33\n\x05state\x18\x06 \x01(\x0e\x32\x1e.vgi.common.v1.AggregatorStateB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03*p\n\x0f\x41ggregatorState\x12 \n\x1c\x41GGREGATOR_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x41GGREGATOR_STATE_ACTIVE\x10\x01\x12\x1e\n\x1a\x41GGREGATOR_STATE_SUSPENDED\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1evgi/common/v1/aggregator.proto\x12\rvgi.common.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\x03\n\nAggregator\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1b\n\raggregator_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12$\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x0e\xe2\x41\x01\x02\xbaH\x07r\x05\x10\x01\x18\xc8\x01\x12G\n\x1aunified_social_credit_code\x18\x04 \x01(\tB#\xbaH r\x1e\x32\x1c^([0-9A-HJ-NPQRTUWXY]{18})?$\x12\x35\n\rcontact_email\x18\x05 \x01(\tB\x1e\xbaH\x1br\x19\x18\xfe\x01\x32\x14^([^@\\s]+@[^@\\s]+)?$\x12\x33\n\x05state\x18\x06 \x01(\x0e\x32\x1e.vgi.common.v1.AggregatorStateB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:6\xea\x41\x33\n\x17vgi.platform/Aggregator\x12\x18\x61ggregators/{aggregator}*p\n\x0f\x41ggregatorState\x12 \n\x1c\x41GGREGATOR_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x41GGREGATOR_STATE_ACTIVE\x10\x01\x12\x1e\n\x1a\x41GGREGATOR_STATE_SUSPENDED\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -50,8 +51,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AGGREGATOR'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
   _globals['_AGGREGATOR'].fields_by_name['update_time']._loaded_options = None
   _globals['_AGGREGATOR'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
-  _globals['_AGGREGATORSTATE']._serialized_start=537
-  _globals['_AGGREGATORSTATE']._serialized_end=649
-  _globals['_AGGREGATOR']._serialized_start=145
-  _globals['_AGGREGATOR']._serialized_end=535
+  _globals['_AGGREGATOR']._loaded_options = None
+  _globals['_AGGREGATOR']._serialized_options = b'\352A3\n\027vgi.platform/Aggregator\022\030aggregators/{aggregator}'
+  _globals['_AGGREGATORSTATE']._serialized_start=620
+  _globals['_AGGREGATORSTATE']._serialized_end=732
+  _globals['_AGGREGATOR']._serialized_start=172
+  _globals['_AGGREGATOR']._serialized_end=618
 # @@protoc_insertion_point(module_scope)

@@ -25,17 +25,17 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bvgi/common/v1/options.proto\x12\rvgi.common.v1\x1a google/protobuf/descriptor.proto\"v\n\x0cMethodPolicy\x12\"\n\x05roles\x18\x01 \x03(\x0e\x32\x13.vgi.common.v1.Role\x12\x30\n\x0cmethod_class\x18\x02 \x01(\x0e\x32\x1a.vgi.common.v1.MethodClass\x12\x10\n\x08mutating\x18\x03 \x01(\x08*w\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n\tROLE_GRID\x10\x01\x12\x13\n\x0fROLE_AGGREGATOR\x10\x02\x12\x0f\n\x0bROLE_DEVICE\x10\x03\x12\x11\n\rROLE_OPERATOR\x10\x04\x12\x11\n\rROLE_INTERNAL\x10\x05*\x8a\x01\n\x0bMethodClass\x12\x1c\n\x18METHOD_CLASS_UNSPECIFIED\x10\x00\x12\x15\n\x11METHOD_CLASS_READ\x10\x01\x12\x16\n\x12METHOD_CLASS_WRITE\x10\x02\x12\x15\n\x11METHOD_CLASS_BULK\x10\x03\x12\x17\n\x13METHOD_CLASS_STREAM\x10\x04:M\n\x06policy\x12\x1e.google.protobuf.MethodOptions\x18\xb8\x8e\x03 \x01(\x0b\x32\x1b.vgi.common.v1.MethodPolicyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bvgi/common/v1/options.proto\x12\rvgi.common.v1\x1a google/protobuf/descriptor.proto\"\x93\x01\n\x0cMethodPolicy\x12\"\n\x05roles\x18\x01 \x03(\x0e\x32\x13.vgi.common.v1.Role\x12\x30\n\x0cmethod_class\x18\x02 \x01(\x0e\x32\x1a.vgi.common.v1.MethodClass\x12\x10\n\x08mutating\x18\x03 \x01(\x08\x12\x1b\n\x13per_message_results\x18\n \x01(\x08*w\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n\tROLE_GRID\x10\x01\x12\x13\n\x0fROLE_AGGREGATOR\x10\x02\x12\x0f\n\x0bROLE_DEVICE\x10\x03\x12\x11\n\rROLE_OPERATOR\x10\x04\x12\x11\n\rROLE_INTERNAL\x10\x05*\x8a\x01\n\x0bMethodClass\x12\x1c\n\x18METHOD_CLASS_UNSPECIFIED\x10\x00\x12\x15\n\x11METHOD_CLASS_READ\x10\x01\x12\x16\n\x12METHOD_CLASS_WRITE\x10\x02\x12\x15\n\x11METHOD_CLASS_BULK\x10\x03\x12\x17\n\x13METHOD_CLASS_STREAM\x10\x04:M\n\x06policy\x12\x1e.google.protobuf.MethodOptions\x18\xb8\x8e\x03 \x01(\x0b\x32\x1b.vgi.common.v1.MethodPolicyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vgi.common.v1.options_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ROLE']._serialized_start=200
-  _globals['_ROLE']._serialized_end=319
-  _globals['_METHODCLASS']._serialized_start=322
-  _globals['_METHODCLASS']._serialized_end=460
-  _globals['_METHODPOLICY']._serialized_start=80
-  _globals['_METHODPOLICY']._serialized_end=198
+  _globals['_ROLE']._serialized_start=230
+  _globals['_ROLE']._serialized_end=349
+  _globals['_METHODCLASS']._serialized_start=352
+  _globals['_METHODCLASS']._serialized_end=490
+  _globals['_METHODPOLICY']._serialized_start=81
+  _globals['_METHODPOLICY']._serialized_end=228
 # @@protoc_insertion_point(module_scope)

@@ -39,11 +39,13 @@ POLICY_FIELD_NUMBER: _ClassVar[int]
 policy: _descriptor.FieldDescriptor
 
 class MethodPolicy(_message.Message):
-    __slots__ = ("roles", "method_class", "mutating")
+    __slots__ = ("roles", "method_class", "mutating", "per_message_results")
     ROLES_FIELD_NUMBER: _ClassVar[int]
     METHOD_CLASS_FIELD_NUMBER: _ClassVar[int]
     MUTATING_FIELD_NUMBER: _ClassVar[int]
+    PER_MESSAGE_RESULTS_FIELD_NUMBER: _ClassVar[int]
     roles: _containers.RepeatedScalarFieldContainer[Role]
     method_class: MethodClass
     mutating: bool
-    def __init__(self, roles: _Optional[_Iterable[_Union[Role, str]]] = ..., method_class: _Optional[_Union[MethodClass, str]] = ..., mutating: _Optional[bool] = ...) -> None: ...
+    per_message_results: bool
+    def __init__(self, roles: _Optional[_Iterable[_Union[Role, str]]] = ..., method_class: _Optional[_Union[MethodClass, str]] = ..., mutating: _Optional[bool] = ..., per_message_results: _Optional[bool] = ...) -> None: ...

@@ -23,13 +23,14 @@ _sym_db = _symbol_database.Default()
 
 
 from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
+from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from google.type import decimal_pb2 as google_dot_type_dot_decimal__pb2
 from google.type import money_pb2 as google_dot_type_dot_money__pb2
 from vgi.common.v1 import market_pb2 as vgi_dot_common_dot_v1_dot_market__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1evgi/common/v1/settlement.proto\x12\rvgi.common.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19google/type/decimal.proto\x1a\x17google/type/money.proto\x1a\x1avgi/common/v1/market.proto\"j\n\rExactFraction\x12)\n\tnumerator\x18\x01 \x01(\tB\x16\xbaH\x13r\x11\x32\x0f^-?[0-9]{1,80}$\x12.\n\x0b\x64\x65nominator\x18\x02 \x01(\tB\x19\xbaH\x16r\x14\x32\x12^[1-9][0-9]{0,79}$\"\xd3\x03\n\x0eSlotEvaluation\x12\x33\n\x0fslot_start_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cinstructed_w\x18\x02 \x01(\x03\x12(\n\nbaseline_w\x18\x03 \x01(\x0b\x32\x14.google.type.Decimal\x12&\n\x08\x61\x63tual_w\x18\x04 \x01(\x0b\x32\x14.google.type.Decimal\x12(\n\nresponse_w\x18\x05 \x01(\x0b\x32\x14.google.type.Decimal\x12\"\n\x04rate\x18\x06 \x01(\x0b\x32\x14.google.type.Decimal\x12\x36\n\x10\x62\x61seline_w_exact\x18\x07 \x01(\x0b\x32\x1c.vgi.common.v1.ExactFraction\x12\x34\n\x0e\x61\x63tual_w_exact\x18\x08 \x01(\x0b\x32\x1c.vgi.common.v1.ExactFraction\x12\x36\n\x10response_w_exact\x18\t \x01(\x0b\x32\x1c.vgi.common.v1.ExactFraction\x12\x30\n\nrate_exact\x18\n \x01(\x0b\x32\x1c.vgi.common.v1.ExactFraction\"\xf0\x03\n\nEvaluation\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\naggregator\x18\x02 \x01(\t\x12\x36\n\x0f\x62\x61seline_method\x18\x03 \x01(\x0e\x32\x1d.vgi.common.v1.BaselineMethod\x12\x15\n\rbaseline_days\x18\x04 \x03(\t\x12,\n\x05slots\x18\x05 \x03(\x0b\x32\x1d.vgi.common.v1.SlotEvaluation\x12\'\n\tmean_rate\x18\x06 \x01(\x0b\x32\x14.google.type.Decimal\x12&\n\x08min_rate\x18\x07 \x01(\x0b\x32\x14.google.type.Decimal\x12\x31\n\x13\x65nergy_responded_wh\x18\x08 \x01(\x0b\x32\x14.google.type.Decimal\x12\x11\n\tqualified\x18\t \x01(\x08\x12\x35\n\x0fmean_rate_exact\x18\n \x01(\x0b\x32\x1c.vgi.common.v1.ExactFraction\x12\x34\n\x0emin_rate_exact\x18\x0b \x01(\x0b\x32\x1c.vgi.common.v1.ExactFraction\x12?\n\x19\x65nergy_responded_wh_exact\x18\x0c \x01(\x0b\x32\x1c.vgi.common.v1.ExactFraction\"\xae\x01\n\rStatementLine\x12+\n\x04slot\x18\x01 \x01(\x0b\x32\x1d.vgi.common.v1.SlotEvaluation\x12!\n\x05price\x18\x02 \x01(\x0b\x32\x12.google.type.Money\x12(\n\x0c\x63ompensation\x18\x03 \x01(\x0b\x32\x12.google.type.Money\x12#\n\x07penalty\x18\x04 \x01(\x0b\x32\x12.google.type.Money\"\x84\x04\n\tStatement\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\naggregator\x18\x02 \x01(\t\x12*\n\x04kind\x18\x03 \x01(\x0e\x32\x1c.vgi.common.v1.StatementKind\x12\x0f\n\x07\x61\x64justs\x18\x04 \x01(\t\x12+\n\x05lines\x18\x05 \x03(\x0b\x32\x1c.vgi.common.v1.StatementLine\x12.\n\x12total_compensation\x18\x06 \x01(\x0b\x32\x12.google.type.Money\x12)\n\rtotal_penalty\x18\x07 \x01(\x0b\x32\x12.google.type.Money\x12!\n\x05total\x18\x08 \x01(\x0b\x32\x12.google.type.Money\x12\x1f\n\x03\x66\x65\x65\x18\t \x01(\x0b\x32\x12.google.type.Money\x12#\n\x07payable\x18\n \x01(\x0b\x32\x12.google.type.Money\x12,\n\x05state\x18\x0b \x01(\x0e\x32\x1d.vgi.common.v1.StatementState\x12\x16\n\x0e\x64ispute_reason\x18\x0c \x01(\t\x12/\n\x0b\x63reate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63onfirm_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa7\x01\n\rGridStatement\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12\x12\n\nstatements\x18\x02 \x03(\t\x12!\n\x05total\x18\x03 \x01(\x0b\x32\x12.google.type.Money\x12)\n\rtotal_payable\x18\x04 \x01(\x0b\x32\x12.google.type.Money\x12%\n\ttotal_fee\x18\x05 \x01(\x0b\x32\x12.google.type.Money*\x89\x01\n\x0eStatementState\x12\x1f\n\x1bSTATEMENT_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15STATEMENT_STATE_DRAFT\x10\x01\x12\x1d\n\x19STATEMENT_STATE_CONFIRMED\x10\x02\x12\x1c\n\x18STATEMENT_STATE_DISPUTED\x10\x03*j\n\rStatementKind\x12\x1e\n\x1aSTATEMENT_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16STATEMENT_KIND_REGULAR\x10\x01\x12\x1d\n\x19STATEMENT_KIND_ADJUSTMENT\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1evgi/common/v1/settlement.proto\x12\rvgi.common.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19google/type/decimal.proto\x1a\x17google/type/money.proto\x1a\x1avgi/common/v1/market.proto\"j\n\rExactFraction\x12)\n\tnumerator\x18\x01 \x01(\tB\x16\xbaH\x13r\x11\x32\x0f^-?[0-9]{1,80}$\x12.\n\x0b\x64\x65nominator\x18\x02 \x01(\tB\x19\xbaH\x16r\x14\x32\x12^[1-9][0-9]{0,79}$\"\xd3\x03\n\x0eSlotEvaluation\x12\x33\n\x0fslot_start_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cinstructed_w\x18\x02 \x01(\x03\x12(\n\nbaseline_w\x18\x03 \x01(\x0b\x32\x14.google.type.Decimal\x12&\n\x08\x61\x63tual_w\x18\x04 \x01(\x0b\x32\x14.google.type.Decimal\x12(\n\nresponse_w\x18\x05 \x01(\x0b\x32\x14.google.type.Decimal\x12\"\n\x04rate\x18\x06 \x01(\x0b\x32\x14.google.type.Decimal\x12\x36\n\x10\x62\x61seline_w_exact\x18\x07 \x01(\x0b\x32\x1c.vgi.common.v1.ExactFraction\x12\x34\n\x0e\x61\x63tual_w_exact\x18\x08 \x01(\x0b\x32\x1c.vgi.common.v1.ExactFraction\x12\x36\n\x10response_w_exact\x18\t \x01(\x0b\x32\x1c.vgi.common.v1.ExactFraction\x12\x30\n\nrate_exact\x18\n \x01(\x0b\x32\x1c.vgi.common.v1.ExactFraction\"\xb7\x04\n\nEvaluation\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\naggregator\x18\x02 \x01(\t\x12\x36\n\x0f\x62\x61seline_method\x18\x03 \x01(\x0e\x32\x1d.vgi.common.v1.BaselineMethod\x12\x15\n\rbaseline_days\x18\x04 \x03(\t\x12,\n\x05slots\x18\x05 \x03(\x0b\x32\x1d.vgi.common.v1.SlotEvaluation\x12\'\n\tmean_rate\x18\x06 \x01(\x0b\x32\x14.google.type.Decimal\x12&\n\x08min_rate\x18\x07 \x01(\x0b\x32\x14.google.type.Decimal\x12\x31\n\x13\x65nergy_responded_wh\x18\x08 \x01(\x0b\x32\x14.google.type.Decimal\x12\x11\n\tqualified\x18\t \x01(\x08\x12\x35\n\x0fmean_rate_exact\x18\n \x01(\x0b\x32\x1c.vgi.common.v1.ExactFraction\x12\x34\n\x0emin_rate_exact\x18\x0b \x01(\x0b\x32\x1c.vgi.common.v1.ExactFraction\x12?\n\x19\x65nergy_responded_wh_exact\x18\x0c \x01(\x0b\x32\x1c.vgi.common.v1.ExactFraction:E\xea\x41\x42\n\x17vgi.platform/Evaluation\x12\'events/{event}/evaluations/{aggregator}\"\xae\x01\n\rStatementLine\x12+\n\x04slot\x18\x01 \x01(\x0b\x32\x1d.vgi.common.v1.SlotEvaluation\x12!\n\x05price\x18\x02 \x01(\x0b\x32\x12.google.type.Money\x12(\n\x0c\x63ompensation\x18\x03 \x01(\x0b\x32\x12.google.type.Money\x12#\n\x07penalty\x18\x04 \x01(\x0b\x32\x12.google.type.Money\"\xc8\x04\n\tStatement\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\naggregator\x18\x02 \x01(\t\x12*\n\x04kind\x18\x03 \x01(\x0e\x32\x1c.vgi.common.v1.StatementKind\x12\x0f\n\x07\x61\x64justs\x18\x04 \x01(\t\x12+\n\x05lines\x18\x05 \x03(\x0b\x32\x1c.vgi.common.v1.StatementLine\x12.\n\x12total_compensation\x18\x06 \x01(\x0b\x32\x12.google.type.Money\x12)\n\rtotal_penalty\x18\x07 \x01(\x0b\x32\x12.google.type.Money\x12!\n\x05total\x18\x08 \x01(\x0b\x32\x12.google.type.Money\x12\x1f\n\x03\x66\x65\x65\x18\t \x01(\x0b\x32\x12.google.type.Money\x12#\n\x07payable\x18\n \x01(\x0b\x32\x12.google.type.Money\x12,\n\x05state\x18\x0b \x01(\x0e\x32\x1d.vgi.common.v1.StatementState\x12\x16\n\x0e\x64ispute_reason\x18\x0c \x01(\t\x12/\n\x0b\x63reate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63onfirm_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp:B\xea\x41?\n\x16vgi.platform/Statement\x12%events/{event}/statements/{statement}\"\xa7\x01\n\rGridStatement\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12\x12\n\nstatements\x18\x02 \x03(\t\x12!\n\x05total\x18\x03 \x01(\x0b\x32\x12.google.type.Money\x12)\n\rtotal_payable\x18\x04 \x01(\x0b\x32\x12.google.type.Money\x12%\n\ttotal_fee\x18\x05 \x01(\x0b\x32\x12.google.type.Money*\x89\x01\n\x0eStatementState\x12\x1f\n\x1bSTATEMENT_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15STATEMENT_STATE_DRAFT\x10\x01\x12\x1d\n\x19STATEMENT_STATE_CONFIRMED\x10\x02\x12\x1c\n\x18STATEMENT_STATE_DISPUTED\x10\x03*j\n\rStatementKind\x12\x1e\n\x1aSTATEMENT_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16STATEMENT_KIND_REGULAR\x10\x01\x12\x1d\n\x19STATEMENT_KIND_ADJUSTMENT\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,20 +41,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EXACTFRACTION'].fields_by_name['numerator']._serialized_options = b'\272H\023r\0212\017^-?[0-9]{1,80}$'
   _globals['_EXACTFRACTION'].fields_by_name['denominator']._loaded_options = None
   _globals['_EXACTFRACTION'].fields_by_name['denominator']._serialized_options = b'\272H\026r\0242\022^[1-9][0-9]{0,79}$'
-  _globals['_STATEMENTSTATE']._serialized_start=2135
-  _globals['_STATEMENTSTATE']._serialized_end=2272
-  _globals['_STATEMENTKIND']._serialized_start=2274
-  _globals['_STATEMENTKIND']._serialized_end=2380
-  _globals['_EXACTFRACTION']._serialized_start=191
-  _globals['_EXACTFRACTION']._serialized_end=297
-  _globals['_SLOTEVALUATION']._serialized_start=300
-  _globals['_SLOTEVALUATION']._serialized_end=767
-  _globals['_EVALUATION']._serialized_start=770
-  _globals['_EVALUATION']._serialized_end=1266
-  _globals['_STATEMENTLINE']._serialized_start=1269
-  _globals['_STATEMENTLINE']._serialized_end=1443
-  _globals['_STATEMENT']._serialized_start=1446
-  _globals['_STATEMENT']._serialized_end=1962
-  _globals['_GRIDSTATEMENT']._serialized_start=1965
-  _globals['_GRIDSTATEMENT']._serialized_end=2132
+  _globals['_EVALUATION']._loaded_options = None
+  _globals['_EVALUATION']._serialized_options = b'\352AB\n\027vgi.platform/Evaluation\022\'events/{event}/evaluations/{aggregator}'
+  _globals['_STATEMENT']._loaded_options = None
+  _globals['_STATEMENT']._serialized_options = b'\352A?\n\026vgi.platform/Statement\022%events/{event}/statements/{statement}'
+  _globals['_STATEMENTSTATE']._serialized_start=2301
+  _globals['_STATEMENTSTATE']._serialized_end=2438
+  _globals['_STATEMENTKIND']._serialized_start=2440
+  _globals['_STATEMENTKIND']._serialized_end=2546
+  _globals['_EXACTFRACTION']._serialized_start=218
+  _globals['_EXACTFRACTION']._serialized_end=324
+  _globals['_SLOTEVALUATION']._serialized_start=327
+  _globals['_SLOTEVALUATION']._serialized_end=794
+  _globals['_EVALUATION']._serialized_start=797
+  _globals['_EVALUATION']._serialized_end=1364
+  _globals['_STATEMENTLINE']._serialized_start=1367
+  _globals['_STATEMENTLINE']._serialized_end=1541
+  _globals['_STATEMENT']._serialized_start=1544
+  _globals['_STATEMENT']._serialized_end=2128
+  _globals['_GRIDSTATEMENT']._serialized_start=2131
+  _globals['_GRIDSTATEMENT']._serialized_end=2298
 # @@protoc_insertion_point(module_scope)

@@ -26,7 +26,7 @@ from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19vgi/common/v1/types.proto\x12\rvgi.common.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9b\x01\n\nPowerCurve\x12\x36\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12 \n\x0cstep_minutes\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xa0\x0b(\x01\x12\x33\n\x08values_w\x18\x03 \x03(\x03\x42!\xbaH\x1e\x92\x01\x1b\x08\x01\x10\xa0\x0b\"\x14\"\x12\x18\x80\xd0\xdb\xc3\xf4\x02(\x80\xb0\xa4\xbc\x8b\xfd\xff\xff\xff\x01\"z\n\nTimeWindow\x12\x36\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12\x34\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01*`\n\tDirection\x12\x19\n\x15\x44IRECTION_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x44IRECTION_LOAD_DECREASE\x10\x01\x12\x1b\n\x17\x44IRECTION_LOAD_INCREASE\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19vgi/common/v1/types.proto\x12\rvgi.common.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9b\x01\n\nPowerCurve\x12\x36\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12 \n\x0cstep_minutes\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xa0\x0b(\x01\x12\x33\n\x08values_w\x18\x03 \x03(\x03\x42!\xbaH\x1e\x92\x01\x1b\x08\x01\x10\xa0\x0b\"\x14\"\x12\x18\x80\xd0\xdb\xc3\xf4\x02(\x80\xb0\xa4\xbc\x8b\xfd\xff\xff\xff\x01\"\xe2\x01\n\nTimeWindow\x12\x36\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12\x34\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01:f\xbaHc\x1a\x61\n\x1btime_window.end_after_start\x12!end_time must be after start_time\x1a\x1fthis.end_time > this.start_time*`\n\tDirection\x12\x19\n\x15\x44IRECTION_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x44IRECTION_LOAD_DECREASE\x10\x01\x12\x1b\n\x17\x44IRECTION_LOAD_INCREASE\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,10 +43,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TIMEWINDOW'].fields_by_name['start_time']._serialized_options = b'\272H\003\310\001\001'
   _globals['_TIMEWINDOW'].fields_by_name['end_time']._loaded_options = None
   _globals['_TIMEWINDOW'].fields_by_name['end_time']._serialized_options = b'\272H\003\310\001\001'
-  _globals['_DIRECTION']._serialized_start=388
-  _globals['_DIRECTION']._serialized_end=484
+  _globals['_TIMEWINDOW']._loaded_options = None
+  _globals['_TIMEWINDOW']._serialized_options = b'\272Hc\032a\n\033time_window.end_after_start\022!end_time must be after start_time\032\037this.end_time > this.start_time'
+  _globals['_DIRECTION']._serialized_start=493
+  _globals['_DIRECTION']._serialized_end=589
   _globals['_POWERCURVE']._serialized_start=107
   _globals['_POWERCURVE']._serialized_end=262
-  _globals['_TIMEWINDOW']._serialized_start=264
-  _globals['_TIMEWINDOW']._serialized_end=386
+  _globals['_TIMEWINDOW']._serialized_start=265
+  _globals['_TIMEWINDOW']._serialized_end=491
 # @@protoc_insertion_point(module_scope)

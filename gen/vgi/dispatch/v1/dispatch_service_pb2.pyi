@@ -1,6 +1,7 @@
 import datetime
 
 from buf.validate import validate_pb2 as _validate_pb2
+from google.api import resource_pb2 as _resource_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.type import decimal_pb2 as _decimal_pb2
 from vgi.common.v1 import capacity_pb2 as _capacity_pb2
@@ -56,16 +57,16 @@ class GetGridNodeResponse(_message.Message):
     def __init__(self, grid_node: _Optional[_Union[_resources_pb2.GridNode, _Mapping]] = ...) -> None: ...
 
 class ListGridNodesRequest(_message.Message):
-    __slots__ = ("page_size", "page_token", "parent", "kind")
+    __slots__ = ("page_size", "page_token", "parent_node", "kind")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
-    PARENT_FIELD_NUMBER: _ClassVar[int]
+    PARENT_NODE_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
-    parent: str
+    parent_node: str
     kind: _resources_pb2.GridNodeKind
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., parent: _Optional[str] = ..., kind: _Optional[_Union[_resources_pb2.GridNodeKind, str]] = ...) -> None: ...
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., parent_node: _Optional[str] = ..., kind: _Optional[_Union[_resources_pb2.GridNodeKind, str]] = ...) -> None: ...
 
 class ListGridNodesResponse(_message.Message):
     __slots__ = ("grid_nodes", "next_page_token")

@@ -23,6 +23,7 @@ _sym_db = _symbol_database.Default()
 
 
 from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
+from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
@@ -35,7 +36,7 @@ from vgi.common.v1 import statistics_pb2 as vgi_dot_common_dot_v1_dot_statistics
 from vgi.dispatch.v1 import dispatch_service_pb2 as vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&vgi/operator/v1/operator_service.proto\x12\x0fvgi.operator.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x19google/type/decimal.proto\x1a\x1evgi/common/v1/aggregator.proto\x1a\x1avgi/common/v1/market.proto\x1a\x1bvgi/common/v1/options.proto\x1a\x1evgi/common/v1/statistics.proto\x1a&vgi/dispatch/v1/dispatch_service.proto\"\xa4\x01\n\x17\x43reateAggregatorRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x34\n\raggregator_id\x18\x02 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{2,39}$\x12\x35\n\naggregator\x18\x03 \x01(\x0b\x32\x19.vgi.common.v1.AggregatorB\x06\xbaH\x03\xc8\x01\x01\"I\n\x18\x43reateAggregatorResponse\x12-\n\naggregator\x18\x01 \x01(\x0b\x32\x19.vgi.common.v1.Aggregator\"O\n\x14GetAggregatorRequest\x12\x37\n\x04name\x18\x01 \x01(\tB)\xbaH&r$2\"^aggregators/[a-z][a-z0-9-]{2,39}$\"F\n\x15GetAggregatorResponse\x12-\n\naggregator\x18\x01 \x01(\x0b\x32\x19.vgi.common.v1.Aggregator\"U\n\x16ListAggregatorsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\"b\n\x17ListAggregatorsResponse\x12.\n\x0b\x61ggregators\x18\x01 \x03(\x0b\x32\x19.vgi.common.v1.Aggregator\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xe0\x01\n\x17UpdateAggregatorRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x35\n\naggregator\x18\x02 \x01(\x0b\x32\x19.vgi.common.v1.AggregatorB\x06\xbaH\x03\xc8\x01\x01\x12\x37\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01\x12\x37\n\x05state\x18\x04 \x01(\x0e\x32\x1e.vgi.common.v1.AggregatorStateB\x08\xbaH\x05\x82\x01\x02\x10\x01\"I\n\x18UpdateAggregatorResponse\x12-\n\naggregator\x18\x01 \x01(\x0b\x32\x19.vgi.common.v1.Aggregator\"\xd2\x02\n\x17IssueCredentialsRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12l\n\tprincipal\x18\x02 \x01(\tBY\xbaHVrT2R^vgi://(grid|aggregator|device|operator|internal)/[A-Za-z0-9][A-Za-z0-9._-]{0,63}$\x12\x39\n\x04kind\x18\x03 \x01(\x0e\x32\x1f.vgi.operator.v1.CredentialKindB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x37\n\raggregator_id\x18\x04 \x01(\tB \xbaH\x1dr\x1b\x32\x19^([a-z][a-z0-9-]{2,39})?$\x12\x37\n\x03ttl\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationB\x0f\xbaH\x0c\xaa\x01\t\"\x05\x08\x80\x8a\x8a\x0f\x32\x00\"\x8c\x01\n\x18IssueCredentialsResponse\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x01 \x01(\t\x12\x17\n\x0fprivate_key_pem\x18\x02 \x01(\t\x12\r\n\x05token\x18\x03 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9d\x02\n\x19RegisterSigningKeyRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x46\n\tprincipal\x18\x02 \x01(\tB3\xbaH0r.2,^vgi://grid/[A-Za-z0-9][A-Za-z0-9._-]{0,63}$\x12\x39\n\x06key_id\x18\x03 \x01(\tB)\xbaH&r$2\"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$\x12\x42\n\talgorithm\x18\x04 \x01(\x0e\x32#.vgi.dispatch.v1.SignatureAlgorithmB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x1b\n\npublic_key\x18\x05 \x01(\x0c\x42\x07\xbaH\x04z\x02hA\",\n\x1aRegisterSigningKeyResponse\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"r\n\x17RevokeSigningKeyRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x39\n\x06key_id\x18\x02 \x01(\tB)\xbaH&r$2\"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$\"*\n\x18RevokeSigningKeyResponse\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"\xfb\x06\n\x07Program\x12/\n\x04name\x18\x01 \x01(\tB!\xbaH\x1er\x1c\x32\x1a^programs/[a-z0-9-]{1,40}$\x12@\n\x0f\x62\x61seline_method\x18\x02 \x01(\x0e\x32\x1d.vgi.common.v1.BaselineMethodB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12I\n\x18\x66\x61llback_baseline_method\x18\x03 \x01(\x0e\x32\x1d.vgi.common.v1.BaselineMethodB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12<\n\rclearing_mode\x18\x04 \x01(\x0e\x32\x1b.vgi.common.v1.ClearingModeB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x36\n\nprice_mode\x18\x05 \x01(\x0e\x32\x18.vgi.common.v1.PriceModeB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x34\n\x16penalty_threshold_rate\x18\x06 \x01(\x0b\x32\x14.google.type.Decimal\x12&\n\x08\x63\x61p_rate\x18\x07 \x01(\x0b\x32\x14.google.type.Decimal\x12,\n\x0epenalty_factor\x18\x08 \x01(\x0b\x32\x14.google.type.Decimal\x12\x30\n\x12qualified_min_rate\x18\t \x01(\x0b\x32\x14.google.type.Decimal\x12\x30\n\x12qualified_max_rate\x18\n \x01(\x0b\x32\x14.google.type.Decimal\x12\'\n\tfee_ratio\x18\x0b \x01(\x0b\x32\x14.google.type.Decimal\x12.\n\x08holidays\x18\x0c \x03(\x0b\x32\x11.google.type.DateB\t\xbaH\x06\x92\x01\x03\x10\xee\x02\x12:\n\x14make_up_working_days\x18\r \x03(\x0b\x32\x11.google.type.DateB\t\xbaH\x06\x92\x01\x03\x10\xee\x02\x12\x31\n\x13\x64\x65viation_threshold\x18\x0e \x01(\x0b\x32\x14.google.type.Decimal\x12$\n\x11\x64\x65viation_minutes\x18\x0f \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18<(\x00\x12&\n\x1erequire_instruction_signatures\x18\x10 \x01(\x08\x12\x1f\n\x12redispatch_enabled\x18\x11 \x01(\x08H\x00\x88\x01\x01\x42\x15\n\x13_redispatch_enabled\"D\n\x11GetProgramRequest\x12/\n\x04name\x18\x01 \x01(\tB!\xbaH\x1er\x1c\x32\x1a^programs/[a-z0-9-]{1,40}$\"?\n\x12GetProgramResponse\x12)\n\x07program\x18\x01 \x01(\x0b\x32\x18.vgi.operator.v1.Program\"R\n\x13ListProgramsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\"[\n\x14ListProgramsResponse\x12*\n\x08programs\x18\x01 \x03(\x0b\x32\x18.vgi.operator.v1.Program\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x98\x01\n\x14UpsertProgramRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x31\n\x07program\x18\x02 \x01(\x0b\x32\x18.vgi.operator.v1.ProgramB\x06\xbaH\x03\xc8\x01\x01\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"B\n\x15UpsertProgramResponse\x12)\n\x07program\x18\x01 \x01(\x0b\x32\x18.vgi.operator.v1.Program\"\xf4\x01\n\x0b\x41uditRecord\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12/\n\x0brecord_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tprincipal\x18\x03 \x01(\t\x12\x0e\n\x06method\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x16\n\x0erequest_digest\x18\x06 \x01(\t\x12\x0c\n\x04\x63ode\x18\x07 \x01(\t\x12\x10\n\x08trace_id\x18\x08 \x01(\t\x12\x15\n\rprevious_hash\x18\t \x01(\t\x12\x0c\n\x04hash\x18\n \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x0b \x01(\t\"\x8d\x01\n\x17ListAuditRecordsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\x12\x1b\n\tprincipal\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01\x12\x18\n\x06method\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01\"h\n\x18ListAuditRecordsResponse\x12\x33\n\raudit_records\x18\x01 \x03(\x0b\x32\x1c.vgi.operator.v1.AuditRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x17\n\x15VerifyAuditLogRequest\"S\n\x16VerifyAuditLogResponse\x12\x0e\n\x06intact\x18\x01 \x01(\x08\x12\x17\n\x0frecords_checked\x18\x02 \x01(\x03\x12\x10\n\x08problems\x18\x03 \x03(\t\"}\n\x14GetStatisticsRequest\x12\x65\n\x05scope\x18\x01 \x01(\tBV\xbaHSrQ2O^(gridNodes/[A-Za-z0-9][A-Za-z0-9._-]{0,63}|aggregators/[a-z][a-z0-9-]{2,39})?$\"F\n\x15GetStatisticsResponse\x12-\n\nstatistics\x18\x01 \x01(\x0b\x32\x19.vgi.common.v1.Statistics\"k\n\x13\x41\x64vanceClockRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x36\n\nadvance_to\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\"?\n\x14\x41\x64vanceClockResponse\x12\'\n\x03now\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*m\n\x0e\x43redentialKind\x12\x1f\n\x1b\x43REDENTIAL_KIND_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x43REDENTIAL_KIND_CERTIFICATE\x10\x01\x12\x19\n\x15\x43REDENTIAL_KIND_TOKEN\x10\x02\x32\xb3\x0c\n\x0fOperatorService\x12t\n\x10\x43reateAggregator\x12(.vgi.operator.v1.CreateAggregatorRequest\x1a).vgi.operator.v1.CreateAggregatorResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12j\n\rGetAggregator\x12%.vgi.operator.v1.GetAggregatorRequest\x1a&.vgi.operator.v1.GetAggregatorResponse\"\n\xc2\xf3\x18\x06\n\x02\x04\x01\x10\x01\x12p\n\x0fListAggregators\x12\'.vgi.operator.v1.ListAggregatorsRequest\x1a(.vgi.operator.v1.ListAggregatorsResponse\"\n\xc2\xf3\x18\x06\n\x02\x04\x01\x10\x01\x12t\n\x10UpdateAggregator\x12(.vgi.operator.v1.UpdateAggregatorRequest\x1a).vgi.operator.v1.UpdateAggregatorResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12t\n\x10IssueCredentials\x12(.vgi.operator.v1.IssueCredentialsRequest\x1a).vgi.operator.v1.IssueCredentialsResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12z\n\x12RegisterSigningKey\x12*.vgi.operator.v1.RegisterSigningKeyRequest\x1a+.vgi.operator.v1.RegisterSigningKeyResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12t\n\x10RevokeSigningKey\x12(.vgi.operator.v1.RevokeSigningKeyRequest\x1a).vgi.operator.v1.RevokeSigningKeyResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12\x61\n\nGetProgram\x12\".vgi.operator.v1.GetProgramRequest\x1a#.vgi.operator.v1.GetProgramResponse\"\n\xc2\xf3\x18\x06\n\x02\x04\x01\x10\x01\x12g\n\x0cListPrograms\x12$.vgi.operator.v1.ListProgramsRequest\x1a%.vgi.operator.v1.ListProgramsResponse\"\n\xc2\xf3\x18\x06\n\x02\x04\x01\x10\x01\x12k\n\rUpsertProgram\x12%.vgi.operator.v1.UpsertProgramRequest\x1a&.vgi.operator.v1.UpsertProgramResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12r\n\x10ListAuditRecords\x12(.vgi.operator.v1.ListAuditRecordsRequest\x1a).vgi.operator.v1.ListAuditRecordsResponse\"\t\xc2\xf3\x18\x05\n\x01\x04\x10\x01\x12l\n\x0eVerifyAuditLog\x12&.vgi.operator.v1.VerifyAuditLogRequest\x1a\'.vgi.operator.v1.VerifyAuditLogResponse\"\t\xc2\xf3\x18\x05\n\x01\x04\x10\x01\x12i\n\rGetStatistics\x12%.vgi.operator.v1.GetStatisticsRequest\x1a&.vgi.operator.v1.GetStatisticsResponse\"\t\xc2\xf3\x18\x05\n\x01\x04\x10\x01\x12h\n\x0c\x41\x64vanceClock\x12$.vgi.operator.v1.AdvanceClockRequest\x1a%.vgi.operator.v1.AdvanceClockResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&vgi/operator/v1/operator_service.proto\x12\x0fvgi.operator.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x19google/type/decimal.proto\x1a\x1evgi/common/v1/aggregator.proto\x1a\x1avgi/common/v1/market.proto\x1a\x1bvgi/common/v1/options.proto\x1a\x1evgi/common/v1/statistics.proto\x1a&vgi/dispatch/v1/dispatch_service.proto\"\xa4\x01\n\x17\x43reateAggregatorRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x34\n\raggregator_id\x18\x02 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{2,39}$\x12\x35\n\naggregator\x18\x03 \x01(\x0b\x32\x19.vgi.common.v1.AggregatorB\x06\xbaH\x03\xc8\x01\x01\"I\n\x18\x43reateAggregatorResponse\x12-\n\naggregator\x18\x01 \x01(\x0b\x32\x19.vgi.common.v1.Aggregator\"k\n\x14GetAggregatorRequest\x12S\n\x04name\x18\x01 \x01(\tBE\xfa\x41\x19\n\x17vgi.platform/Aggregator\xbaH&r$2\"^aggregators/[a-z][a-z0-9-]{2,39}$\"F\n\x15GetAggregatorResponse\x12-\n\naggregator\x18\x01 \x01(\x0b\x32\x19.vgi.common.v1.Aggregator\"U\n\x16ListAggregatorsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\"b\n\x17ListAggregatorsResponse\x12.\n\x0b\x61ggregators\x18\x01 \x03(\x0b\x32\x19.vgi.common.v1.Aggregator\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xe0\x01\n\x17UpdateAggregatorRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x35\n\naggregator\x18\x02 \x01(\x0b\x32\x19.vgi.common.v1.AggregatorB\x06\xbaH\x03\xc8\x01\x01\x12\x37\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01\x12\x37\n\x05state\x18\x04 \x01(\x0e\x32\x1e.vgi.common.v1.AggregatorStateB\x08\xbaH\x05\x82\x01\x02\x10\x01\"I\n\x18UpdateAggregatorResponse\x12-\n\naggregator\x18\x01 \x01(\x0b\x32\x19.vgi.common.v1.Aggregator\"\xd2\x02\n\x17IssueCredentialsRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12l\n\tprincipal\x18\x02 \x01(\tBY\xbaHVrT2R^vgi://(grid|aggregator|device|operator|internal)/[A-Za-z0-9][A-Za-z0-9._-]{0,63}$\x12\x39\n\x04kind\x18\x03 \x01(\x0e\x32\x1f.vgi.operator.v1.CredentialKindB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x37\n\raggregator_id\x18\x04 \x01(\tB \xbaH\x1dr\x1b\x32\x19^([a-z][a-z0-9-]{2,39})?$\x12\x37\n\x03ttl\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationB\x0f\xbaH\x0c\xaa\x01\t\"\x05\x08\x80\x8a\x8a\x0f\x32\x00\"\x8c\x01\n\x18IssueCredentialsResponse\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x01 \x01(\t\x12\x17\n\x0fprivate_key_pem\x18\x02 \x01(\t\x12\r\n\x05token\x18\x03 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9d\x02\n\x19RegisterSigningKeyRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x46\n\tprincipal\x18\x02 \x01(\tB3\xbaH0r.2,^vgi://grid/[A-Za-z0-9][A-Za-z0-9._-]{0,63}$\x12\x39\n\x06key_id\x18\x03 \x01(\tB)\xbaH&r$2\"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$\x12\x42\n\talgorithm\x18\x04 \x01(\x0e\x32#.vgi.dispatch.v1.SignatureAlgorithmB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x1b\n\npublic_key\x18\x05 \x01(\x0c\x42\x07\xbaH\x04z\x02hA\",\n\x1aRegisterSigningKeyResponse\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"r\n\x17RevokeSigningKeyRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x39\n\x06key_id\x18\x02 \x01(\tB)\xbaH&r$2\"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$\"*\n\x18RevokeSigningKeyResponse\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"\xc3\x07\n\x07Program\x12H\n\x04name\x18\x01 \x01(\tB:\xfa\x41\x16\n\x14vgi.platform/Program\xbaH\x1er\x1c\x32\x1a^programs/[a-z0-9-]{1,40}$\x12@\n\x0f\x62\x61seline_method\x18\x02 \x01(\x0e\x32\x1d.vgi.common.v1.BaselineMethodB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12I\n\x18\x66\x61llback_baseline_method\x18\x03 \x01(\x0e\x32\x1d.vgi.common.v1.BaselineMethodB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12<\n\rclearing_mode\x18\x04 \x01(\x0e\x32\x1b.vgi.common.v1.ClearingModeB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x36\n\nprice_mode\x18\x05 \x01(\x0e\x32\x18.vgi.common.v1.PriceModeB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x34\n\x16penalty_threshold_rate\x18\x06 \x01(\x0b\x32\x14.google.type.Decimal\x12&\n\x08\x63\x61p_rate\x18\x07 \x01(\x0b\x32\x14.google.type.Decimal\x12,\n\x0epenalty_factor\x18\x08 \x01(\x0b\x32\x14.google.type.Decimal\x12\x30\n\x12qualified_min_rate\x18\t \x01(\x0b\x32\x14.google.type.Decimal\x12\x30\n\x12qualified_max_rate\x18\n \x01(\x0b\x32\x14.google.type.Decimal\x12\'\n\tfee_ratio\x18\x0b \x01(\x0b\x32\x14.google.type.Decimal\x12.\n\x08holidays\x18\x0c \x03(\x0b\x32\x11.google.type.DateB\t\xbaH\x06\x92\x01\x03\x10\xee\x02\x12:\n\x14make_up_working_days\x18\r \x03(\x0b\x32\x11.google.type.DateB\t\xbaH\x06\x92\x01\x03\x10\xee\x02\x12\x31\n\x13\x64\x65viation_threshold\x18\x0e \x01(\x0b\x32\x14.google.type.Decimal\x12$\n\x11\x64\x65viation_minutes\x18\x0f \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18<(\x00\x12&\n\x1erequire_instruction_signatures\x18\x10 \x01(\x08\x12\x1f\n\x12redispatch_enabled\x18\x11 \x01(\x08H\x00\x88\x01\x01:-\xea\x41*\n\x14vgi.platform/Program\x12\x12programs/{program}B\x15\n\x13_redispatch_enabled\"]\n\x11GetProgramRequest\x12H\n\x04name\x18\x01 \x01(\tB:\xfa\x41\x16\n\x14vgi.platform/Program\xbaH\x1er\x1c\x32\x1a^programs/[a-z0-9-]{1,40}$\"?\n\x12GetProgramResponse\x12)\n\x07program\x18\x01 \x01(\x0b\x32\x18.vgi.operator.v1.Program\"R\n\x13ListProgramsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\"[\n\x14ListProgramsResponse\x12*\n\x08programs\x18\x01 \x03(\x0b\x32\x18.vgi.operator.v1.Program\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x98\x01\n\x14UpsertProgramRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x31\n\x07program\x18\x02 \x01(\x0b\x32\x18.vgi.operator.v1.ProgramB\x06\xbaH\x03\xc8\x01\x01\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"B\n\x15UpsertProgramResponse\x12)\n\x07program\x18\x01 \x01(\x0b\x32\x18.vgi.operator.v1.Program\"\xf4\x01\n\x0b\x41uditRecord\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12/\n\x0brecord_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tprincipal\x18\x03 \x01(\t\x12\x0e\n\x06method\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x16\n\x0erequest_digest\x18\x06 \x01(\t\x12\x0c\n\x04\x63ode\x18\x07 \x01(\t\x12\x10\n\x08trace_id\x18\x08 \x01(\t\x12\x15\n\rprevious_hash\x18\t \x01(\t\x12\x0c\n\x04hash\x18\n \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x0b \x01(\t\"\x8d\x01\n\x17ListAuditRecordsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\x12\x1b\n\tprincipal\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01\x12\x18\n\x06method\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01\"h\n\x18ListAuditRecordsResponse\x12\x33\n\raudit_records\x18\x01 \x03(\x0b\x32\x1c.vgi.operator.v1.AuditRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x17\n\x15VerifyAuditLogRequest\"S\n\x16VerifyAuditLogResponse\x12\x0e\n\x06intact\x18\x01 \x01(\x08\x12\x17\n\x0frecords_checked\x18\x02 \x01(\x03\x12\x10\n\x08problems\x18\x03 \x03(\t\"}\n\x14GetStatisticsRequest\x12\x65\n\x05scope\x18\x01 \x01(\tBV\xbaHSrQ2O^(gridNodes/[A-Za-z0-9][A-Za-z0-9._-]{0,63}|aggregators/[a-z][a-z0-9-]{2,39})?$\"F\n\x15GetStatisticsResponse\x12-\n\nstatistics\x18\x01 \x01(\x0b\x32\x19.vgi.common.v1.Statistics\"k\n\x13\x41\x64vanceClockRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x36\n\nadvance_to\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\"?\n\x14\x41\x64vanceClockResponse\x12\'\n\x03now\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*m\n\x0e\x43redentialKind\x12\x1f\n\x1b\x43REDENTIAL_KIND_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x43REDENTIAL_KIND_CERTIFICATE\x10\x01\x12\x19\n\x15\x43REDENTIAL_KIND_TOKEN\x10\x02\x32\xb3\x0c\n\x0fOperatorService\x12t\n\x10\x43reateAggregator\x12(.vgi.operator.v1.CreateAggregatorRequest\x1a).vgi.operator.v1.CreateAggregatorResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12j\n\rGetAggregator\x12%.vgi.operator.v1.GetAggregatorRequest\x1a&.vgi.operator.v1.GetAggregatorResponse\"\n\xc2\xf3\x18\x06\n\x02\x04\x01\x10\x01\x12p\n\x0fListAggregators\x12\'.vgi.operator.v1.ListAggregatorsRequest\x1a(.vgi.operator.v1.ListAggregatorsResponse\"\n\xc2\xf3\x18\x06\n\x02\x04\x01\x10\x01\x12t\n\x10UpdateAggregator\x12(.vgi.operator.v1.UpdateAggregatorRequest\x1a).vgi.operator.v1.UpdateAggregatorResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12t\n\x10IssueCredentials\x12(.vgi.operator.v1.IssueCredentialsRequest\x1a).vgi.operator.v1.IssueCredentialsResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12z\n\x12RegisterSigningKey\x12*.vgi.operator.v1.RegisterSigningKeyRequest\x1a+.vgi.operator.v1.RegisterSigningKeyResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12t\n\x10RevokeSigningKey\x12(.vgi.operator.v1.RevokeSigningKeyRequest\x1a).vgi.operator.v1.RevokeSigningKeyResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12\x61\n\nGetProgram\x12\".vgi.operator.v1.GetProgramRequest\x1a#.vgi.operator.v1.GetProgramResponse\"\n\xc2\xf3\x18\x06\n\x02\x04\x01\x10\x01\x12g\n\x0cListPrograms\x12$.vgi.operator.v1.ListProgramsRequest\x1a%.vgi.operator.v1.ListProgramsResponse\"\n\xc2\xf3\x18\x06\n\x02\x04\x01\x10\x01\x12k\n\rUpsertProgram\x12%.vgi.operator.v1.UpsertProgramRequest\x1a&.vgi.operator.v1.UpsertProgramResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12r\n\x10ListAuditRecords\x12(.vgi.operator.v1.ListAuditRecordsRequest\x1a).vgi.operator.v1.ListAuditRecordsResponse\"\t\xc2\xf3\x18\x05\n\x01\x04\x10\x01\x12l\n\x0eVerifyAuditLog\x12&.vgi.operator.v1.VerifyAuditLogRequest\x1a\'.vgi.operator.v1.VerifyAuditLogResponse\"\t\xc2\xf3\x18\x05\n\x01\x04\x10\x01\x12i\n\rGetStatistics\x12%.vgi.operator.v1.GetStatisticsRequest\x1a&.vgi.operator.v1.GetStatisticsResponse\"\t\xc2\xf3\x18\x05\n\x01\x04\x10\x01\x12h\n\x0c\x41\x64vanceClock\x12$.vgi.operator.v1.AdvanceClockRequest\x1a%.vgi.operator.v1.AdvanceClockResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -49,7 +50,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEAGGREGATORREQUEST'].fields_by_name['aggregator']._loaded_options = None
   _globals['_CREATEAGGREGATORREQUEST'].fields_by_name['aggregator']._serialized_options = b'\272H\003\310\001\001'
   _globals['_GETAGGREGATORREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_GETAGGREGATORREQUEST'].fields_by_name['name']._serialized_options = b'\272H&r$2\"^aggregators/[a-z][a-z0-9-]{2,39}$'
+  _globals['_GETAGGREGATORREQUEST'].fields_by_name['name']._serialized_options = b'\372A\031\n\027vgi.platform/Aggregator\272H&r$2\"^aggregators/[a-z][a-z0-9-]{2,39}$'
   _globals['_LISTAGGREGATORSREQUEST'].fields_by_name['page_size']._loaded_options = None
   _globals['_LISTAGGREGATORSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
   _globals['_LISTAGGREGATORSREQUEST'].fields_by_name['page_token']._loaded_options = None
@@ -87,7 +88,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REVOKESIGNINGKEYREQUEST'].fields_by_name['key_id']._loaded_options = None
   _globals['_REVOKESIGNINGKEYREQUEST'].fields_by_name['key_id']._serialized_options = b'\272H&r$2\"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$'
   _globals['_PROGRAM'].fields_by_name['name']._loaded_options = None
-  _globals['_PROGRAM'].fields_by_name['name']._serialized_options = b'\272H\036r\0342\032^programs/[a-z0-9-]{1,40}$'
+  _globals['_PROGRAM'].fields_by_name['name']._serialized_options = b'\372A\026\n\024vgi.platform/Program\272H\036r\0342\032^programs/[a-z0-9-]{1,40}$'
   _globals['_PROGRAM'].fields_by_name['baseline_method']._loaded_options = None
   _globals['_PROGRAM'].fields_by_name['baseline_method']._serialized_options = b'\272H\005\202\001\002\020\001'
   _globals['_PROGRAM'].fields_by_name['fallback_baseline_method']._loaded_options = None
@@ -102,8 +103,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PROGRAM'].fields_by_name['make_up_working_days']._serialized_options = b'\272H\006\222\001\003\020\356\002'
   _globals['_PROGRAM'].fields_by_name['deviation_minutes']._loaded_options = None
   _globals['_PROGRAM'].fields_by_name['deviation_minutes']._serialized_options = b'\272H\006\032\004\030<(\000'
+  _globals['_PROGRAM']._loaded_options = None
+  _globals['_PROGRAM']._serialized_options = b'\352A*\n\024vgi.platform/Program\022\022programs/{program}'
   _globals['_GETPROGRAMREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_GETPROGRAMREQUEST'].fields_by_name['name']._serialized_options = b'\272H\036r\0342\032^programs/[a-z0-9-]{1,40}$'
+  _globals['_GETPROGRAMREQUEST'].fields_by_name['name']._serialized_options = b'\372A\026\n\024vgi.platform/Program\272H\036r\0342\032^programs/[a-z0-9-]{1,40}$'
   _globals['_LISTPROGRAMSREQUEST'].fields_by_name['page_size']._loaded_options = None
   _globals['_LISTPROGRAMSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
   _globals['_LISTPROGRAMSREQUEST'].fields_by_name['page_token']._loaded_options = None
@@ -154,68 +157,68 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_OPERATORSERVICE'].methods_by_name['GetStatistics']._serialized_options = b'\302\363\030\005\n\001\004\020\001'
   _globals['_OPERATORSERVICE'].methods_by_name['AdvanceClock']._loaded_options = None
   _globals['_OPERATORSERVICE'].methods_by_name['AdvanceClock']._serialized_options = b'\302\363\030\007\n\001\004\020\002\030\001'
-  _globals['_CREDENTIALKIND']._serialized_start=4670
-  _globals['_CREDENTIALKIND']._serialized_end=4779
-  _globals['_CREATEAGGREGATORREQUEST']._serialized_start=400
-  _globals['_CREATEAGGREGATORREQUEST']._serialized_end=564
-  _globals['_CREATEAGGREGATORRESPONSE']._serialized_start=566
-  _globals['_CREATEAGGREGATORRESPONSE']._serialized_end=639
-  _globals['_GETAGGREGATORREQUEST']._serialized_start=641
-  _globals['_GETAGGREGATORREQUEST']._serialized_end=720
-  _globals['_GETAGGREGATORRESPONSE']._serialized_start=722
-  _globals['_GETAGGREGATORRESPONSE']._serialized_end=792
-  _globals['_LISTAGGREGATORSREQUEST']._serialized_start=794
-  _globals['_LISTAGGREGATORSREQUEST']._serialized_end=879
-  _globals['_LISTAGGREGATORSRESPONSE']._serialized_start=881
-  _globals['_LISTAGGREGATORSRESPONSE']._serialized_end=979
-  _globals['_UPDATEAGGREGATORREQUEST']._serialized_start=982
-  _globals['_UPDATEAGGREGATORREQUEST']._serialized_end=1206
-  _globals['_UPDATEAGGREGATORRESPONSE']._serialized_start=1208
-  _globals['_UPDATEAGGREGATORRESPONSE']._serialized_end=1281
-  _globals['_ISSUECREDENTIALSREQUEST']._serialized_start=1284
-  _globals['_ISSUECREDENTIALSREQUEST']._serialized_end=1622
-  _globals['_ISSUECREDENTIALSRESPONSE']._serialized_start=1625
-  _globals['_ISSUECREDENTIALSRESPONSE']._serialized_end=1765
-  _globals['_REGISTERSIGNINGKEYREQUEST']._serialized_start=1768
-  _globals['_REGISTERSIGNINGKEYREQUEST']._serialized_end=2053
-  _globals['_REGISTERSIGNINGKEYRESPONSE']._serialized_start=2055
-  _globals['_REGISTERSIGNINGKEYRESPONSE']._serialized_end=2099
-  _globals['_REVOKESIGNINGKEYREQUEST']._serialized_start=2101
-  _globals['_REVOKESIGNINGKEYREQUEST']._serialized_end=2215
-  _globals['_REVOKESIGNINGKEYRESPONSE']._serialized_start=2217
-  _globals['_REVOKESIGNINGKEYRESPONSE']._serialized_end=2259
-  _globals['_PROGRAM']._serialized_start=2262
-  _globals['_PROGRAM']._serialized_end=3153
-  _globals['_GETPROGRAMREQUEST']._serialized_start=3155
-  _globals['_GETPROGRAMREQUEST']._serialized_end=3223
-  _globals['_GETPROGRAMRESPONSE']._serialized_start=3225
-  _globals['_GETPROGRAMRESPONSE']._serialized_end=3288
-  _globals['_LISTPROGRAMSREQUEST']._serialized_start=3290
-  _globals['_LISTPROGRAMSREQUEST']._serialized_end=3372
-  _globals['_LISTPROGRAMSRESPONSE']._serialized_start=3374
-  _globals['_LISTPROGRAMSRESPONSE']._serialized_end=3465
-  _globals['_UPSERTPROGRAMREQUEST']._serialized_start=3468
-  _globals['_UPSERTPROGRAMREQUEST']._serialized_end=3620
-  _globals['_UPSERTPROGRAMRESPONSE']._serialized_start=3622
-  _globals['_UPSERTPROGRAMRESPONSE']._serialized_end=3688
-  _globals['_AUDITRECORD']._serialized_start=3691
-  _globals['_AUDITRECORD']._serialized_end=3935
-  _globals['_LISTAUDITRECORDSREQUEST']._serialized_start=3938
-  _globals['_LISTAUDITRECORDSREQUEST']._serialized_end=4079
-  _globals['_LISTAUDITRECORDSRESPONSE']._serialized_start=4081
-  _globals['_LISTAUDITRECORDSRESPONSE']._serialized_end=4185
-  _globals['_VERIFYAUDITLOGREQUEST']._serialized_start=4187
-  _globals['_VERIFYAUDITLOGREQUEST']._serialized_end=4210
-  _globals['_VERIFYAUDITLOGRESPONSE']._serialized_start=4212
-  _globals['_VERIFYAUDITLOGRESPONSE']._serialized_end=4295
-  _globals['_GETSTATISTICSREQUEST']._serialized_start=4297
-  _globals['_GETSTATISTICSREQUEST']._serialized_end=4422
-  _globals['_GETSTATISTICSRESPONSE']._serialized_start=4424
-  _globals['_GETSTATISTICSRESPONSE']._serialized_end=4494
-  _globals['_ADVANCECLOCKREQUEST']._serialized_start=4496
-  _globals['_ADVANCECLOCKREQUEST']._serialized_end=4603
-  _globals['_ADVANCECLOCKRESPONSE']._serialized_start=4605
-  _globals['_ADVANCECLOCKRESPONSE']._serialized_end=4668
-  _globals['_OPERATORSERVICE']._serialized_start=4782
-  _globals['_OPERATORSERVICE']._serialized_end=6369
+  _globals['_CREDENTIALKIND']._serialized_start=4822
+  _globals['_CREDENTIALKIND']._serialized_end=4931
+  _globals['_CREATEAGGREGATORREQUEST']._serialized_start=427
+  _globals['_CREATEAGGREGATORREQUEST']._serialized_end=591
+  _globals['_CREATEAGGREGATORRESPONSE']._serialized_start=593
+  _globals['_CREATEAGGREGATORRESPONSE']._serialized_end=666
+  _globals['_GETAGGREGATORREQUEST']._serialized_start=668
+  _globals['_GETAGGREGATORREQUEST']._serialized_end=775
+  _globals['_GETAGGREGATORRESPONSE']._serialized_start=777
+  _globals['_GETAGGREGATORRESPONSE']._serialized_end=847
+  _globals['_LISTAGGREGATORSREQUEST']._serialized_start=849
+  _globals['_LISTAGGREGATORSREQUEST']._serialized_end=934
+  _globals['_LISTAGGREGATORSRESPONSE']._serialized_start=936
+  _globals['_LISTAGGREGATORSRESPONSE']._serialized_end=1034
+  _globals['_UPDATEAGGREGATORREQUEST']._serialized_start=1037
+  _globals['_UPDATEAGGREGATORREQUEST']._serialized_end=1261
+  _globals['_UPDATEAGGREGATORRESPONSE']._serialized_start=1263
+  _globals['_UPDATEAGGREGATORRESPONSE']._serialized_end=1336
+  _globals['_ISSUECREDENTIALSREQUEST']._serialized_start=1339
+  _globals['_ISSUECREDENTIALSREQUEST']._serialized_end=1677
+  _globals['_ISSUECREDENTIALSRESPONSE']._serialized_start=1680
+  _globals['_ISSUECREDENTIALSRESPONSE']._serialized_end=1820
+  _globals['_REGISTERSIGNINGKEYREQUEST']._serialized_start=1823
+  _globals['_REGISTERSIGNINGKEYREQUEST']._serialized_end=2108
+  _globals['_REGISTERSIGNINGKEYRESPONSE']._serialized_start=2110
+  _globals['_REGISTERSIGNINGKEYRESPONSE']._serialized_end=2154
+  _globals['_REVOKESIGNINGKEYREQUEST']._serialized_start=2156
+  _globals['_REVOKESIGNINGKEYREQUEST']._serialized_end=2270
+  _globals['_REVOKESIGNINGKEYRESPONSE']._serialized_start=2272
+  _globals['_REVOKESIGNINGKEYRESPONSE']._serialized_end=2314
+  _globals['_PROGRAM']._serialized_start=2317
+  _globals['_PROGRAM']._serialized_end=3280
+  _globals['_GETPROGRAMREQUEST']._serialized_start=3282
+  _globals['_GETPROGRAMREQUEST']._serialized_end=3375
+  _globals['_GETPROGRAMRESPONSE']._serialized_start=3377
+  _globals['_GETPROGRAMRESPONSE']._serialized_end=3440
+  _globals['_LISTPROGRAMSREQUEST']._serialized_start=3442
+  _globals['_LISTPROGRAMSREQUEST']._serialized_end=3524
+  _globals['_LISTPROGRAMSRESPONSE']._serialized_start=3526
+  _globals['_LISTPROGRAMSRESPONSE']._serialized_end=3617
+  _globals['_UPSERTPROGRAMREQUEST']._serialized_start=3620
+  _globals['_UPSERTPROGRAMREQUEST']._serialized_end=3772
+  _globals['_UPSERTPROGRAMRESPONSE']._serialized_start=3774
+  _globals['_UPSERTPROGRAMRESPONSE']._serialized_end=3840
+  _globals['_AUDITRECORD']._serialized_start=3843
+  _globals['_AUDITRECORD']._serialized_end=4087
+  _globals['_LISTAUDITRECORDSREQUEST']._serialized_start=4090
+  _globals['_LISTAUDITRECORDSREQUEST']._serialized_end=4231
+  _globals['_LISTAUDITRECORDSRESPONSE']._serialized_start=4233
+  _globals['_LISTAUDITRECORDSRESPONSE']._serialized_end=4337
+  _globals['_VERIFYAUDITLOGREQUEST']._serialized_start=4339
+  _globals['_VERIFYAUDITLOGREQUEST']._serialized_end=4362
+  _globals['_VERIFYAUDITLOGRESPONSE']._serialized_start=4364
+  _globals['_VERIFYAUDITLOGRESPONSE']._serialized_end=4447
+  _globals['_GETSTATISTICSREQUEST']._serialized_start=4449
+  _globals['_GETSTATISTICSREQUEST']._serialized_end=4574
+  _globals['_GETSTATISTICSRESPONSE']._serialized_start=4576
+  _globals['_GETSTATISTICSRESPONSE']._serialized_end=4646
+  _globals['_ADVANCECLOCKREQUEST']._serialized_start=4648
+  _globals['_ADVANCECLOCKREQUEST']._serialized_end=4755
+  _globals['_ADVANCECLOCKRESPONSE']._serialized_start=4757
+  _globals['_ADVANCECLOCKRESPONSE']._serialized_end=4820
+  _globals['_OPERATORSERVICE']._serialized_start=4934
+  _globals['_OPERATORSERVICE']._serialized_end=6521
 # @@protoc_insertion_point(module_scope)
