@@ -106,7 +106,8 @@ class AuditInterceptor(Interceptor):
             method=method.full_name,
             # An invalid request is audited too, and its request_id may be any length: the
             # column holds 128 characters (the digest covers the whole request anyway).
-            request_id=request_id[:_REQUEST_ID_CHARS],
+            # PostgreSQL text cannot hold NUL, so it is replaced, not stored.
+            request_id=request_id[:_REQUEST_ID_CHARS].replace("\x00", "\ufffd"),
             request_digest=digest,
             outcome=outcome,
             trace_id=_trace_id(),
