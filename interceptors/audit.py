@@ -41,6 +41,7 @@ from store.faults import is_store_fault
 log = logging.getLogger(__name__)
 
 AUDIT_UNAVAILABLE = "AUDIT_UNAVAILABLE"
+_REQUEST_ID_CHARS = 128
 #: How a call ends when the client goes away: the handler task is cancelled, or a
 #: response generator is closed.
 _ENDED_BY_CLIENT = (asyncio.CancelledError, GeneratorExit)
@@ -104,7 +105,10 @@ class AuditInterceptor(Interceptor):
             time=datetime.now(UTC),
             principal=principal.uri if principal is not None else "",
             method=method.full_name,
-            request_id=request_id,
+            # An invalid request is audited too, and its request_id may be any length: the
+            # column holds 128 characters (the digest covers the whole request anyway).
+            # PostgreSQL text cannot hold NUL, so it is replaced, not stored.
+            request_id=request_id[:_REQUEST_ID_CHARS].replace("\x00", "\ufffd"),
             request_digest=digest,
             outcome=outcome,
             trace_id=_trace_id(),

@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 import jwt
 import pytest
+import sqlalchemy as sa
 from conftest import BY_ROLE, GRID
 from delivery.helpers import WAIT_S, enqueue, text_of
 from google.protobuf import timestamp_pb2
@@ -294,3 +295,29 @@ async def test_a_nul_character_in_any_string_is_invalid_argument_on_either_store
     assert "values[0].charger_id" in violations(outcome), outcome
     with pytest.raises(NotFoundError):  # nothing was created
         await platform.operator.get_aggregator("aggregators/agg-nul")
+
+# -- found by the fuzz suite: an invalid request's request_id longer than the audit column ---------
+
+
+async def test_an_overlong_request_id_is_invalid_argument_and_still_audited(platform: Any) -> None:
+    from vgi.common.v1 import aggregator_pb2
+    from vgi.operator.v1 import operator_service_pb2 as operator_pb
+
+        platform.channel,
+        rpc("/vgi.operator.v1.OperatorService/CreateAggregator"),
+        operator_pb.CreateAggregatorRequest(
+            request_id="x" * 100_000,
+            aggregator_id="agg-long",
+            aggregator=aggregator_pb2.Aggregator(display_name="L"),
+        ),
+    assert_clean(outcome)
+    # Its audit row was written (cut to the column): an unwritable row would fail its whole
+    # commit group, other callers' rows and answers included.
+    listed = await call(
+        platform.channel,
+        rpc("/vgi.operator.v1.OperatorService/ListAuditRecords"),
+        operator_pb.ListAuditRecordsRequest(method="/vgi.operator.v1.OperatorService/CreateAggregator"),
+    assert listed.code is grpc.StatusCode.OK
+    records = await platform.db.read(
+        lambda conn: conn.execute(sa.text("SELECT request_id, outcome FROM audit_log")).all()
+    assert [(r.request_id, r.outcome) for r in records] == [("x" * 128, "INVALID_ARGUMENT")]
