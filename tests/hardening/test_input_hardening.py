@@ -273,6 +273,38 @@ async def test_undecodable_request_bytes_are_invalid_argument_on_unary_and_strea
             assert_clean(outcome)
 
 
+# -- found by the fuzz suite: an invalid request's request_id longer than the audit column ---------
+
+
+async def test_an_overlong_request_id_is_invalid_argument_and_still_audited(platform: Any) -> None:
+    from vgi.common.v1 import aggregator_pb2
+    from vgi.operator.v1 import operator_service_pb2 as operator_pb
+
+    outcome = await call(
+        platform.channel,
+        rpc("/vgi.operator.v1.OperatorService/CreateAggregator"),
+        operator_pb.CreateAggregatorRequest(
+            request_id="x" * 100_000,
+            aggregator_id="agg-long",
+            aggregator=aggregator_pb2.Aggregator(display_name="L"),
+        ),
+    )
+    assert outcome.code is grpc.StatusCode.INVALID_ARGUMENT, outcome
+    assert_clean(outcome)
+    # Its audit row was written (cut to the column): an unwritable row would fail its whole
+    # commit group, other callers' rows and answers included.
+    listed = await call(
+        platform.channel,
+        rpc("/vgi.operator.v1.OperatorService/ListAuditRecords"),
+        operator_pb.ListAuditRecordsRequest(method="/vgi.operator.v1.OperatorService/CreateAggregator"),
+    )
+    assert listed.code is grpc.StatusCode.OK
+    records = await platform.db.read(
+        lambda conn: conn.execute(sa.text("SELECT request_id, outcome FROM audit_log")).all()
+    )
+    assert [(r.request_id, r.outcome) for r in records] == [("x" * 128, "INVALID_ARGUMENT")]
+
+
 async def test_a_nul_character_in_any_string_is_invalid_argument_on_either_store(platform: Any) -> None:
     # PostgreSQL's text columns cannot hold U+0000 (the fuzz suite found CreateAggregator answering
     # INTERNAL there); refused for every string of every request, with its path, before any handler.
@@ -295,29 +327,3 @@ async def test_a_nul_character_in_any_string_is_invalid_argument_on_either_store
     assert "values[0].charger_id" in violations(outcome), outcome
     with pytest.raises(NotFoundError):  # nothing was created
         await platform.operator.get_aggregator("aggregators/agg-nul")
-
-# -- found by the fuzz suite: an invalid request's request_id longer than the audit column ---------
-
-
-async def test_an_overlong_request_id_is_invalid_argument_and_still_audited(platform: Any) -> None:
-    from vgi.common.v1 import aggregator_pb2
-    from vgi.operator.v1 import operator_service_pb2 as operator_pb
-
-        platform.channel,
-        rpc("/vgi.operator.v1.OperatorService/CreateAggregator"),
-        operator_pb.CreateAggregatorRequest(
-            request_id="x" * 100_000,
-            aggregator_id="agg-long",
-            aggregator=aggregator_pb2.Aggregator(display_name="L"),
-        ),
-    assert_clean(outcome)
-    # Its audit row was written (cut to the column): an unwritable row would fail its whole
-    # commit group, other callers' rows and answers included.
-    listed = await call(
-        platform.channel,
-        rpc("/vgi.operator.v1.OperatorService/ListAuditRecords"),
-        operator_pb.ListAuditRecordsRequest(method="/vgi.operator.v1.OperatorService/CreateAggregator"),
-    assert listed.code is grpc.StatusCode.OK
-    records = await platform.db.read(
-        lambda conn: conn.execute(sa.text("SELECT request_id, outcome FROM audit_log")).all()
-    assert [(r.request_id, r.outcome) for r in records] == [("x" * 128, "INVALID_ARGUMENT")]
