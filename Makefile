@@ -25,9 +25,10 @@ $(BUF): package.json package-lock.json
 
 # The dev PKI var/pki unless the config file or VGI_PKI_DIR names the TLS files: flags would override both.
 RUN_PKI = $(if $(VGI_CONFIG)$(VGI_PKI_DIR),,--pki var/pki)
-# The admin listeners on fixed loopback ports (the docs' probes use them) unless configured otherwise.
-RUN_ADMIN = $(if $(VGI_CONFIG)$(VGI_ADMIN_LISTEN),,VGI_ADMIN_LISTEN=127.0.0.1:50052) \
-	$(if $(VGI_CONFIG)$(VGI_ADMIN_GRPC_LISTEN),,VGI_ADMIN_GRPC_LISTEN=127.0.0.1:50053)
+# The admin listeners on fixed loopback ports (the docs' probes use them) unless configured otherwise;
+# with another VGI_LISTEN they take free ports (named in the serving line), so two platforms can run.
+RUN_ADMIN = $(if $(VGI_CONFIG)$(VGI_LISTEN)$(VGI_ADMIN_LISTEN),,VGI_ADMIN_LISTEN=127.0.0.1:50052) \
+	$(if $(VGI_CONFIG)$(VGI_LISTEN)$(VGI_ADMIN_GRPC_LISTEN),,VGI_ADMIN_GRPC_LISTEN=127.0.0.1:50053)
 
 ## run: serve every surface on 127.0.0.1:50051 with a dev PKI, probes on 127.0.0.1:50052 (HTTP) and :50053
 ## (gRPC health); the store and every other setting come from VGI_* variables and VGI_CONFIG=file.toml

@@ -120,6 +120,13 @@ def _token_issue(args: argparse.Namespace) -> int:
     except PrincipalUriError as exc:
         return _fail(str(exc))
     audiences = args.audience or sorted(audiences_for_role(role))
+    if not audiences:
+        # The audiences come from the policy options in the platform's own stubs; stubs generated
+        # elsewhere (e.g. a partner's, first on PYTHONPATH) carry none.
+        return _fail(
+            f"no surface admits the role {role.value!r} in the loaded contracts; name --audience, or run "
+            "without a PYTHONPATH that shadows the platform's own generated stubs"
+        )
     if args.ttl <= 0:
         return _fail("--ttl must be positive")
     key, kid = pki.load_jwt_signing_key(args.pki)

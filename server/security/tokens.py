@@ -304,8 +304,10 @@ class TokenVerifier:
             raise _reject("TOKEN_MALFORMED", "sub is not a non-empty string")
         aud = payload["aud"]
         audiences = [aud] if isinstance(aud, str) else aud
-        if not isinstance(audiences, list) or not audiences or not all(isinstance(a, str) for a in audiences):
+        if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences):
             raise _reject("TOKEN_MALFORMED", "aud is not a string or a list of strings")
+        if not audiences:
+            raise _reject("TOKEN_BAD_AUDIENCE", "the token names no audience (aud is an empty list)")
         return Claims(
             subject=subject,
             issuer=payload["iss"],
