@@ -18,6 +18,11 @@ Timestamps (docs/SECURITY.md), checked before the field rules
 so that no handler, date arithmetic or CEL rule ever sees a time it cannot
 represent. Fields whose own rules are narrower say so in the proto.
 
+Every ``google.type.Money`` anywhere in a request must have ``|units|`` at
+most 10^9 (a billion yuan, far beyond any price or bid) with ``nanos`` in
+(−10^9, 10^9): amounts are stored as 64-bit integers of nanos (units × 10^9 +
+nanos), so a larger one cannot be represented (9,223,372,037 yuan answered INTERNAL).
+
 No string anywhere in a request may contain a NUL character (U+0000): no
 identifier, name or text of the platform needs one, and PostgreSQL's text
 columns cannot hold it (the same request must mean the same on either store).
@@ -57,8 +62,15 @@ class _TimeRange:
     a request is walked only along those fields.
     """
 
+    _TARGET = _TIMESTAMP
+    _RULE = _TIME_RULE
+
     def __init__(self) -> None:
         self._plans: dict[str, list[tuple[str, str, bool]]] = {}
+
+    @staticmethod
+    def _ok(value: Any) -> bool:
+        return MIN_TIME_S <= value.seconds < MAX_TIME_S and 0 <= value.nanos <= 999_999_999
 
     def reaches(self, descriptor: Descriptor) -> bool:
         return bool(self._plan(descriptor))
@@ -80,7 +92,7 @@ class _TimeRange:
                 shape, target = "map", target.fields_by_name["value"].message_type
                 if target is None:
                     continue
-            if target.full_name == _TIMESTAMP:
+            if target.full_name == self._TARGET:
                 plan.append((field.name, shape, True))
             elif target.full_name in self._plans or self._plan(target):
                 plan.append((field.name, shape, False))
@@ -104,14 +116,28 @@ class _TimeRange:
                     return found
                 full = f"{prefix}{path}"
                 if is_time:
-                    if not (MIN_TIME_S <= value.seconds < MAX_TIME_S and 0 <= value.nanos <= 999_999_999):
-                        found.append(FieldViolation(full, _TIME_RULE))
+                    if not self._ok(value):
+                        found.append(FieldViolation(full, self._RULE))
                 else:
                     self.violations(value, f"{full}.", found)
         return found
 
 
 _NUL_RULE = "must not contain a NUL character (U+0000)"
+MAX_MONEY_UNITS = 10**9
+_MONEY = "google.type.Money"
+_MONEY_RULE = "units must lie in [-10^9, 10^9] and nanos in (-10^9, 10^9)"
+
+
+class _MoneyRange(_TimeRange):
+    """Finds the Money amounts of a request outside what the platform can represent, by field path."""
+
+    _TARGET = _MONEY
+    _RULE = _MONEY_RULE
+
+    @staticmethod
+    def _ok(value: Any) -> bool:
+        return abs(value.units) <= MAX_MONEY_UNITS and -1_000_000_000 < value.nanos < 1_000_000_000
 
 
 class _NoNul:
@@ -169,16 +195,22 @@ class ValidationInterceptor(Interceptor):
         validator = protovalidate.Validator()
         self._collect: Callable[[Message], list[protovalidate.Violation]] = validator.collect_violations
         self._times = _TimeRange()
+        self._money = _MoneyRange()
         self._text = _NoNul()
 
     def applies(self, method: MethodInfo) -> bool:
         descriptor = method.input_descriptor
         return descriptor is not None and (
-            _has_rules(descriptor, set()) or self._times.reaches(descriptor) or self._text.reaches(descriptor)
+            _has_rules(descriptor, set())
+            or self._times.reaches(descriptor)
+            or self._money.reaches(descriptor)
+            or self._text.reaches(descriptor)
         )
 
     def _check(self, request: Message) -> None:
-        out_of_range = self._times.violations(request) + self._text.violations(request)
+        out_of_range = (
+            self._times.violations(request) + self._money.violations(request) + self._text.violations(request)
+        )
         if out_of_range:
             raise _invalid_fields(out_of_range)
         violations = self._collect(request)

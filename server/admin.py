@@ -100,7 +100,9 @@ def _text(start_response: StartResponse, status: str, body: str) -> list[bytes]:
 
 async def start_grpc_health(address: str, health: HealthServicer) -> tuple[grpc.aio.Server, int]:
     """A plaintext gRPC server answering only grpc.health.v1 from ``health``."""
-    server = grpc.aio.server()
+    # No SO_REUSEPORT (grpc's default): a second process must fail to bind the probe port rather than
+    # share it, or a readiness probe could reach the wrong process.
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     # Reflection of health alone, so grpcurl finds it as on the main port.
     reflection.enable_server_reflection(

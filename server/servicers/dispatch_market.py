@@ -314,7 +314,12 @@ def _check_price_mode(event_type: EventType, price_mode: PriceMode | None) -> No
         return
     if event_type.has_bidding == (price_mode is PriceMode.DIRECT_CONTROL):
         raise InvalidArgument(
-            f"price mode {price_mode} does not fit a {event_type} event",
+            f"an EVENT_TYPE_{event_type} event settles at "
+            + (
+                "its clearing price: price_mode PRICE_MODE_UNIFORM or PRICE_MODE_PAY_AS_BID"
+                if event_type.has_bidding
+                else "the announced price: price_mode PRICE_MODE_ANNOUNCED"
+            ),
             violations=[
                 FieldViolation(
                     "event.price_mode",

@@ -327,3 +327,22 @@ async def test_a_nul_character_in_any_string_is_invalid_argument_on_either_store
     assert "values[0].charger_id" in violations(outcome), outcome
     with pytest.raises(NotFoundError):  # nothing was created
         await platform.operator.get_aggregator("aggregators/agg-nul")
+
+
+async def test_a_money_amount_beyond_what_the_platform_represents_is_invalid_argument(platform: Any) -> None:
+    # An outside attacker's PublishEvent with price_cap.units = 9223372037 answered INTERNAL (units × 10^9
+    # overflowed a 64-bit column); every Money of every request is bounded with its path.
+    from google.type import money_pb2
+    from vgi.common.v1 import market_pb2
+
+    for units, nanos in ((9_223_372_037, 0), (-(10**9) - 1, 0), (1, 1_000_000_000)):
+        request = dispatch_pb.PublishEventRequest(
+            request_id=str(uuid.uuid4()),
+            event=market_pb2.Event(
+                event_id="ev-money", price_cap=money_pb2.Money(currency_code="CNY", units=units, nanos=nanos)
+            ),
+        )
+        outcome = await call(platform.grid, rpc("/vgi.dispatch.v1.DispatchService/PublishEvent"), request)
+        assert outcome.code is grpc.StatusCode.INVALID_ARGUMENT, (units, outcome)
+        assert violations(outcome) == ["event.price_cap"], outcome
+        assert not any(word in outcome.message for word in LEAKS), outcome.message
