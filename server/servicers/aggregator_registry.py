@@ -248,7 +248,12 @@ class AggregatorRegistry:
                 aggregates_field="batch.aggregates",
             )
             result = await self.deps.db.write(ingest)
-            METRICS.telemetry_points("aggregator", result.stored_points)
+            if not result.replayed:
+                METRICS.telemetry_points("aggregator", result.stored_points)
             yield pb.UploadTelemetryResponse(
-                batch_id=batch.batch_id, stored_points=result.stored_points, duplicate=result.duplicate
+                batch_id=batch.batch_id,
+                stored_points=result.stored_points,
+                duplicate=result.duplicate,
+                duplicate_points=result.duplicate_points,
+                corrected_points=result.corrected_points,
             )

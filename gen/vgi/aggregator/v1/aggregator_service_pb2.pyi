@@ -304,14 +304,18 @@ class UploadTelemetryRequest(_message.Message):
     def __init__(self, batch: _Optional[_Union[TelemetryBatch, _Mapping]] = ...) -> None: ...
 
 class UploadTelemetryResponse(_message.Message):
-    __slots__ = ("batch_id", "stored_points", "duplicate")
+    __slots__ = ("batch_id", "stored_points", "duplicate", "duplicate_points", "corrected_points")
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     STORED_POINTS_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_POINTS_FIELD_NUMBER: _ClassVar[int]
+    CORRECTED_POINTS_FIELD_NUMBER: _ClassVar[int]
     batch_id: str
     stored_points: int
     duplicate: bool
-    def __init__(self, batch_id: _Optional[str] = ..., stored_points: _Optional[int] = ..., duplicate: _Optional[bool] = ...) -> None: ...
+    duplicate_points: int
+    corrected_points: int
+    def __init__(self, batch_id: _Optional[str] = ..., stored_points: _Optional[int] = ..., duplicate: _Optional[bool] = ..., duplicate_points: _Optional[int] = ..., corrected_points: _Optional[int] = ...) -> None: ...
 
 class GetEvaluationRequest(_message.Message):
     __slots__ = ("name",)
