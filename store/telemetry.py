@@ -456,6 +456,26 @@ def stop_session(
 # ---------------------------------------------------------------- read side
 
 
+def corrected_since(
+    conn: Connection, aggregator_id: str, start: datetime, end: datetime, since: datetime
+) -> bool:
+    """Whether a reading in [start, end) of one of the aggregator's chargers was corrected after ``since``."""
+    return (
+        conn.execute(
+            sa.select(corrections_table.c.id)
+            .join(chargers, chargers.c.charger_id == corrections_table.c.charger_id)
+            .where(
+                chargers.c.aggregator_id == aggregator_id,
+                corrections_table.c.sample_time >= start,
+                corrections_table.c.sample_time < end,
+                corrections_table.c.correct_time > since,
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
 def _epoch_seconds(conn: Connection, column: Any) -> Any:
     if conn.dialect.name == "postgresql":
         return sa.cast(sa.func.floor(sa.extract("epoch", column)), sa.BigInteger)

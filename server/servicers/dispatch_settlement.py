@@ -79,6 +79,7 @@ def evaluation_message(record: store.EvaluationRecord) -> settlement_pb2.Evaluat
         slots=[_slot(record.slot_starts[s.slot], s) for s in result.slots],
         energy_responded_wh=decimal(result.energy_responded_wh),
         qualified=result.qualified,
+        stale=record.stale,
     )
     if result.mean_rate is not None:
         message.mean_rate.CopyFrom(decimal(result.mean_rate))
