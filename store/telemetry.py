@@ -486,6 +486,19 @@ def _slot_of(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds * SLOT.total_seconds(), tz=UTC)
 
 
+AGGREGATOR_SOURCE = "AGGREGATOR"
+POWER_SOURCE = "POWER"
+MIXED_SOURCE = "MIXED"
+
+
+@dataclass(frozen=True, slots=True)
+class SlotValue:
+    """A slot mean (W, exact to 0.001 W) and what it came from (``*_SOURCE``)."""
+
+    mean_power_w: Decimal
+    source: str
+
+
 def slot_mean_power(
     conn: Connection,
     *,
@@ -504,26 +517,56 @@ def slot_mean_power(
     """
     if (aggregator_id is None) == (node_id is None):
         raise ValueError("give exactly one of aggregator_id and node_id")
-    aggregates_in_scope: Any
-    readings_in_scope: Any
+    values = slot_values(conn, start=start, end=end, aggregator_id=aggregator_id, node_id=node_id)
+    return {at: value.mean_power_w for at, value in values.items()}
+
+
+def slot_values(
+    conn: Connection,
+    *,
+    start: datetime,
+    end: datetime,
+    aggregator_id: str | None = None,
+    node_id: str | None = None,
+    station_id: str | None = None,
+    charger_id: str | None = None,
+) -> dict[datetime, SlotValue]:
+    """``slot_mean_power`` of any scope: the filters given combine (a station needs its aggregator).
+
+    The aggregator's own 15-minute value replaces the slot only for the whole
+    aggregator; station values replace their station's readings except for a
+    single charger, which has readings only.
+    """
+    if aggregator_id is None and node_id is None:
+        raise ValueError("give aggregator_id, node_id or both")
+    aggregates_in_scope: list[Any] = [interval_aggregates.c.station_id != ""]
+    readings_in_scope: list[Any] = []
     if node_id is not None:
         # A node counts each station's data for the node it belonged to at the
         # time (SPEC F2): a later delete or move does not rewrite its history.
         nodes = sa.select(registry.subtree_cte(node_id).c.node_id)
-        aggregates_in_scope = membership.at_node(
-            nodes,
-            interval_aggregates.c.aggregator_id,
-            interval_aggregates.c.station_id,
-            interval_aggregates.c.slot_start,
+        aggregates_in_scope.append(
+            membership.at_node(
+                nodes,
+                interval_aggregates.c.aggregator_id,
+                interval_aggregates.c.station_id,
+                interval_aggregates.c.slot_start,
+            )
         )
-        readings_in_scope = membership.at_node(
-            nodes, chargers.c.aggregator_id, chargers.c.station_id, meter_values.c.sample_time
+        readings_in_scope.append(
+            membership.at_node(
+                nodes, chargers.c.aggregator_id, chargers.c.station_id, meter_values.c.sample_time
+            )
         )
-    else:
-        aggregates_in_scope = sa.and_(
-            interval_aggregates.c.aggregator_id == aggregator_id, interval_aggregates.c.station_id != ""
-        )
-        readings_in_scope = chargers.c.aggregator_id == aggregator_id
+    if aggregator_id is not None:
+        aggregates_in_scope.append(interval_aggregates.c.aggregator_id == aggregator_id)
+        readings_in_scope.append(chargers.c.aggregator_id == aggregator_id)
+    if station_id is not None:
+        aggregates_in_scope.append(interval_aggregates.c.station_id == station_id)
+        readings_in_scope.append(chargers.c.station_id == station_id)
+    if charger_id is not None:
+        aggregates_in_scope.append(sa.false())
+        readings_in_scope.append(chargers.c.charger_id == charger_id)
     per_station: dict[tuple[str, str, datetime], Decimal] = {}
     reported: set[tuple[str, str, datetime]] = set()
     for row in conn.execute(
@@ -533,7 +576,7 @@ def slot_mean_power(
             interval_aggregates.c.slot_start,
             interval_aggregates.c.mean_power_w,
         ).where(
-            aggregates_in_scope,
+            *aggregates_in_scope,
             interval_aggregates.c.slot_start >= start,
             interval_aggregates.c.slot_start < end,
         )
@@ -553,7 +596,7 @@ def slot_mean_power(
         )
         .join(chargers, chargers.c.charger_id == meter_values.c.charger_id)
         .where(
-            readings_in_scope,
+            *readings_in_scope,
             meter_values.c.sample_time >= start,
             meter_values.c.sample_time < end,
         )
@@ -572,9 +615,12 @@ def slot_mean_power(
         if key not in reported:
             per_station[key] = _milliwatts(row.mean_w)
     out: dict[datetime, Decimal] = {}
-    for (_, _, slot_start), value in per_station.items():
+    sources: dict[datetime, set[str]] = {}
+    for key, value in per_station.items():
+        slot_start = key[2]
         out[slot_start] = out.get(slot_start, Decimal(0)) + value
-    if aggregator_id is not None:
+        sources.setdefault(slot_start, set()).add(AGGREGATOR_SOURCE if key in reported else POWER_SOURCE)
+    if aggregator_id is not None and node_id is None and station_id is None and charger_id is None:
         for row in conn.execute(
             sa.select(interval_aggregates.c.slot_start, interval_aggregates.c.mean_power_w).where(
                 interval_aggregates.c.aggregator_id == aggregator_id,
@@ -584,7 +630,11 @@ def slot_mean_power(
             )
         ):
             out[row.slot_start] = Decimal(row.mean_power_w)
-    return dict(sorted(out.items()))
+            sources[row.slot_start] = {AGGREGATOR_SOURCE}
+    return {
+        at: SlotValue(value, sources[at].pop() if len(sources[at]) == 1 else MIXED_SOURCE)
+        for at, value in sorted(out.items())
+    }
 
 
 def _milliwatts(value: Any) -> Decimal:

@@ -138,8 +138,10 @@ async def test_device_offline_upload_is_idempotent_and_own_charger_only(platform
     values = [meter("c007", t + timedelta(minutes=m), 100 + m) for m in range(60)]
     batch_id = str(uuid.uuid4())
 
-    assert await device.upload_meter_values(values, batch_id=batch_id) == 60
-    assert await device.upload_meter_values(values, batch_id=batch_id) == 60  # the first answer, stored once
+    assert (await device.upload_meter_values(values, batch_id=batch_id)).stored_points == 60
+    assert (
+        await device.upload_meter_values(values, batch_id=batch_id)
+    ).stored_points == 60  # the first answer, stored once
     assert await _stored(platform) == (60, sum(100 + m for m in range(60)))
 
     with pytest.raises(InvalidArgumentError) as caught:
