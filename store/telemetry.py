@@ -196,9 +196,13 @@ def ingest_batch(
     )
     if aggregates:
         _check_aggregate_owner(conn, charger_id, aggregator_id, aggregates, aggregates_field)
-    counts = _store_readings(conn, readings, source, batch_id, now)
-    counts.stored += _store_aggregates(conn, aggregates, now)
-    result = BatchResult(counts.stored, counts.duplicate, counts.corrected)
+    points = _store_readings(conn, readings, source, batch_id, now)
+    intervals = _store_aggregates(conn, aggregates, now)
+    result = BatchResult(
+        points.stored + intervals.stored,
+        points.duplicate + intervals.duplicate,
+        points.corrected + intervals.corrected,
+    )
     conn.execute(
         registry.dialect_insert(conn, batches)
         .values(
@@ -387,27 +391,57 @@ def _correction(
     }
 
 
-def _store_aggregates(conn: Connection, aggregates: Sequence[Aggregate], now: datetime) -> int:
+def _store_aggregates(conn: Connection, aggregates: Sequence[Aggregate], now: datetime) -> _Counts:
+    """Aggregates counted like readings: new, duplicate (same value) or corrected (another value,
+    which replaces the stored one and moves its update_time — what marks evaluations stale)."""
+    counts = _Counts()
     if not aggregates:
-        return 0
-    unique = {(a.aggregator_id, a.station_id, a.slot_start): a for a in aggregates}
+        return counts
+    before: dict[tuple[str, str, datetime], int] = {}
+    first = min(a.slot_start for a in aggregates)
+    last = max(a.slot_start for a in aggregates)
+    for aggregator_id in sorted({a.aggregator_id for a in aggregates}):
+        for row in conn.execute(
+            sa.select(
+                interval_aggregates.c.station_id,
+                interval_aggregates.c.slot_start,
+                interval_aggregates.c.mean_power_w,
+            ).where(
+                interval_aggregates.c.aggregator_id == aggregator_id,
+                interval_aggregates.c.slot_start >= first,
+                interval_aggregates.c.slot_start <= last,
+            )
+        ):
+            before[(aggregator_id, row.station_id, row.slot_start)] = row.mean_power_w
+    final: dict[tuple[str, str, datetime], int] = {}
+    for a in aggregates:
+        key = (a.aggregator_id, a.station_id, a.slot_start)
+        previous = final.get(key, before.get(key))
+        if previous is None:
+            counts.stored += 1
+        elif previous == a.mean_power_w:
+            counts.duplicate += 1
+        else:
+            counts.corrected += 1
+        final[key] = a.mean_power_w
     registry.upsert(
         conn,
         interval_aggregates,
         [
             {
-                "aggregator_id": a.aggregator_id,
-                "station_id": a.station_id,
-                "slot_start": a.slot_start,
-                "mean_power_w": a.mean_power_w,
+                "aggregator_id": key[0],
+                "station_id": key[1],
+                "slot_start": key[2],
+                "mean_power_w": value,
                 "update_time": now,
             }
-            for a in unique.values()
+            for key, value in final.items()
+            if before.get(key) != value
         ],
         ["aggregator_id", "station_id", "slot_start"],
         ["mean_power_w", "update_time"],
     )
-    return len(unique)
+    return counts
 
 
 def start_session(
@@ -459,8 +493,19 @@ def stop_session(
 def corrected_since(
     conn: Connection, aggregator_id: str, start: datetime, end: datetime, since: datetime
 ) -> bool:
-    """Whether a reading in [start, end) of one of the aggregator's chargers was corrected after ``since``."""
-    return (
+    """Whether a reading in [start, end) of one of the aggregator's chargers was corrected after ``since``,
+    or one of its 15-minute values of a slot starting in [start, end) was stored or changed after it."""
+    changed_aggregate = conn.execute(
+        sa.select(interval_aggregates.c.slot_start)
+        .where(
+            interval_aggregates.c.aggregator_id == aggregator_id,
+            interval_aggregates.c.slot_start >= start,
+            interval_aggregates.c.slot_start < end,
+            interval_aggregates.c.update_time > since,
+        )
+        .limit(1)
+    ).first()
+    return changed_aggregate is not None or (
         conn.execute(
             sa.select(corrections_table.c.id)
             .join(chargers, chargers.c.charger_id == corrections_table.c.charger_id)
