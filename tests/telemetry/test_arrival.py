@@ -174,8 +174,8 @@ async def test_deleting_or_moving_a_station_never_rewrites_a_nodes_history(platf
 async def test_a_new_car_does_not_inherit_the_previous_cars_power(platform: Any) -> None:
     await _fleet(platform)
     t = now()
-    await _upload(platform, _batch(meter("c0", t - timedelta(minutes=2), 1000)))  # the previous car
-    fresh = _session_at("s-2", t - timedelta(minutes=1), t)  # 60 kWh at SOC 0.5 → 0.8: Pmax = 7000 W
+    await _upload(platform, _batch(meter("c0", t - timedelta(seconds=20), 1000)))  # the previous car
+    fresh = _session_at("s-2", t - timedelta(seconds=10), t)  # 60 kWh at SOC 0.5 → 0.8: Pmax = 7000 W
     await aggregator_client(platform).upsert_sessions([fresh])
 
     capacity = await GridRegistryClient(platform.grid).get_adjustable_capacity("aggregators/agg-1")
