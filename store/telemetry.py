@@ -629,7 +629,8 @@ def slot_values(
         key = (row.aggregator_id, row.station_id, row.slot_start)
         per_station[key] = Decimal(row.mean_power_w)
         reported.add(key)
-    slot = (_epoch_seconds(conn, meter_values.c.sample_time) / int(SLOT.total_seconds())).label("slot")
+    # Floor division: SQLAlchemy's "/" is true division, which put every reading in a slot of its own.
+    slot = (_epoch_seconds(conn, meter_values.c.sample_time) // int(SLOT.total_seconds())).label("slot")
     per_charger = (
         sa.select(
             chargers.c.aggregator_id,
