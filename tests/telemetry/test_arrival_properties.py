@@ -281,7 +281,7 @@ def session_histories(draw: st.DrawFn) -> tuple[list[Message], list[Message]]:
         stay = draw(st.one_of(st.none(), st.integers(0, 900)))
         if stay is not None:
             in_order.append(("stop", f"s{n}", plug_in + timedelta(minutes=stay)))
-    in_order.sort(key=lambda m: (m[2], m[0] == "start"))
+    in_order.sort(key=lambda m: (m[2], m[0] != "start"))  # a start before a stop at the same instant
     shuffled = draw(st.permutations(in_order))
     fixed: list[Message] = []
     for message in shuffled:  # a stop for a session not started yet waits for its start (NOT_FOUND otherwise)
