@@ -13,7 +13,7 @@ from clients.market import GridMarketClient
 from clients.settlement import ProgramClient
 from domain.monitoring import minute_floor
 
-from .test_monitoring import CHARGERS, MINUTE, NODE, SLOT, seed, upload
+from .test_monitoring import CHARGERS, MINUTE, NODE, SLOT, pre_event, seed, upload
 from .world import ts
 
 
@@ -30,9 +30,8 @@ async def test_redispatch_switched_off_alarms_without_moving_the_shortfall(
         s0 = t - timedelta(minutes=t.minute % 15)
         m0 = t + MINUTE
         await seed(platform, now)
-        for aggregator_id in CHARGERS:
-            for ago in (10, 5):
-                await upload(platform, aggregator_id, [7_000] * CHARGERS[aggregator_id], s0 - ago * MINUTE)
+        # The slot before s0 covered per F2 (a reading every 2 minutes), so every aggregator has a baseline.
+        await pre_event(platform, s0)
         grid = GridMarketClient(platform.grid)
         window = types_pb2.TimeWindow(start_time=ts(s0), end_time=ts(s0 + 2 * SLOT))
         curve = types_pb2.PowerCurve(start_time=ts(s0), step_minutes=15, values_w=[35_000, 35_000])
