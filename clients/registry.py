@@ -293,10 +293,11 @@ class DeviceTelemetryClient(_Client):
 
     async def upload_meter_values(
         self, values: Sequence[telemetry_pb2.MeterValue], *, batch_id: str | None = None
-    ) -> int:
-        """Store readings recorded offline; ``batch_id`` (the request_id) makes a re-send store nothing."""
+    ) -> device_pb.UploadMeterValuesResponse:
+        """Store readings recorded offline; ``batch_id`` (the request_id) makes a re-send store nothing
+        and answer the first answer. The answer counts stored, duplicate and corrected readings."""
         request = device_pb.UploadMeterValuesRequest(request_id=request_id_or_new(batch_id), values=values)
         response: device_pb.UploadMeterValuesResponse = await self._unary(
             self._stub.UploadMeterValues, request, None
         )
-        return response.stored_points
+        return response

@@ -85,6 +85,10 @@ class _Register:
     export_wh: int | None
 
 
+REGISTER = "REGISTER"
+POWER = "POWER"
+
+
 def charger_means(
     samples: Iterable[MeterSample],
     intervals: Sequence[tuple[datetime, datetime]],
@@ -94,6 +98,20 @@ def charger_means(
 ) -> dict[datetime, Fraction]:
     """F2 mean power of one charger per interval start over each [s, e) of ``intervals``
     (sorted, not overlapping; readings in any order); intervals without a value are absent."""
+    sourced = charger_means_sourced(
+        samples, intervals, bidirectional=bidirectional, heartbeat_timeout=heartbeat_timeout
+    )
+    return {start: value for start, (value, _) in sourced.items()}
+
+
+def charger_means_sourced(
+    samples: Iterable[MeterSample],
+    intervals: Sequence[tuple[datetime, datetime]],
+    *,
+    bidirectional: bool,
+    heartbeat_timeout: timedelta,
+) -> dict[datetime, tuple[Fraction, str]]:
+    """``charger_means`` with what each value was metered from: ``REGISTER`` or ``POWER``."""
     ordered = sorted(samples, key=lambda s: s.at)
     if not ordered:
         return {}
@@ -101,7 +119,7 @@ def charger_means(
     powers = [(s.at, s.power_w) for s in ordered if s.power_w is not None]
     register_times = [r.at for r in registers]
     power_times = [t for t, _ in powers]
-    means: dict[datetime, Fraction] = {}
+    means: dict[datetime, tuple[Fraction, str]] = {}
     # Only intervals near the readings can have a value (60 days of slots, a few hours of readings).
     near_from = ordered[0].at - REGISTER_REACH
     near_to = ordered[-1].at + max(REGISTER_REACH, heartbeat_timeout)
@@ -109,10 +127,12 @@ def charger_means(
     last = bisect_left(intervals, near_to, key=lambda span: span[0])
     for start, end in intervals[first:last]:
         value = _register_mean(registers, register_times, start, end)
-        if value is None:
-            value = _power_mean(powers, power_times, start, end, heartbeat_timeout)
         if value is not None:
-            means[start] = value
+            means[start] = (value, REGISTER)
+            continue
+        value = _power_mean(powers, power_times, start, end, heartbeat_timeout)
+        if value is not None:
+            means[start] = (value, POWER)
     return means
 
 

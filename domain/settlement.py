@@ -362,8 +362,33 @@ class GridAggregate:
     total_by_aggregator: Mapping[str, Decimal]
 
 
-def aggregate_event(event_id: str, statements: Iterable[Statement]) -> GridAggregate:
-    """Sum the statements (originals and adjustments) of every aggregator for ``event_id``."""
+@dataclass(frozen=True, slots=True)
+class StoredAmounts:
+    """A statement's amounts as its header row stores them (CNY, rounded)."""
+
+    compensation: Decimal
+    penalty: Decimal
+    fee: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.compensation - self.penalty
+
+
+STATEMENT_AMOUNTS_INCONSISTENT = "STATEMENT_AMOUNTS_INCONSISTENT"
+
+
+def aggregate_event(
+    event_id: str, statements: Iterable[Statement], stored: Mapping[str, StoredAmounts]
+) -> GridAggregate:
+    """Sum the statements (originals and adjustments) of every aggregator for ``event_id``.
+
+    The grid's total is taken from the amounts each statement's header
+    stores, payable and fees from its lines and fee: the two are computed
+    independently, so a header that disagrees with its lines (a lost or
+    altered line, a fee changed alone) is refused with
+    STATEMENT_AMOUNTS_INCONSISTENT instead of being summed into the grid's money.
+    """
     by_aggregator: dict[str, Decimal] = {}
     payable = fee = Decimal("0.00")
     for statement in statements:
@@ -372,14 +397,19 @@ def aggregate_event(event_id: str, statements: Iterable[Statement]) -> GridAggre
                 f"statement {statement.statement_id} belongs to event {statement.event_id}, not {event_id}",
                 violations=[FieldViolation("statements", "must all belong to the event")],
             )
+        header = stored[statement.statement_id]
+        if header.total - header.fee != statement.payable or header.fee != statement.fee:
+            raise FailedPrecondition(
+                f"statement {statement.statement_id} of event {event_id}: stored amounts disagree with its lines",
+                reason=STATEMENT_AMOUNTS_INCONSISTENT,
+                metadata={"statement": f"events/{event_id}/statements/{statement.statement_id}"},
+            )
         by_aggregator[statement.aggregator_id] = (
-            by_aggregator.get(statement.aggregator_id, Decimal("0.00")) + statement.total
+            by_aggregator.get(statement.aggregator_id, Decimal("0.00")) + header.total
         )
         payable += statement.payable
-        fee += statement.fee
+        fee += header.fee
     total = sum(by_aggregator.values(), Decimal("0.00"))
-    if total != payable + fee:
-        raise AssertionError(f"aggregate identity broken: {total} != {payable} + {fee}")
     return GridAggregate(event_id, total, payable, fee, by_aggregator)
 
 

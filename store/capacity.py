@@ -81,8 +81,14 @@ _INPUT_COLUMNS = (
     chargers.c.rated_charge_w,
     chargers.c.rated_discharge_w,
     chargers.c.bidirectional.label("charger_bidirectional"),
-    chargers.c.last_power_w,
-    chargers.c.last_meter_time,
+    # P0 comes only from readings taken after the session's plug-in (SPEC F2/F3): the
+    # charger's latest reading before it belongs to the previous car.
+    sa.case((chargers.c.last_meter_time >= sessions.c.plug_in_time, chargers.c.last_power_w)).label(
+        "last_power_w"
+    ),
+    sa.case((chargers.c.last_meter_time >= sessions.c.plug_in_time, chargers.c.last_meter_time)).label(
+        "last_meter_time"
+    ),
 )
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 
 from domain import metering
 from domain.telemetry import slot_floor
-from store import registry
+from store import membership, registry
 from store.registry import chargers
 from store.telemetry_tables import IntervalAggregateRow, MeterDataQualityRow, MeterValueRow
 
@@ -48,29 +48,65 @@ def intervals(start: datetime, end: datetime, step: timedelta) -> list[tuple[dat
     return out
 
 
+AGGREGATOR = "AGGREGATOR"
+"""Source of a value an aggregator reported (``domain.metering.REGISTER`` / ``POWER`` for readings)."""
+
+Sources = dict[str, dict[datetime, set[str]]]
+"""Per aggregator and interval start, what its value was computed from."""
+
+
+def node_scope(node_id: str) -> Any:
+    """The node ids of ``node_id`` and its descendants (a select), for ``membership.at_node``."""
+    return sa.select(registry.subtree_cte(node_id).c.node_id)
+
+
 def scope_means(
     conn: Connection,
     *,
     start: datetime,
     end: datetime,
     step: timedelta,
-    station_scope: Any,
+    station_scope: Any = None,
+    node_id: str | None = None,
+    charger_id: str | None = None,
     heartbeat_timeout: timedelta,
     aggregator_level: Sequence[str] = (),
     record_falls: bool = False,
+    sources: Sources | None = None,
 ) -> dict[str, dict[datetime, Fraction]]:
     """F2 mean power per aggregator and interval start, over the intervals of ``step`` in [start, end).
 
-    ``station_scope`` selects (aggregator_id, station_id) pairs; the aggregators in
+    ``station_scope`` selects (aggregator_id, station_id) pairs; ``node_id`` keeps the
+    readings (and station aggregates) of stations that belonged to that node or one below it
+    when they were taken (``membership.at_node``: deleting or moving a station later never
+    rewrites a node's history); ``charger_id`` keeps one charger's readings (no station
+    aggregate replaces them). The filters given combine. The aggregators in
     ``aggregator_level`` have their aggregator-level aggregates replace their sums (not a
     node's: such a figure cannot be placed at a node). Intervals without a value are absent.
     With ``record_falls`` (a write transaction), every register fall among the readings
-    fetched is recorded in ``meter_data_quality``.
+    fetched is recorded in ``meter_data_quality``. ``sources``, when given, is filled with
+    what each value came from (``AGGREGATOR``, ``domain.metering.REGISTER`` / ``POWER``).
     """
+    if station_scope is None and node_id is None and charger_id is None:
+        raise ValueError("give station_scope, node_id or charger_id")
     spans = intervals(start, end, step)
     fetch_from, fetch_to = metering.reading_window(start, end, heartbeat_timeout)
     per_charger: dict[str, list[metering.MeterSample]] = {}
     owner: dict[str, tuple[str, str, bool]] = {}
+    in_scope: list[Any] = []
+    if station_scope is not None:
+        in_scope.append(sa.tuple_(chargers.c.aggregator_id, chargers.c.station_id).in_(station_scope))
+    if node_id is not None:
+        in_scope.append(
+            membership.at_node(
+                node_scope(node_id),
+                chargers.c.aggregator_id,
+                chargers.c.station_id,
+                meter_values.c.sample_time,
+            )
+        )
+    if charger_id is not None:
+        in_scope.append(chargers.c.charger_id == charger_id)
     query = (
         sa.select(
             meter_values.c.charger_id,
@@ -84,7 +120,7 @@ def scope_means(
         )
         .join(chargers, chargers.c.charger_id == meter_values.c.charger_id)
         .where(
-            sa.tuple_(chargers.c.aggregator_id, chargers.c.station_id).in_(station_scope),
+            *in_scope,
             meter_values.c.sample_time >= fetch_from,
             meter_values.c.sample_time <= fetch_to,
         )
@@ -95,36 +131,78 @@ def scope_means(
         )
         owner[row.charger_id] = (row.aggregator_id, row.station_id, bool(row.bidirectional))
     per_station: dict[tuple[str, str], list[dict[datetime, Fraction]]] = {}
+    station_sources: dict[tuple[str, str], dict[datetime, set[str]]] = {}
     falls: list[metering.DataQualityIssue] = []
-    for charger_id, samples in per_charger.items():
-        aggregator_id, station_id, bidirectional = owner[charger_id]
+    for cid, samples in per_charger.items():
+        aggregator_id, station_id, bidirectional = owner[cid]
         if record_falls:
-            falls += metering.register_falls(charger_id, samples, bidirectional=bidirectional)
-        per_station.setdefault((aggregator_id, station_id), []).append(
-            metering.charger_means(
-                samples, spans, bidirectional=bidirectional, heartbeat_timeout=heartbeat_timeout
-            )
+            falls += metering.register_falls(cid, samples, bidirectional=bidirectional)
+        sourced = metering.charger_means_sourced(
+            samples, spans, bidirectional=bidirectional, heartbeat_timeout=heartbeat_timeout
         )
+        per_station.setdefault((aggregator_id, station_id), []).append(
+            {at: value for at, (value, _) in sourced.items()}
+        )
+        found_sources = station_sources.setdefault((aggregator_id, station_id), {})
+        for at, (_, source) in sourced.items():
+            found_sources.setdefault(at, set()).add(source)
     if falls:
         _record_falls(conn, falls)
-    reported = _reported(conn, slot_floor(start), end, station_scope, aggregator_level)
+    reported = _reported(
+        conn,
+        slot_floor(start),
+        end,
+        station_scope=station_scope,
+        node_id=node_id,
+        charger_id=charger_id,
+        aggregator_level=aggregator_level,
+    )
     by_aggregator: dict[str, list[dict[datetime, Fraction]]] = {a: [] for a, s in reported if not s}
     for key in per_station.keys() | {k for k in reported if k[1]}:
+        station_reported = _per_interval(reported.get(key), spans)
         by_aggregator.setdefault(key[0], []).append(
-            metering.scope_sum(per_station.get(key, []), _per_interval(reported.get(key), spans))
+            metering.scope_sum(per_station.get(key, []), station_reported)
         )
-    return {
-        aggregator_id: metering.scope_sum(stations, _per_interval(reported.get((aggregator_id, "")), spans))
-        for aggregator_id, stations in by_aggregator.items()
-    }
+        if sources is not None:
+            target = sources.setdefault(key[0], {})
+            for at, found in station_sources.get(key, {}).items():
+                if at not in station_reported:
+                    target.setdefault(at, set()).update(found)
+            for at in station_reported:
+                target.setdefault(at, set()).add(AGGREGATOR)
+    out = {}
+    for aggregator_id, stations in by_aggregator.items():
+        aggregator_reported = _per_interval(reported.get((aggregator_id, "")), spans)
+        out[aggregator_id] = metering.scope_sum(stations, aggregator_reported)
+        if sources is not None:
+            for at in aggregator_reported:
+                sources.setdefault(aggregator_id, {})[at] = {AGGREGATOR}
+    return out
 
 
 def _reported(
-    conn: Connection, start: datetime, end: datetime, station_scope: Any, aggregator_level: Sequence[str]
+    conn: Connection,
+    start: datetime,
+    end: datetime,
+    *,
+    station_scope: Any,
+    node_id: str | None,
+    charger_id: str | None,
+    aggregator_level: Sequence[str],
 ) -> dict[tuple[str, str], dict[datetime, int]]:
     """Reported aggregates by (aggregator, station or "") and slot start."""
     c = interval_aggregates.c
-    scope: Any = sa.tuple_(c.aggregator_id, c.station_id).in_(station_scope)
+    conditions: list[Any] = [c.station_id != ""]
+    if station_scope is not None:
+        conditions.append(sa.tuple_(c.aggregator_id, c.station_id).in_(station_scope))
+    if node_id is not None:
+        conditions.append(
+            membership.at_node(node_scope(node_id), c.aggregator_id, c.station_id, c.slot_start)
+        )
+    if charger_id is not None:
+        # One charger is metered from its readings only: a station's value is not the charger's.
+        conditions.append(sa.false())
+    scope: Any = sa.and_(*conditions)
     if aggregator_level:
         scope = sa.or_(scope, sa.and_(c.station_id == "", c.aggregator_id.in_(list(aggregator_level))))
     found: dict[tuple[str, str], dict[datetime, int]] = {}
@@ -160,9 +238,8 @@ def minute_power(
     With ``node_id`` instead, of every aggregator at the node: only stations at that node or below count and
     aggregator-level aggregates do not apply (they cannot be placed at a node).
     """
-    if node_id is not None:
-        station_scope = registry.stations_under(node_id)
-    else:
+    station_scope = None
+    if node_id is None:
         station_scope = sa.select(registry.stations.c.aggregator_id, registry.stations.c.station_id).where(
             registry.stations.c.aggregator_id.in_(list(aggregator_ids or ()))
         )
@@ -172,6 +249,7 @@ def minute_power(
         end=minute + timedelta(minutes=1),
         step=timedelta(minutes=1),
         station_scope=station_scope,
+        node_id=node_id,
         heartbeat_timeout=heartbeat_timeout,
         aggregator_level=() if node_id is not None else list(aggregator_ids or ()),
         record_falls=record_falls,

@@ -33,7 +33,7 @@ from domain.errors import (
     NotFound,
     PreconditionViolation,
 )
-from store import pagination
+from store import membership, pagination
 from store.registry_tables import ChargerRow, EvSessionRow, GridNodeRow, StationRow
 from store.tables import UTCDateTime
 
@@ -465,6 +465,7 @@ def upsert_stations(conn: Connection, aggregator_id: str, items: Sequence[Statio
         ["aggregator_id", "station_id"],
         ["display_name", "grid_node_id", "import_limit_w", "export_limit_w", "update_time", "delete_time"],
     )
+    membership.record(conn, aggregator_id, [(s.station_id, s.grid_node_id) for s in items], now)
     return len(rows)
 
 
@@ -527,6 +528,7 @@ def delete_station(conn: Connection, aggregator_id: str, station_id: str, now: d
         )
         .values(delete_time=now, update_time=now)
     )
+    membership.close(conn, aggregator_id, station_id, now)
     return _station(row)
 
 
@@ -765,27 +767,16 @@ def upsert_sessions(conn: Connection, aggregator_id: str, items: Sequence[Sessio
 
 
 def write_sessions(conn: Connection, aggregator_id: str, items: Sequence[Session], now: datetime) -> None:
-    """The upsert itself, for callers that validated already (the device stream)."""
-    active = [s for s in items if s.end_time is None]
-    if active:
-        conn.execute(
-            sa.update(sessions)
-            .where(
-                sessions.c.charger_id == sa.bindparam("c"),
-                sessions.c.state == ACTIVE,
-                sa.not_(
-                    sa.and_(
-                        sessions.c.aggregator_id == sa.bindparam("a"),
-                        sessions.c.session_id == sa.bindparam("s"),
-                    )
-                ),
-            )
-            .values(state=ENDED, end_time=sa.bindparam("t"), update_time=sa.bindparam("u")),
-            [
-                {"c": s.charger_id, "a": aggregator_id, "s": s.session_id, "t": s.plug_in_time, "u": now}
-                for s in active
-            ],
-        )
+    """The upsert itself, for callers that validated already (the device stream).
+
+    Sessions are state by id, whatever order their messages arrive in (SPEC
+    F2): ENDED is final (a re-sent start does not reopen it, a re-sent end
+    keeps the earlier end); a charger's active session is the one with the
+    latest plug-in, and each earlier one ends at the next plug-in at the
+    latest, so a late start of an older session never ends a newer one.
+    """
+    if not items:
+        return
     rows = [
         {
             "aggregator_id": aggregator_id,
@@ -801,35 +792,85 @@ def write_sessions(conn: Connection, aggregator_id: str, items: Sequence[Session
             "max_discharge_w": s.max_discharge_w,
             "bidirectional": s.bidirectional,
             "state": ACTIVE if s.end_time is None else ENDED,
-            "end_time": s.end_time,
+            "end_time": None if s.end_time is None else max(s.end_time, s.plug_in_time),
             "create_time": now,
             "update_time": now,
         }
         for s in items
     ]
-    upsert(
-        conn,
-        sessions,
+    stmt = dialect_insert(conn, sessions)
+    fixed = ("aggregator_id", "session_id", "create_time", "state", "end_time")
+    ended = sa.or_(sessions.c.state == ENDED, stmt.excluded.state == ENDED)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["aggregator_id", "session_id"],
+            set_={
+                **{name: stmt.excluded[name] for name in rows[0] if name not in fixed},
+                "state": sa.case((ended, ENDED), else_=ACTIVE),
+                # The earlier of two known ends: a stop re-sent later does not move it.
+                "end_time": sa.case(
+                    (sessions.c.end_time.is_(None), stmt.excluded.end_time),
+                    (stmt.excluded.end_time.is_(None), sessions.c.end_time),
+                    (stmt.excluded.end_time < sessions.c.end_time, stmt.excluded.end_time),
+                    else_=sessions.c.end_time,
+                ),
+            },
+        ),
         rows,
-        ["aggregator_id", "session_id"],
-        [name for name in rows[0] if name not in ("aggregator_id", "session_id", "create_time")]
-        if rows
-        else [],
     )
+    _end_superseded(conn, sorted({s.charger_id for s in items}), now)
+
+
+def _end_superseded(conn: Connection, charger_ids: Sequence[str], now: datetime) -> None:
+    """Each session of these chargers ends at the next plug-in on its charger at the latest."""
+    later = sessions.alias("later")
+    next_plug_in = (
+        sa.select(sa.func.min(later.c.plug_in_time))
+        .where(
+            later.c.charger_id == sessions.c.charger_id,
+            sa.or_(
+                later.c.plug_in_time > sessions.c.plug_in_time,
+                sa.and_(
+                    later.c.plug_in_time == sessions.c.plug_in_time,
+                    later.c.session_id > sessions.c.session_id,
+                ),
+            ),
+        )
+        .scalar_subquery()
+    )
+    for chunk in chunks(charger_ids):
+        conn.execute(
+            sa.update(sessions)
+            .where(
+                sessions.c.charger_id.in_(chunk),
+                next_plug_in.is_not(None),
+                sa.or_(sessions.c.end_time.is_(None), sessions.c.end_time > next_plug_in),
+            )
+            .values(state=ENDED, end_time=next_plug_in, update_time=now)
+        )
 
 
 def end_session(conn: Connection, aggregator_id: str, session_id: str, at: datetime, now: datetime) -> bool:
-    """Mark an active session ENDED at ``at``; False when there was no such active session."""
-    result = conn.execute(
-        sa.update(sessions)
-        .where(
-            sessions.c.aggregator_id == aggregator_id,
-            sessions.c.session_id == session_id,
-            sessions.c.state == ACTIVE,
+    """End a session at ``at`` (never before its plug-in); False when it had ended already.
+
+    A stop of a session that was already ended (e.g. by a later plug-in
+    delivered first) keeps the earlier of the two ends: ENDED stays final.
+    """
+    row = conn.execute(
+        sa.select(sessions.c.state, sessions.c.plug_in_time, sessions.c.end_time).where(
+            sessions.c.aggregator_id == aggregator_id, sessions.c.session_id == session_id
         )
-        .values(state=ENDED, end_time=at, update_time=now)
-    )
-    return bool(result.rowcount)
+    ).first()
+    if row is None:
+        return False
+    end = max(at, row.plug_in_time)
+    if row.end_time is None or end < row.end_time:
+        conn.execute(
+            sa.update(sessions)
+            .where(sessions.c.aggregator_id == aggregator_id, sessions.c.session_id == session_id)
+            .values(state=ENDED, end_time=end, update_time=now)
+        )
+    return bool(row.state == ACTIVE)
 
 
 def _session(row: Any) -> Session:

@@ -152,3 +152,22 @@ class PriceCurveRow(SQLModel, table=True):
     prices: list[str] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
     currency: str = Field(max_length=3)
     publish_time: datetime = Field(sa_column=utc_column())
+
+
+class StationMembershipRow(SQLModel, table=True):
+    """A station's grid node over a time interval [valid_from, valid_to) (NULL = unbounded).
+
+    A node's history counts each station's readings for the node it belonged
+    to when they were taken (SPEC F2), so moving or deleting a station closes
+    an interval instead of rewriting the past.
+    """
+
+    __tablename__: ClassVar[str] = "station_memberships"  # type: ignore[misc]
+    __table_args__ = (sa.Index("ix_station_memberships_node", "grid_node_id"),)
+
+    aggregator_id: str = Field(primary_key=True, max_length=40)
+    station_id: str = Field(primary_key=True, max_length=64)
+    seq: int = Field(sa_column=sa.Column(sa.Integer(), primary_key=True, autoincrement=False))
+    grid_node_id: str = Field(max_length=64)
+    valid_from: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    valid_to: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))

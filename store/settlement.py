@@ -125,6 +125,7 @@ class EvaluationRecord:
     evaluation: Evaluation
     slot_starts: tuple[datetime, ...]
     create_time: datetime
+    stale: bool = False
 
 
 @dataclass(frozen=True)
@@ -633,6 +634,29 @@ def _evaluation_record(row: sa.Row[tuple[object, ...]], starts: tuple[datetime, 
     )
 
 
+def _with_staleness(conn: Connection, record: EvaluationRecord) -> EvaluationRecord:
+    """The record marked stale when readings of its window were corrected after it (SPEC F2) and
+    after the aggregator's latest adjustment in the event (which re-evaluated them)."""
+    if not record.slot_starts:
+        return record
+    adjusted = conn.execute(
+        sa.select(sa.func.max(statements.c.create_time)).where(
+            statements.c.event_id == record.event_id,
+            statements.c.aggregator_id == record.aggregator_id,
+            statements.c.kind == ADJUSTMENT,
+        )
+    ).scalar_one_or_none()
+    since = record.create_time if adjusted is None else max(record.create_time, adjusted)
+    stale = telemetry.corrected_since(
+        conn,
+        record.aggregator_id,
+        record.slot_starts[0],
+        record.slot_starts[-1] + _SLOT,
+        since,
+    )
+    return dataclasses.replace(record, stale=stale)
+
+
 def get_evaluation(
     conn: Connection, event_id: str, aggregator_id: str, *, tenant: str | None = None
 ) -> EvaluationRecord:
@@ -648,7 +672,7 @@ def get_evaluation(
             reason=EVALUATION_NOT_FOUND,
             metadata={"evaluation": f"events/{event_id}/evaluations/{aggregator_id}"},
         )
-    return _evaluation_record(row, _slot_starts(conn, [event_id])[event_id])
+    return _with_staleness(conn, _evaluation_record(row, _slot_starts(conn, [event_id])[event_id]))
 
 
 def list_evaluations(conn: Connection, event_id: str, *, page_size: int, page_token: str) -> EvaluationPage:
@@ -667,7 +691,7 @@ def list_evaluations(conn: Connection, event_id: str, *, page_size: int, page_to
         query = query.where(evaluations.c.aggregator_id > after[0])
     rows = conn.execute(query).all()
     starts = _slot_starts(conn, [event_id])[event_id]
-    records = [_evaluation_record(row, starts) for row in rows[:size]]
+    records = [_with_staleness(conn, _evaluation_record(row, starts)) for row in rows[:size]]
     token = pagination.encode(collection, [records[-1].aggregator_id]) if len(rows) > size else ""
     return EvaluationPage(records, token)
 
@@ -844,10 +868,16 @@ def grid_statement(conn: Connection, event_id: str) -> GridStatement:
         .order_by(statements.c.statement_id)
     ).all()
     records = _load_statements(conn, rows)
+    stored = {
+        row.statement_id: money.StoredAmounts(
+            _money(row.compensation_nanos), _money(row.penalty_nanos), _money(row.fee_nanos)
+        )
+        for row in rows
+    }
     return GridStatement(
         event_id,
         [record.name for record in records],
-        money.aggregate_event(event_id, [record.statement for record in records]),
+        money.aggregate_event(event_id, [record.statement for record in records], stored),
     )
 
 

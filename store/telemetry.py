@@ -5,12 +5,17 @@ Write side, each function running in the caller's transaction (``db.write``):
 ``ingest_batch`` (idempotent by batch id), ``ingest_aggregates`` via
 ``ingest_batch``, ``start_session``, ``stop_session``.
 
-Exactly once: a batch id already committed by the same source stores
-nothing (``duplicate``); on top of that the time series is keyed by
-(charger, sample time) and inserted with ON CONFLICT DO NOTHING, so even a
-reading re-sent inside another batch is stored once. The charger row keeps
-the latest reading (and counts it as a sign of life) so capacity and
-statistics never search the time series.
+Arrival (SPEC F2): a batch id already committed by the same source stores
+nothing and is answered with the first answer (``replayed``), on every path.
+A reading is identified by (charger, sample time): the same values again are
+a duplicate; other values are a correction, which replaces the stored row
+(the later arrival wins; inside a batch, the later position) and is recorded
+in ``meter_value_corrections`` with its source, batch, time, old and new
+values. Each reading of a batch is counted once as stored, duplicate or
+corrected, so the counts and the stored rows do not depend on how readings
+were split into batches. The charger row keeps the latest reading (and
+counts it as a sign of life) so capacity and statistics never search the
+time series.
 
 Read side (``db.read``): SPEC F2 15-minute mean power per aggregator or grid
 node per slot (the input of baselines and evaluation); the monitor's
@@ -42,11 +47,17 @@ from domain.telemetry import (
 )
 from store import metering, registry
 from store.registry import chargers, chunks
-from store.telemetry_tables import IntervalAggregateRow, MeterValueRow, TelemetryBatchRow
+from store.telemetry_tables import (
+    IntervalAggregateRow,
+    MeterValueCorrectionRow,
+    MeterValueRow,
+    TelemetryBatchRow,
+)
 
 meter_values = MeterValueRow.__table__  # type: ignore[attr-defined]
 interval_aggregates = IntervalAggregateRow.__table__  # type: ignore[attr-defined]
 batches = TelemetryBatchRow.__table__  # type: ignore[attr-defined]
+corrections_table = MeterValueCorrectionRow.__table__  # type: ignore[attr-defined]
 
 DEFAULT_MAX_SKEW = timedelta(seconds=300)
 
@@ -64,8 +75,27 @@ CHARGER_STATUSES = (
 
 @dataclass(frozen=True, slots=True)
 class BatchResult:
+    """The answer to a batch: readings (and aggregates) stored new, duplicates, corrections.
+
+    ``replayed`` is true when the batch id had been committed before: the
+    counts are then the first answer's, and nothing was stored this time.
+    """
+
     stored_points: int
-    duplicate: bool
+    duplicate_points: int = 0
+    corrected_points: int = 0
+    replayed: bool = False
+
+    @property
+    def duplicate(self) -> bool:
+        return self.replayed
+
+
+@dataclass(slots=True)
+class _Counts:
+    stored: int = 0
+    duplicate: int = 0
+    corrected: int = 0
 
 
 def _newer(column: Any, at: Any) -> Any:
@@ -103,8 +133,8 @@ def ingest_meter_values(
     *,
     aggregator_id: str | None = None,
     max_skew: timedelta = DEFAULT_MAX_SKEW,
-) -> int:
-    """Store a batch of readings once; returns the number stored (0 when the batch id was seen before).
+) -> BatchResult:
+    """Store a batch of readings once (see ``ingest_batch``).
 
     ``charger_id`` set: a device's batch, every value must be of that charger.
     ``charger_id`` None: an aggregator's batch (``aggregator_id`` required),
@@ -120,7 +150,7 @@ def ingest_meter_values(
         aggregates=(),
         now=now,
         max_skew=max_skew,
-    ).stored_points
+    )
 
 
 def ingest_batch(
@@ -152,10 +182,12 @@ def ingest_batch(
     else:
         raise ValueError("a batch comes from a charger or an aggregator")
     seen = conn.execute(
-        sa.select(batches.c.stored_points).where(batches.c.source == source, batches.c.batch_id == batch_id)
+        sa.select(batches.c.stored_points, batches.c.duplicate_points, batches.c.corrected_points).where(
+            batches.c.source == source, batches.c.batch_id == batch_id
+        )
     ).first()
     if seen is not None:
-        return BatchResult(stored_points=0, duplicate=True)
+        return BatchResult(seen.stored_points, seen.duplicate_points, seen.corrected_points, replayed=True)
     check_chargers(readings, allowed, field)
     check_not_future(
         [(f"{field}[{i}].sample_time", r.sample_time) for i, r in enumerate(readings)]
@@ -165,15 +197,28 @@ def ingest_batch(
     )
     if aggregates:
         _check_aggregate_owner(conn, charger_id, aggregator_id, aggregates, aggregates_field)
-    stored = _store_readings(conn, readings) + _store_aggregates(conn, aggregates, now)
+    points = _store_readings(conn, readings, source, batch_id, now)
+    intervals = _store_aggregates(conn, aggregates, now)
+    result = BatchResult(
+        points.stored + intervals.stored,
+        points.duplicate + intervals.duplicate,
+        points.corrected + intervals.corrected,
+    )
     conn.execute(
         registry.dialect_insert(conn, batches)
-        .values(source=source, batch_id=batch_id, stored_points=stored, create_time=now)
+        .values(
+            source=source,
+            batch_id=batch_id,
+            stored_points=result.stored_points,
+            duplicate_points=result.duplicate_points,
+            corrected_points=result.corrected_points,
+            create_time=now,
+        )
         # A concurrent twin of this batch committed first: its rows and ours
         # met at the time-series key, so nothing is stored twice either way.
         .on_conflict_do_nothing()
     )
-    return BatchResult(stored_points=stored, duplicate=False)
+    return result
 
 
 def _live_chargers(conn: Connection, aggregator_id: str, ids: Sequence[str]) -> set[str]:
@@ -229,88 +274,205 @@ _INSERT_READINGS = (
     " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 )
 
+_CORRECT_READING = (
+    "UPDATE meter_values SET power_w = ?, energy_register_wh = ?, export_register_wh = ?, soc_ppb = ?, status = ?"
+    " WHERE charger_id = ? AND sample_time = ?"
+)
+
 # A reading is a sign of life too (aggregator-controlled chargers have no
-# device stream sending heartbeats); an older reading changes nothing.
+# device stream sending heartbeats); an older reading changes nothing, a
+# correction of the latest one replaces it.
 _UPDATE_LATEST = (
     "UPDATE chargers SET last_power_w = ?, last_energy_register_wh = ?, last_meter_time = ?,"
     " last_heartbeat_time = CASE WHEN last_heartbeat_time IS NULL OR last_heartbeat_time < ? THEN ?"
     " ELSE last_heartbeat_time END"
-    " WHERE charger_id = ? AND (last_meter_time IS NULL OR last_meter_time < ?)"
+    " WHERE charger_id = ? AND (last_meter_time IS NULL OR last_meter_time <= ?)"
 )
 _UPDATE_ALIVE = (
     "UPDATE chargers SET last_heartbeat_time = ?"
     " WHERE charger_id = ? AND (last_heartbeat_time IS NULL OR last_heartbeat_time < ?)"
 )
 
+_Values = tuple[int | None, int | None, int | None, int | None, int]
+"""(power_w, energy_register_wh, export_register_wh, soc_ppb, status): what a correction compares
+(a register or power not sent is None, and None differs from any value)."""
 
-def _store_readings(conn: Connection, readings: Sequence[Reading]) -> int:
+
+def _stored_values(conn: Connection, readings: Sequence[Reading]) -> dict[tuple[str, datetime], _Values]:
+    """The rows already stored under the batch's keys (one range query per chunk of chargers)."""
+    ids = sorted({r.charger_id for r in readings})
+    first = min(r.sample_time for r in readings)
+    last = max(r.sample_time for r in readings)
+    wanted = {(r.charger_id, r.sample_time) for r in readings}
+    out: dict[tuple[str, datetime], _Values] = {}
+    for chunk in chunks(ids):
+        for row in conn.execute(
+            sa.select(
+                meter_values.c.charger_id,
+                meter_values.c.sample_time,
+                meter_values.c.power_w,
+                meter_values.c.energy_register_wh,
+                meter_values.c.export_register_wh,
+                meter_values.c.soc_ppb,
+                meter_values.c.status,
+            ).where(
+                meter_values.c.charger_id.in_(chunk),
+                meter_values.c.sample_time >= first,
+                meter_values.c.sample_time <= last,
+            )
+        ):
+            key = (row.charger_id, row.sample_time)
+            if key in wanted:
+                out[key] = (
+                    row.power_w,
+                    row.energy_register_wh,
+                    row.export_register_wh,
+                    row.soc_ppb,
+                    row.status,
+                )
+    return out
+
+
+def _store_readings(
+    conn: Connection, readings: Sequence[Reading], source: str, batch_id: str, now: datetime
+) -> _Counts:
+    counts = _Counts()
     if not readings:
-        return 0
-    # The last reading of a (charger, time) pair in a batch wins, as the
-    # primary key requires one row and PostgreSQL refuses to touch a row twice.
-    unique = {(r.charger_id, r.sample_time): r for r in readings}
-    # Readings of a batch mostly share their sample times: each is converted once.
+        return counts
+    before = _stored_values(conn, readings)
+    final: dict[tuple[str, datetime], _Values] = {}
+    corrections: list[dict[str, Any]] = []
+    # Readings are taken in arrival order, so a batch split in two (or merged
+    # from two) counts and stores exactly what the single batch does.
+    for r in readings:
+        key = (r.charger_id, r.sample_time)
+        value: _Values = (
+            r.power_w,
+            r.energy_register_wh,
+            r.export_register_wh,
+            None if r.soc is None else to_ppb(r.soc),
+            r.status,
+        )
+        previous = final.get(key, before.get(key))
+        if previous is None:
+            counts.stored += 1
+        elif previous == value:
+            counts.duplicate += 1
+        else:
+            counts.corrected += 1
+            corrections.append(_correction(key, previous, value, source, batch_id, now))
+        final[key] = value
     to_param = registry.time_param(conn)
-    stamps = {t: to_param(t) for _, t in unique}
+    stamps = {t: to_param(t) for _, t in final}
     registry.execute_many(
         conn,
         _INSERT_READINGS,
-        [
-            (
-                r.charger_id,
-                stamps[r.sample_time],
-                r.power_w,
-                r.energy_register_wh,
-                r.export_register_wh,
-                None if r.soc is None else to_ppb(r.soc),
-                r.status,
-            )
-            for r in unique.values()
-        ],
+        [(c, stamps[t], *value) for (c, t), value in final.items() if (c, t) not in before],
     )
-    latest: dict[str, Reading] = {}
+    changed = [
+        (*value, c, stamps[t])
+        for (c, t), value in final.items()
+        if (c, t) in before and before[(c, t)] != value
+    ]
+    if changed:
+        registry.execute_many(conn, _CORRECT_READING, changed)
+    if corrections:
+        conn.execute(sa.insert(corrections_table), corrections)
+    latest: dict[str, tuple[datetime, _Values]] = {}
     alive: dict[str, datetime] = {}
-    for r in unique.values():
-        if r.power_w is None:
+    for (c, t), value in final.items():
+        if value[0] is None:
             # Registers only: a sign of life, but F3's present power stays the last one sampled.
-            alive[r.charger_id] = max(alive.get(r.charger_id, r.sample_time), r.sample_time)
+            alive[c] = max(alive.get(c, t), t)
             continue
-        current = latest.get(r.charger_id)
-        if current is None or r.sample_time > current.sample_time:
-            latest[r.charger_id] = r
+        current = latest.get(c)
+        if current is None or t > current[0]:
+            latest[c] = (t, value)
     rows = []
-    for r in latest.values():
-        at = stamps[r.sample_time]
-        rows.append((r.power_w, r.energy_register_wh, at, at, at, r.charger_id, at))
+    for c, (t, value) in latest.items():
+        at = stamps[t]
+        rows.append((value[0], value[1], at, at, at, c, at))
     registry.execute_many(conn, _UPDATE_LATEST, rows)
     if alive:
         registry.execute_many(
             conn, _UPDATE_ALIVE, [(stamps[at], cid, stamps[at]) for cid, at in alive.items()]
         )
-    return len(unique)
+    return counts
 
 
-def _store_aggregates(conn: Connection, aggregates: Sequence[Aggregate], now: datetime) -> int:
+def _correction(
+    key: tuple[str, datetime], old: _Values, new: _Values, source: str, batch_id: str, now: datetime
+) -> dict[str, Any]:
+    return {
+        "charger_id": key[0],
+        "sample_time": key[1],
+        "source": source,
+        "batch_id": batch_id,
+        "correct_time": now,
+        "old_power_w": old[0],
+        "old_energy_register_wh": old[1],
+        "old_export_register_wh": old[2],
+        "old_soc_ppb": old[3],
+        "old_status": old[4],
+        "new_power_w": new[0],
+        "new_energy_register_wh": new[1],
+        "new_export_register_wh": new[2],
+        "new_soc_ppb": new[3],
+        "new_status": new[4],
+    }
+
+
+def _store_aggregates(conn: Connection, aggregates: Sequence[Aggregate], now: datetime) -> _Counts:
+    """Aggregates counted like readings: new, duplicate (same value) or corrected (another value,
+    which replaces the stored one and moves its update_time — what marks evaluations stale)."""
+    counts = _Counts()
     if not aggregates:
-        return 0
-    unique = {(a.aggregator_id, a.station_id, a.slot_start): a for a in aggregates}
+        return counts
+    before: dict[tuple[str, str, datetime], int] = {}
+    first = min(a.slot_start for a in aggregates)
+    last = max(a.slot_start for a in aggregates)
+    for aggregator_id in sorted({a.aggregator_id for a in aggregates}):
+        for row in conn.execute(
+            sa.select(
+                interval_aggregates.c.station_id,
+                interval_aggregates.c.slot_start,
+                interval_aggregates.c.mean_power_w,
+            ).where(
+                interval_aggregates.c.aggregator_id == aggregator_id,
+                interval_aggregates.c.slot_start >= first,
+                interval_aggregates.c.slot_start <= last,
+            )
+        ):
+            before[(aggregator_id, row.station_id, row.slot_start)] = row.mean_power_w
+    final: dict[tuple[str, str, datetime], int] = {}
+    for a in aggregates:
+        key = (a.aggregator_id, a.station_id, a.slot_start)
+        previous = final.get(key, before.get(key))
+        if previous is None:
+            counts.stored += 1
+        elif previous == a.mean_power_w:
+            counts.duplicate += 1
+        else:
+            counts.corrected += 1
+        final[key] = a.mean_power_w
     registry.upsert(
         conn,
         interval_aggregates,
         [
             {
-                "aggregator_id": a.aggregator_id,
-                "station_id": a.station_id,
-                "slot_start": a.slot_start,
-                "mean_power_w": a.mean_power_w,
+                "aggregator_id": key[0],
+                "station_id": key[1],
+                "slot_start": key[2],
+                "mean_power_w": value,
                 "update_time": now,
             }
-            for a in unique.values()
+            for key, value in final.items()
+            if before.get(key) != value
         ],
         ["aggregator_id", "station_id", "slot_start"],
         ["mean_power_w", "update_time"],
     )
-    return len(unique)
+    return counts
 
 
 def start_session(
@@ -355,6 +517,51 @@ def stop_session(
 # ---------------------------------------------------------------- read side
 
 
+def corrected_since(
+    conn: Connection, aggregator_id: str, start: datetime, end: datetime, since: datetime
+) -> bool:
+    """Whether a reading in [start, end) of one of the aggregator's chargers was corrected after ``since``,
+    or one of its 15-minute values of a slot starting in [start, end) was stored or changed after it."""
+    changed_aggregate = conn.execute(
+        sa.select(interval_aggregates.c.slot_start)
+        .where(
+            interval_aggregates.c.aggregator_id == aggregator_id,
+            interval_aggregates.c.slot_start >= start,
+            interval_aggregates.c.slot_start < end,
+            interval_aggregates.c.update_time > since,
+        )
+        .limit(1)
+    ).first()
+    return changed_aggregate is not None or (
+        conn.execute(
+            sa.select(corrections_table.c.id)
+            .join(chargers, chargers.c.charger_id == corrections_table.c.charger_id)
+            .where(
+                chargers.c.aggregator_id == aggregator_id,
+                corrections_table.c.sample_time >= start,
+                corrections_table.c.sample_time < end,
+                corrections_table.c.correct_time > since,
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+AGGREGATOR_SOURCE = metering.AGGREGATOR
+REGISTER_SOURCE = domain_metering.REGISTER
+POWER_SOURCE = domain_metering.POWER
+MIXED_SOURCE = "MIXED"
+
+
+@dataclass(frozen=True, slots=True)
+class SlotValue:
+    """A slot mean (W, exact) and what it came from (``*_SOURCE``; ``MIXED`` when its parts differ)."""
+
+    mean_power_w: Fraction
+    source: str
+
+
 def slot_mean_power(
     conn: Connection,
     *,
@@ -374,21 +581,74 @@ def slot_mean_power(
     """
     if (aggregator_id is None) == (node_id is None):
         raise ValueError("give exactly one of aggregator_id and node_id")
-    station_scope: Any
-    if node_id is not None:
-        station_scope = registry.stations_under(node_id)
-    else:
+    values = slot_values(
+        conn,
+        start=start,
+        end=end,
+        aggregator_id=aggregator_id,
+        node_id=node_id,
+        heartbeat_timeout=heartbeat_timeout,
+        record_falls=record_falls,
+    )
+    return {at: value.mean_power_w for at, value in values.items()}
+
+
+def slot_values(
+    conn: Connection,
+    *,
+    start: datetime,
+    end: datetime,
+    aggregator_id: str | None = None,
+    node_id: str | None = None,
+    station_id: str | None = None,
+    charger_id: str | None = None,
+    heartbeat_timeout: timedelta = metering.DEFAULT_HEARTBEAT_TIMEOUT,
+    record_falls: bool = False,
+) -> dict[datetime, SlotValue]:
+    """``slot_mean_power`` of any scope, with each slot's source: the filters given combine (a station
+    needs its aggregator). The one computation is ``store.metering.scope_means`` (SPEC F2).
+
+    A node counts each station's data for the node it belonged to when it was
+    taken (``membership.at_node``): a later delete or move does not rewrite its
+    history. The aggregator's own 15-minute value replaces the slot only for
+    the whole aggregator; station values replace their station's readings
+    except for a single charger, which is metered from its readings only.
+    """
+    if aggregator_id is None and node_id is None:
+        raise ValueError("give aggregator_id, node_id or both")
+    station_scope = None
+    if aggregator_id is not None:
         station_scope = sa.select(registry.stations.c.aggregator_id, registry.stations.c.station_id).where(
             registry.stations.c.aggregator_id == aggregator_id
         )
+        if station_id is not None:
+            station_scope = station_scope.where(registry.stations.c.station_id == station_id)
+    whole_aggregator = (
+        aggregator_id is not None and node_id is None and station_id is None and charger_id is None
+    )
+    sources: metering.Sources = {}
     found = metering.scope_means(
         conn,
         start=start,
         end=end,
         step=SLOT,
         station_scope=station_scope,
+        node_id=node_id,
+        charger_id=charger_id,
         heartbeat_timeout=heartbeat_timeout,
-        aggregator_level=[aggregator_id] if aggregator_id is not None else [],
+        aggregator_level=[aggregator_id] if whole_aggregator and aggregator_id is not None else [],
         record_falls=record_falls,
+        sources=sources,
     )
-    return dict(sorted(domain_metering.scope_sum(found.values()).items()))
+    merged: dict[datetime, set[str]] = {}
+    for per_aggregator in sources.values():
+        for at, found_sources in per_aggregator.items():
+            merged.setdefault(at, set()).update(found_sources)
+    return {
+        at: SlotValue(value, _source(merged.get(at, set())))
+        for at, value in sorted(domain_metering.scope_sum(found.values()).items())
+    }
+
+
+def _source(found: set[str]) -> str:
+    return next(iter(found)) if len(found) == 1 else MIXED_SOURCE

@@ -2,10 +2,11 @@
 
 ``meter_values`` is keyed by (charger, sample time): the primary key is the
 index every (resource, time) query uses, and a reading that arrives twice
-(e.g. in two different batches) is stored once. ``status`` is the
-vgi.common.v1.ChargerStatus number, kept small on the hottest table. Power and
-registers are NULL when the reading did not carry them (field presence).
-``meter_data_quality`` records readings F2 cannot meter as they stand.
+(e.g. in two different batches) is stored once; one with other values is a
+correction: it replaces the row and is recorded in ``meter_value_corrections``.
+``status`` is the vgi.common.v1.ChargerStatus number, kept small on the hottest
+table. Power and registers are NULL when the reading did not carry them (field
+presence). ``meter_data_quality`` records readings F2 cannot meter as they stand.
 """
 
 from __future__ import annotations
@@ -54,6 +55,13 @@ class TelemetryBatchRow(SQLModel, table=True):
     source: str = Field(primary_key=True, max_length=120)
     batch_id: str = Field(primary_key=True, max_length=64)
     stored_points: int
+    # The first answer's counts: a re-sent batch id is answered with them on every path.
+    duplicate_points: int = Field(
+        default=0, sa_column=sa.Column(sa.Integer(), nullable=False, server_default="0")
+    )
+    corrected_points: int = Field(
+        default=0, sa_column=sa.Column(sa.Integer(), nullable=False, server_default="0")
+    )
     create_time: datetime = Field(sa_column=utc_column())
 
 
@@ -66,3 +74,38 @@ class MeterDataQualityRow(SQLModel, table=True):
     sample_time: datetime = Field(sa_column=sa.Column(UTCDateTime(), primary_key=True))
     reason: str = Field(primary_key=True, max_length=40)
     detail: str = Field(max_length=300)
+
+
+class MeterValueCorrectionRow(SQLModel, table=True):
+    """A stored reading replaced by a later arrival with other values: who, when, old and new (SPEC F2)."""
+
+    __tablename__: ClassVar[str] = "meter_value_corrections"  # type: ignore[misc]
+    __table_args__ = (
+        sa.Index("ix_meter_value_corrections_charger_time", "charger_id", "sample_time"),
+        sa.Index("ix_meter_value_corrections_correct_time", "correct_time"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    charger_id: str = Field(max_length=64)
+    sample_time: datetime = Field(sa_column=utc_column())
+    source: str = Field(max_length=120)
+    batch_id: str = Field(max_length=64)
+    correct_time: datetime = Field(sa_column=utc_column())
+    old_power_w: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger(), nullable=True))
+    old_energy_register_wh: int | None = Field(
+        default=None, sa_column=sa.Column(sa.BigInteger(), nullable=True)
+    )
+    old_export_register_wh: int | None = Field(
+        default=None, sa_column=sa.Column(sa.BigInteger(), nullable=True)
+    )
+    old_soc_ppb: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger(), nullable=True))
+    old_status: int = Field(sa_column=sa.Column(sa.SmallInteger(), nullable=False))
+    new_power_w: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger(), nullable=True))
+    new_energy_register_wh: int | None = Field(
+        default=None, sa_column=sa.Column(sa.BigInteger(), nullable=True)
+    )
+    new_export_register_wh: int | None = Field(
+        default=None, sa_column=sa.Column(sa.BigInteger(), nullable=True)
+    )
+    new_soc_ppb: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger(), nullable=True))
+    new_status: int = Field(sa_column=sa.Column(sa.SmallInteger(), nullable=False))

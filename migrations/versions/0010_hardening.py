@@ -2,7 +2,7 @@
 programs may require signed instructions.
 
 Revision ID: 0010_hardening
-Revises: 0008_metering
+Revises: 0009_arrival
 Create Date: 2026-12-06
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010_hardening"
-down_revision: str | None = "0008_metering"
+down_revision: str | None = "0009_arrival"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

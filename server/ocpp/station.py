@@ -153,13 +153,14 @@ class StationLink:
             return 0
         now = clock.now()
         batch_id = str(uuid.uuid4())
-        stored = await self._write(
+        result = await self._write(
             lambda conn: telemetry.ingest_meter_values(
                 conn, self.charger_id, readings, batch_id, now, max_skew=self._max_skew()
             )
         )
-        METRICS.telemetry_points("ocpp", stored)
-        return stored
+        # A fresh batch id each time: never a replay, so what it stored is counted.
+        METRICS.telemetry_points("ocpp", result.stored_points)
+        return result.stored_points
 
     async def start_transaction(
         self, transaction_id: str | None, plug_in: datetime, readings: list[Reading]

@@ -7,6 +7,7 @@ no group implements fall through to the generated base (UNIMPLEMENTED).
 
 from __future__ import annotations
 
+from vgi.aggregator.v1 import aggregator_service_pb2 as pb
 from vgi.aggregator.v1 import aggregator_service_pb2_grpc as pb_grpc
 
 from server.servicers import Deps
@@ -14,6 +15,7 @@ from server.servicers.aggregator_market import AggregatorMarket
 from server.servicers.aggregator_notifications import AggregatorNotifications
 from server.servicers.aggregator_registry import AggregatorRegistry
 from server.servicers.aggregator_settlement import AggregatorSettlement
+from server.servicers.telemetry_view import TelemetryView
 
 
 class AggregatorService(
@@ -21,7 +23,11 @@ class AggregatorService(
     AggregatorNotifications,
     AggregatorMarket,
     AggregatorSettlement,
+    TelemetryView,
     pb_grpc.AggregatorServiceServicer,
 ):
+    _view_pb = pb
+    _view_tenanted = True
+
     def __init__(self, deps: Deps) -> None:
         self.deps = deps

@@ -265,7 +265,8 @@ class AggregatorRegistry:
             except (InvalidArgument, NotFound) as error:
                 yield _rejected(batch.batch_id, error)
                 continue
-            METRICS.telemetry_points("aggregator", result.stored_points)
+            if not result.replayed:
+                METRICS.telemetry_points("aggregator", result.stored_points)
             await audit_batch(
                 self.deps.audit,
                 principal,
@@ -280,6 +281,8 @@ class AggregatorRegistry:
                 batch_id=batch.batch_id,
                 stored_points=result.stored_points,
                 duplicate=result.duplicate,
+                duplicate_points=result.duplicate_points,
+                corrected_points=result.corrected_points,
                 result=pb.TELEMETRY_BATCH_RESULT_DUPLICATE
                 if result.duplicate
                 else pb.TELEMETRY_BATCH_RESULT_ACCEPTED,

@@ -92,8 +92,14 @@ class DeviceStream:
         async for request in requests:
             result = await self.deps.db.write(device.effect(request, clock.now()))
             if request.HasField("meter_values"):
-                METRICS.telemetry_points("device", result)
-                ack = pb.MeterValuesAck(batch_id=request.meter_values.batch_id, stored_points=result)
+                if not result.replayed:
+                    METRICS.telemetry_points("device", result.stored_points)
+                ack = pb.MeterValuesAck(
+                    batch_id=request.meter_values.batch_id,
+                    stored_points=result.stored_points,
+                    duplicate_points=result.duplicate_points,
+                    corrected_points=result.corrected_points,
+                )
                 await send(pb.ConnectResponse(meter_values_ack=ack))
 
 

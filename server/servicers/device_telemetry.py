@@ -41,12 +41,17 @@ class DeviceTelemetry:
 
         def effect(conn: Connection) -> pb.UploadMeterValuesResponse:
             device_access.check_owned(conn, principal)
-            stored = telemetry.ingest_meter_values(
+            result = telemetry.ingest_meter_values(
                 conn, charger_id, readings, request.request_id, now, max_skew=skew
             )
-            # Counted on commit, not on return: a retry answered from the idempotency record stores nothing.
-            after_commit(conn, lambda: METRICS.telemetry_points("device", stored))
-            return pb.UploadMeterValuesResponse(stored_points=stored)
+            if not result.replayed:
+                # Counted on commit, not on return: a retry answered from the idempotency record stores nothing.
+                after_commit(conn, lambda: METRICS.telemetry_points("device", result.stored_points))
+            return pb.UploadMeterValuesResponse(
+                stored_points=result.stored_points,
+                duplicate_points=result.duplicate_points,
+                corrected_points=result.corrected_points,
+            )
 
         key = IdempotencyKey(principal.uri, SERVICE + "UploadMeterValues", request.request_id)
         return await idempotency.write_once(self.deps.db, key, request, pb.UploadMeterValuesResponse, effect)

@@ -7,6 +7,7 @@ no group implements fall through to the generated base (UNIMPLEMENTED).
 
 from __future__ import annotations
 
+from vgi.dispatch.v1 import dispatch_service_pb2 as pb
 from vgi.dispatch.v1 import dispatch_service_pb2_grpc as pb_grpc
 
 from server.servicers import Deps
@@ -14,10 +15,18 @@ from server.servicers.dispatch_market import DispatchMarket
 from server.servicers.dispatch_monitoring import DispatchMonitoring
 from server.servicers.dispatch_registry import DispatchRegistry
 from server.servicers.dispatch_settlement import DispatchSettlement
+from server.servicers.telemetry_view import TelemetryView
 
 
 class DispatchService(
-    DispatchRegistry, DispatchMarket, DispatchMonitoring, DispatchSettlement, pb_grpc.DispatchServiceServicer
+    DispatchRegistry,
+    DispatchMarket,
+    DispatchMonitoring,
+    DispatchSettlement,
+    TelemetryView,
+    pb_grpc.DispatchServiceServicer,
 ):
+    _view_pb = pb
+
     def __init__(self, deps: Deps) -> None:
         self.deps = deps

@@ -81,6 +81,7 @@ def evaluation_message(record: store.EvaluationRecord) -> settlement_pb2.Evaluat
         energy_responded_wh=decimal(result.energy_responded_wh),
         energy_responded_wh_exact=fraction(result.energy_responded_wh),
         qualified=result.qualified,
+        stale=record.stale,
     )
     if result.mean_rate is not None:
         message.mean_rate.CopyFrom(decimal(result.mean_rate))

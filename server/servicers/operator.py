@@ -17,6 +17,7 @@ from server.servicers import Deps, caller, resources_proto
 from server.servicers.operator_clock import OperatorClock
 from server.servicers.operator_programs import OperatorPrograms
 from server.servicers.operator_security import OperatorSecurity
+from server.servicers.telemetry_view import TelemetryView
 from store import aggregators, idempotency, statistics
 from store.idempotency import IdempotencyKey
 
@@ -33,7 +34,11 @@ _STATES = {
 _STATE_OF = {proto: state for state, proto in _STATES.items()}
 
 
-class OperatorService(OperatorSecurity, OperatorPrograms, OperatorClock, pb_grpc.OperatorServiceServicer):
+class OperatorService(
+    OperatorSecurity, OperatorPrograms, OperatorClock, TelemetryView, pb_grpc.OperatorServiceServicer
+):
+    _view_pb = pb
+
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self._db = deps.db

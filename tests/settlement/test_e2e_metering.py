@@ -179,7 +179,7 @@ async def test_irregular_charger_telemetry_is_evaluated_and_settled_to_the_hand_
             assert sum(a.stored_points for a in acks) == len(values)
         # The V2G pile uploads what it recorded offline; b1 reports on its device session.
         offline = DeviceTelemetryClient(platform.channel_for("vgi://device/a3", aggregator_id="agg-a"))
-        assert await offline.upload_meter_values(_values(A3, start)) == 6
+        assert (await offline.upload_meter_values(_values(A3, start))).stored_points == 6
         async with DeviceSession(platform.channel_for("vgi://device/b1", aggregator_id="agg-b"), "b1") as b1:
             assert (await b1.send_meter_values(_values(B1, start))).stored_points == 4
 

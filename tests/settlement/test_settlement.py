@@ -32,6 +32,7 @@ from domain.settlement import (
     Statement,
     StatementLine,
     StatementState,
+    StoredAmounts,
     aggregate_event,
     build_adjustment,
     build_statement,
@@ -46,6 +47,11 @@ from domain.settlement import (
 
 SETTINGS = SettlementSettings(fee_ratio=Decimal("0.05"))
 D = Decimal
+
+
+def _stored(*statements: Statement) -> dict[str, StoredAmounts]:
+    """The header amounts the store writes for these statements."""
+    return {s.statement_id: StoredAmounts(s.compensation, s.penalty, s.fee) for s in statements}
 
 
 def settle(
@@ -247,17 +253,20 @@ def test_grid_aggregate_identity() -> None:
     first = main_statement()
     # second aggregator: one slot at r = 0.8 → 2.40, fee 0.12; one at r = 0.25 → penalty 0.38
     second = settle(
-        {0: 6800, 1: 9000}, EventPrices(PriceMode.UNIFORM, clearing={0: D(3), 1: D(3)}), aggregator_id="agg-2"
+        {0: 6800, 1: 9000},
+        EventPrices(PriceMode.UNIFORM, clearing={0: D(3), 1: D(3)}),
+        statement_id="st-2",
+        aggregator_id="agg-2",
     )
     assert (second.total, second.fee, second.payable) == (D("2.02"), D("0.12"), D("1.90"))
-    aggregate = aggregate_event("ev-1", [first, second])
+    aggregate = aggregate_event("ev-1", [first, second], _stored(first, second))
     assert aggregate.total == D("12.74")  # 10.72 + 2.02
     assert aggregate.fee == D("0.68")  # 0.56 + 0.12
     assert aggregate.payable == D("12.06")  # 10.16 + 1.90
     assert aggregate.total == aggregate.payable + aggregate.fee
     assert aggregate.total_by_aggregator == {"agg-1": D("10.72"), "agg-2": D("2.02")}
     with pytest.raises(InvalidArgument):
-        aggregate_event("ev-2", [first])
+        aggregate_event("ev-2", [first], _stored(first))
 
 
 def test_lifecycle_confirm() -> None:
@@ -315,7 +324,7 @@ def test_adjustment_carries_deltas_and_keeps_the_original() -> None:
     assert adjustment.payable == D("-0.19")
     assert original.payable + adjustment.payable == D("9.97")
     assert original.fee + adjustment.fee == D("0.53")
-    aggregate = aggregate_event("ev-1", [original, adjustment])
+    aggregate = aggregate_event("ev-1", [original, adjustment], _stored(original, adjustment))
     assert aggregate.total == D("10.50") == aggregate.payable + aggregate.fee
 
 
@@ -454,7 +463,7 @@ def test_property_aggregate_is_payable_plus_fees(per_aggregator: list) -> None:
     statements = [
         random_statement(f"s{i}", f"agg-{i}", slots, ratio) for i, (slots, ratio) in enumerate(per_aggregator)
     ]
-    aggregate = aggregate_event("ev-1", statements)
+    aggregate = aggregate_event("ev-1", statements, _stored(*statements))
     assert aggregate.total == sum(s.total for s in statements)
     assert aggregate.total == sum(s.payable for s in statements) + sum(s.fee for s in statements)
 

@@ -68,7 +68,7 @@ class SlotEvaluation(_message.Message):
     def __init__(self, slot_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., instructed_w: _Optional[int] = ..., baseline_w: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., actual_w: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., response_w: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., rate: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., baseline_w_exact: _Optional[_Union[ExactFraction, _Mapping]] = ..., actual_w_exact: _Optional[_Union[ExactFraction, _Mapping]] = ..., response_w_exact: _Optional[_Union[ExactFraction, _Mapping]] = ..., rate_exact: _Optional[_Union[ExactFraction, _Mapping]] = ...) -> None: ...
 
 class Evaluation(_message.Message):
-    __slots__ = ("name", "aggregator", "baseline_method", "baseline_days", "slots", "mean_rate", "min_rate", "energy_responded_wh", "qualified", "mean_rate_exact", "min_rate_exact", "energy_responded_wh_exact")
+    __slots__ = ("name", "aggregator", "baseline_method", "baseline_days", "slots", "mean_rate", "min_rate", "energy_responded_wh", "qualified", "mean_rate_exact", "min_rate_exact", "energy_responded_wh_exact", "stale")
     NAME_FIELD_NUMBER: _ClassVar[int]
     AGGREGATOR_FIELD_NUMBER: _ClassVar[int]
     BASELINE_METHOD_FIELD_NUMBER: _ClassVar[int]
@@ -81,6 +81,7 @@ class Evaluation(_message.Message):
     MEAN_RATE_EXACT_FIELD_NUMBER: _ClassVar[int]
     MIN_RATE_EXACT_FIELD_NUMBER: _ClassVar[int]
     ENERGY_RESPONDED_WH_EXACT_FIELD_NUMBER: _ClassVar[int]
+    STALE_FIELD_NUMBER: _ClassVar[int]
     name: str
     aggregator: str
     baseline_method: _market_pb2.BaselineMethod
@@ -93,7 +94,8 @@ class Evaluation(_message.Message):
     mean_rate_exact: ExactFraction
     min_rate_exact: ExactFraction
     energy_responded_wh_exact: ExactFraction
-    def __init__(self, name: _Optional[str] = ..., aggregator: _Optional[str] = ..., baseline_method: _Optional[_Union[_market_pb2.BaselineMethod, str]] = ..., baseline_days: _Optional[_Iterable[str]] = ..., slots: _Optional[_Iterable[_Union[SlotEvaluation, _Mapping]]] = ..., mean_rate: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., min_rate: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., energy_responded_wh: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., qualified: _Optional[bool] = ..., mean_rate_exact: _Optional[_Union[ExactFraction, _Mapping]] = ..., min_rate_exact: _Optional[_Union[ExactFraction, _Mapping]] = ..., energy_responded_wh_exact: _Optional[_Union[ExactFraction, _Mapping]] = ...) -> None: ...
+    stale: bool
+    def __init__(self, name: _Optional[str] = ..., aggregator: _Optional[str] = ..., baseline_method: _Optional[_Union[_market_pb2.BaselineMethod, str]] = ..., baseline_days: _Optional[_Iterable[str]] = ..., slots: _Optional[_Iterable[_Union[SlotEvaluation, _Mapping]]] = ..., mean_rate: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., min_rate: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., energy_responded_wh: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., qualified: _Optional[bool] = ..., mean_rate_exact: _Optional[_Union[ExactFraction, _Mapping]] = ..., min_rate_exact: _Optional[_Union[ExactFraction, _Mapping]] = ..., energy_responded_wh_exact: _Optional[_Union[ExactFraction, _Mapping]] = ..., stale: _Optional[bool] = ...) -> None: ...
 
 class StatementLine(_message.Message):
     __slots__ = ("slot", "price", "compensation", "penalty")

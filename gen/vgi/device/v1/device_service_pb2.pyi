@@ -97,12 +97,16 @@ class SequencedSetpoint(_message.Message):
     def __init__(self, sequence: _Optional[int] = ..., setpoint: _Optional[_Union[_market_pb2.Setpoint, _Mapping]] = ...) -> None: ...
 
 class MeterValuesAck(_message.Message):
-    __slots__ = ("batch_id", "stored_points")
+    __slots__ = ("batch_id", "stored_points", "duplicate_points", "corrected_points")
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     STORED_POINTS_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_POINTS_FIELD_NUMBER: _ClassVar[int]
+    CORRECTED_POINTS_FIELD_NUMBER: _ClassVar[int]
     batch_id: str
     stored_points: int
-    def __init__(self, batch_id: _Optional[str] = ..., stored_points: _Optional[int] = ...) -> None: ...
+    duplicate_points: int
+    corrected_points: int
+    def __init__(self, batch_id: _Optional[str] = ..., stored_points: _Optional[int] = ..., duplicate_points: _Optional[int] = ..., corrected_points: _Optional[int] = ...) -> None: ...
 
 class Welcome(_message.Message):
     __slots__ = ("server_time", "heartbeat_interval_seconds")
@@ -131,7 +135,11 @@ class UploadMeterValuesRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., values: _Optional[_Iterable[_Union[_telemetry_pb2.MeterValue, _Mapping]]] = ...) -> None: ...
 
 class UploadMeterValuesResponse(_message.Message):
-    __slots__ = ("stored_points",)
+    __slots__ = ("stored_points", "duplicate_points", "corrected_points")
     STORED_POINTS_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_POINTS_FIELD_NUMBER: _ClassVar[int]
+    CORRECTED_POINTS_FIELD_NUMBER: _ClassVar[int]
     stored_points: int
-    def __init__(self, stored_points: _Optional[int] = ...) -> None: ...
+    duplicate_points: int
+    corrected_points: int
+    def __init__(self, stored_points: _Optional[int] = ..., duplicate_points: _Optional[int] = ..., corrected_points: _Optional[int] = ...) -> None: ...

@@ -6,11 +6,13 @@ from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.type import decimal_pb2 as _decimal_pb2
 from vgi.common.v1 import capacity_pb2 as _capacity_pb2
 from vgi.common.v1 import market_pb2 as _market_pb2
+from vgi.common.v1 import monitoring_pb2 as _monitoring_pb2
 from vgi.common.v1 import options_pb2 as _options_pb2
 from vgi.common.v1 import prices_pb2 as _prices_pb2
 from vgi.common.v1 import resources_pb2 as _resources_pb2
 from vgi.common.v1 import settlement_pb2 as _settlement_pb2
 from vgi.common.v1 import statistics_pb2 as _statistics_pb2
+from vgi.common.v1 import telemetry_pb2 as _telemetry_pb2
 from vgi.common.v1 import types_pb2 as _types_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -483,3 +485,81 @@ class GetStatisticsResponse(_message.Message):
     STATISTICS_FIELD_NUMBER: _ClassVar[int]
     statistics: _statistics_pb2.Statistics
     def __init__(self, statistics: _Optional[_Union[_statistics_pb2.Statistics, _Mapping]] = ...) -> None: ...
+
+class ListChargerStatesRequest(_message.Message):
+    __slots__ = ("scope", "page_size", "page_token")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    scope: str
+    page_size: int
+    page_token: str
+    def __init__(self, scope: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListChargerStatesResponse(_message.Message):
+    __slots__ = ("charger_states", "next_page_token")
+    CHARGER_STATES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    charger_states: _containers.RepeatedCompositeFieldContainer[_monitoring_pb2.ChargerState]
+    next_page_token: str
+    def __init__(self, charger_states: _Optional[_Iterable[_Union[_monitoring_pb2.ChargerState, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListMeterReadingsRequest(_message.Message):
+    __slots__ = ("charger", "range", "page_size", "page_token")
+    CHARGER_FIELD_NUMBER: _ClassVar[int]
+    RANGE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    charger: str
+    range: _types_pb2.TimeWindow
+    page_size: int
+    page_token: str
+    def __init__(self, charger: _Optional[str] = ..., range: _Optional[_Union[_types_pb2.TimeWindow, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListMeterReadingsResponse(_message.Message):
+    __slots__ = ("readings", "next_page_token")
+    READINGS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    readings: _containers.RepeatedCompositeFieldContainer[_telemetry_pb2.MeterValue]
+    next_page_token: str
+    def __init__(self, readings: _Optional[_Iterable[_Union[_telemetry_pb2.MeterValue, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListSlotMeansRequest(_message.Message):
+    __slots__ = ("scope", "range", "page_size", "page_token")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    RANGE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    scope: str
+    range: _types_pb2.TimeWindow
+    page_size: int
+    page_token: str
+    def __init__(self, scope: _Optional[str] = ..., range: _Optional[_Union[_types_pb2.TimeWindow, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListSlotMeansResponse(_message.Message):
+    __slots__ = ("slot_means", "next_page_token")
+    SLOT_MEANS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    slot_means: _containers.RepeatedCompositeFieldContainer[_monitoring_pb2.SlotMean]
+    next_page_token: str
+    def __init__(self, slot_means: _Optional[_Iterable[_Union[_monitoring_pb2.SlotMean, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListMeterCorrectionsRequest(_message.Message):
+    __slots__ = ("scope", "range", "page_size", "page_token")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    RANGE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    scope: str
+    range: _types_pb2.TimeWindow
+    page_size: int
+    page_token: str
+    def __init__(self, scope: _Optional[str] = ..., range: _Optional[_Union[_types_pb2.TimeWindow, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListMeterCorrectionsResponse(_message.Message):
+    __slots__ = ("corrections", "next_page_token")
+    CORRECTIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    corrections: _containers.RepeatedCompositeFieldContainer[_monitoring_pb2.MeterCorrection]
+    next_page_token: str
+    def __init__(self, corrections: _Optional[_Iterable[_Union[_monitoring_pb2.MeterCorrection, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

@@ -162,6 +162,26 @@ class DispatchServiceStub:
                 request_serializer=vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.GetStatisticsRequest.SerializeToString,
                 response_deserializer=vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.GetStatisticsResponse.FromString,
                 _registered_method=True)
+        self.ListChargerStates = channel.unary_unary(
+                '/vgi.dispatch.v1.DispatchService/ListChargerStates',
+                request_serializer=vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.ListChargerStatesRequest.SerializeToString,
+                response_deserializer=vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.ListChargerStatesResponse.FromString,
+                _registered_method=True)
+        self.ListMeterReadings = channel.unary_unary(
+                '/vgi.dispatch.v1.DispatchService/ListMeterReadings',
+                request_serializer=vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.ListMeterReadingsRequest.SerializeToString,
+                response_deserializer=vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.ListMeterReadingsResponse.FromString,
+                _registered_method=True)
+        self.ListSlotMeans = channel.unary_unary(
+                '/vgi.dispatch.v1.DispatchService/ListSlotMeans',
+                request_serializer=vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.ListSlotMeansRequest.SerializeToString,
+                response_deserializer=vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.ListSlotMeansResponse.FromString,
+                _registered_method=True)
+        self.ListMeterCorrections = channel.unary_unary(
+                '/vgi.dispatch.v1.DispatchService/ListMeterCorrections',
+                request_serializer=vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.ListMeterCorrectionsRequest.SerializeToString,
+                response_deserializer=vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.ListMeterCorrectionsResponse.FromString,
+                _registered_method=True)
 
 
 class DispatchServiceServicer:
@@ -365,6 +385,39 @@ class DispatchServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListChargerStates(self, request, context):
+        """ListChargerStates returns the latest state of each charger of a station,
+        aggregator or grid node (SPEC F2 monitoring view).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMeterReadings(self, request, context):
+        """ListMeterReadings returns the raw readings of one charger over a time
+        range, oldest first, as stored (corrections applied).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSlotMeans(self, request, context):
+        """ListSlotMeans returns the 15-minute slot means of a charger, station,
+        aggregator or grid node over a time range, with each slot's source and
+        coverage.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMeterCorrections(self, request, context):
+        """ListMeterCorrections returns the corrections of readings taken in a time
+        range by the chargers of a scope, oldest reading first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DispatchServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -492,6 +545,26 @@ def add_DispatchServiceServicer_to_server(servicer, server):
                     servicer.GetStatistics,
                     request_deserializer=vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.GetStatisticsRequest.FromString,
                     response_serializer=vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.GetStatisticsResponse.SerializeToString,
+            ),
+            'ListChargerStates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListChargerStates,
+                    request_deserializer=vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.ListChargerStatesRequest.FromString,
+                    response_serializer=vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.ListChargerStatesResponse.SerializeToString,
+            ),
+            'ListMeterReadings': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMeterReadings,
+                    request_deserializer=vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.ListMeterReadingsRequest.FromString,
+                    response_serializer=vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.ListMeterReadingsResponse.SerializeToString,
+            ),
+            'ListSlotMeans': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSlotMeans,
+                    request_deserializer=vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.ListSlotMeansRequest.FromString,
+                    response_serializer=vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.ListSlotMeansResponse.SerializeToString,
+            ),
+            'ListMeterCorrections': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMeterCorrections,
+                    request_deserializer=vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.ListMeterCorrectionsRequest.FromString,
+                    response_serializer=vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.ListMeterCorrectionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1172,6 +1245,114 @@ class DispatchService:
             '/vgi.dispatch.v1.DispatchService/GetStatistics',
             vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.GetStatisticsRequest.SerializeToString,
             vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.GetStatisticsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListChargerStates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vgi.dispatch.v1.DispatchService/ListChargerStates',
+            vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.ListChargerStatesRequest.SerializeToString,
+            vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.ListChargerStatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMeterReadings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vgi.dispatch.v1.DispatchService/ListMeterReadings',
+            vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.ListMeterReadingsRequest.SerializeToString,
+            vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.ListMeterReadingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSlotMeans(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vgi.dispatch.v1.DispatchService/ListSlotMeans',
+            vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.ListSlotMeansRequest.SerializeToString,
+            vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.ListSlotMeansResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMeterCorrections(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vgi.dispatch.v1.DispatchService/ListMeterCorrections',
+            vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.ListMeterCorrectionsRequest.SerializeToString,
+            vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2.ListMeterCorrectionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,279 @@
+"""The monitoring view's read side (SPEC F2 运行监测): latest state, raw readings, slot means, corrections.
+
+Every function runs in one read transaction (``db.read``) over a domain
+``Scope`` already confined to the caller's tenancy, and pages by keyset
+(store.pagination) with the query bound into the token's collection, so a
+token of one scope or range is refused by another. ``slot_series`` is the
+one place the view computes slot means: it calls the settlement-grade
+computation the baselines and evaluation use (``telemetry.slot_values``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from domain.errors import NotFound
+from domain.telemetry_view import Scope
+from store import membership, pagination, registry, telemetry
+from store.registry import Page, chargers, stations
+from store.telemetry import corrections_table, meter_values
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerState:
+    aggregator_id: str
+    station_id: str
+    charger_id: str
+    grid_node_id: str
+    power_w: int | None
+    energy_register_wh: int | None
+    soc_ppb: int | None
+    status: str
+    last_meter_time: datetime | None
+    last_heartbeat_time: datetime | None
+    online: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReading:
+    charger_id: str
+    sample_time: datetime
+    power_w: int | None
+    energy_register_wh: int | None
+    export_register_wh: int | None
+    soc_ppb: int | None
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class SlotMean:
+    """A slot's mean power (W, exact), its source (``telemetry.*_SOURCE``) and coverage (0–1, None when
+    the computation does not report it — ``store.metering`` does not yet, so it is always None)."""
+
+    slot_start: datetime
+    mean_power_w: Fraction
+    source: str
+    coverage: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    aggregator_id: str
+    station_id: str
+    sequence: int
+    source: str
+    batch_id: str
+    correct_time: datetime
+    old: StoredReading
+    new: StoredReading
+
+
+def _scoped(scope: Scope, at: Any) -> list[Any]:
+    """Conditions on ``chargers`` for the scope; a node scope by membership at time ``at``
+    (None: the station's node now)."""
+    where: list[Any] = []
+    if scope.aggregator_id is not None:
+        where.append(chargers.c.aggregator_id == scope.aggregator_id)
+    if scope.station_id is not None:
+        where.append(chargers.c.station_id == scope.station_id)
+    if scope.charger_id is not None:
+        where.append(chargers.c.charger_id == scope.charger_id)
+    if scope.node_id is not None:
+        if at is None:
+            where.append(
+                sa.tuple_(chargers.c.aggregator_id, chargers.c.station_id).in_(
+                    registry.stations_under(scope.node_id)
+                )
+            )
+        else:
+            nodes = sa.select(registry.subtree_cte(scope.node_id).c.node_id)
+            where.append(membership.at_node(nodes, chargers.c.aggregator_id, chargers.c.station_id, at))
+    return where
+
+
+def check_charger(conn: Connection, scope: Scope, name: str) -> None:
+    """NOT_FOUND unless the scope's charger is registered at its station (deleted ones keep their history)."""
+    found = conn.execute(
+        sa.select(chargers.c.charger_id).where(
+            chargers.c.charger_id == scope.charger_id,
+            chargers.c.aggregator_id == scope.aggregator_id,
+            chargers.c.station_id == scope.station_id,
+        )
+    ).first()
+    if found is None:
+        raise NotFound(f"{name} not found", reason="CHARGER_NOT_FOUND", metadata={"charger": name})
+
+
+def charger_states(
+    conn: Connection, scope: Scope, now: datetime, timeout: timedelta, *, page_size: int, page_token: str
+) -> Page[ChargerState]:
+    """The live chargers of the scope (a node: the stations there now) with their latest reading, by id."""
+    collection = f"chargerStates?{scope.key}"
+    size = pagination.page_size(page_size)
+    after = pagination.decode(collection, page_token, 1)
+    latest = meter_values.alias("latest")
+    query = (
+        sa.select(
+            chargers.c.aggregator_id,
+            chargers.c.station_id,
+            chargers.c.charger_id,
+            stations.c.grid_node_id,
+            chargers.c.last_power_w,
+            chargers.c.last_energy_register_wh,
+            chargers.c.last_meter_time,
+            chargers.c.last_heartbeat_time,
+            chargers.c.status,
+            latest.c.soc_ppb,
+        )
+        .select_from(chargers)
+        .join(
+            stations,
+            sa.and_(
+                stations.c.aggregator_id == chargers.c.aggregator_id,
+                stations.c.station_id == chargers.c.station_id,
+            ),
+        )
+        .outerjoin(
+            latest,
+            sa.and_(
+                latest.c.charger_id == chargers.c.charger_id,
+                latest.c.sample_time == chargers.c.last_meter_time,
+            ),
+        )
+        .where(chargers.c.delete_time.is_(None), *_scoped(scope, None))
+        .order_by(chargers.c.charger_id)
+        .limit(size + 1)
+    )
+    if after is not None:
+        query = query.where(chargers.c.charger_id > after[0])
+    rows = conn.execute(query).all()
+    items = [
+        ChargerState(
+            aggregator_id=row.aggregator_id,
+            station_id=row.station_id,
+            charger_id=row.charger_id,
+            grid_node_id=row.grid_node_id,
+            power_w=row.last_power_w,
+            energy_register_wh=row.last_energy_register_wh,
+            soc_ppb=row.soc_ppb,
+            status=row.status,
+            last_meter_time=row.last_meter_time,
+            last_heartbeat_time=row.last_heartbeat_time,
+            online=row.last_heartbeat_time is not None and now - row.last_heartbeat_time <= timeout,
+        )
+        for row in rows[:size]
+    ]
+    token = pagination.encode(collection, [items[-1].charger_id]) if len(rows) > size else ""
+    return Page(items, token)
+
+
+def meter_readings(
+    conn: Connection, scope: Scope, start: datetime, end: datetime, *, page_size: int, page_token: str
+) -> Page[StoredReading]:
+    """One charger's stored readings in [start, end), oldest first."""
+    collection = f"meterReadings?{scope.key}&{start.isoformat()}&{end.isoformat()}"
+    size = pagination.page_size(page_size)
+    after = pagination.decode_keys(collection, page_token, datetime.fromisoformat)
+    query = (
+        sa.select(meter_values)
+        .where(
+            meter_values.c.charger_id == scope.charger_id,
+            meter_values.c.sample_time >= start,
+            meter_values.c.sample_time < end,
+        )
+        .order_by(meter_values.c.sample_time)
+        .limit(size + 1)
+    )
+    if after is not None:
+        query = query.where(meter_values.c.sample_time > after[0])
+    rows = conn.execute(query).all()
+    items = [_reading(row, "") for row in rows[:size]]
+    token = pagination.encode(collection, [items[-1].sample_time.isoformat()]) if len(rows) > size else ""
+    return Page(items, token)
+
+
+def _reading(row: Any, prefix: str) -> StoredReading:
+    return StoredReading(
+        charger_id=row.charger_id,
+        sample_time=row.sample_time,
+        power_w=getattr(row, f"{prefix}power_w"),
+        energy_register_wh=getattr(row, f"{prefix}energy_register_wh"),
+        export_register_wh=getattr(row, f"{prefix}export_register_wh"),
+        soc_ppb=getattr(row, f"{prefix}soc_ppb"),
+        status=getattr(row, f"{prefix}status"),
+    )
+
+
+def slot_series(conn: Connection, scope: Scope, start: datetime, end: datetime) -> list[SlotMean]:
+    """The slot means of the scope in [start, end): the one call into the slot-mean computation."""
+    values = telemetry.slot_values(
+        conn,
+        start=start,
+        end=end,
+        aggregator_id=scope.aggregator_id,
+        node_id=scope.node_id,
+        station_id=scope.station_id,
+        charger_id=scope.charger_id,
+    )
+    return [SlotMean(at, value.mean_power_w, value.source, None) for at, value in values.items()]
+
+
+def slot_means(
+    conn: Connection, scope: Scope, start: datetime, end: datetime, *, page_size: int, page_token: str
+) -> Page[SlotMean]:
+    """A page of ``slot_series``, oldest slot first (the range is bounded, so each page recomputes it)."""
+    collection = f"slotMeans?{scope.key}&{start.isoformat()}&{end.isoformat()}"
+    size = pagination.page_size(page_size)
+    after = pagination.decode_keys(collection, page_token, datetime.fromisoformat)
+    series = [s for s in slot_series(conn, scope, start, end) if after is None or s.slot_start > after[0]]
+    items = series[:size]
+    token = pagination.encode(collection, [items[-1].slot_start.isoformat()]) if len(series) > size else ""
+    return Page(items, token)
+
+
+def corrections(
+    conn: Connection, scope: Scope, start: datetime, end: datetime, *, page_size: int, page_token: str
+) -> Page[Correction]:
+    """Corrections of readings taken in [start, end) by the scope's chargers, by reading time then order."""
+    collection = f"meterCorrections?{scope.key}&{start.isoformat()}&{end.isoformat()}"
+    size = pagination.page_size(page_size)
+    after = pagination.decode_keys(collection, page_token, datetime.fromisoformat, int)
+    c = corrections_table
+    query = (
+        sa.select(c, chargers.c.aggregator_id, chargers.c.station_id)
+        .join(chargers, chargers.c.charger_id == c.c.charger_id)
+        .where(c.c.sample_time >= start, c.c.sample_time < end, *_scoped(scope, c.c.sample_time))
+        .order_by(c.c.sample_time, c.c.id)
+        .limit(size + 1)
+    )
+    if after is not None:
+        query = query.where(
+            sa.or_(c.c.sample_time > after[0], sa.and_(c.c.sample_time == after[0], c.c.id > after[1]))
+        )
+    rows = conn.execute(query).all()
+    items = [
+        Correction(
+            aggregator_id=row.aggregator_id,
+            station_id=row.station_id,
+            sequence=row.id,
+            source=row.source,
+            batch_id=row.batch_id,
+            correct_time=row.correct_time,
+            old=_reading(row, "old_"),
+            new=_reading(row, "new_"),
+        )
+        for row in rows[:size]
+    ]
+    token = (
+        pagination.encode(collection, [items[-1].old.sample_time.isoformat(), str(items[-1].sequence)])
+        if len(rows) > size
+        else ""
+    )
+    return Page(items, token)

@@ -1,0 +1,235 @@
+"""Real-world arrival (SPEC F2), checked from outside through the monitoring view and the acks.
+
+Each test names one behaviour of issue 15 that main got wrong: corrections
+dropped yet acknowledged as stored (1), late or re-sent session messages
+leaving the wrong session active (2), a station's delete or move rewriting a
+node's history (3), a new car inheriting the previous car's power (4), a
+repeated batch id answered differently by path (5).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from registry.world import aggregator_client, charger, meter, now, onboard, session, station, topology, ts
+from vgi.aggregator.v1 import aggregator_service_pb2 as agg_pb
+from vgi.common.v1 import resources_pb2
+
+from clients.registry import DeviceTelemetryClient, GridRegistryClient
+from clients.streams import DeviceSession
+from clients.telemetry_view import Surface, TelemetryViewClient
+
+pytestmark = pytest.mark.timeout(180)
+
+C0 = "aggregators/agg-1/stations/st-a/chargers/c0"
+
+
+async def _fleet(platform: Any, *chargers: str, station_id: str = "st-a", node: str = "ta1") -> None:
+    await onboard(platform, "agg-1", "agg-2")
+    await topology(platform)
+    client = aggregator_client(platform)
+    await client.upsert_stations([station(station_id, node)])
+    await client.upsert_chargers([charger(c, station_id) for c in chargers or ("c0",)])
+
+
+def _batch(*values: Any) -> agg_pb.TelemetryBatch:
+    return agg_pb.TelemetryBatch(batch_id=str(uuid.uuid4()), meter_values=list(values))
+
+
+async def _upload(platform: Any, *batches: agg_pb.TelemetryBatch) -> list[tuple[int, int, int, bool]]:
+    acks = [a async for a in aggregator_client(platform).upload_telemetry(list(batches))]
+    return [(a.stored_points, a.duplicate_points, a.corrected_points, a.duplicate) for a in acks]
+
+
+def _view(platform: Any, surface: Surface = Surface.AGGREGATOR) -> TelemetryViewClient:
+    channel = {
+        Surface.AGGREGATOR: platform.channel_for("vgi://aggregator/agg-1"),
+        Surface.DISPATCH: platform.grid,
+        Surface.OPERATOR: platform.channel,
+    }[surface]
+    return TelemetryViewClient(channel, surface, deadline=60)
+
+
+async def _powers(platform: Any, start: datetime, end: datetime) -> dict[datetime, int]:
+    readings = await _view(platform).all_meter_readings(C0, start, end)
+    return {r.sample_time.ToDatetime(tzinfo=UTC): r.power_w for r in readings}
+
+
+async def test_a_correction_replaces_the_stored_reading_is_recorded_and_the_acks_count_it(
+    platform: Any,
+) -> None:
+    await _fleet(platform)
+    t0 = now().replace(second=0) - timedelta(hours=1)
+    minute = timedelta(minutes=1)
+
+    acks = await _upload(
+        platform,
+        _batch(meter("c0", t0, 1000), meter("c0", t0 + minute, 1000)),
+        _batch(meter("c0", t0, 5000), meter("c0", t0 + 2 * minute, 1000)),
+    )
+
+    # b1: two new readings; b2: one new, one correction of t0 — nothing dropped, nothing miscounted.
+    assert acks == [(2, 0, 0, False), (1, 0, 1, False)]
+    assert await _powers(platform, t0, t0 + 3 * minute) == {
+        t0: 5000,
+        t0 + minute: 1000,
+        t0 + 2 * minute: 1000,
+    }
+    [correction] = await _view(platform, Surface.DISPATCH).all_meter_corrections(C0, t0, t0 + 3 * minute)
+    assert correction.source == "aggregators/agg-1"
+    assert (correction.old_value.power_w, correction.new_value.power_w) == (1000, 5000)
+    assert correction.sample_time.ToDatetime(tzinfo=UTC) == t0
+    assert correction.correct_time.ToDatetime(tzinfo=UTC) >= t0
+
+    # The same two copies of t0+3 in one batch store what two batches store: the later arrival.
+    t3 = t0 + 3 * minute
+    assert await _upload(platform, _batch(meter("c0", t3, 1000), meter("c0", t3, 5000))) == [(1, 0, 1, False)]
+    t4 = t0 + 4 * minute
+    assert await _upload(platform, _batch(meter("c0", t4, 1000)), _batch(meter("c0", t4, 5000))) == [
+        (1, 0, 0, False),
+        (0, 0, 1, False),
+    ]
+    powers = await _powers(platform, t0, t0 + 5 * minute)
+    assert (powers[t3], powers[t4]) == (5000, 5000)
+    # The same values again are a duplicate: counted, not stored, not a correction.
+    assert await _upload(platform, _batch(meter("c0", t4, 5000))) == [(0, 1, 0, False)]
+    assert len(await _view(platform).all_meter_corrections(C0, t0, t0 + 5 * minute)) == 3
+
+
+def _session_at(session_id: str, plug_in: datetime, at: datetime) -> resources_pb2.EvSession:
+    message = session(session_id, "c0", at)
+    message.plug_in_time.CopyFrom(ts(plug_in))
+    return message
+
+
+async def _sessions(platform: Any) -> dict[str, tuple[int, datetime | None]]:
+    listed = await aggregator_client(platform).list_sessions(page_size=1000)
+    return {
+        s.session_id: (s.state, s.end_time.ToDatetime(tzinfo=UTC) if s.HasField("end_time") else None)
+        for s in listed.sessions
+    }
+
+
+async def test_late_or_resent_session_messages_never_leave_the_wrong_session_active(platform: Any) -> None:
+    await _fleet(platform)
+    t = now()
+    one, two = t - timedelta(hours=2), t - timedelta(hours=1)
+    async with DeviceSession(platform.channel_for("vgi://device/c0", aggregator_id="agg-1"), "c0") as device:
+        await device.session_started(_session_at("s-new", two, t))
+        await device.session_started(_session_at("s-old", one, t))  # delayed: plugged in before s-new
+        await device.send_meter_values([meter("c0", t - timedelta(minutes=5), 1)])  # the stream is in order
+        assert await _sessions(platform) == {
+            "s-new": (resources_pb2.EV_SESSION_STATE_ACTIVE, None),
+            "s-old": (resources_pb2.EV_SESSION_STATE_ENDED, two),  # the older car left by the next plug-in
+        }
+
+        stop = t - timedelta(minutes=30)
+        await device.session_stopped("s-new", stop)
+        await device.session_started(_session_at("s-new", two, t))  # the start re-sent after the stop
+        await device.send_meter_values([meter("c0", t - timedelta(minutes=4), 1)])
+        assert await _sessions(platform) == {
+            "s-new": (resources_pb2.EV_SESSION_STATE_ENDED, stop),
+            "s-old": (resources_pb2.EV_SESSION_STATE_ENDED, two),
+        }
+
+
+async def test_deleting_or_moving_a_station_never_rewrites_a_nodes_history(
+    database_url: str, platform_factory: Any
+) -> None:
+    # Readings up to an hour ahead are accepted here, so a whole F2 slot after the move can be metered.
+    async with platform_factory(database_url, telemetry_max_skew_seconds=3600) as platform:
+        await _node_history(platform)
+
+
+async def _node_history(platform: Any) -> None:
+    await _fleet(platform, "c0", "c1")
+    client = aggregator_client(platform)
+    await client.upsert_stations([station("st-b", "ta1")])
+    await client.upsert_chargers([charger("c2", "st-b")])
+    slot = now().replace(minute=0, second=0) - timedelta(days=2)
+    await _upload(
+        platform,
+        _batch(*(meter(c, slot + timedelta(minutes=m), 2500) for c in ("c0", "c1", "c2") for m in range(15))),
+    )
+    grid = _view(platform, Surface.DISPATCH)
+
+    async def node(name: str) -> dict[datetime, str]:
+        means = await grid.all_slot_means(f"gridNodes/{name}", slot, slot + timedelta(minutes=15))
+        return {m.slot_start_time.ToDatetime(tzinfo=UTC): m.mean_power_w.value for m in means}
+
+    assert await node("ta1") == {slot: "7500"}
+    assert await node("f1") == {slot: "7500"}
+    await client.delete_station("aggregators/agg-1/stations/st-a")
+    await client.upsert_stations([station("st-b", "ta2")])  # moved to another transformer area
+    assert await node("ta1") == {slot: "7500"}  # the past as it was
+    assert await node("ta2") == {}  # st-b's history stays where it was taken
+    assert await node("f1") == {slot: "7500"}
+
+    # Readings taken after the move count for the new node: the next whole slot, sampled every minute
+    # (F2 meters a slot from power samples covering it).
+    later = datetime.now(UTC) + timedelta(seconds=1)
+    start = later.replace(minute=later.minute // 15 * 15, second=0, microsecond=0) + timedelta(minutes=15)
+    end = start + timedelta(minutes=15)
+    await _upload(platform, _batch(*(meter("c2", start + timedelta(minutes=k), 1000) for k in range(16))))
+    assert [m.mean_power_w.value for m in await grid.all_slot_means("gridNodes/ta2", start, end)] == ["1000"]
+    assert await grid.all_slot_means("gridNodes/ta1", start, end) == []
+
+
+async def test_a_new_car_does_not_inherit_the_previous_cars_power(platform: Any) -> None:
+    await _fleet(platform)
+    t = now()
+    await _upload(platform, _batch(meter("c0", t - timedelta(seconds=20), 1000)))  # the previous car
+    fresh = _session_at("s-2", t - timedelta(seconds=10), t)  # 60 kWh at SOC 0.5 → 0.8: Pmax = 7000 W
+    await aggregator_client(platform).upsert_sessions([fresh])
+
+    capacity = await GridRegistryClient(platform.grid).get_adjustable_capacity("aggregators/agg-1")
+
+    # No reading since the plug-in: P0 is the unmanaged power Pmax, not the previous car's 1000 W.
+    assert capacity.capacity.present_power_w == 7000
+    await _upload(platform, _batch(meter("c0", t, 3000)))
+    capacity = await GridRegistryClient(platform.grid).get_adjustable_capacity("aggregators/agg-1")
+    assert capacity.capacity.present_power_w == 3000
+
+
+async def test_a_repeated_batch_id_is_answered_with_the_first_answer_on_every_path(platform: Any) -> None:
+    await _fleet(platform)
+    t = now() - timedelta(hours=1)
+    values = [meter("c0", t + timedelta(minutes=m), 100 + m) for m in range(3)]
+    again = [
+        meter("c0", t, 100),
+        meter("c0", t + timedelta(minutes=1), 999),
+        meter("c0", t + timedelta(minutes=9), 1),
+    ]
+    offline = DeviceTelemetryClient(platform.channel_for("vgi://device/c0", aggregator_id="agg-1"))
+
+    def counts(answer: Any) -> tuple[int, int, int]:
+        return (answer.stored_points, answer.duplicate_points, answer.corrected_points)
+
+    async with DeviceSession(platform.channel_for("vgi://device/c0", aggregator_id="agg-1"), "c0") as device:
+        first = str(uuid.uuid4())
+        assert counts(await device.send_meter_values(values, batch_id=first)) == (3, 0, 0)
+        assert counts(await device.send_meter_values(values, batch_id=first)) == (
+            3,
+            0,
+            0,
+        )  # re-sent on the stream
+        assert counts(await offline.upload_meter_values(values, batch_id=first)) == (3, 0, 0)  # and offline
+
+        second = str(uuid.uuid4())
+        assert counts(await offline.upload_meter_values(again, batch_id=second)) == (1, 1, 1)
+        assert counts(await offline.upload_meter_values(again, batch_id=second)) == (1, 1, 1)
+        assert counts(await device.send_meter_values(again, batch_id=second)) == (1, 1, 1)
+
+    batch = _batch(meter("c0", t + timedelta(minutes=20), 5))
+    assert await _upload(platform, batch, batch) == [(1, 0, 0, False), (1, 0, 0, True)]
+    stored = await _powers(platform, t, t + timedelta(hours=1))
+    assert stored == {
+        t: 100,
+        t + timedelta(minutes=1): 999,
+        t + timedelta(minutes=2): 102,
+        t + timedelta(minutes=9): 1,
+        t + timedelta(minutes=20): 5,
+    }
