@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	money "vgikit/google/type/money"
@@ -165,8 +166,9 @@ func main() {
 		b := &aggregatorv1.TelemetryBatch{BatchId: requestID()}
 		for _, id := range ids {
 			b.MeterValues = append(b.MeterValues, &commonv1.MeterValue{
-				ChargerId: id, SampleTime: timestamppb.New(time.Now().Add(-time.Minute)), PowerW: 3500,
-				EnergyRegisterWh: 1000, Status: commonv1.ChargerStatus_CHARGER_STATUS_CHARGING,
+				// power_w and the registers have field presence (proto3 optional): pointers in Go.
+				ChargerId: id, SampleTime: timestamppb.New(time.Now().Add(-time.Minute)), PowerW: proto.Int64(3500),
+				EnergyRegisterWh: proto.Int64(1000), Status: commonv1.ChargerStatus_CHARGER_STATUS_CHARGING,
 			})
 		}
 		return &aggregatorv1.UploadTelemetryRequest{Batch: b}
