@@ -22,6 +22,11 @@ How a wake-up travels:
    subscribers of that process's Dispatcher (its own are skipped: they were
    woken in step 2).
 
+The channel belongs to the schema the platform's tables live in
+(``vgi_outbox`` for ``public``, ``vgi_outbox.<schema>`` otherwise): two
+platforms sharing one PostgreSQL database in different schemas never wake
+each other's streams.
+
 Both connections reconnect with backoff when PostgreSQL goes away; while a
 process is not listening it hears nothing, and its streams catch up at the
 next poll (``delivery_poll_seconds``).
@@ -44,6 +49,7 @@ from collections.abc import Collection, Iterator
 
 import psycopg
 import sqlalchemy as sa
+from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from server.delivery import WakeCallback, Wakeup
@@ -54,6 +60,13 @@ from store.outbox import Channel
 log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "vgi_outbox"
+
+
+def channel_for(schema: str) -> str:
+    """The NOTIFY channel of the platform whose tables live in ``schema``."""
+    return NOTIFY_CHANNEL if schema == "public" else f"{NOTIFY_CHANNEL}.{schema}"[:63]
+
+
 # PostgreSQL refuses payloads of 8,000 bytes or more; leave room for the envelope.
 _PAYLOAD_BUDGET = 7_000
 # Keepalives make a silently dropped connection fail within about 15 s
@@ -135,6 +148,7 @@ class PgNotifyWakeup:
         self._wake: WakeCallback | None = None
         self._flush = asyncio.Event()
         self.listening = asyncio.Event()
+        self.channel = NOTIFY_CHANNEL  # replaced by the schema's channel on the first connection
 
     async def start(self, wake: WakeCallback) -> None:
         """Start publishing and listening; waits (boundedly) until LISTEN is in place."""
@@ -181,7 +195,7 @@ class PgNotifyWakeup:
         try:
             origin, channel, subscriber_ids = decode(payload)
         except ValueError as exc:
-            log.warning("ignoring a %s notification: %s", NOTIFY_CHANNEL, exc)
+            log.warning("ignoring a %s notification: %s", self.channel, exc)
             return
         if origin != self.origin:
             self._wake(channel, subscriber_ids)
@@ -192,12 +206,19 @@ class PgNotifyWakeup:
             self._conninfo, autocommit=True, application_name=f"vgi-{role}-{self.origin[:12]}"
         )
 
+    async def _learn_channel(self, conn: psycopg.AsyncConnection[tuple[object, ...]]) -> None:
+        # The schema comes from the URL's search_path, which both connections share.
+        cursor = await conn.execute("SELECT current_schema()")
+        row = await cursor.fetchone()
+        self.channel = channel_for(str(row[0]) if row is not None and row[0] else "public")
+
     async def _listen(self) -> None:
         backoff = self._initial_backoff_s
         while True:
             try:
                 async with await self._connect("listen") as conn:
-                    await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    await self._learn_channel(conn)
+                    await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
                     self.listening.set()
                     backoff = self._initial_backoff_s
                     async for notify in conn.notifies():
@@ -220,9 +241,10 @@ class PgNotifyWakeup:
                 try:
                     if conn is None or conn.closed:
                         conn = await self._connect("notify")
+                        await self._learn_channel(conn)
                     await conn.execute(
                         "SELECT pg_notify(%s, payload) FROM unnest(%s::text[]) AS payload",
-                        (NOTIFY_CHANNEL, payloads),
+                        (self.channel, payloads),
                     )
                     backoff = self._initial_backoff_s
                 except psycopg.Error as exc:

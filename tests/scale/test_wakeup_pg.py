@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Collection
 
 import psycopg
@@ -10,7 +11,8 @@ import pytest
 from conftest import PG_CONNINFO
 from delivery.helpers import enqueue
 
-from server.wakeup_pg import PgNotifyWakeup, decode, encode, wakeup_for
+from server.wakeup_pg import PgNotifyWakeup, channel_for, decode, encode, wakeup_for
+from store import migrate
 from store.db import Database
 from store.outbox import Channel
 
@@ -95,6 +97,38 @@ async def test_a_commit_in_one_process_wakes_the_other_also_after_its_listener_i
         finally:
             await producer.stop()
             await consumer.stop()
+
+
+async def test_platforms_in_other_schemas_of_the_same_database_never_wake_each_other(
+    database_url: str,
+) -> None:
+    # Two platforms (or two test runs) sharing one PostgreSQL database: each LISTENs on its schema's channel.
+    other_schema = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(PG_CONNINFO, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{other_schema}"')
+    other_url = database_url.split("?")[0] + f"?options=-csearch_path%3D{other_schema}"
+    try:
+        migrate.upgrade(other_url)
+        async with store(database_url) as mine_db, store(other_url) as other_db:
+            mine, other = PgNotifyWakeup(mine_db), PgNotifyWakeup(other_db)
+            told_mine, told_other = Heard(), Heard()
+            await mine.start(told_mine)
+            await other.start(told_other)
+            try:
+                assert mine.channel != other.channel
+                assert channel_for("public") == "vgi_outbox"
+                await other_db.write(enqueue([("agg-other", "theirs")]))
+                assert await told_other.next() == (Channel.NOTIFICATIONS, frozenset({"agg-other"}))
+                await mine_db.write(enqueue([("agg-mine", "ours")]))
+                # What this platform hears first is its own commit, never the other schema's.
+                assert await told_mine.next() == (Channel.NOTIFICATIONS, frozenset({"agg-mine"}))
+                assert told_mine.calls.empty()
+            finally:
+                await mine.stop()
+                await other.stop()
+    finally:
+        with psycopg.connect(PG_CONNINFO, autocommit=True) as admin:
+            admin.execute(f'DROP SCHEMA "{other_schema}" CASCADE')
 
 
 def _listeners(application_name: str) -> list[int]:
