@@ -19,6 +19,11 @@ call is sampled. Here:
 
 Client side wraps the upstream ``aio_client_interceptors()``, which handles
 all four RPC kinds and injects W3C context into the call metadata.
+
+Span names on both sides follow the OpenTelemetry RPC conventions,
+``$package.$service/$method`` (e.g. ``vgi.dispatch.v1.DispatchService/
+SubmitDispatchInstruction``) — the gRPC path without its leading "/", which the
+upstream client interceptors would otherwise keep (``span_name``).
 """
 
 from __future__ import annotations
@@ -152,7 +157,7 @@ class TracingInterceptor(Interceptor):
         return span, otel_context.attach(trace.set_span_in_context(span, carried))
 
     def _trace_unary(self, method: MethodInfo, behavior: UnaryBehavior) -> UnaryBehavior:
-        name, attributes, begin = method.full_name, _span_attributes(method), self._begin
+        name, attributes, begin = span_name(method.full_name), _span_attributes(method), self._begin
 
         async def traced(request: Any, context: Context) -> Any:
             started = begin(name, attributes, context)
@@ -171,7 +176,7 @@ class TracingInterceptor(Interceptor):
     def _trace_stream(self, method: MethodInfo, behavior: StreamBehavior) -> StreamBehavior:
         if not inspect.isasyncgenfunction(behavior):
             return self._trace_unary(method, behavior)
-        name, attributes, begin = method.full_name, _span_attributes(method), self._begin
+        name, attributes, begin = span_name(method.full_name), _span_attributes(method), self._begin
 
         async def traced_gen(request: Any, context: Context) -> AsyncIterator[Any]:
             started = begin(name, attributes, context)
@@ -188,6 +193,34 @@ class TracingInterceptor(Interceptor):
             _end(started, call_status(context, None), None)
 
         return traced_gen
+
+
+def span_name(full_method: str) -> str:
+    """The span name of a call to ``full_method`` ("/pkg.Service/Method"): "pkg.Service/Method"."""
+    return full_method.removeprefix("/")
+
+
+class _ConventionalTracer(trace.Tracer):
+    """A tracer whose spans are named by ``span_name``: the upstream client interceptors name them by the path."""
+
+    def __init__(self, tracer: trace.Tracer) -> None:
+        self._tracer = tracer
+
+    def start_span(self, name: str, *args: Any, **kwargs: Any) -> trace.Span:
+        return self._tracer.start_span(span_name(name), *args, **kwargs)
+
+    def start_as_current_span(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return self._tracer.start_as_current_span(span_name(name), *args, **kwargs)
+
+
+class _ConventionalTracerProvider(trace.TracerProvider):
+    """Hands the upstream client interceptors ``_ConventionalTracer``s of the real provider."""
+
+    def __init__(self, provider: trace.TracerProvider) -> None:
+        self._provider = provider
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+        return _ConventionalTracer(self._provider.get_tracer(*args, **kwargs))
 
 
 def _span_attributes(method: MethodInfo) -> Mapping[str, AttributeValue]:
@@ -228,4 +261,4 @@ def client_interceptors(tracer_provider: TracerProvider | None = None) -> list[g
     provider = tracer_provider if tracer_provider is not None else installed_tracer_provider()
     if provider is None:
         return []
-    return list(aio_client_interceptors(tracer_provider=provider))
+    return list(aio_client_interceptors(tracer_provider=_ConventionalTracerProvider(provider)))

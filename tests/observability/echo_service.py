@@ -93,6 +93,11 @@ def path(method: str) -> str:
     return f"/{SERVICE}/{method}"
 
 
+def span(method: str) -> str:
+    """The span name of a call to ``method`` (OpenTelemetry RPC conventions: no leading "/")."""
+    return f"{SERVICE}/{method}"
+
+
 @asynccontextmanager
 async def serve(
     service: EchoService, interceptors: Sequence[grpc.aio.ServerInterceptor]

@@ -14,7 +14,7 @@ from server.observability import setup_observability
 from server.observability.metrics import METRICS, setup_metrics
 from server.observability.tracing import exporter_names, setup_tracing
 
-from .echo_service import EchoService, path, serve
+from .echo_service import EchoService, path, serve, span
 from .otlp_receiver import attributes, otlp_receiver
 
 
@@ -39,8 +39,8 @@ async def test_spans_and_metrics_reach_an_otlp_receiver(monkeypatch: pytest.Monk
             await asyncio.to_thread(observability.shutdown)
 
     spans = {(span.name, span.kind): (resource, span) for resource, span in receiver.spans()}
-    resource, server = spans[(path("Unary"), 2)]  # SPAN_KIND_SERVER
-    _, client = spans[(path("Unary"), 3)]  # SPAN_KIND_CLIENT
+    resource, server = spans[(span("Unary"), 2)]  # SPAN_KIND_SERVER
+    _, client = spans[(span("Unary"), 3)]  # SPAN_KIND_CLIENT
     assert resource["service.name"] == "vgi-test"
     assert server.trace_id == client.trace_id and server.parent_span_id == client.span_id
     assert attributes(server.attributes)["rpc.grpc.status_code"] == 0

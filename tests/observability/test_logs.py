@@ -16,7 +16,7 @@ from server.observability.logs import REDACTED, redact, setup_logging
 from server.observability.metrics import Metrics
 
 from .conftest import MakeTracing
-from .echo_service import EchoService, path, serve
+from .echo_service import EchoService, path, serve, span
 
 # A real ES256-shaped JWT (header {"alg":"ES256","typ":"JWT","kid":"k1"}).
 JWT = (
@@ -53,14 +53,14 @@ async def test_lines_are_json_with_the_call_trace_id_and_no_token(
     spans = {s.name: s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER}
 
     [saving] = [line for line in lines if line["message"].startswith("saving")]
-    server = spans[path("Unary")]
+    server = spans[span("Unary")]
     assert saving["trace_id"] == f"{server.context.trace_id:032x}"
     assert saving["span_id"] == f"{server.context.span_id:016x}"
     assert (saving["level"], saving["logger"]) == ("INFO", "tests.echo")
     assert "authorization" in saving["message"] and REDACTED in saving["message"]
 
     [failure] = [line for line in lines if line["message"] == "fail handler failed"]
-    assert failure["trace_id"] == f"{spans[path('Fail')].context.trace_id:032x}"
+    assert failure["trace_id"] == f"{spans[span('Fail')].context.trace_id:032x}"
     assert "ValueError" in failure["exception"] and REDACTED in failure["exception"]
 
     access = {line["method"]: line for line in lines if line["message"] == "rpc finished"}

@@ -71,7 +71,7 @@ async def _register_charger_1(database_url: str) -> None:
 
 
 def _client_span(spans: tuple[ReadableSpan, ...], method: str) -> ReadableSpan:
-    [span] = [s for s in spans if s.name == method and s.kind is SpanKind.CLIENT]
+    [span] = [s for s in spans if s.name == method.removeprefix("/") and s.kind is SpanKind.CLIENT]
     return span
 
 
@@ -166,7 +166,7 @@ async def test_server_log_lines_carry_the_trace_and_caller_and_no_token(
         return line
 
     def assert_traced(line: dict[str, Any], method: str, nth: int = 0) -> None:
-        client = [s for s in spans if s.name == method and s.kind is SpanKind.CLIENT][nth]
+        client = [s for s in spans if s.name == method.removeprefix("/") and s.kind is SpanKind.CLIENT][nth]
         server = server_spans[client.context.span_id.to_bytes(8, "big")]
         assert line["trace_id"] == f"{client.context.trace_id:032x}" == server.trace_id.hex()
         assert line["span_id"] == server.span_id.hex()

@@ -42,7 +42,7 @@ from waiting import WAIT_S, until
 pytestmark = pytest.mark.timeout(180)
 
 SERVICE = "vgi.dispatch.v1.DispatchService"
-SUBMIT = f"/{SERVICE}/SubmitDispatchInstruction"
+SUBMIT = f"{SERVICE}/SubmitDispatchInstruction"
 SERVER, CLIENT, PRODUCER = (
     trace_pb2.Span.SPAN_KIND_SERVER,
     trace_pb2.Span.SPAN_KIND_CLIENT,

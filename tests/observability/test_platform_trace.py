@@ -42,7 +42,7 @@ from waiting import WAIT_S, until
 
 pytestmark = pytest.mark.timeout(120)
 
-SUBMIT = "/vgi.dispatch.v1.DispatchService/SubmitDispatchInstruction"
+SUBMIT = "vgi.dispatch.v1.DispatchService/SubmitDispatchInstruction"
 AGGREGATOR = "vgi://aggregator/agg-a"
 CHARGER = "ch-s-1"
 

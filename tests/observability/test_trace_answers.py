@@ -23,7 +23,7 @@ from server.observability.tracing import use_tracer_provider
 from .conftest import MakeTracing
 from .test_platform_trace import AGGREGATOR, WAIT_S, _only, _wait_for
 
-PUBLISH = "/vgi.dispatch.v1.DispatchService/PublishPriceCurve"
+PUBLISH = "vgi.dispatch.v1.DispatchService/PublishPriceCurve"
 
 
 async def test_price_curve_notification_is_a_linked_delivery(
@@ -63,13 +63,13 @@ async def test_price_curve_notification_is_a_linked_delivery(
         spans = await _wait_for(exporter, ["deliver notification"])
         with pytest.raises(NotFoundError):
             await GridMarketClient(running.grid).get_event("events/none")
-        missing = await _wait_for(exporter, ["/vgi.dispatch.v1.DispatchService/GetEvent"])
+        missing = await _wait_for(exporter, ["vgi.dispatch.v1.DispatchService/GetEvent"])
 
     server = _only(spans, PUBLISH, SpanKind.SERVER)
     delivery = _only(spans, "deliver notification", SpanKind.PRODUCER)
     assert [(link.context.trace_id, link.context.span_id) for link in delivery.links] == [
         (server.context.trace_id, server.context.span_id)
     ]
-    lookup = _only(missing, "/vgi.dispatch.v1.DispatchService/GetEvent", SpanKind.SERVER)
+    lookup = _only(missing, "vgi.dispatch.v1.DispatchService/GetEvent", SpanKind.SERVER)
     reads = [s for s in missing if s.parent is not None and s.parent.span_id == lookup.context.span_id]
     assert reads and all(s.status.status_code is StatusCode.UNSET for s in reads)

@@ -13,7 +13,7 @@ from server.observability.metrics import Metrics
 from server.observability.tracing import start_linked_span, use_tracer_provider
 
 from .conftest import MakeTracing
-from .echo_service import EXPECTED_REPLIES, EchoService, call_every_kind, path, serve
+from .echo_service import EXPECTED_REPLIES, EchoService, call_every_kind, path, serve, span
 from waiting import until
 
 
@@ -40,8 +40,8 @@ async def test_client_server_store_and_linked_delivery(memory_tracing: MakeTraci
         pass
 
     spans = exporter.get_finished_spans()
-    client = _one(spans, path("Unary"), SpanKind.CLIENT)
-    server = _one(spans, path("Unary"), SpanKind.SERVER)
+    client = _one(spans, span("Unary"), SpanKind.CLIENT)
+    server = _one(spans, span("Unary"), SpanKind.SERVER)
     store = _one(spans, "store.save_item", SpanKind.INTERNAL)
     delivery = _one(spans, "deliver notification", SpanKind.INTERNAL)
 
@@ -72,8 +72,8 @@ async def test_every_rpc_kind_is_traced_and_still_works(memory_tracing: MakeTrac
 
     spans = exporter.get_finished_spans()
     for method in EXPECTED_REPLIES:
-        client = _one(spans, path(method), SpanKind.CLIENT)
-        server = _one(spans, path(method), SpanKind.SERVER)
+        client = _one(spans, span(method), SpanKind.CLIENT)
+        server = _one(spans, span(method), SpanKind.SERVER)
         assert server.parent is not None and server.parent.span_id == client.context.span_id, method
         assert server.attributes["rpc.grpc.status_code"] == 0, method
         assert server.status.status_code is StatusCode.UNSET, method
@@ -102,7 +102,7 @@ async def test_failed_calls_carry_their_code(
             await channel.unary_unary(path(method))(b"x")
     assert raised.value.code() is code
 
-    server = _one(exporter.get_finished_spans(), path(method), SpanKind.SERVER)
+    server = _one(exporter.get_finished_spans(), span(method), SpanKind.SERVER)
     assert server.attributes["rpc.grpc.status_code"] == code.value[0]
     assert server.status.status_code is status
     assert any(event.name == "exception" for event in server.events) is exception_recorded
@@ -120,7 +120,7 @@ async def test_deadline_is_recorded_as_deadline_exceeded(memory_tracing: MakeTra
         # The server's deadline runs from when the call arrived, a little after
         # the client's: wait for the span there rather than cancel the call by stopping.
         await until(lambda: bool(exporter.get_finished_spans()), what="the server span to end")
-    server = _one(exporter.get_finished_spans(), path("Slow"), SpanKind.SERVER)
+    server = _one(exporter.get_finished_spans(), span("Slow"), SpanKind.SERVER)
     assert server.attributes["rpc.grpc.status_code"] == grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
     # The client's own deadline ended the call: not the server's fault, so not an ERROR span.
     assert server.status.status_code is StatusCode.UNSET
