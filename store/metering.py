@@ -108,22 +108,9 @@ def scope_means(
     if charger_id is not None:
         in_scope.append(chargers.c.charger_id == charger_id)
     query = (
-        sa.select(
-            meter_values.c.charger_id,
-            meter_values.c.sample_time,
-            meter_values.c.power_w,
-            meter_values.c.energy_register_wh,
-            meter_values.c.export_register_wh,
-            chargers.c.aggregator_id,
-            chargers.c.station_id,
-            chargers.c.bidirectional,
-        )
-        .join(chargers, chargers.c.charger_id == meter_values.c.charger_id)
-        .where(
-            *in_scope,
-            meter_values.c.sample_time >= fetch_from,
-            meter_values.c.sample_time <= fetch_to,
-        )
+        _readings(in_scope, fetch_from, fetch_to)
+        if len(spans) != 1
+        else _bracketing_readings(in_scope, start, end, heartbeat_timeout)
     )
     for row in conn.execute(query):
         per_charger.setdefault(row.charger_id, []).append(
@@ -178,6 +165,65 @@ def scope_means(
             for at in aggregator_reported:
                 sources.setdefault(aggregator_id, {})[at] = {AGGREGATOR}
     return out
+
+
+_READING_COLUMNS = (
+    meter_values.c.charger_id,
+    meter_values.c.sample_time,
+    meter_values.c.power_w,
+    meter_values.c.energy_register_wh,
+    meter_values.c.export_register_wh,
+    chargers.c.aggregator_id,
+    chargers.c.station_id,
+    chargers.c.bidirectional,
+)
+
+
+def _readings(in_scope: Sequence[Any], fetch_from: datetime, fetch_to: datetime) -> Any:
+    """Every reading of the scope in [fetch_from, fetch_to], with its charger's owner."""
+    return (
+        sa.select(*_READING_COLUMNS)
+        .join(chargers, chargers.c.charger_id == meter_values.c.charger_id)
+        .where(*in_scope, meter_values.c.sample_time >= fetch_from, meter_values.c.sample_time <= fetch_to)
+    )
+
+
+def _bracketing_readings(
+    in_scope: Sequence[Any], start: datetime, end: datetime, heartbeat_timeout: timedelta
+) -> Any:
+    """The readings that bear on the ONE interval [start, end), and no others (the monitor's minute).
+
+    ``domain.metering`` reads, for [s, e): the power samples held into it — taken in
+    [s − timeout, e) —, and the register readings bracketing s and e — the last at or
+    before s and the first at or after e within ``REGISTER_REACH``, and any between. So:
+    the readings in [s − timeout, e], plus each charger's last register reading in
+    [s − reach, s] and first in [e, e + reach]. The value is the same as from the whole
+    ``reading_window`` (a test compares them), from a few readings per charger instead of
+    half an hour's.
+    """
+    t = meter_values.c.sample_time
+    has_register = sa.and_(
+        meter_values.c.energy_register_wh.is_not(None),
+        sa.or_(chargers.c.bidirectional == sa.false(), meter_values.c.export_register_wh.is_not(None)),
+    )
+
+    def edge(pick: Any, low: datetime, high: datetime) -> Any:
+        return (
+            sa.select(meter_values.c.charger_id, pick(t))
+            .join(chargers, chargers.c.charger_id == meter_values.c.charger_id)
+            .where(*in_scope, has_register, t >= low, t <= high)
+            .group_by(meter_values.c.charger_id)
+            .correlate(None)
+        )
+
+    reach = metering.REGISTER_REACH
+    keyed = sa.tuple_(meter_values.c.charger_id, t)
+    joined = sa.select(*_READING_COLUMNS).join(chargers, chargers.c.charger_id == meter_values.c.charger_id)
+    return sa.union(
+        joined.where(*in_scope, t >= start - heartbeat_timeout, t <= end),
+        joined.where(keyed.in_(edge(sa.func.max, start - reach, start))),
+        joined.where(keyed.in_(edge(sa.func.min, end, end + reach))),
+    )
 
 
 def _reported(

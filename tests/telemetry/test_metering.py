@@ -319,3 +319,40 @@ async def test_slot_values_do_not_depend_on_batches_or_arrival_order_and_match_t
         )
     )
     assert found == ({"agg-1": expected} if expected else {})
+
+    # The monitor's one-minute read fetches only the readings bracketing its minute
+    # (store.metering._bracketing_readings): the same value as from the whole window,
+    # for a station and for a node (membership at reading time), every minute around the slots.
+    minute = timedelta(minutes=1)
+    scopes: list[dict[str, Any]] = [
+        {
+            "station_scope": sa.select(stations.c.aggregator_id, stations.c.station_id).where(
+                stations.c.station_id == station_id
+            )
+        },
+        {"node_id": "ta1"},
+    ]
+
+    def one_minute_and_window(conn: Any) -> list[tuple[Any, Any, Any]]:
+        compared = []
+        for k in range(-3, 34):
+            at = start + k * minute
+            for scope in scopes:
+                alone = metering.scope_means(
+                    conn, start=at, end=at + minute, step=minute, heartbeat_timeout=TIMEOUT, **scope
+                )
+                window = metering.scope_means(
+                    conn, start=at, end=at + 2 * minute, step=minute, heartbeat_timeout=TIMEOUT, **scope
+                )
+                compared.append(
+                    (
+                        at,
+                        {a: v[at] for a, v in alone.items() if at in v},
+                        {a: v[at] for a, v in window.items() if at in v},
+                    )
+                )
+        return compared
+
+    compared = await platform.db.read(one_minute_and_window)
+    assert [(at, alone) for at, alone, _ in compared] == [(at, window) for at, _, window in compared]
+    assert any(alone for _, alone, _ in compared)
