@@ -92,7 +92,7 @@ def _serve(args: argparse.Namespace) -> int:
             "ocpp_listen",
         )
     }
-    from server.preflight import StartupError
+    from server import preflight
 
     try:
         settings = config.load(args.config, **overrides)
@@ -109,15 +109,17 @@ def _serve(args: argparse.Namespace) -> int:
                 access=settings.access_log,
             )
             return supervise(settings)
+        # The Prometheus endpoint is bound with observability, before the platform's own checks run.
+        preflight.ports_free(settings)
         try:
             obs = setup_observability_for(settings)
         except ValueError as exc:  # the OTEL_* environment names something this build cannot do
-            raise StartupError(str(exc)) from None
+            raise preflight.StartupError(str(exc)) from None
         try:
             asyncio.run(serve(settings, metrics_registry=obs.prometheus.registry if obs.prometheus else None))
         finally:
             obs.shutdown()
-    except (ValueError, StartupError) as exc:
+    except (ValueError, preflight.StartupError) as exc:
         print(f"vgi serve: {exc}", file=sys.stderr)
         return 2
     return 0
