@@ -160,6 +160,36 @@ def _blocks_named(name: str) -> list[Block]:
     return [b for d in DOCUMENTS for b in parse(d) if b.file == name]
 
 
+def test_sdk_example_runs_again_against_the_same_platform(
+    workdir: Path, tmp_path: Path, live_platform: dict[str, str]
+) -> None:
+    """The README's SDK example, run twice: the second run finds the aggregator the first onboarded
+    (it failed with AlreadyExists), and both print the state by its name (it printed 1)."""
+    [example] = _blocks_named("sdk_example.py")
+    (workdir / "sdk_example.py").write_text(_live(example.text, live_platform))
+    env = _reader_env(tmp_path)
+    issue = [str(VENV_BIN / "vgi"), "token", "issue", "--pki", "var/pki"]
+    token = subprocess.run(
+        [*issue, "--subject", "vgi://operator/op-1", "--audience", "vgi.operator"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    for run in ("first", "second"):
+        result = subprocess.run(
+            [sys.executable, "sdk_example.py"],
+            cwd=workdir,
+            env={**env, "TOKEN": token},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, (run, result.stderr[-3000:])
+        assert result.stdout.strip() == "aggregators/northwind AGGREGATOR_STATE_ACTIVE", (run, result.stdout)
+
+
 def test_systemd_unit_verifies(tmp_path: Path) -> None:
     [unit] = _blocks_named("vgi.service")
     if shutil.which("systemd-analyze") is None:
