@@ -156,6 +156,29 @@ def test_shell_blocks_run_verbatim(
         )
 
 
+_ONBOARDED = re.compile(r'"aggregator_id":\s*"([^"]+)"|create_aggregator\(\s*"([^"]+)"')
+_REQUEST_ID = re.compile(r'"request_id":\s*"([^"]+)"')
+
+
+def test_documents_onboard_distinct_aggregators() -> None:
+    """Each document runs on a fresh platform here, but a reader runs the README tour and then
+    docs/GRPCURL.md against one: an aggregator id or request_id used by two documents collides there
+    (ALREADY_EXISTS, or the other document's first answer)."""
+    users: dict[str, set[str]] = {}
+    for document in DOCUMENTS:
+        for block in parse(document):
+            if block.runs or block.file:
+                for match in _ONBOARDED.finditer(block.text):
+                    users.setdefault(f"aggregator {match.group(1) or match.group(2)}", set()).add(
+                        document.name
+                    )
+                for match in _REQUEST_ID.finditer(block.text):
+                    users.setdefault(f"request_id {match.group(1)}", set()).add(document.name)
+    assert any(key.startswith("aggregator ") for key in users)
+    shared = {key: sorted(names) for key, names in users.items() if len(names) > 1}
+    assert not shared, shared
+
+
 def _blocks_named(name: str) -> list[Block]:
     return [b for d in DOCUMENTS for b in parse(d) if b.file == name]
 
