@@ -97,6 +97,8 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         settings = config.load(args.config, **overrides)
         settings.validate()
+        # Bound with observability (by each worker), before the platform's own checks run.
+        preflight.prometheus_port_free(settings)
         if settings.workers > 1:
             from server.observability.logs import setup_logging
             from server.workers import supervise
@@ -109,8 +111,6 @@ def _serve(args: argparse.Namespace) -> int:
                 access=settings.access_log,
             )
             return supervise(settings)
-        # The Prometheus endpoint is bound with observability, before the platform's own checks run.
-        preflight.ports_free(settings)
         try:
             obs = setup_observability_for(settings)
         except ValueError as exc:  # the OTEL_* environment names something this build cannot do
