@@ -109,5 +109,9 @@ async def start_grpc_health(address: str, health: HealthServicer) -> tuple[grpc.
         [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
     )
     port = server.add_insecure_port(address)
+    if (
+        port == 0
+    ):  # some grpc versions answer 0 instead of raising; a server that was never started leaks nothing
+        raise RuntimeError(f"could not listen on {address}")
     await server.start()
     return server, port

@@ -303,7 +303,14 @@ class Platform:
             if settings.retention_interval_seconds > 0:
                 self._retention_task = asyncio.create_task(self.retention.run(), name="vgi-retention")
         except BaseException:
-            # A failed start (e.g. the port is taken) must not leak the pool's threads.
+            # A failed start (e.g. a port is taken) must not leak the pool's threads, nor leave a started
+            # gRPC server to be collected after the event loop closed (a traceback at exit).
+            if self.gateway is not None:
+                await self.gateway.stop()
+                self.gateway = None
+            if self.server is not None:
+                await self.server.stop(0)
+                self.server = None
             await self._stop_admin()
             await dispatcher.stop()
             self.dispatcher = None
@@ -325,25 +332,32 @@ class Platform:
         return parts
 
     async def _start_admin(self) -> None:
+        # preflight found these ports free; this names the setting should another process take one since.
         settings = self.settings
-        try:
-            if settings.admin_listen:
-                self.admin = HttpAdmin(
-                    settings.admin_listen,
-                    ready=lambda: self._serving is True,
-                    registry=self._metrics_registry,
-                )
+        if settings.admin_listen:
+            self.admin = HttpAdmin(
+                settings.admin_listen,
+                ready=lambda: self._serving is True,
+                registry=self._metrics_registry,
+            )
+            try:
                 self.admin_port = self.admin.start()
-            if settings.admin_grpc_listen:
+            except OSError as exc:
+                self.admin = None
+                raise preflight.StartupError(
+                    f"admin_listen: cannot listen on {settings.admin_listen}: {exc.strerror}"
+                ) from None
+        if settings.admin_grpc_listen:
+            try:
                 self._grpc_health, self.grpc_health_port = await start_grpc_health(
                     settings.admin_grpc_listen, self.health
                 )
-        except (OSError, RuntimeError) as exc:
-            raise preflight.StartupError(f"admin listener: cannot listen: {exc}") from None
-        if self._grpc_health is not None and self.grpc_health_port == 0:
-            raise preflight.StartupError(
-                f"admin_grpc_listen: could not listen on {settings.admin_grpc_listen}"
-            )
+            except RuntimeError:
+                self.grpc_health_port = 0
+            if self.grpc_health_port == 0:
+                raise preflight.StartupError(
+                    f"admin_grpc_listen: could not listen on {settings.admin_grpc_listen}"
+                )
 
     async def _stop_admin(self) -> None:
         if self.admin is not None:

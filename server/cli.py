@@ -92,11 +92,13 @@ def _serve(args: argparse.Namespace) -> int:
             "ocpp_listen",
         )
     }
-    from server.preflight import StartupError
+    from server import preflight
 
     try:
         settings = config.load(args.config, **overrides)
         settings.validate()
+        # Bound with observability (by each worker), before the platform's own checks run.
+        preflight.prometheus_port_free(settings)
         if settings.workers > 1:
             from server.observability.logs import setup_logging
             from server.workers import supervise
@@ -112,12 +114,12 @@ def _serve(args: argparse.Namespace) -> int:
         try:
             obs = setup_observability_for(settings)
         except ValueError as exc:  # the OTEL_* environment names something this build cannot do
-            raise StartupError(str(exc)) from None
+            raise preflight.StartupError(str(exc)) from None
         try:
             asyncio.run(serve(settings, metrics_registry=obs.prometheus.registry if obs.prometheus else None))
         finally:
             obs.shutdown()
-    except (ValueError, StartupError) as exc:
+    except (ValueError, preflight.StartupError) as exc:
         print(f"vgi serve: {exc}", file=sys.stderr)
         return 2
     return 0

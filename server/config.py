@@ -318,6 +318,8 @@ class Settings:
         for setting in ("admin_listen", "admin_grpc_listen"):
             if getattr(self, setting):
                 _check_address(setting, getattr(self, setting))
+        if not 0 <= self.prometheus_port <= 65535:
+            raise ValueError(f"prometheus_port: {self.prometheus_port} is not a port from 0 to 65535")
         check_database_url(self.database_url)
         for setting in ("log_level", "log_level_libraries"):
             if getattr(self, setting).upper() not in LOG_LEVELS:

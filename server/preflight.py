@@ -2,7 +2,7 @@
 
 ``Settings.validate`` refuses what the settings alone show to be wrong; this
 module then checks what the machine says, in the order that leaves nothing
-behind: the TLS and key files are readable and the listen port is free
+behind: the TLS and key files are readable and every fixed port (gRPC, admin) is free
 (``before_migrating``), the store answers, and the database's schema revision
 is one this build knows — and, with ``--no-migrate``, exactly its head
 (``schema_revision``). Each failure is a ``StartupError`` whose message
@@ -32,9 +32,11 @@ class StartupError(Exception):
     """The platform cannot start as configured; the message is one line for the operator."""
 
 
-def before_migrating(settings: Settings) -> None:
+def before_migrating(settings: Settings, *, processes: int = 1) -> None:
+    """``processes``: how many platform processes these settings start (the ``--workers`` supervisor
+    checks for all of them; each worker then checks its own ports again)."""
     _files_readable(settings)
-    _port_free(settings)
+    ports_free(settings, processes=processes)
     _store_answers(settings)
 
 
@@ -58,24 +60,49 @@ def _files_readable(settings: Settings) -> None:
             raise StartupError(f"{name}: cannot read {path}: {exc.strerror}") from None
 
 
-def _port_free(settings: Settings) -> None:
-    """Bind the listen address once: taken, or not ours to take, is said now rather than after migrating."""
-    host, port = settings.listen_host(), settings.listen_port()
+def ports_free(settings: Settings, *, processes: int = 1) -> None:
+    """Bind every fixed port of the platform once — the gRPC listener, the admin HTTP and gRPC health
+    listeners: taken, or not ours to take, is said now rather than after migrating.
+
+    Port 0 (a free one is picked) cannot be taken. Worker i of ``--workers`` listens on port + i on
+    the admin ports, so ``processes`` ports from each are checked; the gRPC port they share.
+    """
+    _bind_once("listen", settings.listen, shared=settings.workers > 1)
+    for setting in ("admin_listen", "admin_grpc_listen"):
+        address = getattr(settings, setting)
+        host, _, port = address.rpartition(":")
+        if address and int(port):
+            for index in range(processes):
+                _bind_once(setting, f"{host}:{int(port) + index}")
+
+
+def prometheus_port_free(settings: Settings) -> None:
+    """The Prometheus endpoint's port (worker i of ``--workers``: port + i), checked by ``vgi serve``
+    before it sets up observability, which binds it before the platform starts."""
+    if settings.prometheus_port:
+        for index in range(settings.workers):
+            _bind_once("prometheus_port", f"127.0.0.1:{settings.prometheus_port + index}")
+
+
+def _bind_once(setting: str, address: str, *, shared: bool = False) -> None:
+    host, port = address.rpartition(":")[0].strip("[]"), int(address.rpartition(":")[2])
+    if port == 0:
+        return
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
-        raise StartupError(f"listen: cannot resolve {host!r}: {exc.strerror}") from None
-    family, kind, proto, _, address = infos[0]
+        raise StartupError(f"{setting}: cannot resolve {host!r}: {exc.strerror}") from None
+    family, kind, proto, _, sockaddr = infos[0]
     with socket.socket(family, kind, proto) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if settings.workers > 1:
+        if shared:
             # Workers share the port with SO_REUSEPORT; only a foreign listener is a conflict.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         try:
-            sock.bind(address)
+            sock.bind(sockaddr)
         except OSError as exc:
             why = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound: {exc.strerror}"
-            raise StartupError(f"listen: {settings.listen} {why}") from None
+            raise StartupError(f"{setting}: {address} {why}") from None
 
 
 def shown_url(url: str) -> str:

@@ -103,7 +103,7 @@ class Supervisor:
         from server.app import serving_line
 
         settings = self.settings
-        preflight.before_migrating(settings)
+        preflight.before_migrating(settings, processes=settings.workers)
         preflight.schema_revision(settings.database_url, will_migrate=settings.migrate_on_start)
         if settings.migrate_on_start:
             from store import migrate

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import ssl
 import tempfile
 from collections.abc import Iterable
@@ -32,6 +33,11 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
 from clients.simulate.parties import WAIT_SECONDS, Credentials, instant
+from server.ocpp.frames import FrameLogger
+
+log = logging.getLogger(__name__)
+#: The stations' frames, at DEBUG: hundreds per station and day.
+_FRAMES = FrameLogger("clients.simulate.frames")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -48,7 +54,7 @@ def _stamp(value: datetime) -> Timestamp:
 
 class _ChargePoint(ChargePoint):  # type: ignore[misc]
     def __init__(self, station: OcppStation, connection: ClientConnection) -> None:
-        super().__init__(station.charger_id, connection)
+        super().__init__(station.charger_id, connection, logger=_FRAMES)
         self.station = station
 
     @on("SetChargingProfile")
@@ -196,6 +202,7 @@ class OcppStation:
         )
         if boot.status != "Accepted":
             raise RuntimeError(f"the gateway did not accept {self.charger_id}: {boot.status}")
+        log.info("OCPP station %s: booted through the gateway %s (OCPP 2.0.1)", self.charger_id, self.target)
 
     async def call(self, request: Any) -> Any:
         assert self._charge_point is not None, "open() first"

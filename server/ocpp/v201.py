@@ -10,6 +10,7 @@ from ocpp.v201.enums import Action
 from vgi.common.v1 import market_pb2
 
 from server.ocpp import protocol
+from server.ocpp.frames import GATEWAY_FRAMES
 from server.ocpp.mapping import format_time
 from server.ocpp.station import StationLink
 from store.ocpp import Transaction
@@ -20,7 +21,9 @@ _ACCEPTED = {"status": "Accepted"}
 
 class V201Station(ChargePoint):  # type: ignore[misc]
     def __init__(self, link: StationLink, connection: Any, *, response_timeout: float) -> None:
-        super().__init__(link.charger_id, connection, response_timeout=response_timeout)
+        super().__init__(
+            link.charger_id, connection, response_timeout=response_timeout, logger=GATEWAY_FRAMES
+        )
         self.link = link
 
     async def route_message(self, raw_msg: str | bytes) -> None:

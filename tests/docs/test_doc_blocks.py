@@ -156,8 +156,61 @@ def test_shell_blocks_run_verbatim(
         )
 
 
+_ONBOARDED = re.compile(r'"aggregator_id":\s*"([^"]+)"|create_aggregator\(\s*"([^"]+)"')
+_REQUEST_ID = re.compile(r'"request_id":\s*"([^"]+)"')
+
+
+def test_documents_onboard_distinct_aggregators() -> None:
+    """Each document runs on a fresh platform here, but a reader runs the README tour and then
+    docs/GRPCURL.md against one: an aggregator id or request_id used by two documents collides there
+    (ALREADY_EXISTS, or the other document's first answer)."""
+    users: dict[str, set[str]] = {}
+    for document in DOCUMENTS:
+        for block in parse(document):
+            if block.runs or block.file:
+                for match in _ONBOARDED.finditer(block.text):
+                    users.setdefault(f"aggregator {match.group(1) or match.group(2)}", set()).add(
+                        document.name
+                    )
+                for match in _REQUEST_ID.finditer(block.text):
+                    users.setdefault(f"request_id {match.group(1)}", set()).add(document.name)
+    assert any(key.startswith("aggregator ") for key in users)
+    shared = {key: sorted(names) for key, names in users.items() if len(names) > 1}
+    assert not shared, shared
+
+
 def _blocks_named(name: str) -> list[Block]:
     return [b for d in DOCUMENTS for b in parse(d) if b.file == name]
+
+
+def test_sdk_example_runs_again_against_the_same_platform(
+    workdir: Path, tmp_path: Path, live_platform: dict[str, str]
+) -> None:
+    """The README's SDK example, run twice: the second run finds the aggregator the first onboarded
+    (it failed with AlreadyExists), and both print the state by its name (it printed 1)."""
+    [example] = _blocks_named("sdk_example.py")
+    (workdir / "sdk_example.py").write_text(_live(example.text, live_platform))
+    env = _reader_env(tmp_path)
+    issue = [str(VENV_BIN / "vgi"), "token", "issue", "--pki", "var/pki"]
+    token = subprocess.run(
+        [*issue, "--subject", "vgi://operator/op-1", "--audience", "vgi.operator"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    for run in ("first", "second"):
+        result = subprocess.run(
+            [sys.executable, "sdk_example.py"],
+            cwd=workdir,
+            env={**env, "TOKEN": token},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, (run, result.stderr[-3000:])
+        assert result.stdout.strip() == "aggregators/northwind AGGREGATOR_STATE_ACTIVE", (run, result.stdout)
 
 
 def test_systemd_unit_verifies(tmp_path: Path) -> None:

@@ -5,11 +5,14 @@ The simulated day runs as in tests/sim (50 chargers, simulated clock); the
 OCPP stations get a profile for every instruction that drives them (the
 simulator waits for it by the instruction named in the profile's customData),
 and every one of them is recorded in the store as the device's accepted
-acknowledgement.
+acknowledgement. The frames are logged at DEBUG on both sides (``make demo``
+printed every one at INFO): at INFO the simulator says one line per station
+that booted, and the ``ocpp`` library's own logger says nothing.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +29,19 @@ CONFIG = Config(seed=11, chargers=50, aggregators=3, history_days=30, progress=F
 _setpoints = OutboxSetpointRow.__table__  # type: ignore[attr-defined]
 
 
+FRAME_LOGGERS = ("clients.simulate.frames", "server.ocpp.frames")
+
+
 async def test_simulated_fleet_through_the_gateway(
-    database_url: str, platform_factory: Any, dev_credentials: Any, tmp_path: Path
+    database_url: str,
+    platform_factory: Any,
+    dev_credentials: Any,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO)
+    for name in FRAME_LOGGERS:
+        caplog.set_level(logging.DEBUG, logger=name)
     async with platform_factory(database_url, simulated_clock=True, ocpp_listen="127.0.0.1:0") as running:
         gateway = f"127.0.0.1:{running.platform.gateway.port}"
         report = await run_against(CONFIG, running.target, dev_credentials.layout.root, ocpp_target=gateway)
@@ -47,3 +60,16 @@ async def test_simulated_fleet_through_the_gateway(
             assert len(rows) == device.setpoints
             assert all(row.accepted and row.ack_reason == "Accepted" for row in rows), rows
     assert any(note.startswith("OCPP gateway: ") for note in report.notes)
+
+    assert not [r.getMessage() for r in caplog.records if r.name == "ocpp" and r.levelno <= logging.INFO]
+    for name in FRAME_LOGGERS:
+        frames = [r for r in caplog.records if r.name == name]
+        assert any(" send [" in r.getMessage() for r in frames), name
+        assert any(" receive message [" in r.getMessage() for r in frames), name
+        assert {r.levelno for r in frames} == {logging.DEBUG}, name
+    booted = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "clients.simulate.ocpp_station" and r.levelno == logging.INFO
+    ]
+    assert len(booted) == 2 and all("booted through the gateway" in line for line in booted), booted

@@ -91,6 +91,22 @@ async def test_misconfiguration_fails_in_one_line_naming_the_setting(workdir: Pa
     cases = [
         *CASES,
         (["serve", "--pki", "pki", "--listen", f"127.0.0.1:{busy_port}"], {}, "is already in use"),
+        # The plaintext listeners beside it: refused before migrating, not after serving began.
+        (
+            SERVE,
+            {"VGI_ADMIN_LISTEN": f"127.0.0.1:{busy_port}"},
+            f"admin_listen: 127.0.0.1:{busy_port} is already",
+        ),
+        (
+            SERVE,
+            {"VGI_ADMIN_GRPC_LISTEN": f"127.0.0.1:{busy_port}"},
+            f"admin_grpc_listen: 127.0.0.1:{busy_port} is already",
+        ),
+        (
+            SERVE,
+            {"VGI_PROMETHEUS_PORT": str(busy_port)},
+            f"prometheus_port: 127.0.0.1:{busy_port} is already",
+        ),
     ]
     gate = asyncio.Semaphore(4)
 

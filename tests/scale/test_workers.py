@@ -2,7 +2,9 @@
 
 The kernel spreads connections over the workers; a worker killed with
 SIGKILL is replaced on the same port; SIGTERM to the supervisor stops every
-worker gracefully and it exits 0.
+worker gracefully and it exits 0. With a fixed admin port P, worker i serves
+its probes on P + i, a restarted one too (each worker checks only its own
+port at start, not its siblings', which are taken).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -22,6 +26,24 @@ from .conftest import Serve, Server, channel
 pytestmark = pytest.mark.timeout(120)
 
 CHANNELS = 16
+
+
+def _two_free_ports() -> int:
+    """P with P and P + 1 free (worker i of two listens on P + i)."""
+    while True:
+        with socket.socket() as first, socket.socket() as second:
+            first.bind(("127.0.0.1", 0))
+            port: int = first.getsockname()[1]
+            try:
+                second.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return port
+
+
+def _healthz(port: int) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as response:
+        return int(response.status)
 
 
 def _workers(supervisor: int) -> list[int]:
@@ -79,8 +101,12 @@ async def _call_on_fresh_connections(dev_credentials: DevCredentials, server: Se
 async def test_workers_share_the_port_are_restarted_and_stop_together(
     database_url: str, serve: Serve, dev_credentials: DevCredentials
 ) -> None:
-    [supervisor] = await serve(database_url, 1, "--workers", "2", grace_seconds=2)
+    admin = _two_free_ports()
+    [supervisor] = await serve(
+        database_url, 1, "--workers", "2", grace_seconds=2, admin_listen=f"127.0.0.1:{admin}"
+    )
     assert supervisor.banner.endswith(f"on port {supervisor.port} (2 workers)")
+    assert [await asyncio.to_thread(_healthz, port) for port in (admin, admin + 1)] == [200, 200]
     first = _workers(supervisor.process.pid)
     assert len(first) == 2
 
@@ -99,6 +125,7 @@ async def test_workers_share_the_port_are_restarted_and_stop_together(
                     break
             await asyncio.sleep(0.2)
     assert current[0] != killed and first[1] in current
+    assert [await asyncio.to_thread(_healthz, port) for port in (admin, admin + 1)] == [200, 200]
 
     supervisor.process.send_signal(signal.SIGTERM)
     assert await asyncio.to_thread(supervisor.process.wait, 15) == 0
