@@ -556,10 +556,13 @@ MIXED_SOURCE = "MIXED"
 
 @dataclass(frozen=True, slots=True)
 class SlotValue:
-    """A slot mean (W, exact) and what it came from (``*_SOURCE``; ``MIXED`` when its parts differ)."""
+    """A slot mean (W, exact), what it came from (``*_SOURCE``; ``MIXED`` when its parts differ) and
+    its coverage (exact, 0–1: the least covered fraction of the slot among the parts summed; see
+    ``domain.metering``)."""
 
     mean_power_w: Fraction
     source: str
+    coverage: Fraction
 
 
 def slot_mean_power(
@@ -627,6 +630,7 @@ def slot_values(
         aggregator_id is not None and node_id is None and station_id is None and charger_id is None
     )
     sources: metering.Sources = {}
+    coverage: metering.Coverage = {}
     found = metering.scope_means(
         conn,
         start=start,
@@ -639,13 +643,15 @@ def slot_values(
         aggregator_level=[aggregator_id] if whole_aggregator and aggregator_id is not None else [],
         record_falls=record_falls,
         sources=sources,
+        coverage=coverage,
     )
     merged: dict[datetime, set[str]] = {}
     for per_aggregator in sources.values():
         for at, found_sources in per_aggregator.items():
             merged.setdefault(at, set()).update(found_sources)
+    covered = domain_metering.scope_coverage(coverage.values())
     return {
-        at: SlotValue(value, _source(merged.get(at, set())))
+        at: SlotValue(value, _source(merged.get(at, set())), covered[at])
         for at, value in sorted(domain_metering.scope_sum(found.values()).items())
     }
 
