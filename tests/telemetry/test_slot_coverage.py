@@ -9,8 +9,8 @@ its discharging power). agg-2 has a power-only charger at ta1 too. The
 readings start mid-slot (a partial first slot) and arrive late, duplicated,
 in overlapping and re-sent batches.
 
-The expected values and coverages are computed here, independently of the
-product, from the SPEC F2 definition: a register value covers the whole slot
+The expected values and coverages are computed independently of the product,
+from the SPEC F2 definition (``fieldgen.spec_slot_means``): a register value covers the whole slot
 (1); a power value covers the seconds its held samples cover / 900 and needs
 at least 90 %; a sum's coverage is the least among its parts (docs/MONITORING.md).
 """
@@ -36,8 +36,6 @@ from clients.telemetry_view import Surface, TelemetryViewClient
 pytestmark = pytest.mark.timeout(180)
 
 SLOT = timedelta(minutes=15)
-REACH = timedelta(minutes=15)
-HOLD = timedelta(seconds=120)  # the default heartbeat timeout
 STATION = "aggregators/agg-1/stations/st-a"
 CHARGER = STATION + "/chargers/{}"
 # 9 decimal places when the fraction does not terminate (docs/MONITORING.md).
@@ -93,51 +91,6 @@ async def _send(
     ]
     async for _ in aggregator_client(platform, aggregator_id).upload_telemetry(requests):
         pass
-
-
-def _expected(
-    samples: Sequence[fieldgen.Sample], *, registers: bool, slots: Sequence[datetime]
-) -> dict[datetime, tuple[Fraction, Fraction]]:
-    """SPEC F2 by hand for one charger: per slot start, (mean W, coverage) when the slot has a value."""
-    ordered = sorted(samples, key=lambda s: s.sample_time)
-    out: dict[datetime, tuple[Fraction, Fraction]] = {}
-    for s in slots:
-        e = s + SLOT
-        if registers:
-            bracket = [_register_at(ordered, t) for t in (s, e)]
-            if bracket[0] is not None and bracket[1] is not None:
-                out[s] = ((bracket[1] - bracket[0]) * 4, Fraction(1))
-                continue
-        covered = Fraction(0)
-        integral = Fraction(0)
-        for i, sample in enumerate(ordered):
-            held_to = sample.sample_time + HOLD
-            if i + 1 < len(ordered):
-                held_to = min(held_to, ordered[i + 1].sample_time)
-            seconds = Fraction(
-                ((min(held_to, e) - max(sample.sample_time, s)) // timedelta(microseconds=1)), 10**6
-            )
-            if seconds > 0:
-                covered += seconds
-                integral += sample.power_w * seconds
-        if covered and covered / 900 >= Fraction(9, 10):
-            out[s] = (integral / covered, covered / 900)
-    return out
-
-
-def _register_at(ordered: Sequence[fieldgen.Sample], at: datetime) -> Fraction | None:
-    before = [s for s in ordered if s.sample_time <= at and at - s.sample_time <= REACH]
-    after = [s for s in ordered if s.sample_time >= at and s.sample_time - at <= REACH]
-    if not before or not after:
-        return None
-    r0, r1 = before[-1], after[0]
-    if r0.sample_time == r1.sample_time:
-        return Fraction(r0.energy_register_wh)
-    part = Fraction(
-        (at - r0.sample_time) // timedelta(microseconds=1),
-        (r1.sample_time - r0.sample_time) // timedelta(microseconds=1),
-    )
-    return r0.energy_register_wh + (r1.energy_register_wh - r0.energy_register_wh) * part
 
 
 def _sum(
@@ -206,10 +159,10 @@ async def test_every_scope_reports_each_slots_coverage_as_spec_f2_defines_it(pla
     await _send(platform, "agg-2", fieldgen.arrivals(rng, theirs), registers)
 
     want = {
-        c.charger_id: _expected(
+        c.charger_id: fieldgen.spec_slot_means(
             [s for s in mine + theirs if s.charger_id == c.charger_id],
+            slots,
             registers=registers[c.charger_id] and not c.bidirectional,
-            slots=slots,
         )
         for c in fleet + other
     }
