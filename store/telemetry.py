@@ -6,7 +6,9 @@ Write side, each function running in the caller's transaction (``db.write``):
 ``ingest_batch``, ``start_session``, ``stop_session``.
 
 Arrival (SPEC F2): a batch id already committed by the same source stores
-nothing and is answered with the first answer (``replayed``), on every path.
+nothing and is answered with the first answer (``replayed``), on every path —
+when it carries the same content; under other content it is refused
+(ALREADY_EXISTS ``BATCH_ID_REUSED``: a batch of that id exists) and stores nothing.
 A reading is identified by (charger, sample time): the same values again are
 a duplicate; other values are a correction, which replaces the stored row
 (the later arrival wins; inside a batch, the later position) and is recorded
@@ -40,6 +42,8 @@ from domain.telemetry import (
     SLOT,
     Aggregate,
     Reading,
+    batch_digest,
+    batch_id_reused,
     check_chargers,
     check_not_future,
     check_slot_aligned,
@@ -166,7 +170,11 @@ def ingest_batch(
     field: str = "values",
     aggregates_field: str = "aggregates",
 ) -> BatchResult:
-    """Readings and interval aggregates of one batch, stored once per (source, batch id)."""
+    """Readings and interval aggregates of one batch, stored once per (source, batch id).
+
+    The same id again with the same content (in the same order) is answered with the first
+    answer and stores nothing; with other content it is refused, ALREADY_EXISTS
+    ``BATCH_ID_REUSED``, and stores nothing either."""
     if charger_id is not None:
         owner = registry.charger_owner(conn, charger_id)
         if owner is None:
@@ -181,12 +189,11 @@ def ingest_batch(
         allowed = _live_chargers(conn, aggregator_id, sorted({r.charger_id for r in readings}))
     else:
         raise ValueError("a batch comes from a charger or an aggregator")
-    seen = conn.execute(
-        sa.select(batches.c.stored_points, batches.c.duplicate_points, batches.c.corrected_points).where(
-            batches.c.source == source, batches.c.batch_id == batch_id
-        )
-    ).first()
+    content = batch_digest(readings, aggregates)
+    seen = _first_answer(conn, source, batch_id)
     if seen is not None:
+        if seen.content_digest not in (None, content):
+            raise batch_id_reused(batch_id)
         return BatchResult(seen.stored_points, seen.duplicate_points, seen.corrected_points, replayed=True)
     check_chargers(readings, allowed, field)
     check_not_future(
@@ -204,7 +211,7 @@ def ingest_batch(
         points.duplicate + intervals.duplicate,
         points.corrected + intervals.corrected,
     )
-    conn.execute(
+    inserted = conn.execute(
         registry.dialect_insert(conn, batches)
         .values(
             source=source,
@@ -212,13 +219,30 @@ def ingest_batch(
             stored_points=result.stored_points,
             duplicate_points=result.duplicate_points,
             corrected_points=result.corrected_points,
+            content_digest=content,
             create_time=now,
         )
         # A concurrent twin of this batch committed first: its rows and ours
         # met at the time-series key, so nothing is stored twice either way.
         .on_conflict_do_nothing()
     )
+    if inserted.rowcount == 0:
+        twin = _first_answer(conn, source, batch_id)
+        if twin is not None and twin.content_digest not in (None, content):
+            # Not a twin: another content under the same id committed first; ours is undone.
+            raise batch_id_reused(batch_id)
     return result
+
+
+def _first_answer(conn: Connection, source: str, batch_id: str) -> Any:
+    return conn.execute(
+        sa.select(
+            batches.c.stored_points,
+            batches.c.duplicate_points,
+            batches.c.corrected_points,
+            batches.c.content_digest,
+        ).where(batches.c.source == source, batches.c.batch_id == batch_id)
+    ).first()
 
 
 def _live_chargers(conn: Connection, aggregator_id: str, ids: Sequence[str]) -> set[str]:

@@ -13,7 +13,7 @@ import grpc
 from sqlalchemy.engine import Connection
 from vgi.aggregator.v1 import aggregator_service_pb2 as pb
 
-from domain.errors import DomainError, InvalidArgument, NotFound
+from domain.errors import AlreadyExists, DomainError, InvalidArgument, NotFound
 from interceptors.errors import status_for
 from interceptors.validation import Rejected
 from server import clock
@@ -262,7 +262,7 @@ class AggregatorRegistry:
             )
             try:
                 result = await self.deps.db.write(ingest)
-            except (InvalidArgument, NotFound) as error:
+            except (InvalidArgument, NotFound, AlreadyExists) as error:
                 yield _rejected(batch.batch_id, error)
                 continue
             if not result.replayed:
