@@ -9,6 +9,10 @@ Arrival (SPEC F2): a batch id already committed by the same source stores
 nothing and is answered with the first answer (``replayed``), on every path —
 when it carries the same content; under other content it is refused
 (ALREADY_EXISTS ``BATCH_ID_REUSED``: a batch of that id exists) and stores nothing.
+Two transactions inserting the same new (charger, sample time) at once: the
+one whose insert finds the key taken by the other's commit counts its reading
+as a duplicate or a correction of that one (recorded, and its values stored:
+it arrived later), never as stored while dropping it.
 A reading is identified by (charger, sample time): the same values again are
 a duplicate; other values are a correction, which replaces the stored row
 (the later arrival wins; inside a batch, the later position) and is recorded
@@ -365,6 +369,7 @@ def _store_readings(
         return counts
     before = _stored_values(conn, readings)
     final: dict[tuple[str, datetime], _Values] = {}
+    first: dict[tuple[str, datetime], _Values] = {}
     corrections: list[dict[str, Any]] = []
     # Readings are taken in arrival order, so a batch split in two (or merged
     # from two) counts and stores exactly what the single batch does.
@@ -379,6 +384,7 @@ def _store_readings(
         )
         previous = final.get(key, before.get(key))
         if previous is None:
+            first[key] = value
             counts.stored += 1
         elif previous == value:
             counts.duplicate += 1
@@ -388,11 +394,26 @@ def _store_readings(
         final[key] = value
     to_param = registry.time_param(conn)
     stamps = {t: to_param(t) for _, t in final}
-    registry.execute_many(
-        conn,
-        _INSERT_READINGS,
-        [(c, stamps[t], *value) for (c, t), value in final.items() if (c, t) not in before],
+    inserted = registry.execute_many(
+        conn, _INSERT_READINGS, [(c, stamps[t], *final[(c, t)]) for c, t in first]
     )
+    if inserted < len(first):
+        # A concurrent transaction committed some of these keys between our read and our insert
+        # (PostgreSQL: the insert waited for it, then did nothing). Its values arrived first:
+        # ours are duplicates of them or corrections — never dropped while counted as stored.
+        raced = _raced(conn, readings, final, first)
+        lost = len(first) - inserted
+        counts.stored -= lost
+        counts.duplicate += lost - len(raced)
+        ahead = []
+        for key, theirs in raced.items():
+            if first[key] == theirs:
+                counts.duplicate += 1
+            else:
+                counts.corrected += 1
+                ahead.append(_correction(key, theirs, first[key], source, batch_id, now))
+        corrections = ahead + corrections
+        before = {**before, **raced}  # so the rows are updated to ours below
     changed = [
         (*value, c, stamps[t])
         for (c, t), value in final.items()
@@ -422,6 +443,20 @@ def _store_readings(
             conn, _UPDATE_ALIVE, [(stamps[at], cid, stamps[at]) for cid, at in alive.items()]
         )
     return counts
+
+
+def _raced(
+    conn: Connection,
+    readings: Sequence[Reading],
+    final: dict[tuple[str, datetime], _Values],
+    inserting: dict[tuple[str, datetime], _Values],
+) -> dict[tuple[str, datetime], _Values]:
+    """Of the keys this batch inserted, those now holding other values than ours: another
+    transaction's rows, committed first. (Keys it holds with our own values are counted as
+    duplicates by number: which of them were ours cannot matter to the rows.)"""
+    fresh = [r for r in readings if (r.charger_id, r.sample_time) in inserting]
+    stored = _stored_values(conn, fresh)
+    return {key: value for key, value in stored.items() if key in inserting and value != final[key]}
 
 
 def _correction(
