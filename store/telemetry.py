@@ -141,6 +141,7 @@ def ingest_meter_values(
     *,
     aggregator_id: str | None = None,
     max_skew: timedelta = DEFAULT_MAX_SKEW,
+    content_digest: str | None = None,
 ) -> BatchResult:
     """Store a batch of readings once (see ``ingest_batch``).
 
@@ -158,6 +159,7 @@ def ingest_meter_values(
         aggregates=(),
         now=now,
         max_skew=max_skew,
+        content_digest=content_digest,
     )
 
 
@@ -173,12 +175,15 @@ def ingest_batch(
     max_skew: timedelta = DEFAULT_MAX_SKEW,
     field: str = "values",
     aggregates_field: str = "aggregates",
+    content_digest: str | None = None,
 ) -> BatchResult:
     """Readings and interval aggregates of one batch, stored once per (source, batch id).
 
     The same id again with the same content (in the same order) is answered with the first
     answer and stores nothing; with other content it is refused, ALREADY_EXISTS
-    ``BATCH_ID_REUSED``, and stores nothing either."""
+    ``BATCH_ID_REUSED``, and stores nothing either. ``content_digest`` is the batch's digest as the
+    servicer took it off the wire (cheap); without one it is ``domain.telemetry.batch_digest`` of the
+    records (callers with no wire message: a source must keep to one of the two)."""
     if charger_id is not None:
         owner = registry.charger_owner(conn, charger_id)
         if owner is None:
@@ -193,7 +198,7 @@ def ingest_batch(
         allowed = _live_chargers(conn, aggregator_id, sorted({r.charger_id for r in readings}))
     else:
         raise ValueError("a batch comes from a charger or an aggregator")
-    content = batch_digest(readings, aggregates)
+    content = content_digest or batch_digest(readings, aggregates)
     seen = _first_answer(conn, source, batch_id)
     if seen is not None:
         if seen.content_digest not in (None, content):

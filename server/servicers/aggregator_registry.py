@@ -259,6 +259,7 @@ class AggregatorRegistry:
                 max_skew=skew,
                 field="batch.meter_values",
                 aggregates_field="batch.aggregates",
+                content_digest=convert.batch_digest(batch),
             )
             try:
                 result = await self.deps.db.write(ingest)

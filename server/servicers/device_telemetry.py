@@ -44,7 +44,13 @@ class DeviceTelemetry:
         def effect(conn: Connection) -> pb.UploadMeterValuesResponse:
             device_access.check_owned(conn, principal)
             result = telemetry.ingest_meter_values(
-                conn, charger_id, readings, request.request_id, now, max_skew=skew
+                conn,
+                charger_id,
+                readings,
+                request.request_id,
+                now,
+                max_skew=skew,
+                content_digest=convert.batch_digest(request),
             )
             if not result.replayed:
                 # Counted on commit, not on return: a retry answered from the idempotency record stores nothing.
