@@ -150,9 +150,10 @@ def scope_means(
         per_station.setdefault((aggregator_id, station_id), []).append(
             {at: m.value for at, m in metered.items()}
         )
-        station_coverage.setdefault((aggregator_id, station_id), []).append(
-            {at: m.coverage for at, m in metered.items()}
-        )
+        if coverage is not None:
+            station_coverage.setdefault((aggregator_id, station_id), []).append(
+                {at: m.coverage for at, m in metered.items()}
+            )
         found_sources = station_sources.setdefault((aggregator_id, station_id), {})
         for at, m in metered.items():
             found_sources.setdefault(at, set()).add(m.source)
@@ -174,9 +175,10 @@ def scope_means(
         by_aggregator.setdefault(key[0], []).append(
             metering.scope_sum(per_station.get(key, []), station_reported)
         )
-        coverage_by_aggregator.setdefault(key[0], []).append(
-            metering.scope_coverage(station_coverage.get(key, []), station_reported)
-        )
+        if coverage is not None:
+            coverage_by_aggregator.setdefault(key[0], []).append(
+                metering.scope_coverage(station_coverage.get(key, []), station_reported)
+            )
         if sources is not None:
             target = sources.setdefault(key[0], {})
             for at, found in station_sources.get(key, {}).items():
