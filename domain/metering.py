@@ -24,6 +24,14 @@ interval [s, e) (a 15-minute slot, or a minute for the monitor):
 Every value is an exact ``Fraction`` of watts. A scope's (aggregator's,
 station's, node's) value is the sum over its chargers that have one; none →
 missing. A reported interval aggregate replaces the sum it stands for.
+
+**Coverage** (reported with each value, an exact fraction 0–1): how much of
+[s, e) the data behind the value spans. A register value spans the whole
+interval (both boundaries are bracketed): 1. A power value: the seconds its
+held samples cover / (e − s), so at least ``MIN_COVERAGE``. A reported
+aggregate stands for the whole interval: 1. A sum (station, aggregator,
+node): the least coverage among the parts it adds — every part covers at
+least that much; members without a value are not parts and do not lower it.
 """
 
 from __future__ import annotations
@@ -87,6 +95,18 @@ class _Register:
 
 REGISTER = "REGISTER"
 POWER = "POWER"
+FULL = Fraction(1)
+"""The coverage of a register value and of a reported aggregate: the whole interval."""
+
+
+@dataclass(frozen=True, slots=True)
+class Metered:
+    """A charger's mean power over one interval (W, exact), what it came from (``REGISTER`` or
+    ``POWER``) and its coverage (the covered fraction of the interval, exact)."""
+
+    value: Fraction
+    source: str
+    coverage: Fraction
 
 
 def charger_means(
@@ -98,20 +118,20 @@ def charger_means(
 ) -> dict[datetime, Fraction]:
     """F2 mean power of one charger per interval start over each [s, e) of ``intervals``
     (sorted, not overlapping; readings in any order); intervals without a value are absent."""
-    sourced = charger_means_sourced(
+    metered = charger_metered(
         samples, intervals, bidirectional=bidirectional, heartbeat_timeout=heartbeat_timeout
     )
-    return {start: value for start, (value, _) in sourced.items()}
+    return {start: m.value for start, m in metered.items()}
 
 
-def charger_means_sourced(
+def charger_metered(
     samples: Iterable[MeterSample],
     intervals: Sequence[tuple[datetime, datetime]],
     *,
     bidirectional: bool,
     heartbeat_timeout: timedelta,
-) -> dict[datetime, tuple[Fraction, str]]:
-    """``charger_means`` with what each value was metered from: ``REGISTER`` or ``POWER``."""
+) -> dict[datetime, Metered]:
+    """``charger_means`` with what each value was metered from and its coverage."""
     ordered = sorted(samples, key=lambda s: s.at)
     if not ordered:
         return {}
@@ -119,7 +139,7 @@ def charger_means_sourced(
     powers = [(s.at, s.power_w) for s in ordered if s.power_w is not None]
     register_times = [r.at for r in registers]
     power_times = [t for t, _ in powers]
-    means: dict[datetime, tuple[Fraction, str]] = {}
+    means: dict[datetime, Metered] = {}
     # Only intervals near the readings can have a value (60 days of slots, a few hours of readings).
     near_from = ordered[0].at - REGISTER_REACH
     near_to = ordered[-1].at + max(REGISTER_REACH, heartbeat_timeout)
@@ -128,11 +148,11 @@ def charger_means_sourced(
     for start, end in intervals[first:last]:
         value = _register_mean(registers, register_times, start, end)
         if value is not None:
-            means[start] = (value, REGISTER)
+            means[start] = Metered(value, REGISTER, FULL)
             continue
-        value = _power_mean(powers, power_times, start, end, heartbeat_timeout)
-        if value is not None:
-            means[start] = (value, POWER)
+        held = _power_mean(powers, power_times, start, end, heartbeat_timeout)
+        if held is not None:
+            means[start] = Metered(held[0], POWER, held[1])
     return means
 
 
@@ -207,7 +227,8 @@ def _power_mean(
     start: datetime,
     end: datetime,
     timeout: timedelta,
-) -> Fraction | None:
+) -> tuple[Fraction, Fraction] | None:
+    """The time-weighted mean and the covered fraction of [start, end), when it covers enough."""
     # The last sample at or before the start, and every one inside the interval.
     i = max(bisect_right(times, start) - 1, 0)
     stop = bisect_left(times, end)
@@ -222,9 +243,10 @@ def _power_mean(
         if overlap > 0:
             covered += overlap
             integral += power * overlap
-    if covered == 0 or Fraction(covered, (end - start) // _US) < MIN_COVERAGE:
+    coverage = Fraction(covered, (end - start) // _US)
+    if covered == 0 or coverage < MIN_COVERAGE:
         return None
-    return Fraction(integral, covered)
+    return Fraction(integral, covered), coverage
 
 
 def scope_sum(
@@ -238,4 +260,19 @@ def scope_sum(
             out[start] = out.get(start, Fraction(0)) + value
     for start, reported in (replaced or {}).items():
         out[start] = Fraction(reported)
+    return out
+
+
+def scope_coverage(
+    charger_coverage: Iterable[Mapping[datetime, Fraction]],
+    replaced: Iterable[datetime] = (),
+) -> dict[datetime, Fraction]:
+    """The coverage of ``scope_sum``'s values: per interval the least coverage among the members that
+    have a value; an interval in ``replaced`` (a reported aggregate) is covered whole."""
+    out: dict[datetime, Fraction] = {}
+    for coverage in charger_coverage:
+        for start, fraction in coverage.items():
+            out[start] = min(out.get(start, fraction), fraction)
+    for start in replaced:
+        out[start] = FULL
     return out

@@ -7,12 +7,13 @@ aggregator stream) it arrives by.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from domain.errors import FieldViolation, InvalidArgument
+from domain.errors import AlreadyExists, FieldViolation, InvalidArgument
 
 SLOT = timedelta(minutes=15)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -23,6 +24,7 @@ PPB = 1_000_000_000
 FUTURE_TIMESTAMP = "FUTURE_TIMESTAMP"
 FOREIGN_CHARGER = "CHARGER_NOT_ALLOWED"
 NOT_ON_SLOT_BOUNDARY = "NOT_ON_SLOT_BOUNDARY"
+BATCH_ID_REUSED = "BATCH_ID_REUSED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,3 +111,34 @@ def check_slot_aligned(aggregates: Sequence[Aggregate], field: str) -> None:
             reason=NOT_ON_SLOT_BOUNDARY,
             violations=violations,
         )
+
+
+def batch_digest(readings: Sequence[Reading], aggregates: Sequence[Aggregate]) -> str:
+    """A fingerprint of a batch's content, in order (SHA-256, hex): a re-sent batch has the same one,
+    a batch id reused for other content has another."""
+    digest = hashlib.sha256()
+    for r in readings:
+        soc = None if r.soc is None else to_ppb(r.soc)
+        at = r.sample_time.astimezone(UTC).isoformat()
+        fields = ("r", r.charger_id, at, r.power_w, r.energy_register_wh, r.export_register_wh, soc, r.status)
+        digest.update(repr(fields).encode())
+    for a in aggregates:
+        fields2 = (
+            "a",
+            a.aggregator_id,
+            a.station_id,
+            a.slot_start.astimezone(UTC).isoformat(),
+            a.mean_power_w,
+        )
+        digest.update(repr(fields2).encode())
+    return digest.hexdigest()
+
+
+def batch_id_reused(batch_id: str) -> AlreadyExists:
+    """A batch id already stored with other content: refused, nothing stored (a re-send is the same
+    content again; new content needs a new batch id)."""
+    return AlreadyExists(
+        f"batch {batch_id} was already sent with other content",
+        reason=BATCH_ID_REUSED,
+        metadata={"batch_id": batch_id},
+    )

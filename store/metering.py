@@ -54,6 +54,9 @@ AGGREGATOR = "AGGREGATOR"
 Sources = dict[str, dict[datetime, set[str]]]
 """Per aggregator and interval start, what its value was computed from."""
 
+Coverage = dict[str, dict[datetime, Fraction]]
+"""Per aggregator and interval start, the coverage of its value (``domain.metering.scope_coverage``)."""
+
 
 def node_scope(node_id: str) -> Any:
     """The node ids of ``node_id`` and its descendants (a select), for ``membership.at_node``."""
@@ -73,6 +76,7 @@ def scope_means(
     aggregator_level: Sequence[str] = (),
     record_falls: bool = False,
     sources: Sources | None = None,
+    coverage: Coverage | None = None,
 ) -> dict[str, dict[datetime, Fraction]]:
     """F2 mean power per aggregator and interval start, over the intervals of ``step`` in [start, end).
 
@@ -85,7 +89,9 @@ def scope_means(
     node's: such a figure cannot be placed at a node). Intervals without a value are absent.
     With ``record_falls`` (a write transaction), every register fall among the readings
     fetched is recorded in ``meter_data_quality``. ``sources``, when given, is filled with
-    what each value came from (``AGGREGATOR``, ``domain.metering.REGISTER`` / ``POWER``).
+    what each value came from (``AGGREGATOR``, ``domain.metering.REGISTER`` / ``POWER``);
+    ``coverage``, when given, with each value's coverage (SPEC F2 slot covered by its data; see
+    ``domain.metering``: the least among the parts of a sum, 1 for a reported aggregate).
     """
     if station_scope is None and node_id is None and charger_id is None:
         raise ValueError("give station_scope, node_id or charger_id")
@@ -118,21 +124,26 @@ def scope_means(
         )
         owner[row.charger_id] = (row.aggregator_id, row.station_id, bool(row.bidirectional))
     per_station: dict[tuple[str, str], list[dict[datetime, Fraction]]] = {}
+    station_coverage: dict[tuple[str, str], list[dict[datetime, Fraction]]] = {}
     station_sources: dict[tuple[str, str], dict[datetime, set[str]]] = {}
     falls: list[metering.DataQualityIssue] = []
     for cid, samples in per_charger.items():
         aggregator_id, station_id, bidirectional = owner[cid]
         if record_falls:
             falls += metering.register_falls(cid, samples, bidirectional=bidirectional)
-        sourced = metering.charger_means_sourced(
+        metered = metering.charger_metered(
             samples, spans, bidirectional=bidirectional, heartbeat_timeout=heartbeat_timeout
         )
         per_station.setdefault((aggregator_id, station_id), []).append(
-            {at: value for at, (value, _) in sourced.items()}
+            {at: m.value for at, m in metered.items()}
         )
+        if coverage is not None:
+            station_coverage.setdefault((aggregator_id, station_id), []).append(
+                {at: m.coverage for at, m in metered.items()}
+            )
         found_sources = station_sources.setdefault((aggregator_id, station_id), {})
-        for at, (_, source) in sourced.items():
-            found_sources.setdefault(at, set()).add(source)
+        for at, m in metered.items():
+            found_sources.setdefault(at, set()).add(m.source)
     if falls:
         _record_falls(conn, falls)
     reported = _reported(
@@ -145,11 +156,16 @@ def scope_means(
         aggregator_level=aggregator_level,
     )
     by_aggregator: dict[str, list[dict[datetime, Fraction]]] = {a: [] for a, s in reported if not s}
+    coverage_by_aggregator: dict[str, list[dict[datetime, Fraction]]] = {a: [] for a in by_aggregator}
     for key in per_station.keys() | {k for k in reported if k[1]}:
         station_reported = _per_interval(reported.get(key), spans)
         by_aggregator.setdefault(key[0], []).append(
             metering.scope_sum(per_station.get(key, []), station_reported)
         )
+        if coverage is not None:
+            coverage_by_aggregator.setdefault(key[0], []).append(
+                metering.scope_coverage(station_coverage.get(key, []), station_reported)
+            )
         if sources is not None:
             target = sources.setdefault(key[0], {})
             for at, found in station_sources.get(key, {}).items():
@@ -161,6 +177,10 @@ def scope_means(
     for aggregator_id, stations in by_aggregator.items():
         aggregator_reported = _per_interval(reported.get((aggregator_id, "")), spans)
         out[aggregator_id] = metering.scope_sum(stations, aggregator_reported)
+        if coverage is not None:
+            coverage[aggregator_id] = metering.scope_coverage(
+                coverage_by_aggregator.get(aggregator_id, []), aggregator_reported
+            )
         if sources is not None:
             for at in aggregator_reported:
                 sources.setdefault(aggregator_id, {})[at] = {AGGREGATOR}

@@ -138,14 +138,16 @@ def _driver_sql(sql: str, mark: str) -> str:
     return sql.replace("?", mark)
 
 
-def execute_many(conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Run ``sql`` (``?`` placeholders, no other ``?`` or ``%``) once per row tuple, straight on the driver.
+def execute_many(conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> int:
+    """Run ``sql`` (``?`` placeholders, no other ``?`` or ``%``) once per row tuple, straight on the driver;
+    the rows it changed, summed (both drivers sum ``rowcount`` over an executemany).
 
     The bulk paths skip SQLAlchemy's per-row parameter processing: the caller
     passes driver-ready values (times through ``time_param``).
     """
-    if rows:
-        conn.exec_driver_sql(_driver_sql(sql, _mark(conn)), list(rows))
+    if not rows:
+        return 0
+    return int(conn.exec_driver_sql(_driver_sql(sql, _mark(conn)), list(rows)).rowcount)
 
 
 def select_in(conn: Connection, sql: str, params: tuple[Any, ...], ids: Sequence[str]) -> set[str]:

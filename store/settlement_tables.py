@@ -25,7 +25,8 @@ class EvaluationRow(SQLModel, table=True):
     ``slots`` is the JSON list of evaluated slots (``slot_start``, ``instructed_w``
     and the exact ``baseline_w``/``actual_w``/``response_w``/``rate``);
     ``baseline_days`` the JSON list of ISO days averaged. The rates are NULL
-    when no slot had an instructed quantity.
+    when no slot had an instructed quantity. Exact fractions are text of any
+    length: field telemetry gives denominators of a hundred digits and more.
     """
 
     __tablename__: ClassVar[str] = "evaluations"  # type: ignore[misc]
@@ -37,9 +38,9 @@ class EvaluationRow(SQLModel, table=True):
     requested_method: str = Field(max_length=16)
     baseline_days: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
     slots: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
-    mean_rate: str | None = Field(default=None, max_length=200)
-    min_rate: str | None = Field(default=None, max_length=200)
-    energy_responded_wh: str = Field(max_length=200)
+    mean_rate: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
+    min_rate: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
+    energy_responded_wh: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
     qualified: bool
     create_time: datetime = Field(sa_column=utc_column())
 
@@ -91,10 +92,10 @@ class StatementLineRow(SQLModel, table=True):
     compensation_nanos: int = Field(sa_column=sa.Column(sa.BigInteger(), nullable=False))
     penalty_nanos: int = Field(sa_column=sa.Column(sa.BigInteger(), nullable=False))
     instructed_w: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger(), nullable=True))
-    baseline_w: str | None = Field(default=None, max_length=200)
-    actual_w: str | None = Field(default=None, max_length=200)
-    response_w: str | None = Field(default=None, max_length=200)
-    rate: str | None = Field(default=None, max_length=200)
+    baseline_w: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
+    actual_w: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
+    response_w: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
+    rate: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
     price_nanos: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger(), nullable=True))
     line_compensation_nanos: int | None = Field(
         default=None, sa_column=sa.Column(sa.BigInteger(), nullable=True)

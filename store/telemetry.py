@@ -6,7 +6,13 @@ Write side, each function running in the caller's transaction (``db.write``):
 ``ingest_batch``, ``start_session``, ``stop_session``.
 
 Arrival (SPEC F2): a batch id already committed by the same source stores
-nothing and is answered with the first answer (``replayed``), on every path.
+nothing and is answered with the first answer (``replayed``), on every path —
+when it carries the same content; under other content it is refused
+(ALREADY_EXISTS ``BATCH_ID_REUSED``: a batch of that id exists) and stores nothing.
+Two transactions inserting the same new (charger, sample time) at once: the
+one whose insert finds the key taken by the other's commit counts its reading
+as a duplicate or a correction of that one (recorded, and its values stored:
+it arrived later), never as stored while dropping it.
 A reading is identified by (charger, sample time): the same values again are
 a duplicate; other values are a correction, which replaces the stored row
 (the later arrival wins; inside a batch, the later position) and is recorded
@@ -40,6 +46,8 @@ from domain.telemetry import (
     SLOT,
     Aggregate,
     Reading,
+    batch_digest,
+    batch_id_reused,
     check_chargers,
     check_not_future,
     check_slot_aligned,
@@ -133,6 +141,7 @@ def ingest_meter_values(
     *,
     aggregator_id: str | None = None,
     max_skew: timedelta = DEFAULT_MAX_SKEW,
+    content_digest: str | None = None,
 ) -> BatchResult:
     """Store a batch of readings once (see ``ingest_batch``).
 
@@ -150,6 +159,7 @@ def ingest_meter_values(
         aggregates=(),
         now=now,
         max_skew=max_skew,
+        content_digest=content_digest,
     )
 
 
@@ -165,8 +175,15 @@ def ingest_batch(
     max_skew: timedelta = DEFAULT_MAX_SKEW,
     field: str = "values",
     aggregates_field: str = "aggregates",
+    content_digest: str | None = None,
 ) -> BatchResult:
-    """Readings and interval aggregates of one batch, stored once per (source, batch id)."""
+    """Readings and interval aggregates of one batch, stored once per (source, batch id).
+
+    The same id again with the same content (in the same order) is answered with the first
+    answer and stores nothing; with other content it is refused, ALREADY_EXISTS
+    ``BATCH_ID_REUSED``, and stores nothing either. ``content_digest`` is the batch's digest as the
+    servicer took it off the wire (cheap); without one it is ``domain.telemetry.batch_digest`` of the
+    records (callers with no wire message: a source must keep to one of the two)."""
     if charger_id is not None:
         owner = registry.charger_owner(conn, charger_id)
         if owner is None:
@@ -181,12 +198,11 @@ def ingest_batch(
         allowed = _live_chargers(conn, aggregator_id, sorted({r.charger_id for r in readings}))
     else:
         raise ValueError("a batch comes from a charger or an aggregator")
-    seen = conn.execute(
-        sa.select(batches.c.stored_points, batches.c.duplicate_points, batches.c.corrected_points).where(
-            batches.c.source == source, batches.c.batch_id == batch_id
-        )
-    ).first()
+    content = content_digest or batch_digest(readings, aggregates)
+    seen = _first_answer(conn, source, batch_id)
     if seen is not None:
+        if seen.content_digest not in (None, content):
+            raise batch_id_reused(batch_id)
         return BatchResult(seen.stored_points, seen.duplicate_points, seen.corrected_points, replayed=True)
     check_chargers(readings, allowed, field)
     check_not_future(
@@ -204,7 +220,7 @@ def ingest_batch(
         points.duplicate + intervals.duplicate,
         points.corrected + intervals.corrected,
     )
-    conn.execute(
+    inserted = conn.execute(
         registry.dialect_insert(conn, batches)
         .values(
             source=source,
@@ -212,13 +228,30 @@ def ingest_batch(
             stored_points=result.stored_points,
             duplicate_points=result.duplicate_points,
             corrected_points=result.corrected_points,
+            content_digest=content,
             create_time=now,
         )
         # A concurrent twin of this batch committed first: its rows and ours
         # met at the time-series key, so nothing is stored twice either way.
         .on_conflict_do_nothing()
     )
+    if inserted.rowcount == 0:
+        twin = _first_answer(conn, source, batch_id)
+        if twin is not None and twin.content_digest not in (None, content):
+            # Not a twin: another content under the same id committed first; ours is undone.
+            raise batch_id_reused(batch_id)
     return result
+
+
+def _first_answer(conn: Connection, source: str, batch_id: str) -> Any:
+    return conn.execute(
+        sa.select(
+            batches.c.stored_points,
+            batches.c.duplicate_points,
+            batches.c.corrected_points,
+            batches.c.content_digest,
+        ).where(batches.c.source == source, batches.c.batch_id == batch_id)
+    ).first()
 
 
 def _live_chargers(conn: Connection, aggregator_id: str, ids: Sequence[str]) -> set[str]:
@@ -341,6 +374,7 @@ def _store_readings(
         return counts
     before = _stored_values(conn, readings)
     final: dict[tuple[str, datetime], _Values] = {}
+    first: dict[tuple[str, datetime], _Values] = {}
     corrections: list[dict[str, Any]] = []
     # Readings are taken in arrival order, so a batch split in two (or merged
     # from two) counts and stores exactly what the single batch does.
@@ -355,6 +389,7 @@ def _store_readings(
         )
         previous = final.get(key, before.get(key))
         if previous is None:
+            first[key] = value
             counts.stored += 1
         elif previous == value:
             counts.duplicate += 1
@@ -364,11 +399,26 @@ def _store_readings(
         final[key] = value
     to_param = registry.time_param(conn)
     stamps = {t: to_param(t) for _, t in final}
-    registry.execute_many(
-        conn,
-        _INSERT_READINGS,
-        [(c, stamps[t], *value) for (c, t), value in final.items() if (c, t) not in before],
+    inserted = registry.execute_many(
+        conn, _INSERT_READINGS, [(c, stamps[t], *final[(c, t)]) for c, t in first]
     )
+    if inserted < len(first):
+        # A concurrent transaction committed some of these keys between our read and our insert
+        # (PostgreSQL: the insert waited for it, then did nothing). Its values arrived first:
+        # ours are duplicates of them or corrections — never dropped while counted as stored.
+        raced = _raced(conn, readings, final, first)
+        lost = len(first) - inserted
+        counts.stored -= lost
+        counts.duplicate += lost - len(raced)
+        ahead = []
+        for key, theirs in raced.items():
+            if first[key] == theirs:
+                counts.duplicate += 1
+            else:
+                counts.corrected += 1
+                ahead.append(_correction(key, theirs, first[key], source, batch_id, now))
+        corrections = ahead + corrections
+        before = {**before, **raced}  # so the rows are updated to ours below
     changed = [
         (*value, c, stamps[t])
         for (c, t), value in final.items()
@@ -398,6 +448,20 @@ def _store_readings(
             conn, _UPDATE_ALIVE, [(stamps[at], cid, stamps[at]) for cid, at in alive.items()]
         )
     return counts
+
+
+def _raced(
+    conn: Connection,
+    readings: Sequence[Reading],
+    final: dict[tuple[str, datetime], _Values],
+    inserting: dict[tuple[str, datetime], _Values],
+) -> dict[tuple[str, datetime], _Values]:
+    """Of the keys this batch inserted, those now holding other values than ours: another
+    transaction's rows, committed first. (Keys it holds with our own values are counted as
+    duplicates by number: which of them were ours cannot matter to the rows.)"""
+    fresh = [r for r in readings if (r.charger_id, r.sample_time) in inserting]
+    stored = _stored_values(conn, fresh)
+    return {key: value for key, value in stored.items() if key in inserting and value != final[key]}
 
 
 def _correction(
@@ -556,10 +620,13 @@ MIXED_SOURCE = "MIXED"
 
 @dataclass(frozen=True, slots=True)
 class SlotValue:
-    """A slot mean (W, exact) and what it came from (``*_SOURCE``; ``MIXED`` when its parts differ)."""
+    """A slot mean (W, exact), what it came from (``*_SOURCE``; ``MIXED`` when its parts differ) and
+    its coverage (exact, 0–1: the least covered fraction of the slot among the parts summed; see
+    ``domain.metering``)."""
 
     mean_power_w: Fraction
     source: str
+    coverage: Fraction
 
 
 def slot_mean_power(
@@ -627,6 +694,7 @@ def slot_values(
         aggregator_id is not None and node_id is None and station_id is None and charger_id is None
     )
     sources: metering.Sources = {}
+    coverage: metering.Coverage = {}
     found = metering.scope_means(
         conn,
         start=start,
@@ -639,13 +707,15 @@ def slot_values(
         aggregator_level=[aggregator_id] if whole_aggregator and aggregator_id is not None else [],
         record_falls=record_falls,
         sources=sources,
+        coverage=coverage,
     )
     merged: dict[datetime, set[str]] = {}
     for per_aggregator in sources.values():
         for at, found_sources in per_aggregator.items():
             merged.setdefault(at, set()).update(found_sources)
+    covered = domain_metering.scope_coverage(coverage.values())
     return {
-        at: SlotValue(value, _source(merged.get(at, set())))
+        at: SlotValue(value, _source(merged.get(at, set())), covered[at])
         for at, value in sorted(domain_metering.scope_sum(found.values()).items())
     }
 

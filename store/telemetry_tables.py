@@ -62,6 +62,9 @@ class TelemetryBatchRow(SQLModel, table=True):
     corrected_points: int = Field(
         default=0, sa_column=sa.Column(sa.Integer(), nullable=False, server_default="0")
     )
+    # domain.telemetry.batch_digest of the content: the same id with other content is refused
+    # (NULL for batches stored before it was kept: their re-sends are answered as before).
+    content_digest: str | None = Field(default=None, max_length=64)
     create_time: datetime = Field(sa_column=utc_column())
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -54,13 +53,13 @@ class StoredReading:
 
 @dataclass(frozen=True, slots=True)
 class SlotMean:
-    """A slot's mean power (W, exact), its source (``telemetry.*_SOURCE``) and coverage (0–1, None when
-    the computation does not report it — ``store.metering`` does not yet, so it is always None)."""
+    """A slot's mean power (W, exact), its source (``telemetry.*_SOURCE``) and its coverage (exact,
+    0–1: the least covered fraction of the slot among the parts summed, see ``domain.metering``)."""
 
     slot_start: datetime
     mean_power_w: Fraction
     source: str
-    coverage: Decimal | None
+    coverage: Fraction
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +221,7 @@ def slot_series(conn: Connection, scope: Scope, start: datetime, end: datetime) 
         station_id=scope.station_id,
         charger_id=scope.charger_id,
     )
-    return [SlotMean(at, value.mean_power_w, value.source, None) for at, value in values.items()]
+    return [SlotMean(at, value.mean_power_w, value.source, value.coverage) for at, value in values.items()]
 
 
 def slot_means(

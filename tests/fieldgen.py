@@ -13,6 +13,10 @@ Everything is drawn from a ``random.Random`` so a failing case replays from
 its seed; property tests draw the seed (and the shape parameters) with
 hypothesis. Readings are plain ``Sample`` records; ``meter_value`` turns one
 into the wire message and ``reading`` into the store's domain record.
+
+``spec_slot_means`` is SPEC F2's slot mean written out again from the SPEC's
+words, without the product's code, so tests can compute what the platform
+must answer (mean power and coverage) independently.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from vgi.common.v1 import resources_pb2, telemetry_pb2
@@ -254,3 +259,61 @@ def reading(sample: Sample) -> Reading:
 
 def _ms(moment: datetime) -> datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+SLOT = timedelta(minutes=15)
+REGISTER_REACH = timedelta(minutes=15)
+DEFAULT_HOLD = timedelta(seconds=120)  # the platform's default heartbeat timeout
+_US = timedelta(microseconds=1)
+
+
+def spec_slot_means(
+    samples: Sequence[Sample],
+    slots: Sequence[datetime],
+    *,
+    registers: bool,
+    hold: timedelta = DEFAULT_HOLD,
+) -> dict[datetime, tuple[Fraction, Fraction]]:
+    """SPEC F2 by hand for ONE charger's readings: per 15-minute slot start, (mean W, coverage), for the
+    slots that have a value. ``registers``: whether the platform may read its register (it was sent,
+    and for a V2G charger both registers were — fieldgen's wire message carries the import one only).
+
+    Register: E(t) interpolated between the last reading at or before t and the first at or after t,
+    each at most 15 min away; mean = (E(e) − E(s)) / 0.25 h, coverage 1. Else power: each sample holds
+    until the next, at most ``hold``; a value when the held samples cover ≥ 90 % of the slot, the value
+    ∫P dt / covered seconds, coverage covered / 900 s.
+    """
+    ordered = sorted(samples, key=lambda s: s.sample_time)
+    out: dict[datetime, tuple[Fraction, Fraction]] = {}
+    for s in slots:
+        e = s + SLOT
+        if registers:
+            at_s, at_e = _register_at(ordered, s), _register_at(ordered, e)
+            if at_s is not None and at_e is not None:
+                out[s] = ((at_e - at_s) * 4, Fraction(1))
+                continue
+        covered = Fraction(0)
+        integral = Fraction(0)
+        for i, sample in enumerate(ordered):
+            held_to = sample.sample_time + hold
+            if i + 1 < len(ordered):
+                held_to = min(held_to, ordered[i + 1].sample_time)
+            seconds = Fraction((min(held_to, e) - max(sample.sample_time, s)) // _US, 10**6)
+            if seconds > 0:
+                covered += seconds
+                integral += sample.power_w * seconds
+        if covered and covered / 900 >= Fraction(9, 10):
+            out[s] = (integral / covered, covered / 900)
+    return out
+
+
+def _register_at(ordered: Sequence[Sample], at: datetime) -> Fraction | None:
+    before = [s for s in ordered if s.sample_time <= at and at - s.sample_time <= REGISTER_REACH]
+    after = [s for s in ordered if s.sample_time >= at and s.sample_time - at <= REGISTER_REACH]
+    if not before or not after:
+        return None
+    r0, r1 = before[-1], after[0]
+    if r0.sample_time == r1.sample_time:
+        return Fraction(r0.energy_register_wh)
+    part = Fraction((at - r0.sample_time) // _US, (r1.sample_time - r0.sample_time) // _US)
+    return r0.energy_register_wh + (r1.energy_register_wh - r0.energy_register_wh) * part

@@ -13,7 +13,7 @@ import grpc
 from sqlalchemy.engine import Connection
 from vgi.aggregator.v1 import aggregator_service_pb2 as pb
 
-from domain.errors import DomainError, InvalidArgument, NotFound
+from domain.errors import AlreadyExists, DomainError, InvalidArgument, NotFound
 from interceptors.errors import status_for
 from interceptors.validation import Rejected
 from server import clock
@@ -259,10 +259,11 @@ class AggregatorRegistry:
                 max_skew=skew,
                 field="batch.meter_values",
                 aggregates_field="batch.aggregates",
+                content_digest=convert.batch_digest(batch),
             )
             try:
                 result = await self.deps.db.write(ingest)
-            except (InvalidArgument, NotFound) as error:
+            except (InvalidArgument, NotFound, AlreadyExists) as error:
                 yield _rejected(batch.batch_id, error)
                 continue
             if not result.replayed:

@@ -123,8 +123,9 @@ class _Device:
         if kind == "meter_values":
             readings = convert.readings(request.meter_values.values)
             batch_id = request.meter_values.batch_id
+            digest = convert.batch_digest(request.meter_values)
             return lambda conn: telemetry.ingest_meter_values(
-                conn, charger_id, readings, batch_id, now, max_skew=self.max_skew
+                conn, charger_id, readings, batch_id, now, max_skew=self.max_skew, content_digest=digest
             )
         if kind == "session_started":
             session = convert.session_from(request.session_started.session)

@@ -10,7 +10,8 @@ import grpc
 from sqlalchemy.engine import Connection
 from vgi.device.v1 import device_service_pb2 as pb
 
-from domain.errors import PermissionDenied
+from domain.errors import InvalidArgument, PermissionDenied
+from domain.telemetry import batch_id_reused
 from server import clock
 from server.observability.metrics import METRICS
 from server.servicers import Deps, caller, device_access
@@ -30,7 +31,8 @@ class DeviceTelemetry:
     async def UploadMeterValues(
         self, request: pb.UploadMeterValuesRequest, context: grpc.aio.ServicerContext
     ) -> pb.UploadMeterValuesResponse:
-        """request_id is the batch id: a re-sent batch answers as the first time and stores nothing more."""
+        """request_id is the batch id: a re-sent batch answers as the first time and stores nothing more;
+        the id reused for other content is ALREADY_EXISTS ``BATCH_ID_REUSED``, as on the other paths."""
         principal = caller()
         charger_id = principal.charger_id
         if charger_id is None:
@@ -42,7 +44,13 @@ class DeviceTelemetry:
         def effect(conn: Connection) -> pb.UploadMeterValuesResponse:
             device_access.check_owned(conn, principal)
             result = telemetry.ingest_meter_values(
-                conn, charger_id, readings, request.request_id, now, max_skew=skew
+                conn,
+                charger_id,
+                readings,
+                request.request_id,
+                now,
+                max_skew=skew,
+                content_digest=convert.batch_digest(request),
             )
             if not result.replayed:
                 # Counted on commit, not on return: a retry answered from the idempotency record stores nothing.
@@ -54,4 +62,12 @@ class DeviceTelemetry:
             )
 
         key = IdempotencyKey(principal.uri, SERVICE + "UploadMeterValues", request.request_id)
-        return await idempotency.write_once(self.deps.db, key, request, pb.UploadMeterValuesResponse, effect)
+        try:
+            return await idempotency.write_once(
+                self.deps.db, key, request, pb.UploadMeterValuesResponse, effect
+            )
+        except InvalidArgument as error:
+            if error.reason != idempotency.REQUEST_ID_REUSED:
+                raise
+            # The request_id is the batch id: refused as the device stream and the store refuse it.
+            raise batch_id_reused(request.request_id) from None

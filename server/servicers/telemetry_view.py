@@ -149,14 +149,12 @@ def _reading(reading: StoredReading) -> telemetry_pb2.MeterValue:
 
 
 def _slot_mean(slot: SlotMean) -> monitoring_pb2.SlotMean:
-    message = monitoring_pb2.SlotMean(
+    return monitoring_pb2.SlotMean(
         slot_start_time=convert.timestamp(slot.slot_start),
         mean_power_w=decimal_pb2.Decimal(value=exact.decimal_text(slot.mean_power_w)),
         source=_SOURCES[slot.source],
+        coverage=decimal_pb2.Decimal(value=exact.decimal_text(slot.coverage)),
     )
-    if slot.coverage is not None:
-        message.coverage.value = str(slot.coverage)
-    return message
 
 
 def _correction(correction: Correction) -> monitoring_pb2.MeterCorrection:

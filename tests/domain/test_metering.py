@@ -10,10 +10,15 @@ from hypothesis import strategies as st
 from telemetry.irregular_feed import EXPECTED, FEED
 
 from domain.metering import (
+    POWER,
+    REGISTER,
     REGISTER_WENT_BACKWARDS,
+    Metered,
     MeterSample,
     charger_means,
+    charger_metered,
     register_falls,
+    scope_coverage,
     scope_sum,
 )
 
@@ -79,6 +84,30 @@ def test_coverage_threshold_ninety_percent_inclusive() -> None:
     assert mean(ninety) == 900  # covered: 900 − 90 = 810 s = 90 % exactly
     under = power((0, 900), *((t, 900) for t in range(211, 900, 120)))
     assert mean(under) is None  # 809 s: just under 90 %
+
+
+def test_coverage_is_the_covered_fraction_for_power_and_whole_for_a_register() -> None:
+    ninety = power((0, 900), *((t, 900) for t in range(210, 900, 120)))
+    assert charger_metered(ninety, SLOT, bidirectional=False, heartbeat_timeout=TIMEOUT) == {
+        S: Metered(Fraction(900), POWER, Fraction(9, 10))
+    }
+    # 120–180 s uncovered: 840 of 900 s.
+    gap = power((0, 3000), *((t, 1000) for t in range(180, 900, 120)))
+    assert charger_metered(gap, SLOT, bidirectional=False, heartbeat_timeout=TIMEOUT)[S].coverage == Fraction(
+        14, 15
+    )
+    # A register bracketing both boundaries meters the whole slot, even with power samples missing.
+    both = register((-60, 1000), (450, 1500), (960, 2000)) + power((0, 4000))
+    assert charger_metered(both, SLOT, bidirectional=False, heartbeat_timeout=TIMEOUT)[S].source == REGISTER
+    assert charger_metered(both, SLOT, bidirectional=False, heartbeat_timeout=TIMEOUT)[S].coverage == 1
+
+
+def test_a_sums_coverage_is_the_least_of_its_parts_and_a_reported_value_covers_the_slot() -> None:
+    later = E
+    parts = [{S: Fraction(9, 10), later: Fraction(1)}, {S: Fraction(1)}, {later: Fraction(14, 15)}]
+    assert scope_coverage(parts) == {S: Fraction(9, 10), later: Fraction(14, 15)}
+    assert scope_coverage(parts, [S]) == {S: 1, later: Fraction(14, 15)}
+    assert scope_coverage([], [S]) == {S: 1}
 
 
 def test_time_weighted_value_is_over_the_covered_part_only() -> None:

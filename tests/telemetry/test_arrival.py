@@ -4,7 +4,8 @@ Each test names one behaviour of issue 15 that main got wrong: corrections
 dropped yet acknowledged as stored (1), late or re-sent session messages
 leaving the wrong session active (2), a station's delete or move rewriting a
 node's history (3), a new car inheriting the previous car's power (4), a
-repeated batch id answered differently by path (5).
+repeated batch id answered differently by path (5) — and a batch id reused for
+other content, which is refused on every path rather than answered as a re-send.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from google.rpc import code_pb2
 from registry.world import aggregator_client, charger, meter, now, onboard, session, station, topology, ts
 from vgi.aggregator.v1 import aggregator_service_pb2 as agg_pb
+from vgi.aggregator.v1 import aggregator_service_pb2_grpc as aggregator_grpc
 from vgi.common.v1 import resources_pb2
 
+from clients.errors import AlreadyExistsError, from_status
 from clients.registry import DeviceTelemetryClient, GridRegistryClient
 from clients.streams import DeviceSession
 from clients.telemetry_view import Surface, TelemetryViewClient
@@ -233,3 +237,58 @@ async def test_a_repeated_batch_id_is_answered_with_the_first_answer_on_every_pa
         t + timedelta(minutes=9): 1,
         t + timedelta(minutes=20): 5,
     }
+
+
+async def test_a_batch_id_reused_for_other_content_is_refused_on_every_path_and_stores_nothing(
+    platform: Any,
+) -> None:
+    await _fleet(platform)
+    t = now() - timedelta(hours=1)
+    minute = timedelta(minutes=1)
+    values = [meter("c0", t + k * minute, 100 + k) for k in range(3)]
+    other = [meter("c0", t, 555), meter("c0", t + 5 * minute, 7)]  # a correction and a new reading
+    device_channel = platform.channel_for("vgi://device/c0", aggregator_id="agg-1")
+    offline = DeviceTelemetryClient(device_channel)
+    first = str(uuid.uuid4())
+    assert (await offline.upload_meter_values(values, batch_id=first)).stored_points == 3
+
+    # Offline upload: refused, the batch of that id exists.
+    with pytest.raises(AlreadyExistsError) as unary:
+        await offline.upload_meter_values(other, batch_id=first)
+    assert (unary.value.reason, unary.value.metadata) == ("BATCH_ID_REUSED", {"batch_id": first})
+    # Device session: the same (device batch ids are the device's, whichever path carries them).
+    with pytest.raises(AlreadyExistsError) as streamed:
+        async with DeviceSession(device_channel, "c0") as device:
+            await device.send_meter_values(other, batch_id=first)
+    assert streamed.value.reason == "BATCH_ID_REUSED"
+    # Aggregator stream: that batch is answered REJECTED with the same status, the next one stored.
+    mine = _batch(meter("c0", t + 10 * minute, 1))
+    reused = agg_pb.TelemetryBatch(batch_id=mine.batch_id, meter_values=[meter("c0", t + 10 * minute, 2)])
+    stub = aggregator_grpc.AggregatorServiceStub(platform.channel_for("vgi://aggregator/agg-1"))
+    after = _batch(meter("c0", t + 11 * minute, 3))
+    acks = [
+        a
+        async for a in stub.UploadTelemetry(
+            iter([agg_pb.UploadTelemetryRequest(batch=b) for b in (mine, reused, after)]), timeout=30
+        )
+    ]
+    assert [a.result for a in acks] == [
+        agg_pb.TELEMETRY_BATCH_RESULT_ACCEPTED,
+        agg_pb.TELEMETRY_BATCH_RESULT_REJECTED,
+        agg_pb.TELEMETRY_BATCH_RESULT_ACCEPTED,
+    ]
+    assert acks[1].error.code == code_pb2.ALREADY_EXISTS
+    assert from_status(acks[1].error).reason == "BATCH_ID_REUSED"
+
+    # Nothing of the refused batches was stored or recorded as a correction; the first content
+    # re-sent under its id is still answered with the first answer.
+    assert await _powers(platform, t, t + timedelta(hours=1)) == {
+        t: 100,
+        t + minute: 101,
+        t + 2 * minute: 102,
+        t + 10 * minute: 1,
+        t + 11 * minute: 3,
+    }
+    assert await _view(platform).all_meter_corrections(C0, t, t + timedelta(hours=1)) == []
+    again = await offline.upload_meter_values(values, batch_id=first)
+    assert (again.stored_points, again.duplicate_points, again.corrected_points) == (3, 0, 0)

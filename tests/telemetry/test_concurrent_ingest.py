@@ -1,0 +1,156 @@
+"""Two transactions storing the same new reading at once (SPEC F2 arrival rules, PostgreSQL).
+
+Both read the key as absent; the first inserts and holds its transaction
+open; the second's insert waits on it (seen in pg_stat_activity), then finds
+the key taken when the first commits. The second arrival must not be dropped
+while acknowledged as stored: with other values it is a correction (stored,
+recorded, counted so), with the same values a duplicate. SQLite has one
+writer at a time (BEGIN IMMEDIATE), so no two inserts can race there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from domain.telemetry import Reading
+from store import aggregators, migrate, registry, telemetry
+from store.db import Database
+from store.registry import Charger, GridNode, Station
+from store.telemetry import corrections_table, meter_values
+
+from waiting import until, within
+
+pytestmark = pytest.mark.timeout(120)
+
+CHARGING = 3
+T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Database]:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one writer at a time: two inserts never race")
+    db = Database(database_url, threads=2)
+    migrate.upgrade(database_url)
+    now = datetime.now(UTC)
+    with db.engine.begin() as conn:
+        registry.upsert_grid_nodes(conn, [GridNode("ta1", "TRANSFORMER_AREA", None, "", 0, 0)], now)
+        aggregators.create(
+            conn,
+            aggregator_id="agg-1",
+            display_name="",
+            unified_social_credit_code="",
+            contact_email="",
+            now=now,
+        )
+        registry.upsert_stations(conn, "agg-1", [Station("st-1", "", "ta1", 0, 0)], now)
+        registry.upsert_chargers(conn, "agg-1", [Charger("c0", "st-1", "AC", 22_000, 0, False, False)], now)
+    try:
+        yield db
+    finally:
+        db.engine.dispose()
+
+
+def _reading(at: datetime, power_w: int) -> Reading:
+    return Reading("c0", at, power_w, None, Decimal("0.5"), CHARGING)
+
+
+def _ingest(conn: Connection, batch_id: str, readings: list[Reading]) -> telemetry.BatchResult:
+    return telemetry.ingest_batch(
+        conn,
+        charger_id=None,
+        aggregator_id="agg-1",
+        batch_id=batch_id,
+        readings=readings,
+        aggregates=(),
+        now=datetime.now(UTC),
+        max_skew=timedelta(days=3650),
+    )
+
+
+async def _race(db: Database, first: list[Reading], second: list[Reading]) -> tuple[Any, Any, str]:
+    """``first`` stored in a transaction held open until ``second``'s insert waits on it."""
+    holder = db.engine.connect()
+    waiter = db.engine.connect()
+    try:
+        holder.begin()
+        first_result = _ingest(holder, "b1-" + uuid.uuid4().hex, first)
+        pid = waiter.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        waiter.rollback()
+        second_batch = "b2-" + uuid.uuid4().hex
+
+        def write_second() -> telemetry.BatchResult:
+            with waiter.begin():
+                return _ingest(waiter, second_batch, second)
+
+        pending = asyncio.get_running_loop().run_in_executor(None, write_second)
+
+        def waiting_on_a_lock() -> bool:
+            with db.engine.connect() as probe:
+                state = probe.execute(
+                    sa.text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+                ).scalar_one_or_none()
+            return state == "Lock"
+
+        await until(waiting_on_a_lock, what="the second insert waiting on the first transaction")
+        holder.commit()
+        second_result = await within(pending, what="the second transaction")
+        return first_result, second_result, second_batch
+    finally:
+        holder.close()
+        waiter.close()
+
+
+def _rows(db: Database) -> dict[datetime, int]:
+    with db.engine.connect() as conn:
+        return {
+            row.sample_time: row.power_w
+            for row in conn.execute(sa.select(meter_values.c.sample_time, meter_values.c.power_w))
+        }
+
+
+def _corrections(db: Database) -> list[tuple[int, int, str]]:
+    c = corrections_table.c
+    with db.engine.connect() as conn:
+        return [
+            (row.old_power_w, row.new_power_w, row.batch_id)
+            for row in conn.execute(sa.select(c.old_power_w, c.new_power_w, c.batch_id).order_by(c.id))
+        ]
+
+
+async def test_a_new_reading_written_twice_at_once_with_other_values_is_a_correction(store: Database) -> None:
+    minute = timedelta(minutes=1)
+    first, second, batch = await _race(
+        store, [_reading(T0, 1_000)], [_reading(T0, 5_000), _reading(T0 + minute, 2_000)]
+    )
+
+    assert (first.stored_points, first.duplicate_points, first.corrected_points) == (1, 0, 0)
+    # The second arrival: one new reading, one correction of what the first committed — not 2 stored.
+    assert (second.stored_points, second.duplicate_points, second.corrected_points) == (1, 0, 1)
+    assert _rows(store) == {T0: 5_000, T0 + minute: 2_000}  # the later arrival wins
+    assert _corrections(store) == [(1_000, 5_000, batch)]
+    assert first.stored_points + second.stored_points == len(_rows(store))
+
+
+async def test_a_new_reading_written_twice_at_once_with_the_same_values_is_a_duplicate(
+    store: Database,
+) -> None:
+    first, second, _ = await _race(store, [_reading(T0, 1_000)], [_reading(T0, 1_000)])
+
+    assert (first.stored_points, second.stored_points, second.duplicate_points, second.corrected_points) == (
+        1,
+        0,
+        1,
+        0,
+    )
+    assert _rows(store) == {T0: 1_000}
+    assert _corrections(store) == []
