@@ -41,10 +41,12 @@ class UpsertGridNodesRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., nodes: _Optional[_Iterable[_Union[_resources_pb2.GridNode, _Mapping]]] = ...) -> None: ...
 
 class UpsertGridNodesResponse(_message.Message):
-    __slots__ = ("upserted_count",)
+    __slots__ = ("upserted_count", "nodes")
     UPSERTED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
     upserted_count: int
-    def __init__(self, upserted_count: _Optional[int] = ...) -> None: ...
+    nodes: _containers.RepeatedCompositeFieldContainer[_resources_pb2.GridNode]
+    def __init__(self, upserted_count: _Optional[int] = ..., nodes: _Optional[_Iterable[_Union[_resources_pb2.GridNode, _Mapping]]] = ...) -> None: ...
 
 class GetGridNodeRequest(_message.Message):
     __slots__ = ("name",)
