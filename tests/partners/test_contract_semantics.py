@@ -10,7 +10,7 @@ import pytest
 from dr import world
 from google.type import decimal_pb2, money_pb2
 from registry import world as registry_world
-from vgi.common.v1 import market_pb2
+from vgi.common.v1 import market_pb2, resources_pb2
 from vgi.operator.v1 import operator_service_pb2 as operator_pb
 
 from clients.errors import InvalidArgumentError
@@ -143,3 +143,29 @@ async def test_a_program_range_set_upside_down_breaks_the_contract_rule(
     getattr(upside_down, high).CopyFrom(decimal_pb2.Decimal(value="1.3"))
     stored = await programs.upsert_program(upside_down)
     assert (getattr(stored, low).value, getattr(stored, high).value) == ("1.3", "1.3")
+
+
+async def test_a_bad_name_breaks_the_name_rule_declared_once(platform: Any) -> None:
+    """Name patterns are predefined rules of vgi/common/v1/names.proto, each declared once and set on
+    every field holding such a name; a field that may be empty skips them when empty."""
+    await world.build(platform)
+    registry = AggregatorRegistryClient(platform.channel_for("vgi://aggregator/agg-a"))
+
+    with pytest.raises(InvalidArgumentError) as bad_charger:
+        await registry.get_charger("aggregators/agg-a/chargers/ch-1")
+    with pytest.raises(InvalidArgumentError) as bad_node:
+        await registry.list_stations(grid_node="nodes/ta-1")
+    with pytest.raises(InvalidArgumentError) as nested:
+        await registry.upsert_stations([resources_pb2.Station(station_id="st-x", grid_node="nodes/ta-1")])
+
+    assert [(v.field, v.reason, v.description) for v in bad_charger.value.field_violations] == [
+        (
+            "name",
+            "STRING_CHARGER_NAME",
+            "must be aggregators/{aggregator}/stations/{station}/chargers/{charger}",
+        )
+    ]
+    assert _broken_rules(bad_node) == [("grid_node", "STRING_GRID_NODE_NAME")]
+    assert _broken_rules(nested) == [("stations[0].grid_node", "STRING_GRID_NODE_NAME")]
+    # Empty is "no filter" on an optional name.
+    assert len((await registry.list_stations(grid_node="")).stations) > 0

@@ -7,6 +7,7 @@ from google.rpc import status_pb2 as _status_pb2
 from vgi.common.v1 import capacity_pb2 as _capacity_pb2
 from vgi.common.v1 import market_pb2 as _market_pb2
 from vgi.common.v1 import monitoring_pb2 as _monitoring_pb2
+from vgi.common.v1 import names_pb2 as _names_pb2
 from vgi.common.v1 import notifications_pb2 as _notifications_pb2
 from vgi.common.v1 import options_pb2 as _options_pb2
 from vgi.common.v1 import resources_pb2 as _resources_pb2

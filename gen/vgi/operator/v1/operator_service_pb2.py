@@ -32,6 +32,7 @@ from google.type import decimal_pb2 as google_dot_type_dot_decimal__pb2
 from vgi.common.v1 import aggregator_pb2 as vgi_dot_common_dot_v1_dot_aggregator__pb2
 from vgi.common.v1 import market_pb2 as vgi_dot_common_dot_v1_dot_market__pb2
 from vgi.common.v1 import monitoring_pb2 as vgi_dot_common_dot_v1_dot_monitoring__pb2
+from vgi.common.v1 import names_pb2 as vgi_dot_common_dot_v1_dot_names__pb2
 from vgi.common.v1 import options_pb2 as vgi_dot_common_dot_v1_dot_options__pb2
 from vgi.common.v1 import statistics_pb2 as vgi_dot_common_dot_v1_dot_statistics__pb2
 from vgi.common.v1 import telemetry_pb2 as vgi_dot_common_dot_v1_dot_telemetry__pb2
@@ -39,7 +40,7 @@ from vgi.common.v1 import types_pb2 as vgi_dot_common_dot_v1_dot_types__pb2
 from vgi.dispatch.v1 import dispatch_service_pb2 as vgi_dot_dispatch_dot_v1_dot_dispatch__service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&vgi/operator/v1/operator_service.proto\x12\x0fvgi.operator.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x19google/type/decimal.proto\x1a\x1evgi/common/v1/aggregator.proto\x1a\x1avgi/common/v1/market.proto\x1a\x1evgi/common/v1/monitoring.proto\x1a\x1bvgi/common/v1/options.proto\x1a\x1evgi/common/v1/statistics.proto\x1a\x1dvgi/common/v1/telemetry.proto\x1a\x19vgi/common/v1/types.proto\x1a&vgi/dispatch/v1/dispatch_service.proto\"\xa4\x01\n\x17\x43reateAggregatorRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x34\n\raggregator_id\x18\x02 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{2,39}$\x12\x35\n\naggregator\x18\x03 \x01(\x0b\x32\x19.vgi.common.v1.AggregatorB\x06\xbaH\x03\xc8\x01\x01\"I\n\x18\x43reateAggregatorResponse\x12-\n\naggregator\x18\x01 \x01(\x0b\x32\x19.vgi.common.v1.Aggregator\"k\n\x14GetAggregatorRequest\x12S\n\x04name\x18\x01 \x01(\tBE\xfa\x41\x19\n\x17vgi.platform/Aggregator\xbaH&r$2\"^aggregators/[a-z][a-z0-9-]{2,39}$\"F\n\x15GetAggregatorResponse\x12-\n\naggregator\x18\x01 \x01(\x0b\x32\x19.vgi.common.v1.Aggregator\"U\n\x16ListAggregatorsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\"b\n\x17ListAggregatorsResponse\x12.\n\x0b\x61ggregators\x18\x01 \x03(\x0b\x32\x19.vgi.common.v1.Aggregator\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xe0\x01\n\x17UpdateAggregatorRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x35\n\naggregator\x18\x02 \x01(\x0b\x32\x19.vgi.common.v1.AggregatorB\x06\xbaH\x03\xc8\x01\x01\x12\x37\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01\x12\x37\n\x05state\x18\x04 \x01(\x0e\x32\x1e.vgi.common.v1.AggregatorStateB\x08\xbaH\x05\x82\x01\x02\x10\x01\"I\n\x18UpdateAggregatorResponse\x12-\n\naggregator\x18\x01 \x01(\x0b\x32\x19.vgi.common.v1.Aggregator\"\xd2\x02\n\x17IssueCredentialsRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12l\n\tprincipal\x18\x02 \x01(\tBY\xbaHVrT2R^vgi://(grid|aggregator|device|operator|internal)/[A-Za-z0-9][A-Za-z0-9._-]{0,63}$\x12\x39\n\x04kind\x18\x03 \x01(\x0e\x32\x1f.vgi.operator.v1.CredentialKindB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x37\n\raggregator_id\x18\x04 \x01(\tB \xbaH\x1dr\x1b\x32\x19^([a-z][a-z0-9-]{2,39})?$\x12\x37\n\x03ttl\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationB\x0f\xbaH\x0c\xaa\x01\t\"\x05\x08\x80\x8a\x8a\x0f\x32\x00\"\x8c\x01\n\x18IssueCredentialsResponse\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x01 \x01(\t\x12\x17\n\x0fprivate_key_pem\x18\x02 \x01(\t\x12\r\n\x05token\x18\x03 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9d\x02\n\x19RegisterSigningKeyRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x46\n\tprincipal\x18\x02 \x01(\tB3\xbaH0r.2,^vgi://grid/[A-Za-z0-9][A-Za-z0-9._-]{0,63}$\x12\x39\n\x06key_id\x18\x03 \x01(\tB)\xbaH&r$2\"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$\x12\x42\n\talgorithm\x18\x04 \x01(\x0e\x32#.vgi.dispatch.v1.SignatureAlgorithmB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x1b\n\npublic_key\x18\x05 \x01(\x0c\x42\x07\xbaH\x04z\x02hA\",\n\x1aRegisterSigningKeyResponse\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"r\n\x17RevokeSigningKeyRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x39\n\x06key_id\x18\x02 \x01(\tB)\xbaH&r$2\"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$\"*\n\x18RevokeSigningKeyResponse\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"\xa4\x0e\n\x07Program\x12H\n\x04name\x18\x01 \x01(\tB:\xfa\x41\x16\n\x14vgi.platform/Program\xbaH\x1er\x1c\x32\x1a^programs/[a-z0-9-]{1,40}$\x12@\n\x0f\x62\x61seline_method\x18\x02 \x01(\x0e\x32\x1d.vgi.common.v1.BaselineMethodB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12I\n\x18\x66\x61llback_baseline_method\x18\x03 \x01(\x0e\x32\x1d.vgi.common.v1.BaselineMethodB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12<\n\rclearing_mode\x18\x04 \x01(\x0e\x32\x1b.vgi.common.v1.ClearingModeB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x36\n\nprice_mode\x18\x05 \x01(\x0e\x32\x18.vgi.common.v1.PriceModeB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x34\n\x16penalty_threshold_rate\x18\x06 \x01(\x0b\x32\x14.google.type.Decimal\x12&\n\x08\x63\x61p_rate\x18\x07 \x01(\x0b\x32\x14.google.type.Decimal\x12,\n\x0epenalty_factor\x18\x08 \x01(\x0b\x32\x14.google.type.Decimal\x12\x30\n\x12qualified_min_rate\x18\t \x01(\x0b\x32\x14.google.type.Decimal\x12\x30\n\x12qualified_max_rate\x18\n \x01(\x0b\x32\x14.google.type.Decimal\x12\'\n\tfee_ratio\x18\x0b \x01(\x0b\x32\x14.google.type.Decimal\x12.\n\x08holidays\x18\x0c \x03(\x0b\x32\x11.google.type.DateB\t\xbaH\x06\x92\x01\x03\x10\xee\x02\x12:\n\x14make_up_working_days\x18\r \x03(\x0b\x32\x11.google.type.DateB\t\xbaH\x06\x92\x01\x03\x10\xee\x02\x12\x31\n\x13\x64\x65viation_threshold\x18\x0e \x01(\x0b\x32\x14.google.type.Decimal\x12$\n\x11\x64\x65viation_minutes\x18\x0f \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18<(\x00\x12&\n\x1erequire_instruction_signatures\x18\x10 \x01(\x08\x12\x1f\n\x12redispatch_enabled\x18\x11 \x01(\x08H\x00\x88\x01\x01:\x8d\x07\xea\x41*\n\x14vgi.platform/Program\x12\x12programs/{program}\xbaH\xdc\x06\x1a\xb5\x03\n#program.qualified_min_not_above_max\x12\x35qualified_min_rate must not exceed qualified_max_rate\x1a\xd6\x02!has(this.qualified_min_rate) || !has(this.qualified_max_rate) || !this.qualified_min_rate.value.matches(\'^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$\') || !this.qualified_max_rate.value.matches(\'^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$\') || double(this.qualified_min_rate.value) <= double(this.qualified_max_rate.value)\x1a\xa1\x03\n\'program.penalty_threshold_not_above_cap\x12/penalty_threshold_rate must not exceed cap_rate\x1a\xc4\x02!has(this.penalty_threshold_rate) || !has(this.cap_rate) || !this.penalty_threshold_rate.value.matches(\'^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$\') || !this.cap_rate.value.matches(\'^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$\') || double(this.penalty_threshold_rate.value) <= double(this.cap_rate.value)B\x15\n\x13_redispatch_enabled\"]\n\x11GetProgramRequest\x12H\n\x04name\x18\x01 \x01(\tB:\xfa\x41\x16\n\x14vgi.platform/Program\xbaH\x1er\x1c\x32\x1a^programs/[a-z0-9-]{1,40}$\"?\n\x12GetProgramResponse\x12)\n\x07program\x18\x01 \x01(\x0b\x32\x18.vgi.operator.v1.Program\"R\n\x13ListProgramsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\"[\n\x14ListProgramsResponse\x12*\n\x08programs\x18\x01 \x03(\x0b\x32\x18.vgi.operator.v1.Program\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x98\x01\n\x14UpsertProgramRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x31\n\x07program\x18\x02 \x01(\x0b\x32\x18.vgi.operator.v1.ProgramB\x06\xbaH\x03\xc8\x01\x01\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"B\n\x15UpsertProgramResponse\x12)\n\x07program\x18\x01 \x01(\x0b\x32\x18.vgi.operator.v1.Program\"\xf4\x01\n\x0b\x41uditRecord\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12/\n\x0brecord_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tprincipal\x18\x03 \x01(\t\x12\x0e\n\x06method\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x16\n\x0erequest_digest\x18\x06 \x01(\t\x12\x0c\n\x04\x63ode\x18\x07 \x01(\t\x12\x10\n\x08trace_id\x18\x08 \x01(\t\x12\x15\n\rprevious_hash\x18\t \x01(\t\x12\x0c\n\x04hash\x18\n \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x0b \x01(\t\"\x8d\x01\n\x17ListAuditRecordsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\x12\x1b\n\tprincipal\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01\x12\x18\n\x06method\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01\"h\n\x18ListAuditRecordsResponse\x12\x33\n\raudit_records\x18\x01 \x03(\x0b\x32\x1c.vgi.operator.v1.AuditRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x17\n\x15VerifyAuditLogRequest\"S\n\x16VerifyAuditLogResponse\x12\x0e\n\x06intact\x18\x01 \x01(\x08\x12\x17\n\x0frecords_checked\x18\x02 \x01(\x03\x12\x10\n\x08problems\x18\x03 \x03(\t\"}\n\x14GetStatisticsRequest\x12\x65\n\x05scope\x18\x01 \x01(\tBV\xbaHSrQ2O^(gridNodes/[A-Za-z0-9][A-Za-z0-9._-]{0,63}|aggregators/[a-z][a-z0-9-]{2,39})?$\"F\n\x15GetStatisticsResponse\x12-\n\nstatistics\x18\x01 \x01(\x0b\x32\x19.vgi.common.v1.Statistics\"k\n\x13\x41\x64vanceClockRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x36\n\nadvance_to\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\"?\n\x14\x41\x64vanceClockResponse\x12\'\n\x03now\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xeb\x01\n\x18ListChargerStatesRequest\x12\x91\x01\n\x05scope\x18\x01 \x01(\tB\x81\x01\xbaH~r|2z^(gridNodes/[A-Za-z0-9][A-Za-z0-9._-]{0,63}|aggregators/[a-z][a-z0-9-]{2,39}(/stations/[A-Za-z0-9][A-Za-z0-9._-]{0,63})?)$\x12\x1d\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\"i\n\x19ListChargerStatesResponse\x12\x33\n\x0e\x63harger_states\x18\x01 \x03(\x0b\x32\x1b.vgi.common.v1.ChargerState\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x98\x02\n\x18ListMeterReadingsRequest\x12\x8c\x01\n\x07\x63harger\x18\x01 \x01(\tB{\xbaHxrv2t^aggregators/[a-z][a-z0-9-]{2,39}/stations/[A-Za-z0-9][A-Za-z0-9._-]{0,63}/chargers/[A-Za-z0-9][A-Za-z0-9._-]{0,63}$\x12\x30\n\x05range\x18\x02 \x01(\x0b\x32\x19.vgi.common.v1.TimeWindowB\x06\xbaH\x03\xc8\x01\x01\x12\x1d\n\tpage_size\x18\x03 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\"a\n\x19ListMeterReadingsResponse\x12+\n\x08readings\x18\x01 \x03(\x0b\x32\x19.vgi.common.v1.MeterValue\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xc8\x02\n\x14ListSlotMeansRequest\x12\xc0\x01\n\x05scope\x18\x01 \x01(\tB\xb0\x01\xbaH\xac\x01r\xa9\x01\x32\xa6\x01^(gridNodes/[A-Za-z0-9][A-Za-z0-9._-]{0,63}|aggregators/[a-z][a-z0-9-]{2,39}(/stations/[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/chargers/[A-Za-z0-9][A-Za-z0-9._-]{0,63})?)?)$\x12\x30\n\x05range\x18\x02 \x01(\x0b\x32\x19.vgi.common.v1.TimeWindowB\x06\xbaH\x03\xc8\x01\x01\x12\x1d\n\tpage_size\x18\x03 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\"]\n\x15ListSlotMeansResponse\x12+\n\nslot_means\x18\x01 \x03(\x0b\x32\x17.vgi.common.v1.SlotMean\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xcf\x02\n\x1bListMeterCorrectionsRequest\x12\xc0\x01\n\x05scope\x18\x01 \x01(\tB\xb0\x01\xbaH\xac\x01r\xa9\x01\x32\xa6\x01^(gridNodes/[A-Za-z0-9][A-Za-z0-9._-]{0,63}|aggregators/[a-z][a-z0-9-]{2,39}(/stations/[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/chargers/[A-Za-z0-9][A-Za-z0-9._-]{0,63})?)?)$\x12\x30\n\x05range\x18\x02 \x01(\x0b\x32\x19.vgi.common.v1.TimeWindowB\x06\xbaH\x03\xc8\x01\x01\x12\x1d\n\tpage_size\x18\x03 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\"l\n\x1cListMeterCorrectionsResponse\x12\x33\n\x0b\x63orrections\x18\x01 \x03(\x0b\x32\x1e.vgi.common.v1.MeterCorrection\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*m\n\x0e\x43redentialKind\x12\x1f\n\x1b\x43REDENTIAL_KIND_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x43REDENTIAL_KIND_CERTIFICATE\x10\x01\x12\x19\n\x15\x43REDENTIAL_KIND_TOKEN\x10\x02\x32\x8c\x10\n\x0fOperatorService\x12t\n\x10\x43reateAggregator\x12(.vgi.operator.v1.CreateAggregatorRequest\x1a).vgi.operator.v1.CreateAggregatorResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12j\n\rGetAggregator\x12%.vgi.operator.v1.GetAggregatorRequest\x1a&.vgi.operator.v1.GetAggregatorResponse\"\n\xc2\xf3\x18\x06\n\x02\x04\x01\x10\x01\x12p\n\x0fListAggregators\x12\'.vgi.operator.v1.ListAggregatorsRequest\x1a(.vgi.operator.v1.ListAggregatorsResponse\"\n\xc2\xf3\x18\x06\n\x02\x04\x01\x10\x01\x12t\n\x10UpdateAggregator\x12(.vgi.operator.v1.UpdateAggregatorRequest\x1a).vgi.operator.v1.UpdateAggregatorResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12t\n\x10IssueCredentials\x12(.vgi.operator.v1.IssueCredentialsRequest\x1a).vgi.operator.v1.IssueCredentialsResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12z\n\x12RegisterSigningKey\x12*.vgi.operator.v1.RegisterSigningKeyRequest\x1a+.vgi.operator.v1.RegisterSigningKeyResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12t\n\x10RevokeSigningKey\x12(.vgi.operator.v1.RevokeSigningKeyRequest\x1a).vgi.operator.v1.RevokeSigningKeyResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12\x61\n\nGetProgram\x12\".vgi.operator.v1.GetProgramRequest\x1a#.vgi.operator.v1.GetProgramResponse\"\n\xc2\xf3\x18\x06\n\x02\x04\x01\x10\x01\x12g\n\x0cListPrograms\x12$.vgi.operator.v1.ListProgramsRequest\x1a%.vgi.operator.v1.ListProgramsResponse\"\n\xc2\xf3\x18\x06\n\x02\x04\x01\x10\x01\x12k\n\rUpsertProgram\x12%.vgi.operator.v1.UpsertProgramRequest\x1a&.vgi.operator.v1.UpsertProgramResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12r\n\x10ListAuditRecords\x12(.vgi.operator.v1.ListAuditRecordsRequest\x1a).vgi.operator.v1.ListAuditRecordsResponse\"\t\xc2\xf3\x18\x05\n\x01\x04\x10\x01\x12l\n\x0eVerifyAuditLog\x12&.vgi.operator.v1.VerifyAuditLogRequest\x1a\'.vgi.operator.v1.VerifyAuditLogResponse\"\t\xc2\xf3\x18\x05\n\x01\x04\x10\x01\x12i\n\rGetStatistics\x12%.vgi.operator.v1.GetStatisticsRequest\x1a&.vgi.operator.v1.GetStatisticsResponse\"\t\xc2\xf3\x18\x05\n\x01\x04\x10\x01\x12h\n\x0c\x41\x64vanceClock\x12$.vgi.operator.v1.AdvanceClockRequest\x1a%.vgi.operator.v1.AdvanceClockResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12u\n\x11ListChargerStates\x12).vgi.operator.v1.ListChargerStatesRequest\x1a*.vgi.operator.v1.ListChargerStatesResponse\"\t\xc2\xf3\x18\x05\n\x01\x04\x10\x01\x12u\n\x11ListMeterReadings\x12).vgi.operator.v1.ListMeterReadingsRequest\x1a*.vgi.operator.v1.ListMeterReadingsResponse\"\t\xc2\xf3\x18\x05\n\x01\x04\x10\x01\x12i\n\rListSlotMeans\x12%.vgi.operator.v1.ListSlotMeansRequest\x1a&.vgi.operator.v1.ListSlotMeansResponse\"\t\xc2\xf3\x18\x05\n\x01\x04\x10\x01\x12~\n\x14ListMeterCorrections\x12,.vgi.operator.v1.ListMeterCorrectionsRequest\x1a-.vgi.operator.v1.ListMeterCorrectionsResponse\"\t\xc2\xf3\x18\x05\n\x01\x04\x10\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&vgi/operator/v1/operator_service.proto\x12\x0fvgi.operator.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x19google/type/decimal.proto\x1a\x1evgi/common/v1/aggregator.proto\x1a\x1avgi/common/v1/market.proto\x1a\x1evgi/common/v1/monitoring.proto\x1a\x19vgi/common/v1/names.proto\x1a\x1bvgi/common/v1/options.proto\x1a\x1evgi/common/v1/statistics.proto\x1a\x1dvgi/common/v1/telemetry.proto\x1a\x19vgi/common/v1/types.proto\x1a&vgi/dispatch/v1/dispatch_service.proto\"\x91\x01\n\x17\x43reateAggregatorRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12!\n\raggregator_id\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x90\x83\xf9\x01\x01\x12\x35\n\naggregator\x18\x03 \x01(\x0b\x32\x19.vgi.common.v1.AggregatorB\x06\xbaH\x03\xc8\x01\x01\"I\n\x18\x43reateAggregatorResponse\x12-\n\naggregator\x18\x01 \x01(\x0b\x32\x19.vgi.common.v1.Aggregator\"L\n\x14GetAggregatorRequest\x12\x34\n\x04name\x18\x01 \x01(\tB&\xfa\x41\x19\n\x17vgi.platform/Aggregator\xbaH\x07r\x05\xa0\x83\xf9\x01\x01\"F\n\x15GetAggregatorResponse\x12-\n\naggregator\x18\x01 \x01(\x0b\x32\x19.vgi.common.v1.Aggregator\"U\n\x16ListAggregatorsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\"b\n\x17ListAggregatorsResponse\x12.\n\x0b\x61ggregators\x18\x01 \x03(\x0b\x32\x19.vgi.common.v1.Aggregator\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xe0\x01\n\x17UpdateAggregatorRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x35\n\naggregator\x18\x02 \x01(\x0b\x32\x19.vgi.common.v1.AggregatorB\x06\xbaH\x03\xc8\x01\x01\x12\x37\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01\x12\x37\n\x05state\x18\x04 \x01(\x0e\x32\x1e.vgi.common.v1.AggregatorStateB\x08\xbaH\x05\x82\x01\x02\x10\x01\"I\n\x18UpdateAggregatorResponse\x12-\n\naggregator\x18\x01 \x01(\x0b\x32\x19.vgi.common.v1.Aggregator\"\xbf\x02\n\x17IssueCredentialsRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12l\n\tprincipal\x18\x02 \x01(\tBY\xbaHVrT2R^vgi://(grid|aggregator|device|operator|internal)/[A-Za-z0-9][A-Za-z0-9._-]{0,63}$\x12\x39\n\x04kind\x18\x03 \x01(\x0e\x32\x1f.vgi.operator.v1.CredentialKindB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12$\n\raggregator_id\x18\x04 \x01(\tB\r\xbaH\nr\x05\x90\x83\xf9\x01\x01\xd8\x01\x01\x12\x37\n\x03ttl\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationB\x0f\xbaH\x0c\xaa\x01\t\"\x05\x08\x80\x8a\x8a\x0f\x32\x00\"\x8c\x01\n\x18IssueCredentialsResponse\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x01 \x01(\t\x12\x17\n\x0fprivate_key_pem\x18\x02 \x01(\t\x12\r\n\x05token\x18\x03 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9d\x02\n\x19RegisterSigningKeyRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x46\n\tprincipal\x18\x02 \x01(\tB3\xbaH0r.2,^vgi://grid/[A-Za-z0-9][A-Za-z0-9._-]{0,63}$\x12\x39\n\x06key_id\x18\x03 \x01(\tB)\xbaH&r$2\"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$\x12\x42\n\talgorithm\x18\x04 \x01(\x0e\x32#.vgi.dispatch.v1.SignatureAlgorithmB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x1b\n\npublic_key\x18\x05 \x01(\x0c\x42\x07\xbaH\x04z\x02hA\",\n\x1aRegisterSigningKeyResponse\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"r\n\x17RevokeSigningKeyRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x39\n\x06key_id\x18\x02 \x01(\tB)\xbaH&r$2\"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$\"*\n\x18RevokeSigningKeyResponse\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"\x8d\x0e\n\x07Program\x12\x31\n\x04name\x18\x01 \x01(\tB#\xfa\x41\x16\n\x14vgi.platform/Program\xbaH\x07r\x05\xd8\x83\xf9\x01\x01\x12@\n\x0f\x62\x61seline_method\x18\x02 \x01(\x0e\x32\x1d.vgi.common.v1.BaselineMethodB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12I\n\x18\x66\x61llback_baseline_method\x18\x03 \x01(\x0e\x32\x1d.vgi.common.v1.BaselineMethodB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12<\n\rclearing_mode\x18\x04 \x01(\x0e\x32\x1b.vgi.common.v1.ClearingModeB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x36\n\nprice_mode\x18\x05 \x01(\x0e\x32\x18.vgi.common.v1.PriceModeB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x34\n\x16penalty_threshold_rate\x18\x06 \x01(\x0b\x32\x14.google.type.Decimal\x12&\n\x08\x63\x61p_rate\x18\x07 \x01(\x0b\x32\x14.google.type.Decimal\x12,\n\x0epenalty_factor\x18\x08 \x01(\x0b\x32\x14.google.type.Decimal\x12\x30\n\x12qualified_min_rate\x18\t \x01(\x0b\x32\x14.google.type.Decimal\x12\x30\n\x12qualified_max_rate\x18\n \x01(\x0b\x32\x14.google.type.Decimal\x12\'\n\tfee_ratio\x18\x0b \x01(\x0b\x32\x14.google.type.Decimal\x12.\n\x08holidays\x18\x0c \x03(\x0b\x32\x11.google.type.DateB\t\xbaH\x06\x92\x01\x03\x10\xee\x02\x12:\n\x14make_up_working_days\x18\r \x03(\x0b\x32\x11.google.type.DateB\t\xbaH\x06\x92\x01\x03\x10\xee\x02\x12\x31\n\x13\x64\x65viation_threshold\x18\x0e \x01(\x0b\x32\x14.google.type.Decimal\x12$\n\x11\x64\x65viation_minutes\x18\x0f \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18<(\x00\x12&\n\x1erequire_instruction_signatures\x18\x10 \x01(\x08\x12\x1f\n\x12redispatch_enabled\x18\x11 \x01(\x08H\x00\x88\x01\x01:\x8d\x07\xea\x41*\n\x14vgi.platform/Program\x12\x12programs/{program}\xbaH\xdc\x06\x1a\xb5\x03\n#program.qualified_min_not_above_max\x12\x35qualified_min_rate must not exceed qualified_max_rate\x1a\xd6\x02!has(this.qualified_min_rate) || !has(this.qualified_max_rate) || !this.qualified_min_rate.value.matches(\'^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$\') || !this.qualified_max_rate.value.matches(\'^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$\') || double(this.qualified_min_rate.value) <= double(this.qualified_max_rate.value)\x1a\xa1\x03\n\'program.penalty_threshold_not_above_cap\x12/penalty_threshold_rate must not exceed cap_rate\x1a\xc4\x02!has(this.penalty_threshold_rate) || !has(this.cap_rate) || !this.penalty_threshold_rate.value.matches(\'^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$\') || !this.cap_rate.value.matches(\'^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$\') || double(this.penalty_threshold_rate.value) <= double(this.cap_rate.value)B\x15\n\x13_redispatch_enabled\"F\n\x11GetProgramRequest\x12\x31\n\x04name\x18\x01 \x01(\tB#\xfa\x41\x16\n\x14vgi.platform/Program\xbaH\x07r\x05\xd8\x83\xf9\x01\x01\"?\n\x12GetProgramResponse\x12)\n\x07program\x18\x01 \x01(\x0b\x32\x18.vgi.operator.v1.Program\"R\n\x13ListProgramsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\"[\n\x14ListProgramsResponse\x12*\n\x08programs\x18\x01 \x03(\x0b\x32\x18.vgi.operator.v1.Program\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x98\x01\n\x14UpsertProgramRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x31\n\x07program\x18\x02 \x01(\x0b\x32\x18.vgi.operator.v1.ProgramB\x06\xbaH\x03\xc8\x01\x01\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"B\n\x15UpsertProgramResponse\x12)\n\x07program\x18\x01 \x01(\x0b\x32\x18.vgi.operator.v1.Program\"\xf4\x01\n\x0b\x41uditRecord\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12/\n\x0brecord_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tprincipal\x18\x03 \x01(\t\x12\x0e\n\x06method\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x16\n\x0erequest_digest\x18\x06 \x01(\t\x12\x0c\n\x04\x63ode\x18\x07 \x01(\t\x12\x10\n\x08trace_id\x18\x08 \x01(\t\x12\x15\n\rprevious_hash\x18\t \x01(\t\x12\x0c\n\x04hash\x18\n \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x0b \x01(\t\"\x8d\x01\n\x17ListAuditRecordsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\x12\x1b\n\tprincipal\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01\x12\x18\n\x06method\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01\"h\n\x18ListAuditRecordsResponse\x12\x33\n\raudit_records\x18\x01 \x03(\x0b\x32\x1c.vgi.operator.v1.AuditRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x17\n\x15VerifyAuditLogRequest\"S\n\x16VerifyAuditLogResponse\x12\x0e\n\x06intact\x18\x01 \x01(\x08\x12\x17\n\x0frecords_checked\x18\x02 \x01(\x03\x12\x10\n\x08problems\x18\x03 \x03(\t\"4\n\x14GetStatisticsRequest\x12\x1c\n\x05scope\x18\x01 \x01(\tB\r\xbaH\nr\x05\xe8\x83\xf9\x01\x01\xd8\x01\x01\"F\n\x15GetStatisticsResponse\x12-\n\nstatistics\x18\x01 \x01(\x0b\x32\x19.vgi.common.v1.Statistics\"k\n\x13\x41\x64vanceClockRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x36\n\nadvance_to\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\"?\n\x14\x41\x64vanceClockResponse\x12\'\n\x03now\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"r\n\x18ListChargerStatesRequest\x12\x19\n\x05scope\x18\x01 \x01(\tB\n\xbaH\x07r\x05\xf0\x83\xf9\x01\x01\x12\x1d\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\"i\n\x19ListChargerStatesResponse\x12\x33\n\x0e\x63harger_states\x18\x01 \x03(\x0b\x32\x1b.vgi.common.v1.ChargerState\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xa6\x01\n\x18ListMeterReadingsRequest\x12\x1b\n\x07\x63harger\x18\x01 \x01(\tB\n\xbaH\x07r\x05\xb0\x83\xf9\x01\x01\x12\x30\n\x05range\x18\x02 \x01(\x0b\x32\x19.vgi.common.v1.TimeWindowB\x06\xbaH\x03\xc8\x01\x01\x12\x1d\n\tpage_size\x18\x03 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\"a\n\x19ListMeterReadingsResponse\x12+\n\x08readings\x18\x01 \x03(\x0b\x32\x19.vgi.common.v1.MeterValue\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xa0\x01\n\x14ListSlotMeansRequest\x12\x19\n\x05scope\x18\x01 \x01(\tB\n\xbaH\x07r\x05\xf8\x83\xf9\x01\x01\x12\x30\n\x05range\x18\x02 \x01(\x0b\x32\x19.vgi.common.v1.TimeWindowB\x06\xbaH\x03\xc8\x01\x01\x12\x1d\n\tpage_size\x18\x03 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\"]\n\x15ListSlotMeansResponse\x12+\n\nslot_means\x18\x01 \x03(\x0b\x32\x17.vgi.common.v1.SlotMean\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xa7\x01\n\x1bListMeterCorrectionsRequest\x12\x19\n\x05scope\x18\x01 \x01(\tB\n\xbaH\x07r\x05\xf8\x83\xf9\x01\x01\x12\x30\n\x05range\x18\x02 \x01(\x0b\x32\x19.vgi.common.v1.TimeWindowB\x06\xbaH\x03\xc8\x01\x01\x12\x1d\n\tpage_size\x18\x03 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\"l\n\x1cListMeterCorrectionsResponse\x12\x33\n\x0b\x63orrections\x18\x01 \x03(\x0b\x32\x1e.vgi.common.v1.MeterCorrection\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*m\n\x0e\x43redentialKind\x12\x1f\n\x1b\x43REDENTIAL_KIND_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x43REDENTIAL_KIND_CERTIFICATE\x10\x01\x12\x19\n\x15\x43REDENTIAL_KIND_TOKEN\x10\x02\x32\x8c\x10\n\x0fOperatorService\x12t\n\x10\x43reateAggregator\x12(.vgi.operator.v1.CreateAggregatorRequest\x1a).vgi.operator.v1.CreateAggregatorResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12j\n\rGetAggregator\x12%.vgi.operator.v1.GetAggregatorRequest\x1a&.vgi.operator.v1.GetAggregatorResponse\"\n\xc2\xf3\x18\x06\n\x02\x04\x01\x10\x01\x12p\n\x0fListAggregators\x12\'.vgi.operator.v1.ListAggregatorsRequest\x1a(.vgi.operator.v1.ListAggregatorsResponse\"\n\xc2\xf3\x18\x06\n\x02\x04\x01\x10\x01\x12t\n\x10UpdateAggregator\x12(.vgi.operator.v1.UpdateAggregatorRequest\x1a).vgi.operator.v1.UpdateAggregatorResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12t\n\x10IssueCredentials\x12(.vgi.operator.v1.IssueCredentialsRequest\x1a).vgi.operator.v1.IssueCredentialsResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12z\n\x12RegisterSigningKey\x12*.vgi.operator.v1.RegisterSigningKeyRequest\x1a+.vgi.operator.v1.RegisterSigningKeyResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12t\n\x10RevokeSigningKey\x12(.vgi.operator.v1.RevokeSigningKeyRequest\x1a).vgi.operator.v1.RevokeSigningKeyResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12\x61\n\nGetProgram\x12\".vgi.operator.v1.GetProgramRequest\x1a#.vgi.operator.v1.GetProgramResponse\"\n\xc2\xf3\x18\x06\n\x02\x04\x01\x10\x01\x12g\n\x0cListPrograms\x12$.vgi.operator.v1.ListProgramsRequest\x1a%.vgi.operator.v1.ListProgramsResponse\"\n\xc2\xf3\x18\x06\n\x02\x04\x01\x10\x01\x12k\n\rUpsertProgram\x12%.vgi.operator.v1.UpsertProgramRequest\x1a&.vgi.operator.v1.UpsertProgramResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12r\n\x10ListAuditRecords\x12(.vgi.operator.v1.ListAuditRecordsRequest\x1a).vgi.operator.v1.ListAuditRecordsResponse\"\t\xc2\xf3\x18\x05\n\x01\x04\x10\x01\x12l\n\x0eVerifyAuditLog\x12&.vgi.operator.v1.VerifyAuditLogRequest\x1a\'.vgi.operator.v1.VerifyAuditLogResponse\"\t\xc2\xf3\x18\x05\n\x01\x04\x10\x01\x12i\n\rGetStatistics\x12%.vgi.operator.v1.GetStatisticsRequest\x1a&.vgi.operator.v1.GetStatisticsResponse\"\t\xc2\xf3\x18\x05\n\x01\x04\x10\x01\x12h\n\x0c\x41\x64vanceClock\x12$.vgi.operator.v1.AdvanceClockRequest\x1a%.vgi.operator.v1.AdvanceClockResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x04\x10\x02\x18\x01\x12u\n\x11ListChargerStates\x12).vgi.operator.v1.ListChargerStatesRequest\x1a*.vgi.operator.v1.ListChargerStatesResponse\"\t\xc2\xf3\x18\x05\n\x01\x04\x10\x01\x12u\n\x11ListMeterReadings\x12).vgi.operator.v1.ListMeterReadingsRequest\x1a*.vgi.operator.v1.ListMeterReadingsResponse\"\t\xc2\xf3\x18\x05\n\x01\x04\x10\x01\x12i\n\rListSlotMeans\x12%.vgi.operator.v1.ListSlotMeansRequest\x1a&.vgi.operator.v1.ListSlotMeansResponse\"\t\xc2\xf3\x18\x05\n\x01\x04\x10\x01\x12~\n\x14ListMeterCorrections\x12,.vgi.operator.v1.ListMeterCorrectionsRequest\x1a-.vgi.operator.v1.ListMeterCorrectionsResponse\"\t\xc2\xf3\x18\x05\n\x01\x04\x10\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -49,11 +50,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEAGGREGATORREQUEST'].fields_by_name['request_id']._loaded_options = None
   _globals['_CREATEAGGREGATORREQUEST'].fields_by_name['request_id']._serialized_options = b'\272H\005r\003\260\001\001'
   _globals['_CREATEAGGREGATORREQUEST'].fields_by_name['aggregator_id']._loaded_options = None
-  _globals['_CREATEAGGREGATORREQUEST'].fields_by_name['aggregator_id']._serialized_options = b'\272H\032r\0302\026^[a-z][a-z0-9-]{2,39}$'
+  _globals['_CREATEAGGREGATORREQUEST'].fields_by_name['aggregator_id']._serialized_options = b'\272H\007r\005\220\203\371\001\001'
   _globals['_CREATEAGGREGATORREQUEST'].fields_by_name['aggregator']._loaded_options = None
   _globals['_CREATEAGGREGATORREQUEST'].fields_by_name['aggregator']._serialized_options = b'\272H\003\310\001\001'
   _globals['_GETAGGREGATORREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_GETAGGREGATORREQUEST'].fields_by_name['name']._serialized_options = b'\372A\031\n\027vgi.platform/Aggregator\272H&r$2\"^aggregators/[a-z][a-z0-9-]{2,39}$'
+  _globals['_GETAGGREGATORREQUEST'].fields_by_name['name']._serialized_options = b'\372A\031\n\027vgi.platform/Aggregator\272H\007r\005\240\203\371\001\001'
   _globals['_LISTAGGREGATORSREQUEST'].fields_by_name['page_size']._loaded_options = None
   _globals['_LISTAGGREGATORSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
   _globals['_LISTAGGREGATORSREQUEST'].fields_by_name['page_token']._loaded_options = None
@@ -73,7 +74,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ISSUECREDENTIALSREQUEST'].fields_by_name['kind']._loaded_options = None
   _globals['_ISSUECREDENTIALSREQUEST'].fields_by_name['kind']._serialized_options = b'\272H\007\202\001\004\020\001 \000'
   _globals['_ISSUECREDENTIALSREQUEST'].fields_by_name['aggregator_id']._loaded_options = None
-  _globals['_ISSUECREDENTIALSREQUEST'].fields_by_name['aggregator_id']._serialized_options = b'\272H\035r\0332\031^([a-z][a-z0-9-]{2,39})?$'
+  _globals['_ISSUECREDENTIALSREQUEST'].fields_by_name['aggregator_id']._serialized_options = b'\272H\nr\005\220\203\371\001\001\330\001\001'
   _globals['_ISSUECREDENTIALSREQUEST'].fields_by_name['ttl']._loaded_options = None
   _globals['_ISSUECREDENTIALSREQUEST'].fields_by_name['ttl']._serialized_options = b'\272H\014\252\001\t\"\005\010\200\212\212\0172\000'
   _globals['_REGISTERSIGNINGKEYREQUEST'].fields_by_name['request_id']._loaded_options = None
@@ -91,7 +92,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REVOKESIGNINGKEYREQUEST'].fields_by_name['key_id']._loaded_options = None
   _globals['_REVOKESIGNINGKEYREQUEST'].fields_by_name['key_id']._serialized_options = b'\272H&r$2\"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$'
   _globals['_PROGRAM'].fields_by_name['name']._loaded_options = None
-  _globals['_PROGRAM'].fields_by_name['name']._serialized_options = b'\372A\026\n\024vgi.platform/Program\272H\036r\0342\032^programs/[a-z0-9-]{1,40}$'
+  _globals['_PROGRAM'].fields_by_name['name']._serialized_options = b'\372A\026\n\024vgi.platform/Program\272H\007r\005\330\203\371\001\001'
   _globals['_PROGRAM'].fields_by_name['baseline_method']._loaded_options = None
   _globals['_PROGRAM'].fields_by_name['baseline_method']._serialized_options = b'\272H\005\202\001\002\020\001'
   _globals['_PROGRAM'].fields_by_name['fallback_baseline_method']._loaded_options = None
@@ -109,7 +110,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PROGRAM']._loaded_options = None
   _globals['_PROGRAM']._serialized_options = b'\352A*\n\024vgi.platform/Program\022\022programs/{program}\272H\334\006\032\265\003\n#program.qualified_min_not_above_max\0225qualified_min_rate must not exceed qualified_max_rate\032\326\002!has(this.qualified_min_rate) || !has(this.qualified_max_rate) || !this.qualified_min_rate.value.matches(\'^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$\') || !this.qualified_max_rate.value.matches(\'^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$\') || double(this.qualified_min_rate.value) <= double(this.qualified_max_rate.value)\032\241\003\n\'program.penalty_threshold_not_above_cap\022/penalty_threshold_rate must not exceed cap_rate\032\304\002!has(this.penalty_threshold_rate) || !has(this.cap_rate) || !this.penalty_threshold_rate.value.matches(\'^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$\') || !this.cap_rate.value.matches(\'^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$\') || double(this.penalty_threshold_rate.value) <= double(this.cap_rate.value)'
   _globals['_GETPROGRAMREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_GETPROGRAMREQUEST'].fields_by_name['name']._serialized_options = b'\372A\026\n\024vgi.platform/Program\272H\036r\0342\032^programs/[a-z0-9-]{1,40}$'
+  _globals['_GETPROGRAMREQUEST'].fields_by_name['name']._serialized_options = b'\372A\026\n\024vgi.platform/Program\272H\007r\005\330\203\371\001\001'
   _globals['_LISTPROGRAMSREQUEST'].fields_by_name['page_size']._loaded_options = None
   _globals['_LISTPROGRAMSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
   _globals['_LISTPROGRAMSREQUEST'].fields_by_name['page_token']._loaded_options = None
@@ -127,19 +128,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTAUDITRECORDSREQUEST'].fields_by_name['method']._loaded_options = None
   _globals['_LISTAUDITRECORDSREQUEST'].fields_by_name['method']._serialized_options = b'\272H\005r\003\030\310\001'
   _globals['_GETSTATISTICSREQUEST'].fields_by_name['scope']._loaded_options = None
-  _globals['_GETSTATISTICSREQUEST'].fields_by_name['scope']._serialized_options = b'\272HSrQ2O^(gridNodes/[A-Za-z0-9][A-Za-z0-9._-]{0,63}|aggregators/[a-z][a-z0-9-]{2,39})?$'
+  _globals['_GETSTATISTICSREQUEST'].fields_by_name['scope']._serialized_options = b'\272H\nr\005\350\203\371\001\001\330\001\001'
   _globals['_ADVANCECLOCKREQUEST'].fields_by_name['request_id']._loaded_options = None
   _globals['_ADVANCECLOCKREQUEST'].fields_by_name['request_id']._serialized_options = b'\272H\005r\003\260\001\001'
   _globals['_ADVANCECLOCKREQUEST'].fields_by_name['advance_to']._loaded_options = None
   _globals['_ADVANCECLOCKREQUEST'].fields_by_name['advance_to']._serialized_options = b'\272H\003\310\001\001'
   _globals['_LISTCHARGERSTATESREQUEST'].fields_by_name['scope']._loaded_options = None
-  _globals['_LISTCHARGERSTATESREQUEST'].fields_by_name['scope']._serialized_options = b'\272H~r|2z^(gridNodes/[A-Za-z0-9][A-Za-z0-9._-]{0,63}|aggregators/[a-z][a-z0-9-]{2,39}(/stations/[A-Za-z0-9][A-Za-z0-9._-]{0,63})?)$'
+  _globals['_LISTCHARGERSTATESREQUEST'].fields_by_name['scope']._serialized_options = b'\272H\007r\005\360\203\371\001\001'
   _globals['_LISTCHARGERSTATESREQUEST'].fields_by_name['page_size']._loaded_options = None
   _globals['_LISTCHARGERSTATESREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
   _globals['_LISTCHARGERSTATESREQUEST'].fields_by_name['page_token']._loaded_options = None
   _globals['_LISTCHARGERSTATESREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\004'
   _globals['_LISTMETERREADINGSREQUEST'].fields_by_name['charger']._loaded_options = None
-  _globals['_LISTMETERREADINGSREQUEST'].fields_by_name['charger']._serialized_options = b'\272Hxrv2t^aggregators/[a-z][a-z0-9-]{2,39}/stations/[A-Za-z0-9][A-Za-z0-9._-]{0,63}/chargers/[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'
+  _globals['_LISTMETERREADINGSREQUEST'].fields_by_name['charger']._serialized_options = b'\272H\007r\005\260\203\371\001\001'
   _globals['_LISTMETERREADINGSREQUEST'].fields_by_name['range']._loaded_options = None
   _globals['_LISTMETERREADINGSREQUEST'].fields_by_name['range']._serialized_options = b'\272H\003\310\001\001'
   _globals['_LISTMETERREADINGSREQUEST'].fields_by_name['page_size']._loaded_options = None
@@ -147,7 +148,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTMETERREADINGSREQUEST'].fields_by_name['page_token']._loaded_options = None
   _globals['_LISTMETERREADINGSREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\004'
   _globals['_LISTSLOTMEANSREQUEST'].fields_by_name['scope']._loaded_options = None
-  _globals['_LISTSLOTMEANSREQUEST'].fields_by_name['scope']._serialized_options = b'\272H\254\001r\251\0012\246\001^(gridNodes/[A-Za-z0-9][A-Za-z0-9._-]{0,63}|aggregators/[a-z][a-z0-9-]{2,39}(/stations/[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/chargers/[A-Za-z0-9][A-Za-z0-9._-]{0,63})?)?)$'
+  _globals['_LISTSLOTMEANSREQUEST'].fields_by_name['scope']._serialized_options = b'\272H\007r\005\370\203\371\001\001'
   _globals['_LISTSLOTMEANSREQUEST'].fields_by_name['range']._loaded_options = None
   _globals['_LISTSLOTMEANSREQUEST'].fields_by_name['range']._serialized_options = b'\272H\003\310\001\001'
   _globals['_LISTSLOTMEANSREQUEST'].fields_by_name['page_size']._loaded_options = None
@@ -155,7 +156,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTSLOTMEANSREQUEST'].fields_by_name['page_token']._loaded_options = None
   _globals['_LISTSLOTMEANSREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\004'
   _globals['_LISTMETERCORRECTIONSREQUEST'].fields_by_name['scope']._loaded_options = None
-  _globals['_LISTMETERCORRECTIONSREQUEST'].fields_by_name['scope']._serialized_options = b'\272H\254\001r\251\0012\246\001^(gridNodes/[A-Za-z0-9][A-Za-z0-9._-]{0,63}|aggregators/[a-z][a-z0-9-]{2,39}(/stations/[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/chargers/[A-Za-z0-9][A-Za-z0-9._-]{0,63})?)?)$'
+  _globals['_LISTMETERCORRECTIONSREQUEST'].fields_by_name['scope']._serialized_options = b'\272H\007r\005\370\203\371\001\001'
   _globals['_LISTMETERCORRECTIONSREQUEST'].fields_by_name['range']._loaded_options = None
   _globals['_LISTMETERCORRECTIONSREQUEST'].fields_by_name['range']._serialized_options = b'\272H\003\310\001\001'
   _globals['_LISTMETERCORRECTIONSREQUEST'].fields_by_name['page_size']._loaded_options = None
@@ -198,84 +199,84 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_OPERATORSERVICE'].methods_by_name['ListSlotMeans']._serialized_options = b'\302\363\030\005\n\001\004\020\001'
   _globals['_OPERATORSERVICE'].methods_by_name['ListMeterCorrections']._loaded_options = None
   _globals['_OPERATORSERVICE'].methods_by_name['ListMeterCorrections']._serialized_options = b'\302\363\030\005\n\001\004\020\001'
-  _globals['_CREDENTIALKIND']._serialized_start=7378
-  _globals['_CREDENTIALKIND']._serialized_end=7487
-  _globals['_CREATEAGGREGATORREQUEST']._serialized_start=517
-  _globals['_CREATEAGGREGATORREQUEST']._serialized_end=681
-  _globals['_CREATEAGGREGATORRESPONSE']._serialized_start=683
-  _globals['_CREATEAGGREGATORRESPONSE']._serialized_end=756
-  _globals['_GETAGGREGATORREQUEST']._serialized_start=758
-  _globals['_GETAGGREGATORREQUEST']._serialized_end=865
-  _globals['_GETAGGREGATORRESPONSE']._serialized_start=867
-  _globals['_GETAGGREGATORRESPONSE']._serialized_end=937
-  _globals['_LISTAGGREGATORSREQUEST']._serialized_start=939
-  _globals['_LISTAGGREGATORSREQUEST']._serialized_end=1024
-  _globals['_LISTAGGREGATORSRESPONSE']._serialized_start=1026
-  _globals['_LISTAGGREGATORSRESPONSE']._serialized_end=1124
-  _globals['_UPDATEAGGREGATORREQUEST']._serialized_start=1127
-  _globals['_UPDATEAGGREGATORREQUEST']._serialized_end=1351
-  _globals['_UPDATEAGGREGATORRESPONSE']._serialized_start=1353
-  _globals['_UPDATEAGGREGATORRESPONSE']._serialized_end=1426
-  _globals['_ISSUECREDENTIALSREQUEST']._serialized_start=1429
-  _globals['_ISSUECREDENTIALSREQUEST']._serialized_end=1767
-  _globals['_ISSUECREDENTIALSRESPONSE']._serialized_start=1770
-  _globals['_ISSUECREDENTIALSRESPONSE']._serialized_end=1910
-  _globals['_REGISTERSIGNINGKEYREQUEST']._serialized_start=1913
-  _globals['_REGISTERSIGNINGKEYREQUEST']._serialized_end=2198
-  _globals['_REGISTERSIGNINGKEYRESPONSE']._serialized_start=2200
-  _globals['_REGISTERSIGNINGKEYRESPONSE']._serialized_end=2244
-  _globals['_REVOKESIGNINGKEYREQUEST']._serialized_start=2246
-  _globals['_REVOKESIGNINGKEYREQUEST']._serialized_end=2360
-  _globals['_REVOKESIGNINGKEYRESPONSE']._serialized_start=2362
-  _globals['_REVOKESIGNINGKEYRESPONSE']._serialized_end=2404
-  _globals['_PROGRAM']._serialized_start=2407
-  _globals['_PROGRAM']._serialized_end=4235
-  _globals['_GETPROGRAMREQUEST']._serialized_start=4237
-  _globals['_GETPROGRAMREQUEST']._serialized_end=4330
-  _globals['_GETPROGRAMRESPONSE']._serialized_start=4332
-  _globals['_GETPROGRAMRESPONSE']._serialized_end=4395
-  _globals['_LISTPROGRAMSREQUEST']._serialized_start=4397
-  _globals['_LISTPROGRAMSREQUEST']._serialized_end=4479
-  _globals['_LISTPROGRAMSRESPONSE']._serialized_start=4481
-  _globals['_LISTPROGRAMSRESPONSE']._serialized_end=4572
-  _globals['_UPSERTPROGRAMREQUEST']._serialized_start=4575
-  _globals['_UPSERTPROGRAMREQUEST']._serialized_end=4727
-  _globals['_UPSERTPROGRAMRESPONSE']._serialized_start=4729
-  _globals['_UPSERTPROGRAMRESPONSE']._serialized_end=4795
-  _globals['_AUDITRECORD']._serialized_start=4798
-  _globals['_AUDITRECORD']._serialized_end=5042
-  _globals['_LISTAUDITRECORDSREQUEST']._serialized_start=5045
-  _globals['_LISTAUDITRECORDSREQUEST']._serialized_end=5186
-  _globals['_LISTAUDITRECORDSRESPONSE']._serialized_start=5188
-  _globals['_LISTAUDITRECORDSRESPONSE']._serialized_end=5292
-  _globals['_VERIFYAUDITLOGREQUEST']._serialized_start=5294
-  _globals['_VERIFYAUDITLOGREQUEST']._serialized_end=5317
-  _globals['_VERIFYAUDITLOGRESPONSE']._serialized_start=5319
-  _globals['_VERIFYAUDITLOGRESPONSE']._serialized_end=5402
-  _globals['_GETSTATISTICSREQUEST']._serialized_start=5404
-  _globals['_GETSTATISTICSREQUEST']._serialized_end=5529
-  _globals['_GETSTATISTICSRESPONSE']._serialized_start=5531
-  _globals['_GETSTATISTICSRESPONSE']._serialized_end=5601
-  _globals['_ADVANCECLOCKREQUEST']._serialized_start=5603
-  _globals['_ADVANCECLOCKREQUEST']._serialized_end=5710
-  _globals['_ADVANCECLOCKRESPONSE']._serialized_start=5712
-  _globals['_ADVANCECLOCKRESPONSE']._serialized_end=5775
-  _globals['_LISTCHARGERSTATESREQUEST']._serialized_start=5778
-  _globals['_LISTCHARGERSTATESREQUEST']._serialized_end=6013
-  _globals['_LISTCHARGERSTATESRESPONSE']._serialized_start=6015
-  _globals['_LISTCHARGERSTATESRESPONSE']._serialized_end=6120
-  _globals['_LISTMETERREADINGSREQUEST']._serialized_start=6123
-  _globals['_LISTMETERREADINGSREQUEST']._serialized_end=6403
-  _globals['_LISTMETERREADINGSRESPONSE']._serialized_start=6405
-  _globals['_LISTMETERREADINGSRESPONSE']._serialized_end=6502
-  _globals['_LISTSLOTMEANSREQUEST']._serialized_start=6505
-  _globals['_LISTSLOTMEANSREQUEST']._serialized_end=6833
-  _globals['_LISTSLOTMEANSRESPONSE']._serialized_start=6835
-  _globals['_LISTSLOTMEANSRESPONSE']._serialized_end=6928
-  _globals['_LISTMETERCORRECTIONSREQUEST']._serialized_start=6931
-  _globals['_LISTMETERCORRECTIONSREQUEST']._serialized_end=7266
-  _globals['_LISTMETERCORRECTIONSRESPONSE']._serialized_start=7268
-  _globals['_LISTMETERCORRECTIONSRESPONSE']._serialized_end=7376
-  _globals['_OPERATORSERVICE']._serialized_start=7490
-  _globals['_OPERATORSERVICE']._serialized_end=9550
+  _globals['_CREDENTIALKIND']._serialized_start=6645
+  _globals['_CREDENTIALKIND']._serialized_end=6754
+  _globals['_CREATEAGGREGATORREQUEST']._serialized_start=544
+  _globals['_CREATEAGGREGATORREQUEST']._serialized_end=689
+  _globals['_CREATEAGGREGATORRESPONSE']._serialized_start=691
+  _globals['_CREATEAGGREGATORRESPONSE']._serialized_end=764
+  _globals['_GETAGGREGATORREQUEST']._serialized_start=766
+  _globals['_GETAGGREGATORREQUEST']._serialized_end=842
+  _globals['_GETAGGREGATORRESPONSE']._serialized_start=844
+  _globals['_GETAGGREGATORRESPONSE']._serialized_end=914
+  _globals['_LISTAGGREGATORSREQUEST']._serialized_start=916
+  _globals['_LISTAGGREGATORSREQUEST']._serialized_end=1001
+  _globals['_LISTAGGREGATORSRESPONSE']._serialized_start=1003
+  _globals['_LISTAGGREGATORSRESPONSE']._serialized_end=1101
+  _globals['_UPDATEAGGREGATORREQUEST']._serialized_start=1104
+  _globals['_UPDATEAGGREGATORREQUEST']._serialized_end=1328
+  _globals['_UPDATEAGGREGATORRESPONSE']._serialized_start=1330
+  _globals['_UPDATEAGGREGATORRESPONSE']._serialized_end=1403
+  _globals['_ISSUECREDENTIALSREQUEST']._serialized_start=1406
+  _globals['_ISSUECREDENTIALSREQUEST']._serialized_end=1725
+  _globals['_ISSUECREDENTIALSRESPONSE']._serialized_start=1728
+  _globals['_ISSUECREDENTIALSRESPONSE']._serialized_end=1868
+  _globals['_REGISTERSIGNINGKEYREQUEST']._serialized_start=1871
+  _globals['_REGISTERSIGNINGKEYREQUEST']._serialized_end=2156
+  _globals['_REGISTERSIGNINGKEYRESPONSE']._serialized_start=2158
+  _globals['_REGISTERSIGNINGKEYRESPONSE']._serialized_end=2202
+  _globals['_REVOKESIGNINGKEYREQUEST']._serialized_start=2204
+  _globals['_REVOKESIGNINGKEYREQUEST']._serialized_end=2318
+  _globals['_REVOKESIGNINGKEYRESPONSE']._serialized_start=2320
+  _globals['_REVOKESIGNINGKEYRESPONSE']._serialized_end=2362
+  _globals['_PROGRAM']._serialized_start=2365
+  _globals['_PROGRAM']._serialized_end=4170
+  _globals['_GETPROGRAMREQUEST']._serialized_start=4172
+  _globals['_GETPROGRAMREQUEST']._serialized_end=4242
+  _globals['_GETPROGRAMRESPONSE']._serialized_start=4244
+  _globals['_GETPROGRAMRESPONSE']._serialized_end=4307
+  _globals['_LISTPROGRAMSREQUEST']._serialized_start=4309
+  _globals['_LISTPROGRAMSREQUEST']._serialized_end=4391
+  _globals['_LISTPROGRAMSRESPONSE']._serialized_start=4393
+  _globals['_LISTPROGRAMSRESPONSE']._serialized_end=4484
+  _globals['_UPSERTPROGRAMREQUEST']._serialized_start=4487
+  _globals['_UPSERTPROGRAMREQUEST']._serialized_end=4639
+  _globals['_UPSERTPROGRAMRESPONSE']._serialized_start=4641
+  _globals['_UPSERTPROGRAMRESPONSE']._serialized_end=4707
+  _globals['_AUDITRECORD']._serialized_start=4710
+  _globals['_AUDITRECORD']._serialized_end=4954
+  _globals['_LISTAUDITRECORDSREQUEST']._serialized_start=4957
+  _globals['_LISTAUDITRECORDSREQUEST']._serialized_end=5098
+  _globals['_LISTAUDITRECORDSRESPONSE']._serialized_start=5100
+  _globals['_LISTAUDITRECORDSRESPONSE']._serialized_end=5204
+  _globals['_VERIFYAUDITLOGREQUEST']._serialized_start=5206
+  _globals['_VERIFYAUDITLOGREQUEST']._serialized_end=5229
+  _globals['_VERIFYAUDITLOGRESPONSE']._serialized_start=5231
+  _globals['_VERIFYAUDITLOGRESPONSE']._serialized_end=5314
+  _globals['_GETSTATISTICSREQUEST']._serialized_start=5316
+  _globals['_GETSTATISTICSREQUEST']._serialized_end=5368
+  _globals['_GETSTATISTICSRESPONSE']._serialized_start=5370
+  _globals['_GETSTATISTICSRESPONSE']._serialized_end=5440
+  _globals['_ADVANCECLOCKREQUEST']._serialized_start=5442
+  _globals['_ADVANCECLOCKREQUEST']._serialized_end=5549
+  _globals['_ADVANCECLOCKRESPONSE']._serialized_start=5551
+  _globals['_ADVANCECLOCKRESPONSE']._serialized_end=5614
+  _globals['_LISTCHARGERSTATESREQUEST']._serialized_start=5616
+  _globals['_LISTCHARGERSTATESREQUEST']._serialized_end=5730
+  _globals['_LISTCHARGERSTATESRESPONSE']._serialized_start=5732
+  _globals['_LISTCHARGERSTATESRESPONSE']._serialized_end=5837
+  _globals['_LISTMETERREADINGSREQUEST']._serialized_start=5840
+  _globals['_LISTMETERREADINGSREQUEST']._serialized_end=6006
+  _globals['_LISTMETERREADINGSRESPONSE']._serialized_start=6008
+  _globals['_LISTMETERREADINGSRESPONSE']._serialized_end=6105
+  _globals['_LISTSLOTMEANSREQUEST']._serialized_start=6108
+  _globals['_LISTSLOTMEANSREQUEST']._serialized_end=6268
+  _globals['_LISTSLOTMEANSRESPONSE']._serialized_start=6270
+  _globals['_LISTSLOTMEANSRESPONSE']._serialized_end=6363
+  _globals['_LISTMETERCORRECTIONSREQUEST']._serialized_start=6366
+  _globals['_LISTMETERCORRECTIONSREQUEST']._serialized_end=6533
+  _globals['_LISTMETERCORRECTIONSRESPONSE']._serialized_start=6535
+  _globals['_LISTMETERCORRECTIONSRESPONSE']._serialized_end=6643
+  _globals['_OPERATORSERVICE']._serialized_start=6757
+  _globals['_OPERATORSERVICE']._serialized_end=8817
 # @@protoc_insertion_point(module_scope)
