@@ -614,15 +614,9 @@ def upsert_chargers(conn: Connection, aggregator_id: str, items: Sequence[Charge
         (aggregator_id,),
         ids,
     )
-    # AIP-193 ALREADY_EXISTS, naming the id but never who holds it (another tenant).
     taken_ids = [c.charger_id for c in items if c.charger_id in taken]
     if taken_ids:
-        raise AlreadyExists(
-            f"charger id {taken_ids[0]} is already registered"
-            + (f" (and {len(taken_ids) - 1} more)" if len(taken_ids) > 1 else ""),
-            reason="CHARGER_ID_TAKEN",
-            metadata={"charger_id": taken_ids[0], "taken_count": str(len(taken_ids))},
-        )
+        raise _taken(taken_ids)
     known = _live_ids(
         conn,
         stations,
@@ -659,6 +653,16 @@ def upsert_chargers(conn: Connection, aggregator_id: str, items: Sequence[Charge
         ],
     )
     return len(items)
+
+
+def _taken(taken_ids: Sequence[str]) -> AlreadyExists:
+    """AIP-193 ALREADY_EXISTS, naming the id but never who holds it (another tenant)."""
+    return AlreadyExists(
+        f"charger id {taken_ids[0]} is already registered"
+        + (f" (and {len(taken_ids) - 1} more)" if len(taken_ids) > 1 else ""),
+        reason="CHARGER_ID_TAKEN",
+        metadata={"charger_id": taken_ids[0], "taken_count": str(len(taken_ids))},
+    )
 
 
 def _online(last_heartbeat: datetime | None, now: datetime, timeout: timedelta) -> bool:
@@ -733,6 +737,22 @@ def chargers_by_id(
             when(row[9]),
         )
     return [found[i] for i in charger_ids if i in found]
+
+
+def upserted_chargers(
+    conn: Connection, aggregator_id: str, charger_ids: Sequence[str], now: datetime, timeout: timedelta
+) -> list[Charger]:
+    """What ``upsert_chargers`` just wrote, as stored, in request order (the batch's answer).
+
+    An id that is not the aggregator's after the write was registered by another tenant between the
+    check and the write (concurrent PostgreSQL transactions; the upsert's WHERE left that row alone):
+    ALREADY_EXISTS CHARGER_ID_TAKEN, so the caller's transaction rolls back rather than claim it.
+    """
+    stored = chargers_by_id(conn, aggregator_id, charger_ids, now, timeout)
+    if len(stored) != len(charger_ids):
+        found = {c.charger_id for c in stored}
+        raise _taken([i for i in charger_ids if i not in found])
+    return stored
 
 
 def get_charger(

@@ -99,7 +99,9 @@ class AggregatorRegistry:
                 upserted_count=registry.upsert_chargers(conn, tenant, items, now)
             )
             ids = [c.charger_id for c in items]
-            convert.chargers_to(registry.chargers_by_id(conn, tenant, ids, now, timeout), response.chargers)
+            convert.chargers_to(
+                registry.upserted_chargers(conn, tenant, ids, now, timeout), response.chargers
+            )
             return response
 
         key = IdempotencyKey(principal.uri, SERVICE + "BatchUpsertChargers", request.request_id)

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from vgi.common.v1 import resources_pb2
 
-from store import telemetry
+from domain.errors import AlreadyExists
+from store import registry, telemetry
 
 from .world import aggregator_client, charger, node, now, onboard, session, station, topology, ts
 
@@ -164,3 +165,24 @@ async def test_a_retry_with_the_same_request_id_answers_the_same_resources(platf
         # ... and the retry answers the first call's resources again (AIP-155) and writes nothing.
         assert await upsert(batch, request_id=request_id) == first, rpc
         assert await stored() == second, rpc
+
+
+async def test_an_id_another_tenant_took_during_the_write_is_not_answered_as_upserted(platform: Any) -> None:
+    """The read-back is the last word: a charger row that is not the caller's after the write (another
+    tenant registered it between the check and the write) refuses the batch instead of counting it."""
+    await onboard(platform, "agg-1", "agg-2")
+    await topology(platform)
+    other = aggregator_client(platform, "agg-2")
+    await other.upsert_stations([station("st-b", "ta1")])
+    await other.upsert_chargers([charger("shared", "st-b")])
+    seen = datetime.now(UTC)
+
+    with pytest.raises(AlreadyExists) as taken:
+        await platform.db.write(
+            lambda conn: registry.upserted_chargers(conn, "agg-1", ["shared"], seen, timedelta(minutes=2))
+        )
+
+    assert (taken.value.reason, taken.value.metadata) == (
+        "CHARGER_ID_TAKEN",
+        {"charger_id": "shared", "taken_count": "1"},
+    )
