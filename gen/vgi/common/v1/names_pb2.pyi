@@ -3,10 +3,6 @@ from google.protobuf import descriptor as _descriptor
 from typing import ClassVar as _ClassVar
 
 DESCRIPTOR: _descriptor.FileDescriptor
-RESOURCE_ID_FIELD_NUMBER: _ClassVar[int]
-resource_id: _descriptor.FieldDescriptor
-AGGREGATOR_ID_FIELD_NUMBER: _ClassVar[int]
-aggregator_id: _descriptor.FieldDescriptor
 GRID_NODE_NAME_FIELD_NUMBER: _ClassVar[int]
 grid_node_name: _descriptor.FieldDescriptor
 AGGREGATOR_NAME_FIELD_NUMBER: _ClassVar[int]

@@ -29,7 +29,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from vgi.common.v1 import names_pb2 as vgi_dot_common_dot_v1_dot_names__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dvgi/common/v1/resources.proto\x12\rvgi.common.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19vgi/common/v1/names.proto\"\x84\x03\n\x08GridNode\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1b\n\x07node_id\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x88\x83\xf9\x01\x01\x12\x35\n\x04kind\x18\x03 \x01(\x0e\x32\x1b.vgi.common.v1.GridNodeKindB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x37\n\x06parent\x18\x04 \x01(\tB\'\xfa\x41\x17\n\x15vgi.platform/GridNode\xbaH\nr\x05\x98\x83\xf9\x01\x01\xd8\x01\x01\x12\x1e\n\x0c\x64isplay_name\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01\x12(\n\x10\x63\x61pacity_limit_w\x18\x06 \x01(\x03\x42\x0e\xbaH\x0b\"\t\x18\x80\xd0\xdb\xc3\xf4\x02(\x00\x12#\n\x0b\x62\x61se_load_w\x18\x07 \x01(\x03\x42\x0e\xbaH\x0b\"\t\x18\x80\xd0\xdb\xc3\xf4\x02(\x00\x12\x35\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:1\xea\x41.\n\x15vgi.platform/GridNode\x12\x15gridNodes/{grid_node}\"\xe3\x02\n\x07Station\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1e\n\nstation_id\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x88\x83\xf9\x01\x01\x12\x1e\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01\x12\x37\n\tgrid_node\x18\x04 \x01(\tB$\xfa\x41\x17\n\x15vgi.platform/GridNode\xbaH\x07r\x05\x98\x83\xf9\x01\x01\x12%\n\x0eimport_limit_w\x18\x05 \x01(\x03\x42\r\xbaH\n\"\x08\x18\x80\xc8\xaf\xa0%(\x00\x12%\n\x0e\x65xport_limit_w\x18\x06 \x01(\x03\x42\r\xbaH\n\"\x08\x18\x80\xc8\xaf\xa0%(\x00\x12\x35\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:F\xea\x41\x43\n\x14vgi.platform/Station\x12+aggregators/{aggregator}/stations/{station}\"\xac\x04\n\x07\x43harger\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1e\n\ncharger_id\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x88\x83\xf9\x01\x01\x12\x1e\n\nstation_id\x18\x03 \x01(\tB\n\xbaH\x07r\x05\x88\x83\xf9\x01\x01\x12\x34\n\x04kind\x18\x04 \x01(\x0e\x32\x1a.vgi.common.v1.ChargerKindB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12#\n\x0erated_charge_w\x18\x05 \x01(\x03\x42\x0b\xbaH\x08\"\x06\x18\x80\x89z \x00\x12&\n\x11rated_discharge_w\x18\x06 \x01(\x03\x42\x0b\xbaH\x08\"\x06\x18\x80\x89z(\x00\x12\x15\n\rbidirectional\x18\x07 \x01(\x08\x12\x18\n\x10platform_managed\x18\x08 \x01(\x08\x12\x32\n\x06status\x18\t \x01(\x0e\x32\x1c.vgi.common.v1.ChargerStatusB\x04\xe2\x41\x01\x03\x12\x14\n\x06online\x18\n \x01(\x08\x42\x04\xe2\x41\x01\x03\x12=\n\x13last_heartbeat_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:Y\xea\x41V\n\x14vgi.platform/Charger\x12>aggregators/{aggregator}/stations/{station}/chargers/{charger}\"\xb6\x07\n\tEvSession\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1e\n\nsession_id\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x88\x83\xf9\x01\x01\x12\x1e\n\ncharger_id\x18\x03 \x01(\tB\n\xbaH\x07r\x05\x88\x83\xf9\x01\x01\x12\x38\n\x0cplug_in_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12\x43\n\x17\x65xpected_departure_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12\x1f\n\nbattery_wh\x18\x06 \x01(\x03\x42\x0b\xbaH\x08\"\x06\x18\xc0\x84= \x00\x12$\n\x03soc\x18\x07 \x01(\x01\x42\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x00\xf0?)\x00\x00\x00\x00\x00\x00\x00\x00\x12+\n\ntarget_soc\x18\x08 \x01(\x01\x42\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x00\xf0?)\x00\x00\x00\x00\x00\x00\x00\x00\x12.\n\rv2g_floor_soc\x18\t \x01(\x01\x42\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x00\xf0?)\x00\x00\x00\x00\x00\x00\x00\x00\x12!\n\x0cmax_charge_w\x18\n \x01(\x03\x42\x0b\xbaH\x08\"\x06\x18\x80\x89z(\x00\x12$\n\x0fmax_discharge_w\x18\x0b \x01(\x03\x42\x0b\xbaH\x08\"\x06\x18\x80\x89z(\x00\x12\x15\n\rbidirectional\x18\x0c \x01(\x08\x12\x32\n\x05state\x18\r \x01(\x0e\x32\x1d.vgi.common.v1.EvSessionStateB\x04\xe2\x41\x01\x03\x12,\n\x08\x65nd_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp:\xef\x02\xea\x41\x45\n\x16vgi.platform/EvSession\x12+aggregators/{aggregator}/sessions/{session}\xbaH\xa3\x02\x1a\x95\x01\n\'ev_session.departure_not_before_plug_in\x12\x37\x65xpected_departure_time must not be before plug_in_time\x1a\x31this.expected_departure_time >= this.plug_in_time\x1a\x88\x01\n!ev_session.end_not_before_plug_in\x12(end_time must not be before plug_in_time\x1a\x39!has(this.end_time) || this.end_time >= this.plug_in_time*\xa8\x01\n\x0cGridNodeKind\x12\x1e\n\x1aGRID_NODE_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15GRID_NODE_KIND_REGION\x10\x01\x12\x1d\n\x19GRID_NODE_KIND_SUBSTATION\x10\x02\x12\x19\n\x15GRID_NODE_KIND_FEEDER\x10\x03\x12#\n\x1fGRID_NODE_KIND_TRANSFORMER_AREA\x10\x04*k\n\x0b\x43hargerKind\x12\x1c\n\x18\x43HARGER_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x43HARGER_KIND_AC\x10\x01\x12\x13\n\x0f\x43HARGER_KIND_DC\x10\x02\x12\x14\n\x10\x43HARGER_KIND_V2G\x10\x03*\xe3\x01\n\rChargerStatus\x12\x1e\n\x1a\x43HARGER_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43HARGER_STATUS_AVAILABLE\x10\x01\x12\x1b\n\x17\x43HARGER_STATUS_OCCUPIED\x10\x02\x12\x1b\n\x17\x43HARGER_STATUS_CHARGING\x10\x03\x12\x1e\n\x1a\x43HARGER_STATUS_DISCHARGING\x10\x04\x12\x1a\n\x16\x43HARGER_STATUS_FAULTED\x10\x05\x12\x1e\n\x1a\x43HARGER_STATUS_UNAVAILABLE\x10\x06*k\n\x0e\x45vSessionState\x12 \n\x1c\x45V_SESSION_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45V_SESSION_STATE_ACTIVE\x10\x01\x12\x1a\n\x16\x45V_SESSION_STATE_ENDED\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dvgi/common/v1/resources.proto\x12\rvgi.common.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19vgi/common/v1/names.proto\"\xa2\x03\n\x08GridNode\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x39\n\x07node_id\x18\x02 \x01(\tB(\xbaH%r#2!^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$\x12\x35\n\x04kind\x18\x03 \x01(\x0e\x32\x1b.vgi.common.v1.GridNodeKindB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x37\n\x06parent\x18\x04 \x01(\tB\'\xfa\x41\x17\n\x15vgi.platform/GridNode\xbaH\nr\x05\x88\x83\xf9\x01\x01\xd8\x01\x01\x12\x1e\n\x0c\x64isplay_name\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01\x12(\n\x10\x63\x61pacity_limit_w\x18\x06 \x01(\x03\x42\x0e\xbaH\x0b\"\t\x18\x80\xd0\xdb\xc3\xf4\x02(\x00\x12#\n\x0b\x62\x61se_load_w\x18\x07 \x01(\x03\x42\x0e\xbaH\x0b\"\t\x18\x80\xd0\xdb\xc3\xf4\x02(\x00\x12\x35\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:1\xea\x41.\n\x15vgi.platform/GridNode\x12\x15gridNodes/{grid_node}\"\x81\x03\n\x07Station\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12<\n\nstation_id\x18\x02 \x01(\tB(\xbaH%r#2!^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$\x12\x1e\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01\x12\x37\n\tgrid_node\x18\x04 \x01(\tB$\xfa\x41\x17\n\x15vgi.platform/GridNode\xbaH\x07r\x05\x88\x83\xf9\x01\x01\x12%\n\x0eimport_limit_w\x18\x05 \x01(\x03\x42\r\xbaH\n\"\x08\x18\x80\xc8\xaf\xa0%(\x00\x12%\n\x0e\x65xport_limit_w\x18\x06 \x01(\x03\x42\r\xbaH\n\"\x08\x18\x80\xc8\xaf\xa0%(\x00\x12\x35\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:F\xea\x41\x43\n\x14vgi.platform/Station\x12+aggregators/{aggregator}/stations/{station}\"\xe8\x04\n\x07\x43harger\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12<\n\ncharger_id\x18\x02 \x01(\tB(\xbaH%r#2!^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$\x12<\n\nstation_id\x18\x03 \x01(\tB(\xbaH%r#2!^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$\x12\x34\n\x04kind\x18\x04 \x01(\x0e\x32\x1a.vgi.common.v1.ChargerKindB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12#\n\x0erated_charge_w\x18\x05 \x01(\x03\x42\x0b\xbaH\x08\"\x06\x18\x80\x89z \x00\x12&\n\x11rated_discharge_w\x18\x06 \x01(\x03\x42\x0b\xbaH\x08\"\x06\x18\x80\x89z(\x00\x12\x15\n\rbidirectional\x18\x07 \x01(\x08\x12\x18\n\x10platform_managed\x18\x08 \x01(\x08\x12\x32\n\x06status\x18\t \x01(\x0e\x32\x1c.vgi.common.v1.ChargerStatusB\x04\xe2\x41\x01\x03\x12\x14\n\x06online\x18\n \x01(\x08\x42\x04\xe2\x41\x01\x03\x12=\n\x13last_heartbeat_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:Y\xea\x41V\n\x14vgi.platform/Charger\x12>aggregators/{aggregator}/stations/{station}/chargers/{charger}\"\xf2\x07\n\tEvSession\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12<\n\nsession_id\x18\x02 \x01(\tB(\xbaH%r#2!^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$\x12<\n\ncharger_id\x18\x03 \x01(\tB(\xbaH%r#2!^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$\x12\x38\n\x0cplug_in_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12\x43\n\x17\x65xpected_departure_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12\x1f\n\nbattery_wh\x18\x06 \x01(\x03\x42\x0b\xbaH\x08\"\x06\x18\xc0\x84= \x00\x12$\n\x03soc\x18\x07 \x01(\x01\x42\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x00\xf0?)\x00\x00\x00\x00\x00\x00\x00\x00\x12+\n\ntarget_soc\x18\x08 \x01(\x01\x42\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x00\xf0?)\x00\x00\x00\x00\x00\x00\x00\x00\x12.\n\rv2g_floor_soc\x18\t \x01(\x01\x42\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x00\xf0?)\x00\x00\x00\x00\x00\x00\x00\x00\x12!\n\x0cmax_charge_w\x18\n \x01(\x03\x42\x0b\xbaH\x08\"\x06\x18\x80\x89z(\x00\x12$\n\x0fmax_discharge_w\x18\x0b \x01(\x03\x42\x0b\xbaH\x08\"\x06\x18\x80\x89z(\x00\x12\x15\n\rbidirectional\x18\x0c \x01(\x08\x12\x32\n\x05state\x18\r \x01(\x0e\x32\x1d.vgi.common.v1.EvSessionStateB\x04\xe2\x41\x01\x03\x12,\n\x08\x65nd_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp:\xef\x02\xea\x41\x45\n\x16vgi.platform/EvSession\x12+aggregators/{aggregator}/sessions/{session}\xbaH\xa3\x02\x1a\x95\x01\n\'ev_session.departure_not_before_plug_in\x12\x37\x65xpected_departure_time must not be before plug_in_time\x1a\x31this.expected_departure_time >= this.plug_in_time\x1a\x88\x01\n!ev_session.end_not_before_plug_in\x12(end_time must not be before plug_in_time\x1a\x39!has(this.end_time) || this.end_time >= this.plug_in_time*\xa8\x01\n\x0cGridNodeKind\x12\x1e\n\x1aGRID_NODE_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15GRID_NODE_KIND_REGION\x10\x01\x12\x1d\n\x19GRID_NODE_KIND_SUBSTATION\x10\x02\x12\x19\n\x15GRID_NODE_KIND_FEEDER\x10\x03\x12#\n\x1fGRID_NODE_KIND_TRANSFORMER_AREA\x10\x04*k\n\x0b\x43hargerKind\x12\x1c\n\x18\x43HARGER_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x43HARGER_KIND_AC\x10\x01\x12\x13\n\x0f\x43HARGER_KIND_DC\x10\x02\x12\x14\n\x10\x43HARGER_KIND_V2G\x10\x03*\xe3\x01\n\rChargerStatus\x12\x1e\n\x1a\x43HARGER_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43HARGER_STATUS_AVAILABLE\x10\x01\x12\x1b\n\x17\x43HARGER_STATUS_OCCUPIED\x10\x02\x12\x1b\n\x17\x43HARGER_STATUS_CHARGING\x10\x03\x12\x1e\n\x1a\x43HARGER_STATUS_DISCHARGING\x10\x04\x12\x1a\n\x16\x43HARGER_STATUS_FAULTED\x10\x05\x12\x1e\n\x1a\x43HARGER_STATUS_UNAVAILABLE\x10\x06*k\n\x0e\x45vSessionState\x12 \n\x1c\x45V_SESSION_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45V_SESSION_STATE_ACTIVE\x10\x01\x12\x1a\n\x16\x45V_SESSION_STATE_ENDED\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,11 +39,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GRIDNODE'].fields_by_name['name']._loaded_options = None
   _globals['_GRIDNODE'].fields_by_name['name']._serialized_options = b'\342A\001\010'
   _globals['_GRIDNODE'].fields_by_name['node_id']._loaded_options = None
-  _globals['_GRIDNODE'].fields_by_name['node_id']._serialized_options = b'\272H\007r\005\210\203\371\001\001'
+  _globals['_GRIDNODE'].fields_by_name['node_id']._serialized_options = b'\272H%r#2!^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'
   _globals['_GRIDNODE'].fields_by_name['kind']._loaded_options = None
   _globals['_GRIDNODE'].fields_by_name['kind']._serialized_options = b'\272H\007\202\001\004\020\001 \000'
   _globals['_GRIDNODE'].fields_by_name['parent']._loaded_options = None
-  _globals['_GRIDNODE'].fields_by_name['parent']._serialized_options = b'\372A\027\n\025vgi.platform/GridNode\272H\nr\005\230\203\371\001\001\330\001\001'
+  _globals['_GRIDNODE'].fields_by_name['parent']._serialized_options = b'\372A\027\n\025vgi.platform/GridNode\272H\nr\005\210\203\371\001\001\330\001\001'
   _globals['_GRIDNODE'].fields_by_name['display_name']._loaded_options = None
   _globals['_GRIDNODE'].fields_by_name['display_name']._serialized_options = b'\272H\005r\003\030\310\001'
   _globals['_GRIDNODE'].fields_by_name['capacity_limit_w']._loaded_options = None
@@ -57,11 +57,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STATION'].fields_by_name['name']._loaded_options = None
   _globals['_STATION'].fields_by_name['name']._serialized_options = b'\342A\001\010'
   _globals['_STATION'].fields_by_name['station_id']._loaded_options = None
-  _globals['_STATION'].fields_by_name['station_id']._serialized_options = b'\272H\007r\005\210\203\371\001\001'
+  _globals['_STATION'].fields_by_name['station_id']._serialized_options = b'\272H%r#2!^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'
   _globals['_STATION'].fields_by_name['display_name']._loaded_options = None
   _globals['_STATION'].fields_by_name['display_name']._serialized_options = b'\272H\005r\003\030\310\001'
   _globals['_STATION'].fields_by_name['grid_node']._loaded_options = None
-  _globals['_STATION'].fields_by_name['grid_node']._serialized_options = b'\372A\027\n\025vgi.platform/GridNode\272H\007r\005\230\203\371\001\001'
+  _globals['_STATION'].fields_by_name['grid_node']._serialized_options = b'\372A\027\n\025vgi.platform/GridNode\272H\007r\005\210\203\371\001\001'
   _globals['_STATION'].fields_by_name['import_limit_w']._loaded_options = None
   _globals['_STATION'].fields_by_name['import_limit_w']._serialized_options = b'\272H\n\"\010\030\200\310\257\240%(\000'
   _globals['_STATION'].fields_by_name['export_limit_w']._loaded_options = None
@@ -73,9 +73,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CHARGER'].fields_by_name['name']._loaded_options = None
   _globals['_CHARGER'].fields_by_name['name']._serialized_options = b'\342A\001\010'
   _globals['_CHARGER'].fields_by_name['charger_id']._loaded_options = None
-  _globals['_CHARGER'].fields_by_name['charger_id']._serialized_options = b'\272H\007r\005\210\203\371\001\001'
+  _globals['_CHARGER'].fields_by_name['charger_id']._serialized_options = b'\272H%r#2!^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'
   _globals['_CHARGER'].fields_by_name['station_id']._loaded_options = None
-  _globals['_CHARGER'].fields_by_name['station_id']._serialized_options = b'\272H\007r\005\210\203\371\001\001'
+  _globals['_CHARGER'].fields_by_name['station_id']._serialized_options = b'\272H%r#2!^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'
   _globals['_CHARGER'].fields_by_name['kind']._loaded_options = None
   _globals['_CHARGER'].fields_by_name['kind']._serialized_options = b'\272H\007\202\001\004\020\001 \000'
   _globals['_CHARGER'].fields_by_name['rated_charge_w']._loaded_options = None
@@ -95,9 +95,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EVSESSION'].fields_by_name['name']._loaded_options = None
   _globals['_EVSESSION'].fields_by_name['name']._serialized_options = b'\342A\001\010'
   _globals['_EVSESSION'].fields_by_name['session_id']._loaded_options = None
-  _globals['_EVSESSION'].fields_by_name['session_id']._serialized_options = b'\272H\007r\005\210\203\371\001\001'
+  _globals['_EVSESSION'].fields_by_name['session_id']._serialized_options = b'\272H%r#2!^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'
   _globals['_EVSESSION'].fields_by_name['charger_id']._loaded_options = None
-  _globals['_EVSESSION'].fields_by_name['charger_id']._serialized_options = b'\272H\007r\005\210\203\371\001\001'
+  _globals['_EVSESSION'].fields_by_name['charger_id']._serialized_options = b'\272H%r#2!^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'
   _globals['_EVSESSION'].fields_by_name['plug_in_time']._loaded_options = None
   _globals['_EVSESSION'].fields_by_name['plug_in_time']._serialized_options = b'\272H\003\310\001\001'
   _globals['_EVSESSION'].fields_by_name['expected_departure_time']._loaded_options = None
@@ -118,20 +118,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EVSESSION'].fields_by_name['state']._serialized_options = b'\342A\001\003'
   _globals['_EVSESSION']._loaded_options = None
   _globals['_EVSESSION']._serialized_options = b'\352AE\n\026vgi.platform/EvSession\022+aggregators/{aggregator}/sessions/{session}\272H\243\002\032\225\001\n\'ev_session.departure_not_before_plug_in\0227expected_departure_time must not be before plug_in_time\0321this.expected_departure_time >= this.plug_in_time\032\210\001\n!ev_session.end_not_before_plug_in\022(end_time must not be before plug_in_time\0329!has(this.end_time) || this.end_time >= this.plug_in_time'
-  _globals['_GRIDNODEKIND']._serialized_start=2459
-  _globals['_GRIDNODEKIND']._serialized_end=2627
-  _globals['_CHARGERKIND']._serialized_start=2629
-  _globals['_CHARGERKIND']._serialized_end=2736
-  _globals['_CHARGERSTATUS']._serialized_start=2739
-  _globals['_CHARGERSTATUS']._serialized_end=2966
-  _globals['_EVSESSIONSTATE']._serialized_start=2968
-  _globals['_EVSESSIONSTATE']._serialized_end=3075
+  _globals['_GRIDNODEKIND']._serialized_start=2639
+  _globals['_GRIDNODEKIND']._serialized_end=2807
+  _globals['_CHARGERKIND']._serialized_start=2809
+  _globals['_CHARGERKIND']._serialized_end=2916
+  _globals['_CHARGERSTATUS']._serialized_start=2919
+  _globals['_CHARGERSTATUS']._serialized_end=3146
+  _globals['_EVSESSIONSTATE']._serialized_start=3148
+  _globals['_EVSESSIONSTATE']._serialized_end=3255
   _globals['_GRIDNODE']._serialized_start=198
-  _globals['_GRIDNODE']._serialized_end=586
-  _globals['_STATION']._serialized_start=589
-  _globals['_STATION']._serialized_end=944
-  _globals['_CHARGER']._serialized_start=947
-  _globals['_CHARGER']._serialized_end=1503
-  _globals['_EVSESSION']._serialized_start=1506
-  _globals['_EVSESSION']._serialized_end=2456
+  _globals['_GRIDNODE']._serialized_end=616
+  _globals['_STATION']._serialized_start=619
+  _globals['_STATION']._serialized_end=1004
+  _globals['_CHARGER']._serialized_start=1007
+  _globals['_CHARGER']._serialized_end=1623
+  _globals['_EVSESSION']._serialized_start=1626
+  _globals['_EVSESSION']._serialized_end=2636
 # @@protoc_insertion_point(module_scope)

@@ -25,13 +25,12 @@ _sym_db = _symbol_database.Default()
 from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from vgi.common.v1 import market_pb2 as vgi_dot_common_dot_v1_dot_market__pb2
-from vgi.common.v1 import names_pb2 as vgi_dot_common_dot_v1_dot_names__pb2
 from vgi.common.v1 import options_pb2 as vgi_dot_common_dot_v1_dot_options__pb2
 from vgi.common.v1 import resources_pb2 as vgi_dot_common_dot_v1_dot_resources__pb2
 from vgi.common.v1 import telemetry_pb2 as vgi_dot_common_dot_v1_dot_telemetry__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"vgi/device/v1/device_service.proto\x12\rvgi.device.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1avgi/common/v1/market.proto\x1a\x19vgi/common/v1/names.proto\x1a\x1bvgi/common/v1/options.proto\x1a\x1dvgi/common/v1/resources.proto\x1a\x1dvgi/common/v1/telemetry.proto\"u\n\x05Hello\x12\x1e\n\ncharger_id\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x88\x83\xf9\x01\x01\x12)\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\x42\x11\xbaH\x0e\"\x0c\x18\x80\x80\x90\xbb\xba\xd6\xad\xf0\r(\x00\x12!\n\x10\x66irmware_version\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18@\"<\n\tHeartbeat\x12/\n\x0b\x64\x65vice_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x87\x01\n\x12StatusNotification\x12\x38\n\x06status\x18\x01 \x01(\x0e\x32\x1c.vgi.common.v1.ChargerStatusB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x37\n\x0bstatus_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\"a\n\x0bMeterValues\x12\x1a\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x36\n\x06values\x18\x02 \x03(\x0b\x32\x19.vgi.common.v1.MeterValueB\x0b\xbaH\x08\x92\x01\x05\x08\x01\x10\x90N\"C\n\x0eSessionStarted\x12\x31\n\x07session\x18\x01 \x01(\x0b\x32\x18.vgi.common.v1.EvSessionB\x06\xbaH\x03\xc8\x01\x01\"g\n\x0eSessionStopped\x12\x1e\n\nsession_id\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x88\x83\xf9\x01\x01\x12\x35\n\tstop_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\"d\n\x0bSetpointAck\x12)\n\x0eup_to_sequence\x18\x01 \x01(\x03\x42\x11\xbaH\x0e\"\x0c\x18\x80\x80\x90\xbb\xba\xd6\xad\xf0\r \x00\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08\x12\x18\n\x06reason\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xf4\x03\"\x89\x03\n\x0e\x43onnectRequest\x12%\n\x05hello\x18\x01 \x01(\x0b\x32\x14.vgi.device.v1.HelloH\x00\x12-\n\theartbeat\x18\x02 \x01(\x0b\x32\x18.vgi.device.v1.HeartbeatH\x00\x12\x33\n\x06status\x18\x03 \x01(\x0b\x32!.vgi.device.v1.StatusNotificationH\x00\x12\x32\n\x0cmeter_values\x18\x04 \x01(\x0b\x32\x1a.vgi.device.v1.MeterValuesH\x00\x12\x38\n\x0fsession_started\x18\x05 \x01(\x0b\x32\x1d.vgi.device.v1.SessionStartedH\x00\x12\x38\n\x0fsession_stopped\x18\x06 \x01(\x0b\x32\x1d.vgi.device.v1.SessionStoppedH\x00\x12\x32\n\x0csetpoint_ack\x18\x07 \x01(\x0b\x32\x1a.vgi.device.v1.SetpointAckH\x00\x42\x10\n\x07message\x12\x05\xbaH\x02\x08\x01\"P\n\x11SequencedSetpoint\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12)\n\x08setpoint\x18\x02 \x01(\x0b\x32\x17.vgi.common.v1.Setpoint\"m\n\x0eMeterValuesAck\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x15\n\rstored_points\x18\x02 \x01(\x05\x12\x18\n\x10\x64uplicate_points\x18\x03 \x01(\x05\x12\x18\n\x10\x63orrected_points\x18\x04 \x01(\x05\"^\n\x07Welcome\x12/\n\x0bserver_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\"\n\x1aheartbeat_interval_seconds\x18\x02 \x01(\x05\"\xb8\x01\n\x0f\x43onnectResponse\x12)\n\x07welcome\x18\x01 \x01(\x0b\x32\x16.vgi.device.v1.WelcomeH\x00\x12\x34\n\x08setpoint\x18\x02 \x01(\x0b\x32 .vgi.device.v1.SequencedSetpointH\x00\x12\x39\n\x10meter_values_ack\x18\x03 \x01(\x0b\x32\x1d.vgi.device.v1.MeterValuesAckH\x00\x42\t\n\x07message\"p\n\x18UploadMeterValuesRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x36\n\x06values\x18\x02 \x03(\x0b\x32\x19.vgi.common.v1.MeterValueB\x0b\xbaH\x08\x92\x01\x05\x08\x01\x10\x90N\"f\n\x19UploadMeterValuesResponse\x12\x15\n\rstored_points\x18\x01 \x01(\x05\x12\x18\n\x10\x64uplicate_points\x18\x02 \x01(\x05\x12\x18\n\x10\x63orrected_points\x18\x03 \x01(\x05\x32\xdd\x01\n\rDeviceService\x12W\n\x07\x43onnect\x12\x1d.vgi.device.v1.ConnectRequest\x1a\x1e.vgi.device.v1.ConnectResponse\"\t\xc2\xf3\x18\x05\n\x01\x03\x10\x04(\x01\x30\x01\x12s\n\x11UploadMeterValues\x12\'.vgi.device.v1.UploadMeterValuesRequest\x1a(.vgi.device.v1.UploadMeterValuesResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x03\x10\x03\x18\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"vgi/device/v1/device_service.proto\x12\rvgi.device.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1avgi/common/v1/market.proto\x1a\x1bvgi/common/v1/options.proto\x1a\x1dvgi/common/v1/resources.proto\x1a\x1dvgi/common/v1/telemetry.proto\"\x93\x01\n\x05Hello\x12<\n\ncharger_id\x18\x01 \x01(\tB(\xbaH%r#2!^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$\x12)\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\x42\x11\xbaH\x0e\"\x0c\x18\x80\x80\x90\xbb\xba\xd6\xad\xf0\r(\x00\x12!\n\x10\x66irmware_version\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18@\"<\n\tHeartbeat\x12/\n\x0b\x64\x65vice_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x87\x01\n\x12StatusNotification\x12\x38\n\x06status\x18\x01 \x01(\x0e\x32\x1c.vgi.common.v1.ChargerStatusB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x37\n\x0bstatus_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\"a\n\x0bMeterValues\x12\x1a\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x36\n\x06values\x18\x02 \x03(\x0b\x32\x19.vgi.common.v1.MeterValueB\x0b\xbaH\x08\x92\x01\x05\x08\x01\x10\x90N\"C\n\x0eSessionStarted\x12\x31\n\x07session\x18\x01 \x01(\x0b\x32\x18.vgi.common.v1.EvSessionB\x06\xbaH\x03\xc8\x01\x01\"\x85\x01\n\x0eSessionStopped\x12<\n\nsession_id\x18\x01 \x01(\tB(\xbaH%r#2!^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$\x12\x35\n\tstop_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\"d\n\x0bSetpointAck\x12)\n\x0eup_to_sequence\x18\x01 \x01(\x03\x42\x11\xbaH\x0e\"\x0c\x18\x80\x80\x90\xbb\xba\xd6\xad\xf0\r \x00\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08\x12\x18\n\x06reason\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xf4\x03\"\x89\x03\n\x0e\x43onnectRequest\x12%\n\x05hello\x18\x01 \x01(\x0b\x32\x14.vgi.device.v1.HelloH\x00\x12-\n\theartbeat\x18\x02 \x01(\x0b\x32\x18.vgi.device.v1.HeartbeatH\x00\x12\x33\n\x06status\x18\x03 \x01(\x0b\x32!.vgi.device.v1.StatusNotificationH\x00\x12\x32\n\x0cmeter_values\x18\x04 \x01(\x0b\x32\x1a.vgi.device.v1.MeterValuesH\x00\x12\x38\n\x0fsession_started\x18\x05 \x01(\x0b\x32\x1d.vgi.device.v1.SessionStartedH\x00\x12\x38\n\x0fsession_stopped\x18\x06 \x01(\x0b\x32\x1d.vgi.device.v1.SessionStoppedH\x00\x12\x32\n\x0csetpoint_ack\x18\x07 \x01(\x0b\x32\x1a.vgi.device.v1.SetpointAckH\x00\x42\x10\n\x07message\x12\x05\xbaH\x02\x08\x01\"P\n\x11SequencedSetpoint\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12)\n\x08setpoint\x18\x02 \x01(\x0b\x32\x17.vgi.common.v1.Setpoint\"m\n\x0eMeterValuesAck\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x15\n\rstored_points\x18\x02 \x01(\x05\x12\x18\n\x10\x64uplicate_points\x18\x03 \x01(\x05\x12\x18\n\x10\x63orrected_points\x18\x04 \x01(\x05\"^\n\x07Welcome\x12/\n\x0bserver_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\"\n\x1aheartbeat_interval_seconds\x18\x02 \x01(\x05\"\xb8\x01\n\x0f\x43onnectResponse\x12)\n\x07welcome\x18\x01 \x01(\x0b\x32\x16.vgi.device.v1.WelcomeH\x00\x12\x34\n\x08setpoint\x18\x02 \x01(\x0b\x32 .vgi.device.v1.SequencedSetpointH\x00\x12\x39\n\x10meter_values_ack\x18\x03 \x01(\x0b\x32\x1d.vgi.device.v1.MeterValuesAckH\x00\x42\t\n\x07message\"p\n\x18UploadMeterValuesRequest\x12\x1c\n\nrequest_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x36\n\x06values\x18\x02 \x03(\x0b\x32\x19.vgi.common.v1.MeterValueB\x0b\xbaH\x08\x92\x01\x05\x08\x01\x10\x90N\"f\n\x19UploadMeterValuesResponse\x12\x15\n\rstored_points\x18\x01 \x01(\x05\x12\x18\n\x10\x64uplicate_points\x18\x02 \x01(\x05\x12\x18\n\x10\x63orrected_points\x18\x03 \x01(\x05\x32\xdd\x01\n\rDeviceService\x12W\n\x07\x43onnect\x12\x1d.vgi.device.v1.ConnectRequest\x1a\x1e.vgi.device.v1.ConnectResponse\"\t\xc2\xf3\x18\x05\n\x01\x03\x10\x04(\x01\x30\x01\x12s\n\x11UploadMeterValues\x12\'.vgi.device.v1.UploadMeterValuesRequest\x1a(.vgi.device.v1.UploadMeterValuesResponse\"\x0b\xc2\xf3\x18\x07\n\x01\x03\x10\x03\x18\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,7 +38,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vgi.device.v1.device_servic
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_HELLO'].fields_by_name['charger_id']._loaded_options = None
-  _globals['_HELLO'].fields_by_name['charger_id']._serialized_options = b'\272H\007r\005\210\203\371\001\001'
+  _globals['_HELLO'].fields_by_name['charger_id']._serialized_options = b'\272H%r#2!^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'
   _globals['_HELLO'].fields_by_name['after_sequence']._loaded_options = None
   _globals['_HELLO'].fields_by_name['after_sequence']._serialized_options = b'\272H\016\"\014\030\200\200\220\273\272\326\255\360\r(\000'
   _globals['_HELLO'].fields_by_name['firmware_version']._loaded_options = None
@@ -55,7 +54,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SESSIONSTARTED'].fields_by_name['session']._loaded_options = None
   _globals['_SESSIONSTARTED'].fields_by_name['session']._serialized_options = b'\272H\003\310\001\001'
   _globals['_SESSIONSTOPPED'].fields_by_name['session_id']._loaded_options = None
-  _globals['_SESSIONSTOPPED'].fields_by_name['session_id']._serialized_options = b'\272H\007r\005\210\203\371\001\001'
+  _globals['_SESSIONSTOPPED'].fields_by_name['session_id']._serialized_options = b'\272H%r#2!^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'
   _globals['_SESSIONSTOPPED'].fields_by_name['stop_time']._loaded_options = None
   _globals['_SESSIONSTOPPED'].fields_by_name['stop_time']._serialized_options = b'\272H\003\310\001\001'
   _globals['_SETPOINTACK'].fields_by_name['up_to_sequence']._loaded_options = None
@@ -72,34 +71,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DEVICESERVICE'].methods_by_name['Connect']._serialized_options = b'\302\363\030\005\n\001\003\020\004'
   _globals['_DEVICESERVICE'].methods_by_name['UploadMeterValues']._loaded_options = None
   _globals['_DEVICESERVICE'].methods_by_name['UploadMeterValues']._serialized_options = b'\302\363\030\007\n\001\003\020\003\030\001'
-  _globals['_HELLO']._serialized_start=261
-  _globals['_HELLO']._serialized_end=378
-  _globals['_HEARTBEAT']._serialized_start=380
-  _globals['_HEARTBEAT']._serialized_end=440
-  _globals['_STATUSNOTIFICATION']._serialized_start=443
-  _globals['_STATUSNOTIFICATION']._serialized_end=578
-  _globals['_METERVALUES']._serialized_start=580
-  _globals['_METERVALUES']._serialized_end=677
-  _globals['_SESSIONSTARTED']._serialized_start=679
-  _globals['_SESSIONSTARTED']._serialized_end=746
-  _globals['_SESSIONSTOPPED']._serialized_start=748
-  _globals['_SESSIONSTOPPED']._serialized_end=851
-  _globals['_SETPOINTACK']._serialized_start=853
-  _globals['_SETPOINTACK']._serialized_end=953
-  _globals['_CONNECTREQUEST']._serialized_start=956
-  _globals['_CONNECTREQUEST']._serialized_end=1349
-  _globals['_SEQUENCEDSETPOINT']._serialized_start=1351
-  _globals['_SEQUENCEDSETPOINT']._serialized_end=1431
-  _globals['_METERVALUESACK']._serialized_start=1433
-  _globals['_METERVALUESACK']._serialized_end=1542
-  _globals['_WELCOME']._serialized_start=1544
-  _globals['_WELCOME']._serialized_end=1638
-  _globals['_CONNECTRESPONSE']._serialized_start=1641
-  _globals['_CONNECTRESPONSE']._serialized_end=1825
-  _globals['_UPLOADMETERVALUESREQUEST']._serialized_start=1827
-  _globals['_UPLOADMETERVALUESREQUEST']._serialized_end=1939
-  _globals['_UPLOADMETERVALUESRESPONSE']._serialized_start=1941
-  _globals['_UPLOADMETERVALUESRESPONSE']._serialized_end=2043
-  _globals['_DEVICESERVICE']._serialized_start=2046
-  _globals['_DEVICESERVICE']._serialized_end=2267
+  _globals['_HELLO']._serialized_start=235
+  _globals['_HELLO']._serialized_end=382
+  _globals['_HEARTBEAT']._serialized_start=384
+  _globals['_HEARTBEAT']._serialized_end=444
+  _globals['_STATUSNOTIFICATION']._serialized_start=447
+  _globals['_STATUSNOTIFICATION']._serialized_end=582
+  _globals['_METERVALUES']._serialized_start=584
+  _globals['_METERVALUES']._serialized_end=681
+  _globals['_SESSIONSTARTED']._serialized_start=683
+  _globals['_SESSIONSTARTED']._serialized_end=750
+  _globals['_SESSIONSTOPPED']._serialized_start=753
+  _globals['_SESSIONSTOPPED']._serialized_end=886
+  _globals['_SETPOINTACK']._serialized_start=888
+  _globals['_SETPOINTACK']._serialized_end=988
+  _globals['_CONNECTREQUEST']._serialized_start=991
+  _globals['_CONNECTREQUEST']._serialized_end=1384
+  _globals['_SEQUENCEDSETPOINT']._serialized_start=1386
+  _globals['_SEQUENCEDSETPOINT']._serialized_end=1466
+  _globals['_METERVALUESACK']._serialized_start=1468
+  _globals['_METERVALUESACK']._serialized_end=1577
+  _globals['_WELCOME']._serialized_start=1579
+  _globals['_WELCOME']._serialized_end=1673
+  _globals['_CONNECTRESPONSE']._serialized_start=1676
+  _globals['_CONNECTRESPONSE']._serialized_end=1860
+  _globals['_UPLOADMETERVALUESREQUEST']._serialized_start=1862
+  _globals['_UPLOADMETERVALUESREQUEST']._serialized_end=1974
+  _globals['_UPLOADMETERVALUESRESPONSE']._serialized_start=1976
+  _globals['_UPLOADMETERVALUESRESPONSE']._serialized_end=2078
+  _globals['_DEVICESERVICE']._serialized_start=2081
+  _globals['_DEVICESERVICE']._serialized_end=2302
 # @@protoc_insertion_point(module_scope)

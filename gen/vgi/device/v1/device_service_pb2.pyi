@@ -3,7 +3,6 @@ import datetime
 from buf.validate import validate_pb2 as _validate_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from vgi.common.v1 import market_pb2 as _market_pb2
-from vgi.common.v1 import names_pb2 as _names_pb2
 from vgi.common.v1 import options_pb2 as _options_pb2
 from vgi.common.v1 import resources_pb2 as _resources_pb2
 from vgi.common.v1 import telemetry_pb2 as _telemetry_pb2
