@@ -35,13 +35,13 @@ class GridRegistryClient(_Client):
         *,
         request_id: str | None = None,
         deadline: float | None = None,
-    ) -> int:
-        """Create or replace nodes (parents may come in the same batch); returns how many were written."""
+    ) -> list[resources_pb2.GridNode]:
+        """Create or replace nodes (parents may come in the same batch); returns them as stored, in order."""
         request = dispatch_pb.UpsertGridNodesRequest(request_id=request_id_or_new(request_id), nodes=nodes)
         response: dispatch_pb.UpsertGridNodesResponse = await self._unary(
             self._stub.UpsertGridNodes, request, deadline
         )
-        return response.upserted_count
+        return list(response.nodes)
 
     async def get_grid_node(self, name: str) -> resources_pb2.GridNode:
         response: dispatch_pb.GetGridNodeResponse = await self._unary(
@@ -152,14 +152,15 @@ class AggregatorRegistryClient(_Client):
         *,
         request_id: str | None = None,
         deadline: float | None = None,
-    ) -> int:
+    ) -> list[resources_pb2.Station]:
+        """Create or replace stations; returns them as stored, in request order."""
         request = agg_pb.BatchUpsertStationsRequest(
             request_id=request_id_or_new(request_id), stations=stations
         )
         response: agg_pb.BatchUpsertStationsResponse = await self._unary(
             self._stub.BatchUpsertStations, request, deadline
         )
-        return response.upserted_count
+        return list(response.stations)
 
     async def list_stations(
         self, *, page_size: int = 0, page_token: str = "", grid_node: str = ""
@@ -179,15 +180,16 @@ class AggregatorRegistryClient(_Client):
         *,
         request_id: str | None = None,
         deadline: float | None = None,
-    ) -> int:
-        """Create or replace chargers (at least 10,000 per call fit in one request)."""
+    ) -> list[resources_pb2.Charger]:
+        """Create or replace chargers (at least 10,000 per call fit in one request); returns them as stored
+        (a replaced charger keeps its reported status and heartbeat), in request order."""
         request = agg_pb.BatchUpsertChargersRequest(
             request_id=request_id_or_new(request_id), chargers=chargers
         )
         response: agg_pb.BatchUpsertChargersResponse = await self._unary(
             self._stub.BatchUpsertChargers, request, deadline
         )
-        return response.upserted_count
+        return list(response.chargers)
 
     async def get_charger(self, name: str) -> resources_pb2.Charger:
         response: agg_pb.GetChargerResponse = await self._unary(
@@ -215,14 +217,16 @@ class AggregatorRegistryClient(_Client):
         *,
         request_id: str | None = None,
         deadline: float | None = None,
-    ) -> int:
+    ) -> list[resources_pb2.EvSession]:
+        """Create or replace sessions; returns them as stored (state and end as the platform made them), in
+        request order."""
         request = agg_pb.BatchUpsertSessionsRequest(
             request_id=request_id_or_new(request_id), sessions=sessions
         )
         response: agg_pb.BatchUpsertSessionsResponse = await self._unary(
             self._stub.BatchUpsertSessions, request, deadline
         )
-        return response.upserted_count
+        return list(response.sessions)
 
     async def list_sessions(
         self, *, page_size: int = 0, page_token: str = "", active_only: bool = False

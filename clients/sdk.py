@@ -44,7 +44,9 @@ from clients.errors import from_grpc_error
 from interceptors.tracing import client_interceptors
 
 DEFAULT_DEADLINE_SECONDS = 10.0
-DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+# A full BatchUpsert* answer (20,000 resources as stored) can reach about 10 MB; requests stay
+# bounded by the server's own receive limit (4 MiB by default).
+DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 # Services whose idempotent methods get the retry policy: every surface, so a
 # call broken by a server process dying is retried on another (round_robin).

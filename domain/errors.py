@@ -14,10 +14,12 @@ DOMAIN = "vgi"
 
 @dataclass(frozen=True)
 class FieldViolation:
-    """One invalid field: a dotted path (``aggregator.display_name``) and why."""
+    """One invalid field: a dotted path (``aggregator.display_name``) and why; ``reason`` names the contract
+    rule it breaks (UPPER_SNAKE, e.g. ``BID_SLOTS_DISTINCT`` for the CEL rule ``bid.slots_distinct``), if any."""
 
     field: str
     description: str
+    reason: str = ""
 
 
 class DomainError(Exception):

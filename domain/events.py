@@ -226,9 +226,9 @@ def check_publication(event: Publication, now: datetime) -> None:
 
     - the window falls on 15-minute slots and has not ended (that it is not empty is the
       contract's TimeWindow rule, checked by the validation interceptor);
-    - day-ahead and intraday events need a bid deadline after ``now`` and not
-      after the window start; a day-ahead window starts on a later local day
-      (Asia/Shanghai) than ``now``;
+    - day-ahead and intraday events need a bid deadline after ``now`` (not after
+      the window start is the contract's CEL rule); a day-ahead window starts on
+      a later local day (Asia/Shanghai) than ``now``;
     - events without bidding carry no bid deadline;
     - each node target has 15-minute steps starting at the window start, one
       value ≥ 0 per slot; events other than price signals need at least one;
@@ -262,8 +262,7 @@ def _deadline_violations(event: Publication, now: datetime) -> list[FieldViolati
         violations.append(FieldViolation("event.bid_deadline", f"required for a {event.event_type} event"))
     elif deadline <= now:
         violations.append(FieldViolation("event.bid_deadline", "must be in the future"))
-    elif deadline > event.window_start:
-        violations.append(FieldViolation("event.bid_deadline", "must not be after window.start_time"))
+    # Not after the window start is the contract's CEL rule (event.bid_deadline_not_after_window_start).
     if event.event_type is EventType.DAY_AHEAD and local_day(event.window_start) <= local_day(now):
         violations.append(
             FieldViolation(

@@ -54,7 +54,9 @@ def status_for(error: DomainError) -> status_pb2.Status:
         status.details.add().Pack(
             error_details_pb2.BadRequest(
                 field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field=v.field, description=v.description, reason=v.reason
+                    )
                     for v in error.violations
                 ]
             )

@@ -4,8 +4,10 @@ Every request message is checked, including each message of a client stream
 (the request iterator is wrapped; servicers must iterate it rather than call
 ``context.read()``). A violation raises ``domain.errors.InvalidArgument``
 with one BadRequest field violation per rule, named by field path
-(``aggregator.display_name``, ``values[3]``); the error interceptor turns it
-into INVALID_ARGUMENT. A client stream whose policy sets
+(``aggregator.display_name``, ``values[3]``; a message-level CEL rule names
+the message, e.g. ``bid``) and carrying the rule's id as its ``reason`` in
+UPPER_SNAKE (``bid.slots_distinct`` → ``BID_SLOTS_DISTINCT``); the error
+interceptor turns it into INVALID_ARGUMENT. A client stream whose policy sets
 ``per_message_results`` is not ended by an invalid message: the servicer
 receives it as ``Rejected`` (the message and its InvalidArgument) and answers
 it in its response stream. Methods whose request type carries no rule at all
@@ -31,6 +33,7 @@ columns cannot hold it (the same request must mean the same on either store).
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -293,7 +296,18 @@ async def _checked(requests: AsyncIterator[Any], check: Callable[[Message], None
 
 
 def _invalid(violations: list[protovalidate.Violation]) -> InvalidArgument:
-    return _invalid_fields([FieldViolation(_path(v), v.proto.message or v.proto.rule_id) for v in violations])
+    return _invalid_fields(
+        [
+            FieldViolation(_path(v), v.proto.message or v.proto.rule_id, _rule_reason(v.proto.rule_id))
+            for v in violations
+        ]
+    )
+
+
+def _rule_reason(rule_id: str) -> str:
+    """A protovalidate rule id as a FieldViolation reason (AIP-193: UPPER_SNAKE): ``bid.slots_distinct`` →
+    ``BID_SLOTS_DISTINCT``, ``string.pattern`` → ``STRING_PATTERN``."""
+    return re.sub(r"[^A-Z0-9]+", "_", rule_id.upper()).strip("_")
 
 
 def _invalid_fields(field_violations: list[FieldViolation]) -> InvalidArgument:

@@ -135,6 +135,8 @@ def check(program: Program) -> None:
         )
         if getattr(program, name) < 0
     ]
+    # The contract's CEL rules refuse a request setting both ends of these ranges upside down; this check
+    # is not a copy of them: it sees the settings merged with the stored ones, and compares exactly.
     if program.penalty_threshold_rate > program.cap_rate:
         violations.append(FieldViolation("program.penalty_threshold_rate", "must not exceed cap_rate"))
     if program.qualified_min_rate > program.qualified_max_rate:

@@ -18,7 +18,7 @@ import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -156,15 +156,32 @@ def select_in(conn: Connection, sql: str, params: tuple[Any, ...], ids: Sequence
     Straight on the driver: SQLAlchemy's expanding IN renders a named
     parameter per id, which costs more than the query for thousands of ids.
     """
+    return {row[0] for row in rows_in(conn, sql, params, ids)}
+
+
+def rows_in(conn: Connection, sql: str, params: tuple[Any, ...], ids: Sequence[str]) -> Iterable[Any]:
+    """The driver's rows of ``sql`` (``?`` placeholders, ending in ``IN``) with ``params``, for every chunk of
+    ``ids``: no type processing (times through ``time_result``)."""
     mark = _mark(conn)
     prefix = _driver_sql(sql, mark)
-    found: set[str] = set()
     for chunk in chunks(ids):
-        found.update(
-            row[0]
-            for row in conn.exec_driver_sql(f"{prefix} ({', '.join([mark] * len(chunk))})", (*params, *chunk))
-        )
-    return found
+        yield from conn.exec_driver_sql(f"{prefix} ({', '.join([mark] * len(chunk))})", (*params, *chunk))
+
+
+def time_result(conn: Connection) -> Callable[[Any], datetime | None]:
+    """A stored UTC time as the driver returns it (SQLite's text, PostgreSQL's datetime) as an aware datetime;
+    each distinct value is converted once (a batch's rows share their update_time)."""
+    process = UTCDateTime().dialect_impl(conn.dialect).result_processor(conn.dialect, None)
+    seen: dict[Any, datetime | None] = {None: None}
+
+    def convert(value: Any) -> datetime | None:
+        try:
+            return seen[value]
+        except KeyError:
+            seen[value] = converted = process(value) if process is not None else value
+            return converted
+
+    return convert
 
 
 def time_param(conn: Connection) -> Callable[[datetime], Any]:
@@ -210,6 +227,23 @@ def _duplicates(ids: Sequence[str], field: str, id_field: str) -> list[FieldViol
             )
         seen.add(value)
     return violations
+
+
+def _by_id(
+    conn: Connection,
+    columns: Sequence[Any],
+    key: Any,
+    ids: Sequence[str],
+    record: Callable[[Any], T],
+    *where: Any,
+) -> list[T]:
+    """The rows of ``ids`` (one SELECT per chunk of ids, not one per id), as records in the order of ``ids``;
+    an id without a row is left out."""
+    found: dict[str, T] = {}
+    for chunk in chunks(ids):
+        for row in conn.execute(sa.select(*columns).where(key.in_(chunk), *where)):
+            found[getattr(row, key.name)] = record(row)
+    return [found[i] for i in ids if i in found]
 
 
 def _raise(message: str, reason: str, violations: list[FieldViolation]) -> None:
@@ -313,6 +347,13 @@ def _node(row: Any) -> GridNode:
         capacity_limit_w=row.capacity_limit_w,
         base_load_w=row.base_load_w,
         update_time=row.update_time,
+    )
+
+
+def grid_nodes_by_id(conn: Connection, node_ids: Sequence[str]) -> list[GridNode]:
+    """The live nodes of ``node_ids`` as stored, in that order (what UpsertGridNodes answers)."""
+    return _by_id(
+        conn, [grid_nodes], grid_nodes.c.node_id, node_ids, _node, grid_nodes.c.delete_time.is_(None)
     )
 
 
@@ -483,6 +524,19 @@ def _station(row: Any) -> Station:
     )
 
 
+def stations_by_id(conn: Connection, aggregator_id: str, station_ids: Sequence[str]) -> list[Station]:
+    """The aggregator's live stations of ``station_ids`` as stored, in that order."""
+    return _by_id(
+        conn,
+        [stations],
+        stations.c.station_id,
+        station_ids,
+        _station,
+        stations.c.aggregator_id == aggregator_id,
+        stations.c.delete_time.is_(None),
+    )
+
+
 def list_stations(
     conn: Connection, aggregator_id: str, *, page_size: int, page_token: str, grid_node_id: str = ""
 ) -> Page[Station]:
@@ -562,15 +616,9 @@ def upsert_chargers(conn: Connection, aggregator_id: str, items: Sequence[Charge
         (aggregator_id,),
         ids,
     )
-    # AIP-193 ALREADY_EXISTS, naming the id but never who holds it (another tenant).
     taken_ids = [c.charger_id for c in items if c.charger_id in taken]
     if taken_ids:
-        raise AlreadyExists(
-            f"charger id {taken_ids[0]} is already registered"
-            + (f" (and {len(taken_ids) - 1} more)" if len(taken_ids) > 1 else ""),
-            reason="CHARGER_ID_TAKEN",
-            metadata={"charger_id": taken_ids[0], "taken_count": str(len(taken_ids))},
-        )
+        raise _taken(taken_ids)
     known = _live_ids(
         conn,
         stations,
@@ -607,6 +655,16 @@ def upsert_chargers(conn: Connection, aggregator_id: str, items: Sequence[Charge
         ],
     )
     return len(items)
+
+
+def _taken(taken_ids: Sequence[str]) -> AlreadyExists:
+    """AIP-193 ALREADY_EXISTS, naming the id but never who holds it (another tenant)."""
+    return AlreadyExists(
+        f"charger id {taken_ids[0]} is already registered"
+        + (f" (and {len(taken_ids) - 1} more)" if len(taken_ids) > 1 else ""),
+        reason="CHARGER_ID_TAKEN",
+        metadata={"charger_id": taken_ids[0], "taken_count": str(len(taken_ids))},
+    )
 
 
 def _online(last_heartbeat: datetime | None, now: datetime, timeout: timedelta) -> bool:
@@ -646,6 +704,57 @@ _CHARGER_COLUMNS = [
     chargers.c.last_heartbeat_time,
     chargers.c.update_time,
 ]
+
+
+_CHARGERS_BY_ID = (
+    "SELECT charger_id, station_id, kind, rated_charge_w, rated_discharge_w, bidirectional, platform_managed,"
+    " status, last_heartbeat_time, update_time FROM chargers"
+    " WHERE aggregator_id = ? AND delete_time IS NULL AND charger_id IN"
+)
+
+
+def chargers_by_id(
+    conn: Connection, aggregator_id: str, charger_ids: Sequence[str], now: datetime, timeout: timedelta
+) -> list[Charger]:
+    """The aggregator's live chargers of ``charger_ids`` as stored, in that order (online as of ``now``).
+
+    On the driver, like the upsert: a batch reads back up to 20,000 rows.
+    """
+    when = time_result(conn)
+    found: dict[str, Charger] = {}
+    for row in rows_in(conn, _CHARGERS_BY_ID, (aggregator_id,), charger_ids):
+        heartbeat = when(row[8])
+        found[row[0]] = Charger(
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            bool(row[5]),
+            bool(row[6]),
+            aggregator_id,
+            row[7],
+            _online(heartbeat, now, timeout),
+            heartbeat,
+            when(row[9]),
+        )
+    return [found[i] for i in charger_ids if i in found]
+
+
+def upserted_chargers(
+    conn: Connection, aggregator_id: str, charger_ids: Sequence[str], now: datetime, timeout: timedelta
+) -> list[Charger]:
+    """What ``upsert_chargers`` just wrote, as stored, in request order (the batch's answer).
+
+    An id that is not the aggregator's after the write was registered by another tenant between the
+    check and the write (concurrent PostgreSQL transactions; the upsert's WHERE left that row alone):
+    ALREADY_EXISTS CHARGER_ID_TAKEN, so the caller's transaction rolls back rather than claim it.
+    """
+    stored = chargers_by_id(conn, aggregator_id, charger_ids, now, timeout)
+    if len(stored) != len(charger_ids):
+        found = {c.charger_id for c in stored}
+        raise _taken([i for i in charger_ids if i not in found])
+    return stored
 
 
 def get_charger(
@@ -892,6 +1001,37 @@ def _session(row: Any) -> Session:
         state=row.state,
         end_time=row.end_time,
     )
+
+
+_SESSIONS_BY_ID = (
+    "SELECT session_id, charger_id, plug_in_time, expected_departure_time, battery_wh, soc_ppb, target_soc_ppb,"
+    " v2g_floor_soc_ppb, max_charge_w, max_discharge_w, bidirectional, state, end_time FROM ev_sessions"
+    " WHERE aggregator_id = ? AND session_id IN"
+)
+
+
+def sessions_by_id(conn: Connection, aggregator_id: str, session_ids: Sequence[str]) -> list[Session]:
+    """The aggregator's sessions of ``session_ids`` as stored, in that order (on the driver, like chargers)."""
+    when = time_result(conn)
+    found: dict[str, Session] = {}
+    for row in rows_in(conn, _SESSIONS_BY_ID, (aggregator_id,), session_ids):
+        found[row[0]] = Session(
+            row[0],
+            row[1],
+            cast(datetime, when(row[2])),
+            cast(datetime, when(row[3])),
+            row[4],
+            row[5],
+            row[6],
+            row[7],
+            row[8],
+            row[9],
+            bool(row[10]),
+            when(row[12]),
+            aggregator_id,
+            row[11],
+        )
+    return [found[i] for i in session_ids if i in found]
 
 
 def list_sessions(

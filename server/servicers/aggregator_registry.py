@@ -41,8 +41,10 @@ class AggregatorRegistry:
         now = clock.now()
 
         def effect(conn: Connection) -> pb.BatchUpsertStationsResponse:
+            count = registry.upsert_stations(conn, tenant, items, now)
+            stored = registry.stations_by_id(conn, tenant, [s.station_id for s in items])
             return pb.BatchUpsertStationsResponse(
-                upserted_count=registry.upsert_stations(conn, tenant, items, now)
+                upserted_count=count, stations=[convert.station_to(s) for s in stored]
             )
 
         key = IdempotencyKey(principal.uri, SERVICE + "BatchUpsertStations", request.request_id)
@@ -89,12 +91,18 @@ class AggregatorRegistry:
         principal = caller()
         tenant = convert.tenant_of(principal)
         items = [convert.charger_from(c) for c in request.chargers]
+        timeout = convert.heartbeat_timeout(self.deps.settings)
         now = clock.now()
 
         def effect(conn: Connection) -> pb.BatchUpsertChargersResponse:
-            return pb.BatchUpsertChargersResponse(
+            response = pb.BatchUpsertChargersResponse(
                 upserted_count=registry.upsert_chargers(conn, tenant, items, now)
             )
+            ids = [c.charger_id for c in items]
+            convert.chargers_to(
+                registry.upserted_chargers(conn, tenant, ids, now, timeout), response.chargers
+            )
+            return response
 
         key = IdempotencyKey(principal.uri, SERVICE + "BatchUpsertChargers", request.request_id)
         return await idempotency.write_once(
@@ -160,9 +168,12 @@ class AggregatorRegistry:
         now = clock.now()
 
         def effect(conn: Connection) -> pb.BatchUpsertSessionsResponse:
-            return pb.BatchUpsertSessionsResponse(
+            response = pb.BatchUpsertSessionsResponse(
                 upserted_count=registry.upsert_sessions(conn, tenant, items, now)
             )
+            ids = [s.session_id for s in items]
+            convert.sessions_to(registry.sessions_by_id(conn, tenant, ids), response.sessions)
+            return response
 
         key = IdempotencyKey(principal.uri, SERVICE + "BatchUpsertSessions", request.request_id)
         return await idempotency.write_once(

@@ -54,7 +54,11 @@ class DispatchRegistry:
         now = clock.now()
 
         def effect(conn: Connection) -> pb.UpsertGridNodesResponse:
-            return pb.UpsertGridNodesResponse(upserted_count=registry.upsert_grid_nodes(conn, nodes, now))
+            count = registry.upsert_grid_nodes(conn, nodes, now)
+            stored = registry.grid_nodes_by_id(conn, [n.node_id for n in nodes])
+            return pb.UpsertGridNodesResponse(
+                upserted_count=count, nodes=[convert.grid_node_to(n) for n in stored]
+            )
 
         key = IdempotencyKey(caller().uri, SERVICE + "UpsertGridNodes", request.request_id)
         return await idempotency.write_once(self.deps.db, key, request, pb.UpsertGridNodesResponse, effect)

@@ -7,9 +7,10 @@ Connect stream, which turns its MeterValues into ``readings``).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -26,6 +27,11 @@ from store.statistics import Statistics
 
 NODE_PREFIX = "gridNodes/"
 AGGREGATOR_PREFIX = "aggregators/"
+
+M = TypeVar("M")
+R = TypeVar("R")
+#: Converts a time to a Timestamp (``timestamp``, or a batch's cached form of it).
+Stamp = Callable[[datetime | None], Timestamp | None]
 
 
 def heartbeat_timeout(settings: Settings) -> timedelta:
@@ -192,21 +198,53 @@ def charger_from(message: resources_pb2.Charger) -> registry.Charger:
     )
 
 
+_KIND_NUMBERS = {name: number for number, name in _CHARGER_KINDS.items()}
+_STATUS_NUMBERS = {
+    name.removeprefix("CHARGER_STATUS_"): number for name, number in resources_pb2.ChargerStatus.items()
+}
+
+
 def charger_to(record: registry.Charger) -> resources_pb2.Charger:
-    return resources_pb2.Charger(
-        name=f"{station_name(record.aggregator_id, record.station_id)}/chargers/{record.charger_id}",
+    return _charger_fields(record, timestamp, resources_pb2.Charger)
+
+
+def chargers_to(records: Iterable[registry.Charger], into: Any) -> None:
+    """Append the records to a repeated Charger field; a batch's shared times are converted once."""
+    _batch(records, into, _charger_fields)
+
+
+def _charger_fields(record: registry.Charger, stamp: Stamp, make: Callable[..., M]) -> M:
+    # Enum numbers rather than names: a batch answers up to 20,000 of these.
+    return make(
+        name=f"{AGGREGATOR_PREFIX}{record.aggregator_id}/stations/{record.station_id}/chargers/{record.charger_id}",
         charger_id=record.charger_id,
         station_id=record.station_id,
-        kind="CHARGER_KIND_" + record.kind,
+        kind=_KIND_NUMBERS[record.kind],
         rated_charge_w=record.rated_charge_w,
         rated_discharge_w=record.rated_discharge_w,
         bidirectional=record.bidirectional,
         platform_managed=record.platform_managed,
-        status="CHARGER_STATUS_" + record.status,
+        status=_STATUS_NUMBERS[record.status],
         online=record.online,
-        last_heartbeat_time=timestamp(record.last_heartbeat_time),
-        update_time=timestamp(record.update_time),
+        last_heartbeat_time=stamp(record.last_heartbeat_time),
+        update_time=stamp(record.update_time),
     )
+
+
+def _batch(records: Iterable[R], into: Any, fields: Callable[[R, Stamp, Callable[..., Any]], Any]) -> None:
+    """``fields(record, stamp, into.add)`` for each record, with one Timestamp per distinct time."""
+    stamps: dict[datetime | None, Timestamp | None] = {None: None}
+
+    def stamp(value: datetime | None) -> Timestamp | None:
+        try:
+            return stamps[value]
+        except KeyError:
+            stamps[value] = converted = timestamp(value)
+            return converted
+
+    add = into.add
+    for record in records:
+        fields(record, stamp, add)
 
 
 def charger_status(status: int) -> str:
@@ -235,12 +273,21 @@ def session_from(message: resources_pb2.EvSession) -> registry.Session:
 
 
 def session_to(record: registry.Session) -> resources_pb2.EvSession:
-    return resources_pb2.EvSession(
+    return _session_fields(record, timestamp, resources_pb2.EvSession)
+
+
+def sessions_to(records: Iterable[registry.Session], into: Any) -> None:
+    """Append the records to a repeated EvSession field; a batch's shared times are converted once."""
+    _batch(records, into, _session_fields)
+
+
+def _session_fields(record: registry.Session, stamp: Stamp, make: Callable[..., M]) -> M:
+    return make(
         name=f"{AGGREGATOR_PREFIX}{record.aggregator_id}/sessions/{record.session_id}",
         session_id=record.session_id,
         charger_id=record.charger_id,
-        plug_in_time=timestamp(record.plug_in_time),
-        expected_departure_time=timestamp(record.expected_departure_time),
+        plug_in_time=stamp(record.plug_in_time),
+        expected_departure_time=stamp(record.expected_departure_time),
         battery_wh=record.battery_wh,
         soc=from_ppb(record.soc_ppb),
         target_soc=from_ppb(record.target_soc_ppb),
@@ -249,7 +296,7 @@ def session_to(record: registry.Session) -> resources_pb2.EvSession:
         max_discharge_w=record.max_discharge_w,
         bidirectional=record.bidirectional,
         state="EV_SESSION_STATE_" + record.state,
-        end_time=timestamp(record.end_time),
+        end_time=stamp(record.end_time),
     )
 
 

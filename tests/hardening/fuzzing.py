@@ -4,7 +4,7 @@
 on the wire for one request message:
 
 * a message whose fields mostly obey their ``buf.validate`` rules (patterns,
-  uuids, bounds — so handlers are reached, not only the validator) and are
+  the predefined name rules of ``vgi/common/v1/names.proto``, uuids, bounds — so handlers are reached, not only the validator) and are
   otherwise extreme: integer type limits, NaN and infinities, empty and huge
   strings, unknown enum numbers, Timestamps at and beyond their range;
 * the names a seeded world really holds (``KNOWN``), wherever a field's
@@ -133,9 +133,9 @@ def _strings(rules: validate_pb2.FieldRules, valid_only: bool) -> st.SearchStrat
         string = rules.string
         if string.uuid:
             valid = st.uuids(version=4).map(str)
-        elif string.pattern:
+        elif string.pattern or _predefined_pattern(string):
             try:
-                pattern = re.compile(string.pattern)
+                pattern = re.compile(string.pattern or _predefined_pattern(string))
             except re.error:
                 return anything
             known = [name for name in KNOWN if pattern.fullmatch(name)]
@@ -144,7 +144,21 @@ def _strings(rules: validate_pb2.FieldRules, valid_only: bool) -> st.SearchStrat
             valid = st.one_of(st.sampled_from(known), st.sampled_from(known), matching) if known else matching
         elif string.max_len:
             valid = st.text(min_size=string.min_len, max_size=string.max_len)
+    if rules.ignore == validate_pb2.IGNORE_IF_ZERO_VALUE:
+        valid = st.one_of(valid, st.just(""))
     return valid if valid_only else st.one_of(valid, valid, anything)
+
+
+def _predefined_pattern(string: validate_pb2.StringRules) -> str:
+    """The regex of a predefined name rule set on the field (vgi/common/v1/names.proto:
+    ``!rule || this.matches('…')``), or ""."""
+    for field, value in string.ListFields():
+        if field.is_extension and value is True:
+            for rule in field.GetOptions().Extensions[validate_pb2.predefined].cel:
+                found = re.search(r"this\.matches\('([^']*)'\)", rule.expression)
+                if found:
+                    return found.group(1)
+    return ""
 
 
 def _timestamps(valid_only: bool) -> st.SearchStrategy[tuple[int, int]]:

@@ -36,7 +36,7 @@ async def test_ten_thousand_chargers_in_one_call_read_back_identical_through_pag
         for i in range(10_000)
     ]
 
-    assert await client.upsert_chargers(sent) == 10_000
+    upserted = await client.upsert_chargers(sent)
 
     received: list[resources_pb2.Charger] = []
     token, pages = "", 0
@@ -49,6 +49,8 @@ async def test_ten_thousand_chargers_in_one_call_read_back_identical_through_pag
             break
     assert pages == 10
     assert len(received) == 10_000
+    # The answer is the stored chargers in request order (AIP-233): what a list reads back.
+    assert upserted == received
     for want, got in zip(sent, received, strict=True):
         assert got.name == f"aggregators/agg-1/stations/{want.station_id}/chargers/{want.charger_id}"
         got_fields = resources_pb2.Charger()
@@ -70,10 +72,11 @@ async def test_retried_batch_returns_the_first_answer_and_replaces_nothing(platf
     client = aggregator_client(platform)
     await client.upsert_stations([station("st-a", "ta1")])
     request_id = str(uuid.uuid4())
-    assert await client.upsert_chargers([charger("c1", "st-a")], request_id=request_id) == 1
+    first = await client.upsert_chargers([charger("c1", "st-a")], request_id=request_id)
     before = await client.get_charger("aggregators/agg-1/stations/st-a/chargers/c1")
+    assert first == [before]
 
-    assert await client.upsert_chargers([charger("c1", "st-a")], request_id=request_id) == 1
+    assert await client.upsert_chargers([charger("c1", "st-a")], request_id=request_id) == first
 
     after = await client.get_charger("aggregators/agg-1/stations/st-a/chargers/c1")
     assert after.update_time == before.update_time

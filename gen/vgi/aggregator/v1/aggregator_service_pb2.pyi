@@ -7,6 +7,7 @@ from google.rpc import status_pb2 as _status_pb2
 from vgi.common.v1 import capacity_pb2 as _capacity_pb2
 from vgi.common.v1 import market_pb2 as _market_pb2
 from vgi.common.v1 import monitoring_pb2 as _monitoring_pb2
+from vgi.common.v1 import names_pb2 as _names_pb2
 from vgi.common.v1 import notifications_pb2 as _notifications_pb2
 from vgi.common.v1 import options_pb2 as _options_pb2
 from vgi.common.v1 import resources_pb2 as _resources_pb2
@@ -42,10 +43,12 @@ class BatchUpsertStationsRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., stations: _Optional[_Iterable[_Union[_resources_pb2.Station, _Mapping]]] = ...) -> None: ...
 
 class BatchUpsertStationsResponse(_message.Message):
-    __slots__ = ("upserted_count",)
+    __slots__ = ("upserted_count", "stations")
     UPSERTED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    STATIONS_FIELD_NUMBER: _ClassVar[int]
     upserted_count: int
-    def __init__(self, upserted_count: _Optional[int] = ...) -> None: ...
+    stations: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Station]
+    def __init__(self, upserted_count: _Optional[int] = ..., stations: _Optional[_Iterable[_Union[_resources_pb2.Station, _Mapping]]] = ...) -> None: ...
 
 class ListStationsRequest(_message.Message):
     __slots__ = ("page_size", "page_token", "grid_node")
@@ -88,10 +91,12 @@ class BatchUpsertChargersRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., chargers: _Optional[_Iterable[_Union[_resources_pb2.Charger, _Mapping]]] = ...) -> None: ...
 
 class BatchUpsertChargersResponse(_message.Message):
-    __slots__ = ("upserted_count",)
+    __slots__ = ("upserted_count", "chargers")
     UPSERTED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CHARGERS_FIELD_NUMBER: _ClassVar[int]
     upserted_count: int
-    def __init__(self, upserted_count: _Optional[int] = ...) -> None: ...
+    chargers: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Charger]
+    def __init__(self, upserted_count: _Optional[int] = ..., chargers: _Optional[_Iterable[_Union[_resources_pb2.Charger, _Mapping]]] = ...) -> None: ...
 
 class GetChargerRequest(_message.Message):
     __slots__ = ("name",)
@@ -148,10 +153,12 @@ class BatchUpsertSessionsRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., sessions: _Optional[_Iterable[_Union[_resources_pb2.EvSession, _Mapping]]] = ...) -> None: ...
 
 class BatchUpsertSessionsResponse(_message.Message):
-    __slots__ = ("upserted_count",)
+    __slots__ = ("upserted_count", "sessions")
     UPSERTED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SESSIONS_FIELD_NUMBER: _ClassVar[int]
     upserted_count: int
-    def __init__(self, upserted_count: _Optional[int] = ...) -> None: ...
+    sessions: _containers.RepeatedCompositeFieldContainer[_resources_pb2.EvSession]
+    def __init__(self, upserted_count: _Optional[int] = ..., sessions: _Optional[_Iterable[_Union[_resources_pb2.EvSession, _Mapping]]] = ...) -> None: ...
 
 class ListSessionsRequest(_message.Message):
     __slots__ = ("page_size", "page_token", "active_only")

@@ -27,10 +27,11 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from google.type import money_pb2 as google_dot_type_dot_money__pb2
+from vgi.common.v1 import names_pb2 as vgi_dot_common_dot_v1_dot_names__pb2
 from vgi.common.v1 import types_pb2 as vgi_dot_common_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1avgi/common/v1/market.proto\x12\rvgi.common.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/type/money.proto\x1a\x19vgi/common/v1/types.proto\"\xa0\x01\n\nNodeTarget\x12_\n\tgrid_node\x18\x01 \x01(\tBL\xfa\x41\x17\n\x15vgi.platform/GridNode\xbaH/r-2+^gridNodes/[A-Za-z0-9][A-Za-z0-9._-]{0,63}$\x12\x31\n\x06target\x18\x02 \x01(\x0b\x32\x19.vgi.common.v1.PowerCurveB\x06\xbaH\x03\xc8\x01\x01\"\x80\x01\n\x0fStateTransition\x12(\n\x05state\x18\x01 \x01(\x0e\x32\x19.vgi.common.v1.EventState\x12\x33\n\x0ftransition_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x87\x07\n\x05\x45vent\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12:\n\x08\x65vent_id\x18\x02 \x01(\tB(\xbaH%r#2!^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$\x12\x32\n\x04type\x18\x03 \x01(\x0e\x32\x18.vgi.common.v1.EventTypeB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x37\n\tdirection\x18\x04 \x01(\x0e\x32\x18.vgi.common.v1.DirectionB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x31\n\x06window\x18\x05 \x01(\x0b\x32\x19.vgi.common.v1.TimeWindowB\x06\xbaH\x03\xc8\x01\x01\x12\x35\n\x07targets\x18\x06 \x03(\x0b\x32\x19.vgi.common.v1.NodeTargetB\t\xbaH\x06\x92\x01\x03\x10\xe8\x07\x12\x30\n\x0c\x62id_deadline\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\tprice_cap\x18\x08 \x01(\x0b\x32\x12.google.type.Money\x12+\n\x0f\x61nnounced_price\x18\t \x01(\x0b\x32\x12.google.type.Money\x12<\n\rclearing_mode\x18\n \x01(\x0e\x32\x1b.vgi.common.v1.ClearingModeB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x36\n\nprice_mode\x18\x0b \x01(\x0e\x32\x18.vgi.common.v1.PriceModeB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12@\n\x0f\x62\x61seline_method\x18\x0c \x01(\x0e\x32\x1d.vgi.common.v1.BaselineMethodB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12N\n\x07program\x18\r \x01(\tB=\xfa\x41\x16\n\x14vgi.platform/Program\xbaH!r\x1f\x32\x1d^(programs/[a-z0-9-]{1,40})?$\x12.\n\x05state\x18\x0e \x01(\x0e\x32\x19.vgi.common.v1.EventStateB\x04\xe2\x41\x01\x03\x12\x39\n\x0btransitions\x18\x0f \x03(\x0b\x32\x1e.vgi.common.v1.StateTransitionB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:\'\xea\x41$\n\x12vgi.platform/Event\x12\x0e\x65vents/{event}\"\x95\x01\n\x07\x42idSlot\x12;\n\x0fslot_start_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12\"\n\ncapacity_w\x18\x02 \x01(\x03\x42\x0e\xbaH\x0b\"\t\x18\x80\xd0\xdb\xc3\xf4\x02(\x00\x12)\n\x05price\x18\x03 \x01(\x0b\x32\x12.google.type.MoneyB\x06\xbaH\x03\xc8\x01\x01\"\x84\x02\n\x03\x42id\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x18\n\naggregator\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x31\n\x05slots\x18\x03 \x03(\x0b\x32\x16.vgi.common.v1.BidSlotB\n\xbaH\x07\x92\x01\x04\x08\x01\x10`\x12,\n\x05state\x18\x04 \x01(\x0e\x32\x17.vgi.common.v1.BidStateB\x04\xe2\x41\x01\x03\x12\x35\n\x0bsubmit_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:7\xea\x41\x34\n\x10vgi.platform/Bid\x12 events/{event}/bids/{aggregator}\"B\n\tPriceStep\x12!\n\x05price\x18\x01 \x01(\x0b\x32\x12.google.type.Money\x12\x12\n\ncapacity_w\x18\x02 \x01(\x03\"\x8b\x01\n\x11\x41ggregatedBidSlot\x12\x33\n\x0fslot_start_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10total_capacity_w\x18\x02 \x01(\x03\x12\'\n\x05steps\x18\x03 \x03(\x0b\x32\x18.vgi.common.v1.PriceStep\"b\n\rAggregatedBid\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12/\n\x05slots\x18\x02 \x03(\x0b\x32 .vgi.common.v1.AggregatedBidSlot\x12\x11\n\tbid_count\x18\x03 \x01(\x05\"\xdc\x02\n\x0f\x43learedQuantity\x12Y\n\naggregator\x18\x01 \x01(\tBE\xfa\x41\x19\n\x17vgi.platform/Aggregator\xbaH&r$2\"^aggregators/[a-z][a-z0-9-]{2,39}$\x12\x62\n\tgrid_node\x18\x02 \x01(\tBO\xfa\x41\x17\n\x15vgi.platform/GridNode\xbaH2r02.^(gridNodes/[A-Za-z0-9][A-Za-z0-9._-]{0,63})?$\x12;\n\x0fslot_start_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12\"\n\naccepted_w\x18\x04 \x01(\x03\x42\x0e\xbaH\x0b\"\t\x18\x80\xd0\xdb\xc3\xf4\x02(\x00\x12)\n\x05price\x18\x05 \x01(\x0b\x32\x12.google.type.MoneyB\x06\xbaH\x03\xc8\x01\x01\"\xb4\x01\n\x0e\x43learingResult\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12\x32\n\nquantities\x18\x02 \x03(\x0b\x32\x1e.vgi.common.v1.ClearedQuantity\x12/\n\ncleared_by\x18\x03 \x01(\x0e\x32\x1b.vgi.common.v1.ClearingMode\x12.\n\nclear_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xcb\x03\n\x0bInstruction\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x16\n\x0einstruction_id\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x05\x12\r\n\x05\x65vent\x18\x04 \x01(\t\x12\x12\n\naggregator\x18\x05 \x01(\t\x12\x11\n\tgrid_node\x18\x06 \x01(\t\x12+\n\tdirection\x18\x07 \x01(\x0e\x32\x18.vgi.common.v1.Direction\x12)\n\x06target\x18\x08 \x01(\x0b\x32\x19.vgi.common.v1.PowerCurve\x12+\n\x08validity\x18\t \x01(\x0b\x32\x19.vgi.common.v1.TimeWindow\x12.\n\x05state\x18\n \x01(\x0e\x32\x1f.vgi.common.v1.InstructionState\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rcancel_reason\x18\x0c \x01(\t:R\xea\x41O\n\x18vgi.platform/Instruction\x12\x33\x61ggregators/{aggregator}/instructions/{instruction}\"\xb7\x01\n\x08Setpoint\x12\x13\n\x0bsetpoint_id\x18\x01 \x01(\t\x12\x12\n\ncharger_id\x18\x02 \x01(\t\x12\x0f\n\x07power_w\x18\x03 \x01(\x03\x12/\n\x0bvalid_until\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x08schedule\x18\x05 \x01(\x0b\x32\x19.vgi.common.v1.PowerCurve\x12\x13\n\x0binstruction\x18\x06 \x01(\t\"\xa5\x01\n\x05\x41larm\x12\x10\n\x08\x61larm_id\x18\x01 \x01(\t\x12&\n\x04kind\x18\x02 \x01(\x0e\x32\x18.vgi.common.v1.AlarmKind\x12\r\n\x05\x65vent\x18\x03 \x01(\t\x12\x12\n\naggregator\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\t\x12.\n\nraise_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x91\x01\n\tEventType\x12\x1a\n\x16\x45VENT_TYPE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x45VENT_TYPE_DAY_AHEAD\x10\x01\x12\x17\n\x13\x45VENT_TYPE_INTRADAY\x10\x02\x12\x18\n\x14\x45VENT_TYPE_REAL_TIME\x10\x03\x12\x1b\n\x17\x45VENT_TYPE_PRICE_SIGNAL\x10\x04*\x82\x02\n\nEventState\x12\x1b\n\x17\x45VENT_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x45VENT_STATE_PUBLISHED\x10\x01\x12\x1e\n\x1a\x45VENT_STATE_BIDDING_CLOSED\x10\x02\x12\x17\n\x13\x45VENT_STATE_CLEARED\x10\x03\x12\x19\n\x15\x45VENT_STATE_EXECUTING\x10\x04\x12\x19\n\x15\x45VENT_STATE_COMPLETED\x10\x05\x12\x19\n\x15\x45VENT_STATE_EVALUATED\x10\x06\x12\x17\n\x13\x45VENT_STATE_SETTLED\x10\x07\x12\x19\n\x15\x45VENT_STATE_CANCELLED\x10\x08*a\n\x0c\x43learingMode\x12\x1d\n\x19\x43LEARING_MODE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43LEARING_MODE_GRID\x10\x01\x12\x1a\n\x16\x43LEARING_MODE_PLATFORM\x10\x02*t\n\tPriceMode\x12\x1a\n\x16PRICE_MODE_UNSPECIFIED\x10\x00\x12\x16\n\x12PRICE_MODE_UNIFORM\x10\x01\x12\x19\n\x15PRICE_MODE_PAY_AS_BID\x10\x02\x12\x18\n\x14PRICE_MODE_ANNOUNCED\x10\x03*\xaa\x01\n\x0e\x42\x61selineMethod\x12\x1f\n\x1b\x42\x41SELINE_METHOD_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x42\x41SELINE_METHOD_TOP5_OF_10\x10\x01\x12\x1b\n\x17\x42\x41SELINE_METHOD_RECENT5\x10\x02\x12\x1b\n\x17\x42\x41SELINE_METHOD_TRIMMED\x10\x03\x12\x1d\n\x19\x42\x41SELINE_METHOD_PRE_EVENT\x10\x04*n\n\x08\x42idState\x12\x19\n\x15\x42ID_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13\x42ID_STATE_SUBMITTED\x10\x01\x12\x17\n\x13\x42ID_STATE_WITHDRAWN\x10\x02\x12\x15\n\x11\x42ID_STATE_CLEARED\x10\x03*t\n\x10InstructionState\x12!\n\x1dINSTRUCTION_STATE_UNSPECIFIED\x10\x00\x12\x1c\n\x18INSTRUCTION_STATE_ACTIVE\x10\x01\x12\x1f\n\x1bINSTRUCTION_STATE_CANCELLED\x10\x02*{\n\tAlarmKind\x12\x1a\n\x16\x41LARM_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14\x41LARM_KIND_DEVIATION\x10\x01\x12\x19\n\x15\x41LARM_KIND_REDISPATCH\x10\x02\x12\x1d\n\x19\x41LARM_KIND_DEVICE_OFFLINE\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1avgi/common/v1/market.proto\x12\rvgi.common.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/type/money.proto\x1a\x19vgi/common/v1/names.proto\x1a\x19vgi/common/v1/types.proto\"x\n\nNodeTarget\x12\x37\n\tgrid_node\x18\x01 \x01(\tB$\xfa\x41\x17\n\x15vgi.platform/GridNode\xbaH\x07r\x05\x88\x83\xf9\x01\x01\x12\x31\n\x06target\x18\x02 \x01(\x0b\x32\x19.vgi.common.v1.PowerCurveB\x06\xbaH\x03\xc8\x01\x01\"\x80\x01\n\x0fStateTransition\x12(\n\x05state\x18\x01 \x01(\x0e\x32\x19.vgi.common.v1.EventState\x12\x33\n\x0ftransition_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xb2\x08\n\x05\x45vent\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12:\n\x08\x65vent_id\x18\x02 \x01(\tB(\xbaH%r#2!^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$\x12\x32\n\x04type\x18\x03 \x01(\x0e\x32\x18.vgi.common.v1.EventTypeB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x37\n\tdirection\x18\x04 \x01(\x0e\x32\x18.vgi.common.v1.DirectionB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x31\n\x06window\x18\x05 \x01(\x0b\x32\x19.vgi.common.v1.TimeWindowB\x06\xbaH\x03\xc8\x01\x01\x12\x35\n\x07targets\x18\x06 \x03(\x0b\x32\x19.vgi.common.v1.NodeTargetB\t\xbaH\x06\x92\x01\x03\x10\xe8\x07\x12\x30\n\x0c\x62id_deadline\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\tprice_cap\x18\x08 \x01(\x0b\x32\x12.google.type.Money\x12+\n\x0f\x61nnounced_price\x18\t \x01(\x0b\x32\x12.google.type.Money\x12<\n\rclearing_mode\x18\n \x01(\x0e\x32\x1b.vgi.common.v1.ClearingModeB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x36\n\nprice_mode\x18\x0b \x01(\x0e\x32\x18.vgi.common.v1.PriceModeB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12@\n\x0f\x62\x61seline_method\x18\x0c \x01(\x0e\x32\x1d.vgi.common.v1.BaselineMethodB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x37\n\x07program\x18\r \x01(\tB&\xfa\x41\x16\n\x14vgi.platform/Program\xbaH\nr\x05\xc8\x83\xf9\x01\x01\xd8\x01\x01\x12.\n\x05state\x18\x0e \x01(\x0e\x32\x19.vgi.common.v1.EventStateB\x04\xe2\x41\x01\x03\x12\x39\n\x0btransitions\x18\x0f \x03(\x0b\x32\x1e.vgi.common.v1.StateTransitionB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:\xe8\x01\xea\x41$\n\x12vgi.platform/Event\x12\x0e\x65vents/{event}\xbaH\xbd\x01\x1a\xba\x01\n)event.bid_deadline_not_after_window_start\x12\x30\x62id_deadline must not be after window.start_time\x1a[!has(this.bid_deadline) || !has(this.window) || this.bid_deadline <= this.window.start_time\"\x96\x02\n\x07\x42idSlot\x12;\n\x0fslot_start_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12\"\n\ncapacity_w\x18\x02 \x01(\x03\x42\x0e\xbaH\x0b\"\t\x18\x80\xd0\xdb\xc3\xf4\x02(\x00\x12)\n\x05price\x18\x03 \x01(\x0b\x32\x12.google.type.MoneyB\x06\xbaH\x03\xc8\x01\x01:\x7f\xbaH|\x1az\n\x1f\x62id_slot.start_on_slot_boundary\x12\x31slot_start_time must fall on a 15-minute boundary\x1a$int(this.slot_start_time) % 900 == 0\"\xfb\x02\n\x03\x42id\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x18\n\naggregator\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x31\n\x05slots\x18\x03 \x03(\x0b\x32\x16.vgi.common.v1.BidSlotB\n\xbaH\x07\x92\x01\x04\x08\x01\x10`\x12,\n\x05state\x18\x04 \x01(\x0e\x32\x17.vgi.common.v1.BidStateB\x04\xe2\x41\x01\x03\x12\x35\n\x0bsubmit_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:\xad\x01\xea\x41\x34\n\x10vgi.platform/Bid\x12 events/{event}/bids/{aggregator}\xbaHs\x1aq\n\x12\x62id.slots_distinct\x12\'no two slots may start at the same time\x1a\x32this.slots.map(s, int(s.slot_start_time)).unique()\"B\n\tPriceStep\x12!\n\x05price\x18\x01 \x01(\x0b\x32\x12.google.type.Money\x12\x12\n\ncapacity_w\x18\x02 \x01(\x03\"\x8b\x01\n\x11\x41ggregatedBidSlot\x12\x33\n\x0fslot_start_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10total_capacity_w\x18\x02 \x01(\x03\x12\'\n\x05steps\x18\x03 \x03(\x0b\x32\x18.vgi.common.v1.PriceStep\"b\n\rAggregatedBid\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12/\n\x05slots\x18\x02 \x03(\x0b\x32 .vgi.common.v1.AggregatedBidSlot\x12\x11\n\tbid_count\x18\x03 \x01(\x05\"\x95\x02\n\x0f\x43learedQuantity\x12:\n\naggregator\x18\x01 \x01(\tB&\xfa\x41\x19\n\x17vgi.platform/Aggregator\xbaH\x07r\x05\x90\x83\xf9\x01\x01\x12:\n\tgrid_node\x18\x02 \x01(\tB\'\xfa\x41\x17\n\x15vgi.platform/GridNode\xbaH\nr\x05\x88\x83\xf9\x01\x01\xd8\x01\x01\x12;\n\x0fslot_start_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12\"\n\naccepted_w\x18\x04 \x01(\x03\x42\x0e\xbaH\x0b\"\t\x18\x80\xd0\xdb\xc3\xf4\x02(\x00\x12)\n\x05price\x18\x05 \x01(\x0b\x32\x12.google.type.MoneyB\x06\xbaH\x03\xc8\x01\x01\"\xb4\x01\n\x0e\x43learingResult\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12\x32\n\nquantities\x18\x02 \x03(\x0b\x32\x1e.vgi.common.v1.ClearedQuantity\x12/\n\ncleared_by\x18\x03 \x01(\x0e\x32\x1b.vgi.common.v1.ClearingMode\x12.\n\nclear_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xcb\x03\n\x0bInstruction\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x16\n\x0einstruction_id\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x05\x12\r\n\x05\x65vent\x18\x04 \x01(\t\x12\x12\n\naggregator\x18\x05 \x01(\t\x12\x11\n\tgrid_node\x18\x06 \x01(\t\x12+\n\tdirection\x18\x07 \x01(\x0e\x32\x18.vgi.common.v1.Direction\x12)\n\x06target\x18\x08 \x01(\x0b\x32\x19.vgi.common.v1.PowerCurve\x12+\n\x08validity\x18\t \x01(\x0b\x32\x19.vgi.common.v1.TimeWindow\x12.\n\x05state\x18\n \x01(\x0e\x32\x1f.vgi.common.v1.InstructionState\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rcancel_reason\x18\x0c \x01(\t:R\xea\x41O\n\x18vgi.platform/Instruction\x12\x33\x61ggregators/{aggregator}/instructions/{instruction}\"\xb7\x01\n\x08Setpoint\x12\x13\n\x0bsetpoint_id\x18\x01 \x01(\t\x12\x12\n\ncharger_id\x18\x02 \x01(\t\x12\x0f\n\x07power_w\x18\x03 \x01(\x03\x12/\n\x0bvalid_until\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x08schedule\x18\x05 \x01(\x0b\x32\x19.vgi.common.v1.PowerCurve\x12\x13\n\x0binstruction\x18\x06 \x01(\t\"\xa5\x01\n\x05\x41larm\x12\x10\n\x08\x61larm_id\x18\x01 \x01(\t\x12&\n\x04kind\x18\x02 \x01(\x0e\x32\x18.vgi.common.v1.AlarmKind\x12\r\n\x05\x65vent\x18\x03 \x01(\t\x12\x12\n\naggregator\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\t\x12.\n\nraise_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x91\x01\n\tEventType\x12\x1a\n\x16\x45VENT_TYPE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x45VENT_TYPE_DAY_AHEAD\x10\x01\x12\x17\n\x13\x45VENT_TYPE_INTRADAY\x10\x02\x12\x18\n\x14\x45VENT_TYPE_REAL_TIME\x10\x03\x12\x1b\n\x17\x45VENT_TYPE_PRICE_SIGNAL\x10\x04*\x82\x02\n\nEventState\x12\x1b\n\x17\x45VENT_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x45VENT_STATE_PUBLISHED\x10\x01\x12\x1e\n\x1a\x45VENT_STATE_BIDDING_CLOSED\x10\x02\x12\x17\n\x13\x45VENT_STATE_CLEARED\x10\x03\x12\x19\n\x15\x45VENT_STATE_EXECUTING\x10\x04\x12\x19\n\x15\x45VENT_STATE_COMPLETED\x10\x05\x12\x19\n\x15\x45VENT_STATE_EVALUATED\x10\x06\x12\x17\n\x13\x45VENT_STATE_SETTLED\x10\x07\x12\x19\n\x15\x45VENT_STATE_CANCELLED\x10\x08*a\n\x0c\x43learingMode\x12\x1d\n\x19\x43LEARING_MODE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43LEARING_MODE_GRID\x10\x01\x12\x1a\n\x16\x43LEARING_MODE_PLATFORM\x10\x02*t\n\tPriceMode\x12\x1a\n\x16PRICE_MODE_UNSPECIFIED\x10\x00\x12\x16\n\x12PRICE_MODE_UNIFORM\x10\x01\x12\x19\n\x15PRICE_MODE_PAY_AS_BID\x10\x02\x12\x18\n\x14PRICE_MODE_ANNOUNCED\x10\x03*\xaa\x01\n\x0e\x42\x61selineMethod\x12\x1f\n\x1b\x42\x41SELINE_METHOD_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x42\x41SELINE_METHOD_TOP5_OF_10\x10\x01\x12\x1b\n\x17\x42\x41SELINE_METHOD_RECENT5\x10\x02\x12\x1b\n\x17\x42\x41SELINE_METHOD_TRIMMED\x10\x03\x12\x1d\n\x19\x42\x41SELINE_METHOD_PRE_EVENT\x10\x04*n\n\x08\x42idState\x12\x19\n\x15\x42ID_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13\x42ID_STATE_SUBMITTED\x10\x01\x12\x17\n\x13\x42ID_STATE_WITHDRAWN\x10\x02\x12\x15\n\x11\x42ID_STATE_CLEARED\x10\x03*t\n\x10InstructionState\x12!\n\x1dINSTRUCTION_STATE_UNSPECIFIED\x10\x00\x12\x1c\n\x18INSTRUCTION_STATE_ACTIVE\x10\x01\x12\x1f\n\x1bINSTRUCTION_STATE_CANCELLED\x10\x02*{\n\tAlarmKind\x12\x1a\n\x16\x41LARM_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14\x41LARM_KIND_DEVIATION\x10\x01\x12\x19\n\x15\x41LARM_KIND_REDISPATCH\x10\x02\x12\x1d\n\x19\x41LARM_KIND_DEVICE_OFFLINE\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,7 +39,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vgi.common.v1.market_pb2', 
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_NODETARGET'].fields_by_name['grid_node']._loaded_options = None
-  _globals['_NODETARGET'].fields_by_name['grid_node']._serialized_options = b'\372A\027\n\025vgi.platform/GridNode\272H/r-2+^gridNodes/[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'
+  _globals['_NODETARGET'].fields_by_name['grid_node']._serialized_options = b'\372A\027\n\025vgi.platform/GridNode\272H\007r\005\210\203\371\001\001'
   _globals['_NODETARGET'].fields_by_name['target']._loaded_options = None
   _globals['_NODETARGET'].fields_by_name['target']._serialized_options = b'\272H\003\310\001\001'
   _globals['_EVENT'].fields_by_name['name']._loaded_options = None
@@ -60,7 +61,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EVENT'].fields_by_name['baseline_method']._loaded_options = None
   _globals['_EVENT'].fields_by_name['baseline_method']._serialized_options = b'\272H\005\202\001\002\020\001'
   _globals['_EVENT'].fields_by_name['program']._loaded_options = None
-  _globals['_EVENT'].fields_by_name['program']._serialized_options = b'\372A\026\n\024vgi.platform/Program\272H!r\0372\035^(programs/[a-z0-9-]{1,40})?$'
+  _globals['_EVENT'].fields_by_name['program']._serialized_options = b'\372A\026\n\024vgi.platform/Program\272H\nr\005\310\203\371\001\001\330\001\001'
   _globals['_EVENT'].fields_by_name['state']._loaded_options = None
   _globals['_EVENT'].fields_by_name['state']._serialized_options = b'\342A\001\003'
   _globals['_EVENT'].fields_by_name['transitions']._loaded_options = None
@@ -68,13 +69,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EVENT'].fields_by_name['create_time']._loaded_options = None
   _globals['_EVENT'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
   _globals['_EVENT']._loaded_options = None
-  _globals['_EVENT']._serialized_options = b'\352A$\n\022vgi.platform/Event\022\016events/{event}'
+  _globals['_EVENT']._serialized_options = b'\352A$\n\022vgi.platform/Event\022\016events/{event}\272H\275\001\032\272\001\n)event.bid_deadline_not_after_window_start\0220bid_deadline must not be after window.start_time\032[!has(this.bid_deadline) || !has(this.window) || this.bid_deadline <= this.window.start_time'
   _globals['_BIDSLOT'].fields_by_name['slot_start_time']._loaded_options = None
   _globals['_BIDSLOT'].fields_by_name['slot_start_time']._serialized_options = b'\272H\003\310\001\001'
   _globals['_BIDSLOT'].fields_by_name['capacity_w']._loaded_options = None
   _globals['_BIDSLOT'].fields_by_name['capacity_w']._serialized_options = b'\272H\013\"\t\030\200\320\333\303\364\002(\000'
   _globals['_BIDSLOT'].fields_by_name['price']._loaded_options = None
   _globals['_BIDSLOT'].fields_by_name['price']._serialized_options = b'\272H\003\310\001\001'
+  _globals['_BIDSLOT']._loaded_options = None
+  _globals['_BIDSLOT']._serialized_options = b'\272H|\032z\n\037bid_slot.start_on_slot_boundary\0221slot_start_time must fall on a 15-minute boundary\032$int(this.slot_start_time) % 900 == 0'
   _globals['_BID'].fields_by_name['name']._loaded_options = None
   _globals['_BID'].fields_by_name['name']._serialized_options = b'\342A\001\010'
   _globals['_BID'].fields_by_name['aggregator']._loaded_options = None
@@ -86,11 +89,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BID'].fields_by_name['submit_time']._loaded_options = None
   _globals['_BID'].fields_by_name['submit_time']._serialized_options = b'\342A\001\003'
   _globals['_BID']._loaded_options = None
-  _globals['_BID']._serialized_options = b'\352A4\n\020vgi.platform/Bid\022 events/{event}/bids/{aggregator}'
+  _globals['_BID']._serialized_options = b'\352A4\n\020vgi.platform/Bid\022 events/{event}/bids/{aggregator}\272Hs\032q\n\022bid.slots_distinct\022\'no two slots may start at the same time\0322this.slots.map(s, int(s.slot_start_time)).unique()'
   _globals['_CLEAREDQUANTITY'].fields_by_name['aggregator']._loaded_options = None
-  _globals['_CLEAREDQUANTITY'].fields_by_name['aggregator']._serialized_options = b'\372A\031\n\027vgi.platform/Aggregator\272H&r$2\"^aggregators/[a-z][a-z0-9-]{2,39}$'
+  _globals['_CLEAREDQUANTITY'].fields_by_name['aggregator']._serialized_options = b'\372A\031\n\027vgi.platform/Aggregator\272H\007r\005\220\203\371\001\001'
   _globals['_CLEAREDQUANTITY'].fields_by_name['grid_node']._loaded_options = None
-  _globals['_CLEAREDQUANTITY'].fields_by_name['grid_node']._serialized_options = b'\372A\027\n\025vgi.platform/GridNode\272H2r02.^(gridNodes/[A-Za-z0-9][A-Za-z0-9._-]{0,63})?$'
+  _globals['_CLEAREDQUANTITY'].fields_by_name['grid_node']._serialized_options = b'\372A\027\n\025vgi.platform/GridNode\272H\nr\005\210\203\371\001\001\330\001\001'
   _globals['_CLEAREDQUANTITY'].fields_by_name['slot_start_time']._loaded_options = None
   _globals['_CLEAREDQUANTITY'].fields_by_name['slot_start_time']._serialized_options = b'\272H\003\310\001\001'
   _globals['_CLEAREDQUANTITY'].fields_by_name['accepted_w']._loaded_options = None
@@ -99,46 +102,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CLEAREDQUANTITY'].fields_by_name['price']._serialized_options = b'\272H\003\310\001\001'
   _globals['_INSTRUCTION']._loaded_options = None
   _globals['_INSTRUCTION']._serialized_options = b'\352AO\n\030vgi.platform/Instruction\0223aggregators/{aggregator}/instructions/{instruction}'
-  _globals['_EVENTTYPE']._serialized_start=3495
-  _globals['_EVENTTYPE']._serialized_end=3640
-  _globals['_EVENTSTATE']._serialized_start=3643
-  _globals['_EVENTSTATE']._serialized_end=3901
-  _globals['_CLEARINGMODE']._serialized_start=3903
-  _globals['_CLEARINGMODE']._serialized_end=4000
-  _globals['_PRICEMODE']._serialized_start=4002
-  _globals['_PRICEMODE']._serialized_end=4118
-  _globals['_BASELINEMETHOD']._serialized_start=4121
-  _globals['_BASELINEMETHOD']._serialized_end=4291
-  _globals['_BIDSTATE']._serialized_start=4293
-  _globals['_BIDSTATE']._serialized_end=4403
-  _globals['_INSTRUCTIONSTATE']._serialized_start=4405
-  _globals['_INSTRUCTIONSTATE']._serialized_end=4521
-  _globals['_ALARMKIND']._serialized_start=4523
-  _globals['_ALARMKIND']._serialized_end=4646
-  _globals['_NODETARGET']._serialized_start=220
-  _globals['_NODETARGET']._serialized_end=380
-  _globals['_STATETRANSITION']._serialized_start=383
-  _globals['_STATETRANSITION']._serialized_end=511
-  _globals['_EVENT']._serialized_start=514
-  _globals['_EVENT']._serialized_end=1417
-  _globals['_BIDSLOT']._serialized_start=1420
-  _globals['_BIDSLOT']._serialized_end=1569
-  _globals['_BID']._serialized_start=1572
-  _globals['_BID']._serialized_end=1832
-  _globals['_PRICESTEP']._serialized_start=1834
-  _globals['_PRICESTEP']._serialized_end=1900
-  _globals['_AGGREGATEDBIDSLOT']._serialized_start=1903
-  _globals['_AGGREGATEDBIDSLOT']._serialized_end=2042
-  _globals['_AGGREGATEDBID']._serialized_start=2044
-  _globals['_AGGREGATEDBID']._serialized_end=2142
-  _globals['_CLEAREDQUANTITY']._serialized_start=2145
-  _globals['_CLEAREDQUANTITY']._serialized_end=2493
-  _globals['_CLEARINGRESULT']._serialized_start=2496
-  _globals['_CLEARINGRESULT']._serialized_end=2676
-  _globals['_INSTRUCTION']._serialized_start=2679
-  _globals['_INSTRUCTION']._serialized_end=3138
-  _globals['_SETPOINT']._serialized_start=3141
-  _globals['_SETPOINT']._serialized_end=3324
-  _globals['_ALARM']._serialized_start=3327
-  _globals['_ALARM']._serialized_end=3492
+  _globals['_EVENTTYPE']._serialized_start=3829
+  _globals['_EVENTTYPE']._serialized_end=3974
+  _globals['_EVENTSTATE']._serialized_start=3977
+  _globals['_EVENTSTATE']._serialized_end=4235
+  _globals['_CLEARINGMODE']._serialized_start=4237
+  _globals['_CLEARINGMODE']._serialized_end=4334
+  _globals['_PRICEMODE']._serialized_start=4336
+  _globals['_PRICEMODE']._serialized_end=4452
+  _globals['_BASELINEMETHOD']._serialized_start=4455
+  _globals['_BASELINEMETHOD']._serialized_end=4625
+  _globals['_BIDSTATE']._serialized_start=4627
+  _globals['_BIDSTATE']._serialized_end=4737
+  _globals['_INSTRUCTIONSTATE']._serialized_start=4739
+  _globals['_INSTRUCTIONSTATE']._serialized_end=4855
+  _globals['_ALARMKIND']._serialized_start=4857
+  _globals['_ALARMKIND']._serialized_end=4980
+  _globals['_NODETARGET']._serialized_start=246
+  _globals['_NODETARGET']._serialized_end=366
+  _globals['_STATETRANSITION']._serialized_start=369
+  _globals['_STATETRANSITION']._serialized_end=497
+  _globals['_EVENT']._serialized_start=500
+  _globals['_EVENT']._serialized_end=1574
+  _globals['_BIDSLOT']._serialized_start=1577
+  _globals['_BIDSLOT']._serialized_end=1855
+  _globals['_BID']._serialized_start=1858
+  _globals['_BID']._serialized_end=2237
+  _globals['_PRICESTEP']._serialized_start=2239
+  _globals['_PRICESTEP']._serialized_end=2305
+  _globals['_AGGREGATEDBIDSLOT']._serialized_start=2308
+  _globals['_AGGREGATEDBIDSLOT']._serialized_end=2447
+  _globals['_AGGREGATEDBID']._serialized_start=2449
+  _globals['_AGGREGATEDBID']._serialized_end=2547
+  _globals['_CLEAREDQUANTITY']._serialized_start=2550
+  _globals['_CLEAREDQUANTITY']._serialized_end=2827
+  _globals['_CLEARINGRESULT']._serialized_start=2830
+  _globals['_CLEARINGRESULT']._serialized_end=3010
+  _globals['_INSTRUCTION']._serialized_start=3013
+  _globals['_INSTRUCTION']._serialized_end=3472
+  _globals['_SETPOINT']._serialized_start=3475
+  _globals['_SETPOINT']._serialized_end=3658
+  _globals['_ALARM']._serialized_start=3661
+  _globals['_ALARM']._serialized_end=3826
 # @@protoc_insertion_point(module_scope)

@@ -27,9 +27,10 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from google.type import money_pb2 as google_dot_type_dot_money__pb2
+from vgi.common.v1 import names_pb2 as vgi_dot_common_dot_v1_dot_names__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1avgi/common/v1/prices.proto\x12\rvgi.common.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/type/money.proto\"\xfb\x03\n\nPriceCurve\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12@\n\x0eprice_curve_id\x18\x02 \x01(\tB(\xbaH%r#2!^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$\x12\x37\n\x04kind\x18\x03 \x01(\x0e\x32\x1d.vgi.common.v1.PriceCurveKindB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x62\n\tgrid_node\x18\x04 \x01(\tBO\xfa\x41\x17\n\x15vgi.platform/GridNode\xbaH2r02.^(gridNodes/[A-Za-z0-9][A-Za-z0-9._-]{0,63})?$\x12\x36\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12 \n\x0cstep_minutes\x18\x06 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xa0\x0b(\x01\x12/\n\x06prices\x18\x07 \x03(\x0b\x32\x12.google.type.MoneyB\x0b\xbaH\x08\x92\x01\x05\x08\x01\x10\xa0\x0b\x12\x36\n\x0cpublish_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:7\xea\x41\x34\n\x17vgi.platform/PriceCurve\x12\x19priceCurves/{price_curve}*\x94\x01\n\x0ePriceCurveKind\x12 \n\x1cPRICE_CURVE_KIND_UNSPECIFIED\x10\x00\x12 \n\x1cPRICE_CURVE_KIND_TIME_OF_USE\x10\x01\x12\x1e\n\x1aPRICE_CURVE_KIND_REAL_TIME\x10\x02\x12\x1e\n\x1aPRICE_CURVE_KIND_INCENTIVE\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1avgi/common/v1/prices.proto\x12\rvgi.common.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/type/money.proto\x1a\x19vgi/common/v1/names.proto\"\xd3\x03\n\nPriceCurve\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12@\n\x0eprice_curve_id\x18\x02 \x01(\tB(\xbaH%r#2!^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$\x12\x37\n\x04kind\x18\x03 \x01(\x0e\x32\x1d.vgi.common.v1.PriceCurveKindB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12:\n\tgrid_node\x18\x04 \x01(\tB\'\xfa\x41\x17\n\x15vgi.platform/GridNode\xbaH\nr\x05\x88\x83\xf9\x01\x01\xd8\x01\x01\x12\x36\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12 \n\x0cstep_minutes\x18\x06 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xa0\x0b(\x01\x12/\n\x06prices\x18\x07 \x03(\x0b\x32\x12.google.type.MoneyB\x0b\xbaH\x08\x92\x01\x05\x08\x01\x10\xa0\x0b\x12\x36\n\x0cpublish_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:7\xea\x41\x34\n\x17vgi.platform/PriceCurve\x12\x19priceCurves/{price_curve}*\x94\x01\n\x0ePriceCurveKind\x12 \n\x1cPRICE_CURVE_KIND_UNSPECIFIED\x10\x00\x12 \n\x1cPRICE_CURVE_KIND_TIME_OF_USE\x10\x01\x12\x1e\n\x1aPRICE_CURVE_KIND_REAL_TIME\x10\x02\x12\x1e\n\x1aPRICE_CURVE_KIND_INCENTIVE\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,7 +44,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PRICECURVE'].fields_by_name['kind']._loaded_options = None
   _globals['_PRICECURVE'].fields_by_name['kind']._serialized_options = b'\272H\007\202\001\004\020\001 \000'
   _globals['_PRICECURVE'].fields_by_name['grid_node']._loaded_options = None
-  _globals['_PRICECURVE'].fields_by_name['grid_node']._serialized_options = b'\372A\027\n\025vgi.platform/GridNode\272H2r02.^(gridNodes/[A-Za-z0-9][A-Za-z0-9._-]{0,63})?$'
+  _globals['_PRICECURVE'].fields_by_name['grid_node']._serialized_options = b'\372A\027\n\025vgi.platform/GridNode\272H\nr\005\210\203\371\001\001\330\001\001'
   _globals['_PRICECURVE'].fields_by_name['start_time']._loaded_options = None
   _globals['_PRICECURVE'].fields_by_name['start_time']._serialized_options = b'\272H\003\310\001\001'
   _globals['_PRICECURVE'].fields_by_name['step_minutes']._loaded_options = None
@@ -54,8 +55,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PRICECURVE'].fields_by_name['publish_time']._serialized_options = b'\342A\001\003'
   _globals['_PRICECURVE']._loaded_options = None
   _globals['_PRICECURVE']._serialized_options = b'\352A4\n\027vgi.platform/PriceCurve\022\031priceCurves/{price_curve}'
-  _globals['_PRICECURVEKIND']._serialized_start=703
-  _globals['_PRICECURVEKIND']._serialized_end=851
-  _globals['_PRICECURVE']._serialized_start=193
-  _globals['_PRICECURVE']._serialized_end=700
+  _globals['_PRICECURVEKIND']._serialized_start=690
+  _globals['_PRICECURVEKIND']._serialized_end=838
+  _globals['_PRICECURVE']._serialized_start=220
+  _globals['_PRICECURVE']._serialized_end=687
 # @@protoc_insertion_point(module_scope)

@@ -24,10 +24,11 @@ _sym_db = _symbol_database.Default()
 
 from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from vgi.common.v1 import names_pb2 as vgi_dot_common_dot_v1_dot_names__pb2
 from vgi.common.v1 import resources_pb2 as vgi_dot_common_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dvgi/common/v1/telemetry.proto\x12\rvgi.common.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dvgi/common/v1/resources.proto\"\xef\x04\n\nMeterValue\x12<\n\ncharger_id\x18\x01 \x01(\tB(\xbaH%r#2!^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$\x12\x37\n\x0bsample_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12*\n\x07power_w\x18\x03 \x01(\x03\x42\x14\xbaH\x11\"\x0f\x18\x80\x89z(\x80\xf7\x85\xff\xff\xff\xff\xff\xff\x01H\x00\x88\x01\x01\x12(\n\x12\x65nergy_register_wh\x18\x04 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x00H\x01\x88\x01\x01\x12)\n\x03soc\x18\x05 \x01(\x01\x42\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x00\xf0?)\x00\x00\x00\x00\x00\x00\x00\x00H\x02\x88\x01\x01\x12\x36\n\x06status\x18\x06 \x01(\x0e\x32\x1c.vgi.common.v1.ChargerStatusB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12/\n\x19\x65xport_energy_register_wh\x18\x07 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x00H\x03\x88\x01\x01:\xb6\x01\xbaH\xb2\x01\x1a\xaf\x01\n\x1fmeter_value.export_needs_import\x12\x46\x65xport_energy_register_wh needs energy_register_wh in the same reading\x1a\x44!has(this.export_energy_register_wh) || has(this.energy_register_wh)B\n\n\x08_power_wB\x15\n\x13_energy_register_whB\x06\n\x04_socB\x1c\n\x1a_export_energy_register_wh\"\xe8\x01\n\x11IntervalAggregate\x12g\n\x08resource\x18\x01 \x01(\tBU\xbaHRrP2N^aggregators/[a-z][a-z0-9-]{2,39}(/stations/[A-Za-z0-9][A-Za-z0-9._-]{0,63})?$\x12;\n\x0fslot_start_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12-\n\x0cmean_power_w\x18\x03 \x01(\x03\x42\x17\xbaH\x14\"\x12\x18\x80\xd0\xdb\xc3\xf4\x02(\x80\xb0\xa4\xbc\x8b\xfd\xff\xff\xff\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dvgi/common/v1/telemetry.proto\x12\rvgi.common.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19vgi/common/v1/names.proto\x1a\x1dvgi/common/v1/resources.proto\"\xef\x04\n\nMeterValue\x12<\n\ncharger_id\x18\x01 \x01(\tB(\xbaH%r#2!^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$\x12\x37\n\x0bsample_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12*\n\x07power_w\x18\x03 \x01(\x03\x42\x14\xbaH\x11\"\x0f\x18\x80\x89z(\x80\xf7\x85\xff\xff\xff\xff\xff\xff\x01H\x00\x88\x01\x01\x12(\n\x12\x65nergy_register_wh\x18\x04 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x00H\x01\x88\x01\x01\x12)\n\x03soc\x18\x05 \x01(\x01\x42\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x00\xf0?)\x00\x00\x00\x00\x00\x00\x00\x00H\x02\x88\x01\x01\x12\x36\n\x06status\x18\x06 \x01(\x0e\x32\x1c.vgi.common.v1.ChargerStatusB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12/\n\x19\x65xport_energy_register_wh\x18\x07 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x00H\x03\x88\x01\x01:\xb6\x01\xbaH\xb2\x01\x1a\xaf\x01\n\x1fmeter_value.export_needs_import\x12\x46\x65xport_energy_register_wh needs energy_register_wh in the same reading\x1a\x44!has(this.export_energy_register_wh) || has(this.energy_register_wh)B\n\n\x08_power_wB\x15\n\x13_energy_register_whB\x06\n\x04_socB\x1c\n\x1a_export_energy_register_wh\"\x9d\x01\n\x11IntervalAggregate\x12\x1c\n\x08resource\x18\x01 \x01(\tB\n\xbaH\x07r\x05\xd0\x83\xf9\x01\x01\x12;\n\x0fslot_start_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12-\n\x0cmean_power_w\x18\x03 \x01(\x03\x42\x17\xbaH\x14\"\x12\x18\x80\xd0\xdb\xc3\xf4\x02(\x80\xb0\xa4\xbc\x8b\xfd\xff\xff\xff\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -51,13 +52,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_METERVALUE']._loaded_options = None
   _globals['_METERVALUE']._serialized_options = b'\272H\262\001\032\257\001\n\037meter_value.export_needs_import\022Fexport_energy_register_wh needs energy_register_wh in the same reading\032D!has(this.export_energy_register_wh) || has(this.energy_register_wh)'
   _globals['_INTERVALAGGREGATE'].fields_by_name['resource']._loaded_options = None
-  _globals['_INTERVALAGGREGATE'].fields_by_name['resource']._serialized_options = b'\272HRrP2N^aggregators/[a-z][a-z0-9-]{2,39}(/stations/[A-Za-z0-9][A-Za-z0-9._-]{0,63})?$'
+  _globals['_INTERVALAGGREGATE'].fields_by_name['resource']._serialized_options = b'\272H\007r\005\320\203\371\001\001'
   _globals['_INTERVALAGGREGATE'].fields_by_name['slot_start_time']._loaded_options = None
   _globals['_INTERVALAGGREGATE'].fields_by_name['slot_start_time']._serialized_options = b'\272H\003\310\001\001'
   _globals['_INTERVALAGGREGATE'].fields_by_name['mean_power_w']._loaded_options = None
   _globals['_INTERVALAGGREGATE'].fields_by_name['mean_power_w']._serialized_options = b'\272H\024\"\022\030\200\320\333\303\364\002(\200\260\244\274\213\375\377\377\377\001'
-  _globals['_METERVALUE']._serialized_start=142
-  _globals['_METERVALUE']._serialized_end=765
-  _globals['_INTERVALAGGREGATE']._serialized_start=768
-  _globals['_INTERVALAGGREGATE']._serialized_end=1000
+  _globals['_METERVALUE']._serialized_start=169
+  _globals['_METERVALUE']._serialized_end=792
+  _globals['_INTERVALAGGREGATE']._serialized_start=795
+  _globals['_INTERVALAGGREGATE']._serialized_end=952
 # @@protoc_insertion_point(module_scope)

@@ -7,6 +7,7 @@ from google.type import decimal_pb2 as _decimal_pb2
 from vgi.common.v1 import capacity_pb2 as _capacity_pb2
 from vgi.common.v1 import market_pb2 as _market_pb2
 from vgi.common.v1 import monitoring_pb2 as _monitoring_pb2
+from vgi.common.v1 import names_pb2 as _names_pb2
 from vgi.common.v1 import options_pb2 as _options_pb2
 from vgi.common.v1 import prices_pb2 as _prices_pb2
 from vgi.common.v1 import resources_pb2 as _resources_pb2
@@ -41,10 +42,12 @@ class UpsertGridNodesRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., nodes: _Optional[_Iterable[_Union[_resources_pb2.GridNode, _Mapping]]] = ...) -> None: ...
 
 class UpsertGridNodesResponse(_message.Message):
-    __slots__ = ("upserted_count",)
+    __slots__ = ("upserted_count", "nodes")
     UPSERTED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
     upserted_count: int
-    def __init__(self, upserted_count: _Optional[int] = ...) -> None: ...
+    nodes: _containers.RepeatedCompositeFieldContainer[_resources_pb2.GridNode]
+    def __init__(self, upserted_count: _Optional[int] = ..., nodes: _Optional[_Iterable[_Union[_resources_pb2.GridNode, _Mapping]]] = ...) -> None: ...
 
 class GetGridNodeRequest(_message.Message):
     __slots__ = ("name",)

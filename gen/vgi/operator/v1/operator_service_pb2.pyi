@@ -10,6 +10,7 @@ from google.type import decimal_pb2 as _decimal_pb2
 from vgi.common.v1 import aggregator_pb2 as _aggregator_pb2
 from vgi.common.v1 import market_pb2 as _market_pb2
 from vgi.common.v1 import monitoring_pb2 as _monitoring_pb2
+from vgi.common.v1 import names_pb2 as _names_pb2
 from vgi.common.v1 import options_pb2 as _options_pb2
 from vgi.common.v1 import statistics_pb2 as _statistics_pb2
 from vgi.common.v1 import telemetry_pb2 as _telemetry_pb2
