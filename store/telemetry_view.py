@@ -19,10 +19,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from domain.errors import NotFound
+from domain.telemetry import SLOT, slot_floor
 from domain.telemetry_view import Scope
 from store import membership, pagination, registry, telemetry
 from store.registry import Page, chargers, stations
-from store.telemetry import corrections_table, meter_values
+from store.telemetry import CHARGER_STATUSES, corrections_table, meter_values
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,23 +114,36 @@ def check_charger(conn: Connection, scope: Scope, name: str) -> None:
 def charger_states(
     conn: Connection, scope: Scope, now: datetime, timeout: timedelta, *, page_size: int, page_token: str
 ) -> Page[ChargerState]:
-    """The live chargers of the scope (a node: the stations there now) with their latest reading, by id."""
+    """The live chargers of the scope (a node: the stations there now) with their latest reading, by id.
+
+    The latest reading is the stored one with the latest sample time, whatever it carried (power,
+    registers, SOC or status only) — not the charger's F3 present power, which only readings with
+    power update. The status is the later of the last status message and the latest reading's status.
+    """
     collection = f"chargerStates?{scope.key}"
     size = pagination.page_size(page_size)
     after = pagination.decode(collection, page_token, 1)
     latest = meter_values.alias("latest")
+    newest = meter_values.alias("newest")
+    latest_time = (
+        sa.select(sa.func.max(newest.c.sample_time))
+        .where(newest.c.charger_id == chargers.c.charger_id)
+        .scalar_subquery()
+    )
     query = (
         sa.select(
             chargers.c.aggregator_id,
             chargers.c.station_id,
             chargers.c.charger_id,
             stations.c.grid_node_id,
-            chargers.c.last_power_w,
-            chargers.c.last_energy_register_wh,
-            chargers.c.last_meter_time,
             chargers.c.last_heartbeat_time,
             chargers.c.status,
+            chargers.c.status_time,
+            latest.c.sample_time,
+            latest.c.power_w,
+            latest.c.energy_register_wh,
             latest.c.soc_ppb,
+            latest.c.status.label("reading_status"),
         )
         .select_from(chargers)
         .join(
@@ -141,10 +155,7 @@ def charger_states(
         )
         .outerjoin(
             latest,
-            sa.and_(
-                latest.c.charger_id == chargers.c.charger_id,
-                latest.c.sample_time == chargers.c.last_meter_time,
-            ),
+            sa.and_(latest.c.charger_id == chargers.c.charger_id, latest.c.sample_time == latest_time),
         )
         .where(chargers.c.delete_time.is_(None), *_scoped(scope, None))
         .order_by(chargers.c.charger_id)
@@ -159,11 +170,11 @@ def charger_states(
             station_id=row.station_id,
             charger_id=row.charger_id,
             grid_node_id=row.grid_node_id,
-            power_w=row.last_power_w,
-            energy_register_wh=row.last_energy_register_wh,
+            power_w=row.power_w,
+            energy_register_wh=row.energy_register_wh,
             soc_ppb=row.soc_ppb,
-            status=row.status,
-            last_meter_time=row.last_meter_time,
+            status=_latest_status(row),
+            last_meter_time=row.sample_time,
             last_heartbeat_time=row.last_heartbeat_time,
             online=row.last_heartbeat_time is not None and now - row.last_heartbeat_time <= timeout,
         )
@@ -171,6 +182,14 @@ def charger_states(
     ]
     token = pagination.encode(collection, [items[-1].charger_id]) if len(rows) > size else ""
     return Page(items, token)
+
+
+def _latest_status(row: Any) -> str:
+    """The later of the charger's last status message and its latest reading's status (when it sent one)."""
+    reported = row.reading_status or 0
+    if reported and (row.status_time is None or row.sample_time > row.status_time):
+        return CHARGER_STATUSES[reported]
+    return str(row.status)
 
 
 def meter_readings(
@@ -211,7 +230,13 @@ def _reading(row: Any, prefix: str) -> StoredReading:
 
 
 def slot_series(conn: Connection, scope: Scope, start: datetime, end: datetime) -> list[SlotMean]:
-    """The slot means of the scope in [start, end): the one call into the slot-mean computation."""
+    """The slot means of the scope's slots starting in [start, end) on the slot grid (a start off the
+    grid begins at the next slot: an unaligned range never shifts the slots); the one call into the
+    slot-mean computation."""
+    floor = slot_floor(start)
+    start = floor if floor == start else floor + SLOT
+    if start >= end:
+        return []
     values = telemetry.slot_values(
         conn,
         start=start,

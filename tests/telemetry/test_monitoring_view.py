@@ -243,3 +243,77 @@ async def test_the_view_refuses_other_tenants_bad_ranges_and_foreign_tokens(plat
     )
     with pytest.raises(PermissionDeniedError):
         await device.list_charger_states("aggregators/agg-1")
+
+
+async def test_the_latest_state_is_the_latest_reading_whatever_it_carried_and_slots_stay_on_the_grid(
+    platform: Any,
+) -> None:
+    """Outside-in findings: a register-only or SOC/status-only latest reading was invisible in the state
+    (only readings with power counted), an aggregator's reported status never showed, and a range
+    starting off the 15-minute grid shifted the slots (values depending on the range asked)."""
+    await onboard(platform, "agg-1")
+    await topology(platform)
+    client = aggregator_client(platform)
+    await client.upsert_stations([station("st-s", "ta1")])
+    await client.upsert_chargers([charger(c, "st-s") for c in ("reg-only", "later-reg", "soc-only")])
+    now = datetime.now(UTC).replace(microsecond=0)
+    t0, t1 = now - timedelta(minutes=2), now - timedelta(minutes=1)
+
+    def value(charger_id: str, at: datetime, **fields: Any) -> telemetry_pb2.MeterValue:
+        return telemetry_pb2.MeterValue(charger_id=charger_id, sample_time=ts(at), **fields)
+
+    charging = telemetry_pb2.MeterValue(status=3).status  # CHARGER_STATUS_CHARGING
+    batch = agg_pb.TelemetryBatch(
+        batch_id=str(uuid.uuid4()),
+        meter_values=[
+            value("reg-only", t0, energy_register_wh=500),
+            value("later-reg", t0, power_w=4000, energy_register_wh=500),
+            value("later-reg", t1, energy_register_wh=570),
+            value("soc-only", t0, soc=0.5, status=charging),
+        ],
+    )
+    [ack] = [a async for a in client.upload_telemetry([batch])]
+    assert ack.stored_points == 4
+    states = {
+        s.charger.rsplit("/", 1)[1]: s
+        for s in await _view(platform, Surface.AGGREGATOR).all_charger_states(
+            "aggregators/agg-1/stations/st-s"
+        )
+    }
+    reg_only, later, soc_only = states["reg-only"], states["later-reg"], states["soc-only"]
+    assert (reg_only.HasField("power_w"), reg_only.energy_register_wh) == (False, 500)
+    assert reg_only.last_meter_time.ToDatetime(tzinfo=UTC) == t0
+    assert (later.HasField("power_w"), later.energy_register_wh) == (False, 570)
+    assert later.last_meter_time.ToDatetime(tzinfo=UTC) == t1
+    assert (soc_only.soc, soc_only.status, soc_only.last_meter_time.ToDatetime(tzinfo=UTC)) == (
+        0.5,
+        charging,
+        t0,
+    )
+
+    # Slots on the grid whatever the range: an unaligned start begins at the next slot, same values.
+    _, _, start, end = await _field_world_for(platform, client)
+    grid_from = start.replace(minute=start.minute // 15 * 15, second=0) + timedelta(minutes=15)
+    own = _view(platform, Surface.AGGREGATOR)
+    aligned = await own.all_slot_means("aggregators/agg-1/stations/st-f", grid_from, end)
+    for offset in (timedelta(minutes=-8), timedelta(minutes=-1), timedelta(seconds=-1)):
+        unaligned = await own.all_slot_means("aggregators/agg-1/stations/st-f", grid_from + offset, end)
+        assert unaligned == aligned
+    assert aligned and all(m.slot_start_time.ToDatetime(tzinfo=UTC).minute % 15 == 0 for m in aligned)
+    inside = await own.all_slot_means(
+        "aggregators/agg-1/stations/st-f", grid_from + timedelta(minutes=1), grid_from + timedelta(minutes=14)
+    )
+    assert inside == []
+
+
+async def _field_world_for(platform: Any, client: Any) -> tuple[Any, Any, datetime, datetime]:
+    """Five field-shaped chargers of agg-1 at st-f with 45 minutes of readings."""
+    rng = random.Random(7)
+    fleet = fieldgen.fleet(rng, "ff", 5)
+    await client.upsert_stations([station("st-f", "ta1")])
+    await client.upsert_chargers([charger(c.charger_id, "st-f", v2g=c.bidirectional) for c in fleet])
+    end = datetime.now(UTC).replace(microsecond=0)
+    start = end - timedelta(minutes=45)
+    samples = fieldgen.readings(rng, fleet, start, end)
+    await _send(platform, "agg-1", fieldgen.arrivals(rng, samples))
+    return fleet, samples, start, end
