@@ -89,7 +89,7 @@ def _validate_split(target_w: int, participants: Sequence[Participant], limits: 
         if limit < 0
     ]
     if violations:
-        raise InvalidArgument("invalid split", violations=violations)
+        raise InvalidArgument("invalid split", reason="INVALID_SPLIT", violations=violations)
 
 
 def _water_fill(

@@ -241,14 +241,14 @@ def check_publication(event: Publication, now: datetime) -> None:
             violations.append(FieldViolation(f"event.{name}", "must fall on a 15-minute slot boundary"))
     # end > start is the contract's TimeWindow rule (time_window.end_after_start).
     if end <= now:
-        violations.append(FieldViolation("event.window.end_time", "must be in the future"))
+        violations.append(FieldViolation("event.window.end_time", "must be in the future", "WINDOW_ENDED"))
     violations += _deadline_violations(event, now)
     violations += _target_violations(event)
     for name, price in (("price_cap", event.price_cap), ("announced_price", event.announced_price)):
         if price is not None and price < 0:
             violations.append(FieldViolation(f"event.{name}", "must not be negative"))
     if violations:
-        raise InvalidArgument("invalid event", violations=violations)
+        raise InvalidArgument("invalid event", reason="INVALID_EVENT", violations=violations)
 
 
 def _deadline_violations(event: Publication, now: datetime) -> list[FieldViolation]:

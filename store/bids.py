@@ -114,12 +114,16 @@ def submit(
     # bid_slot.start_on_slot_boundary), checked by the validation interceptor.
     window = set(event.slot_starts)
     violations = [
-        FieldViolation(f"bid.slots[{i}].slot_start_time", "is not the start of a slot of the event window")
+        FieldViolation(
+            f"bid.slots[{i}].slot_start_time",
+            "is not the start of a slot of the event window",
+            "SLOT_NOT_IN_WINDOW",
+        )
         for i, slot in enumerate(slots)
         if slot.slot_start not in window
     ]
     if violations:
-        raise InvalidArgument("invalid bid slots", violations=violations)
+        raise InvalidArgument("invalid bid slots", reason="INVALID_BID_SLOTS", violations=violations)
     checked = market.Bid(
         aggregator_id, now, {i: market.BidSlot(s.capacity_w, s.price) for i, s in enumerate(slots)}
     )

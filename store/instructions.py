@@ -105,7 +105,9 @@ def check_target(target: Target) -> None:
         if value < 0
     ]
     if violations:
-        raise InvalidArgument("invalid instruction target", violations=violations)
+        raise InvalidArgument(
+            "invalid instruction target", reason="INVALID_INSTRUCTION_TARGET", violations=violations
+        )
 
 
 def issue(

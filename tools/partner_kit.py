@@ -47,7 +47,7 @@ proto/     every .proto a client needs: vgi/** (the contracts) and the third-par
            files they import, at the versions the platform runs (VERSIONS.txt)
 vgi.binpb  the same contracts as one self-contained FileDescriptorSet (with google/rpc)
 
-Compile with nothing but protoc: `protoc -I proto --python_out=out $(cd proto && find vgi -name '*.proto')`.
+Compile with nothing but protoc: `protoc -I proto --python_out=out $(cd proto && find vgi buf google -name '*.proto')` (the `buf` and `google` files too: the generated vgi code imports them).
 How to generate clients in Go, Java, Node, Python and C#, authenticate and decode
 errors: docs/PARTNERS.md in the platform repository.
 """

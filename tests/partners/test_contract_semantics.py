@@ -169,3 +169,32 @@ async def test_a_bad_name_breaks_the_name_rule_declared_once(platform: Any) -> N
     assert _broken_rules(nested) == [("stations[0].grid_node", "STRING_GRID_NODE_NAME")]
     # Empty is "no filter" on an optional name.
     assert len((await registry.list_stations(grid_node="")).stations) > 0
+
+
+async def test_business_refusals_name_their_own_reason_and_the_violations_theirs(platform: Any) -> None:
+    """Outside-in finding: a past event window and a bid slot outside the window answered the generic
+    ErrorInfo reason INVALID_ARGUMENT, so a partner decoding by reason could not tell them apart."""
+    await world.build(platform)
+    grid = GridMarketClient(platform.grid)
+    past_start = world.tomorrow_at(18) - timedelta(days=3)
+    with pytest.raises(InvalidArgumentError) as past:
+        await grid.publish_event(world.day_ahead_event("ev-past", past_start, [100_000]))
+    assert past.value.reason == "INVALID_EVENT"
+    assert ("event.window.end_time", "WINDOW_ENDED") in [
+        (v.field, v.reason) for v in past.value.field_violations
+    ]
+
+    start = world.tomorrow_at(18)
+    await grid.publish_event(world.day_ahead_event("ev-slots", start, [100_000]))
+    aggregator = AggregatorMarketClient(platform.channel_for("vgi://aggregator/agg-a"))
+    after_window = market_pb2.BidSlot(
+        slot_start_time=world.ts(start + timedelta(hours=3)),
+        capacity_w=10_000,
+        price=money_pb2.Money(currency_code="CNY", units=0, nanos=500_000_000),
+    )
+    with pytest.raises(InvalidArgumentError) as outside:
+        await aggregator.submit_bid("events/ev-slots", [after_window])
+    assert outside.value.reason == "INVALID_BID_SLOTS"
+    assert [(v.field, v.reason) for v in outside.value.field_violations] == [
+        ("bid.slots[0].slot_start_time", "SLOT_NOT_IN_WINDOW")
+    ]
