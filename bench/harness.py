@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 import psycopg
@@ -199,12 +199,18 @@ async def closed_loop(
     return Load(len(latencies), time.perf_counter() - started, latencies)
 
 
+class Metered(Protocol):
+    """What a variant's CPU is read from: a server process or a group of them."""
+
+    def cpu_seconds(self) -> float: ...
+
+
 @dataclass
 class Variant:
     """A named way of making one call, served by ``server`` (whose CPU is charged to it)."""
 
     name: str
-    server: ServerProcess
+    server: Metered
     call: Callable[[int], Awaitable[object]]
 
 
@@ -296,6 +302,16 @@ class ServerProcess:
                 await self.process.wait()
 
 
+class ProcessGroup:
+    """Server processes serving one load together: their CPU is the sum of theirs."""
+
+    def __init__(self, servers: Sequence[ServerProcess]) -> None:
+        self.servers = list(servers)
+
+    def cpu_seconds(self) -> float:
+        return sum(server.cpu_seconds() for server in self.servers)
+
+
 def _last_line(log: Path) -> str:
     lines = log.read_text(errors="replace").strip().splitlines()
     return lines[-1] if lines else "(no output)"
@@ -350,7 +366,7 @@ class Bench:
         self.quick = quick
         self.workdir = workdir
         self.credentials = Credentials(init_pki(workdir / "pki"))
-        self._servers: dict[str, ServerProcess] = {}
+        self._servers: dict[str, asyncio.Task[ServerProcess]] = {}
         self.facts: dict[str, Any] = {}  # what earlier benchmarks of the run already set up
         self._lock = asyncio.Lock()
 
@@ -367,12 +383,20 @@ class Bench:
         return 1 if self.quick else 3
 
     async def server(self, name: str, module: str, *args: str) -> ServerProcess:
+        """The server ``name``, started on first use; servers asked for at once start at once."""
         async with self._lock:
             if name not in self._servers:
-                self._servers[name] = await ServerProcess.start(
-                    name, module, args, self.workdir / f"{name}.log"
+                self._servers[name] = asyncio.create_task(
+                    ServerProcess.start(name, module, args, self.workdir / f"{name}.log")
                 )
-            return self._servers[name]
+            task = self._servers[name]
+        try:
+            return await asyncio.shield(task)
+        except Exception:
+            async with self._lock:
+                if self._servers.get(name) is task:
+                    del self._servers[name]
+            raise
 
     async def bare(self, *, tls: bool) -> ServerProcess:
         """The bare grpcio echo/stream server, plaintext or with the platform's mTLS."""
@@ -392,9 +416,14 @@ class Bench:
         )
 
     async def stop_server(self, name: str) -> None:
-        server = self._servers.pop(name, None)
-        if server is not None:
-            await server.stop()
+        task = self._servers.pop(name, None)
+        if task is None:
+            return
+        try:
+            server = await task
+        except Exception:
+            return  # it never started
+        await server.stop()
 
     async def close(self) -> None:
         for name in list(self._servers):

@@ -1,19 +1,44 @@
-"""Scale-out: throughput with 1 and with 2 server processes over one PostgreSQL (SPEC section 5).
+"""Scale-out over one PostgreSQL: throughput per server CPU-second at 1, 2 and 4 processes, and the audit chain head.
 
-Two platform processes (``bench.platform``: every surface behind the whole
-chain, mutual TLS) on their own ports share one fresh PostgreSQL schema.
-The same client (4 channels, 64 calls in flight, balanced by gRPC
-``round_robin`` as the SDK does) drives them with:
+Four platform processes (``bench.platform``: every surface behind the whole
+chain, mutual TLS, as ``vgi serve`` runs) on their own ports share one fresh
+PostgreSQL schema in database ``test``. The same client (4 channels, 64
+calls in flight, balanced by gRPC ``round_robin`` over the first 1, 2 or 4
+processes, as the SDK does) drives them with:
 
 * the 100-byte echo behind the whole chain — CPU-bound, what process count
   should scale;
 * CreateAggregator — validated, authorized, idempotent, audited and
   committed to PostgreSQL.
 
-Each first against process 1 alone, then against both, alternating rounds.
-The machine has 2 cores that the client shares with the servers, so the
-gain is whatever is left after the load generator's own share: reported as
-measured.
+The six variants (2 calls × 1/2/4 processes) run in alternation, rounds of
+``bench.seconds``; per variant the median-throughput round counts
+(``harness.compare``). The CPU of a variant is the user + system time of
+the processes it used, read from ``/proc/PID/stat`` (utime + stime) before
+and after each round — the client's and PostgreSQL's CPU are not in it.
+
+Rows:
+
+* per server CPU-second: calls / server CPU-second at each process count;
+  the ratio is the worst of (n = 2, 4) × (echo, CreateAggregator) of that
+  figure relative to 1 process. ≥ 0.90 means a process costs no more per
+  call when others run beside it, so total throughput grows with cores.
+* total throughput at 1, 2, 4 processes: calls/s; the ratio is the smaller
+  of the two calls' 2-process / 1-process gain. The machine has 2 cores that
+  the client shares with the servers and PostgreSQL: 4 processes cannot
+  gain over 2 here; reported as measured.
+* audit chain head at 4 processes: every mutating call of every process
+  appends to one hash chain whose head is held by a PostgreSQL advisory
+  lock (``store.audit.CHAIN_LOCK_KEY``) for the length of each group
+  commit. One more CreateAggregator round at 4 processes runs while a
+  separate connection samples, every 5 ms, ``pg_stat_activity`` joined with
+  ``pg_locks`` for the platform's own sessions (they connect with an
+  ``application_name`` of this run). Of the samples of platform sessions
+  busy in a transaction (``active`` or ``idle in transaction``), the share
+  waiting for the chain lock is the row's ratio (goal ≤ 0.10: the chain does
+  not serialise the writes); the share of samples in which some platform
+  session held the lock (its utilisation) and the mean number of sessions
+  waiting for it are given beside it.
 """
 
 from __future__ import annotations
@@ -21,8 +46,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import threading
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 import grpc
 import psycopg
@@ -36,20 +63,37 @@ from bench.harness import (
     OPERATOR,
     PG_CONNINFO,
     Bench,
+    Load,
+    ProcessGroup,
     Row,
     ServerProcess,
     Variant,
+    closed_loop,
     compare,
     main,
     postgres_version,
 )
 from store import migrate
+from store.audit import CHAIN_LOCK_KEY
 
-TARGET = ("scale-out: throughput, 1 → 2 server processes on one PostgreSQL", "grows with processes")
-TARGETS = [TARGET]
+PER_CORE = (
+    "scale-out: throughput per server CPU-second, 1 / 2 / 4 processes on one PostgreSQL",
+    "within 10 % of 1 process (≥ 0.90)",
+)
+TOTAL = ("scale-out: total throughput, 1 → 2 → 4 server processes on one PostgreSQL", "grows with processes")
+AUDIT = (
+    "audit chain head, CreateAggregator at 4 processes: lock waits",
+    "≤ 0.10 of the platform's DB transaction time",
+)
+TARGETS = [PER_CORE, TOTAL, AUDIT]
+COUNTS = (1, 2, 4)
 CHANNELS = 4
+SAMPLE_EVERY_S = 0.005
 Call = Callable[[int], Awaitable[object]]
 ROUND_ROBIN = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
+# The advisory lock's bigint key as pg_locks shows it: high and low 32 bits, objsubid 1.
+_LOCK_CLASSID = (CHAIN_LOCK_KEY >> 32) & 0xFFFFFFFF
+_LOCK_OBJID = CHAIN_LOCK_KEY & 0xFFFFFFFF
 
 
 def _channels(bench: Bench, ports: Sequence[int]) -> list[grpc.aio.Channel]:
@@ -59,45 +103,58 @@ def _channels(bench: Bench, ports: Sequence[int]) -> list[grpc.aio.Channel]:
     return [grpc.aio.secure_channel(target, credentials, options=options) for _ in range(CHANNELS)]
 
 
+def _not_measured(why: str) -> list[Row]:
+    return [Row(target, goal, f"not measured ({why})") for target, goal in TARGETS]
+
+
 async def run(bench: Bench) -> list[Row]:
     if postgres_version() is None:
-        return [Row(*TARGET, "not measured (PostgreSQL does not answer on 127.0.0.1:5432)")]
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
+        return _not_measured("PostgreSQL does not answer on 127.0.0.1:5432")
+    tag = uuid.uuid4().hex[:12]
+    schema, application = f"bench_{tag}", f"vgi-bench-scale-{tag}"
     with psycopg.connect(PG_CONNINFO, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
-    channels: list[grpc.aio.Channel] = []
+    url = (
+        f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
+        f"&application_name={application}"
+    )
+    names = [f"scale-{n}" for n in range(1, max(COUNTS) + 1)]
+    channels: dict[int, list[grpc.aio.Channel]] = {}
     try:
         await asyncio.to_thread(migrate.upgrade, url)
         pki = str(bench.credentials.layout.root)
-        first = await bench.server("scale-1", "bench.platform", "--pki", pki, "--database", url)
-        second = await bench.server("scale-2", "bench.platform", "--pki", pki, "--database", url)
-        alone, both = _channels(bench, [first.port]), _channels(bench, [first.port, second.port])
-        channels = [*alone, *both]
-        return [await _measure(bench, first, alone, both)]
+        servers = await asyncio.gather(
+            *(bench.server(name, "bench.platform", "--pki", pki, "--database", url) for name in names)
+        )
+        channels = {n: _channels(bench, [s.port for s in servers[:n]]) for n in COUNTS}
+        return await _measure(bench, servers, channels, application)
     finally:
-        for channel in channels:
-            await channel.close(None)
-        await bench.stop_server("scale-1")
-        await bench.stop_server("scale-2")
+        for group in channels.values():
+            for channel in group:
+                await channel.close(None)
+        for name in names:
+            await bench.stop_server(name)
         with psycopg.connect(PG_CONNINFO, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 async def _measure(
-    bench: Bench, first: ServerProcess, alone: list[grpc.aio.Channel], both: list[grpc.aio.Channel]
-) -> Row:
+    bench: Bench,
+    servers: Sequence[ServerProcess],
+    channels: dict[int, list[grpc.aio.Channel]],
+    application: str,
+) -> list[Row]:
     metadata = bench.credentials.metadata(OPERATOR)
     request = echo.request()
     serial = itertools.count()
     tag = uuid.uuid4().hex[:6]
 
-    def echo_on(channels: list[grpc.aio.Channel]) -> Call:
-        stubs = [echo.stub(c) for c in channels]
+    def echo_on(group: list[grpc.aio.Channel]) -> Call:
+        stubs = [echo.stub(c) for c in group]
         return lambda i: stubs[i % CHANNELS](request, metadata=metadata)
 
-    def create_on(channels: list[grpc.aio.Channel]) -> Call:
-        stubs = [operator_grpc.OperatorServiceStub(c).CreateAggregator for c in channels]
+    def create_on(group: list[grpc.aio.Channel]) -> Call:
+        stubs = [operator_grpc.OperatorServiceStub(c).CreateAggregator for c in group]
 
         def call(i: int) -> Awaitable[object]:
             n = next(serial)
@@ -112,31 +169,146 @@ async def _measure(
 
         return call
 
-    # Server CPU is not compared here; the harness charges it to the first process.
+    calls = {"echo": echo_on, "create": create_on}
     loads = await compare(
         [
-            Variant("echo, 1 process", first, echo_on(alone)),
-            Variant("echo, 2 processes", first, echo_on(both)),
-            Variant("create, 1 process", first, create_on(alone)),
-            Variant("create, 2 processes", first, create_on(both)),
+            Variant(f"{kind}, {n}", ProcessGroup(servers[:n]), make(channels[n]))
+            for n in COUNTS
+            for kind, make in calls.items()
         ],
         rounds=bench.rounds,
         seconds=bench.seconds,
     )
+    contention = await _audit_contention(bench, servers, create_on(channels[max(COUNTS)]), application)
+    return [*_scale_rows(loads), _audit_row(contention, loads)]
+
+
+def _per_cpu(load: Load) -> float:
+    return load.calls / load.server_cpu_s if load.server_cpu_s > 0 else float("nan")
+
+
+NAMES = {"echo": "echo", "create": "CreateAggregator"}
+
+
+def _scale_rows(loads: dict[str, Load]) -> list[Row]:
     figures = {
-        name: {"calls_per_s": round(load.rate), "p99_ms": round(load.p99 * 1e3, 2)}
+        name: {
+            "calls_per_s": round(load.rate),
+            "calls_per_server_cpu_s": round(_per_cpu(load)),
+            "server_cpu_us_per_call": round(load.cpu_per_call * 1e6) if load.calls else None,
+            "p99_ms": round(load.p99 * 1e3, 2),
+        }
         for name, load in loads.items()
     }
-    echo_gain = loads["echo, 2 processes"].rate / loads["echo, 1 process"].rate
-    create_gain = loads["create, 2 processes"].rate / loads["create, 1 process"].rate
+    per_cpu = {kind: [_per_cpu(loads[f"{kind}, {n}"]) for n in COUNTS] for kind in NAMES}
+    totals = {kind: [loads[f"{kind}, {n}"].rate for n in COUNTS] for kind in NAMES}
+    relative = {kind: [v / values[0] for v in values[1:]] for kind, values in per_cpu.items()}
+    worst = min(min(values) for values in relative.values())
+    gain = min(values[1] / values[0] for values in totals.values())
+    counts = "/".join(str(n) for n in COUNTS)
+
+    def series(values: list[float]) -> str:
+        return " / ".join(f"{v:,.0f}" for v in values)
+
+    per_core_text = "; ".join(
+        f"{NAMES[kind]} {series(per_cpu[kind])} calls per CPU-s at {counts} processes "
+        f"({' / '.join(f'{r:.2f}×' for r in relative[kind])} of 1)"
+        for kind in NAMES
+    )
+    total_text = "; ".join(
+        f"{NAMES[kind]} {' → '.join(f'{v:,.0f}/s' for v in totals[kind])}" for kind in NAMES
+    )
+    return [
+        Row(
+            *PER_CORE,
+            f"{per_core_text}; server CPU from /proc (utime + stime) of the processes in use",
+            worst,
+            worst >= 0.90,
+            {"variants": figures},
+        ),
+        Row(
+            *TOTAL,
+            f"{total_text} at {counts} processes; 2 cores shared by the client, the servers and PostgreSQL",
+            gain,
+            gain > 1.0,
+        ),
+    ]
+
+
+@dataclass
+class Contention:
+    """Samples of the platform's PostgreSQL sessions during a CreateAggregator round."""
+
+    samples: int = 0  # sampling instants
+    in_transaction: int = 0  # session-samples busy in a transaction
+    waiting: int = 0  # session-samples waiting for the chain lock
+    held: int = 0  # instants at which a platform session held the chain lock
+    load: Load | None = None
+
+
+_SAMPLE = """
+SELECT a.state, l.granted
+FROM pg_stat_activity a
+LEFT JOIN pg_locks l ON l.pid = a.pid AND l.locktype = 'advisory' AND l.classid = %s AND l.objid = %s
+     AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+WHERE a.application_name = %s
+"""
+
+
+def _sample(application: str, stop: threading.Event, into: Contention) -> None:
+    with psycopg.connect(PG_CONNINFO, autocommit=True) as conn:
+        while not stop.is_set():
+            rows = conn.execute(_SAMPLE, (_LOCK_CLASSID, _LOCK_OBJID, application)).fetchall()
+            into.samples += 1
+            into.in_transaction += sum(state in ("active", "idle in transaction") for state, _ in rows)
+            into.waiting += sum(granted is False for _, granted in rows)
+            into.held += any(granted is True for _, granted in rows)
+            stop.wait(SAMPLE_EVERY_S)
+
+
+async def _audit_contention(
+    bench: Bench, servers: Sequence[ServerProcess], call: Call, application: str
+) -> Contention:
+    contention = Contention()
+    stop = threading.Event()
+    sampler = asyncio.create_task(asyncio.to_thread(_sample, application, stop, contention))
+    group = ProcessGroup(servers)
+    try:
+        cpu_before = group.cpu_seconds()
+        contention.load = await closed_loop(call, bench.seconds)
+        contention.load.server_cpu_s = group.cpu_seconds() - cpu_before
+    finally:
+        stop.set()
+        await sampler
+    return contention
+
+
+def _audit_row(contention: Contention, loads: dict[str, Load]) -> Row:
+    n = max(COUNTS)
+    if not contention.samples or not contention.in_transaction:
+        return Row(*AUDIT, "not measured (no sample saw a platform session in a transaction)")
+    share = contention.waiting / contention.in_transaction
+    held = contention.held / contention.samples
+    mean_waiting = contention.waiting / contention.samples
+    per_cpu = _per_cpu(loads[f"create, {n}"]) / _per_cpu(loads["create, 1"])
+    load = contention.load
+    rate = f"{load.rate:,.0f}/s" if load is not None else "?"
     return Row(
-        *TARGET,
-        f"echo {loads['echo, 1 process'].rate:,.0f}/s → {loads['echo, 2 processes'].rate:,.0f}/s "
-        f"({echo_gain:.2f}×); CreateAggregator {loads['create, 1 process'].rate:,.0f}/s → "
-        f"{loads['create, 2 processes'].rate:,.0f}/s ({create_gain:.2f}×); 2 cores shared with the client",
-        echo_gain,
-        echo_gain > 1.0,
-        figures,
+        *AUDIT,
+        f"{share:.1%} of the platform sessions' in-transaction samples wait for the chain lock; "
+        f"lock held in {held:.0%} of {contention.samples:,} samples (every {SAMPLE_EVERY_S * 1e3:.0f} ms), "
+        f"{mean_waiting:.2f} sessions waiting on average; CreateAggregator {rate} at {n} processes "
+        f"while sampled; per CPU-s {per_cpu:.2f}× of 1 process",
+        share,
+        share <= 0.10,
+        {
+            "samples": contention.samples,
+            "in_transaction_session_samples": contention.in_transaction,
+            "waiting_session_samples": contention.waiting,
+            "held_samples": contention.held,
+            "calls_per_s": round(load.rate) if load is not None else None,
+            "calls_per_server_cpu_s": round(_per_cpu(load)) if load is not None else None,
+        },
     )
 
 
