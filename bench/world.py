@@ -59,9 +59,10 @@ class Tenant:
         self._platform = platform
 
     async def ensure(self) -> None:
-        """The grid node, aggregator ``agg-1`` and its station, once per run (idempotent by request_id)."""
+        """The grid node, aggregator ``agg-1`` and its station, once per run and platform (idempotent by request_id)."""
         bench, credentials = self._bench, self._bench.credentials
-        if bench.facts.get("tenant"):
+        fact = f"tenant:{self._platform.name}"
+        if bench.facts.get(fact):
             return
         target = self._platform.target
         async with credentials.channel(target, GRID) as grid:
@@ -106,7 +107,7 @@ class Tenant:
             ),
             metadata=self.metadata,
         )
-        bench.facts["tenant"] = True
+        bench.facts[fact] = True
 
     async def close(self) -> None:
         await self.channel.close(None)
