@@ -38,7 +38,11 @@ Rows:
   waiting for the chain lock is the row's ratio (goal ≤ 0.10: the chain does
   not serialise the writes); the share of samples in which some platform
   session held the lock (its utilisation) and the mean number of sessions
-  waiting for it are given beside it.
+  waiting for it are given beside it. The lock key is database-wide: a
+  platform of another run on database ``test`` (a test suite beside the
+  bench) would make these sessions wait too, so the figure assumes a quiet
+  machine, as every figure here does. The sampler's own queries cost
+  PostgreSQL CPU, which is why this round is separate from the timed ones.
 """
 
 from __future__ import annotations
