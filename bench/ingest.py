@@ -25,7 +25,11 @@ province figure (1,000,000 chargers reporting every minute ≈ 16,700 rows/s)
 divided by it, rounded up, is how many such processes — a core each — would
 carry the province; divided by the process's own rows/s (one stream, bound
 by its commits' latency as much as by CPU), how many at the rate reached
-here. PostgreSQL absent: the row says so.
+here. Beside it, the CPU of the PostgreSQL backends serving the platform's
+connections (found by their ``application_name`` in ``pg_stat_activity``)
+and of the COPY's backend, from ``/proc`` when PostgreSQL runs on this
+machine (its background writers are in neither). PostgreSQL absent: the
+row says so.
 """
 
 from __future__ import annotations
@@ -33,11 +37,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+import os
 import statistics
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -148,7 +154,11 @@ async def _postgres(bench: Bench) -> Row:
     with psycopg.connect(PG_CONNINFO, autocommit=True) as conn:
         for schema in schemas:
             conn.execute(f'CREATE SCHEMA "{schema}"')
-    urls = [f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{s}" for s in schemas]
+    application = f"vgi-bench-ingest-{tag}"
+    urls = [
+        f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{s}&application_name={application}"
+        for s in schemas
+    ]
     name = f"platform-pg-ingest-{tag}"
     try:
         for url in urls:  # one at a time: Alembic's run is not thread-safe
@@ -163,14 +173,15 @@ async def _postgres(bench: Bench) -> Row:
             first_minute = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=2)
             warm = 5  # batches sent before the measured stream: connections, caches
             await _stream(tenant, chargers, first_minute, range(warm), None)
-            cpu_before = platform.cpu_seconds()
+            cpu_before, backends_before = platform.cpu_seconds(), _backend_cpu(_backends(application))
             batches, elapsed = await _stream(tenant, chargers, first_minute, itertools.count(warm), seconds)
             cpu = platform.cpu_seconds() - cpu_before
+            pg_cpu = _cpu_since(_backend_cpu(_backends(application)), backends_before)
         finally:
             await tenant.close()
         await bench.stop_server(name)
         measured = batches.stop * PG_BATCH - batches.start * PG_BATCH
-        raw = await asyncio.to_thread(_raw_copy, schemas[1], chargers, first_minute, batches)
+        raw, raw_pg_cpu = await asyncio.to_thread(_raw_copy, schemas[1], chargers, first_minute, batches)
     finally:
         await bench.stop_server(name)
         with psycopg.connect(PG_CONNINFO, autocommit=True) as conn:
@@ -178,6 +189,11 @@ async def _postgres(bench: Bench) -> Row:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     rate = measured / elapsed
     ratio = rate / raw
+    backends = (
+        "PostgreSQL backend CPU not readable from /proc"
+        if pg_cpu is None or raw_pg_cpu is None
+        else f"PostgreSQL backends {pg_cpu:.1f} CPU-s for the platform's rows, {raw_pg_cpu:.1f} for COPY's"
+    )
     per_core = measured / cpu if cpu > 0 else float("nan")
     processes = math.ceil(PROVINCE_ROWS_PER_S / per_core) if cpu > 0 else None
     return Row(
@@ -187,7 +203,7 @@ async def _postgres(bench: Bench) -> Row:
         f"({cpu:.1f} CPU-s over the stream, PostgreSQL's own not counted): the province's "
         f"{PROVINCE_ROWS_PER_S:,} rows/s needs {processes} such process{'' if processes == 1 else 'es'} at a "
         f"core each; this one process, one stream, reached {rate / PROVINCE_ROWS_PER_S:.2f}× of it "
-        f"({math.ceil(PROVINCE_ROWS_PER_S / rate)} at that rate)",
+        f"({math.ceil(PROVINCE_ROWS_PER_S / rate)} at that rate); {backends}",
         ratio,
         ratio >= 0.5,
         {
@@ -198,6 +214,8 @@ async def _postgres(bench: Bench) -> Row:
             "server_cpu_s": round(cpu, 2),
             "rows_per_server_cpu_s": round(per_core),
             "processes_for_province": processes,
+            "postgres_backend_cpu_s": None if pg_cpu is None else round(pg_cpu, 2),
+            "raw_copy_postgres_backend_cpu_s": None if raw_pg_cpu is None else round(raw_pg_cpu, 2),
             "processes_for_province_at_this_rate": math.ceil(PROVINCE_ROWS_PER_S / rate),
         },
     )
@@ -259,10 +277,15 @@ async def _stream(
 _COPY = "COPY meter_values (charger_id, sample_time, power_w, energy_register_wh, soc_ppb, status) FROM STDIN"
 
 
-def _raw_copy(schema: str, chargers: list[str], first_minute: datetime, batches: range) -> float:
-    """The same rows as batches ``batches`` with psycopg's COPY, one transaction per batch; rows per second."""
+def _raw_copy(
+    schema: str, chargers: list[str], first_minute: datetime, batches: range
+) -> tuple[float, float | None]:
+    """The same rows as batches ``batches`` with psycopg's COPY, one transaction per batch;
+    (rows per second, CPU seconds of its PostgreSQL backend or None)."""
     status = resources_pb2.CHARGER_STATUS_CHARGING
     with psycopg.connect(PG_CONNINFO, options=f"-csearch_path={schema}") as conn:
+        backend = [conn.info.backend_pid]
+        before = _backend_cpu(backend)
         started = time.perf_counter()
         for index in batches:
             with conn.cursor() as cursor, cursor.copy(_COPY) as copy:
@@ -271,7 +294,41 @@ def _raw_copy(schema: str, chargers: list[str], first_minute: datetime, batches:
                     copy.write_row((charger, when, power, energy, round(soc * _PPB), status))
             conn.commit()
         elapsed = time.perf_counter() - started
-    return len(batches) * PG_BATCH / elapsed
+        cpu = _cpu_since(_backend_cpu(backend), before)
+    return len(batches) * PG_BATCH / elapsed, cpu
+
+
+def _backends(application: str) -> list[int]:
+    """Process ids of the PostgreSQL backends serving connections named ``application``."""
+    with psycopg.connect(PG_CONNINFO, autocommit=True) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s", (application,))
+        return [pid for (pid,) in rows]
+
+
+def _backend_cpu(pids: list[int]) -> dict[int, float | None]:
+    """utime + stime of each PostgreSQL backend from /proc; None when it is not a local ``postgres``
+    process (a server in another PID namespace or machine) or is gone."""
+    cpu: dict[int, float | None] = {}
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            cpu[pid] = None
+            continue
+        name, _, rest = stat.partition(" (")[2].rpartition(")")
+        fields = rest.split()
+        cpu[pid] = (
+            (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") if name == "postgres" else None
+        )
+    return cpu
+
+
+def _cpu_since(after: dict[int, float | None], before: dict[int, float | None]) -> float | None:
+    """CPU the backends in ``after`` used since ``before`` (a backend new since then: all of its); None if
+    any is unreadable."""
+    if not after or any(value is None for value in after.values()):
+        return None
+    return sum((value or 0.0) - (before.get(pid) or 0.0) for pid, value in after.items())
 
 
 async def _upload(tenant: Tenant, batches: list[list[tuple[str, datetime, int, int, float]]]) -> float:
