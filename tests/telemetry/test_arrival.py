@@ -5,7 +5,8 @@ dropped yet acknowledged as stored (1), late or re-sent session messages
 leaving the wrong session active (2), a station's delete or move rewriting a
 node's history (3), a new car inheriting the previous car's power (4), a
 repeated batch id answered differently by path (5) — and a batch id reused for
-other content, which is refused on every path rather than answered as a re-send.
+other content, which is refused on every path rather than answered as a re-send,
+and a corrected 15-minute aggregate, replaced but never written to the history.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import protovalidate
 import pytest
 from google.rpc import code_pb2
 from registry.world import aggregator_client, charger, meter, now, onboard, session, station, topology, ts
 from vgi.aggregator.v1 import aggregator_service_pb2 as agg_pb
 from vgi.aggregator.v1 import aggregator_service_pb2_grpc as aggregator_grpc
-from vgi.common.v1 import resources_pb2
+from vgi.common.v1 import resources_pb2, telemetry_pb2
 
 from clients.errors import AlreadyExistsError, from_status
 from clients.registry import DeviceTelemetryClient, GridRegistryClient
@@ -101,6 +103,71 @@ async def test_a_correction_replaces_the_stored_reading_is_recorded_and_the_acks
     # The same values again are a duplicate: counted, not stored, not a correction.
     assert await _upload(platform, _batch(meter("c0", t4, 5000))) == [(0, 1, 0, False)]
     assert len(await _view(platform).all_meter_corrections(C0, t0, t0 + 5 * minute)) == 3
+
+
+def _aggregate(resource: str, slot: datetime, watts: int) -> telemetry_pb2.IntervalAggregate:
+    return telemetry_pb2.IntervalAggregate(resource=resource, slot_start_time=ts(slot), mean_power_w=watts)
+
+
+async def test_a_corrected_interval_aggregate_is_recorded_and_listed_with_the_reading_corrections(
+    platform: Any,
+) -> None:
+    await _fleet(platform)
+    slot = now().replace(minute=0, second=0) - timedelta(days=1)
+    station_a, whole = "aggregators/agg-1/stations/st-a", "aggregators/agg-1"
+    first = _batch(meter("c0", slot, 1000))
+    first.aggregates.extend([_aggregate(station_a, slot, 1000), _aggregate(whole, slot, 3000)])
+    fixed = _batch(meter("c0", slot, 1500))  # the reading and the station's value corrected
+    fixed.aggregates.extend([_aggregate(station_a, slot, 2000), _aggregate(whole, slot, 3000)])
+    again = _batch()
+    again.aggregates.append(_aggregate(whole, slot, 4000))  # later, the aggregator's own value
+    assert await _upload(platform, first, fixed, again) == [
+        (3, 0, 0, False),
+        (0, 1, 2, False),
+        (0, 0, 1, False),
+    ]
+
+    end = slot + timedelta(minutes=15)
+    grid = _view(platform, Surface.DISPATCH)
+    listed = await grid.all_meter_corrections(whole, slot, end)
+    # At one time, the reading comes first, then the uploaded values in the order they were corrected.
+    assert [c.charger for c in listed] == [C0, "", ""]
+    reading, station_fix, whole_fix = listed
+    for correction in listed:
+        protovalidate.validate(correction)  # the contract's rules, e.g. meter_correction.one_subject
+    assert (reading.old_value.power_w, reading.new_value.power_w) == (1000, 1500)
+    assert not reading.HasField("old_aggregate")
+    for correction, resource, old, new, batch in (
+        (station_fix, station_a, 1000, 2000, fixed),
+        (whole_fix, whole, 3000, 4000, again),
+    ):
+        assert not correction.HasField("old_value")
+        assert (correction.old_aggregate.resource, correction.new_aggregate.resource) == (resource, resource)
+        assert (correction.old_aggregate.mean_power_w, correction.new_aggregate.mean_power_w) == (old, new)
+        assert correction.sample_time.ToDatetime(tzinfo=UTC) == slot
+        assert correction.new_aggregate.slot_start_time.ToDatetime(tzinfo=UTC) == slot
+        assert (correction.source, correction.batch_id) == ("aggregators/agg-1", batch.batch_id)
+        assert correction.correct_time.ToDatetime(tzinfo=UTC) >= slot
+
+    # One per page, the same three in the same order (the page token carries the kind).
+    paged, token = [], ""
+    while True:
+        page = await grid.list_meter_corrections(whole, slot, end, page_size=1, page_token=token)
+        paged += list(page.corrections)
+        token = page.next_page_token
+        if not token:
+            break
+    assert paged == listed
+    # A station sees its own value's correction, a node its stations', a charger only its readings.
+    assert await grid.all_meter_corrections(station_a, slot, end) == [reading, station_fix]
+    assert await grid.all_meter_corrections("gridNodes/ta1", slot, end) == [reading, station_fix]
+    assert await grid.all_meter_corrections(C0, slot, end) == [reading]
+    assert await _view(platform).all_meter_corrections(whole, slot, end) == listed
+    other = TelemetryViewClient(
+        platform.channel_for("vgi://aggregator/agg-2"), Surface.AGGREGATOR, deadline=60
+    )
+    assert await other.all_meter_corrections("gridNodes/ta1", slot, end) == []
+    assert await grid.all_meter_corrections(whole, end, end + timedelta(minutes=15)) == []
 
 
 def _session_at(session_id: str, plug_in: datetime, at: datetime) -> resources_pb2.EvSession:
