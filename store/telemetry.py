@@ -719,8 +719,9 @@ def slot_values(
     needs its aggregator). The one computation is ``store.metering.scope_means`` (SPEC F2).
 
     A node counts each station's data for the node it belonged to when it was
-    taken (``membership.at_node``): a later delete or move does not rewrite its
-    history. The aggregator's own 15-minute value replaces the slot only for
+    taken (``membership.at_node``), and a station each reading of the charger
+    that was at it then (``membership.placed_at``): a later delete or move of a
+    station or a charger does not rewrite their history. The aggregator's own 15-minute value replaces the slot only for
     the whole aggregator; station values replace their station's readings
     except for a single charger, which is metered from its readings only.
     """
@@ -731,7 +732,8 @@ def slot_values(
         station_scope = sa.select(registry.stations.c.aggregator_id, registry.stations.c.station_id).where(
             registry.stations.c.aggregator_id == aggregator_id
         )
-        if station_id is not None:
+        if station_id is not None and charger_id is None:
+            # A charger's own series is all its readings, at whichever station they were taken.
             station_scope = station_scope.where(registry.stations.c.station_id == station_id)
     whole_aggregator = (
         aggregator_id is not None and node_id is None and station_id is None and charger_id is None

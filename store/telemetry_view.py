@@ -94,14 +94,15 @@ _READING, _AGGREGATE = 0, 1
 """The order of the two kinds of correction at the same time (and their page-token key)."""
 
 
-def _scoped(scope: Scope, at: Any) -> list[Any]:
-    """Conditions on ``chargers`` for the scope; a node scope by membership at time ``at``
-    (None: the station's node now)."""
+def _scoped(scope: Scope, at: Any, station: Any = chargers.c.station_id) -> list[Any]:
+    """Conditions on ``chargers`` for the scope; a station scope on ``station`` (the charger's station
+    now, or a placement's at ``at``), a node scope by membership at time ``at`` (None: the station's
+    node now). A charger scope is the charger wherever it was."""
     where: list[Any] = []
     if scope.aggregator_id is not None:
         where.append(chargers.c.aggregator_id == scope.aggregator_id)
-    if scope.station_id is not None:
-        where.append(chargers.c.station_id == scope.station_id)
+    if scope.station_id is not None and (at is None or scope.charger_id is None):
+        where.append(station == scope.station_id)
     if scope.charger_id is not None:
         where.append(chargers.c.charger_id == scope.charger_id)
     if scope.node_id is not None:
@@ -113,7 +114,7 @@ def _scoped(scope: Scope, at: Any) -> list[Any]:
             )
         else:
             nodes = sa.select(registry.subtree_cte(scope.node_id).c.node_id)
-            where.append(membership.at_node(nodes, chargers.c.aggregator_id, chargers.c.station_id, at))
+            where.append(membership.at_node(nodes, chargers.c.aggregator_id, station, at))
     return where
 
 
@@ -299,13 +300,15 @@ def _reading_corrections(
     conn: Connection, scope: Scope, start: datetime, end: datetime, after: Any, limit: int
 ) -> list[Correction]:
     c = corrections_table
+    placed = membership.placement()  # the charger's station when the reading was taken
     query = (
         sa.select(c, chargers.c.aggregator_id, chargers.c.station_id)
         .join(chargers, chargers.c.charger_id == c.c.charger_id)
+        .join(placed, membership.placed_at(placed, c.c.charger_id, c.c.sample_time))
         .where(
             c.c.sample_time >= start,
             c.c.sample_time < end,
-            *_scoped(scope, c.c.sample_time),
+            *_scoped(scope, c.c.sample_time, placed.c.station_id),
             *_after(c.c.sample_time, c.c.id, _READING, after),
         )
         .order_by(c.c.sample_time, c.c.id)

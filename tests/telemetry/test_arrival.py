@@ -3,7 +3,7 @@
 Each test names one behaviour of issue 15 that main got wrong: corrections
 dropped yet acknowledged as stored (1), late or re-sent session messages
 leaving the wrong session active (2), a station's delete or move rewriting a
-node's history (3), a new car inheriting the previous car's power (4), a
+node's history (3) — nor a charger's move its station's and node's —, a new car inheriting the previous car's power (4), a
 repeated batch id answered differently by path (5) — and a batch id reused for
 other content, which is refused on every path rather than answered as a re-send,
 and a corrected 15-minute aggregate, replaced but never written to the history.
@@ -247,6 +247,57 @@ async def _node_history(platform: Any) -> None:
     await _upload(platform, _batch(*(meter("c2", start + timedelta(minutes=k), 1000) for k in range(16))))
     assert [m.mean_power_w.value for m in await grid.all_slot_means("gridNodes/ta2", start, end)] == ["1000"]
     assert await grid.all_slot_means("gridNodes/ta1", start, end) == []
+
+
+async def test_moving_a_charger_to_another_station_never_moves_its_history(
+    database_url: str, platform_factory: Any
+) -> None:
+    # Readings up to an hour ahead are accepted here, so a whole F2 slot after the move can be metered.
+    async with platform_factory(database_url, telemetry_max_skew_seconds=3600) as platform:
+        await _charger_history(platform)
+
+
+async def _charger_history(platform: Any) -> None:
+    await _fleet(platform, "c0", "c1")
+    client = aggregator_client(platform)
+    await client.upsert_stations([station("st-b", "ta2")])
+    slot = now().replace(minute=0, second=0) - timedelta(days=2)
+    end = slot + timedelta(minutes=15)
+    await _upload(
+        platform,
+        _batch(*(meter(c, slot + timedelta(minutes=m), 2500) for c in ("c0", "c1") for m in range(16))),
+    )
+    await _upload(platform, _batch(meter("c0", slot, 3000)))  # a correction, listed where it was taken
+    grid = _view(platform, Surface.DISPATCH)
+
+    async def means(scope: str, start: datetime = slot) -> list[tuple[datetime, str]]:
+        found = await grid.all_slot_means(scope, start, start + timedelta(minutes=15))
+        return [(m.slot_start_time.ToDatetime(tzinfo=UTC), m.mean_power_w.value) for m in found]
+
+    async def history() -> dict[str, Any]:
+        scopes = ["gridNodes/ta1", "gridNodes/ta2", "gridNodes/f1", "aggregators/agg-1/stations/st-a"]
+        scopes.append("aggregators/agg-1/stations/st-b")
+        listed = {s: await means(s) for s in scopes}
+        corrections = {s: len(await grid.all_meter_corrections(s, slot, end)) for s in scopes}
+        return {"means": listed, "corrections": corrections}
+
+    before = await history()
+    c0_before = await means(C0)
+    assert before["means"]["gridNodes/ta1"] == before["means"]["aggregators/agg-1/stations/st-a"] != []
+    assert before["means"]["gridNodes/ta2"] == [] and before["corrections"]["gridNodes/ta1"] == 1
+    await client.upsert_chargers([charger("c0", "st-b")])  # moved to a station at another node
+    assert await history() == before  # the past as it was
+    c0_now = "aggregators/agg-1/stations/st-b/chargers/c0"
+    assert await means(c0_now) == c0_before != []  # the charger's own series follows it
+
+    # Readings taken after the move count for the new station and node.
+    later = datetime.now(UTC) + timedelta(seconds=1)
+    start = later.replace(minute=later.minute // 15 * 15, second=0, microsecond=0) + timedelta(minutes=15)
+    await _upload(platform, _batch(*(meter("c0", start + timedelta(minutes=k), 1000) for k in range(16))))
+    assert await means("gridNodes/ta2", start) == [(start, "1000")]
+    assert await means("aggregators/agg-1/stations/st-b", start) == [(start, "1000")]
+    assert await means("aggregators/agg-1/stations/st-a", start) == []
+    assert await means("gridNodes/ta1", start) == []
 
 
 async def test_a_new_car_does_not_inherit_the_previous_cars_power(platform: Any) -> None:
