@@ -81,7 +81,8 @@ class TelemetryViewClient(_Client):
     async def list_meter_corrections(
         self, scope: str, start: datetime, end: datetime, *, page_size: int = 0, page_token: str = ""
     ) -> Any:
-        """One page of the corrections of readings taken in [start, end) by the chargers of ``scope``."""
+        """One page of the corrections in [start, end) of ``scope``: its chargers' readings and its uploaded
+        15-minute values."""
         request = self._pb.ListMeterCorrectionsRequest(
             scope=scope, range=_window(start, end), page_size=page_size, page_token=page_token
         )

@@ -1,4 +1,4 @@
-"""Station membership of grid nodes over time (SPEC F2: a node's history never rewritten).
+"""Membership over time (SPEC F2: history never rewritten): stations at grid nodes, chargers at stations.
 
 Each station has a chain of intervals [valid_from, valid_to) naming its grid
 node (NULL = unbounded). The first interval of a station is open towards the
@@ -7,6 +7,12 @@ moving a station closes its open interval at the move and opens one at the
 new node; deleting it closes the interval. A reading counts for the node its
 station belonged to when it was taken (``at_node``), so deleting or moving a
 station afterwards leaves the node's past as it was.
+
+Chargers have the same chain at their stations (``charger_memberships``):
+a charger moved to another station (BatchUpsertChargers with another
+station_id) keeps its earlier readings at the station — and so the node — it
+was at when they were taken (``placement`` / ``placed_at``). A deleted
+charger keeps its interval open: it sends nothing more, and its history stays.
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from store.registry_tables import StationMembershipRow
+from store.registry_tables import ChargerMembershipRow, StationMembershipRow
 
 memberships = StationMembershipRow.__table__  # type: ignore[attr-defined]
+charger_memberships = ChargerMembershipRow.__table__  # type: ignore[attr-defined]
 
 _CHUNK = 5000
 
@@ -32,47 +39,75 @@ def record(conn: Connection, aggregator_id: str, placed: Sequence[tuple[str, str
     its interval closes at ``now``; a station never seen before belongs to
     its node since always.
     """
-    ids = sorted({station_id for station_id, _ in placed})
+    _record(conn, memberships, {"aggregator_id": aggregator_id}, "station_id", "grid_node_id", placed, now)
+
+
+def record_chargers(conn: Connection, placed: Sequence[tuple[str, str]], now: datetime) -> None:
+    """Chargers (charger_id, station_id) are at those stations (of their aggregator) from ``now`` on,
+    by the same rules as ``record``."""
+    _record(conn, charger_memberships, {}, "charger_id", "station_id", placed, now)
+
+
+def _record(
+    conn: Connection,
+    table: Any,
+    fixed: dict[str, str],
+    key: str,
+    value: str,
+    placed: Sequence[tuple[str, str]],
+    now: datetime,
+) -> None:
+    """Open an interval [now, ∞) of each (``key``, ``value``) in ``placed`` whose open interval has
+    another value (closing that one at ``now``), or [−∞, ∞) when it has none; ``fixed`` are the
+    columns the key lives under."""
+    ids = sorted({item for item, _ in placed})
+    scoped = [table.c[name] == setting for name, setting in fixed.items()]
     open_at: dict[str, tuple[int, str]] = {}
     last_seq: dict[str, int] = {}
     for start in range(0, len(ids), _CHUNK):
         for row in conn.execute(
-            sa.select(
-                memberships.c.station_id,
-                memberships.c.seq,
-                memberships.c.grid_node_id,
-                memberships.c.valid_to,
-            ).where(
-                memberships.c.aggregator_id == aggregator_id,
-                memberships.c.station_id.in_(ids[start : start + _CHUNK]),
+            sa.select(table.c[key], table.c.seq, table.c[value], table.c.valid_to).where(
+                *scoped, table.c[key].in_(ids[start : start + _CHUNK])
             )
         ):
-            last_seq[row.station_id] = max(last_seq.get(row.station_id, -1), row.seq)
+            item = row[0]
+            last_seq[item] = max(last_seq.get(item, -1), row.seq)
             if row.valid_to is None:
-                open_at[row.station_id] = (row.seq, row.grid_node_id)
+                open_at[item] = (row.seq, row[2])
     to_close: list[dict[str, Any]] = []
     to_open: list[dict[str, Any]] = []
-    for station_id, node_id in dict(placed).items():
-        current = open_at.get(station_id)
-        if current is not None and current[1] == node_id:
+    for item, where in dict(placed).items():
+        current = open_at.get(item)
+        if current is not None and current[1] == where:
             continue
         if current is not None:
-            to_close.append({"a": aggregator_id, "s": station_id, "q": current[0], "t": now})
-        seq = last_seq.get(station_id, -1) + 1
+            to_close.append(
+                {**{f"f_{name}": v for name, v in fixed.items()}, "k": item, "q": current[0], "t": now}
+            )
+        seq = last_seq.get(item, -1) + 1
         to_open.append(
             {
-                "aggregator_id": aggregator_id,
-                "station_id": station_id,
+                **fixed,
+                key: item,
                 "seq": seq,
-                "grid_node_id": node_id,
+                value: where,
                 "valid_from": None if seq == 0 else now,
                 "valid_to": None,
             }
         )
     if to_close:
-        conn.execute(_close_statement(), to_close)
+        conn.execute(
+            sa.update(table)
+            .where(
+                *[table.c[name] == sa.bindparam(f"f_{name}") for name in fixed],
+                table.c[key] == sa.bindparam("k"),
+                table.c.seq == sa.bindparam("q"),
+            )
+            .values(valid_to=sa.bindparam("t")),
+            to_close,
+        )
     if to_open:
-        conn.execute(sa.insert(memberships), to_open)
+        conn.execute(sa.insert(table), to_open)
 
 
 def close(conn: Connection, aggregator_id: str, station_id: str, now: datetime) -> None:
@@ -88,18 +123,6 @@ def close(conn: Connection, aggregator_id: str, station_id: str, now: datetime) 
     )
 
 
-def _close_statement() -> Any:
-    return (
-        sa.update(memberships)
-        .where(
-            memberships.c.aggregator_id == sa.bindparam("a"),
-            memberships.c.station_id == sa.bindparam("s"),
-            memberships.c.seq == sa.bindparam("q"),
-        )
-        .values(valid_to=sa.bindparam("t"))
-    )
-
-
 def at_node(node_ids: Any, aggregator_id: Any, station_id: Any, at: Any) -> Any:
     """SQL condition: station (``aggregator_id``, ``station_id``) was at one of ``node_ids`` (a select
     of node ids) at time ``at`` (all column expressions of the enclosing query)."""
@@ -112,4 +135,19 @@ def at_node(node_ids: Any, aggregator_id: Any, station_id: Any, at: Any) -> Any:
             sa.or_(m.c.valid_from.is_(None), m.c.valid_from <= at),
             sa.or_(m.c.valid_to.is_(None), at < m.c.valid_to),
         )
+    )
+
+
+def placement() -> Any:
+    """A fresh alias of ``charger_memberships`` (the charger's station over time), for ``placed_at``."""
+    return charger_memberships.alias("placement")
+
+
+def placed_at(m: Any, charger_id: Any, at: Any) -> Any:
+    """SQL join condition: ``m`` (a ``placement``) is charger ``charger_id``'s interval holding time
+    ``at`` — its station then is ``m.c.station_id`` (column expressions of the enclosing query)."""
+    return sa.and_(
+        m.c.charger_id == charger_id,
+        sa.or_(m.c.valid_from.is_(None), m.c.valid_from <= at),
+        sa.or_(m.c.valid_to.is_(None), at < m.c.valid_to),
     )

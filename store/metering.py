@@ -34,6 +34,8 @@ from store.telemetry_tables import IntervalAggregateRow, MeterDataQualityRow, Me
 meter_values = MeterValueRow.__table__  # type: ignore[attr-defined]
 interval_aggregates = IntervalAggregateRow.__table__  # type: ignore[attr-defined]
 data_quality = MeterDataQualityRow.__table__  # type: ignore[attr-defined]
+placement = membership.placement()
+"""Each reading's charger's station when it was taken (``membership.placed_at``): joined by every read."""
 
 DEFAULT_HEARTBEAT_TIMEOUT = timedelta(seconds=120)
 """The server's default heartbeat timeout (setting ``heartbeat_timeout_seconds``): how long a power sample holds."""
@@ -83,7 +85,8 @@ def scope_means(
     ``station_scope`` selects (aggregator_id, station_id) pairs; ``node_id`` keeps the
     readings (and station aggregates) of stations that belonged to that node or one below it
     when they were taken (``membership.at_node``: deleting or moving a station later never
-    rewrites a node's history); ``charger_id`` keeps one charger's readings (no station
+    rewrites a node's history); each reading counts for the station its charger was at when
+    it was taken (``membership.placed_at``: moving a charger never moves its history); ``charger_id`` keeps one charger's readings (no station
     aggregate replaces them). The filters given combine. The aggregators in
     ``aggregator_level`` have their aggregator-level aggregates replace their sums (not a
     node's: such a figure cannot be placed at a node). Intervals without a value are absent.
@@ -97,17 +100,18 @@ def scope_means(
         raise ValueError("give station_scope, node_id or charger_id")
     spans = intervals(start, end, step)
     fetch_from, fetch_to = metering.reading_window(start, end, heartbeat_timeout)
-    per_charger: dict[str, list[metering.MeterSample]] = {}
-    owner: dict[str, tuple[str, str, bool]] = {}
+    # Per charger and the station it was at: a charger moved meanwhile is metered per station.
+    per_charger: dict[tuple[str, str], list[metering.MeterSample]] = {}
+    owner: dict[tuple[str, str], tuple[str, str, bool]] = {}
     in_scope: list[Any] = []
     if station_scope is not None:
-        in_scope.append(sa.tuple_(chargers.c.aggregator_id, chargers.c.station_id).in_(station_scope))
+        in_scope.append(sa.tuple_(chargers.c.aggregator_id, placement.c.station_id).in_(station_scope))
     if node_id is not None:
         in_scope.append(
             membership.at_node(
                 node_scope(node_id),
                 chargers.c.aggregator_id,
-                chargers.c.station_id,
+                placement.c.station_id,
                 meter_values.c.sample_time,
             )
         )
@@ -119,16 +123,18 @@ def scope_means(
         else _bracketing_readings(in_scope, start, end, heartbeat_timeout)
     )
     for row in conn.execute(query):
-        per_charger.setdefault(row.charger_id, []).append(
+        key = (row.charger_id, row.station_id)
+        per_charger.setdefault(key, []).append(
             metering.MeterSample(row.sample_time, row.power_w, row.energy_register_wh, row.export_register_wh)
         )
-        owner[row.charger_id] = (row.aggregator_id, row.station_id, bool(row.bidirectional))
+        owner[key] = (row.aggregator_id, row.station_id, bool(row.bidirectional))
     per_station: dict[tuple[str, str], list[dict[datetime, Fraction]]] = {}
     station_coverage: dict[tuple[str, str], list[dict[datetime, Fraction]]] = {}
     station_sources: dict[tuple[str, str], dict[datetime, set[str]]] = {}
     falls: list[metering.DataQualityIssue] = []
-    for cid, samples in per_charger.items():
-        aggregator_id, station_id, bidirectional = owner[cid]
+    for key, samples in per_charger.items():
+        cid = key[0]
+        aggregator_id, station_id, bidirectional = owner[key]
         if record_falls:
             falls += metering.register_falls(cid, samples, bidirectional=bidirectional)
         metered = metering.charger_metered(
@@ -194,17 +200,22 @@ _READING_COLUMNS = (
     meter_values.c.energy_register_wh,
     meter_values.c.export_register_wh,
     chargers.c.aggregator_id,
-    chargers.c.station_id,
+    placement.c.station_id,
     chargers.c.bidirectional,
 )
 
 
+def _placed(query: Any) -> Any:
+    """``query`` over meter_values joined to its charger and where that charger was at each reading."""
+    return query.join(chargers, chargers.c.charger_id == meter_values.c.charger_id).join(
+        placement, membership.placed_at(placement, meter_values.c.charger_id, meter_values.c.sample_time)
+    )
+
+
 def _readings(in_scope: Sequence[Any], fetch_from: datetime, fetch_to: datetime) -> Any:
     """Every reading of the scope in [fetch_from, fetch_to], with its charger's owner."""
-    return (
-        sa.select(*_READING_COLUMNS)
-        .join(chargers, chargers.c.charger_id == meter_values.c.charger_id)
-        .where(*in_scope, meter_values.c.sample_time >= fetch_from, meter_values.c.sample_time <= fetch_to)
+    return _placed(sa.select(*_READING_COLUMNS)).where(
+        *in_scope, meter_values.c.sample_time >= fetch_from, meter_values.c.sample_time <= fetch_to
     )
 
 
@@ -229,8 +240,7 @@ def _bracketing_readings(
 
     def edge(pick: Any, low: datetime, high: datetime) -> Any:
         return (
-            sa.select(meter_values.c.charger_id, pick(t))
-            .join(chargers, chargers.c.charger_id == meter_values.c.charger_id)
+            _placed(sa.select(meter_values.c.charger_id, pick(t)))
             .where(*in_scope, has_register, t >= low, t <= high)
             .group_by(meter_values.c.charger_id)
             .correlate(None)
@@ -238,7 +248,7 @@ def _bracketing_readings(
 
     reach = metering.REGISTER_REACH
     keyed = sa.tuple_(meter_values.c.charger_id, t)
-    joined = sa.select(*_READING_COLUMNS).join(chargers, chargers.c.charger_id == meter_values.c.charger_id)
+    joined = _placed(sa.select(*_READING_COLUMNS))
     return sa.union(
         joined.where(*in_scope, t >= start - heartbeat_timeout, t <= end),
         joined.where(keyed.in_(edge(sa.func.max, start - reach, start))),

@@ -654,6 +654,7 @@ def upsert_chargers(conn: Connection, aggregator_id: str, items: Sequence[Charge
             for c in items
         ],
     )
+    membership.record_chargers(conn, [(c.charger_id, c.station_id) for c in items], now)
     return len(items)
 
 

@@ -171,3 +171,20 @@ class StationMembershipRow(SQLModel, table=True):
     grid_node_id: str = Field(max_length=64)
     valid_from: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     valid_to: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class ChargerMembershipRow(SQLModel, table=True):
+    """A charger's station over a time interval [valid_from, valid_to) (NULL = unbounded).
+
+    A station's (and so a node's) history counts each reading for the station
+    its charger was at when it was taken (SPEC F2): moving a charger closes an
+    interval instead of moving its past. The charger's aggregator never changes.
+    """
+
+    __tablename__: ClassVar[str] = "charger_memberships"  # type: ignore[misc]
+
+    charger_id: str = Field(primary_key=True, max_length=64)
+    seq: int = Field(sa_column=sa.Column(sa.Integer(), primary_key=True, autoincrement=False))
+    station_id: str = Field(max_length=64)
+    valid_from: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    valid_to: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))

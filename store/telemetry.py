@@ -17,7 +17,10 @@ A reading is identified by (charger, sample time): the same values again are
 a duplicate; other values are a correction, which replaces the stored row
 (the later arrival wins; inside a batch, the later position) and is recorded
 in ``meter_value_corrections`` with its source, batch, time, old and new
-values. Each reading of a batch is counted once as stored, duplicate or
+values (an uploaded 15-minute aggregate: ``interval_aggregate_corrections``).
+Each new reading keeps its receive time: one that arrives for a window
+already evaluated marks the evaluation stale like a correction
+(``corrected_since``). Each reading of a batch is counted once as stored, duplicate or
 corrected, so the counts and the stored rows do not depend on how readings
 were split into batches. The charger row keeps the latest reading (and
 counts it as a sign of life) so capacity and statistics never search the
@@ -56,6 +59,7 @@ from domain.telemetry import (
 from store import metering, registry
 from store.registry import chargers, chunks
 from store.telemetry_tables import (
+    IntervalAggregateCorrectionRow,
     IntervalAggregateRow,
     MeterValueCorrectionRow,
     MeterValueRow,
@@ -66,6 +70,7 @@ meter_values = MeterValueRow.__table__  # type: ignore[attr-defined]
 interval_aggregates = IntervalAggregateRow.__table__  # type: ignore[attr-defined]
 batches = TelemetryBatchRow.__table__  # type: ignore[attr-defined]
 corrections_table = MeterValueCorrectionRow.__table__  # type: ignore[attr-defined]
+aggregate_corrections = IntervalAggregateCorrectionRow.__table__  # type: ignore[attr-defined]
 
 DEFAULT_MAX_SKEW = timedelta(seconds=300)
 
@@ -214,7 +219,7 @@ def ingest_batch(
     if aggregates:
         _check_aggregate_owner(conn, charger_id, aggregator_id, aggregates, aggregates_field)
     points = _store_readings(conn, readings, source, batch_id, now)
-    intervals = _store_aggregates(conn, aggregates, now)
+    intervals = _store_aggregates(conn, aggregates, source, batch_id, now)
     result = BatchResult(
         points.stored + intervals.stored,
         points.duplicate + intervals.duplicate,
@@ -303,8 +308,8 @@ def _check_aggregate_owner(
 
 _INSERT_READINGS = (
     "INSERT INTO meter_values"
-    " (charger_id, sample_time, power_w, energy_register_wh, export_register_wh, soc_ppb, status)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+    " (charger_id, sample_time, power_w, energy_register_wh, export_register_wh, soc_ppb, status,"
+    " receive_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 )
 
 _CORRECT_READING = (
@@ -399,8 +404,9 @@ def _store_readings(
         final[key] = value
     to_param = registry.time_param(conn)
     stamps = {t: to_param(t) for _, t in final}
+    received = to_param(now)
     inserted = registry.execute_many(
-        conn, _INSERT_READINGS, [(c, stamps[t], *final[(c, t)]) for c, t in first]
+        conn, _INSERT_READINGS, [(c, stamps[t], *final[(c, t)], received) for c, t in first]
     )
     if inserted < len(first):
         # A concurrent transaction committed some of these keys between our read and our insert
@@ -486,9 +492,12 @@ def _correction(
     }
 
 
-def _store_aggregates(conn: Connection, aggregates: Sequence[Aggregate], now: datetime) -> _Counts:
+def _store_aggregates(
+    conn: Connection, aggregates: Sequence[Aggregate], source: str, batch_id: str, now: datetime
+) -> _Counts:
     """Aggregates counted like readings: new, duplicate (same value) or corrected (another value,
-    which replaces the stored one and moves its update_time — what marks evaluations stale)."""
+    which replaces the stored one, moves its update_time — what marks evaluations stale — and is
+    recorded in ``interval_aggregate_corrections``, like a reading's correction)."""
     counts = _Counts()
     if not aggregates:
         return counts
@@ -509,6 +518,7 @@ def _store_aggregates(conn: Connection, aggregates: Sequence[Aggregate], now: da
         ):
             before[(aggregator_id, row.station_id, row.slot_start)] = row.mean_power_w
     final: dict[tuple[str, str, datetime], int] = {}
+    corrections: list[dict[str, Any]] = []
     for a in aggregates:
         key = (a.aggregator_id, a.station_id, a.slot_start)
         previous = final.get(key, before.get(key))
@@ -518,6 +528,18 @@ def _store_aggregates(conn: Connection, aggregates: Sequence[Aggregate], now: da
             counts.duplicate += 1
         else:
             counts.corrected += 1
+            corrections.append(
+                {
+                    "aggregator_id": key[0],
+                    "station_id": key[1],
+                    "slot_start": key[2],
+                    "source": source,
+                    "batch_id": batch_id,
+                    "correct_time": now,
+                    "old_mean_power_w": previous,
+                    "new_mean_power_w": a.mean_power_w,
+                }
+            )
         final[key] = a.mean_power_w
     registry.upsert(
         conn,
@@ -536,6 +558,8 @@ def _store_aggregates(conn: Connection, aggregates: Sequence[Aggregate], now: da
         ["aggregator_id", "station_id", "slot_start"],
         ["mean_power_w", "update_time"],
     )
+    if corrections:
+        conn.execute(sa.insert(aggregate_corrections), corrections)
     return counts
 
 
@@ -584,8 +608,10 @@ def stop_session(
 def corrected_since(
     conn: Connection, aggregator_id: str, start: datetime, end: datetime, since: datetime
 ) -> bool:
-    """Whether a reading in [start, end) of one of the aggregator's chargers was corrected after ``since``,
-    or one of its 15-minute values of a slot starting in [start, end) was stored or changed after it."""
+    """Whether what the aggregator's window [start, end) meters to changed after ``since`` (SPEC F2):
+    a reading in it of one of the aggregator's chargers was corrected or first received after
+    ``since`` (a late arrival changes the computation as a correction does), or one of its 15-minute
+    values of a slot starting in [start, end) was stored or changed after it."""
     changed_aggregate = conn.execute(
         sa.select(interval_aggregates.c.slot_start)
         .where(
@@ -596,19 +622,36 @@ def corrected_since(
         )
         .limit(1)
     ).first()
-    return changed_aggregate is not None or (
-        conn.execute(
-            sa.select(corrections_table.c.id)
-            .join(chargers, chargers.c.charger_id == corrections_table.c.charger_id)
-            .where(
-                chargers.c.aggregator_id == aggregator_id,
-                corrections_table.c.sample_time >= start,
-                corrections_table.c.sample_time < end,
-                corrections_table.c.correct_time > since,
-            )
-            .limit(1)
-        ).first()
-        is not None
+    return (
+        changed_aggregate is not None
+        or (
+            conn.execute(
+                sa.select(corrections_table.c.id)
+                .join(chargers, chargers.c.charger_id == corrections_table.c.charger_id)
+                .where(
+                    chargers.c.aggregator_id == aggregator_id,
+                    corrections_table.c.sample_time >= start,
+                    corrections_table.c.sample_time < end,
+                    corrections_table.c.correct_time > since,
+                )
+                .limit(1)
+            ).first()
+            is not None
+        )
+        or (
+            conn.execute(
+                sa.select(meter_values.c.sample_time)
+                .join(chargers, chargers.c.charger_id == meter_values.c.charger_id)
+                .where(
+                    chargers.c.aggregator_id == aggregator_id,
+                    meter_values.c.sample_time >= start,
+                    meter_values.c.sample_time < end,
+                    meter_values.c.receive_time > since,
+                )
+                .limit(1)
+            ).first()
+            is not None
+        )
     )
 
 
@@ -676,8 +719,9 @@ def slot_values(
     needs its aggregator). The one computation is ``store.metering.scope_means`` (SPEC F2).
 
     A node counts each station's data for the node it belonged to when it was
-    taken (``membership.at_node``): a later delete or move does not rewrite its
-    history. The aggregator's own 15-minute value replaces the slot only for
+    taken (``membership.at_node``), and a station each reading of the charger
+    that was at it then (``membership.placed_at``): a later delete or move of a
+    station or a charger does not rewrite their history. The aggregator's own 15-minute value replaces the slot only for
     the whole aggregator; station values replace their station's readings
     except for a single charger, which is metered from its readings only.
     """
@@ -688,7 +732,8 @@ def slot_values(
         station_scope = sa.select(registry.stations.c.aggregator_id, registry.stations.c.station_id).where(
             registry.stations.c.aggregator_id == aggregator_id
         )
-        if station_id is not None:
+        if station_id is not None and charger_id is None:
+            # A charger's own series is all its readings, at whichever station they were taken.
             station_scope = station_scope.where(registry.stations.c.station_id == station_id)
     whole_aggregator = (
         aggregator_id is not None and node_id is None and station_id is None and charger_id is None

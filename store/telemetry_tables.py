@@ -3,7 +3,8 @@
 ``meter_values`` is keyed by (charger, sample time): the primary key is the
 index every (resource, time) query uses, and a reading that arrives twice
 (e.g. in two different batches) is stored once; one with other values is a
-correction: it replaces the row and is recorded in ``meter_value_corrections``.
+correction: it replaces the row and is recorded in ``meter_value_corrections``
+(an uploaded 15-minute aggregate with another value: ``interval_aggregate_corrections``).
 ``status`` is the vgi.common.v1.ChargerStatus number, kept small on the hottest
 table. Power and registers are NULL when the reading did not carry them (field
 presence). ``meter_data_quality`` records readings F2 cannot meter as they stand.
@@ -33,6 +34,9 @@ class MeterValueRow(SQLModel, table=True):
     export_register_wh: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger(), nullable=True))
     soc_ppb: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger(), nullable=True))
     status: int = Field(sa_column=sa.Column(sa.SmallInteger(), nullable=False))
+    # When the platform first stored it (NULL: before this was kept): a reading of an evaluated window
+    # received after the evaluation marks it stale, like a correction (SPEC F2).
+    receive_time: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
 class IntervalAggregateRow(SQLModel, table=True):
@@ -112,3 +116,21 @@ class MeterValueCorrectionRow(SQLModel, table=True):
     )
     new_soc_ppb: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger(), nullable=True))
     new_status: int = Field(sa_column=sa.Column(sa.SmallInteger(), nullable=False))
+
+
+class IntervalAggregateCorrectionRow(SQLModel, table=True):
+    """A stored 15-minute aggregate replaced by a later upload with another value: who, when, old and new."""
+
+    __tablename__: ClassVar[str] = "interval_aggregate_corrections"  # type: ignore[misc]
+    __table_args__ = (sa.Index("ix_interval_aggregate_corrections_slot", "aggregator_id", "slot_start"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    aggregator_id: str = Field(max_length=40)
+    # "" for the aggregator's own value, else the station's.
+    station_id: str = Field(max_length=64)
+    slot_start: datetime = Field(sa_column=utc_column())
+    source: str = Field(max_length=120)
+    batch_id: str = Field(max_length=64)
+    correct_time: datetime = Field(sa_column=utc_column())
+    old_mean_power_w: int = Field(sa_column=sa.Column(sa.BigInteger(), nullable=False))
+    new_mean_power_w: int = Field(sa_column=sa.Column(sa.BigInteger(), nullable=False))

@@ -1,4 +1,5 @@
-"""The monitoring view's read side (SPEC F2 运行监测): latest state, raw readings, slot means, corrections.
+"""The monitoring view's read side (SPEC F2 运行监测): latest state, raw readings, slot means, corrections
+(of readings and of uploaded 15-minute values).
 
 Every function runs in one read transaction (``db.read``) over a domain
 ``Scope`` already confined to the caller's tenancy, and pages by keyset
@@ -23,7 +24,7 @@ from domain.telemetry import SLOT, slot_floor
 from domain.telemetry_view import Scope
 from store import membership, pagination, registry, telemetry
 from store.registry import Page, chargers, stations
-from store.telemetry import CHARGER_STATUSES, corrections_table, meter_values
+from store.telemetry import CHARGER_STATUSES, aggregate_corrections, corrections_table, meter_values
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,14 +76,34 @@ class Correction:
     new: StoredReading
 
 
-def _scoped(scope: Scope, at: Any) -> list[Any]:
-    """Conditions on ``chargers`` for the scope; a node scope by membership at time ``at``
-    (None: the station's node now)."""
+@dataclass(frozen=True, slots=True)
+class AggregateCorrection:
+    """A correction of an uploaded 15-minute value of the aggregator (``station_id`` "") or a station."""
+
+    aggregator_id: str
+    station_id: str
+    slot_start: datetime
+    sequence: int
+    source: str
+    batch_id: str
+    correct_time: datetime
+    old_mean_power_w: int
+    new_mean_power_w: int
+
+
+_READING, _AGGREGATE = 0, 1
+"""The order of the two kinds of correction at the same time (and their page-token key)."""
+
+
+def _scoped(scope: Scope, at: Any, station: Any = chargers.c.station_id) -> list[Any]:
+    """Conditions on ``chargers`` for the scope; a station scope on ``station`` (the charger's station
+    now, or a placement's at ``at``), a node scope by membership at time ``at`` (None: the station's
+    node now). A charger scope is the charger wherever it was."""
     where: list[Any] = []
     if scope.aggregator_id is not None:
         where.append(chargers.c.aggregator_id == scope.aggregator_id)
-    if scope.station_id is not None:
-        where.append(chargers.c.station_id == scope.station_id)
+    if scope.station_id is not None and (at is None or scope.charger_id is None):
+        where.append(station == scope.station_id)
     if scope.charger_id is not None:
         where.append(chargers.c.charger_id == scope.charger_id)
     if scope.node_id is not None:
@@ -94,7 +115,7 @@ def _scoped(scope: Scope, at: Any) -> list[Any]:
             )
         else:
             nodes = sa.select(registry.subtree_cte(scope.node_id).c.node_id)
-            where.append(membership.at_node(nodes, chargers.c.aggregator_id, chargers.c.station_id, at))
+            where.append(membership.at_node(nodes, chargers.c.aggregator_id, station, at))
     return where
 
 
@@ -264,25 +285,61 @@ def slot_means(
 
 def corrections(
     conn: Connection, scope: Scope, start: datetime, end: datetime, *, page_size: int, page_token: str
-) -> Page[Correction]:
-    """Corrections of readings taken in [start, end) by the scope's chargers, by reading time then order."""
+) -> Page[Correction | AggregateCorrection]:
+    """Corrections of readings taken in [start, end) by the scope's chargers and of the 15-minute values
+    uploaded for slots starting in it (the aggregator's own, a station's; a node: its stations' at the
+    slot), by time, then readings before aggregates, then correction order."""
     collection = f"meterCorrections?{scope.key}&{start.isoformat()}&{end.isoformat()}"
     size = pagination.page_size(page_size)
-    after = pagination.decode_keys(collection, page_token, datetime.fromisoformat, int)
+    after = pagination.decode_keys(collection, page_token, datetime.fromisoformat, int, int)
+    found: list[tuple[tuple[datetime, int, int], Correction | AggregateCorrection]] = [
+        ((item.old.sample_time, _READING, item.sequence), item)
+        for item in _reading_corrections(conn, scope, start, end, after, size + 1)
+    ]
+    found += [
+        ((item.slot_start, _AGGREGATE, item.sequence), item)
+        for item in _aggregate_corrections(conn, scope, start, end, after, size + 1)
+    ]
+    found.sort(key=lambda pair: pair[0])
+    items = [item for _, item in found[:size]]
+    token = ""
+    if len(found) > size:
+        at, kind, sequence = found[size - 1][0]
+        token = pagination.encode(collection, [at.isoformat(), str(kind), str(sequence)])
+    return Page(items, token)
+
+
+def _after(time: Any, sequence: Any, kind: int, after: tuple[Any, ...] | None) -> list[Any]:
+    """Keyset condition: the rows of ``kind`` after the key (time, kind, sequence) ``after``."""
+    if after is None:
+        return []
+    at, after_kind, after_sequence = after
+    if kind < after_kind:
+        return [time > at]
+    if kind > after_kind:
+        return [time >= at]
+    return [sa.or_(time > at, sa.and_(time == at, sequence > after_sequence))]
+
+
+def _reading_corrections(
+    conn: Connection, scope: Scope, start: datetime, end: datetime, after: Any, limit: int
+) -> list[Correction]:
     c = corrections_table
+    placed = membership.placement()  # the charger's station when the reading was taken
     query = (
         sa.select(c, chargers.c.aggregator_id, chargers.c.station_id)
         .join(chargers, chargers.c.charger_id == c.c.charger_id)
-        .where(c.c.sample_time >= start, c.c.sample_time < end, *_scoped(scope, c.c.sample_time))
-        .order_by(c.c.sample_time, c.c.id)
-        .limit(size + 1)
-    )
-    if after is not None:
-        query = query.where(
-            sa.or_(c.c.sample_time > after[0], sa.and_(c.c.sample_time == after[0], c.c.id > after[1]))
+        .join(placed, membership.placed_at(placed, c.c.charger_id, c.c.sample_time))
+        .where(
+            c.c.sample_time >= start,
+            c.c.sample_time < end,
+            *_scoped(scope, c.c.sample_time, placed.c.station_id),
+            *_after(c.c.sample_time, c.c.id, _READING, after),
         )
-    rows = conn.execute(query).all()
-    items = [
+        .order_by(c.c.sample_time, c.c.id)
+        .limit(limit)
+    )
+    return [
         Correction(
             aggregator_id=row.aggregator_id,
             station_id=row.station_id,
@@ -293,11 +350,45 @@ def corrections(
             old=_reading(row, "old_"),
             new=_reading(row, "new_"),
         )
-        for row in rows[:size]
+        for row in conn.execute(query)
     ]
-    token = (
-        pagination.encode(collection, [items[-1].old.sample_time.isoformat(), str(items[-1].sequence)])
-        if len(rows) > size
-        else ""
+
+
+def _aggregate_corrections(
+    conn: Connection, scope: Scope, start: datetime, end: datetime, after: Any, limit: int
+) -> list[AggregateCorrection]:
+    if scope.charger_id is not None:
+        return []  # a charger is metered from its own readings only
+    a = aggregate_corrections
+    where: list[Any] = [a.c.slot_start >= start, a.c.slot_start < end]
+    if scope.aggregator_id is not None:
+        where.append(a.c.aggregator_id == scope.aggregator_id)
+    if scope.station_id is not None:
+        where.append(a.c.station_id == scope.station_id)
+    if scope.node_id is not None:
+        # A node sums stations (the aggregator's own value is of no node), each where it was at the slot.
+        nodes = sa.select(registry.subtree_cte(scope.node_id).c.node_id)
+        where += [
+            a.c.station_id != "",
+            membership.at_node(nodes, a.c.aggregator_id, a.c.station_id, a.c.slot_start),
+        ]
+    query = (
+        sa.select(a)
+        .where(*where, *_after(a.c.slot_start, a.c.id, _AGGREGATE, after))
+        .order_by(a.c.slot_start, a.c.id)
+        .limit(limit)
     )
-    return Page(items, token)
+    return [
+        AggregateCorrection(
+            aggregator_id=row.aggregator_id,
+            station_id=row.station_id,
+            slot_start=row.slot_start,
+            sequence=row.id,
+            source=row.source,
+            batch_id=row.batch_id,
+            correct_time=row.correct_time,
+            old_mean_power_w=row.old_mean_power_w,
+            new_mean_power_w=row.new_mean_power_w,
+        )
+        for row in conn.execute(query)
+    ]

@@ -24,7 +24,7 @@ from server import clock
 from server.servicers import Deps, caller
 from server.servicers import resources_proto as convert
 from store import telemetry, telemetry_view
-from store.telemetry_view import ChargerState, Correction, SlotMean, StoredReading
+from store.telemetry_view import AggregateCorrection, ChargerState, Correction, SlotMean, StoredReading
 
 _SOURCES = {
     telemetry.REGISTER_SOURCE: monitoring_pb2.SLOT_SOURCE_REGISTER,
@@ -157,8 +157,25 @@ def _slot_mean(slot: SlotMean) -> monitoring_pb2.SlotMean:
     )
 
 
-def _correction(correction: Correction) -> monitoring_pb2.MeterCorrection:
+def _correction(correction: Correction | AggregateCorrection) -> monitoring_pb2.MeterCorrection:
     kind, _, who = correction.source.partition("/")
+    if isinstance(correction, AggregateCorrection):
+        resource = f"{convert.AGGREGATOR_PREFIX}{correction.aggregator_id}"
+        if correction.station_id:
+            resource = convert.station_name(correction.aggregator_id, correction.station_id)
+        slot = convert.timestamp(correction.slot_start)
+        return monitoring_pb2.MeterCorrection(
+            sample_time=slot,
+            source=f"{kind}s/{who}",
+            batch_id=correction.batch_id,
+            correct_time=convert.timestamp(correction.correct_time),
+            old_aggregate=telemetry_pb2.IntervalAggregate(
+                resource=resource, slot_start_time=slot, mean_power_w=correction.old_mean_power_w
+            ),
+            new_aggregate=telemetry_pb2.IntervalAggregate(
+                resource=resource, slot_start_time=slot, mean_power_w=correction.new_mean_power_w
+            ),
+        )
     return monitoring_pb2.MeterCorrection(
         charger=_charger_name(correction.aggregator_id, correction.station_id, correction.old.charger_id),
         sample_time=convert.timestamp(correction.old.sample_time),

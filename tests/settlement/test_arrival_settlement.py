@@ -8,12 +8,15 @@ test_service_settlement (agg-b, C = 40 000 W, 0.80 CNY/kWh, slots 72–76 of D).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from dr.world import cny, ts
+from registry.world import charger, meter
 from vgi.aggregator.v1 import aggregator_service_pb2 as agg_pb
 from vgi.common.v1 import market_pb2, settlement_pb2, telemetry_pb2, types_pb2
 
@@ -35,7 +38,10 @@ def money(value: Any) -> Decimal:
     return Decimal(value.units) + Decimal(value.nanos) / Decimal(10**9)
 
 
-async def _evaluated(w: World) -> settlement_pb2.Statement:
+async def _evaluated(
+    w: World, *, metered: Callable[[], Awaitable[None]] | None = None
+) -> settlement_pb2.Statement:
+    """The event evaluated; ``metered`` uploads agg-b's event day instead of ``upload_event_day``."""
     await w.build(fee_ratio=scenario.dec("0.1"))
     start, end = w.window(SLOTS)
     await w.grid.publish_event(
@@ -63,7 +69,10 @@ async def _evaluated(w: World) -> settlement_pb2.Statement:
         types_pb2.TimeWindow(start_time=ts(start), end_time=ts(end)),
         event="events/rt-x",
     )
-    await w.upload_event_day("agg-b", ACTUAL_B, scenario.BASE_B)
+    if metered is None:
+        await w.upload_event_day("agg-b", ACTUAL_B, scenario.BASE_B)
+    else:
+        await metered()
     await w.run_window(SLOTS)
     [statement] = (await w.settlement.evaluate_event("events/rt-x")).statements
     return statement
@@ -102,6 +111,51 @@ async def test_a_correction_inside_an_evaluated_event_marks_it_stale_and_re_eval
         # slot 72 penalty (0.5·40 000 − 0) W · 0.25 h · 0.80 · 0.5 = 2.00 instead of 1.00
         assert (adjustment.kind, adjustment.adjusts) == (settlement_pb2.STATEMENT_KIND_ADJUSTMENT, STATEMENT)
         assert money(adjustment.total) == Decimal("-1.00")
+        assert not (await w.statements["agg-b"].get_evaluation(EVALUATION)).stale
+
+
+async def test_late_new_readings_inside_an_evaluated_event_mark_it_stale_and_re_evaluation_adjusts(
+    database_url: str, platform_factory: Any
+) -> None:
+    async with platform_factory(database_url, **scenario.SETTINGS) as platform:
+        w = World(platform)
+        client = w.telemetry["agg-b"]
+        slot = scenario.at(w.day, 72)
+
+        def readings(charger_id: str, watts: int) -> agg_pb.TelemetryBatch:
+            # Slot 72 sampled every minute, both boundaries included (whole coverage).
+            return agg_pb.TelemetryBatch(
+                batch_id=str(uuid.uuid4()),
+                meter_values=[meter(charger_id, slot + timedelta(minutes=m), watts) for m in range(16)],
+            )
+
+        async def metered() -> None:
+            # The station's 15-minute values of D except slot 72, which is metered from two chargers'
+            # readings: only cb-1's (100 000 W) have arrived when the event is evaluated.
+            await w.upload(
+                "agg-b",
+                {scenario.at(w.day, s): ACTUAL_B.get(s, scenario.BASE_B) for s in range(96) if s != 72},
+            )
+            await client.upsert_chargers([charger("cb-1", "st-agg-b"), charger("cb-2", "st-agg-b")])
+            [ack] = [a async for a in client.upload_telemetry([readings("cb-1", 100_000)])]
+            assert ack.stored_points == 16
+
+        statement = await _evaluated(w, metered=metered)
+        assert money(statement.total) != Decimal("28.20")
+        assert not (await w.statements["agg-b"].get_evaluation(EVALUATION)).stale
+        await w.statements["agg-b"].confirm_statement(STATEMENT)
+        await w.settlement.confirm_statement(STATEMENT)
+
+        # cb-2's readings of slot 72 arrive late: new readings, not corrections — and slot 72 is now
+        # 190 000 W, the figure the event-day values of the other tests carry.
+        [ack] = [a async for a in client.upload_telemetry([readings("cb-2", 90_000)])]
+        assert (ack.stored_points, ack.duplicate_points, ack.corrected_points) == (16, 0, 0)
+        assert (await w.statements["agg-b"].get_evaluation(EVALUATION)).stale
+
+        adjustment = await w.settlement.create_adjustment_statement(STATEMENT)
+        # Re-evaluated on all the readings: the total the complete data gives (28.20), less what was stated.
+        assert (adjustment.kind, adjustment.adjusts) == (settlement_pb2.STATEMENT_KIND_ADJUSTMENT, STATEMENT)
+        assert money(adjustment.total) == Decimal("28.20") - money(statement.total), statement.total
         assert not (await w.statements["agg-b"].get_evaluation(EVALUATION)).stale
 
 

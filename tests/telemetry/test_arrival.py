@@ -3,9 +3,10 @@
 Each test names one behaviour of issue 15 that main got wrong: corrections
 dropped yet acknowledged as stored (1), late or re-sent session messages
 leaving the wrong session active (2), a station's delete or move rewriting a
-node's history (3), a new car inheriting the previous car's power (4), a
+node's history (3) — nor a charger's move its station's and node's —, a new car inheriting the previous car's power (4), a
 repeated batch id answered differently by path (5) — and a batch id reused for
-other content, which is refused on every path rather than answered as a re-send.
+other content, which is refused on every path rather than answered as a re-send,
+and a corrected 15-minute aggregate, replaced but never written to the history.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import protovalidate
 import pytest
 from google.rpc import code_pb2
 from registry.world import aggregator_client, charger, meter, now, onboard, session, station, topology, ts
 from vgi.aggregator.v1 import aggregator_service_pb2 as agg_pb
 from vgi.aggregator.v1 import aggregator_service_pb2_grpc as aggregator_grpc
-from vgi.common.v1 import resources_pb2
+from vgi.common.v1 import resources_pb2, telemetry_pb2
 
 from clients.errors import AlreadyExistsError, from_status
 from clients.registry import DeviceTelemetryClient, GridRegistryClient
@@ -103,6 +105,71 @@ async def test_a_correction_replaces_the_stored_reading_is_recorded_and_the_acks
     assert len(await _view(platform).all_meter_corrections(C0, t0, t0 + 5 * minute)) == 3
 
 
+def _aggregate(resource: str, slot: datetime, watts: int) -> telemetry_pb2.IntervalAggregate:
+    return telemetry_pb2.IntervalAggregate(resource=resource, slot_start_time=ts(slot), mean_power_w=watts)
+
+
+async def test_a_corrected_interval_aggregate_is_recorded_and_listed_with_the_reading_corrections(
+    platform: Any,
+) -> None:
+    await _fleet(platform)
+    slot = now().replace(minute=0, second=0) - timedelta(days=1)
+    station_a, whole = "aggregators/agg-1/stations/st-a", "aggregators/agg-1"
+    first = _batch(meter("c0", slot, 1000))
+    first.aggregates.extend([_aggregate(station_a, slot, 1000), _aggregate(whole, slot, 3000)])
+    fixed = _batch(meter("c0", slot, 1500))  # the reading and the station's value corrected
+    fixed.aggregates.extend([_aggregate(station_a, slot, 2000), _aggregate(whole, slot, 3000)])
+    again = _batch()
+    again.aggregates.append(_aggregate(whole, slot, 4000))  # later, the aggregator's own value
+    assert await _upload(platform, first, fixed, again) == [
+        (3, 0, 0, False),
+        (0, 1, 2, False),
+        (0, 0, 1, False),
+    ]
+
+    end = slot + timedelta(minutes=15)
+    grid = _view(platform, Surface.DISPATCH)
+    listed = await grid.all_meter_corrections(whole, slot, end)
+    # At one time, the reading comes first, then the uploaded values in the order they were corrected.
+    assert [c.charger for c in listed] == [C0, "", ""]
+    reading, station_fix, whole_fix = listed
+    for correction in listed:
+        protovalidate.validate(correction)  # the contract's rules, e.g. meter_correction.one_subject
+    assert (reading.old_value.power_w, reading.new_value.power_w) == (1000, 1500)
+    assert not reading.HasField("old_aggregate")
+    for correction, resource, old, new, batch in (
+        (station_fix, station_a, 1000, 2000, fixed),
+        (whole_fix, whole, 3000, 4000, again),
+    ):
+        assert not correction.HasField("old_value")
+        assert (correction.old_aggregate.resource, correction.new_aggregate.resource) == (resource, resource)
+        assert (correction.old_aggregate.mean_power_w, correction.new_aggregate.mean_power_w) == (old, new)
+        assert correction.sample_time.ToDatetime(tzinfo=UTC) == slot
+        assert correction.new_aggregate.slot_start_time.ToDatetime(tzinfo=UTC) == slot
+        assert (correction.source, correction.batch_id) == ("aggregators/agg-1", batch.batch_id)
+        assert correction.correct_time.ToDatetime(tzinfo=UTC) >= slot
+
+    # One per page, the same three in the same order (the page token carries the kind).
+    paged, token = [], ""
+    while True:
+        page = await grid.list_meter_corrections(whole, slot, end, page_size=1, page_token=token)
+        paged += list(page.corrections)
+        token = page.next_page_token
+        if not token:
+            break
+    assert paged == listed
+    # A station sees its own value's correction, a node its stations', a charger only its readings.
+    assert await grid.all_meter_corrections(station_a, slot, end) == [reading, station_fix]
+    assert await grid.all_meter_corrections("gridNodes/ta1", slot, end) == [reading, station_fix]
+    assert await grid.all_meter_corrections(C0, slot, end) == [reading]
+    assert await _view(platform).all_meter_corrections(whole, slot, end) == listed
+    other = TelemetryViewClient(
+        platform.channel_for("vgi://aggregator/agg-2"), Surface.AGGREGATOR, deadline=60
+    )
+    assert await other.all_meter_corrections("gridNodes/ta1", slot, end) == []
+    assert await grid.all_meter_corrections(whole, end, end + timedelta(minutes=15)) == []
+
+
 def _session_at(session_id: str, plug_in: datetime, at: datetime) -> resources_pb2.EvSession:
     message = session(session_id, "c0", at)
     message.plug_in_time.CopyFrom(ts(plug_in))
@@ -180,6 +247,57 @@ async def _node_history(platform: Any) -> None:
     await _upload(platform, _batch(*(meter("c2", start + timedelta(minutes=k), 1000) for k in range(16))))
     assert [m.mean_power_w.value for m in await grid.all_slot_means("gridNodes/ta2", start, end)] == ["1000"]
     assert await grid.all_slot_means("gridNodes/ta1", start, end) == []
+
+
+async def test_moving_a_charger_to_another_station_never_moves_its_history(
+    database_url: str, platform_factory: Any
+) -> None:
+    # Readings up to an hour ahead are accepted here, so a whole F2 slot after the move can be metered.
+    async with platform_factory(database_url, telemetry_max_skew_seconds=3600) as platform:
+        await _charger_history(platform)
+
+
+async def _charger_history(platform: Any) -> None:
+    await _fleet(platform, "c0", "c1")
+    client = aggregator_client(platform)
+    await client.upsert_stations([station("st-b", "ta2")])
+    slot = now().replace(minute=0, second=0) - timedelta(days=2)
+    end = slot + timedelta(minutes=15)
+    await _upload(
+        platform,
+        _batch(*(meter(c, slot + timedelta(minutes=m), 2500) for c in ("c0", "c1") for m in range(16))),
+    )
+    await _upload(platform, _batch(meter("c0", slot, 3000)))  # a correction, listed where it was taken
+    grid = _view(platform, Surface.DISPATCH)
+
+    async def means(scope: str, start: datetime = slot) -> list[tuple[datetime, str]]:
+        found = await grid.all_slot_means(scope, start, start + timedelta(minutes=15))
+        return [(m.slot_start_time.ToDatetime(tzinfo=UTC), m.mean_power_w.value) for m in found]
+
+    async def history() -> dict[str, Any]:
+        scopes = ["gridNodes/ta1", "gridNodes/ta2", "gridNodes/f1", "aggregators/agg-1/stations/st-a"]
+        scopes.append("aggregators/agg-1/stations/st-b")
+        listed = {s: await means(s) for s in scopes}
+        corrections = {s: len(await grid.all_meter_corrections(s, slot, end)) for s in scopes}
+        return {"means": listed, "corrections": corrections}
+
+    before = await history()
+    c0_before = await means(C0)
+    assert before["means"]["gridNodes/ta1"] == before["means"]["aggregators/agg-1/stations/st-a"] != []
+    assert before["means"]["gridNodes/ta2"] == [] and before["corrections"]["gridNodes/ta1"] == 1
+    await client.upsert_chargers([charger("c0", "st-b")])  # moved to a station at another node
+    assert await history() == before  # the past as it was
+    c0_now = "aggregators/agg-1/stations/st-b/chargers/c0"
+    assert await means(c0_now) == c0_before != []  # the charger's own series follows it
+
+    # Readings taken after the move count for the new station and node.
+    later = datetime.now(UTC) + timedelta(seconds=1)
+    start = later.replace(minute=later.minute // 15 * 15, second=0, microsecond=0) + timedelta(minutes=15)
+    await _upload(platform, _batch(*(meter("c0", start + timedelta(minutes=k), 1000) for k in range(16))))
+    assert await means("gridNodes/ta2", start) == [(start, "1000")]
+    assert await means("aggregators/agg-1/stations/st-b", start) == [(start, "1000")]
+    assert await means("aggregators/agg-1/stations/st-a", start) == []
+    assert await means("gridNodes/ta1", start) == []
 
 
 async def test_a_new_car_does_not_inherit_the_previous_cars_power(platform: Any) -> None:

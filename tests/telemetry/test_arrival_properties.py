@@ -10,7 +10,8 @@ it must end in the state an orderly delivery gives:
 - sessions: start/stop messages shuffled and duplicated end as in order,
   with at most one ACTIVE session per charger (the latest plug-in) and
   end ≥ plug-in;
-- topology: deleting or moving stations afterwards leaves node history as it was.
+- topology: deleting or moving stations, or moving chargers to other
+  stations, afterwards leaves node and station history as it was.
 
 Each example works on its own aggregator, node and charger ids, so the
 examples share one migrated store; every write is its own transaction, like a call.
@@ -350,19 +351,22 @@ def test_property_session_messages_shuffled_and_duplicated_end_as_in_order(
 
 
 Operation = tuple[str, int, int]
-"""("delete" | "move", station number, node number)."""
+"""("delete" | "move" | "recreate", station number (mod 3), node number) or ("charger", charger number,
+station number): a station deleted, moved or upserted again, or a charger moved to a live station."""
 
 
 @PROPERTY
 @given(
     seed=st.integers(0, 2**32 - 1),
     operations=st.lists(
-        st.tuples(st.sampled_from(["delete", "move", "recreate"]), st.integers(0, 2), st.integers(0, 2)),
+        st.tuples(
+            st.sampled_from(["delete", "move", "recreate", "charger"]), st.integers(0, 5), st.integers(0, 2)
+        ),
         min_size=1,
         max_size=6,
     ),
 )
-def test_property_node_history_is_unchanged_by_deleting_or_moving_stations_afterwards(
+def test_property_node_and_station_history_is_unchanged_by_deleting_or_moving_stations_or_chargers(
     store: Database, seed: int, operations: list[Operation]
 ) -> None:
     tag = _tag()
@@ -379,16 +383,27 @@ def test_property_node_history_is_unchanged_by_deleting_or_moving_stations_after
     window = {"start": BASE, "end": BASE + timedelta(hours=1)}
 
     def history() -> dict[str, dict[datetime, telemetry.SlotValue]]:
-        return {
+        found = {
             node: _tx(store, lambda c, n=node: telemetry.slot_values(c, node_id=n, **window))
             for node in [*nodes, f"p{tag}"]
         }
+        for station_id in stations:
+            found[station_id] = _tx(
+                store,
+                lambda c, s=station_id: telemetry.slot_values(
+                    c, aggregator_id=aggregator_id, station_id=s, **window
+                ),
+            )
+        return found
 
     before = history()
     assert sum(len(v) for v in before.values()) > 0
-    for kind, station, node in operations:
-        station_id, now = f"st{station}", datetime.now(UTC)
-        if kind == "delete":
+    for kind, number, node in operations:
+        station_id, now = f"st{number % 3}", datetime.now(UTC)
+        if kind == "charger":
+            charger = chargers[number]
+            _tx(store, lambda c, ch=charger, s=f"st{node}", t=now: _move_if_live(c, aggregator_id, ch, s, t))
+        elif kind == "delete":
             _tx(store, lambda c, s=station_id, t=now: _delete_if_live(c, aggregator_id, s, t))
         else:
             _tx(
@@ -401,7 +416,24 @@ def test_property_node_history_is_unchanged_by_deleting_or_moving_stations_after
     assert history() == before
 
 
+def _move_if_live(
+    conn: Connection, aggregator_id: str, charger: fieldgen.FieldCharger, station_id: str, now: datetime
+) -> None:
+    if _live(conn, aggregator_id, station_id):
+        registry.upsert_chargers(
+            conn,
+            aggregator_id,
+            [Charger(charger.charger_id, station_id, "V2G", 60_000, 60_000, True, False)],
+            now,
+        )
+
+
 def _delete_if_live(conn: Connection, aggregator_id: str, station_id: str, now: datetime) -> None:
+    if _live(conn, aggregator_id, station_id):
+        registry.delete_station(conn, aggregator_id, station_id, now)
+
+
+def _live(conn: Connection, aggregator_id: str, station_id: str) -> bool:
     live = conn.execute(
         sa.select(registry.stations.c.station_id).where(
             registry.stations.c.aggregator_id == aggregator_id,
@@ -409,5 +441,4 @@ def _delete_if_live(conn: Connection, aggregator_id: str, station_id: str, now: 
             registry.stations.c.delete_time.is_(None),
         )
     ).first()
-    if live is not None:
-        registry.delete_station(conn, aggregator_id, station_id, now)
+    return live is not None

@@ -22,25 +22,28 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from google.type import decimal_pb2 as google_dot_type_dot_decimal__pb2
 from vgi.common.v1 import resources_pb2 as vgi_dot_common_dot_v1_dot_resources__pb2
 from vgi.common.v1 import telemetry_pb2 as vgi_dot_common_dot_v1_dot_telemetry__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1evgi/common/v1/monitoring.proto\x12\rvgi.common.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19google/type/decimal.proto\x1a\x1dvgi/common/v1/resources.proto\x1a\x1dvgi/common/v1/telemetry.proto\"\xd2\x02\n\x0c\x43hargerState\x12\x0f\n\x07\x63harger\x18\x01 \x01(\t\x12\x11\n\tgrid_node\x18\x02 \x01(\t\x12\x14\n\x07power_w\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x1f\n\x12\x65nergy_register_wh\x18\x04 \x01(\x03H\x01\x88\x01\x01\x12\x10\n\x03soc\x18\x05 \x01(\x01H\x02\x88\x01\x01\x12,\n\x06status\x18\x06 \x01(\x0e\x32\x1c.vgi.common.v1.ChargerStatus\x12\x33\n\x0flast_meter_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x13last_heartbeat_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06online\x18\t \x01(\x08\x42\n\n\x08_power_wB\x15\n\x13_energy_register_whB\x06\n\x04_soc\"\xbe\x01\n\x08SlotMean\x12\x33\n\x0fslot_start_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x0cmean_power_w\x18\x02 \x01(\x0b\x32\x14.google.type.Decimal\x12)\n\x06source\x18\x03 \x01(\x0e\x32\x19.vgi.common.v1.SlotSource\x12&\n\x08\x63overage\x18\x04 \x01(\x0b\x32\x14.google.type.Decimal\"\x83\x02\n\x0fMeterCorrection\x12\x0f\n\x07\x63harger\x18\x01 \x01(\t\x12/\n\x0bsample_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x10\n\x08\x62\x61tch_id\x18\x04 \x01(\t\x12\x30\n\x0c\x63orrect_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\told_value\x18\x06 \x01(\x0b\x32\x19.vgi.common.v1.MeterValue\x12,\n\tnew_value\x18\x07 \x01(\x0b\x32\x19.vgi.common.v1.MeterValue*\x8d\x01\n\nSlotSource\x12\x1b\n\x17SLOT_SOURCE_UNSPECIFIED\x10\x00\x12\x18\n\x14SLOT_SOURCE_REGISTER\x10\x01\x12\x15\n\x11SLOT_SOURCE_POWER\x10\x02\x12\x1a\n\x16SLOT_SOURCE_AGGREGATOR\x10\x03\x12\x15\n\x11SLOT_SOURCE_MIXED\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1evgi/common/v1/monitoring.proto\x12\rvgi.common.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19google/type/decimal.proto\x1a\x1dvgi/common/v1/resources.proto\x1a\x1dvgi/common/v1/telemetry.proto\"\xd2\x02\n\x0c\x43hargerState\x12\x0f\n\x07\x63harger\x18\x01 \x01(\t\x12\x11\n\tgrid_node\x18\x02 \x01(\t\x12\x14\n\x07power_w\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x1f\n\x12\x65nergy_register_wh\x18\x04 \x01(\x03H\x01\x88\x01\x01\x12\x10\n\x03soc\x18\x05 \x01(\x01H\x02\x88\x01\x01\x12,\n\x06status\x18\x06 \x01(\x0e\x32\x1c.vgi.common.v1.ChargerStatus\x12\x33\n\x0flast_meter_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x13last_heartbeat_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06online\x18\t \x01(\x08\x42\n\n\x08_power_wB\x15\n\x13_energy_register_whB\x06\n\x04_soc\"\xbe\x01\n\x08SlotMean\x12\x33\n\x0fslot_start_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x0cmean_power_w\x18\x02 \x01(\x0b\x32\x14.google.type.Decimal\x12)\n\x06source\x18\x03 \x01(\x0e\x32\x19.vgi.common.v1.SlotSource\x12&\n\x08\x63overage\x18\x04 \x01(\x0b\x32\x14.google.type.Decimal\"\xd1\x04\n\x0fMeterCorrection\x12\x0f\n\x07\x63harger\x18\x01 \x01(\t\x12/\n\x0bsample_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x10\n\x08\x62\x61tch_id\x18\x04 \x01(\t\x12\x30\n\x0c\x63orrect_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\told_value\x18\x06 \x01(\x0b\x32\x19.vgi.common.v1.MeterValue\x12,\n\tnew_value\x18\x07 \x01(\x0b\x32\x19.vgi.common.v1.MeterValue\x12\x37\n\rold_aggregate\x18\x08 \x01(\x0b\x32 .vgi.common.v1.IntervalAggregate\x12\x37\n\rnew_aggregate\x18\t \x01(\x0b\x32 .vgi.common.v1.IntervalAggregate:\xd9\x01\xbaH\xd5\x01\x1a\xd2\x01\n\x1cmeter_correction.one_subject\x12Ka correction is of a charger\'s reading or of an uploaded interval aggregate\x1a\x65has(this.old_aggregate) == has(this.new_aggregate) && (this.charger == \'\') == has(this.new_aggregate)*\x8d\x01\n\nSlotSource\x12\x1b\n\x17SLOT_SOURCE_UNSPECIFIED\x10\x00\x12\x18\n\x14SLOT_SOURCE_REGISTER\x10\x01\x12\x15\n\x11SLOT_SOURCE_POWER\x10\x02\x12\x1a\n\x16SLOT_SOURCE_AGGREGATOR\x10\x03\x12\x15\n\x11SLOT_SOURCE_MIXED\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vgi.common.v1.monitoring_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SLOTSOURCE']._serialized_start=968
-  _globals['_SLOTSOURCE']._serialized_end=1109
-  _globals['_CHARGERSTATE']._serialized_start=172
-  _globals['_CHARGERSTATE']._serialized_end=510
-  _globals['_SLOTMEAN']._serialized_start=513
-  _globals['_SLOTMEAN']._serialized_end=703
-  _globals['_METERCORRECTION']._serialized_start=706
-  _globals['_METERCORRECTION']._serialized_end=965
+  _globals['_METERCORRECTION']._loaded_options = None
+  _globals['_METERCORRECTION']._serialized_options = b'\272H\325\001\032\322\001\n\034meter_correction.one_subject\022Ka correction is of a charger\'s reading or of an uploaded interval aggregate\032ehas(this.old_aggregate) == has(this.new_aggregate) && (this.charger == \'\') == has(this.new_aggregate)'
+  _globals['_SLOTSOURCE']._serialized_start=1331
+  _globals['_SLOTSOURCE']._serialized_end=1472
+  _globals['_CHARGERSTATE']._serialized_start=201
+  _globals['_CHARGERSTATE']._serialized_end=539
+  _globals['_SLOTMEAN']._serialized_start=542
+  _globals['_SLOTMEAN']._serialized_end=732
+  _globals['_METERCORRECTION']._serialized_start=735
+  _globals['_METERCORRECTION']._serialized_end=1328
 # @@protoc_insertion_point(module_scope)

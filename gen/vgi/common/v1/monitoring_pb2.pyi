@@ -1,5 +1,6 @@
 import datetime
 
+from buf.validate import validate_pb2 as _validate_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.type import decimal_pb2 as _decimal_pb2
 from vgi.common.v1 import resources_pb2 as _resources_pb2
@@ -60,7 +61,7 @@ class SlotMean(_message.Message):
     def __init__(self, slot_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., mean_power_w: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., source: _Optional[_Union[SlotSource, str]] = ..., coverage: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ...) -> None: ...
 
 class MeterCorrection(_message.Message):
-    __slots__ = ("charger", "sample_time", "source", "batch_id", "correct_time", "old_value", "new_value")
+    __slots__ = ("charger", "sample_time", "source", "batch_id", "correct_time", "old_value", "new_value", "old_aggregate", "new_aggregate")
     CHARGER_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_TIME_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
@@ -68,6 +69,8 @@ class MeterCorrection(_message.Message):
     CORRECT_TIME_FIELD_NUMBER: _ClassVar[int]
     OLD_VALUE_FIELD_NUMBER: _ClassVar[int]
     NEW_VALUE_FIELD_NUMBER: _ClassVar[int]
+    OLD_AGGREGATE_FIELD_NUMBER: _ClassVar[int]
+    NEW_AGGREGATE_FIELD_NUMBER: _ClassVar[int]
     charger: str
     sample_time: _timestamp_pb2.Timestamp
     source: str
@@ -75,4 +78,6 @@ class MeterCorrection(_message.Message):
     correct_time: _timestamp_pb2.Timestamp
     old_value: _telemetry_pb2.MeterValue
     new_value: _telemetry_pb2.MeterValue
-    def __init__(self, charger: _Optional[str] = ..., sample_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source: _Optional[str] = ..., batch_id: _Optional[str] = ..., correct_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., old_value: _Optional[_Union[_telemetry_pb2.MeterValue, _Mapping]] = ..., new_value: _Optional[_Union[_telemetry_pb2.MeterValue, _Mapping]] = ...) -> None: ...
+    old_aggregate: _telemetry_pb2.IntervalAggregate
+    new_aggregate: _telemetry_pb2.IntervalAggregate
+    def __init__(self, charger: _Optional[str] = ..., sample_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source: _Optional[str] = ..., batch_id: _Optional[str] = ..., correct_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., old_value: _Optional[_Union[_telemetry_pb2.MeterValue, _Mapping]] = ..., new_value: _Optional[_Union[_telemetry_pb2.MeterValue, _Mapping]] = ..., old_aggregate: _Optional[_Union[_telemetry_pb2.IntervalAggregate, _Mapping]] = ..., new_aggregate: _Optional[_Union[_telemetry_pb2.IntervalAggregate, _Mapping]] = ...) -> None: ...
