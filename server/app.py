@@ -27,6 +27,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from prometheus_client import CollectorRegistry
 
+from infra.observability.tracing import installed_tracer_provider
+from infra.security.audit_checkpoint import checkpoint_for
+from infra.security.ratelimit_redis import RedisRateLimiter
+from infra.security.server_secret import ServerSecret, load_server_secret
+from infra.security.tokens import KeySet, TokenVerifier
 from interceptors.audit import AuditInterceptor
 from interceptors.auth import TokenAuthInterceptor
 from interceptors.authz import AuthorizationInterceptor
@@ -45,15 +50,10 @@ from server.admin import HttpAdmin, split_address, start_grpc_health
 from server.config import Settings
 from server.delivery import Dispatcher
 from server.monitor import Monitor
-from server.observability.tracing import installed_tracer_provider
 from server.ocpp.gateway import Gateway
 from server.reflection import enable_reflection
 from server.retention import Retention
 from server.scheduler import Scheduler
-from server.security.audit_checkpoint import checkpoint_for
-from server.security.ratelimit_redis import RedisRateLimiter
-from server.security.server_secret import ServerSecret, load_server_secret
-from server.security.tokens import KeySet, TokenVerifier
 from server.servicers import Deps
 from server.wakeup_pg import wakeup_for
 from store import migrate

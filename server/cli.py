@@ -20,7 +20,7 @@ from server.ocpp import cli as ocpp_cli
 from server.security import cli as security_cli
 
 if TYPE_CHECKING:
-    from server.observability import Observability
+    from infra.observability import Observability
 
 Register = Callable[[Any], None]
 
@@ -100,7 +100,7 @@ def _serve(args: argparse.Namespace) -> int:
         # Bound with observability (by each worker), before the platform's own checks run.
         preflight.prometheus_port_free(settings)
         if settings.workers > 1:
-            from server.observability.logs import setup_logging
+            from infra.observability.logs import setup_logging
             from server.workers import supervise
 
             # The supervisor migrates and reports its workers: its lines are JSON like theirs.
@@ -128,7 +128,7 @@ def _serve(args: argparse.Namespace) -> int:
 def setup_observability_for(settings: config.Settings, *, worker: int | None = None) -> Observability:
     """Tracing, metrics and logs as the settings say; worker i of ``--workers`` serves
     Prometheus on prometheus_port + i (one port cannot be served by several processes)."""
-    from server.observability import setup_observability
+    from infra.observability import setup_observability
 
     return setup_observability(
         "vgi",
