@@ -79,7 +79,7 @@ def audiences_for_role(role: Role) -> frozenset[str]:
     from google.protobuf import descriptor_pool
 
     from interceptors.methods import method_info
-    from server.app import discover_surfaces
+    from server.surfaces import discover_surfaces
 
     found = set()
     for surface in discover_surfaces():
