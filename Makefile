@@ -87,9 +87,11 @@ go-toolchain:
 contracts-release: install $(BUF)
 	$(PY) tools/protos.py release
 
+## lint: ruff (lint and format) and the import-linter layering contracts of pyproject.toml (docs/ARCHITECTURE.md).
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 typecheck: install
 	$(VENV)/bin/mypy

@@ -21,7 +21,7 @@ from pathlib import Path
 import grpc
 
 from bench import echo
-from server.security.pki import PkiLayout
+from infra.security.pki import PkiLayout
 
 BARE_SERVICE = "bench.Bare"
 SUBSCRIBE = f"/{BARE_SERVICE}/Subscribe"

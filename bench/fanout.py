@@ -73,8 +73,8 @@ from bench.harness import (
 )
 from bench.world import implemented
 from domain.principal import Principal, Role
-from server.security.pki import load_jwt_signing_key
-from server.security.tokens import AGGREGATOR_CLAIM, AUDIENCES, DEV_ISSUER, issue_token
+from infra.security.pki import load_jwt_signing_key
+from infra.security.tokens import AGGREGATOR_CLAIM, AUDIENCES, DEV_ISSUER, issue_token
 
 DEVICES = ("setpoint fan-out to 10,000 device streams: p99 delivery", "≤ 2 s from the grid's call being sent")
 DEVICE_RATE = ("setpoint fan-out to 10,000 device streams: messages/s", "≥ 0.5 × bare streaming")

@@ -34,8 +34,8 @@ import psycopg
 import sqlalchemy
 
 from domain.principal import Principal, Role
-from server.security.pki import PkiLayout, init_pki, load_jwt_signing_key
-from server.security.tokens import AUDIENCES, DEV_ISSUER, issue_token
+from infra.security.pki import PkiLayout, init_pki, load_jwt_signing_key
+from infra.security.tokens import AUDIENCES, DEV_ISSUER, issue_token
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"

@@ -42,7 +42,7 @@ from websockets.typing import Subprotocol
 from bench.fanout import FLEET, Caller
 from bench.harness import Bench, Row, main, percentile
 from domain.principal import Principal, Role
-from server.security.pki import CertificateAuthority
+from infra.security.pki import CertificateAuthority
 
 TARGET = (
     "OCPP gateway, 1,000 stations, one setpoint each: p99 grid call → SetChargingProfile",

@@ -23,7 +23,7 @@ from pathlib import Path
 from bench import echo
 from server import config
 from server.app import Platform
-from server.cli import setup_observability_for
+from server.observe import setup_observability_for
 
 CONFIG = Path(__file__).with_name("platform.toml")
 

@@ -41,7 +41,7 @@ from vgi.operator.v1 import operator_service_pb2 as operator_pb
 from vgi.operator.v1 import operator_service_pb2_grpc as operator_grpc
 
 from clients.errors import from_grpc_error
-from interceptors.tracing import client_interceptors
+from infra.observability.grpc_client import client_interceptors
 
 DEFAULT_DEADLINE_SECONDS = 10.0
 # A full BatchUpsert* answer (20,000 resources as stored) can reach about 10 MB; requests stay

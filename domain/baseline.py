@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
 
-from domain.calendar import SLOTS_PER_DAY, SlotWindow, WorkingCalendar
+from domain.calendar import SLOTS_PER_DAY, SlotWindow, WorkingCalendar, local_day, slot_index
 from domain.errors import FailedPrecondition, FieldViolation, InvalidArgument
 
 INSUFFICIENT_BASELINE_DAYS = "INSUFFICIENT_BASELINE_DAYS"
@@ -27,7 +27,7 @@ INSUFFICIENT_BASELINE_DAYS = "INSUFFICIENT_BASELINE_DAYS"
 FIRST_CANDIDATE_OFFSET = 2
 """Candidates start at D−2 (D−1 is not yet fully metered when a day-ahead event is evaluated)."""
 MAX_LOOKBACK_DAYS = 60
-"""The earliest candidate is D−60."""
+"""The earliest candidate is D−60: the one lookback of SPEC F8 (evaluation and monitoring read history from there)."""
 
 Exact = Fraction
 """An exact power in watts (or a rate, or an energy): see the module docstring."""
@@ -218,3 +218,90 @@ def _shortage(method: BaselineMethod, found: int, needed: int) -> FailedPrecondi
         reason=INSUFFICIENT_BASELINE_DAYS,
         metadata={"method": method.value, "found": str(found), "needed": str(needed)},
     )
+
+
+# ---------------------------------------------------------------- a scope's baseline over an event window
+
+
+def history_start_day(window_start: datetime) -> date:
+    """The first local day of metered history any baseline of a window starting at ``window_start`` may use."""
+    return local_day(window_start) - timedelta(days=MAX_LOOKBACK_DAYS)
+
+
+@dataclass(frozen=True)
+class WindowBaseline:
+    """A scope's baseline over an event window: exact watts per slot start, and how it was obtained.
+
+    ``requested`` is the event's method, ``method`` the one used (the fallback's
+    when it was taken, for the whole window); ``days`` the days averaged, most
+    recent first.
+    """
+
+    method: BaselineMethod
+    requested: BaselineMethod
+    days: tuple[date, ...]
+    values: Mapping[datetime, Exact]
+
+
+def window_parts(slot_starts: Sequence[datetime]) -> list[tuple[date, SlotWindow, int]]:
+    """An event window cut at local midnights: (local day, its slot window, position of its first slot)."""
+    parts: list[tuple[date, SlotWindow, int]] = []
+    for position, start in enumerate(slot_starts):
+        day, slot = local_day(start), slot_index(start)
+        if parts and parts[-1][0] == day:
+            first_day, window, first = parts[-1]
+            parts[-1] = (first_day, SlotWindow(window.start, slot + 1), first)
+        else:
+            parts.append((day, SlotWindow(slot, slot + 1), position))
+    return parts
+
+
+def window_baseline(
+    history: History,
+    slot_starts: Sequence[datetime],
+    calendar: WorkingCalendar,
+    *,
+    method: BaselineMethod,
+    fallback: BaselineMethod | None = None,
+    event_days: Collection[date] = (),
+) -> WindowBaseline:
+    """The SPEC F8 baseline of an event window (its slot starts, in order) — the one rule settlement
+    (F9/F10) and the execution monitor (F7) apply.
+
+    A window that crosses local midnight is computed per local day (each part
+    with its own D and candidate days), except PRE_EVENT, which holds the slot
+    before the window's start flat over the whole window. Too few candidate
+    days on any part raise FailedPrecondition INSUFFICIENT_BASELINE_DAYS unless
+    ``fallback`` is given, in which case the fallback method is used for the
+    whole window (and its own shortage raised).
+    """
+    try:
+        return _window(history, slot_starts, calendar, method, method, event_days)
+    except FailedPrecondition as shortage:
+        if fallback is None or shortage.reason != INSUFFICIENT_BASELINE_DAYS:
+            raise
+    return _window(history, slot_starts, calendar, fallback, method, event_days)
+
+
+def _window(
+    history: History,
+    starts: Sequence[datetime],
+    calendar: WorkingCalendar,
+    method: BaselineMethod,
+    requested: BaselineMethod,
+    event_days: Collection[date],
+) -> WindowBaseline:
+    parts = window_parts(starts)
+    if method is BaselineMethod.PRE_EVENT:
+        day, window, _ = parts[0]
+        first = compute_baseline(history, day, window, calendar, method=method)
+        level = first.values[window.start]
+        return WindowBaseline(method, requested, first.days, {start: level for start in starts})
+    values: dict[datetime, Exact] = {}
+    days: set[date] = set()
+    for day, window, position in parts:
+        result = compute_baseline(history, day, window, calendar, method=method, event_days=event_days)
+        days |= set(result.days)
+        for slot in window.slots:
+            values[starts[position + slot - window.start]] = result.values[slot]
+    return WindowBaseline(method, requested, tuple(sorted(days, reverse=True)), values)

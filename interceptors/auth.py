@@ -1,7 +1,7 @@
 """Token authentication: a valid bearer JWT for the method's surface, issued to the caller.
 
 The ``authorization: Bearer <jwt>`` metadata is verified by
-``server.security.tokens.TokenVerifier`` (asymmetric algorithms only, the
+``infra.security.tokens.TokenVerifier`` (asymmetric algorithms only, the
 configured issuer, exp/nbf with leeway, a kid of the rotating key set;
 verified claims cached until exp). The audience must be the surface of the
 method (``vgi.operator`` for ``/vgi.operator.v1.OperatorService/...``);
@@ -18,12 +18,8 @@ from __future__ import annotations
 
 from domain.errors import Unauthenticated
 from domain.principal import Principal, Role
-from interceptors.base import Context, Guard
-from interceptors.context import current_principal, set_principal
-from interceptors.exempt import is_exempt
-from interceptors.methods import MethodInfo
-from server.security.identity import PrincipalUriError, parse_principal_uri, split_principal_uri
-from server.security.tokens import (
+from infra.security.identity import PrincipalUriError, parse_principal_uri, split_principal_uri
+from infra.security.tokens import (
     AGGREGATOR_CLAIM,
     Claims,
     TokenVerifier,
@@ -31,6 +27,10 @@ from server.security.tokens import (
     bearer_token,
     check_subject,
 )
+from interceptors.base import Context, Guard
+from interceptors.context import current_principal, set_principal
+from interceptors.exempt import is_exempt
+from interceptors.methods import MethodInfo
 
 
 class TokenAuthInterceptor(Guard):

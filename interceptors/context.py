@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import grpc
 
 from domain.principal import Principal
+from infra.observability import logs
 from interceptors.methods import MethodInfo
 
 
@@ -51,3 +52,16 @@ def current_principal() -> Principal | None:
 
 def set_principal(principal: Principal | None) -> Token[Principal | None]:
     return _principal.set(principal)
+
+
+def _log_fields() -> tuple[str | None, str | None]:
+    """(principal URI, full method) of the RPC being served, for the JSON log lines."""
+    principal = current_principal()
+    call = current_call()
+    return (
+        principal.uri if principal is not None else None,
+        call.method.full_name if call is not None else None,
+    )
+
+
+logs.use_call_fields(_log_fields)

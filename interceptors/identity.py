@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import cast
 
+from infra.security.identity import IdentityResolver
 from interceptors.base import Context, Guard
 from interceptors.context import set_principal
 from interceptors.exempt import is_exempt
 from interceptors.methods import MethodInfo
-from server.security.identity import IdentityResolver
 
 AuthContext = Mapping[str, Sequence[bytes]]
 

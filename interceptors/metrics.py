@@ -16,10 +16,10 @@ from functools import partial
 from time import perf_counter
 from typing import Any
 
+from infra.observability.metrics import METRICS, Metrics, surface_of
 from interceptors.base import Context, Interceptor, StreamBehavior, UnaryBehavior
 from interceptors.methods import MethodInfo
 from interceptors.tracing import SERVER_ERRORS, call_status, ended_by_client
-from server.observability.metrics import METRICS, Metrics, surface_of
 
 access_log = logging.getLogger("vgi.access")
 _NOT_A_SURFACE = ("/grpc.reflection.",)

@@ -21,13 +21,13 @@ from typing import Any
 from vgi.common.v1 import options_pb2
 
 from domain.errors import QuotaViolation, ResourceExhausted, Unauthenticated
+from infra.observability.metrics import METRICS
+from infra.security.ratelimit import DEFAULT_CLASS, BucketSpec, RateLimiter
+from infra.security.ratelimit_redis import RedisRateLimiter
 from interceptors.base import Context, Guard
 from interceptors.context import current_principal
 from interceptors.exempt import is_exempt
 from interceptors.methods import MethodInfo
-from server.observability.metrics import METRICS
-from server.security.ratelimit import DEFAULT_CLASS, BucketSpec, RateLimiter
-from server.security.ratelimit_redis import RedisRateLimiter
 
 RATE_LIMITED = "RATE_LIMITED"
 _PREFIX = "METHOD_CLASS_"

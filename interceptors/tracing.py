@@ -17,7 +17,8 @@ call is sampled. Here:
 * otherwise a SERVER span (rpc.system/service/method, rpc.grpc.status_code,
   ERROR status for server-fault codes) is current for the whole inner chain.
 
-Client side wraps the upstream ``aio_client_interceptors()``, which handles
+Client side (``infra.observability.grpc_client.client_interceptors``, which the SDK uses) wraps the
+upstream ``aio_client_interceptors()``, which handles
 all four RPC kinds and injects W3C context into the call metadata.
 
 Span names on both sides follow the OpenTelemetry RPC conventions,
@@ -38,14 +39,18 @@ from typing import Any
 import grpc
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.instrumentation.grpc import aio_client_interceptors
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
+from infra.observability.tracing import (
+    PlatformSampler,
+    decided_sampled_context,
+    installed_tracer_provider,
+    span_name,
+)
 from interceptors.base import Context, Interceptor, StreamBehavior, UnaryBehavior
 from interceptors.methods import MethodInfo
-from server.observability.tracing import PlatformSampler, decided_sampled_context, installed_tracer_provider
 
 # The codes that are the server's fault (OpenTelemetry gRPC conventions for
 # server spans); the others describe the request and leave the span unset.
@@ -195,34 +200,6 @@ class TracingInterceptor(Interceptor):
         return traced_gen
 
 
-def span_name(full_method: str) -> str:
-    """The span name of a call to ``full_method`` ("/pkg.Service/Method"): "pkg.Service/Method"."""
-    return full_method.removeprefix("/")
-
-
-class _ConventionalTracer(trace.Tracer):
-    """A tracer whose spans are named by ``span_name``: the upstream client interceptors name them by the path."""
-
-    def __init__(self, tracer: trace.Tracer) -> None:
-        self._tracer = tracer
-
-    def start_span(self, name: str, *args: Any, **kwargs: Any) -> trace.Span:
-        return self._tracer.start_span(span_name(name), *args, **kwargs)
-
-    def start_as_current_span(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        return self._tracer.start_as_current_span(span_name(name), *args, **kwargs)
-
-
-class _ConventionalTracerProvider(trace.TracerProvider):
-    """Hands the upstream client interceptors ``_ConventionalTracer``s of the real provider."""
-
-    def __init__(self, provider: trace.TracerProvider) -> None:
-        self._provider = provider
-
-    def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
-        return _ConventionalTracer(self._provider.get_tracer(*args, **kwargs))
-
-
 def _span_attributes(method: MethodInfo) -> Mapping[str, AttributeValue]:
     return {"rpc.system": "grpc", "rpc.service": method.service, "rpc.method": method.name}
 
@@ -251,14 +228,3 @@ def tracing_server_interceptor(tracer_provider: TracerProvider | None = None) ->
     if provider is None:
         return Interceptor()
     return TracingInterceptor(provider)
-
-
-def client_interceptors(tracer_provider: TracerProvider | None = None) -> list[grpc.aio.ClientInterceptor]:
-    """Interceptors for a client ``grpc.aio`` channel: CLIENT spans and W3C context in the metadata.
-
-    Empty when there is no provider: nothing is traced, nothing to propagate.
-    """
-    provider = tracer_provider if tracer_provider is not None else installed_tracer_provider()
-    if provider is None:
-        return []
-    return list(aio_client_interceptors(tracer_provider=_ConventionalTracerProvider(provider)))

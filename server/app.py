@@ -13,20 +13,22 @@ import asyncio
 import functools
 import importlib
 import logging
-import pkgutil
 import signal
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import grpc
-import vgi
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from prometheus_client import CollectorRegistry
 
+from infra.observability.tracing import installed_tracer_provider
+from infra.security.audit_checkpoint import checkpoint_for
+from infra.security.ratelimit_redis import RedisRateLimiter
+from infra.security.server_secret import ServerSecret, load_server_secret
+from infra.security.tokens import KeySet, TokenVerifier
 from interceptors.audit import AuditInterceptor
 from interceptors.auth import TokenAuthInterceptor
 from interceptors.authz import AuthorizationInterceptor
@@ -45,24 +47,18 @@ from server.admin import HttpAdmin, split_address, start_grpc_health
 from server.config import Settings
 from server.delivery import Dispatcher
 from server.monitor import Monitor
-from server.observability.tracing import installed_tracer_provider
 from server.ocpp.gateway import Gateway
 from server.reflection import enable_reflection
 from server.retention import Retention
 from server.scheduler import Scheduler
-from server.security.audit_checkpoint import checkpoint_for
-from server.security.ratelimit_redis import RedisRateLimiter
-from server.security.server_secret import ServerSecret, load_server_secret
-from server.security.tokens import KeySet, TokenVerifier
 from server.servicers import Deps
+from server.surfaces import Surface, discover_surfaces, select_surfaces
 from server.wakeup_pg import wakeup_for
 from store import migrate
 from store.audit import AuditWriter
 from store.db import Database
 
 log = logging.getLogger(__name__)
-
-_SERVICER_SUFFIX = "Servicer_to_server"
 
 
 def build_interceptors(
@@ -124,49 +120,6 @@ def build_interceptors(
         ValidationInterceptor(),
     ]
     return [Chain(stages)]
-
-
-@dataclass(frozen=True)
-class Surface:
-    """One proto service as found in the generated stubs."""
-
-    surface: str  # "operator"
-    service: str  # "vgi.operator.v1.OperatorService"
-    add_to_server: Callable[[Any, grpc.aio.Server], None]
-    base_servicer: type
-
-
-def discover_surfaces() -> list[Surface]:
-    """Every service in the generated ``vgi.<surface>.v1`` packages."""
-    found = []
-    for surface in pkgutil.iter_modules(vgi.__path__):
-        version_dir = Path(vgi.__path__[0]) / surface.name / "v1"
-        for module_info in pkgutil.iter_modules([str(version_dir)]):
-            if not module_info.name.endswith("_pb2_grpc"):
-                continue
-            module = importlib.import_module(f"vgi.{surface.name}.v1.{module_info.name}")
-            for attr in dir(module):
-                if attr.startswith("add_") and attr.endswith(_SERVICER_SUFFIX):
-                    short = attr[len("add_") : -len(_SERVICER_SUFFIX)]
-                    found.append(
-                        Surface(
-                            surface=surface.name,
-                            service=f"vgi.{surface.name}.v1.{short}",
-                            add_to_server=getattr(module, attr),
-                            base_servicer=getattr(module, f"{short}Servicer"),
-                        )
-                    )
-    return sorted(found, key=lambda s: s.service)
-
-
-def select_surfaces(available: Sequence[Surface], wanted: Sequence[str]) -> list[Surface]:
-    if not wanted:
-        return list(available)
-    known = {s.surface for s in available}
-    unknown = sorted(set(wanted) - known)
-    if unknown:
-        raise ValueError(f"services: unknown {', '.join(unknown)}; available: {', '.join(sorted(known))}")
-    return [s for s in available if s.surface in wanted]
 
 
 def _servicer_for(surface: Surface, deps: Deps) -> Any:

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from clients.simulate import cli as simulate_cli
 from server import config, statements_cli, version
+from server.observe import setup_observability_for
 from server.ocpp import cli as ocpp_cli
 from server.security import cli as security_cli
 
 if TYPE_CHECKING:
-    from server.observability import Observability
+    pass
 
 Register = Callable[[Any], None]
 
@@ -100,7 +101,7 @@ def _serve(args: argparse.Namespace) -> int:
         # Bound with observability (by each worker), before the platform's own checks run.
         preflight.prometheus_port_free(settings)
         if settings.workers > 1:
-            from server.observability.logs import setup_logging
+            from infra.observability.logs import setup_logging
             from server.workers import supervise
 
             # The supervisor migrates and reports its workers: its lines are JSON like theirs.
@@ -123,24 +124,6 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"vgi serve: {exc}", file=sys.stderr)
         return 2
     return 0
-
-
-def setup_observability_for(settings: config.Settings, *, worker: int | None = None) -> Observability:
-    """Tracing, metrics and logs as the settings say; worker i of ``--workers`` serves
-    Prometheus on prometheus_port + i (one port cannot be served by several processes)."""
-    from server.observability import setup_observability
-
-    return setup_observability(
-        "vgi",
-        sample_ratio=settings.trace_sample_ratio,
-        log_level=settings.log_level.upper(),
-        json_logs=settings.log_json,
-        console=settings.trace_console,
-        prometheus_port=(settings.prometheus_port + (worker or 0)) if settings.prometheus_port else None,
-        admin_metrics=bool(settings.admin_listen),
-        libraries_log_level=settings.log_level_libraries.upper(),
-        access_log=settings.access_log,
-    )
 
 
 def _register_migrate(subparsers: Any) -> None:

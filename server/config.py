@@ -18,9 +18,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server.security.pki import PkiLayout
-from server.security.ratelimit import BucketSpec, parse_limits
-from server.security.tokens import DEV_ISSUER
+from infra.security.pki import PkiLayout
+from infra.security.ratelimit import BucketSpec, parse_limits
+from infra.security.tokens import DEV_ISSUER
 from store.db import is_sqlite
 
 ENV_PREFIX = "VGI_"

@@ -45,8 +45,8 @@ from typing import NoReturn, Protocol
 from opentelemetry.trace import SpanKind
 
 from domain.errors import DomainError, InvalidArgument, ResourceExhausted, Unavailable
-from server.observability.metrics import METRICS
-from server.observability.tracing import start_linked_span
+from infra.observability.metrics import METRICS
+from infra.observability.tracing import start_linked_span
 from store import outbox
 from store.db import Database
 from store.faults import OutageLog

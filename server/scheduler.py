@@ -24,8 +24,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection
 
+from infra.observability.tracing import start_linked_span
 from server import clock as platform_clock
-from server.observability.tracing import start_linked_span
 from store import events as event_store
 from store import instructions
 from store.db import Database

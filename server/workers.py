@@ -58,7 +58,7 @@ def reserve_port(host: str, port: int) -> Iterator[int]:
 def _worker(settings: Settings, index: int, ready: Connection) -> None:
     """One worker process: the platform, telling the supervisor its services once it serves."""
     from server.app import Platform, serve
-    from server.cli import setup_observability_for
+    from server.observe import setup_observability_for
 
     # Ctrl-C reaches the whole process group; the supervisor turns it into one SIGTERM each.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

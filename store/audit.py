@@ -29,8 +29,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
-from server.security.audit_chain import AuditRecord, Problem, seal, verify
-from server.security.audit_checkpoint import AuditCheckpoint
+from infra.security.audit_chain import AuditRecord, Problem, seal, verify
+from infra.security.audit_checkpoint import AuditCheckpoint
 from store import pagination
 from store.db import Database
 from store.security_tables import AuditLogRow

@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from server.observability.tracing import store_span
+from infra.observability.tracing import store_span
 from store import faults
 
 T = TypeVar("T")

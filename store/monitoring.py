@@ -12,7 +12,8 @@ then, in the same transaction:
   per aggregator Σ over its chargers with a value, replaced by its reported
   15-minute aggregate of the slot containing the minute when there is one;
   per node the same over the stations at or below it;
-* baseline = the event's F8 method over the metered history of the scope,
+* baseline = the event's F8 method over the metered history of the scope
+  (``store.baselines``, the one implementation the evaluation uses too),
   falling back — when too few candidate days exist — to the program's
   fallback method or else PRE_EVENT (the slot before the window), the
   monitoring default because a real-time event often hits a new resource;
@@ -47,17 +48,18 @@ from sqlalchemy.engine import Connection
 from vgi.common.v1 import market_pb2
 
 from domain import monitoring as rules
-from domain.baseline import INSUFFICIENT_BASELINE_DAYS, BaselineMethod, compute_baseline
-from domain.calendar import SlotWindow, WorkingCalendar, local_day, slot_index, slot_start
+from domain.baseline import INSUFFICIENT_BASELINE_DAYS, BaselineMethod
+from domain.calendar import WorkingCalendar
 from domain.decomposition import MinuteSample, is_lagging, redispatch
 from domain.errors import FailedPrecondition
 from domain.evaluation import Direction
 from domain.events import SLOT, EventState
-from store import capacity, instructions, market_proto, metering, registry, telemetry
+from store import baselines as scope_baselines
+from store import capacity, instructions, market_proto, metering, registry
 from store import events as event_store
 from store.events import Event
 from store.instructions import Instruction, Target
-from store.market_tables import EventInvitationRow, EventRow, EventTargetRow
+from store.market_tables import EventInvitationRow, EventRow
 from store.monitoring_tables import (
     MonitoringAggregatorMinuteRow,
     MonitoringAlarmRow,
@@ -72,14 +74,12 @@ node_minutes = MonitoringNodeMinuteRow.__table__  # type: ignore[attr-defined]
 baselines = MonitoringBaselineRow.__table__  # type: ignore[attr-defined]
 alarms = MonitoringAlarmRow.__table__  # type: ignore[attr-defined]
 _events = EventRow.__table__  # type: ignore[attr-defined]
-_targets = EventTargetRow.__table__  # type: ignore[attr-defined]
 _invitations = EventInvitationRow.__table__  # type: ignore[attr-defined]
 
 MINUTE = rules.MINUTE
 MONITORED = (EventState.EXECUTING.value, EventState.COMPLETED.value)
 DEVIATION, REDISPATCH = "DEVIATION", "REDISPATCH"
 ALARM_KINDS = {DEVIATION: market_pb2.ALARM_KIND_DEVIATION, REDISPATCH: market_pb2.ALARM_KIND_REDISPATCH}
-LOOKBACK_DAYS = 60
 
 
 @dataclass(frozen=True)
@@ -523,67 +523,24 @@ def _compute_baseline(
     fallback: BaselineMethod | None,
     heartbeat_timeout: timedelta,
 ) -> tuple[BaselineMethod | None, list[int]]:
-    """F8 per slot of the window (each local day of it on its own), rounded to whole watts.
-
-    Candidate days skip the local days of the scope's other events that were
-    not cancelled (the aggregator's invitations, or the node's targets).
-    """
+    """F8 per slot of the window (``store.baselines``, the evaluation's rule), rounded to whole watts;
+    (None, []) when too few days exist even for the fallback."""
     aggregator_id, node_id = capacity.parse_scope(scope)
-    first_day = local_day(event.window_start)
-    series = telemetry.slot_mean_power(
-        conn,
-        start=slot_start(first_day - timedelta(days=LOOKBACK_DAYS), 0),
-        end=event.window_start,
-        aggregator_id=aggregator_id,
-        node_id=node_id,
-        heartbeat_timeout=heartbeat_timeout,
-        record_falls=True,
-    )
-    history: dict[date, dict[int, Fraction]] = {}
-    for at, value in series.items():
-        history.setdefault(local_day(at), {})[slot_index(at)] = value
-    busy = _event_days(conn, event.event_id, aggregator_id, node_id)
-    by_day: dict[date, list[int]] = {}
-    for at in event.slot_starts:
-        by_day.setdefault(local_day(at), []).append(slot_index(at))
-    values: list[int] = []
-    used: BaselineMethod | None = None
-    for day, slots in by_day.items():
-        try:
-            result = compute_baseline(
-                history,
-                day,
-                SlotWindow(slots[0], slots[-1] + 1),
-                calendar,
-                method=event.baseline_method,
-                fallback=None if fallback is event.baseline_method else fallback,
-                event_days=busy,
-            )
-        except FailedPrecondition as shortage:
-            if shortage.reason != INSUFFICIENT_BASELINE_DAYS:
-                raise
-            return None, []
-        used = result.method
-        values += [rules.whole_watts(result.values[slot]) for slot in slots]
-    return used, values
-
-
-def _event_days(conn: Connection, event_id: str, aggregator_id: str | None, node_id: str | None) -> set[date]:
-    if aggregator_id is not None:
-        related = sa.select(_invitations.c.event_id).where(_invitations.c.aggregator_id == aggregator_id)
-    else:
-        related = sa.select(_targets.c.event_id).where(_targets.c.grid_node == node_id)
-    days: set[date] = set()
-    for row in conn.execute(
-        sa.select(_events.c.window_start, _events.c.window_end).where(
-            _events.c.event_id.in_(related),
-            _events.c.event_id != event_id,
-            _events.c.state != EventState.CANCELLED.value,
+    try:
+        found = scope_baselines.scope_baseline(
+            conn,
+            event,
+            calendar,
+            fallback,
+            aggregator_id=aggregator_id,
+            node_id=node_id,
+            heartbeat_timeout=heartbeat_timeout,
         )
-    ):
-        days.add(local_day(row.window_start))
-        days.add(local_day(row.window_end - timedelta(microseconds=1)))
-    return days
+    except FailedPrecondition as shortage:
+        if shortage.reason != INSUFFICIENT_BASELINE_DAYS:
+            raise
+        return None, []
+    return found.method, [rules.whole_watts(found.values[at]) for at in event.slot_starts]
 
 
 # ---------------------------------------------------------------- read side

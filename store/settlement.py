@@ -4,10 +4,9 @@ Inputs, per aggregator and event:
 
 - history and actual power: ``store.telemetry.slot_mean_power`` (15-minute
   means per slot) from D−60 to the window end, one query;
-- event days skipped by the baseline: the local days touched by the windows
-  of the aggregator's OTHER events it was invited to, unless cancelled (its
-  load there may be shaped by that event, whether or not it was instructed);
-  for a grid node, the other non-cancelled events targeting the node;
+- the baseline: ``store.baselines.scope_baseline`` over that history (the
+  one implementation the execution monitor shares: event days skipped,
+  per-local-day parts, PRE_EVENT), the program's fallback method, if any;
 - C per slot: the sum over the aggregator's instructions of the event of the
   version in force at the END of the slot (created before the slot ended, not
   cancelled before it ended, validity covering its last instant), taking the
@@ -49,9 +48,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from vgi.common.v1 import notifications_pb2
 
+from domain import baseline as shared
 from domain import events as rules
 from domain import settlement as money
-from domain.baseline import INSUFFICIENT_BASELINE_DAYS, BaselineMethod, compute_baseline
+from domain.baseline import BaselineMethod, WindowBaseline
 from domain.calendar import SLOT_MINUTES, SlotWindow, local_day, slot_index, slot_start
 from domain.errors import Aborted, FailedPrecondition, NotFound, PreconditionViolation
 from domain.evaluation import Direction, Evaluation, SlotEvaluation, evaluate
@@ -66,10 +66,10 @@ from domain.settlement import (
     build_adjustment,
     build_statement,
 )
+from store import baselines, market_proto, pagination, programs, telemetry
 from store import events as event_store
-from store import market_proto, pagination, programs, telemetry
 from store.events import Event
-from store.market_tables import BidSlotRow, ClearedQuantityRow, EventTargetRow, InstructionRow
+from store.market_tables import BidSlotRow, ClearedQuantityRow, InstructionRow
 from store.programs import Program
 from store.settlement_tables import EvaluationRow, StatementLineRow, StatementRow
 
@@ -79,7 +79,6 @@ lines = StatementLineRow.__table__  # type: ignore[attr-defined]
 _instructions = InstructionRow.__table__  # type: ignore[attr-defined]
 _cleared = ClearedQuantityRow.__table__  # type: ignore[attr-defined]
 _bid_slots = BidSlotRow.__table__  # type: ignore[attr-defined]
-_targets = EventTargetRow.__table__  # type: ignore[attr-defined]
 
 EVALUATION_NOT_FOUND = "EVALUATION_NOT_FOUND"
 STATEMENT_NOT_FOUND = "STATEMENT_NOT_FOUND"
@@ -103,14 +102,8 @@ class Party(StrEnum):
 # ---------------------------------------------------------------- records
 
 
-@dataclass(frozen=True)
-class Baseline:
-    """A scope's baseline over an event window: exact watts per slot start, and how it was obtained."""
-
-    method: BaselineMethod
-    requested: BaselineMethod
-    days: tuple[date, ...]
-    values: Mapping[datetime, Fraction]
+Baseline = WindowBaseline
+"""A scope's baseline over an event window (``domain.baseline.WindowBaseline``)."""
 
 
 @dataclass(frozen=True)
@@ -181,63 +174,17 @@ class GridStatement:
 
 def window_parts(event: Event) -> list[tuple[date, SlotWindow, int]]:
     """The event window cut at local midnights: (local day, its slot window, position of its first slot)."""
-    parts: list[tuple[date, SlotWindow, int]] = []
-    for position, start in enumerate(event.slot_starts):
-        day, slot = local_day(start), slot_index(start)
-        if parts and parts[-1][0] == day:
-            first_day, window, first = parts[-1]
-            parts[-1] = (first_day, SlotWindow(window.start, slot + 1), first)
-        else:
-            parts.append((day, SlotWindow(slot, slot + 1), position))
-    return parts
+    return shared.window_parts(event.slot_starts)
 
 
-def _days_of(start: datetime, end: datetime) -> set[date]:
-    first, last = local_day(start), local_day(end - _EPSILON)
-    return {first + timedelta(days=k) for k in range((last - first).days + 1)}
-
-
-def event_days(
-    conn: Connection, event: Event, *, aggregator_id: str | None, node_id: str | None
-) -> set[date]:
-    """Local days of the scope's other non-cancelled events (see the module docstring)."""
-    ev = event_store.events
-    if aggregator_id is not None:
-        scoped = sa.select(event_store.invitations.c.event_id).where(
-            event_store.invitations.c.aggregator_id == aggregator_id
-        )
-    else:
-        scoped = sa.select(_targets.c.event_id).where(_targets.c.grid_node == node_id)
-    rows = conn.execute(
-        sa.select(ev.c.window_start, ev.c.window_end).where(
-            ev.c.event_id.in_(scoped),
-            ev.c.event_id != event.event_id,
-            ev.c.state != EventState.CANCELLED.value,
-        )
-    )
-    days: set[date] = set()
-    for row in rows:
-        days |= _days_of(row.window_start, row.window_end)
-    return days
+event_days = baselines.event_days
 
 
 def metered(
     conn: Connection, event: Event, *, aggregator_id: str | None = None, node_id: str | None = None
 ) -> dict[date, dict[int, Fraction]]:
     """15-minute mean power per local day and slot, from D−60 of the first window day to the window end."""
-    first_day = local_day(event.window_start) - timedelta(days=60)
-    found = telemetry.slot_mean_power(
-        conn,
-        start=slot_start(first_day, 0),
-        end=event.window_end,
-        aggregator_id=aggregator_id,
-        node_id=node_id,
-        record_falls=True,
-    )
-    history: dict[date, dict[int, Fraction]] = {}
-    for start, value in found.items():
-        history.setdefault(local_day(start), {})[slot_index(start)] = value
-    return history
+    return baselines.metered_history(conn, event, aggregator_id=aggregator_id, node_id=node_id)
 
 
 def baseline(
@@ -254,53 +201,14 @@ def baseline(
     FailedPrecondition INSUFFICIENT_BASELINE_DAYS when too few candidate days
     exist and the program names no fallback (metadata adds the scope).
     """
-    scope = f"aggregators/{aggregator_id}" if aggregator_id is not None else f"gridNodes/{node_id}"
-    if history is None:
-        history = metered(conn, event, aggregator_id=aggregator_id, node_id=node_id)
-    skipped = event_days(conn, event, aggregator_id=aggregator_id, node_id=node_id)
-    try:
-        return _window_baseline(history, event, program, event.baseline_method, skipped)
-    except FailedPrecondition as shortage:
-        fallback = program.fallback_baseline_method
-        if shortage.reason != INSUFFICIENT_BASELINE_DAYS or fallback is None:
-            raise _scoped(shortage, scope) from None
-    try:
-        found = _window_baseline(history, event, program, fallback, skipped)
-    except FailedPrecondition as shortage:
-        raise _scoped(shortage, scope) from None
-    return dataclasses.replace(found, requested=event.baseline_method)
-
-
-def _window_baseline(
-    history: Mapping[date, Mapping[int, Fraction]],
-    event: Event,
-    program: Program,
-    method: BaselineMethod,
-    skipped: set[date],
-) -> Baseline:
-    parts = window_parts(event)
-    starts = event.slot_starts
-    if method is BaselineMethod.PRE_EVENT:
-        day, window, _ = parts[0]
-        first = compute_baseline(history, day, window, program.calendar, method=method)
-        level = first.values[window.start]
-        return Baseline(method, method, first.days, {start: level for start in starts})
-    values: dict[datetime, Fraction] = {}
-    days: set[date] = set()
-    for day, window, position in parts:
-        result = compute_baseline(history, day, window, program.calendar, method=method, event_days=skipped)
-        days |= set(result.days)
-        for slot in window.slots:
-            values[starts[position + slot - window.start]] = result.values[slot]
-    return Baseline(method, method, tuple(sorted(days, reverse=True)), values)
-
-
-def _scoped(error: FailedPrecondition, scope: str) -> FailedPrecondition:
-    return FailedPrecondition(
-        f"{scope}: {error.message}",
-        reason=error.reason,
-        violations=error.violations,
-        metadata={**error.metadata, "scope": scope},
+    return baselines.scope_baseline(
+        conn,
+        event,
+        program.calendar,
+        program.fallback_baseline_method,
+        aggregator_id=aggregator_id,
+        node_id=node_id,
+        history=history,
     )
 
 

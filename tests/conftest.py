@@ -6,7 +6,7 @@ app see only that schema; dropped afterwards). PostgreSQL is skipped only when
 it does not answer on 127.0.0.1:5432 and ``VGI_REQUIRE_POSTGRES`` is not "1".
 
 Security. ``dev_credentials`` (session) is one dev PKI made by
-``server.security.pki.init_pki`` in a temporary directory: the server
+``infra.security.pki.init_pki`` in a temporary directory: the server
 certificate, the client CA, the JWT key set, and client certificates and
 tokens for ANY principal, issued on demand and cached. The ``platform``
 fixture serves every surface with mutual TLS from it and the whole
@@ -50,17 +50,17 @@ import pytest
 from clients.auth import bearer_interceptors
 from clients.sdk import OperatorClient, channel_options
 from domain.principal import Principal, Role
-from server.app import Platform
-from server.config import Settings
-from server.security.identity import parse_principal_uri
-from server.security.pki import (
+from infra.security.identity import parse_principal_uri
+from infra.security.pki import (
     CertificateAuthority,
     IssuedCert,
     PkiLayout,
     init_pki,
     load_jwt_signing_key,
 )
-from server.security.tokens import AUDIENCES, DEV_ISSUER, issue_token
+from infra.security.tokens import AUDIENCES, DEV_ISSUER, issue_token
+from server.app import Platform
+from server.config import Settings
 from store.db import Database
 
 PG_CONNINFO = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=2"

@@ -21,7 +21,7 @@ from interceptors.context import current_call, current_principal, set_principal
 from interceptors.errors import ErrorMappingInterceptor
 from interceptors.methods import MethodInfo, method_info
 from interceptors.validation import ValidationInterceptor
-from server.app import discover_surfaces
+from server.surfaces import discover_surfaces
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from server.security.tokens import DEV_ISSUER
+from infra.security.tokens import DEV_ISSUER
 
 if TYPE_CHECKING:
     from clients.simulate.report import Report

@@ -33,7 +33,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
 from clients.simulate.parties import WAIT_SECONDS, Credentials, instant
-from server.ocpp.frames import FrameLogger
+from infra.observability.ocpp_frames import FrameLogger
 
 log = logging.getLogger(__name__)
 #: The stations' frames, at DEBUG: hundreds per station and day.

@@ -109,8 +109,8 @@ def bootstrap_operator(pki_dir: Path, issuer: str) -> Credentials:
     """The operator's certificate from the dev PKI and a token signed with its JWT key."""
     # The dev PKI's own helpers, as `vgi token issue` uses them: only the
     # operator is bootstrapped this way, everybody else gets IssueCredentials.
-    from server.security.pki import load_jwt_signing_key
-    from server.security.tokens import AUDIENCES, issue_token
+    from infra.security.pki import load_jwt_signing_key
+    from infra.security.tokens import AUDIENCES, issue_token
 
     principal = f"vgi://operator/{OPERATOR_ID}"
     key, kid = load_jwt_signing_key(pki_dir)

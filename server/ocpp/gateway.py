@@ -38,9 +38,9 @@ from websockets.http11 import Request, Response
 
 from domain.errors import DomainError
 from domain.principal import Role
+from infra.security.identity import principal_from_pem
 from server.ocpp import passwords, v16, v201
 from server.ocpp.station import StationLink
-from server.security.identity import principal_from_pem
 from server.servicers import Deps
 from store import ocpp
 from store.ocpp import Station

@@ -34,9 +34,9 @@ from domain.errors import (
     Unavailable,
 )
 from domain.telemetry import Reading
+from infra.observability.metrics import METRICS
 from server import clock
 from server.delivery import deliver
-from server.observability.metrics import METRICS
 from server.ocpp import mapping
 from server.servicers import Deps
 from store import ocpp, outbox, registry, telemetry

@@ -1,2 +1,3 @@
-"""Security primitives the interceptors call: dev PKI, certificate identity,
-bearer tokens, rate limiting and the audit hash chain. No grpc imports here."""
+"""The security commands and credential helpers of the composition root (``vgi token``, ``vgi pki``,
+``vgi audit``); the primitives they use (PKI, identity, tokens, rate limits, the audit chain) are the
+leaf package ``infra.security``."""

@@ -10,10 +10,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from server.security import pki
+from infra.security import pki
+from infra.security.identity import PrincipalUriError, parse_principal_uri, split_principal_uri
+from infra.security.tokens import AGGREGATOR_CLAIM, AUDIENCES, DEV_ISSUER, issue_token
 from server.security.credentials import audiences_for_role
-from server.security.identity import PrincipalUriError, parse_principal_uri, split_principal_uri
-from server.security.tokens import AGGREGATOR_CLAIM, AUDIENCES, DEV_ISSUER, issue_token
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -136,9 +136,9 @@ def _token_issue(args: argparse.Namespace) -> int:
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
+    from infra.security.audit_checkpoint import CheckpointForged, checkpoint_for
+    from infra.security.server_secret import load_server_secret
     from server import config
-    from server.security.audit_checkpoint import CheckpointForged, checkpoint_for
-    from server.security.server_secret import load_server_secret
     from store.audit import verify_log
     from store.db import create_engine
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from domain.errors import FieldViolation, InvalidArgument
 from domain.principal import Principal, Role
-from server.security import pki
-from server.security.tokens import audience_for_method, issue_token
+from infra.security import pki
+from infra.security.tokens import audience_for_method, issue_token
 
 DEFAULT_TOKEN_TTL = timedelta(hours=1)
 DEFAULT_CERTIFICATE_TTL = timedelta(days=30)
@@ -79,7 +79,7 @@ def audiences_for_role(role: Role) -> frozenset[str]:
     from google.protobuf import descriptor_pool
 
     from interceptors.methods import method_info
-    from server.app import discover_surfaces
+    from server.surfaces import discover_surfaces
 
     found = set()
     for surface in discover_surfaces():

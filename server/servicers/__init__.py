@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from domain.errors import Unauthenticated
 from domain.principal import Principal
+from infra.security.server_secret import ServerSecret
 from interceptors.context import current_principal
 from server.config import Settings
 from server.delivery import Dispatcher
-from server.security.server_secret import ServerSecret
 from store.audit import AuditWriter
 from store.db import Database
 

@@ -14,10 +14,10 @@ from sqlalchemy.engine import Connection
 from vgi.aggregator.v1 import aggregator_service_pb2 as pb
 
 from domain.errors import AlreadyExists, DomainError, InvalidArgument, NotFound
+from infra.observability.metrics import METRICS
 from interceptors.errors import status_for
 from interceptors.validation import Rejected
 from server import clock
-from server.observability.metrics import METRICS
 from server.servicers import Deps, caller
 from server.servicers import resources_proto as convert
 from server.servicers.batch_audit import audit_batch

@@ -12,7 +12,7 @@ import grpc
 from sqlalchemy.engine import Connection
 from vgi.aggregator.v1 import aggregator_service_pb2 as pb
 
-from server.observability.tracing import link_from_current
+from infra.observability.tracing import link_from_current
 from server.servicers import Deps, caller
 from server.servicers.aggregator_market import SERVICE, tenant
 from server.servicers.dispatch_market import now

@@ -28,9 +28,9 @@ from vgi.device.v1 import device_service_pb2 as pb
 
 from domain.errors import FieldViolation, InvalidArgument, PermissionDenied
 from domain.principal import Principal
+from infra.observability.metrics import METRICS
 from server import clock
 from server.delivery import deliver
-from server.observability.metrics import METRICS
 from server.servicers import Deps, caller, device_access
 from server.servicers import resources_proto as convert
 from store import outbox, telemetry

@@ -12,8 +12,8 @@ from vgi.device.v1 import device_service_pb2 as pb
 
 from domain.errors import InvalidArgument, PermissionDenied
 from domain.telemetry import batch_id_reused
+from infra.observability.metrics import METRICS
 from server import clock
-from server.observability.metrics import METRICS
 from server.servicers import Deps, caller, device_access
 from server.servicers import resources_proto as convert
 from store import idempotency, telemetry

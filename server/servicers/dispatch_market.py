@@ -19,8 +19,8 @@ from domain.errors import Aborted, FieldViolation, InvalidArgument, NotFound
 from domain.evaluation import Direction
 from domain.events import EventState, EventType, Publication, TargetCurve
 from domain.settlement import PriceMode
+from infra.observability.tracing import link_from_current
 from server import clock
-from server.observability.tracing import link_from_current
 from server.scheduler import HEARTBEAT_TIMEOUT
 from server.servicers import Deps, caller, instruction_signatures
 from store import aggregators, bids, idempotency, instructions, market_proto, registry

@@ -14,8 +14,8 @@ from sqlalchemy.engine import Connection
 from vgi.common.v1 import notifications_pb2, prices_pb2
 from vgi.dispatch.v1 import dispatch_service_pb2 as pb
 
+from infra.observability.tracing import link_from_current
 from server import clock
-from server.observability.tracing import link_from_current
 from server.servicers import Deps, caller
 from server.servicers import resources_proto as convert
 from store import capacity, idempotency, outbox, prices, registry, statistics

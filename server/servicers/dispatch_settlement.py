@@ -29,7 +29,7 @@ from domain.evaluation import SlotEvaluation
 from domain.events import Actor
 from domain.principal import Role
 from domain.settlement import DeltaLine, StatementLine, StatementState
-from server.observability.tracing import link_from_current
+from infra.observability.tracing import link_from_current
 from server.servicers import Deps, caller
 from server.servicers.dispatch_market import now
 from store import idempotency, market_proto

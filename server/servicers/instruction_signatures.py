@@ -15,7 +15,7 @@ from vgi.dispatch.v1 import dispatch_service_pb2 as pb
 
 from domain.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from domain.principal import Principal
-from server.security.signatures import Algorithm, verify
+from infra.security.signatures import Algorithm, verify
 from store import events, programs, signing_keys
 
 SIGNATURE_REQUIRED = "SIGNATURE_REQUIRED"

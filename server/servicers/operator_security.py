@@ -11,13 +11,13 @@ from sqlalchemy.engine import Connection
 from vgi.operator.v1 import operator_service_pb2 as pb
 
 from domain.errors import FailedPrecondition, FieldViolation, InvalidArgument
+from infra.security.audit_chain import AuditRecord
+from infra.security.audit_checkpoint import CheckpointForged, checkpoint_for
+from infra.security.identity import PrincipalUriError, parse_principal_uri
+from infra.security.server_secret import SealedText
+from infra.security.signatures import valid_public_key
 from server.config import Settings
 from server.security import credentials
-from server.security.audit_chain import AuditRecord
-from server.security.audit_checkpoint import CheckpointForged, checkpoint_for
-from server.security.identity import PrincipalUriError, parse_principal_uri
-from server.security.server_secret import SealedText
-from server.security.signatures import valid_public_key
 from server.servicers import Deps, caller, device_access
 from server.servicers.instruction_signatures import ALGORITHMS
 from store import audit, idempotency, signing_keys

@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from vgi.aggregator.v1 import aggregator_service_pb2 as pb
 from vgi.aggregator.v1 import aggregator_service_pb2_grpc as pb_grpc
 
-from server.observability.tracing import PlatformSampler, link_from_current, use_tracer_provider
+from infra.observability.tracing import PlatformSampler, link_from_current, use_tracer_provider
 from store import outbox
 
 from .helpers import note, read_n

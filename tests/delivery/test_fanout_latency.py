@@ -19,8 +19,8 @@ from vgi.common.v1 import market_pb2
 
 from clients.sdk import channel_options
 from clients.streams import DeviceSession
-from server.security.pki import load_jwt_signing_key
-from server.security.tokens import AGGREGATOR_CLAIM, AUDIENCES, DEV_ISSUER, issue_token
+from infra.security.pki import load_jwt_signing_key
+from infra.security.tokens import AGGREGATOR_CLAIM, AUDIENCES, DEV_ISSUER, issue_token
 from store import outbox
 
 from waiting import WAIT_S

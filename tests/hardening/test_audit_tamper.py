@@ -25,9 +25,9 @@ from vgi.common.v1 import aggregator_pb2
 from vgi.operator.v1 import operator_service_pb2 as operator_pb
 from vgi.operator.v1 import operator_service_pb2_grpc as operator_grpc
 
-from server.security.audit_chain import AuditRecord, row_hash
-from server.security.audit_checkpoint import checkpoint_for
-from server.security.server_secret import load_server_secret
+from infra.security.audit_chain import AuditRecord, row_hash
+from infra.security.audit_checkpoint import checkpoint_for
+from infra.security.server_secret import load_server_secret
 from store.security_tables import AuditLogRow
 
 pytestmark = pytest.mark.timeout(120)

@@ -30,9 +30,9 @@ from vgi.dispatch.v1 import dispatch_service_pb2 as dispatch_pb
 from clients.errors import NotFoundError
 from domain.errors import InvalidArgument, Unauthenticated
 from domain.principal import Role
+from infra.security.pki import load_jwt_signing_key
+from infra.security.tokens import DEV_ISSUER, KeySet, TokenVerifier
 from server.delivery import BAD_CURSOR, Dispatcher
-from server.security.pki import load_jwt_signing_key
-from server.security.tokens import DEV_ISSUER, KeySet, TokenVerifier
 from store import migrate, outbox
 from store.db import Database
 from store.outbox import Channel

@@ -11,8 +11,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from server.observability.metrics import METRICS
-from server.observability.tracing import PlatformSampler, use_tracer_provider
+from infra.observability.metrics import METRICS
+from infra.observability.tracing import PlatformSampler, use_tracer_provider
 
 MemoryTracing = tuple[TracerProvider, InMemorySpanExporter]
 MakeTracing = Callable[[float], MemoryTracing]

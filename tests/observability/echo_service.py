@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import grpc
 from opentelemetry import trace
 
-from server.observability.tracing import link_from_current, store_span
+from infra.observability.tracing import link_from_current, store_span
 
 SERVICE = "test.Echo"
 log = logging.getLogger("tests.echo")

@@ -8,11 +8,12 @@ import urllib.request
 import grpc
 import pytest
 
+from infra.observability import setup_observability
+from infra.observability.grpc_client import client_interceptors
+from infra.observability.metrics import METRICS, setup_metrics
+from infra.observability.tracing import exporter_names, setup_tracing
 from interceptors.metrics import metrics_server_interceptor
-from interceptors.tracing import client_interceptors, tracing_server_interceptor
-from server.observability import setup_observability
-from server.observability.metrics import METRICS, setup_metrics
-from server.observability.tracing import exporter_names, setup_tracing
+from interceptors.tracing import tracing_server_interceptor
 
 from .echo_service import EchoService, path, serve, span
 from .otlp_receiver import attributes, otlp_receiver

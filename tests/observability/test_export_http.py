@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from server.observability.tracing import setup_tracing, store_span, use_tracer_provider
+from infra.observability.tracing import setup_tracing, store_span, use_tracer_provider
 
 
 class _Receiver(BaseHTTPRequestHandler):

@@ -10,10 +10,10 @@ import grpc
 import pytest
 from opentelemetry.trace import SpanKind
 
+from infra.observability.logs import REDACTED, redact, setup_logging
+from infra.observability.metrics import Metrics
 from interceptors.metrics import metrics_server_interceptor
 from interceptors.tracing import tracing_server_interceptor
-from server.observability.logs import REDACTED, redact, setup_logging
-from server.observability.metrics import Metrics
 
 from .conftest import MakeTracing
 from .echo_service import EchoService, path, serve, span

@@ -26,7 +26,7 @@ from vgi.operator.v1 import operator_service_pb2 as operator_pb
 from vgi.operator.v1 import operator_service_pb2_grpc as operator_grpc
 
 from clients.streams import DeviceSession
-from interceptors.tracing import client_interceptors
+from infra.observability.grpc_client import client_interceptors
 from store import aggregators, registry
 from store.db import Database
 from store.registry import Charger, GridNode, Station

@@ -9,8 +9,7 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricsData
 
-from interceptors.metrics import metrics_server_interceptor
-from server.observability.metrics import (
+from infra.observability.metrics import (
     DELIVERIES,
     DELIVERY_LATENCY,
     RATELIMIT_REJECTIONS,
@@ -21,6 +20,7 @@ from server.observability.metrics import (
     Metrics,
     surface_of,
 )
+from interceptors.metrics import metrics_server_interceptor
 
 from .echo_service import EchoService, call_every_kind, path, serve
 from waiting import WAIT_S, eventually, until, within

@@ -32,7 +32,7 @@ from vgi.dispatch.v1 import dispatch_service_pb2 as dispatch_pb
 from vgi.dispatch.v1 import dispatch_service_pb2_grpc as dispatch_grpc
 
 from clients.streams import DeviceSession, NotificationSubscriber
-from interceptors.tracing import client_interceptors
+from infra.observability.grpc_client import client_interceptors
 
 from .conftest import MakeTracing
 from .otlp_receiver import OtlpReceiver, attributes, otlp_receiver

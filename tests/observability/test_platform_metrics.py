@@ -14,7 +14,7 @@ from registry.world import aggregator_client, charger, meter, now, onboard, stat
 from vgi.aggregator.v1 import aggregator_service_pb2 as agg_pb
 
 from clients.registry import DeviceTelemetryClient
-from server.observability.metrics import METRICS, TELEMETRY_POINTS
+from infra.observability.metrics import METRICS, TELEMETRY_POINTS
 
 
 @pytest.fixture

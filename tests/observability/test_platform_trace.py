@@ -34,8 +34,8 @@ from clients.auth import bearer_interceptors
 from clients.market import GridMarketClient
 from clients.sdk import channel_options
 from clients.streams import DeviceSession, NotificationSubscriber
-from interceptors.tracing import client_interceptors
-from server.observability.tracing import use_tracer_provider
+from infra.observability.grpc_client import client_interceptors
+from infra.observability.tracing import use_tracer_provider
 
 from .conftest import MakeTracing
 from waiting import WAIT_S, until

@@ -8,8 +8,9 @@ import grpc
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from interceptors.tracing import client_interceptors, tracing_server_interceptor
-from server.observability.tracing import use_tracer_provider
+from infra.observability.grpc_client import client_interceptors
+from infra.observability.tracing import use_tracer_provider
+from interceptors.tracing import tracing_server_interceptor
 
 from .conftest import MakeTracing
 from .echo_service import EXPECTED_REPLIES, EchoService, call_every_kind, path, serve

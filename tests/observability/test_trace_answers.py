@@ -18,7 +18,7 @@ from vgi.dispatch.v1 import dispatch_service_pb2_grpc as dispatch_grpc
 from clients.errors import NotFoundError
 from clients.market import GridMarketClient
 from clients.streams import NotificationSubscriber
-from server.observability.tracing import use_tracer_provider
+from infra.observability.tracing import use_tracer_provider
 
 from .conftest import MakeTracing
 from .test_platform_trace import AGGREGATOR, WAIT_S, _only, _wait_for

@@ -7,10 +7,11 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
+from infra.observability.grpc_client import client_interceptors
+from infra.observability.metrics import Metrics
+from infra.observability.tracing import start_linked_span, use_tracer_provider
 from interceptors.metrics import metrics_server_interceptor
-from interceptors.tracing import client_interceptors, tracing_server_interceptor
-from server.observability.metrics import Metrics
-from server.observability.tracing import start_linked_span, use_tracer_provider
+from interceptors.tracing import tracing_server_interceptor
 
 from .conftest import MakeTracing
 from .echo_service import EXPECTED_REPLIES, EchoService, call_every_kind, path, serve, span

@@ -17,7 +17,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from domain.principal import Principal, Role
-from server.security.pki import PkiLayout, init_pki
+from infra.security.pki import PkiLayout, init_pki
 
 OPERATOR = Principal(Role.OPERATOR, "op-1")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from server.security.pki import init_pki
+from infra.security.pki import init_pki
 from store import migrate
 
 pytestmark = pytest.mark.timeout(300)

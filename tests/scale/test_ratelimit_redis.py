@@ -17,8 +17,8 @@ from conftest import DevCredentials
 from clients.errors import ResourceExhaustedError
 from clients.sdk import OperatorClient
 from domain.principal import Principal, Role
-from server.security.ratelimit import BucketSpec
-from server.security.ratelimit_redis import RedisRateLimiter
+from infra.security.ratelimit import BucketSpec
+from infra.security.ratelimit_redis import RedisRateLimiter
 
 from .conftest import Serve, channel, free_port
 

@@ -23,7 +23,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from domain.principal import Role
 from interceptors.methods import method_info
-from server.app import discover_surfaces
+from server.surfaces import discover_surfaces
 
 _DETAILS_KEY = "grpc-status-details-bin"
 

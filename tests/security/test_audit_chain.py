@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from server.security.audit_chain import (
+from infra.security.audit_chain import (
     GENESIS_HASH,
     AuditRecord,
     Problem,

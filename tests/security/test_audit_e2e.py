@@ -19,7 +19,7 @@ from vgi.operator.v1 import operator_service_pb2 as operator_pb
 from vgi.operator.v1 import operator_service_pb2_grpc as operator_grpc
 
 from clients.errors import AlreadyExistsError, InvalidArgumentError
-from server.security.audit_chain import AuditRecord, ProblemKind, seal
+from infra.security.audit_chain import AuditRecord, ProblemKind, seal
 from store.audit import verify_log
 from store.security_tables import AuditLogRow
 

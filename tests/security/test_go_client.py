@@ -17,7 +17,7 @@ import pytest
 from conftest import BY_ROLE
 
 from domain.principal import Principal, Role
-from server.security import pki
+from infra.security import pki
 
 pytestmark = pytest.mark.timeout(60)
 

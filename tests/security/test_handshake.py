@@ -18,7 +18,7 @@ from vgi.operator.v1 import operator_service_pb2 as operator_pb
 from clients.auth import bearer_interceptors
 from clients.sdk import channel_options
 from domain.principal import Principal, Role
-from server.security.pki import CertificateAuthority, NegativeFixtures, issue_negative_fixtures
+from infra.security.pki import CertificateAuthority, NegativeFixtures, issue_negative_fixtures
 from store.tables import AggregatorRow
 
 from .rpcs import call, contract_rpcs

@@ -18,9 +18,10 @@ from cryptography.x509.verification import PolicyBuilder, Store, VerificationErr
 
 from domain.errors import Unauthenticated
 from domain.principal import Principal, Role
-from server.security import cli, pki
-from server.security.identity import IdentityResolver, aggregator_unit, principal_from_pem
-from server.security.tokens import DEV_ISSUER, KeySet, TokenVerifier
+from infra.security import pki
+from infra.security.identity import IdentityResolver, aggregator_unit, principal_from_pem
+from infra.security.tokens import DEV_ISSUER, KeySet, TokenVerifier
+from server.security import cli
 
 AGG1 = Principal(Role.AGGREGATOR, "agg-1", "agg-1")
 DEVICE = Principal(Role.DEVICE, "charger-1", "agg-1")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.security.ratelimit import BucketSpec, RateLimiter, parse_limits
+from infra.security.ratelimit import BucketSpec, RateLimiter, parse_limits
 
 A = "vgi://aggregator/agg-1"
 B = "vgi://aggregator/agg-2"

@@ -17,8 +17,8 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from domain.errors import Unauthenticated
 from domain.principal import Principal, Role
-from server.security import pki
-from server.security.tokens import (
+from infra.security import pki
+from infra.security.tokens import (
     Claims,
     KeySet,
     TokenVerifier,

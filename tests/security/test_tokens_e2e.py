@@ -19,8 +19,8 @@ from google.rpc import error_details_pb2
 from vgi.common.v1 import aggregator_pb2
 from vgi.operator.v1 import operator_service_pb2 as operator_pb
 
-from server.security.pki import load_jwt_signing_key
-from server.security.tokens import DEV_ISSUER
+from infra.security.pki import load_jwt_signing_key
+from infra.security.tokens import DEV_ISSUER
 
 from .rpcs import Rpc, call, contract_rpcs
 

@@ -28,7 +28,7 @@ import json
 import os
 from pathlib import Path
 
-from server.security.server_secret import ServerSecret
+from infra.security.server_secret import ServerSecret
 
 
 class CheckpointForged(ValueError):

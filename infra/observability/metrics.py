@@ -45,7 +45,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.util.types import AttributeValue
 from prometheus_client import CollectorRegistry, start_http_server
 
-from server.observability.tracing import exporter_names, otel_resource
+from infra.observability.tracing import exporter_names, otel_resource
 
 METER_NAME = "vgi"
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import TracerProvider
 
-from server.observability.logs import setup_logging
-from server.observability.metrics import METRICS, PrometheusEndpoint, setup_metrics
-from server.observability.tracing import DEFAULT_SAMPLE_RATIO, setup_tracing, use_tracer_provider
+from infra.observability.logs import setup_logging
+from infra.observability.metrics import METRICS, PrometheusEndpoint, setup_metrics
+from infra.observability.tracing import DEFAULT_SAMPLE_RATIO, setup_tracing, use_tracer_provider
 
 
 @dataclass(frozen=True)

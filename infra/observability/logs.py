@@ -2,8 +2,8 @@
 
 Every line carries ``time``, ``level``, ``logger``, ``message``, and when
 known ``trace_id``/``span_id`` (the current span, sampled or only propagated),
-``principal`` and ``method`` (from the runtime's per-call contextvars in
-``interceptors.context``), ``code`` (passed as ``extra={"code": ...}`` by the
+``principal`` and ``method`` (from the per-call contextvars of
+``interceptors.context``, which registers them: ``use_call_fields``), ``code`` (passed as ``extra={"code": ...}`` by the
 line that knows the outcome), plus any other ``extra`` fields.
 
 ``RedactingFilter`` runs on the handler, before any formatting, so no
@@ -18,6 +18,7 @@ import json as jsonlib
 import logging
 import re
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -86,20 +87,26 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def _call_fields() -> tuple[str | None, str | None]:
-    """(principal URI, full method) of the RPC being served, from the runtime's contextvars."""
-    try:
-        # Imported late: the logger is set up before the gRPC layer, and tools
-        # that log without it (migrations, PKI) must not need it.
-        from interceptors.context import current_call, current_principal
-    except ImportError:
-        return None, None
-    principal = current_principal()
-    call = current_call()
-    return (
-        principal.uri if principal is not None else None,
-        call.method.full_name if call is not None else None,
-    )
+CallFields = Callable[[], tuple[str | None, str | None]]
+"""(principal URI, full method) of the RPC being served, or Nones outside one."""
+
+
+def _outside_calls() -> tuple[str | None, str | None]:
+    return None, None
+
+
+_call_fields: CallFields = _outside_calls
+
+
+def use_call_fields(source: CallFields) -> None:
+    """Where log lines take the principal and method of the RPC being served from.
+
+    The gRPC layer (``interceptors.context``, which holds them in contextvars)
+    registers itself when imported, so this leaf module needs nothing of it;
+    tools that log without it (migrations, PKI) keep the Nones.
+    """
+    global _call_fields
+    _call_fields = source
 
 
 class JsonFormatter(logging.Formatter):
@@ -136,7 +143,7 @@ _HANDLER_NAME = "vgi-observability"
 
 
 #: The platform's own logger trees: ``level`` applies to them; libraries get ``libraries_level``.
-OWN_LOGGERS = ("server", "store", "interceptors", "clients", "domain", "vgi")
+OWN_LOGGERS = ("server", "infra", "store", "interceptors", "clients", "domain", "vgi")
 
 
 def setup_logging(

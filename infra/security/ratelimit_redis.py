@@ -24,7 +24,7 @@ from typing import Any
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from server.security.ratelimit import DEFAULT_CLASS, BucketSpec, RateLimiter
+from infra.security.ratelimit import DEFAULT_CLASS, BucketSpec, RateLimiter
 
 log = logging.getLogger(__name__)
 

@@ -307,3 +307,8 @@ def start_linked_span(
         attributes=attributes,
         links=[Link(linked)],
     )
+
+
+def span_name(full_method: str) -> str:
+    """The span name of a call to ``full_method`` ("/pkg.Service/Method"): "pkg.Service/Method"."""
+    return full_method.removeprefix("/")

@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from domain.principal import Principal, Role
-from server.security.identity import aggregator_unit
+from infra.security.identity import aggregator_unit
 
 DEFAULT_PRINCIPALS: tuple[Principal, ...] = (
     Principal(Role.GRID, "grid-1"),
