@@ -242,7 +242,8 @@ def _bracketing_readings(
         return (
             _placed(sa.select(meter_values.c.charger_id, pick(t)))
             .where(*in_scope, has_register, t >= low, t <= high)
-            .group_by(meter_values.c.charger_id)
+            # per station too: a charger moved meanwhile is metered per station it was at
+            .group_by(meter_values.c.charger_id, placement.c.station_id)
             .correlate(None)
         )
 
