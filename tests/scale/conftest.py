@@ -57,6 +57,13 @@ def database_url() -> Iterator[str]:
         if os.environ.get("VGI_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"VGI_REQUIRE_POSTGRES=1 but PostgreSQL does not answer: {exc}")
         pytest.skip(f"PostgreSQL does not answer on 127.0.0.1:5432: {exc}")
+    with migrated_schema() as url:
+        yield url
+
+
+@contextlib.contextmanager
+def migrated_schema() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL schema of database ``test`` (its URL), dropped afterwards."""
     schema = f"s_{uuid.uuid4().hex[:16]}"
     with psycopg.connect(PG_CONNINFO, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Collection
 
 import psycopg
@@ -12,11 +11,10 @@ from conftest import PG_CONNINFO
 from delivery.helpers import enqueue
 
 from server.wakeup_pg import PgNotifyWakeup, channel_for, decode, encode, wakeup_for
-from store import migrate
 from store.db import Database
 from store.outbox import Channel
 
-from .conftest import store
+from .conftest import migrated_schema, store
 from waiting import until, within
 
 pytestmark = pytest.mark.timeout(60)
@@ -103,12 +101,7 @@ async def test_platforms_in_other_schemas_of_the_same_database_never_wake_each_o
     database_url: str,
 ) -> None:
     # Two platforms (or two test runs) sharing one PostgreSQL database: each LISTENs on its schema's channel.
-    other_schema = f"t_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(PG_CONNINFO, autocommit=True) as admin:
-        admin.execute(f'CREATE SCHEMA "{other_schema}"')
-    other_url = database_url.split("?")[0] + f"?options=-csearch_path%3D{other_schema}"
-    try:
-        migrate.upgrade(other_url)
+    with migrated_schema() as other_url:
         async with store(database_url) as mine_db, store(other_url) as other_db:
             mine, other = PgNotifyWakeup(mine_db), PgNotifyWakeup(other_db)
             told_mine, told_other = Heard(), Heard()
@@ -126,9 +119,6 @@ async def test_platforms_in_other_schemas_of_the_same_database_never_wake_each_o
             finally:
                 await mine.stop()
                 await other.stop()
-    finally:
-        with psycopg.connect(PG_CONNINFO, autocommit=True) as admin:
-            admin.execute(f'DROP SCHEMA "{other_schema}" CASCADE')
 
 
 def _listeners(application_name: str) -> list[int]:
