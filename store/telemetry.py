@@ -612,47 +612,29 @@ def corrected_since(
     a reading in it of one of the aggregator's chargers was corrected or first received after
     ``since`` (a late arrival changes the computation as a correction does), or one of its 15-minute
     values of a slot starting in [start, end) was stored or changed after it."""
-    changed_aggregate = conn.execute(
-        sa.select(interval_aggregates.c.slot_start)
-        .where(
-            interval_aggregates.c.aggregator_id == aggregator_id,
-            interval_aggregates.c.slot_start >= start,
-            interval_aggregates.c.slot_start < end,
-            interval_aggregates.c.update_time > since,
+    a = interval_aggregates.c
+    changed = [
+        sa.select(a.slot_start).where(
+            a.aggregator_id == aggregator_id, a.slot_start >= start, a.slot_start < end, a.update_time > since
         )
-        .limit(1)
-    ).first()
-    return (
-        changed_aggregate is not None
-        or (
-            conn.execute(
-                sa.select(corrections_table.c.id)
-                .join(chargers, chargers.c.charger_id == corrections_table.c.charger_id)
-                .where(
-                    chargers.c.aggregator_id == aggregator_id,
-                    corrections_table.c.sample_time >= start,
-                    corrections_table.c.sample_time < end,
-                    corrections_table.c.correct_time > since,
-                )
-                .limit(1)
-            ).first()
-            is not None
+    ]
+    # Readings of the aggregator's chargers in the window: corrected, or first received, after ``since``.
+    for table, after in (
+        (corrections_table, corrections_table.c.correct_time),
+        (meter_values, meter_values.c.receive_time),
+    ):
+        changed.append(
+            sa.select(table.c.charger_id)
+            .join(chargers, chargers.c.charger_id == table.c.charger_id)
+            .where(
+                chargers.c.aggregator_id == aggregator_id,
+                table.c.sample_time >= start,
+                table.c.sample_time < end,
+                after > since,
+            )
         )
-        or (
-            conn.execute(
-                sa.select(meter_values.c.sample_time)
-                .join(chargers, chargers.c.charger_id == meter_values.c.charger_id)
-                .where(
-                    chargers.c.aggregator_id == aggregator_id,
-                    meter_values.c.sample_time >= start,
-                    meter_values.c.sample_time < end,
-                    meter_values.c.receive_time > since,
-                )
-                .limit(1)
-            ).first()
-            is not None
-        )
-    )
+    # In this order, stopping at the first that finds a row.
+    return any(conn.execute(query.limit(1)).first() is not None for query in changed)
 
 
 AGGREGATOR_SOURCE = metering.AGGREGATOR
