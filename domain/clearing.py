@@ -14,6 +14,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from domain.errors import FailedPrecondition, FieldViolation, InvalidArgument, PreconditionViolation
+from domain.events import ClearingMode
 from domain.settlement import PriceMode
 
 
@@ -273,3 +274,21 @@ def aggregate_bid_curve(bids: Iterable[Bid]) -> tuple[SlotCurve, ...]:
         )
         for slot, stack in sorted(stacks.items())
     )
+
+
+@dataclass(frozen=True)
+class ClearedQuantity:
+    aggregator_id: str
+    grid_node: str
+    slot_start: datetime
+    accepted_w: int
+    price: Decimal
+
+
+@dataclass(frozen=True)
+class Clearing:
+    event_id: str
+    cleared_by: ClearingMode
+    price_mode: PriceMode
+    clear_time: datetime
+    quantities: tuple[ClearedQuantity, ...]

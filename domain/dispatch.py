@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from domain.capacity import SessionCapacity
 from domain.decomposition import Participant, split_over_sessions, split_target
@@ -120,3 +121,25 @@ def _within_area_headroom(
         else s.capacity
         for s in sessions
     ]
+
+
+@dataclass(frozen=True)
+class Instruction:
+    instruction_id: str
+    version: int
+    event_id: str
+    aggregator_id: str
+    grid_node: str
+    direction: Direction
+    target_start: datetime
+    step_minutes: int
+    target_w: tuple[int, ...]
+    validity_start: datetime
+    validity_end: datetime
+    active: bool
+    create_time: datetime
+    cancel_reason: str
+
+    @property
+    def name(self) -> str:
+        return f"aggregators/{self.aggregator_id}/instructions/{self.instruction_id}"

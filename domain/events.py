@@ -19,8 +19,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+from domain.baseline import BaselineMethod
 from domain.calendar import SLOT_MINUTES, local_day
 from domain.errors import FailedPrecondition, FieldViolation, InvalidArgument, PreconditionViolation
+from domain.evaluation import Direction
+from domain.settlement import PriceMode
 
 SLOT = timedelta(minutes=SLOT_MINUTES)
 
@@ -302,3 +305,51 @@ def _target_violations(event: Publication) -> list[FieldViolation]:
 def slot_starts(window_start: datetime, window_end: datetime) -> list[datetime]:
     """The starts of the 15-minute slots of a window, in order."""
     return [window_start + i * SLOT for i in range(slot_count(window_start, window_end))]
+
+
+@dataclass(frozen=True)
+class Transition:
+    state: EventState
+    actor: Actor
+    reason: str
+    transition_time: datetime
+
+
+@dataclass(frozen=True)
+class Event:
+    event_id: str
+    event_type: EventType
+    direction: Direction
+    window_start: datetime
+    window_end: datetime
+    bid_deadline: datetime | None
+    price_cap: Decimal | None
+    announced_price: Decimal | None
+    clearing_mode: ClearingMode
+    price_mode: PriceMode
+    baseline_method: BaselineMethod
+    program_id: str
+    state: EventState
+    create_time: datetime
+    targets: tuple[TargetCurve, ...]
+    transitions: tuple[Transition, ...]
+
+    @property
+    def timing(self) -> Timing:
+        return Timing(self.event_type, self.window_start, self.window_end, self.bid_deadline)
+
+    @property
+    def slot_starts(self) -> list[datetime]:
+        return slot_starts(self.window_start, self.window_end)
+
+    @property
+    def nodes(self) -> list[str]:
+        return [t.grid_node for t in self.targets]
+
+    def total_target_w(self) -> list[int]:
+        """Σ over nodes of the wanted response, per slot of the window."""
+        totals = [0] * len(self.slot_starts)
+        for curve in self.targets:
+            for i, value in enumerate(curve.values_w):
+                totals[i] += value
+        return totals

@@ -180,3 +180,17 @@ def revise_curves(
                 values[index] += split_target(moved, takers).shares_w[aid]
         revised[aid] = tuple(values)
     return revised
+
+
+#: Alarm kinds (SPEC F9).
+DEVIATION, REDISPATCH = "DEVIATION", "REDISPATCH"
+
+
+@dataclass(frozen=True)
+class Alarm:
+    alarm_id: str
+    kind: str
+    event_id: str
+    aggregator_id: str
+    message: str
+    raise_time: datetime

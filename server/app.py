@@ -57,6 +57,7 @@ from server.wakeup_pg import wakeup_for
 from store import migrate
 from store.audit import AuditWriter
 from store.db import Database
+from wire import notices as wire_notices
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +190,9 @@ class Platform:
         if settings.migrate_on_start:
             await asyncio.to_thread(migrate.upgrade, settings.database_url)
         self.clock = clock.start_simulated() if settings.simulated_clock else None
-        db = self.db = Database(settings.database_url, threads=settings.db_threads)
+        db = self.db = Database(
+            settings.database_url, threads=settings.db_threads, publisher=wire_notices.publish
+        )
         dispatcher = self.dispatcher = Dispatcher(
             db,
             wakeup=wakeup_for(settings.wakeup, db),

@@ -13,6 +13,7 @@ import os
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -261,6 +262,12 @@ class Settings:
     log_json: bool = field(
         default=True, metadata={"doc": "JSON log lines carrying trace_id, span_id, principal and method"}
     )
+
+    def heartbeat_timeout(self) -> timedelta:
+        return timedelta(seconds=self.heartbeat_timeout_seconds)
+
+    def max_skew(self) -> timedelta:
+        return timedelta(seconds=self.telemetry_max_skew_seconds)
 
     def listen_host(self) -> str:
         host, _, _ = self.listen.rpartition(":")

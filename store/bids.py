@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from domain import clearing as market
 from domain import events as rules
+from domain.clearing import ClearedQuantity, Clearing
 from domain.errors import (
     Aborted,
     FailedPrecondition,
@@ -27,9 +28,10 @@ from domain.errors import (
     PreconditionViolation,
 )
 from domain.events import Actor, ClearingMode, EventState
-from domain.settlement import PriceMode
+from domain.notices import ClearingPublished
 from store import events as event_store
-from store import instructions, market_proto
+from store import instructions
+from store.db import notify
 from store.events import Event, from_nanos, to_nanos
 from store.instructions import Instruction
 from store.market_tables import BidRow, BidSlotRow, ClearedQuantityRow, ClearingResultRow
@@ -58,24 +60,6 @@ class Bid:
     state: str
     submit_time: datetime
     slots: tuple[BidSlot, ...]
-
-
-@dataclass(frozen=True)
-class ClearedQuantity:
-    aggregator_id: str
-    grid_node: str
-    slot_start: datetime
-    accepted_w: int
-    price: Decimal
-
-
-@dataclass(frozen=True)
-class Clearing:
-    event_id: str
-    cleared_by: ClearingMode
-    price_mode: PriceMode
-    clear_time: datetime
-    quantities: tuple[ClearedQuantity, ...]
 
 
 @dataclass(frozen=True)
@@ -390,9 +374,7 @@ def _record(
     )
     clearing = Clearing(event.event_id, cleared_by, event.price_mode, now, tuple(cleared))
     for aggregator_id in sorted({q.aggregator_id for q in cleared}):
-        market_proto.notify(
-            conn, aggregator_id, carrier, clearing=market_proto.clearing_message(clearing, aggregator_id)
-        )
+        notify(conn, ClearingPublished(clearing, aggregator_id), carrier)
     index = {start: i for i, start in enumerate(event.slot_starts)}
     curves: dict[tuple[str, str], list[int]] = {}
     for q in cleared:

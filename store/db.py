@@ -14,6 +14,14 @@ sampled call the transaction is a ``vgi.store.write``/``vgi.store.read`` span,
 child of the call's span, and log lines written there carry the call's trace
 id and principal. Copying costs ~40 ns against tens of µs for the thread hop;
 outside a sampled call the span is a shared no-op.
+
+Notices (``domain.notices``) recorded with ``notify(conn, notice, carrier)``
+during a write are handed, in recorded order, to the Database's ``publisher``
+after ``fn`` returns and before the COMMIT (within the write's savepoint when
+grouped): the composition root installs the one encoder (``wire.notices``)
+that turns them into outbox rows, so what announces a change commits exactly
+when the change does. A write that records notices on a Database without a
+publisher fails rather than drop them.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ import contextvars
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +41,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from domain.notices import Notice
 from infra.observability.tracing import store_span
 from store import faults
 
@@ -43,6 +52,8 @@ T = TypeVar("T")
 _WRITE_OPTION = "vgi_write"
 # Key in Connection.info of the callbacks to run once the transaction commits.
 _AFTER_COMMIT = "vgi_after_commit"
+# Key in Connection.info of the notices a write recorded: (notice, trace carrier) in order.
+_NOTICES = "vgi_notices"
 # Most writes one group commit takes: bounds how long the first of them waits.
 _MAX_GROUP = 256
 _SAVEPOINT = "SAVEPOINT vgi_group_write"
@@ -80,6 +91,20 @@ def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
     engine's "commit" event, this runs after the COMMIT has succeeded.
     """
     conn.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+#: A notice recorded in a transaction, with the trace carrier of the call that caused it.
+Recorded = tuple[Notice, str | None]
+#: Writes the recorded notices of a transaction (to the outbox), on its connection, before it commits.
+Publisher = Callable[[Connection, Sequence[Recorded]], None]
+
+
+def notify(conn: Connection, notice: Notice, carrier: str | None = None) -> None:
+    """Record ``notice`` for the parties' streams; it is published in this write's transaction.
+
+    ``carrier`` links each delivery's span to the call that caused it.
+    """
+    conn.info.setdefault(_NOTICES, []).append((notice, carrier))
 
 
 def _reraise_classified(exc: Exception) -> NoReturn:
@@ -163,8 +188,16 @@ class Database:
     sized to match so a worker never waits for a connection.
     """
 
-    def __init__(self, url: str, *, threads: int = 8, busy_timeout_ms: int = 5000) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        threads: int = 8,
+        busy_timeout_ms: int = 5000,
+        publisher: Publisher | None = None,
+    ) -> None:
         self.url = url
+        self.publisher = publisher
         sqlite = is_sqlite(url)
         self.engine = create_engine(url, pool_size=threads + sqlite, busy_timeout_ms=busy_timeout_ms)
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="vgi-db")
@@ -271,10 +304,12 @@ class Database:
                         driver = conn.connection.driver_connection
                         for write in group:
                             conn.info[_AFTER_COMMIT] = []
+                            conn.info[_NOTICES] = []
                             outcomes.append(write.context.run(self._savepoint, conn, driver, write.fn))
                             callbacks.append(conn.info[_AFTER_COMMIT])
                 finally:
                     conn.info.pop(_AFTER_COMMIT, None)
+                    conn.info.pop(_NOTICES, None)
         except Exception:
             # Nothing of the group committed (e.g. the COMMIT itself failed, as a
             # deferred constraint does): each write runs again alone, so only the
@@ -304,6 +339,7 @@ class Database:
             driver.execute(_SAVEPOINT)
             try:
                 result = fn(conn)
+                self._publish(conn)
             except Exception as exc:
                 driver.execute(_ROLLBACK_TO_SAVEPOINT)
                 driver.execute(_RELEASE_SAVEPOINT)
@@ -320,15 +356,28 @@ class Database:
             if write:
                 conn.execution_options(**{_WRITE_OPTION: True})
             try:
+                conn.info[_NOTICES] = []
                 with conn.begin():
                     result = fn(conn)
+                    self._publish(conn)
                 callbacks = conn.info.get(_AFTER_COMMIT, ())
             finally:
                 # Connection.info outlives this checkout (it belongs to the pooled DBAPI connection).
                 conn.info.pop(_AFTER_COMMIT, None)
+                conn.info.pop(_NOTICES, None)
         for callback in callbacks:
             callback()
         return result
+
+    def _publish(self, conn: Connection) -> None:
+        """Hand the notices the write recorded to the publisher, in its transaction."""
+        recorded = conn.info.get(_NOTICES)
+        if not recorded:
+            return
+        conn.info[_NOTICES] = []
+        if self.publisher is None:
+            raise RuntimeError("notices were recorded on a Database without a publisher")
+        self.publisher(conn, recorded)
 
     async def ping(self) -> None:
         """Raise if the store does not answer; bound the wait with ``asyncio.timeout``."""

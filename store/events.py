@@ -16,15 +16,25 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from vgi.common.v1 import notifications_pb2
 
 from domain import events as rules
 from domain.baseline import BaselineMethod
 from domain.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound
 from domain.evaluation import Direction
-from domain.events import Actor, ClearingMode, EventState, EventType, Publication, TargetCurve
+from domain.events import (
+    Actor,
+    ClearingMode,
+    Event,
+    EventState,
+    EventType,
+    Publication,
+    TargetCurve,
+    Transition,
+)
+from domain.notices import EventStateChanged, Invited
 from domain.settlement import PriceMode
-from store import market_proto, pagination
+from store import pagination
+from store.db import notify
 from store.market_tables import (
     EventInvitationRow,
     EventRow,
@@ -42,54 +52,6 @@ programs = ProgramRow.__table__  # type: ignore[attr-defined]
 EVENT_NOT_FOUND = "EVENT_NOT_FOUND"
 _COLLECTION = "events"
 NANOS = 10**9
-
-
-@dataclass(frozen=True)
-class Transition:
-    state: EventState
-    actor: Actor
-    reason: str
-    transition_time: datetime
-
-
-@dataclass(frozen=True)
-class Event:
-    event_id: str
-    event_type: EventType
-    direction: Direction
-    window_start: datetime
-    window_end: datetime
-    bid_deadline: datetime | None
-    price_cap: Decimal | None
-    announced_price: Decimal | None
-    clearing_mode: ClearingMode
-    price_mode: PriceMode
-    baseline_method: BaselineMethod
-    program_id: str
-    state: EventState
-    create_time: datetime
-    targets: tuple[TargetCurve, ...]
-    transitions: tuple[Transition, ...]
-
-    @property
-    def timing(self) -> rules.Timing:
-        return rules.Timing(self.event_type, self.window_start, self.window_end, self.bid_deadline)
-
-    @property
-    def slot_starts(self) -> list[datetime]:
-        return rules.slot_starts(self.window_start, self.window_end)
-
-    @property
-    def nodes(self) -> list[str]:
-        return [t.grid_node for t in self.targets]
-
-    def total_target_w(self) -> list[int]:
-        """Σ over nodes of the wanted response, per slot of the window."""
-        totals = [0] * len(self.slot_starts)
-        for curve in self.targets:
-            for i, value in enumerate(curve.values_w):
-                totals[i] += value
-        return totals
 
 
 @dataclass(frozen=True)
@@ -213,7 +175,7 @@ def publish(
         )
     )
     event = get(conn, event_id)
-    market_proto.notify_all(conn, sorted(invitees), carrier, invitation=market_proto.event_message(event))
+    notify(conn, Invited(event, tuple(sorted(invitees))), carrier)
     return event
 
 
@@ -364,8 +326,7 @@ def transition(
     updated = replace(
         event, state=target, transitions=(*event.transitions, Transition(target, actor, reason, at))
     )
-    changed = notifications_pb2.EventStateChanged(event=market_proto.event_message(updated))
-    market_proto.notify_all(conn, invitees(conn, event.event_id), carrier, event_state_changed=changed)
+    notify(conn, EventStateChanged(updated, tuple(invitees(conn, event.event_id))), carrier)
     return updated
 
 

@@ -29,16 +29,25 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Protocol, Self, TypeVar
 
 import sqlalchemy as sa
-from google.protobuf.message import Message
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from domain.errors import FieldViolation, InvalidArgument
 from store.db import Database
 from store.tables import IdempotencyKeyRow
+
+
+class Message(Protocol):
+    """What the store needs of a request or response message: its bytes, and back (protobuf's API)."""
+
+    def SerializeToString(self, *, deterministic: bool = ...) -> bytes: ...
+
+    @classmethod
+    def FromString(cls, s: bytes) -> Self: ...
+
 
 M = TypeVar("M", bound=Message)
 

@@ -19,13 +19,14 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from vgi.common.v1 import market_pb2, notifications_pb2
 
-from domain.dispatch import ManagedSession, session_schedules, split_curve
+from domain.dispatch import Instruction, ManagedSession, session_schedules, split_curve
 from domain.errors import FailedPrecondition, FieldViolation, InvalidArgument, PreconditionViolation
 from domain.evaluation import Direction
 from domain.events import SLOT_MINUTES, EventState, EventType
-from store import capacity, market_proto, outbox, pagination
+from domain.notices import InstructionCancelled, InstructionIssued, SetpointIssued, SetpointSchedule
+from store import capacity, pagination
+from store.db import notify
 from store.events import Event
 from store.market_tables import ClearedQuantityRow, InstructionRow, InstructionSetpointRow
 
@@ -37,28 +38,6 @@ ACTIVE, CANCELLED = "ACTIVE", "CANCELLED"
 INSTRUCTION_NOT_ALLOWED = "INSTRUCTION_NOT_ALLOWED"
 REVISED = "revised by a newer instruction"
 _COLLECTION = "instructions"
-
-
-@dataclass(frozen=True)
-class Instruction:
-    instruction_id: str
-    version: int
-    event_id: str
-    aggregator_id: str
-    grid_node: str
-    direction: Direction
-    target_start: datetime
-    step_minutes: int
-    target_w: tuple[int, ...]
-    validity_start: datetime
-    validity_end: datetime
-    active: bool
-    create_time: datetime
-    cancel_reason: str
-
-    @property
-    def name(self) -> str:
-        return f"aggregators/{self.aggregator_id}/instructions/{self.instruction_id}"
 
 
 @dataclass(frozen=True)
@@ -168,9 +147,7 @@ def issue(
             setpoints_time=now if started else None,
         )
     )
-    market_proto.notify(
-        conn, aggregator_id, carrier, instruction=market_proto.instruction_message(instruction)
-    )
+    notify(conn, InstructionIssued(instruction), carrier)
     driven: set[str] = set()
     if started:
         driven = send_setpoints(conn, instruction, now, carrier, heartbeat_timeout)
@@ -207,14 +184,7 @@ def cancel(
             reason="INSTRUCTION_NOT_ACTIVE",
         )
     cancelled = replace(instruction, active=False, cancel_reason=reason)
-    market_proto.notify(
-        conn,
-        instruction.aggregator_id,
-        carrier,
-        instruction_cancelled=notifications_pb2.InstructionCancelled(
-            instruction=market_proto.instruction_message(cancelled), reissued_version=reissued_version
-        ),
-    )
+    notify(conn, InstructionCancelled(cancelled, reissued_version), carrier)
     chargers = set(
         conn.execute(
             sa.select(setpoints.c.charger_id).where(
@@ -232,20 +202,8 @@ def _release(
     conn: Connection, instruction: Instruction, chargers: Sequence[str], now: datetime, carrier: str | None
 ) -> None:
     """Tell devices an instruction no longer holds them: a setpoint valid until now (SPEC: back to unmanaged)."""
-    outbox.enqueue_setpoints(
-        conn,
-        [
-            market_pb2.Setpoint(
-                setpoint_id=new_id(),
-                charger_id=charger_id,
-                power_w=0,
-                valid_until=market_proto.timestamp(now),
-                instruction=instruction.name,
-            )
-            for charger_id in chargers
-        ],
-        carrier,
-    )
+    for charger_id in chargers:
+        notify(conn, SetpointIssued(new_id(), charger_id, 0, now, instruction.name), carrier)
 
 
 def send_setpoints(
@@ -287,21 +245,25 @@ def send_setpoints(
         area_headroom_w=headroom,
     )
     rows = []
-    messages = []
     for schedule in schedules:
         setpoint_id = new_id()
-        message = market_pb2.Setpoint(
-            setpoint_id=setpoint_id,
-            charger_id=schedule.charger_id,
-            power_w=schedule.setpoints_w[0],
-            valid_until=market_proto.timestamp(instruction.validity_end),
-            instruction=instruction.name,
+        steps = (
+            SetpointSchedule(instruction.target_start, instruction.step_minutes, tuple(schedule.setpoints_w))
+            if len(schedule.setpoints_w) > 1
+            else None
         )
-        if len(schedule.setpoints_w) > 1:
-            message.schedule.CopyFrom(
-                market_proto.curve(instruction.target_start, instruction.step_minutes, schedule.setpoints_w)
-            )
-        messages.append(message)
+        notify(
+            conn,
+            SetpointIssued(
+                setpoint_id,
+                schedule.charger_id,
+                schedule.setpoints_w[0],
+                instruction.validity_end,
+                instruction.name,
+                steps,
+            ),
+            carrier,
+        )
         rows.append(
             {
                 "setpoint_id": setpoint_id,
@@ -314,7 +276,6 @@ def send_setpoints(
             }
         )
     conn.execute(sa.insert(setpoints), rows)
-    outbox.enqueue_setpoints(conn, messages, carrier)
     return {schedule.charger_id for schedule in schedules}
 
 

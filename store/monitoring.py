@@ -43,9 +43,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 import sqlalchemy as sa
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.engine import Connection
-from vgi.common.v1 import market_pb2
 
 from domain import monitoring as rules
 from domain.baseline import INSUFFICIENT_BASELINE_DAYS, BaselineMethod
@@ -54,9 +52,12 @@ from domain.decomposition import MinuteSample, is_lagging, redispatch
 from domain.errors import FailedPrecondition
 from domain.evaluation import Direction
 from domain.events import SLOT, EventState
+from domain.monitoring import DEVIATION, REDISPATCH, Alarm
+from domain.notices import AlarmRaised
 from store import baselines as scope_baselines
-from store import capacity, instructions, market_proto, metering, registry
+from store import capacity, instructions, metering, registry
 from store import events as event_store
+from store.db import notify
 from store.events import Event
 from store.instructions import Instruction, Target
 from store.market_tables import EventInvitationRow, EventRow
@@ -78,8 +79,6 @@ _invitations = EventInvitationRow.__table__  # type: ignore[attr-defined]
 
 MINUTE = rules.MINUTE
 MONITORED = (EventState.EXECUTING.value, EventState.COMPLETED.value)
-DEVIATION, REDISPATCH = "DEVIATION", "REDISPATCH"
-ALARM_KINDS = {DEVIATION: market_pb2.ALARM_KIND_DEVIATION, REDISPATCH: market_pb2.ALARM_KIND_REDISPATCH}
 
 
 @dataclass(frozen=True)
@@ -88,16 +87,6 @@ class ScopeFigures:
 
     scope: str
     figures: rules.Figures
-
-
-@dataclass(frozen=True)
-class Alarm:
-    alarm_id: str
-    kind: str
-    event_id: str
-    aggregator_id: str
-    message: str
-    raise_time: datetime
 
 
 @dataclass(frozen=True)
@@ -365,7 +354,7 @@ class _Minute:
     def _alarm(self, kind: str, aggregator_id: str, message: str) -> None:
         alarm = Alarm(str(uuid.uuid4()), kind, self.event.event_id, aggregator_id, message, self.now)
         self.alarms.append(alarm)
-        market_proto.notify(self.conn, aggregator_id, None, alarm=alarm_message(alarm))
+        notify(self.conn, AlarmRaised(alarm))
 
     def _baseline(self, scope: str, calendar: WorkingCalendar, fallback: BaselineMethod | None) -> int | None:
         """The scope's baseline (whole W) in the slot of this minute; None when no data gave one."""
@@ -544,19 +533,6 @@ def _compute_baseline(
 
 
 # ---------------------------------------------------------------- read side
-
-
-def alarm_message(alarm: Alarm) -> market_pb2.Alarm:
-    raised = Timestamp()
-    raised.FromDatetime(alarm.raise_time)
-    return market_pb2.Alarm(
-        alarm_id=alarm.alarm_id,
-        kind=ALARM_KINDS[alarm.kind],
-        event=f"events/{alarm.event_id}",
-        aggregator=f"aggregators/{alarm.aggregator_id}",
-        message=alarm.message,
-        raise_time=raised,
-    )
 
 
 def read_minutes(conn: Connection, event_id: str, after: datetime | None, limit: int) -> list[ProgressMinute]:

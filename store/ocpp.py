@@ -14,7 +14,6 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from vgi.common.v1 import market_pb2
 
 from domain.errors import NotFound
 from store import registry
@@ -168,8 +167,8 @@ def stop_transaction(conn: Connection, charger_id: str, transaction_id: str, at:
     )
 
 
-def profile_in_force(conn: Connection, charger_id: str, now: datetime) -> market_pb2.Setpoint | None:
-    """The last acknowledged setpoint of a charger when the station accepted it and it is still valid.
+def last_accepted_setpoint(conn: Connection, charger_id: str) -> bytes | None:
+    """The encoded last acknowledged setpoint of a charger, when the station accepted it.
 
     Setpoints not yet acknowledged are not returned: the setpoint stream
     redelivers them after a reconnect anyway.
@@ -187,7 +186,4 @@ def profile_in_force(conn: Connection, charger_id: str, now: datetime) -> market
     ).first()
     if row is None or not row.accepted:
         return None
-    setpoint = market_pb2.Setpoint.FromString(row.payload)
-    if setpoint.valid_until.ToDatetime(tzinfo=now.tzinfo) <= now:
-        return None
-    return setpoint
+    return bytes(row.payload)

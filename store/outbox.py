@@ -1,11 +1,10 @@
 """The transactional outbox: notifications and setpoints committed before any delivery, cursors and acks.
 
-Producers enqueue in THEIR OWN transaction (inside ``db.write``), so an item
-exists exactly when the effect that caused it does::
-
-    carrier = link_from_current()          # on the event loop: worker threads do not see the span
-    await db.write(lambda conn: (record_instruction(conn, ...),
-                                 enqueue_setpoints(conn, setpoints, carrier)))
+Items are enqueued in THE PRODUCER'S OWN transaction, so an item exists
+exactly when the effect that caused it does: a use case records notices
+(``store.db.notify``), and the encoder the Database publishes them with
+(``wire.notices``) appends them here, encoded, before the COMMIT. The store
+keeps bytes; it does not know the wire form.
 
 Delivery is driven from the store (``server/delivery.py``): a stream sends
 what it reads here, after its cursor, so a process can deliver what another
@@ -47,7 +46,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
-from vgi.common.v1 import market_pb2, notifications_pb2
 
 from domain.errors import FieldViolation, InvalidArgument
 from store.db import after_commit
@@ -114,131 +112,77 @@ def remove_commit_listener(engine: Engine, listener: CommitListener) -> None:
         listeners.remove(listener)
 
 
-def enqueue_notification(
-    conn: Connection,
-    aggregator_id: str,
-    payload_message: notifications_pb2.Notification,
-    carrier: str | None = None,
-) -> int:
-    """Append one notification to an aggregator's stream; returns its sequence."""
-    return enqueue_notifications(conn, [(aggregator_id, payload_message)], carrier)[0]
+@dataclass(frozen=True, slots=True)
+class NotificationEntry:
+    """One encoded notification for an aggregator: the payload's oneof case (``kind``) and its bytes."""
+
+    aggregator_id: str
+    kind: str
+    payload: bytes
 
 
-def enqueue_notifications_for(
-    conn: Connection,
-    aggregator_ids: Iterable[str],
-    payload_message: notifications_pb2.Notification,
-    carrier: str | None = None,
-) -> dict[str, int]:
-    """The same notification (each copy with its own id) to every aggregator; returns the sequences."""
-    targets = list(dict.fromkeys(aggregator_ids))
-    sequences = enqueue_notifications(conn, [(a, payload_message) for a in targets], carrier)
-    return dict(zip(targets, sequences, strict=True))
+@dataclass(frozen=True, slots=True)
+class SetpointEntry:
+    """One encoded setpoint for a charger, identified by ``setpoint_id`` (its payload carries the same id)."""
+
+    charger_id: str
+    setpoint_id: str
+    payload: bytes
 
 
 def enqueue_notifications(
-    conn: Connection,
-    items: Sequence[tuple[str, notifications_pb2.Notification]],
-    carrier: str | None = None,
+    conn: Connection, entries: Sequence[NotificationEntry], carrier: str | None = None
 ) -> list[int]:
-    """Append (aggregator_id, notification) pairs, in order, in one statement; returns their sequences.
+    """Append encoded notifications, in order, in one statement; returns their sequences.
 
-    Each notification must have its ``payload`` oneof set; its notification_id,
-    sequence and create_time are assigned here.
+    Each gets a new notification_id, its sequence and create_time here.
     """
-    if not items:
+    if not entries:
         return []
     now = datetime.now(UTC)
-    encoded: dict[bytes, tuple[str, bytes]] = {}
-    rows: list[dict[str, Any]] = []
-    sequences = _allocate(conn, Channel.NOTIFICATIONS, [aggregator_id for aggregator_id, _ in items])
-    for (aggregator_id, message), sequence in zip(items, sequences, strict=True):
-        # The same message object is often sent to many aggregators: encode it once.
-        key = message.SerializeToString(deterministic=True)
-        entry = encoded.get(key)
-        if entry is None:
-            entry = encoded[key] = _encode_notification(message)
-        rows.append(
-            {
-                "aggregator_id": aggregator_id,
-                "sequence": sequence,
-                "notification_id": str(uuid.uuid4()),
-                "kind": entry[0],
-                "payload": entry[1],
-                "carrier": carrier,
-                "create_time": now,
-            }
-        )
+    sequences = _allocate(conn, Channel.NOTIFICATIONS, [entry.aggregator_id for entry in entries])
+    rows: list[dict[str, Any]] = [
+        {
+            "aggregator_id": entry.aggregator_id,
+            "sequence": sequence,
+            "notification_id": str(uuid.uuid4()),
+            "kind": entry.kind,
+            "payload": entry.payload,
+            "carrier": carrier,
+            "create_time": now,
+        }
+        for entry, sequence in zip(entries, sequences, strict=True)
+    ]
     conn.execute(sa.insert(_notifications), rows)
-    _announce(conn, Channel.NOTIFICATIONS, (aggregator_id for aggregator_id, _ in items))
+    _announce(conn, Channel.NOTIFICATIONS, (entry.aggregator_id for entry in entries))
     return sequences
-
-
-def enqueue_setpoint(
-    conn: Connection, charger_id: str, setpoint: market_pb2.Setpoint, carrier: str | None = None
-) -> int:
-    """Append one setpoint to a charger's stream; returns its sequence."""
-    addressed = market_pb2.Setpoint()
-    addressed.CopyFrom(setpoint)
-    addressed.charger_id = charger_id
-    return enqueue_setpoints(conn, [addressed], carrier)[0]
 
 
 def enqueue_setpoints(
-    conn: Connection, setpoints: Sequence[market_pb2.Setpoint], carrier: str | None = None
+    conn: Connection, entries: Sequence[SetpointEntry], carrier: str | None = None
 ) -> list[int]:
-    """Append setpoints (each addressed by its ``charger_id``), in order, in one statement; returns their sequences.
-
-    A setpoint without ``setpoint_id`` gets a new UUID (the caller's message
-    is not modified).
-    """
-    if not setpoints:
+    """Append encoded setpoints, in order, in one statement; returns their sequences."""
+    if not entries:
         return []
-    if not all(setpoint.charger_id for setpoint in setpoints):
-        raise ValueError("every setpoint must name the charger it is for")
     now = datetime.now(UTC)
-    sequences = _allocate(conn, Channel.SETPOINTS, [setpoint.charger_id for setpoint in setpoints])
-    rows: list[dict[str, Any]] = []
-    for setpoint, sequence in zip(setpoints, sequences, strict=True):
-        setpoint_id = setpoint.setpoint_id
-        if setpoint_id:
-            payload = setpoint.SerializeToString()
-        else:
-            setpoint_id = str(uuid.uuid4())
-            identified = market_pb2.Setpoint()
-            identified.CopyFrom(setpoint)
-            identified.setpoint_id = setpoint_id
-            payload = identified.SerializeToString()
-        rows.append(
-            {
-                "charger_id": setpoint.charger_id,
-                "sequence": sequence,
-                "setpoint_id": setpoint_id,
-                "payload": payload,
-                "carrier": carrier,
-                "create_time": now,
-                "ack_time": None,
-                "accepted": None,
-                "ack_reason": None,
-            }
-        )
+    sequences = _allocate(conn, Channel.SETPOINTS, [entry.charger_id for entry in entries])
+    rows: list[dict[str, Any]] = [
+        {
+            "charger_id": entry.charger_id,
+            "sequence": sequence,
+            "setpoint_id": entry.setpoint_id,
+            "payload": entry.payload,
+            "carrier": carrier,
+            "create_time": now,
+            "ack_time": None,
+            "accepted": None,
+            "ack_reason": None,
+        }
+        for entry, sequence in zip(entries, sequences, strict=True)
+    ]
     conn.execute(sa.insert(_setpoints), rows)
-    _announce(conn, Channel.SETPOINTS, (setpoint.charger_id for setpoint in setpoints))
+    _announce(conn, Channel.SETPOINTS, (entry.charger_id for entry in entries))
     return sequences
-
-
-def notification_from(item: OutboxItem) -> notifications_pb2.Notification:
-    """The vgi.common.v1.Notification an item stands for, sequence and id included."""
-    notification = notifications_pb2.Notification.FromString(item.payload)
-    notification.notification_id = item.item_id
-    notification.sequence = item.sequence
-    notification.create_time.FromDatetime(item.create_time)
-    return notification
-
-
-def setpoint_from(item: OutboxItem) -> market_pb2.Setpoint:
-    """The vgi.common.v1.Setpoint an item stands for."""
-    return market_pb2.Setpoint.FromString(item.payload)
 
 
 def cursor(conn: Connection, channel: Channel, subscriber_id: str) -> Cursor:
@@ -435,15 +379,3 @@ def _channel_columns(channel: Channel) -> tuple[sa.Table, sa.Column[str], sa.Col
     if channel is Channel.NOTIFICATIONS:
         return _notifications, _notifications.c.aggregator_id, _notifications.c.notification_id
     return _setpoints, _setpoints.c.charger_id, _setpoints.c.setpoint_id
-
-
-def _encode_notification(message: notifications_pb2.Notification) -> tuple[str, bytes]:
-    kind = message.WhichOneof("payload")
-    if kind is None:
-        raise ValueError("a notification needs its payload set")
-    bare = notifications_pb2.Notification()
-    bare.CopyFrom(message)
-    bare.ClearField("notification_id")
-    bare.ClearField("sequence")
-    bare.ClearField("create_time")
-    return kind, bare.SerializeToString()

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from domain.errors import FieldViolation, InvalidArgument
+from domain.prices import PriceCurve
 from store import pagination, registry
 from store.registry_tables import PriceCurveRow
 from store.tables import AggregatorRow
@@ -18,19 +19,6 @@ from store.tables import AggregatorRow
 price_curves = PriceCurveRow.__table__  # type: ignore[attr-defined]
 _aggregators = AggregatorRow.__table__  # type: ignore[attr-defined]
 CURRENCY = "CNY"
-
-
-@dataclass(frozen=True, slots=True)
-class PriceCurve:
-    """A curve: ``prices[i]`` (CNY per kWh, exact) holds from start_time + i·step_minutes."""
-
-    price_curve_id: str
-    kind: str
-    grid_node_id: str
-    start_time: datetime
-    step_minutes: int
-    prices: tuple[Decimal, ...]
-    publish_time: datetime | None = None
 
 
 def publish(conn: Connection, curve: PriceCurve, now: datetime) -> PriceCurve:

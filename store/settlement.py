@@ -46,7 +46,6 @@ from fractions import Fraction
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from vgi.common.v1 import notifications_pb2
 
 from domain import baseline as shared
 from domain import events as rules
@@ -56,6 +55,7 @@ from domain.calendar import SLOT_MINUTES, SlotWindow, local_day, slot_index, slo
 from domain.errors import Aborted, FailedPrecondition, NotFound, PreconditionViolation
 from domain.evaluation import Direction, Evaluation, SlotEvaluation, evaluate
 from domain.events import Actor, EventState
+from domain.notices import StatementReady
 from domain.settlement import (
     DeltaLine,
     EventPrices,
@@ -66,8 +66,9 @@ from domain.settlement import (
     build_adjustment,
     build_statement,
 )
-from store import baselines, market_proto, pagination, programs, telemetry
+from store import baselines, pagination, programs, telemetry
 from store import events as event_store
+from store.db import notify
 from store.events import Event
 from store.market_tables import BidSlotRow, ClearedQuantityRow, InstructionRow
 from store.programs import Program
@@ -390,12 +391,7 @@ def _lock_event(conn: Connection, event_id: str) -> None:
 
 
 def _announce(conn: Connection, record: StatementRecord, carrier: str | None) -> None:
-    market_proto.notify(
-        conn,
-        record.statement.aggregator_id,
-        carrier,
-        statement_ready=notifications_pb2.StatementReady(statement=record.name),
-    )
+    notify(conn, StatementReady(record.statement.aggregator_id, record.name), carrier)
 
 
 def _exact(value: Fraction | None) -> str | None:

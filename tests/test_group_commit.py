@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from store.db import Database, after_commit
+from wire import notices as wire_notices
 
 from waiting import WAIT_S
 
@@ -27,7 +28,7 @@ _INSERT = sa.text("INSERT INTO probe (n, parent) VALUES (:n, :parent)")
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url, threads=4)
+    database = Database(database_url, threads=4, publisher=wire_notices.publish)
     await database.write(
         lambda conn: conn.exec_driver_sql(
             "CREATE TABLE probe (n INTEGER PRIMARY KEY,"

@@ -42,6 +42,7 @@ from server.servicers import Deps
 from store import ocpp, outbox, registry, telemetry
 from store.ocpp import Station, Transaction
 from store.outbox import Channel, OutboxItem
+from wire import outbox as wire_outbox
 
 log = logging.getLogger(__name__)
 
@@ -270,7 +271,8 @@ class StationLink:
         """Re-apply the profile in force, then put each setpoint of the charger's stream to the station
         and record its verdict as the device acknowledgement; runs until cancelled."""
         charger_id = self.charger_id
-        in_force = await self.deps.db.read(lambda conn: ocpp.profile_in_force(conn, charger_id, clock.now()))
+        payload = await self.deps.db.read(lambda conn: ocpp.last_accepted_setpoint(conn, charger_id))
+        in_force = wire_outbox.setpoint_in_force(payload, clock.now())
         loaded = await self.deps.db.read(lambda conn: ocpp.running_transaction(conn, charger_id))
         if self._running is None:  # unless a start on this connection came first
             self._running = loaded
@@ -279,7 +281,7 @@ class StationLink:
             log.info("station %s: profile in force re-applied, accepted=%s %s", charger_id, accepted, reason)
 
         async def put(item: OutboxItem) -> None:
-            setpoint = outbox.setpoint_from(item)
+            setpoint = wire_outbox.setpoint_from(item)
             transaction = self._running
             releasing = setpoint.valid_until.ToDatetime(tzinfo=clock.now().tzinfo) <= clock.now()
             if transaction is None and not releasing:

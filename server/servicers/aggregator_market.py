@@ -19,10 +19,11 @@ from domain.evaluation import Direction
 from server.scheduler import HEARTBEAT_TIMEOUT
 from server.servicers import Deps, caller
 from server.servicers.dispatch_market import now, stamp
-from store import bids, capacity, idempotency, instructions, market_proto
+from store import bids, capacity, idempotency, instructions
 from store import events as event_store
 from store.events import Event
 from store.idempotency import IdempotencyKey
+from wire import market as market_proto
 
 SERVICE = "/vgi.aggregator.v1.AggregatorService/"
 

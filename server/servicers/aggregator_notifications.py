@@ -18,6 +18,7 @@ from server.servicers import Deps, caller
 from store import idempotency, outbox
 from store.idempotency import IdempotencyKey
 from store.outbox import Channel, OutboxItem
+from wire import outbox as wire_outbox
 
 _ACK_NOTIFICATIONS = "/vgi.aggregator.v1.AggregatorService/AckNotifications"
 
@@ -38,7 +39,9 @@ class AggregatorNotifications:
         aggregator_id = _aggregator_id()
 
         async def write(item: OutboxItem) -> None:
-            await context.write(pb.StreamNotificationsResponse(notification=outbox.notification_from(item)))
+            await context.write(
+                pb.StreamNotificationsResponse(notification=wire_outbox.notification_from(item))
+            )
 
         async with self.deps.dispatcher.subscription(
             Channel.NOTIFICATIONS, aggregator_id, request.after_sequence

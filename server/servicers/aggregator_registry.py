@@ -19,10 +19,10 @@ from interceptors.errors import status_for
 from interceptors.validation import Rejected
 from server import clock
 from server.servicers import Deps, caller
-from server.servicers import resources_proto as convert
 from server.servicers.batch_audit import audit_batch
 from store import capacity, idempotency, registry, telemetry
 from store.idempotency import IdempotencyKey
+from wire import resources as convert
 
 SERVICE = "/vgi.aggregator.v1.AggregatorService/"
 
@@ -91,7 +91,7 @@ class AggregatorRegistry:
         principal = caller()
         tenant = convert.tenant_of(principal)
         items = [convert.charger_from(c) for c in request.chargers]
-        timeout = convert.heartbeat_timeout(self.deps.settings)
+        timeout = self.deps.settings.heartbeat_timeout()
         now = clock.now()
 
         def effect(conn: Connection) -> pb.BatchUpsertChargersResponse:
@@ -114,7 +114,7 @@ class AggregatorRegistry:
     ) -> pb.GetChargerResponse:
         tenant = convert.tenant_of(caller())
         station_id, charger_id = convert.parse_charger_name(request.name, tenant)
-        timeout = convert.heartbeat_timeout(self.deps.settings)
+        timeout = self.deps.settings.heartbeat_timeout()
         now = clock.now()
         record = await self.deps.db.read(
             lambda conn: registry.get_charger(conn, tenant, station_id, charger_id, now, timeout)
@@ -125,7 +125,7 @@ class AggregatorRegistry:
         self, request: pb.ListChargersRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListChargersResponse:
         tenant = convert.tenant_of(caller())
-        timeout = convert.heartbeat_timeout(self.deps.settings)
+        timeout = self.deps.settings.heartbeat_timeout()
         now = clock.now()
         page = await self.deps.db.read(
             lambda conn: registry.list_chargers(
@@ -149,7 +149,7 @@ class AggregatorRegistry:
         principal = caller()
         tenant = convert.tenant_of(principal)
         station_id, charger_id = convert.parse_charger_name(request.name, tenant)
-        timeout = convert.heartbeat_timeout(self.deps.settings)
+        timeout = self.deps.settings.heartbeat_timeout()
         now = clock.now()
 
         def effect(conn: Connection) -> pb.DeleteChargerResponse:
@@ -227,7 +227,7 @@ class AggregatorRegistry:
         self, request: pb.GetAdjustableCapacityRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetAdjustableCapacityResponse:
         scope = convert.AGGREGATOR_PREFIX + convert.tenant_of(caller())
-        timeout = convert.heartbeat_timeout(self.deps.settings)
+        timeout = self.deps.settings.heartbeat_timeout()
         now = clock.now()
         want_forecast = request.HasField("forecast_day_start_time")
         day_start = convert.to_datetime(request.forecast_day_start_time)
@@ -253,7 +253,7 @@ class AggregatorRegistry:
         """
         principal = caller()
         tenant = convert.tenant_of(principal)
-        skew = convert.max_skew(self.deps.settings)
+        skew = self.deps.settings.max_skew()
         async for request in request_iterator:
             if isinstance(request, Rejected):
                 yield _rejected(request.request.batch.batch_id, request.error)

@@ -32,9 +32,10 @@ from infra.observability.metrics import METRICS
 from server import clock
 from server.delivery import deliver
 from server.servicers import Deps, caller, device_access
-from server.servicers import resources_proto as convert
 from store import outbox, telemetry
 from store.outbox import Channel, OutboxItem
+from wire import outbox as wire_outbox
+from wire import resources as convert
 
 HELLO_REQUIRED = "HELLO_REQUIRED"
 CHARGER_MISMATCH = "CHARGER_MISMATCH"
@@ -63,7 +64,7 @@ class DeviceStream:
                 await context.write(response)
 
         async def send_setpoint(item: OutboxItem) -> None:
-            setpoint = pb.SequencedSetpoint(sequence=item.sequence, setpoint=outbox.setpoint_from(item))
+            setpoint = pb.SequencedSetpoint(sequence=item.sequence, setpoint=wire_outbox.setpoint_from(item))
             await send(pb.ConnectResponse(setpoint=setpoint))
 
         await send(pb.ConnectResponse(welcome=self._welcome()))
@@ -88,7 +89,7 @@ class DeviceStream:
         charger_id: str,
         send: Callable[[pb.ConnectResponse], Awaitable[None]],
     ) -> None:
-        device = _Device(charger_id, convert.tenant_of(principal), convert.max_skew(self.deps.settings))
+        device = _Device(charger_id, convert.tenant_of(principal), self.deps.settings.max_skew())
         async for request in requests:
             result = await self.deps.db.write(device.effect(request, clock.now()))
             if request.HasField("meter_values"):

@@ -15,10 +15,10 @@ from domain.telemetry import batch_id_reused
 from infra.observability.metrics import METRICS
 from server import clock
 from server.servicers import Deps, caller, device_access
-from server.servicers import resources_proto as convert
 from store import idempotency, telemetry
 from store.db import after_commit
 from store.idempotency import IdempotencyKey
+from wire import resources as convert
 
 SERVICE = "/vgi.device.v1.DeviceService/"
 
@@ -38,7 +38,7 @@ class DeviceTelemetry:
         if charger_id is None:
             raise PermissionDenied("only devices upload meter values here", reason="NOT_A_DEVICE")
         readings = convert.readings(request.values)
-        skew = convert.max_skew(self.deps.settings)
+        skew = self.deps.settings.max_skew()
         now = clock.now()
 
         def effect(conn: Connection) -> pb.UploadMeterValuesResponse:

@@ -23,10 +23,11 @@ from infra.observability.tracing import link_from_current
 from server import clock
 from server.scheduler import HEARTBEAT_TIMEOUT
 from server.servicers import Deps, caller, instruction_signatures
-from store import aggregators, bids, idempotency, instructions, market_proto, registry
+from store import aggregators, bids, idempotency, instructions, registry
 from store import events as event_store
 from store.idempotency import IdempotencyKey
 from store.instructions import Target
+from wire import market as market_proto
 
 SERVICE = "/vgi.dispatch.v1.DispatchService/"
 

@@ -28,8 +28,9 @@ from domain.monitoring import MINUTE, Figures
 from server import clock
 from server.monitor import progress_signal
 from server.servicers import Deps
-from store import market_proto, monitoring
+from store import monitoring
 from store.monitoring import ProgressMinute
+from wire import market as market_proto
 
 BATCH = 100
 _LIVE = frozenset({EventState.PUBLISHED, EventState.BIDDING_CLOSED, EventState.CLEARED, EventState.EXECUTING})
@@ -77,7 +78,7 @@ def progress_message(minute: ProgressMinute) -> pb.StreamEventProgressResponse:
         baseline_w=minute.baseline_w,
         aggregators=[_aggregator(a.scope, a.figures) for a in minute.aggregators],
         nodes=[_node(n.scope, n.figures) for n in minute.nodes],
-        alarms=[monitoring.alarm_message(a) for a in minute.alarms],
+        alarms=[market_proto.alarm_message(a) for a in minute.alarms],
     )
 
 

@@ -11,31 +11,20 @@ from collections.abc import AsyncIterator
 
 import grpc
 from sqlalchemy.engine import Connection
-from vgi.common.v1 import notifications_pb2, prices_pb2
+from vgi.common.v1 import prices_pb2
 from vgi.dispatch.v1 import dispatch_service_pb2 as pb
 
+from domain.notices import PriceCurvePublished
 from infra.observability.tracing import link_from_current
 from server import clock
 from server.servicers import Deps, caller
-from server.servicers import resources_proto as convert
-from store import capacity, idempotency, outbox, prices, registry, statistics
+from store import capacity, idempotency, prices, registry, statistics
+from store.db import notify
 from store.idempotency import IdempotencyKey
+from wire import resources as convert
 
 SERVICE = "/vgi.dispatch.v1.DispatchService/"
 DEFAULT_STREAM_INTERVAL_S = 60
-
-
-def price_curve_to(curve: prices.PriceCurve) -> prices_pb2.PriceCurve:
-    return prices_pb2.PriceCurve(
-        name=f"priceCurves/{curve.price_curve_id}",
-        price_curve_id=curve.price_curve_id,
-        kind="PRICE_CURVE_KIND_" + curve.kind,
-        grid_node=convert.node_name(curve.grid_node_id),
-        start_time=convert.timestamp(curve.start_time),
-        step_minutes=curve.step_minutes,
-        prices=[convert.decimal_to_money(p) for p in curve.prices],
-        publish_time=convert.timestamp(curve.publish_time),
-    )
 
 
 def _kind(kind: int) -> str:
@@ -116,16 +105,11 @@ class DispatchRegistry:
         now, carrier = clock.now(), link_from_current()
 
         def effect(conn: Connection) -> pb.PublishPriceCurveResponse:
-            published = price_curve_to(prices.publish(conn, curve, now))
+            published = prices.publish(conn, curve, now)
             # Told in the same transaction: a committed curve is always announced (each delivery a span
             # linked to this call).
-            outbox.enqueue_notifications_for(
-                conn,
-                prices.audience(conn, curve),
-                notifications_pb2.Notification(price_curve=published),
-                carrier,
-            )
-            return pb.PublishPriceCurveResponse(price_curve=published)
+            notify(conn, PriceCurvePublished(published, tuple(prices.audience(conn, curve))), carrier)
+            return pb.PublishPriceCurveResponse(price_curve=convert.price_curve_message(published))
 
         key = IdempotencyKey(caller().uri, SERVICE + "PublishPriceCurve", request.request_id)
         return await idempotency.write_once(self.deps.db, key, request, pb.PublishPriceCurveResponse, effect)
@@ -143,13 +127,14 @@ class DispatchRegistry:
             )
         )
         return pb.ListPriceCurvesResponse(
-            price_curves=[price_curve_to(c) for c in page.curves], next_page_token=page.next_page_token
+            price_curves=[convert.price_curve_message(c) for c in page.curves],
+            next_page_token=page.next_page_token,
         )
 
     async def GetAdjustableCapacity(
         self, request: pb.GetAdjustableCapacityRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetAdjustableCapacityResponse:
-        timeout = convert.heartbeat_timeout(self.deps.settings)
+        timeout = self.deps.settings.heartbeat_timeout()
         now = clock.now()
         want_forecast = request.HasField("forecast_day_start_time")
         day_start = convert.to_datetime(request.forecast_day_start_time)
@@ -170,7 +155,7 @@ class DispatchRegistry:
         self, request: pb.StreamAdjustableCapacityRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.StreamAdjustableCapacityResponse]:
         """Each update is also remembered as its slot's history, the input of day-ahead forecasts."""
-        timeout = convert.heartbeat_timeout(self.deps.settings)
+        timeout = self.deps.settings.heartbeat_timeout()
         interval = request.interval_seconds or DEFAULT_STREAM_INTERVAL_S
 
         def measure(conn: Connection) -> capacity.RealtimeCapacity:
@@ -186,7 +171,7 @@ class DispatchRegistry:
     async def GetStatistics(
         self, request: pb.GetStatisticsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetStatisticsResponse:
-        timeout = convert.heartbeat_timeout(self.deps.settings)
+        timeout = self.deps.settings.heartbeat_timeout()
         now = clock.now()
         figures = await self.deps.db.read(
             lambda conn: statistics.statistics(conn, request.scope, now, timeout)

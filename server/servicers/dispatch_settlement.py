@@ -32,9 +32,10 @@ from domain.settlement import DeltaLine, StatementLine, StatementState
 from infra.observability.tracing import link_from_current
 from server.servicers import Deps, caller
 from server.servicers.dispatch_market import now
-from store import idempotency, market_proto
+from store import idempotency
 from store import settlement as store
 from store.idempotency import IdempotencyKey
+from wire import market as market_proto
 
 SERVICE = "/vgi.dispatch.v1.DispatchService/"
 

@@ -13,13 +13,14 @@ from vgi.operator.v1 import operator_service_pb2_grpc as pb_grpc
 
 from domain.errors import FieldViolation, InvalidArgument
 from server import clock
-from server.servicers import Deps, caller, resources_proto
+from server.servicers import Deps, caller
 from server.servicers.operator_clock import OperatorClock
 from server.servicers.operator_programs import OperatorPrograms
 from server.servicers.operator_security import OperatorSecurity
 from server.servicers.telemetry_view import TelemetryView
 from store import aggregators, idempotency, statistics
 from store.idempotency import IdempotencyKey
+from wire import resources as resources_proto
 
 _CREATE_AGGREGATOR = "/vgi.operator.v1.OperatorService/CreateAggregator"
 _UPDATE_AGGREGATOR = "/vgi.operator.v1.OperatorService/UpdateAggregator"
@@ -119,7 +120,7 @@ class OperatorService(
     async def GetStatistics(
         self, request: pb.GetStatisticsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetStatisticsResponse:
-        timeout = resources_proto.heartbeat_timeout(self.deps.settings)
+        timeout = self.deps.settings.heartbeat_timeout()
         now = clock.now()
         figures = await self._db.read(lambda conn: statistics.statistics(conn, request.scope, now, timeout))
         return pb.GetStatisticsResponse(statistics=resources_proto.statistics_to(figures))

@@ -30,8 +30,9 @@ from domain.events import ClearingMode
 from domain.settlement import PriceMode
 from server import clock
 from server.servicers import Deps, caller
-from store import idempotency, market_proto, programs
+from store import idempotency, programs
 from store.idempotency import IdempotencyKey
+from wire import market as market_proto
 
 SERVICE = "/vgi.operator.v1.OperatorService/"
 

@@ -22,9 +22,9 @@ from domain import exact
 from domain.telemetry_view import Scope, check_range, confine, parse_scope
 from server import clock
 from server.servicers import Deps, caller
-from server.servicers import resources_proto as convert
 from store import telemetry, telemetry_view
 from store.telemetry_view import AggregateCorrection, ChargerState, Correction, SlotMean, StoredReading
+from wire import resources as convert
 
 _SOURCES = {
     telemetry.REGISTER_SOURCE: monitoring_pb2.SLOT_SOURCE_REGISTER,
@@ -49,7 +49,7 @@ class TelemetryView:
 
     async def ListChargerStates(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         scope = self._scope(request.scope)
-        now, timeout = clock.now(), convert.heartbeat_timeout(self.deps.settings)
+        now, timeout = clock.now(), self.deps.settings.heartbeat_timeout()
         page = await self.deps.db.read(
             lambda conn: telemetry_view.charger_states(
                 conn, scope, now, timeout, page_size=request.page_size, page_token=request.page_token

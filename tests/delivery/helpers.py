@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from vgi.common.v1 import notifications_pb2
 
-from store import outbox
+from wire import outbox as wire_outbox
 
 from waiting import WAIT_S
 
@@ -25,7 +25,7 @@ def text_of(notification: notifications_pb2.Notification) -> str:
 
 def enqueue(pairs: list[tuple[str, str]]) -> Callable[[sa.Connection], list[int]]:
     """A db.write body enqueueing (aggregator_id, text) notifications in one transaction."""
-    return lambda conn: outbox.enqueue_notifications(conn, [(a, note(t)) for a, t in pairs])
+    return lambda conn: wire_outbox.enqueue_notifications(conn, [(a, note(t)) for a, t in pairs])
 
 
 async def read_n(call: Any, count: int) -> list[Any]:

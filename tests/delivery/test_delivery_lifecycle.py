@@ -16,7 +16,7 @@ from vgi.aggregator.v1 import aggregator_service_pb2 as pb
 from vgi.aggregator.v1 import aggregator_service_pb2_grpc as pb_grpc
 
 from infra.observability.tracing import PlatformSampler, link_from_current, use_tracer_provider
-from store import outbox
+from wire import outbox as wire_outbox
 
 from .helpers import note, read_n
 from waiting import until
@@ -52,7 +52,9 @@ async def test_every_delivery_is_a_span_linked_to_the_causing_call(
         carrier = link_from_current()
     assert carrier is not None
     await platform.db.write(
-        lambda conn: outbox.enqueue_notifications_for(conn, ["agg-1", "agg-2"], note("invitation"), carrier)
+        lambda conn: wire_outbox.enqueue_notifications_for(
+            conn, ["agg-1", "agg-2"], note("invitation"), carrier
+        )
     )
     for stream in streams:
         await read_n(stream, 1)
@@ -75,7 +77,7 @@ async def test_open_streams_end_with_unavailable_on_graceful_shutdown(
         stream = pb_grpc.AggregatorServiceStub(
             running.channel_for("vgi://aggregator/agg-1")
         ).StreamNotifications(pb.StreamNotificationsRequest())
-        await running.db.write(lambda conn: outbox.enqueue_notification(conn, "agg-1", note("before")))
+        await running.db.write(lambda conn: wire_outbox.enqueue_notification(conn, "agg-1", note("before")))
         await read_n(stream, 1)
         await running.platform.stop(grace=30)
         with pytest.raises(grpc.aio.AioRpcError) as ended:

@@ -20,9 +20,9 @@ from vgi.device.v1 import device_service_pb2_grpc as pb_grpc
 
 from clients.errors import NotFoundError, PermissionDeniedError
 from clients.streams import DeviceSession
-from store import outbox
 from store.outbox_tables import OutboxSetpointRow
 from store.telemetry_tables import MeterValueRow
+from wire import outbox as wire_outbox
 
 from waiting import WAIT_S, eventually
 
@@ -47,7 +47,7 @@ async def register_chargers(platform: Any) -> None:
 
 
 def setpoints(*pairs: tuple[str, int]) -> Callable[[sa.Connection], list[int]]:
-    return lambda conn: outbox.enqueue_setpoints(
+    return lambda conn: wire_outbox.enqueue_setpoints(
         conn, [market_pb2.Setpoint(charger_id=c, power_w=w, instruction="instructions/i-1") for c, w in pairs]
     )
 

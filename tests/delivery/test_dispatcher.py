@@ -14,17 +14,19 @@ from server.delivery import SLOW_CONSUMER, Dispatcher, InProcessWakeup, Subscrip
 from store import migrate, outbox
 from store.db import Database
 from store.outbox import Channel, OutboxItem
+from wire import notices as wire_notices
+from wire import outbox as wire_outbox
 
 from .helpers import note
 from waiting import WAIT_S, until
 
 
 def enqueue(aggregator_id: str, *texts: str) -> Callable[[sa.Connection], list[int]]:
-    return lambda conn: outbox.enqueue_notifications(conn, [(aggregator_id, note(t)) for t in texts])
+    return lambda conn: wire_outbox.enqueue_notifications(conn, [(aggregator_id, note(t)) for t in texts])
 
 
 def both(n: int) -> Callable[[sa.Connection], list[int]]:
-    return lambda conn: outbox.enqueue_notifications(
+    return lambda conn: wire_outbox.enqueue_notifications(
         conn, [("agg-slow", note(f"s{n}")), ("agg-fast", note(f"f{n}"))]
     )
 
@@ -34,13 +36,13 @@ async def take(subscription: Subscription, count: int) -> list[tuple[int, str]]:
     async with asyncio.timeout(WAIT_S):
         while len(got) < count:
             got.append(await subscription.get())
-    return [(i.sequence, outbox.notification_from(i).statement_ready.statement) for i in got]
+    return [(i.sequence, wire_outbox.notification_from(i).statement_ready.statement) for i in got]
 
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
     await asyncio.to_thread(migrate.upgrade, database_url)
-    database = Database(database_url, threads=4)
+    database = Database(database_url, threads=4, publisher=wire_notices.publish)
     try:
         yield database
     finally:
@@ -114,7 +116,7 @@ async def test_commits_of_another_process_arrive_through_the_poll(
     database_url: str, db: Database, make_dispatcher: Callable[..., Dispatcher]
 ) -> None:
     """A second Database + Dispatcher on the same store stands for another server process."""
-    other_db = Database(database_url, threads=2)
+    other_db = Database(database_url, threads=2, publisher=wire_notices.publish)
     try:
         other = make_dispatcher(other_db, poll_interval_s=600.0)
         await other.start()

@@ -21,7 +21,7 @@ from clients.sdk import channel_options
 from clients.streams import DeviceSession
 from infra.security.pki import load_jwt_signing_key
 from infra.security.tokens import AGGREGATOR_CLAIM, AUDIENCES, DEV_ISSUER, issue_token
-from store import outbox
+from wire import outbox as wire_outbox
 
 from waiting import WAIT_S
 
@@ -75,7 +75,7 @@ async def test_fan_out_to_1000_device_streams(database_url: str, platform_factor
             receivers = [asyncio.ensure_future(first_setpoint(s)) for s in sessions]
             await asyncio.sleep(0)  # let every receiver start waiting
             await running.db.write(
-                lambda conn: outbox.enqueue_setpoints(
+                lambda conn: wire_outbox.enqueue_setpoints(
                     conn,
                     [market_pb2.Setpoint(charger_id=c, power_w=1000 + n) for n, c in enumerate(chargers)],
                 )

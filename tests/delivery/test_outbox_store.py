@@ -15,6 +15,8 @@ from store import migrate, outbox
 from store.db import Database
 from store.outbox import Channel, Window
 from store.outbox_tables import OutboxSetpointRow
+from wire import notices as wire_notices
+from wire import outbox as wire_outbox
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 
@@ -30,7 +32,7 @@ def setpoint(charger_id: str, power_w: int) -> market_pb2.Setpoint:
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
     await asyncio.to_thread(migrate.upgrade, database_url)
-    database = Database(database_url, threads=4)
+    database = Database(database_url, threads=4, publisher=wire_notices.publish)
     try:
         yield database
     finally:
@@ -39,23 +41,23 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 async def test_sequences_are_dense_per_subscriber_in_enqueue_order(db: Database) -> None:
     first = await db.write(
-        lambda conn: outbox.enqueue_notifications(
+        lambda conn: wire_outbox.enqueue_notifications(
             conn, [("agg-a", alarm("a1")), ("agg-b", alarm("b1")), ("agg-a", alarm("a2"))], carrier=None
         )
     )
     assert first == [1, 1, 2]
     again = await db.write(
-        lambda conn: outbox.enqueue_notifications_for(conn, ["agg-b", "agg-a"], alarm("x"))
+        lambda conn: wire_outbox.enqueue_notifications_for(conn, ["agg-b", "agg-a"], alarm("x"))
     )
     assert again == {"agg-b": 2, "agg-a": 3}
 
     items = await db.read(lambda conn: outbox.read_unacked(conn, Channel.NOTIFICATIONS, "agg-a", 0, 100))
-    assert [(i.sequence, outbox.notification_from(i).statement_ready.statement) for i in items] == [
+    assert [(i.sequence, wire_outbox.notification_from(i).statement_ready.statement) for i in items] == [
         (1, "a1"),
         (2, "a2"),
         (3, "x"),
     ]
-    delivered = outbox.notification_from(items[0])
+    delivered = wire_outbox.notification_from(items[0])
     assert delivered.sequence == 1
     assert delivered.notification_id == items[0].item_id
     assert len({i.item_id for i in items}) == 3
@@ -63,19 +65,19 @@ async def test_sequences_are_dense_per_subscriber_in_enqueue_order(db: Database)
 
 async def test_a_rolled_back_enqueue_leaves_no_item_and_no_gap(db: Database) -> None:
     def enqueue_then_fail(conn: sa.Connection) -> None:
-        outbox.enqueue_setpoint(conn, "ch-1", setpoint("", 1000))
+        wire_outbox.enqueue_setpoint(conn, "ch-1", setpoint("", 1000))
         raise RuntimeError("the caller's effect failed")
 
     with pytest.raises(RuntimeError):
         await db.write(enqueue_then_fail)
-    assert await db.write(lambda conn: outbox.enqueue_setpoint(conn, "ch-1", setpoint("", 2000))) == 1
+    assert await db.write(lambda conn: wire_outbox.enqueue_setpoint(conn, "ch-1", setpoint("", 2000))) == 1
     items = await db.read(lambda conn: outbox.read_unacked(conn, Channel.SETPOINTS, "ch-1", 0, 10))
-    assert [(i.sequence, outbox.setpoint_from(i).power_w) for i in items] == [(1, 2000)]
+    assert [(i.sequence, wire_outbox.setpoint_from(i).power_w) for i in items] == [(1, 2000)]
 
 
 async def test_concurrent_writers_to_one_subscriber_get_distinct_sequences(db: Database) -> None:
     def enqueue(n: int) -> Callable[[sa.Connection], int]:
-        return lambda conn: outbox.enqueue_notification(conn, "agg-a", alarm(str(n)))
+        return lambda conn: wire_outbox.enqueue_notification(conn, "agg-a", alarm(str(n)))
 
     results = await asyncio.gather(*(db.write(enqueue(n)) for n in range(20)))
     assert sorted(results) == list(range(1, 21))
@@ -84,7 +86,7 @@ async def test_concurrent_writers_to_one_subscriber_get_distinct_sequences(db: D
 async def test_bulk_setpoints_and_windows(db: Database) -> None:
     chargers = [f"ch-{n:05d}" for n in range(3000)]
     sequences = await db.write(
-        lambda conn: outbox.enqueue_setpoints(
+        lambda conn: wire_outbox.enqueue_setpoints(
             conn, [setpoint(c, 7) for c in chargers] + [setpoint("ch-00001", 9)]
         )
     )
@@ -95,13 +97,13 @@ async def test_bulk_setpoints_and_windows(db: Database) -> None:
     assert all(len(f) == 1 for f in found[2:3000])
     assert [(i.subscriber_id, i.sequence) for i in found[3000]] == [("ch-00001", 2)]
     assert found[3001] == []
-    assert outbox.setpoint_from(found[1][1]).power_w == 9
-    assert found[0][0].item_id == outbox.setpoint_from(found[0][0]).setpoint_id != ""
+    assert wire_outbox.setpoint_from(found[1][1]).power_w == 9
+    assert found[0][0].item_id == wire_outbox.setpoint_from(found[0][0]).setpoint_id != ""
 
 
 async def test_acks_move_the_cursor_forward_only_and_not_past_the_stream(db: Database) -> None:
     await db.write(
-        lambda conn: outbox.enqueue_notifications(conn, [("agg-a", alarm(str(n))) for n in range(5)])
+        lambda conn: wire_outbox.enqueue_notifications(conn, [("agg-a", alarm(str(n))) for n in range(5)])
     )
     assert await db.write(lambda conn: outbox.ack_notifications(conn, "agg-a", 3, NOW)) == 3
     assert await db.write(lambda conn: outbox.ack_notifications(conn, "agg-a", 2, NOW)) == 3
@@ -119,7 +121,7 @@ async def test_acks_move_the_cursor_forward_only_and_not_past_the_stream(db: Dat
 
 
 async def test_setpoint_acks_are_recorded_per_setpoint(db: Database) -> None:
-    await db.write(lambda conn: outbox.enqueue_setpoints(conn, [setpoint("ch-1", p) for p in (1, 2, 3)]))
+    await db.write(lambda conn: wire_outbox.enqueue_setpoints(conn, [setpoint("ch-1", p) for p in (1, 2, 3)]))
     await db.write(lambda conn: outbox.ack_setpoints(conn, "ch-1", 2, False, "over the site limit", NOW))
     table = OutboxSetpointRow.__table__  # type: ignore[attr-defined]
     rows = await db.read(

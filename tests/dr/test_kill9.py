@@ -28,6 +28,7 @@ from clients.sdk import channel_options
 from domain.principal import Principal, Role
 from store import aggregators, migrate
 from store.db import Database
+from wire import notices as wire_notices
 
 from . import world
 from .test_realtime_dispatch import SESSIONS, _instruct
@@ -105,7 +106,7 @@ async def test_sigkill_after_the_grid_call_loses_no_instruction(
     database_url: str, dev_credentials: Any
 ) -> None:
     await asyncio.to_thread(migrate.upgrade, database_url)
-    db = Database(database_url, threads=2)
+    db = Database(database_url, threads=2, publisher=wire_notices.publish)
     try:
         await world.build(_Seeded(db), managed_sessions=SESSIONS)
     finally:
@@ -133,7 +134,7 @@ async def test_sigkill_after_the_grid_call_loses_no_instruction(
         ) == sorted((i.instruction_id, i.version, list(i.target.values_w)) for i in issued.instructions)
         await channel.close(None)
 
-    db = Database(database_url, threads=2)
+    db = Database(database_url, threads=2, publisher=wire_notices.publish)
     try:
         ids = {i.instruction_id for i in issued.instructions}
         for aggregator_id in ("agg-a", "agg-b"):

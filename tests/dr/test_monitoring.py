@@ -52,6 +52,7 @@ from server.monitor import Monitor
 from store import registry
 from store.db import Database
 from store.registry import Charger, GridNode, Session, Station
+from wire import notices as wire_notices
 
 from .world import ts
 
@@ -252,7 +253,7 @@ async def test_under_delivery_is_alarmed_and_redispatched(database_url: str, pla
 
         monitor = platform.platform.monitor
         # Another process's monitor over its own connection pool races for the same minute.
-        other = Monitor(Database(database_url, threads=2))
+        other = Monitor(Database(database_url, threads=2, publisher=wire_notices.publish))
         try:
             for aggregator_id, power in (("agg-a", 6_900), ("agg-b", 3_500), ("agg-c", 3_500)):
                 await upload(platform, aggregator_id, [power] * CHARGERS[aggregator_id], m0)

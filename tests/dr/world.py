@@ -18,6 +18,7 @@ from vgi.common.v1 import aggregator_pb2, market_pb2, notifications_pb2, types_p
 from domain.calendar import SHANGHAI
 from store import capacity, outbox, registry
 from store.registry import Charger, GridNode, Session, Station
+from wire import outbox as wire_outbox
 
 NODE = "ta-1"
 AGGREGATORS = ("agg-a", "agg-b", "agg-c")
@@ -146,7 +147,7 @@ async def notifications(platform: Any, aggregator_id: str) -> list[notifications
 
     def read(conn: Connection) -> list[notifications_pb2.Notification]:
         items = outbox.read_unacked(conn, outbox.Channel.NOTIFICATIONS, aggregator_id, 0, 10_000)
-        return [outbox.notification_from(item) for item in items]
+        return [wire_outbox.notification_from(item) for item in items]
 
     result: list[notifications_pb2.Notification] = await platform.db.read(read)
     return result
@@ -155,7 +156,7 @@ async def notifications(platform: Any, aggregator_id: str) -> list[notifications
 async def setpoints(platform: Any, charger_id: str) -> list[market_pb2.Setpoint]:
     def read(conn: Connection) -> list[market_pb2.Setpoint]:
         items = outbox.read_unacked(conn, outbox.Channel.SETPOINTS, charger_id, 0, 10_000)
-        return [outbox.setpoint_from(item) for item in items]
+        return [wire_outbox.setpoint_from(item) for item in items]
 
     result: list[market_pb2.Setpoint] = await platform.db.read(read)
     return result

@@ -13,13 +13,14 @@ from server.cli import main
 from server.ocpp import passwords
 from store import migrate, ocpp
 from store.db import Database
+from wire import notices as wire_notices
 
 from . import helpers
 
 
 async def test_password_command(database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     await asyncio.to_thread(migrate.upgrade, database_url)
-    db = Database(database_url, threads=2)
+    db = Database(database_url, threads=2, publisher=wire_notices.publish)
     try:
         await world.build(_Seeded(db))
         await helpers.register(_Seeded(db), "cp-cli")

@@ -29,6 +29,7 @@ from server.ocpp.mapping import format_time
 from store import migrate
 from store.db import Database
 from store.telemetry import meter_values as meter_values_table
+from wire import notices as wire_notices
 
 from . import helpers
 
@@ -96,7 +97,7 @@ def _meter_values(seq: int, at: datetime) -> str:
 
 async def test_sigkill_loses_no_answered_meter_value(database_url: str, dev_credentials: Any) -> None:
     await asyncio.to_thread(migrate.upgrade, database_url)
-    db = Database(database_url, threads=2)
+    db = Database(database_url, threads=2, publisher=wire_notices.publish)
     try:
         await world.build(_Seeded(db))
         await helpers.register(_Seeded(db), STATION)
@@ -122,7 +123,7 @@ async def test_sigkill_loses_no_answered_meter_value(database_url: str, dev_cred
             with pytest.raises(ConnectionClosed):
                 await station.recv()
 
-    db = Database(database_url, threads=2)
+    db = Database(database_url, threads=2, publisher=wire_notices.publish)
     try:
         mv = meter_values_table.c
         rows = await db.read(

@@ -33,9 +33,11 @@ from domain.principal import Role
 from infra.security.pki import load_jwt_signing_key
 from infra.security.tokens import DEV_ISSUER, KeySet, TokenVerifier
 from server.delivery import BAD_CURSOR, Dispatcher
-from store import migrate, outbox
+from store import migrate
 from store.db import Database
 from store.outbox import Channel
+from wire import notices as wire_notices
+from wire import outbox as wire_outbox
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -84,7 +86,7 @@ async def test_stream_cursors_beyond_the_store_range_are_invalid_argument(platfo
 
 async def test_one_subscribers_unreadable_window_never_stalls_the_others(database_url: str) -> None:
     await asyncio.to_thread(migrate.upgrade, database_url)
-    db = Database(database_url, threads=4)
+    db = Database(database_url, threads=4, publisher=wire_notices.publish)
     dispatcher = Dispatcher(db, poll_interval_s=0.2)
     await dispatcher.start()
     try:
@@ -97,7 +99,7 @@ async def test_one_subscribers_unreadable_window_never_stalls_the_others(databas
                 await db.write(enqueue([("agg-good", f"good {n}"), ("agg-evil", f"evil {n}")]))
                 async with asyncio.timeout(WAIT_S):
                     item = await good.get()
-                assert text_of(outbox.notification_from(item)) == f"good {n}"
+                assert text_of(wire_outbox.notification_from(item)) == f"good {n}"
             # Where the store refuses the window (SQLite), that stream alone is ended with a reason.
             if database_url.startswith("sqlite"):
                 with pytest.raises(InvalidArgument) as ended:

@@ -30,6 +30,7 @@ from infra.observability.grpc_client import client_interceptors
 from store import aggregators, registry
 from store.db import Database
 from store.registry import Charger, GridNode, Station
+from wire import notices as wire_notices
 
 from .conftest import MakeTracing
 from .otlp_receiver import otlp_receiver
@@ -63,7 +64,7 @@ async def _register_charger_1(database_url: str) -> None:
             conn, "agg-1", [Charger("charger-1", "st-1", "AC", 7_000, 0, False, True)], now
         )
 
-    db = Database(database_url, threads=1)
+    db = Database(database_url, threads=1, publisher=wire_notices.publish)
     try:
         await db.write(seed)
     finally:

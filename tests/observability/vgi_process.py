@@ -26,6 +26,7 @@ from vgi.common.v1 import telemetry_pb2
 from clients.auth import bearer_interceptors
 from clients.sdk import OperatorClient, channel_options
 from store.db import Database
+from wire import notices as wire_notices
 
 from waiting import until
 
@@ -139,7 +140,7 @@ async def seed(served: VgiProcess, credentials: DevCredentials, database_url: st
         def __init__(self, operator: OperatorClient, db: Database) -> None:
             self.operator, self.db = operator, db
 
-    db = Database(database_url, threads=1)
+    db = Database(database_url, threads=1, publisher=wire_notices.publish)
     try:
         async with channel(served, credentials, OPERATOR.uri) as operator:
             await world.build(

@@ -15,6 +15,7 @@ from store import outbox
 from store.outbox import Channel
 from store.outbox_tables import OutboxNotificationRow, OutboxSetpointRow
 from store.tables import IdempotencyKeyRow
+from wire import outbox as wire_outbox
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -40,9 +41,11 @@ async def test_purge_removes_only_aged_keys_and_acknowledged_items(platform: Any
 
     def fill(conn: Any) -> None:
         for _ in range(5):
-            outbox.enqueue_notification(conn, "agg-0", alarm)
-            outbox.enqueue_notification(conn, "agg-1", alarm)
-            outbox.enqueue_setpoint(conn, "charger-1", market_pb2.Setpoint(setpoint_id="s", power_w=1000))
+            wire_outbox.enqueue_notification(conn, "agg-0", alarm)
+            wire_outbox.enqueue_notification(conn, "agg-1", alarm)
+            wire_outbox.enqueue_setpoint(
+                conn, "charger-1", market_pb2.Setpoint(setpoint_id="s", power_w=1000)
+            )
         now = datetime.now(UTC)
         outbox.ack_notifications(conn, "agg-0", 3, now)  # agg-1 acknowledged nothing
         outbox.ack_setpoints(conn, "charger-1", 5, True, "", now)

@@ -41,6 +41,7 @@ from clients.sdk import secure_channel
 from domain.principal import Principal
 from store import aggregators, migrate
 from store.db import Database
+from wire import notices as wire_notices
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60.0
@@ -183,7 +184,7 @@ def channel(
 
 @contextlib.asynccontextmanager
 async def store(database_url: str) -> AsyncIterator[Database]:
-    db = Database(database_url, threads=2)
+    db = Database(database_url, threads=2, publisher=wire_notices.publish)
     try:
         yield db
     finally:

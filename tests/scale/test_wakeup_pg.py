@@ -13,6 +13,7 @@ from delivery.helpers import enqueue
 from server.wakeup_pg import PgNotifyWakeup, channel_for, decode, encode, wakeup_for
 from store.db import Database
 from store.outbox import Channel
+from wire import notices as wire_notices
 
 from .conftest import migrated_schema, store
 from waiting import until, within
@@ -35,8 +36,8 @@ def test_payloads_stay_under_the_notify_limit_and_name_every_subscriber() -> Non
 
 
 def test_the_setting_picks_the_wakeup(tmp_path: object, database_url: str) -> None:
-    sqlite = Database(f"sqlite:///{tmp_path}/vgi.db", threads=1)
-    postgres = Database(database_url, threads=1)
+    sqlite = Database(f"sqlite:///{tmp_path}/vgi.db", threads=1, publisher=wire_notices.publish)
+    postgres = Database(database_url, threads=1, publisher=wire_notices.publish)
     try:
         assert wakeup_for("auto", sqlite) is None
         assert wakeup_for("local", postgres) is None

@@ -38,6 +38,7 @@ from store import aggregators, migrate, registry, telemetry
 from store.db import Database
 from store.registry import Charger, GridNode, Session, Station
 from store.telemetry import corrections_table, meter_values
+from wire import notices as wire_notices
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -53,7 +54,7 @@ FAR = timedelta(days=3650)  # the ingest's skew bound, far away: every time here
 
 @pytest.fixture
 def store(database_url: str) -> Iterator[Database]:
-    db = Database(database_url, threads=2)
+    db = Database(database_url, threads=2, publisher=wire_notices.publish)
     migrate.upgrade(database_url)
     try:
         yield db

@@ -26,6 +26,7 @@ from store import aggregators, migrate, registry, telemetry
 from store.db import Database
 from store.registry import Charger, GridNode, Station
 from store.telemetry import corrections_table, meter_values
+from wire import notices as wire_notices
 
 from waiting import until, within
 
@@ -39,7 +40,7 @@ T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 def store(database_url: str) -> Iterator[Database]:
     if not database_url.startswith("postgresql"):
         pytest.skip("SQLite runs one writer at a time: two inserts never race")
-    db = Database(database_url, threads=2)
+    db = Database(database_url, threads=2, publisher=wire_notices.publish)
     migrate.upgrade(database_url)
     now = datetime.now(UTC)
     with db.engine.begin() as conn:

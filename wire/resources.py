@@ -15,12 +15,12 @@ from typing import Any, TypeVar
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import money_pb2
-from vgi.common.v1 import capacity_pb2, resources_pb2, statistics_pb2, telemetry_pb2
+from vgi.common.v1 import capacity_pb2, prices_pb2, resources_pb2, statistics_pb2, telemetry_pb2
 
 from domain.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
+from domain.prices import PriceCurve
 from domain.principal import Principal
 from domain.telemetry import Aggregate, Reading, from_ppb, to_ppb
-from server.config import Settings
 from store import capacity, registry
 from store.prices import CURRENCY
 from store.statistics import Statistics
@@ -32,14 +32,6 @@ M = TypeVar("M")
 R = TypeVar("R")
 #: Converts a time to a Timestamp (``timestamp``, or a batch's cached form of it).
 Stamp = Callable[[datetime | None], Timestamp | None]
-
-
-def heartbeat_timeout(settings: Settings) -> timedelta:
-    return timedelta(seconds=settings.heartbeat_timeout_seconds)
-
-
-def max_skew(settings: Settings) -> timedelta:
-    return timedelta(seconds=settings.telemetry_max_skew_seconds)
 
 
 def tenant_of(principal: Principal) -> str:
@@ -388,4 +380,17 @@ def statistics_to(record: Statistics) -> statistics_pb2.Statistics:
         rated_discharge_w=record.rated_discharge_w,
         decrease_w=record.decrease_w,
         increase_w=record.increase_w,
+    )
+
+
+def price_curve_message(curve: PriceCurve) -> prices_pb2.PriceCurve:
+    return prices_pb2.PriceCurve(
+        name=f"priceCurves/{curve.price_curve_id}",
+        price_curve_id=curve.price_curve_id,
+        kind="PRICE_CURVE_KIND_" + curve.kind,
+        grid_node=node_name(curve.grid_node_id),
+        start_time=timestamp(curve.start_time),
+        step_minutes=curve.step_minutes,
+        prices=[decimal_to_money(p) for p in curve.prices],
+        publish_time=timestamp(curve.publish_time),
     )

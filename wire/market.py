@@ -1,34 +1,33 @@
-"""Market records ⇄ vgi.common.v1 messages, and the notifications they travel in.
+"""Market records ⇄ vgi.common.v1 messages.
 
-Shared by the servicers (responses) and the store (notifications committed in
-the same transaction as the change they announce, SPEC section 7), so an
-aggregator reads the same Event, Instruction or ClearingResult on its stream
-as the grid reads in its answer.
+Shared by the servicers (responses) and the notice encoder (``wire.notices``:
+notifications committed in the same transaction as the change they announce,
+SPEC section 7), so an aggregator reads the same Event, Instruction or
+ClearingResult on its stream as the grid reads in its answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import money_pb2
-from sqlalchemy.engine import Connection
-from vgi.common.v1 import market_pb2, notifications_pb2, types_pb2
+from vgi.common.v1 import market_pb2, types_pb2
 
 from domain.baseline import BaselineMethod
+from domain.clearing import ClearedQuantity, Clearing
+from domain.dispatch import Instruction
 from domain.errors import FieldViolation, InvalidArgument
 from domain.evaluation import Direction
-from domain.events import ClearingMode, EventState, EventType
+from domain.events import ClearingMode, Event, EventState, EventType
+from domain.monitoring import DEVIATION, REDISPATCH, Alarm
 from domain.settlement import PriceMode, from_units_nanos, to_units_nanos
-from store import outbox
 
 if TYPE_CHECKING:
-    from store.bids import Bid, ClearedQuantity, Clearing
-    from store.events import Event
-    from store.instructions import Instruction
+    from store.bids import Bid
 
 CURRENCY = "CNY"
 K = TypeVar("K")
@@ -63,6 +62,7 @@ PRICE_MODES = {
     PriceMode.PAY_AS_BID: market_pb2.PRICE_MODE_PAY_AS_BID,
     PriceMode.DIRECT_CONTROL: market_pb2.PRICE_MODE_ANNOUNCED,
 }
+ALARM_KINDS = {DEVIATION: market_pb2.ALARM_KIND_DEVIATION, REDISPATCH: market_pb2.ALARM_KIND_REDISPATCH}
 BASELINE_METHODS = {
     BaselineMethod.TOP5_OF_10: market_pb2.BASELINE_METHOD_TOP5_OF_10,
     BaselineMethod.RECENT5: market_pb2.BASELINE_METHOD_RECENT5,
@@ -210,11 +210,12 @@ def instruction_message(instruction: Instruction) -> market_pb2.Instruction:
     return message
 
 
-def notify(conn: Connection, aggregator_id: str, carrier: str | None, **payload: Any) -> None:
-    """Commit one notification (``payload``: the oneof case and its message) to the aggregator's stream."""
-    outbox.enqueue_notification(conn, aggregator_id, notifications_pb2.Notification(**payload), carrier)
-
-
-def notify_all(conn: Connection, aggregator_ids: Iterable[str], carrier: str | None, **payload: Any) -> None:
-    """The same notification to several aggregators, in one statement."""
-    outbox.enqueue_notifications_for(conn, aggregator_ids, notifications_pb2.Notification(**payload), carrier)
+def alarm_message(alarm: Alarm) -> market_pb2.Alarm:
+    return market_pb2.Alarm(
+        alarm_id=alarm.alarm_id,
+        kind=ALARM_KINDS[alarm.kind],
+        event=f"events/{alarm.event_id}",
+        aggregator=f"aggregators/{alarm.aggregator_id}",
+        message=alarm.message,
+        raise_time=timestamp(alarm.raise_time),
+    )
