@@ -5,6 +5,10 @@ A surface module defines a class named like the proto service (e.g.
 ``Deps``; ``server.app`` finds it by that name. RPCs it does not override
 fall through to the generated base, which raises NotImplementedError →
 UNIMPLEMENTED with ErrorInfo reason NOT_IMPLEMENTED.
+
+A mutating RPC parses its request, then ``return await write_once(self.deps.db,
+request, XResponse, effect)`` where ``effect(uow)`` calls a use case
+(``application.<capability>``) and encodes its record (``wire``).
 """
 
 from __future__ import annotations
