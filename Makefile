@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 BUF := node_modules/.bin/buf
 VGI_CONFIG ?=
 
-.PHONY: run run-insecure test install gen check-contracts lint typecheck pytest contracts-release demo bench bench-quick hunt fuzz partner-kit go-toolchain clean
+.PHONY: run run-insecure test unit install gen check-contracts lint typecheck pytest contracts-release demo bench bench-quick hunt fuzz partner-kit go-toolchain clean
 
 ## install: the virtualenv with pinned packages and the project in editable mode (Python 3.11+ only).
 ## buf (Node/npm) is installed only by the targets that check contracts (check-contracts, contracts-release, test).
@@ -99,6 +99,11 @@ typecheck: install
 ## pytest: the test suite, on SQLite and, when one answers on 127.0.0.1:5432, on PostgreSQL.
 pytest: install $(BUF) go-toolchain
 	$(VENV)/bin/pytest -q
+
+## unit: the fast tier (well under a minute): the domain rules and the application use cases on a real SQLite
+## store, no gRPC server (tests/domain, tests/application; their PostgreSQL half runs in `make pytest`).
+unit: install
+	$(VENV)/bin/pytest -q -k "not postgres" tests/domain tests/application
 
 ## bench: every SPEC section 5 target against its baseline measured in the same run (under 10 minutes);
 ## prints the table and writes bench/results/latest.json.

@@ -24,18 +24,20 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection
 
-from infra.observability.tracing import start_linked_span
+from application import dispatch, market
+from application.dispatch import HEARTBEAT_TIMEOUT
+from application.uow import UnitOfWork
 from server import clock as platform_clock
 from store import events as event_store
 from store import instructions
 from store.db import Database
 from store.faults import OutageLog
 
+__all__ = ["BATCH", "HEARTBEAT_TIMEOUT", "Scheduler", "TickResult"]
+
 log = logging.getLogger(__name__)
 
 BATCH = 100
-HEARTBEAT_TIMEOUT = timedelta(seconds=120)
-"""How recent a meter value must be to count as a session's present power (SPEC F3 P0)."""
 
 
 @dataclass(frozen=True)
@@ -74,18 +76,10 @@ class Scheduler:
 
     @staticmethod
     def _advance(conn: Connection, event_id: str, at: datetime) -> int:
-        event = event_store.get(conn, event_id)
-        after = event_store.advance(conn, event, at)
-        return len(after.transitions) - len(event.transitions)
+        return market.advance_event(UnitOfWork(conn, at), event_id)
 
     def _start(self, conn: Connection, instruction: instructions.Instruction, at: datetime) -> bool:
-        if not instructions.claim_setpoints(conn, instruction, at):
-            return False
-        carrier = instructions.carrier_of(conn, instruction)
-        # The setpoints belong to the grid's call that caused the instruction, not to this tick.
-        with start_linked_span("vgi.market.setpoints", carrier):
-            instructions.send_setpoints(conn, instruction, at, carrier, self._heartbeat_timeout)
-        return True
+        return dispatch.start_setpoints(UnitOfWork(conn, at), instruction, self._heartbeat_timeout)
 
     async def run(self) -> None:
         """Tick every ``interval_seconds`` until cancelled; a failed tick is logged and retried next time."""

@@ -14,27 +14,24 @@ deviation_minutes, where 0 is refused (to stop re-dispatch, switch
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 import grpc
 from google.type import date_pb2, decimal_pb2
-from sqlalchemy.engine import Connection
 from vgi.operator.v1 import operator_service_pb2 as pb
 
+from application.programs import MUTABLE_FIELDS, upsert_program
+from application.uow import UnitOfWork
 from domain.baseline import DEFAULT_METHOD
 from domain.errors import FieldViolation, InvalidArgument
 from domain.events import ClearingMode
 from domain.settlement import PriceMode
 from server import clock
-from server.servicers import Deps, caller
-from store import idempotency, programs
-from store.idempotency import IdempotencyKey
+from server.servicers import Deps, write_once
+from store import programs
 from wire import market as market_proto
-
-SERVICE = "/vgi.operator.v1.OperatorService/"
 
 _BASELINE_METHODS = market_proto.reverse(market_proto.BASELINE_METHODS)
 _CLEARING_MODES = market_proto.reverse(market_proto.CLEARING_MODES)
@@ -51,18 +48,6 @@ _DECIMAL_DEFAULTS = {
 DEFAULT_DEVIATION_MINUTES = 2
 
 
-MUTABLE_FIELDS = (
-    "baseline_method",
-    "fallback_baseline_method",
-    "clearing_mode",
-    "price_mode",
-    *_DECIMAL_DEFAULTS,
-    "holidays",
-    "make_up_working_days",
-    "deviation_minutes",
-    "redispatch_enabled",
-    "require_instruction_signatures",
-)
 _REPEATED = ("holidays", "make_up_working_days")
 
 
@@ -92,22 +77,21 @@ def _is_set(wire: pb.Program, name: str) -> bool:
     return bool(getattr(wire, name))
 
 
-def program_of(
-    wire: pb.Program,
-    at: datetime,
-    *,
-    stored: programs.Program | None = None,
-    mask: frozenset[str] | None = None,
-) -> programs.Program:
-    """The settings after the update: ``wire``'s fields chosen by ``mask`` (or those set) over ``stored``
-    (or the defaults); InvalidArgument INVALID_PROGRAM naming every unreadable field."""
-    chosen = {name for name in MUTABLE_FIELDS if (name in mask if mask is not None else _is_set(wire, name))}
+def chosen_fields(wire: pb.Program, mask: frozenset[str] | None) -> frozenset[str]:
+    """The settings an upsert changes: those the mask names, or without one those that are set."""
+    return frozenset(
+        name for name in MUTABLE_FIELDS if (name in mask if mask is not None else _is_set(wire, name))
+    )
+
+
+def program_of(wire: pb.Program, at: datetime, *, mask: frozenset[str] | None = None) -> programs.Program:
+    """The settings the request gives: ``wire``'s fields chosen by ``mask`` (or those set), the defaults
+    for the others (``application.programs.upsert_program`` keeps a stored program's values for those);
+    InvalidArgument INVALID_PROGRAM naming every unreadable field."""
+    chosen = chosen_fields(wire, mask)
     violations: list[FieldViolation] = []
     decimals: dict[str, Decimal] = {}
     for name, default in _DECIMAL_DEFAULTS.items():
-        if name not in chosen and stored is not None:
-            decimals[name] = getattr(stored, name)
-            continue
         text = (getattr(wire, name).value if name in chosen else "") or default
         try:
             value = Decimal(text)
@@ -122,7 +106,7 @@ def program_of(
         raise InvalidArgument(
             "invalid program settings", reason=programs.INVALID_PROGRAM, violations=violations
         )
-    fresh = programs.Program(
+    return programs.Program(
         program_id=wire.name.removeprefix("programs/"),
         baseline_method=_BASELINE_METHODS.get(wire.baseline_method, DEFAULT_METHOD),
         fallback_baseline_method=_BASELINE_METHODS.get(wire.fallback_baseline_method),
@@ -139,10 +123,6 @@ def program_of(
         update_time=at,
         **decimals,
     )
-    if stored is None:
-        return fresh
-    kept = {name: getattr(stored, name) for name in MUTABLE_FIELDS if name not in chosen}
-    return dataclasses.replace(fresh, **kept)
 
 
 def _dates(values: Iterable[date_pb2.Date], field: str, violations: list[FieldViolation]) -> tuple[date, ...]:
@@ -204,13 +184,12 @@ class OperatorPrograms:
         """Create a program or change the settings the mask names (or that are set). INVALID_ARGUMENT
         INVALID_PROGRAM with the offending ``program.*`` fields, UPDATE_MASK_INVALID for unknown paths."""
         mask = mask_of(request)
-        program_of(request.program, clock.now(), mask=mask)  # unreadable input fails before the store
         at = clock.now()
+        # Unreadable input fails before the store; the stored settings the mask keeps are merged in the use case.
+        program = program_of(request.program, at, mask=mask)
+        changed = chosen_fields(request.program, mask)
 
-        def effect(conn: Connection) -> pb.UpsertProgramResponse:
-            stored = programs.find(conn, request.program.name.removeprefix("programs/"))
-            program = program_of(request.program, at, stored=stored, mask=mask)
-            return pb.UpsertProgramResponse(program=program_message(programs.upsert(conn, program)))
+        def effect(uow: UnitOfWork) -> pb.UpsertProgramResponse:
+            return pb.UpsertProgramResponse(program=program_message(upsert_program(uow, program, changed)))
 
-        key = IdempotencyKey(caller().uri, SERVICE + "UpsertProgram", request.request_id)
-        return await idempotency.write_once(self.deps.db, key, request, pb.UpsertProgramResponse, effect)
+        return await write_once(self.deps.db, request, pb.UpsertProgramResponse, effect, now=at)

@@ -1,0 +1,217 @@
+"""Market use cases (SPEC F4–F5): publish and cancel events, bid, clear, and the clock's event transitions.
+
+Each use case runs in the caller's unit of work and returns store/domain
+records; the notices it causes (Invited, EventStateChanged,
+ClearingPublished, InstructionIssued …) are recorded on that transaction by
+the store functions it calls, with ``uow.carrier``. ``check_publication``
+is the pure part of ``publish_event``, which the grid's servicer also runs
+before opening a transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy.engine import Connection
+
+from application.dispatch import HEARTBEAT_TIMEOUT
+from application.uow import UnitOfWork
+from domain import events as rules
+from domain.baseline import BaselineMethod
+from domain.calendar import local_day, slot_index, slot_start
+from domain.clearing import CapacitySource, ClearedQuantity, SlotCapacity
+from domain.errors import Aborted, FieldViolation, InvalidArgument, NotFound
+from domain.evaluation import Direction
+from domain.events import Actor, ClearingMode, EventState, EventType, Publication
+from domain.settlement import PriceMode
+from store import bids, capacity, instructions, registry
+from store import events as event_store
+from store.bids import Bid, BidSlot, Cleared
+from store.events import Event
+
+DEFAULT_PROGRAM = "default"
+
+
+def check_publication(publication: Publication, price_mode: PriceMode | None, at: datetime) -> None:
+    """The new event's own checks, no store read: window, deadline, targets, prices
+    (``domain.events.check_publication``), and a price mode that fits its type."""
+    rules.check_publication(publication, at)
+    _check_price_mode(publication.event_type, price_mode)
+
+
+def publish_event(
+    uow: UnitOfWork,
+    *,
+    event_id: str,
+    publication: Publication,
+    direction: Direction,
+    program_id: str | None = None,
+    clearing_mode: ClearingMode | None = None,
+    price_mode: PriceMode | None = None,
+    baseline_method: BaselineMethod | None = None,
+) -> Event:
+    """Publish a PUBLISHED event and invite every aggregator with a station at (or below) its nodes.
+
+    The modes left None come from the program (``default`` when none is
+    named); an event without bidding settles by direct control unless told
+    otherwise. InvalidArgument GRID_NODE_NOT_FOUND naming every unknown
+    ``event.targets[i].grid_node`` (nothing written), PROGRAM_NOT_FOUND,
+    AlreadyExists EVENT_EXISTS. Records one Invited notice.
+    """
+    check_publication(publication, price_mode, uow.now)
+    conn = uow.conn
+    program = event_store.get_program(conn, program_id or DEFAULT_PROGRAM)
+    invitees: dict[str, list[str]] = {}
+    missing = []
+    for i, curve in enumerate(publication.targets):
+        try:
+            registry.get_grid_node(conn, curve.grid_node)
+        except NotFound:
+            missing.append(FieldViolation(f"event.targets[{i}].grid_node", "does not exist"))
+            continue
+        for aggregator_id in registry.aggregators_at_node(conn, curve.grid_node):
+            invitees.setdefault(aggregator_id, []).append(curve.grid_node)
+    if missing:
+        raise InvalidArgument("unknown grid nodes", reason="GRID_NODE_NOT_FOUND", violations=missing)
+    if price_mode is None:
+        price_mode = program.price_mode if publication.event_type.has_bidding else PriceMode.DIRECT_CONTROL
+    return event_store.publish(
+        conn,
+        event_id=event_id,
+        publication=publication,
+        direction=direction,
+        clearing_mode=program.clearing_mode if clearing_mode is None else clearing_mode,
+        price_mode=price_mode,
+        baseline_method=program.baseline_method if baseline_method is None else baseline_method,
+        program_id=program.program_id,
+        invitees=invitees,
+        publisher=_publisher(uow),
+        now=uow.now,
+        carrier=uow.carrier,
+    )
+
+
+def cancel_event(uow: UnitOfWork, event_id: str, reason: str) -> Event:
+    """Cancel the event (after its due transitions) and every instruction issued for it.
+
+    FailedPrecondition INVALID_EVENT_TRANSITION once it can no longer be
+    cancelled; Aborted when another writer moved it meanwhile (retry).
+    """
+    event = event_store.advance(uow.conn, event_store.get(uow.conn, event_id), uow.now)
+    cancelled = event_store.transition(
+        uow.conn, event, EventState.CANCELLED, Actor.GRID, uow.now, reason=reason, carrier=uow.carrier
+    )
+    if cancelled is None:
+        raise Aborted(f"event {event_id} changed state while being cancelled; retry")
+    instructions.cancel_for_event(uow.conn, event_id, uow.now, f"event cancelled: {reason}", uow.carrier)
+    return cancelled
+
+
+def submit_clearing_result(
+    uow: UnitOfWork,
+    event_id: str,
+    quantities: Sequence[ClearedQuantity],
+    heartbeat_timeout: timedelta = HEARTBEAT_TIMEOUT,
+) -> Cleared:
+    """The grid clears a GRID-mode event: its quantities, checked against the bids, recorded, instructed."""
+    event = event_store.get(uow.conn, event_id)
+    return bids.clear_by_grid(uow.conn, event, quantities, uow.now, uow.carrier, heartbeat_timeout)
+
+
+def clear_event(uow: UnitOfWork, event_id: str, heartbeat_timeout: timedelta = HEARTBEAT_TIMEOUT) -> Cleared:
+    """The platform clears a PLATFORM-mode event by merit order, records it and instructs the winners."""
+    event = event_store.get(uow.conn, event_id)
+    return bids.clear_by_platform(uow.conn, event, uow.now, uow.carrier, heartbeat_timeout)
+
+
+def submit_bid(
+    uow: UnitOfWork,
+    aggregator_id: str,
+    event_id: str,
+    slots: Sequence[BidSlot],
+    heartbeat_timeout: timedelta = HEARTBEAT_TIMEOUT,
+) -> Bid:
+    """Submit or replace the aggregator's bid on an event it is invited to (another's: NotFound),
+    within its capacity (``bid_capacity``)."""
+    event = event_store.get(uow.conn, event_id, aggregator_id=aggregator_id)
+    available = bid_capacity(uow.conn, event, aggregator_id, uow.now, heartbeat_timeout)
+    return bids.submit(uow.conn, event, aggregator_id, slots, available, uow.now)
+
+
+def withdraw_bid(uow: UnitOfWork, aggregator_id: str, event_id: str, owner: str) -> Bid:
+    """Withdraw the aggregator's own bid ``events/{event_id}/bids/{owner}``; another's is NotFound."""
+    if owner != aggregator_id:
+        raise bids.bid_not_found(event_id, owner)
+    event = event_store.get(uow.conn, event_id, aggregator_id=aggregator_id)
+    return bids.withdraw(uow.conn, event, aggregator_id, uow.now)
+
+
+def bid_capacity(
+    conn: Connection,
+    event: Event,
+    aggregator_id: str,
+    at: datetime,
+    heartbeat_timeout: timedelta = HEARTBEAT_TIMEOUT,
+) -> dict[datetime, SlotCapacity]:
+    """Per slot of the window: the declared capacity of its day when declared, else what is available now.
+
+    Available = the aggregator's real-time F3 capacity, in the event's
+    direction, at the event nodes it serves (docs/SETTLEMENT.md, "Bids need capacity").
+    """
+    decrease = event.direction is Direction.LOAD_DECREASE
+    served = event_store.invitees(conn, event.event_id).get(aggregator_id, [])
+    available = 0
+    for node in served:
+        totals = capacity.aggregator_capacities(conn, node, at, heartbeat_timeout).get(aggregator_id)
+        if totals is not None:
+            available += totals.decrease_w if decrease else totals.increase_w
+    result = {}
+    declared: dict[datetime, capacity.Declaration | None] = {}
+    for start in event.slot_starts:
+        day_start = slot_start(local_day(start), 0)
+        if day_start not in declared:
+            declared[day_start] = capacity.declarations_for(conn, day_start, [aggregator_id]).get(
+                aggregator_id
+            )
+        declaration = declared[day_start]
+        if declaration is None:
+            result[start] = SlotCapacity(available, CapacitySource.REAL_TIME)
+        else:
+            values = declaration.decrease_w if decrease else declaration.increase_w
+            result[start] = SlotCapacity(values[slot_index(start)], CapacitySource.DECLARED)
+    return result
+
+
+def advance_event(uow: UnitOfWork, event_id: str) -> int:
+    """The clock's due transitions of one event (deadline, window start, window end); how many it took."""
+    event = event_store.get(uow.conn, event_id)
+    after = event_store.advance(uow.conn, event, uow.now)
+    return len(after.transitions) - len(event.transitions)
+
+
+def _publisher(uow: UnitOfWork) -> str:
+    if uow.principal is None:
+        raise ValueError("an event is published by a principal")
+    return uow.principal.uri
+
+
+def _check_price_mode(event_type: EventType, price_mode: PriceMode | None) -> None:
+    """Bids settle at a clearing price; direct control and price signals at the announced price."""
+    if price_mode is None:
+        return
+    if event_type.has_bidding == (price_mode is PriceMode.DIRECT_CONTROL):
+        raise InvalidArgument(
+            f"an EVENT_TYPE_{event_type} event settles at "
+            + (
+                "its clearing price: price_mode PRICE_MODE_UNIFORM or PRICE_MODE_PAY_AS_BID"
+                if event_type.has_bidding
+                else "the announced price: price_mode PRICE_MODE_ANNOUNCED"
+            ),
+            violations=[
+                FieldViolation(
+                    "event.price_mode",
+                    "UNIFORM or PAY_AS_BID with bidding, ANNOUNCED without",
+                )
+            ],
+        )
