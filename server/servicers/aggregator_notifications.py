@@ -9,18 +9,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import grpc
-from sqlalchemy.engine import Connection
 from vgi.aggregator.v1 import aggregator_service_pb2 as pb
 
+from application.uow import UnitOfWork
 from domain.errors import PermissionDenied
 from server.delivery import deliver
-from server.servicers import Deps, caller
-from store import idempotency, outbox
-from store.idempotency import IdempotencyKey
+from server.servicers import Deps, caller, write_once
+from store import outbox
 from store.outbox import Channel, OutboxItem
 from wire import outbox as wire_outbox
-
-_ACK_NOTIFICATIONS = "/vgi.aggregator.v1.AggregatorService/AckNotifications"
 
 
 def _aggregator_id() -> str:
@@ -52,11 +49,11 @@ class AggregatorNotifications:
         self, request: pb.AckNotificationsRequest, context: grpc.aio.ServicerContext
     ) -> pb.AckNotificationsResponse:
         aggregator_id = _aggregator_id()
-        now = datetime.now(UTC)
 
-        def effect(conn: Connection) -> pb.AckNotificationsResponse:
-            acked = outbox.ack_notifications(conn, aggregator_id, request.up_to_sequence, now)
+        def effect(uow: UnitOfWork) -> pb.AckNotificationsResponse:
+            acked = outbox.ack_notifications(uow.conn, aggregator_id, request.up_to_sequence, uow.now)
             return pb.AckNotificationsResponse(acked_sequence=acked)
 
-        key = IdempotencyKey(caller().uri, _ACK_NOTIFICATIONS, request.request_id)
-        return await idempotency.write_once(self.deps.db, key, request, pb.AckNotificationsResponse, effect)
+        return await write_once(
+            self.deps.db, request, pb.AckNotificationsResponse, effect, now=datetime.now(UTC)
+        )

@@ -6,24 +6,21 @@ from datetime import datetime
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
-from sqlalchemy.engine import Connection
 from vgi.common.v1 import aggregator_pb2
 from vgi.operator.v1 import operator_service_pb2 as pb
 from vgi.operator.v1 import operator_service_pb2_grpc as pb_grpc
 
+from application.uow import UnitOfWork
 from domain.errors import FieldViolation, InvalidArgument
 from server import clock
-from server.servicers import Deps, caller
+from server.servicers import Deps, write_once
 from server.servicers.operator_clock import OperatorClock
 from server.servicers.operator_programs import OperatorPrograms
 from server.servicers.operator_security import OperatorSecurity
 from server.servicers.telemetry_view import TelemetryView
-from store import aggregators, idempotency, statistics
-from store.idempotency import IdempotencyKey
+from store import aggregators, statistics
 from wire import resources as resources_proto
 
-_CREATE_AGGREGATOR = "/vgi.operator.v1.OperatorService/CreateAggregator"
-_UPDATE_AGGREGATOR = "/vgi.operator.v1.OperatorService/UpdateAggregator"
 _NAME_PREFIX = "aggregators/"
 
 _STATES = {
@@ -48,21 +45,19 @@ class OperatorService(
         self, request: pb.CreateAggregatorRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateAggregatorResponse:
         fields = request.aggregator
-        now = clock.now()
 
-        def effect(conn: Connection) -> pb.CreateAggregatorResponse:
+        def effect(uow: UnitOfWork) -> pb.CreateAggregatorResponse:
             record = aggregators.create(
-                conn,
+                uow.conn,
                 aggregator_id=request.aggregator_id,
                 display_name=fields.display_name,
                 unified_social_credit_code=fields.unified_social_credit_code,
                 contact_email=fields.contact_email,
-                now=now,
+                now=uow.now,
             )
             return pb.CreateAggregatorResponse(aggregator=_to_proto(record))
 
-        key = IdempotencyKey(caller().uri, _CREATE_AGGREGATOR, request.request_id)
-        return await idempotency.write_once(self._db, key, request, pb.CreateAggregatorResponse, effect)
+        return await write_once(self._db, request, pb.CreateAggregatorResponse, effect)
 
     async def UpdateAggregator(
         self, request: pb.UpdateAggregatorRequest, context: grpc.aio.ServicerContext
@@ -88,14 +83,12 @@ class OperatorService(
         aggregator_id = request.aggregator.name.removeprefix(_NAME_PREFIX)
         changes = {path: getattr(request.aggregator, path) for path in paths}
         state = _STATE_OF.get(request.state)
-        now = clock.now()
 
-        def effect(conn: Connection) -> pb.UpdateAggregatorResponse:
-            record = aggregators.update(conn, aggregator_id, changes=changes, state=state, now=now)
+        def effect(uow: UnitOfWork) -> pb.UpdateAggregatorResponse:
+            record = aggregators.update(uow.conn, aggregator_id, changes=changes, state=state, now=uow.now)
             return pb.UpdateAggregatorResponse(aggregator=_to_proto(record))
 
-        key = IdempotencyKey(caller().uri, _UPDATE_AGGREGATOR, request.request_id)
-        return await idempotency.write_once(self._db, key, request, pb.UpdateAggregatorResponse, effect)
+        return await write_once(self._db, request, pb.UpdateAggregatorResponse, effect)
 
     async def GetAggregator(
         self, request: pb.GetAggregatorRequest, context: grpc.aio.ServicerContext

@@ -10,6 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.engine import Connection
 from vgi.operator.v1 import operator_service_pb2 as pb
 
+from application.uow import UnitOfWork
 from domain.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from infra.security.audit_chain import AuditRecord
 from infra.security.audit_checkpoint import CheckpointForged, checkpoint_for
@@ -18,14 +19,12 @@ from infra.security.server_secret import SealedText
 from infra.security.signatures import valid_public_key
 from server.config import Settings
 from server.security import credentials
-from server.servicers import Deps, caller, device_access
+from server.servicers import Deps, caller, device_access, write_once
 from server.servicers.instruction_signatures import ALGORITHMS
 from store import audit, idempotency, signing_keys
 from store.idempotency import IdempotencyKey
 
 _ISSUE_CREDENTIALS = "/vgi.operator.v1.OperatorService/IssueCredentials"
-_REGISTER_SIGNING_KEY = "/vgi.operator.v1.OperatorService/RegisterSigningKey"
-_REVOKE_SIGNING_KEY = "/vgi.operator.v1.OperatorService/RevokeSigningKey"
 INVALID_PUBLIC_KEY = "INVALID_PUBLIC_KEY"
 CREDENTIAL_ISSUING_DISABLED = "CREDENTIAL_ISSUING_DISABLED"
 CREDENTIAL_UNRECOVERABLE = "CREDENTIAL_UNRECOVERABLE"
@@ -72,21 +71,21 @@ class OperatorSecurity:
     async def RegisterSigningKey(
         self, request: pb.RegisterSigningKeyRequest, context: grpc.aio.ServicerContext
     ) -> pb.RegisterSigningKeyResponse:
-        effect = _register_signing_key_effect(request, datetime.now(UTC))
-        key = IdempotencyKey(caller().uri, _REGISTER_SIGNING_KEY, request.request_id)
-        return await idempotency.write_once(self.deps.db, key, request, pb.RegisterSigningKeyResponse, effect)
+        effect = _register_signing_key_effect(request)
+        now = datetime.now(UTC)
+        return await write_once(self.deps.db, request, pb.RegisterSigningKeyResponse, effect, now=now)
 
     async def RevokeSigningKey(
         self, request: pb.RevokeSigningKeyRequest, context: grpc.aio.ServicerContext
     ) -> pb.RevokeSigningKeyResponse:
-        now = datetime.now(UTC)
 
-        def effect(conn: Connection) -> pb.RevokeSigningKeyResponse:
-            signing_keys.revoke(conn, request.key_id, now)
+        def effect(uow: UnitOfWork) -> pb.RevokeSigningKeyResponse:
+            signing_keys.revoke(uow.conn, request.key_id, uow.now)
             return pb.RevokeSigningKeyResponse(key_id=request.key_id)
 
-        key = IdempotencyKey(caller().uri, _REVOKE_SIGNING_KEY, request.request_id)
-        return await idempotency.write_once(self.deps.db, key, request, pb.RevokeSigningKeyResponse, effect)
+        return await write_once(
+            self.deps.db, request, pb.RevokeSigningKeyResponse, effect, now=datetime.now(UTC)
+        )
 
     async def IssueCredentials(
         self, request: pb.IssueCredentialsRequest, context: grpc.aio.ServicerContext
@@ -141,8 +140,8 @@ class OperatorSecurity:
 
 
 def _register_signing_key_effect(
-    request: pb.RegisterSigningKeyRequest, now: datetime
-) -> Callable[[Connection], pb.RegisterSigningKeyResponse]:
+    request: pb.RegisterSigningKeyRequest,
+) -> Callable[[UnitOfWork], pb.RegisterSigningKeyResponse]:
     algorithm = ALGORITHMS[request.algorithm]
     if not valid_public_key(algorithm, request.public_key):
         raise InvalidArgument(
@@ -152,8 +151,8 @@ def _register_signing_key_effect(
         )
     key = signing_keys.SigningKey(request.key_id, request.principal, algorithm.value, request.public_key)
 
-    def effect(conn: Connection) -> pb.RegisterSigningKeyResponse:
-        signing_keys.register(conn, key, now)
+    def effect(uow: UnitOfWork) -> pb.RegisterSigningKeyResponse:
+        signing_keys.register(uow.conn, key, uow.now)
         return pb.RegisterSigningKeyResponse(key_id=key.key_id)
 
     return effect
