@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -24,6 +24,8 @@ from domain.telemetry import Aggregate, Reading, from_ppb, to_ppb
 from store import capacity, registry
 from store.prices import CURRENCY
 from store.statistics import Statistics
+from wire.timestamps import timestamp as timestamp
+from wire.timestamps import to_datetime as to_datetime
 
 NODE_PREFIX = "gridNodes/"
 AGGREGATOR_PREFIX = "aggregators/"
@@ -40,22 +42,6 @@ def tenant_of(principal: Principal) -> str:
     if tenant is None:
         raise PermissionDenied("this surface is for aggregators", reason="NOT_A_TENANT")
     return tenant
-
-
-def timestamp(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def to_datetime(stamp: Timestamp) -> datetime:
-    """Timestamp.ToDatetime(tzinfo=UTC) without its per-call Python overhead (nanos truncated to µs alike)."""
-    return _EPOCH + timedelta(seconds=stamp.seconds, microseconds=stamp.nanos // 1000)
 
 
 def node_id(name: str) -> str:

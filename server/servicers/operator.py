@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.engine import Connection
 from vgi.common.v1 import aggregator_pb2
 from vgi.operator.v1 import operator_service_pb2 as pb
@@ -21,6 +18,7 @@ from server.servicers.telemetry_view import TelemetryView
 from store import aggregators, idempotency, statistics
 from store.idempotency import IdempotencyKey
 from wire import resources as resources_proto
+from wire.timestamps import timestamp
 
 _CREATE_AGGREGATOR = "/vgi.operator.v1.OperatorService/CreateAggregator"
 _UPDATE_AGGREGATOR = "/vgi.operator.v1.OperatorService/UpdateAggregator"
@@ -134,12 +132,6 @@ def _to_proto(record: aggregators.Aggregator) -> aggregator_pb2.Aggregator:
         unified_social_credit_code=record.unified_social_credit_code,
         contact_email=record.contact_email,
         state=_STATES[record.state],
-        create_time=_timestamp(record.create_time),
-        update_time=_timestamp(record.update_time),
+        create_time=timestamp(record.create_time),
+        update_time=timestamp(record.update_time),
     )
-
-
-def _timestamp(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.engine import Connection
 from vgi.operator.v1 import operator_service_pb2 as pb
 
@@ -22,6 +21,7 @@ from server.servicers import Deps, caller, device_access
 from server.servicers.instruction_signatures import ALGORITHMS
 from store import audit, idempotency, signing_keys
 from store.idempotency import IdempotencyKey
+from wire.timestamps import timestamp
 
 _ISSUE_CREDENTIALS = "/vgi.operator.v1.OperatorService/IssueCredentials"
 _REGISTER_SIGNING_KEY = "/vgi.operator.v1.OperatorService/RegisterSigningKey"
@@ -120,7 +120,7 @@ class OperatorSecurity:
                 certificate_pem=issued.certificate_pem,
                 private_key_pem=sealer.seal(issued.private_key_pem, bound_to),
                 token=sealer.seal(issued.token, bound_to),
-                expire_time=_timestamp(issued.expire_time),
+                expire_time=timestamp(issued.expire_time),
             )
 
         key = IdempotencyKey(caller().uri, _ISSUE_CREDENTIALS, request.request_id)
@@ -171,7 +171,7 @@ def _issuing_pki(settings: Settings) -> str:
 def _record_to_proto(record: AuditRecord) -> pb.AuditRecord:
     return pb.AuditRecord(
         sequence=record.seq,
-        record_time=_timestamp(record.time),
+        record_time=timestamp(record.time),
         principal=record.principal,
         method=record.method,
         request_id=record.request_id,
@@ -182,9 +182,3 @@ def _record_to_proto(record: AuditRecord) -> pb.AuditRecord:
         hash=record.hash,
         detail=record.detail,
     )
-
-
-def _timestamp(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
