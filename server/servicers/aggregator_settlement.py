@@ -16,10 +16,10 @@ from infra.observability.tracing import link_from_current
 from server.servicers import Deps, caller
 from server.servicers.aggregator_market import SERVICE, tenant
 from server.servicers.dispatch_market import now
-from server.servicers.dispatch_settlement import evaluation_message, statement_key, statement_message
 from store import idempotency
 from store import settlement as store
 from store.idempotency import IdempotencyKey
+from wire.settlement import evaluation_message, statement_key, statement_message
 
 
 class AggregatorSettlement:
