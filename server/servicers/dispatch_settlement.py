@@ -1,9 +1,10 @@
 """DispatchService evaluation and settlement RPCs (SPEC F8–F10).
 
-Thin: each RPC translates the request, runs one store transaction
-(``store.settlement``; idempotent by request_id for the mutating ones) and
-translates the answer (``wire.settlement``). The confirmation rule (both
-parties; the grid resolves a dispute) is documented in ``store.settlement``.
+Thin: each RPC translates the request, runs one transaction (a use case of
+``application.settlement``, idempotent by request_id, for the mutating ones;
+a ``store.settlement`` read otherwise) and translates the answer
+(``wire.settlement``). The confirmation rule (both parties; the grid resolves
+a dispute) is documented in ``application.settlement``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import grpc
 from sqlalchemy.engine import Connection
 from vgi.dispatch.v1 import dispatch_service_pb2 as pb
 
+from application import settlement
+from application.uow import UnitOfWork
 from domain.errors import PermissionDenied
 from domain.events import Actor
 from domain.principal import Role
@@ -53,7 +56,7 @@ class DispatchSettlement:
         at, actor, principal, carrier = now(), _actor(), caller(), link_from_current()
 
         def effect(conn: Connection) -> pb.EvaluateEventResponse:
-            done = store.evaluate_event(conn, event_id, actor, at, carrier)
+            done = settlement.evaluate_event(UnitOfWork(conn, at, principal, carrier), event_id, actor)
             return pb.EvaluateEventResponse(
                 evaluations=[evaluation_message(e) for e in done.evaluations],
                 statements=[statement_message(s) for s in done.statements],
@@ -105,7 +108,9 @@ class DispatchSettlement:
         at, principal, carrier = now(), caller(), link_from_current()
 
         def effect(conn: Connection) -> pb.ConfirmStatementResponse:
-            record = store.confirm(conn, event_id, statement_id, store.Party.GRID, at, carrier)
+            record = settlement.confirm_statement(
+                UnitOfWork(conn, at, principal, carrier), event_id, statement_id, settlement.Party.GRID
+            )
             return pb.ConfirmStatementResponse(statement=statement_message(record))
 
         key = IdempotencyKey(principal.uri, SERVICE + "ConfirmStatement", request.request_id)
@@ -118,7 +123,9 @@ class DispatchSettlement:
         at, principal, carrier = now(), caller(), link_from_current()
 
         def effect(conn: Connection) -> pb.CreateAdjustmentStatementResponse:
-            record = store.create_adjustment(conn, event_id, statement_id, at, carrier)
+            record = settlement.create_adjustment(
+                UnitOfWork(conn, at, principal, carrier), event_id, statement_id
+            )
             return pb.CreateAdjustmentStatementResponse(statement=statement_message(record))
 
         key = IdempotencyKey(principal.uri, SERVICE + "CreateAdjustmentStatement", request.request_id)
