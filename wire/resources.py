@@ -369,6 +369,23 @@ def statistics_to(record: Statistics) -> statistics_pb2.Statistics:
     )
 
 
+def price_curve_kind(kind: int) -> str:
+    """A PriceCurveKind as the store keeps it ("" for unspecified)."""
+    return "" if kind == 0 else prices_pb2.PriceCurveKind.Name(kind).removeprefix("PRICE_CURVE_KIND_")
+
+
+def price_curve_from(message: prices_pb2.PriceCurve) -> PriceCurve:
+    """The curve a PublishPriceCurve request asks for (CNY prices only, see ``money_to_decimal``)."""
+    return PriceCurve(
+        price_curve_id=message.price_curve_id,
+        kind=price_curve_kind(message.kind),
+        grid_node_id=node_id(message.grid_node),
+        start_time=to_datetime(message.start_time),
+        step_minutes=message.step_minutes,
+        prices=tuple(money_to_decimal(p, f"price_curve.prices[{i}]") for i, p in enumerate(message.prices)),
+    )
+
+
 def price_curve_message(curve: PriceCurve) -> prices_pb2.PriceCurve:
     return prices_pb2.PriceCurve(
         name=f"priceCurves/{curve.price_curve_id}",
