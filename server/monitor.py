@@ -2,7 +2,7 @@
 
 Each ``tick(now)`` handles the minute that ended last (``[floor(now) − 1 min,
 floor(now))``) for every event executing then: one transaction per event
-(``store.monitoring.run_minute``) that claims the (event, minute) row, records
+(``application.monitoring.run_minute``) that claims the (event, minute) row, records
 the figures, raises alarms and re-dispatches shortfalls. The claim makes
 ticks idempotent and lets any number of server processes run the monitor:
 one of them does each minute, the others find it claimed. A minute in which
@@ -27,6 +27,10 @@ import weakref
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
+from sqlalchemy.engine import Connection
+
+from application.monitoring import run_minute
+from application.uow import UnitOfWork
 from domain.monitoring import MINUTE, minute_floor
 from server import clock as platform_clock
 from server.scheduler import HEARTBEAT_TIMEOUT
@@ -77,20 +81,17 @@ class Monitor:
         minute = minute_floor(at) - MINUTE
         done: dict[str, ProgressMinute] = {}
         for event_id in await self._db.read(lambda conn: monitoring.due_event_ids(conn, minute)):
-            result = await self._db.write(
-                functools.partial(
-                    monitoring.run_minute,
-                    event_id=event_id,
-                    minute=minute,
-                    now=at,
-                    heartbeat_timeout=self._heartbeat_timeout,
-                )
-            )
+            result = await self._db.write(functools.partial(self._run_minute, event_id, minute, at))
             if result is not None:
                 done[event_id] = result
         if done:
             _announce(self._db)
         return done
+
+    def _run_minute(
+        self, event_id: str, minute: datetime, at: datetime, conn: Connection
+    ) -> ProgressMinute | None:
+        return run_minute(UnitOfWork(conn, at), event_id, minute, self._heartbeat_timeout)
 
     async def run(self) -> None:
         """Tick every ``interval_seconds`` until cancelled; a failed tick is logged and retried next time."""

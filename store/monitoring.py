@@ -1,8 +1,9 @@
-"""Execution monitoring (SPEC F7): one transaction per (event, minute), and the progress read side.
+"""Execution monitoring (SPEC F7): the store side of a monitored minute, and the progress read side.
 
-``run_minute`` claims the minute (a row in ``monitoring_minutes``, INSERT …
-ON CONFLICT DO NOTHING: of several processes, one computes and corrects it),
-then, in the same transaction:
+The use case is ``application.monitoring.run_minute``; here: ``claim_minute``
+(a row in ``monitoring_minutes``, INSERT … ON CONFLICT DO NOTHING: of several
+processes, one computes and corrects it), ``measure_minute`` and
+``record_minute``, in the use case's transaction:
 
 * target per aggregator = Σ of its instructions of the event in force at the
   minute (the step containing the minute start); per node the same summed
@@ -20,26 +21,17 @@ then, in the same transaction:
   computed once per event and scope at its first minute and kept in
   ``monitoring_baselines``; no data even for the fallback leaves the scope
   unmeasured;
-* figures and deviations (``domain.monitoring``); an aggregator whose
-  deviation exceeds the program's ``deviation_threshold`` for
-  ``deviation_minutes`` consecutive minutes is alarmed (DEVIATION, to the
-  grid's progress stream and to the aggregator's notification stream) and,
-  per node it holds instructions at, its shortfall is re-dispatched
-  (``domain.decomposition.redispatch``) to the other aggregators invited to
-  the event at that node with capacity left (real-time F3 capacity in the
-  event's direction): every instruction that changes is cancelled and
-  reissued as its next version, and every aggregator concerned gets a
-  REDISPATCH alarm.
+* figures and deviations (``domain.monitoring``) and each aggregator's lag
+  history ending with the minute; the alarms and re-dispatches they set off
+  are the use case's, recorded with the minute by ``record_minute``.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from fractions import Fraction
 
 import sqlalchemy as sa
@@ -48,18 +40,14 @@ from sqlalchemy.engine import Connection
 from domain import monitoring as rules
 from domain.baseline import INSUFFICIENT_BASELINE_DAYS, BaselineMethod
 from domain.calendar import WorkingCalendar
-from domain.decomposition import MinuteSample, is_lagging, redispatch
 from domain.errors import FailedPrecondition
-from domain.evaluation import Direction
 from domain.events import SLOT, EventState
-from domain.monitoring import DEVIATION, REDISPATCH, Alarm
-from domain.notices import AlarmRaised
+from domain.monitoring import Alarm
 from store import baselines as scope_baselines
 from store import capacity, instructions, metering, registry
 from store import events as event_store
-from store.db import notify
 from store.events import Event
-from store.instructions import Instruction, Target
+from store.instructions import Instruction
 from store.market_tables import EventInvitationRow, EventRow
 from store.monitoring_tables import (
     MonitoringAggregatorMinuteRow,
@@ -129,17 +117,17 @@ def due_event_ids(conn: Connection, minute: datetime) -> list[str]:
     return list(conn.execute(query).scalars())
 
 
-def run_minute(
-    conn: Connection, event_id: str, minute: datetime, now: datetime, heartbeat_timeout: timedelta
-) -> ProgressMinute | None:
-    """Compute, record and act on one minute of an event; None when it is not monitored or already claimed."""
-    event = event_store.get(conn, event_id)
-    if event.state.value not in MONITORED or not event.window_start <= minute < event.window_end:
-        return None
+def is_monitored(event: Event, minute: datetime) -> bool:
+    """Whether ``minute`` of the event is monitored: it executes (or just completed) and the minute is in its window."""
+    return event.state.value in MONITORED and event.window_start <= minute < event.window_end
+
+
+def claim_minute(conn: Connection, event: Event, minute: datetime, now: datetime) -> bool:
+    """Claim the (event, minute) row; False when another transaction (or process) claimed it first."""
     claimed = conn.execute(
         registry.dialect_insert(conn, minutes)
         .values(
-            event_id=event_id,
+            event_id=event.event_id,
             minute_start=minute,
             event_state=event.state.value,
             target_w=0,
@@ -151,13 +139,106 @@ def run_minute(
         # RETURNING, not rowcount: psycopg reports -1 for an INSERT … ON CONFLICT.
         .returning(minutes.c.event_id)
     ).first()
-    if claimed is None:
-        return None
-    return _Minute(conn, event, minute, now, heartbeat_timeout).run()
+    return claimed is not None
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A claimed minute's figures and what the monitor decides on: the instructions in force, each
+    aggregator's target per node and lag history ending with this minute, the program's rule."""
+
+    settings: Deviation
+    in_force: list[Instruction]
+    node_targets: dict[str, dict[str, int]]
+    aggregators: list[ScopeFigures]
+    nodes: list[ScopeFigures]
+    recent: dict[str, list[rules.PastMinute]]
+
+
+def measure_minute(
+    conn: Connection, event: Event, minute: datetime, now: datetime, heartbeat_timeout: timedelta
+) -> Measured:
+    """Target, actual and baseline per aggregator and node in ``minute`` (see the module docstring);
+    a scope's baseline is computed and kept at its first minute."""
+    return _Minute(conn, event, minute, now, heartbeat_timeout).measure()
+
+
+def invited_at_node(conn: Connection, event_id: str, node: str) -> set[str]:
+    """The aggregators invited to the event at ``node``."""
+    return set(
+        conn.execute(
+            sa.select(_invitations.c.aggregator_id).where(
+                _invitations.c.event_id == event_id, _invitations.c.grid_node == node
+            )
+        ).scalars()
+    )
+
+
+def record_minute(
+    conn: Connection,
+    event: Event,
+    minute: datetime,
+    measured: Measured,
+    raised: Sequence[Alarm],
+    reset: set[str],
+) -> ProgressMinute:
+    """Store the claimed minute's figures, the alarms raised in it and which aggregators' lag restarts."""
+    event_id = event.event_id
+    aggregator_figures, node_figures = measured.aggregators, measured.nodes
+    if aggregator_figures:
+        conn.execute(
+            sa.insert(aggregator_minutes),
+            [
+                {
+                    **_figure_row(event_id, minute, f.figures),
+                    "aggregator_id": f.scope,
+                    "node_targets": json.dumps(measured.node_targets[f.scope], sort_keys=True),
+                    "lag_reset": f.scope in reset,
+                }
+                for f in aggregator_figures
+            ],
+        )
+    if node_figures:
+        conn.execute(
+            sa.insert(node_minutes),
+            [{**_figure_row(event_id, minute, f.figures), "grid_node": f.scope} for f in node_figures],
+        )
+    if raised:
+        conn.execute(
+            sa.insert(alarms),
+            [
+                {
+                    "alarm_id": a.alarm_id,
+                    "event_id": event_id,
+                    "minute_start": minute,
+                    "kind": a.kind,
+                    "aggregator_id": a.aggregator_id,
+                    "message": a.message,
+                    "raise_time": a.raise_time,
+                }
+                for a in raised
+            ],
+        )
+    totals = ProgressMinute(
+        minute_start=minute,
+        event_state=event.state,
+        target_w=sum(f.figures.target_w for f in aggregator_figures),
+        actual_w=sum(f.figures.actual_w for f in aggregator_figures),
+        baseline_w=sum(f.figures.baseline_w for f in aggregator_figures),
+        aggregators=list(aggregator_figures),
+        nodes=list(node_figures),
+        alarms=list(raised),
+    )
+    conn.execute(
+        sa.update(minutes)
+        .where(minutes.c.event_id == event_id, minutes.c.minute_start == minute)
+        .values(target_w=totals.target_w, actual_w=totals.actual_w, baseline_w=totals.baseline_w)
+    )
+    return totals
 
 
 class _Minute:
-    """The work of one claimed minute (a class only to share its inputs between the steps)."""
+    """The measurement of one claimed minute (a class only to share its inputs between the steps)."""
 
     def __init__(
         self, conn: Connection, event: Event, minute: datetime, now: datetime, heartbeat_timeout: timedelta
@@ -165,13 +246,10 @@ class _Minute:
         self.conn = conn
         self.event = event
         self.minute = minute
-        self.end = minute + MINUTE
         self.now = now
         self.timeout = heartbeat_timeout
-        self.alarms: list[Alarm] = []
-        self.reset: set[str] = set()
 
-    def run(self) -> ProgressMinute:
+    def measure(self) -> Measured:
         conn, event, minute = self.conn, self.event, self.minute
         settings, calendar, fallback = _program(conn, event.program_id)
         in_force = [
@@ -182,7 +260,7 @@ class _Minute:
         node_targets: dict[str, dict[str, int]] = {}
         for instruction in in_force:
             by_node = node_targets.setdefault(instruction.aggregator_id, {})
-            value = _curve(instruction).value_at(minute)
+            value = curve(instruction).value_at(minute)
             by_node[instruction.grid_node] = by_node.get(instruction.grid_node, 0) + value
         holders = sorted(node_targets)
         actual = (
@@ -207,20 +285,7 @@ class _Minute:
             metered = _watts(sum(at_node.values(), Fraction(0))) if at_node else None
             node_figures.append(ScopeFigures(node, rules.figures(event.direction, target, metered, baseline)))
         recent = self._recent(aggregator_figures, node_targets, settings)
-        lagging = [
-            aid
-            for aid in holders
-            if is_lagging(
-                [MinuteSample(m.target_w, m.response_w) for m in recent[aid]],
-                threshold=settings.threshold,
-                consecutive=settings.consecutive,
-            )
-        ]
-        for aid in lagging:
-            self._deviation_alarm(aid, recent[aid], settings)
-        for node in sorted({n for aid in lagging for n in node_targets[aid]} if settings.redispatch else ()):
-            self._redispatch(node, in_force, recent, settings)
-        return self._record(aggregator_figures, node_figures, node_targets)
+        return Measured(settings, in_force, node_targets, aggregator_figures, node_figures, recent)
 
     def _recent(
         self,
@@ -250,112 +315,6 @@ class _Minute:
             for f in figures
         }
 
-    def _deviation_alarm(
-        self, aggregator_id: str, recent: Sequence[rules.PastMinute], settings: Deviation
-    ) -> None:
-        latest = recent[-1]
-        deviation = Fraction(latest.target_w - latest.response_w, latest.target_w)
-        self._alarm(
-            DEVIATION,
-            aggregator_id,
-            f"aggregators/{aggregator_id} responded {latest.response_w} W of {latest.target_w} W instructed "
-            f"(deviation {_percent(deviation)}) for {settings.consecutive} consecutive minutes, "
-            f"above the {_percent(settings.threshold)} allowed",
-        )
-        self.reset.add(aggregator_id)
-
-    def _redispatch(
-        self,
-        node: str,
-        in_force: Sequence[Instruction],
-        recent: Mapping[str, Sequence[rules.PastMinute]],
-        settings: Deviation,
-    ) -> None:
-        """Move the lagging aggregators' shortfall at ``node`` to the others with capacity left."""
-        held = {i.aggregator_id: i for i in in_force if i.grid_node == node}
-        samples = {aid: rules.node_samples(recent[aid], node) for aid in held}
-        plan = redispatch(
-            samples,
-            self._capacity_left(node, held),
-            threshold=settings.threshold,
-            consecutive=settings.consecutive,
-        )
-        current = {aid: s[-1].instructed_w for aid, s in samples.items()}
-        deltas = {aid: plan.instructed_w[aid] - current.get(aid, 0) for aid in plan.instructed_w}
-        if not any(deltas.values()):
-            return
-        template = held[min(plan.shortfall_w)]
-        curves = {
-            aid: _curve(held[aid])
-            if aid in held
-            else rules.Curve(template.target_start, template.step_minutes, (0,) * len(template.target_w))
-            for aid in deltas
-        }
-        # Nothing to revise when the instructions have no step left after this minute (the event's last).
-        revised = {
-            aid: values
-            for aid, values in rules.revise_curves(curves, deltas, self.end).items()
-            if values != curves[aid].values_w
-        }
-        if not revised:
-            return
-        for aid, values in revised.items():
-            base = held.get(aid, template)
-            instructions.issue(
-                self.conn,
-                event_id=self.event.event_id,
-                aggregator_id=aid,
-                grid_node=node,
-                direction=self.event.direction,
-                target=Target(
-                    base.target_start, base.step_minutes, values, base.validity_start, base.validity_end
-                ),
-                now=self.now,
-                carrier=None,
-                heartbeat_timeout=self.timeout,
-                replacing=held.get(aid),
-            )
-        place = f"gridNodes/{node}" if node else "its aggregator-level instructions"
-        shortfall = sum(plan.shortfall_w.values())
-        summary = (
-            f"shortfall of {shortfall} W at {place} re-dispatched: "
-            + ", ".join(f"aggregators/{aid} {deltas[aid]:+d} W" for aid in sorted(revised))
-            + (f"; {plan.unplaced_w} W found no capacity left" if plan.unplaced_w else "")
-        )
-        for aid in sorted(revised):
-            self._alarm(
-                REDISPATCH, aid, f"{summary}; your instruction is now version {_next_version(held.get(aid))}"
-            )
-            self.reset.add(aid)
-
-    def _capacity_left(self, node: str, held: Mapping[str, Instruction]) -> dict[str, int]:
-        """Real-time F3 capacity in the event's direction of the aggregators that may take more at ``node``."""
-        decrease = self.event.direction is Direction.LOAD_DECREASE
-        if not node:
-            figures = {
-                aid: capacity.realtime_capacity(self.conn, f"aggregators/{aid}", self.end, self.timeout)
-                for aid in held
-            }
-            return {aid: f.decrease_w if decrease else f.increase_w for aid, f in figures.items()}
-        invited = set(
-            self.conn.execute(
-                sa.select(_invitations.c.aggregator_id).where(
-                    _invitations.c.event_id == self.event.event_id, _invitations.c.grid_node == node
-                )
-            ).scalars()
-        )
-        totals = capacity.aggregator_capacities(self.conn, node, self.end, self.timeout)
-        return {
-            aid: t.decrease_w if decrease else t.increase_w
-            for aid, t in totals.items()
-            if aid in invited or aid in held
-        }
-
-    def _alarm(self, kind: str, aggregator_id: str, message: str) -> None:
-        alarm = Alarm(str(uuid.uuid4()), kind, self.event.event_id, aggregator_id, message, self.now)
-        self.alarms.append(alarm)
-        notify(self.conn, AlarmRaised(alarm))
-
     def _baseline(self, scope: str, calendar: WorkingCalendar, fallback: BaselineMethod | None) -> int | None:
         """The scope's baseline (whole W) in the slot of this minute; None when no data gave one."""
         event = self.event
@@ -383,64 +342,6 @@ class _Minute:
         value: int = values[(self.minute - event.window_start) // SLOT]
         return value
 
-    def _record(
-        self,
-        aggregator_figures: Sequence[ScopeFigures],
-        node_figures: Sequence[ScopeFigures],
-        node_targets: Mapping[str, Mapping[str, int]],
-    ) -> ProgressMinute:
-        conn, event_id, minute = self.conn, self.event.event_id, self.minute
-        if aggregator_figures:
-            conn.execute(
-                sa.insert(aggregator_minutes),
-                [
-                    {
-                        **_figure_row(event_id, minute, f.figures),
-                        "aggregator_id": f.scope,
-                        "node_targets": json.dumps(node_targets[f.scope], sort_keys=True),
-                        "lag_reset": f.scope in self.reset,
-                    }
-                    for f in aggregator_figures
-                ],
-            )
-        if node_figures:
-            conn.execute(
-                sa.insert(node_minutes),
-                [{**_figure_row(event_id, minute, f.figures), "grid_node": f.scope} for f in node_figures],
-            )
-        if self.alarms:
-            conn.execute(
-                sa.insert(alarms),
-                [
-                    {
-                        "alarm_id": a.alarm_id,
-                        "event_id": event_id,
-                        "minute_start": minute,
-                        "kind": a.kind,
-                        "aggregator_id": a.aggregator_id,
-                        "message": a.message,
-                        "raise_time": a.raise_time,
-                    }
-                    for a in self.alarms
-                ],
-            )
-        totals = ProgressMinute(
-            minute_start=minute,
-            event_state=self.event.state,
-            target_w=sum(f.figures.target_w for f in aggregator_figures),
-            actual_w=sum(f.figures.actual_w for f in aggregator_figures),
-            baseline_w=sum(f.figures.baseline_w for f in aggregator_figures),
-            aggregators=list(aggregator_figures),
-            nodes=list(node_figures),
-            alarms=list(self.alarms),
-        )
-        conn.execute(
-            sa.update(minutes)
-            .where(minutes.c.event_id == event_id, minutes.c.minute_start == minute)
-            .values(target_w=totals.target_w, actual_w=totals.actual_w, baseline_w=totals.baseline_w)
-        )
-        return totals
-
 
 def _figure_row(event_id: str, minute: datetime, f: rules.Figures) -> dict[str, object]:
     return {
@@ -459,15 +360,7 @@ def _watts(value: Fraction | None) -> int | None:
     return None if value is None else rules.whole_watts(value)
 
 
-def _percent(value: Fraction) -> str:
-    return f"{Decimal(value.numerator) / Decimal(value.denominator) * 100:.1f}%"
-
-
-def _next_version(instruction: Instruction | None) -> int:
-    return instruction.version + 1 if instruction else 1
-
-
-def _curve(instruction: Instruction) -> rules.Curve:
+def curve(instruction: Instruction) -> rules.Curve:
     return rules.Curve(instruction.target_start, instruction.step_minutes, instruction.target_w)
 
 

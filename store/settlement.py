@@ -23,14 +23,10 @@ has its own D and candidate days), except PRE_EVENT, which holds the slot
 before the event's start flat over the whole window.
 
 Statements: the regular statement of an aggregator is ``events/{event}/statements/{aggregator}``;
-adjustments are ``{aggregator}.adj-{n}``. Confirmation needs both parties:
-the aggregator confirms (or disputes) its DRAFT, the grid confirms on its
-side, and the statement is CONFIRMED — immutable — once both have. A DISPUTED
-statement is resolved by the grid: its confirmation confirms it as issued
-(corrections then go through an adjustment). When every regular statement
-of an event is CONFIRMED the event becomes SETTLED. Every write path locks
-the event row first, so confirmations of one event are serialised (the last
-one sees all the others and settles the event).
+adjustments are ``{aggregator}.adj-{n}``. The use cases that evaluate an
+event and confirm, dispute and adjust its statements (and the confirmation
+rule) are ``application.settlement``; this module keeps their inputs, the
+stored evaluations and statements, and the reads.
 """
 
 from __future__ import annotations
@@ -41,7 +37,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from enum import StrEnum
 from fractions import Fraction
 
 import sqlalchemy as sa
@@ -51,11 +46,10 @@ from domain import baseline as shared
 from domain import events as rules
 from domain import settlement as money
 from domain.baseline import BaselineMethod, WindowBaseline
-from domain.calendar import SLOT_MINUTES, SlotWindow, local_day, slot_index, slot_start
-from domain.errors import Aborted, FailedPrecondition, NotFound, PreconditionViolation
-from domain.evaluation import Direction, Evaluation, SlotEvaluation, evaluate
-from domain.events import Actor, EventState
-from domain.notices import StatementReady
+from domain.calendar import SLOT_MINUTES, SlotWindow, slot_start
+from domain.errors import FailedPrecondition, NotFound, PreconditionViolation
+from domain.evaluation import Direction, Evaluation, SlotEvaluation
+from domain.events import EventState
 from domain.settlement import (
     DeltaLine,
     EventPrices,
@@ -63,12 +57,9 @@ from domain.settlement import (
     Statement,
     StatementLine,
     StatementState,
-    build_adjustment,
-    build_statement,
 )
-from store import baselines, pagination, programs, telemetry
+from store import baselines, pagination, telemetry
 from store import events as event_store
-from store.db import notify
 from store.events import Event
 from store.market_tables import BidSlotRow, ClearedQuantityRow, InstructionRow
 from store.programs import Program
@@ -91,13 +82,6 @@ REGULAR, ADJUSTMENT = "REGULAR", "ADJUSTMENT"
 _SLOT = timedelta(minutes=SLOT_MINUTES)
 _NANOS = Decimal(10**9)
 _EPSILON = timedelta(microseconds=1)
-
-
-class Party(StrEnum):
-    """Who confirms a statement."""
-
-    AGGREGATOR = "AGGREGATOR"
-    GRID = "GRID"
 
 
 # ---------------------------------------------------------------- records
@@ -131,6 +115,9 @@ class StatementRecord:
     slot_starts: tuple[datetime, ...]
     create_time: datetime
     confirm_time: datetime | None
+    aggregator_confirm_time: datetime | None = None
+    """When the aggregator confirmed (None: not yet); the grid's likewise."""
+    grid_confirm_time: datetime | None = None
 
     @property
     def statement_id(self) -> str:
@@ -291,94 +278,18 @@ def _weighted(quantities: Sequence[tuple[int, int]]) -> Decimal:
     return weighted.quantize(Decimal(1), rounding=ROUND_HALF_UP) / _NANOS
 
 
-def evaluation_of(
-    conn: Connection, event: Event, program: Program, aggregator_id: str
-) -> tuple[Baseline, Evaluation]:
-    """Baseline and SPEC F9 evaluation of one aggregator, from the data as it now stands."""
-    history = metered(conn, event, aggregator_id=aggregator_id)
-    found = baseline(conn, event, program, aggregator_id=aggregator_id, history=history)
-    starts = event.slot_starts
-    actual = {
-        i: history[local_day(start)][slot_index(start)]
-        for i, start in enumerate(starts)
-        if slot_index(start) in history.get(local_day(start), {})
-    }
-    try:
-        result = evaluate(
-            event.direction,
-            dict(enumerate(instructed(conn, event, aggregator_id))),
-            {i: found.values[start] for i, start in enumerate(starts)},
-            actual,
-            bounds=program.qualification,
-        )
-    except FailedPrecondition as missing:
-        slot = int(missing.metadata.get("slot", "0"))
-        raise FailedPrecondition(
-            f"aggregators/{aggregator_id}: {missing.message}",
-            reason=missing.reason,
-            metadata={
-                **missing.metadata,
-                "scope": f"aggregators/{aggregator_id}",
-                "slot_start_time": starts[slot].isoformat(),
-            },
-        ) from None
-    return found, result
-
-
-# ---------------------------------------------------------------- evaluate
-
-
-def evaluate_event(
-    conn: Connection, event_id: str, actor: Actor, now: datetime, carrier: str | None
-) -> Evaluated:
-    """EvaluateEvent: COMPLETED → EVALUATED with one evaluation and one DRAFT statement per instructed aggregator.
-
-    Each aggregator is notified StatementReady in the same transaction. An
-    event nobody was instructed for has nothing to settle and is SETTLED at once.
-    """
-    _lock_event(conn, event_id)
-    event = event_store.advance(conn, event_store.get(conn, event_id), now)
-    rules.check_transition(event.event_id, event.event_type, event.state, EventState.EVALUATED, actor)
-    program = programs.get(conn, event.program_id)
-    aggregator_ids = sorted(
+def instructed_aggregators(conn: Connection, event_id: str) -> list[str]:
+    """The aggregators instructed for the event (any instruction, cancelled or not), sorted."""
+    return sorted(
         set(
             conn.execute(
                 sa.select(_instructions.c.aggregator_id).where(_instructions.c.event_id == event_id)
             ).scalars()
         )
     )
-    starts = tuple(event.slot_starts)
-    made_evaluations, made_statements = [], []
-    for aggregator_id in aggregator_ids:
-        found, result = evaluation_of(conn, event, program, aggregator_id)
-        statement = build_statement(
-            aggregator_id,
-            event_id,
-            aggregator_id,
-            result,
-            prices(conn, event, aggregator_id),
-            program.settlement,
-        )
-        made_evaluations.append(
-            EvaluationRecord(
-                event_id, aggregator_id, found.method, found.requested, found.days, result, starts, now
-            )
-        )
-        made_statements.append(StatementRecord(event_id, statement, starts, now, None))
-    moved = event_store.transition(conn, event, EventState.EVALUATED, actor, now, carrier=carrier)
-    if moved is None:
-        raise Aborted(f"event {event_id} changed state while being evaluated; retry")
-    for record in made_evaluations:
-        _insert_evaluation(conn, record)
-    for made in made_statements:
-        _insert_statement(conn, made, kind=REGULAR, sequence=0)
-        _announce(conn, made, carrier)
-    if not made_statements:
-        event_store.transition(conn, moved, EventState.SETTLED, Actor.PLATFORM, now, carrier=carrier)
-    return Evaluated(made_evaluations, made_statements)
 
 
-def _lock_event(conn: Connection, event_id: str) -> None:
+def lock_event(conn: Connection, event_id: str) -> None:
     """Serialise settlement writes per event (PostgreSQL row lock; SQLite writers are serial anyway)."""
     ev = event_store.events
     found = conn.execute(sa.select(ev.c.event_id).where(ev.c.event_id == event_id).with_for_update()).first()
@@ -390,15 +301,11 @@ def _lock_event(conn: Connection, event_id: str) -> None:
         )
 
 
-def _announce(conn: Connection, record: StatementRecord, carrier: str | None) -> None:
-    notify(conn, StatementReady(record.statement.aggregator_id, record.name), carrier)
-
-
 def _exact(value: Fraction | None) -> str | None:
     return None if value is None else str(value)
 
 
-def _insert_evaluation(conn: Connection, record: EvaluationRecord) -> None:
+def insert_evaluation(conn: Connection, record: EvaluationRecord) -> None:
     result = record.evaluation
     payload = {
         "evaluated": [
@@ -436,7 +343,7 @@ def _nanos(amount: Decimal) -> int:
     return int(amount * _NANOS)
 
 
-def _insert_statement(conn: Connection, record: StatementRecord, *, kind: str, sequence: int) -> None:
+def insert_statement(conn: Connection, record: StatementRecord, *, kind: str, sequence: int) -> None:
     statement = record.statement
     conn.execute(
         sa.insert(statements).values(
@@ -660,7 +567,15 @@ def _statement_record(
         dispute_reason=row.dispute_reason or None,
         adjusts=row.adjusts or None,
     )
-    return StatementRecord(row.event_id, statement, starts, row.create_time, row.confirm_time)
+    return StatementRecord(
+        row.event_id,
+        statement,
+        starts,
+        row.create_time,
+        row.confirm_time,
+        row.aggregator_confirm_time,
+        row.grid_confirm_time,
+    )
 
 
 def _statement_not_found(event_id: str, statement_id: str) -> NotFound:
@@ -785,56 +700,37 @@ def grid_statement(conn: Connection, event_id: str) -> GridStatement:
     )
 
 
-# ---------------------------------------------------------------- confirm, dispute, adjust
+# ---------------------------------------------------------------- confirm, dispute, adjust (writes)
 
 
-def confirm(
+def record_confirmations(
     conn: Connection,
     event_id: str,
     statement_id: str,
-    party: Party,
-    now: datetime,
-    carrier: str | None,
     *,
-    aggregator_id: str | None = None,
-) -> StatementRecord:
-    """Record ``party``'s confirmation (see the module docstring for the rule); settles the event when it was the last.
-
-    FailedPrecondition STATEMENT_CONFIRMED for a confirmed statement;
-    STATEMENT_DISPUTED when the aggregator confirms a statement it disputed.
-    """
-    _lock_event(conn, event_id)
-    row = _statement_row(conn, event_id, statement_id, aggregator_id)
-    current = _load_statements(conn, [row])[0]
-    state = StatementState(row.state)
-    if state is StatementState.DISPUTED and party is Party.AGGREGATOR:
-        raise FailedPrecondition(
-            f"statement {statement_id} is disputed; the grid resolves it",
-            reason=money.STATEMENT_DISPUTED,
-            metadata={"statement_id": statement_id, "state": state.value},
-        )
-    confirmed = money.confirm(current.statement)
-    aggregator_time = row.aggregator_confirm_time or (now if party is Party.AGGREGATOR else None)
-    grid_time = row.grid_confirm_time or (now if party is Party.GRID else None)
-    done = state is StatementState.DISPUTED or (aggregator_time is not None and grid_time is not None)
+    aggregator_time: datetime | None,
+    grid_time: datetime | None,
+    state: StatementState,
+    confirm_time: datetime | None,
+    now: datetime,
+) -> None:
+    """Store each party's confirmation time, the state and (once confirmed) the confirmation time."""
     conn.execute(
         sa.update(statements)
         .where(statements.c.event_id == event_id, statements.c.statement_id == statement_id)
         .values(
             aggregator_confirm_time=aggregator_time,
             grid_confirm_time=grid_time,
-            state=confirmed.state.value if done else state.value,
-            confirm_time=now if done else None,
+            state=state.value,
+            confirm_time=confirm_time,
             update_time=now,
         )
     )
-    if done and row.kind == REGULAR:
-        _settle_if_complete(conn, event_id, now, carrier)
-    return get_statement(conn, event_id, statement_id)
 
 
-def _settle_if_complete(conn: Connection, event_id: str, now: datetime, carrier: str | None) -> None:
-    open_count = conn.execute(
+def open_regular_statements(conn: Connection, event_id: str) -> int:
+    """How many regular statements of the event are not CONFIRMED yet."""
+    count: int = conn.execute(
         sa.select(sa.func.count())
         .select_from(statements)
         .where(
@@ -843,45 +739,23 @@ def _settle_if_complete(conn: Connection, event_id: str, now: datetime, carrier:
             statements.c.state != StatementState.CONFIRMED.value,
         )
     ).scalar_one()
-    if open_count == 0:
-        event = event_store.get(conn, event_id)
-        if event.state is EventState.EVALUATED:
-            event_store.transition(conn, event, EventState.SETTLED, Actor.PLATFORM, now, carrier=carrier)
+    return count
 
 
-def dispute(
-    conn: Connection, event_id: str, statement_id: str, aggregator_id: str, reason: str, now: datetime
-) -> StatementRecord:
-    """The aggregator disputes its DRAFT statement (domain rules: not once confirmed, not twice)."""
-    _lock_event(conn, event_id)
-    row = _statement_row(conn, event_id, statement_id, aggregator_id)
-    disputed = money.dispute(_load_statements(conn, [row])[0].statement, reason)
+def record_dispute(
+    conn: Connection, event_id: str, statement_id: str, state: StatementState, reason: str, now: datetime
+) -> None:
+    """Store the disputed state and the aggregator's reason."""
     conn.execute(
         sa.update(statements)
         .where(statements.c.event_id == event_id, statements.c.statement_id == statement_id)
-        .values(state=disputed.state.value, dispute_reason=reason, update_time=now)
+        .values(state=state.value, dispute_reason=reason, update_time=now)
     )
-    return get_statement(conn, event_id, statement_id)
 
 
-def create_adjustment(
-    conn: Connection, event_id: str, statement_id: str, now: datetime, carrier: str | None
-) -> StatementRecord:
-    """A DRAFT adjustment of a CONFIRMED regular statement, re-evaluated from the data as it now stands.
-
-    Refused while an earlier adjustment of it is not confirmed
-    (FailedPrecondition ADJUSTMENT_PENDING); the aggregator is notified StatementReady.
-    """
-    _lock_event(conn, event_id)
-    row = _statement_row(conn, event_id, statement_id, None)
-    if row.kind != REGULAR:
-        raise FailedPrecondition(
-            f"statement {statement_id} is an adjustment; adjust its original {row.adjusts}",
-            reason=NOT_A_REGULAR_STATEMENT,
-            metadata={"statement": f"events/{event_id}/statements/{statement_id}", "adjusts": row.adjusts},
-        )
-    original = _load_statements(conn, [row])[0]
-    prior = _load_statements(
+def adjustments_of(conn: Connection, event_id: str, statement_id: str) -> list[StatementRecord]:
+    """The adjustments of a regular statement, in the order they were made."""
+    return _load_statements(
         conn,
         conn.execute(
             sa.select(statements)
@@ -889,32 +763,6 @@ def create_adjustment(
             .order_by(statements.c.sequence)
         ).all(),
     )
-    pending = [p.statement_id for p in prior if p.statement.state is not StatementState.CONFIRMED]
-    if pending:
-        raise FailedPrecondition(
-            f"adjustment {pending[0]} of {statement_id} is not confirmed yet",
-            reason=ADJUSTMENT_PENDING,
-            metadata={"statement": f"events/{event_id}/statements/{pending[0]}"},
-        )
-    event = event_store.get(conn, event_id)
-    program = programs.get(conn, event.program_id)
-    aggregator_id = original.statement.aggregator_id
-    _, result = evaluation_of(conn, event, program, aggregator_id)
-    corrected = build_statement(
-        statement_id, event_id, aggregator_id, result, prices(conn, event, aggregator_id), program.settlement
-    )
-    sequence = len(prior) + 1
-    adjustment = build_adjustment(
-        f"{aggregator_id}.adj-{sequence}",
-        original.statement,
-        [line for line in corrected.lines if isinstance(line, StatementLine)],
-        program.settlement,
-        prior=[p.statement for p in prior],
-    )
-    record = StatementRecord(event_id, adjustment, original.slot_starts, now, None)
-    _insert_statement(conn, record, kind=ADJUSTMENT, sequence=sequence)
-    _announce(conn, record, carrier)
-    return record
 
 
 def statements_for_export(

@@ -13,7 +13,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, TypeVar
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import money_pb2
 from vgi.common.v1 import market_pb2, types_pb2
 
@@ -25,6 +24,7 @@ from domain.evaluation import Direction
 from domain.events import ClearingMode, Event, EventState, EventType
 from domain.monitoring import DEVIATION, REDISPATCH, Alarm
 from domain.settlement import PriceMode, from_units_nanos, to_units_nanos
+from wire.timestamps import timestamp as timestamp
 
 if TYPE_CHECKING:
     from store.bids import Bid
@@ -74,12 +74,6 @@ BASELINE_METHODS = {
 def reverse(mapping: Mapping[K, V]) -> dict[V, K]:
     """Wire enum value → domain value."""
     return {wire: value for value, wire in mapping.items()}
-
-
-def timestamp(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
 
 
 def money(amount: Decimal) -> money_pb2.Money:

@@ -17,6 +17,7 @@ from vgi.common.v1 import market_pb2, notifications_pb2
 
 from store import outbox
 from store.outbox import NotificationEntry, OutboxItem, SetpointEntry
+from wire.timestamps import timestamp, to_datetime
 
 
 def enqueue_notification(
@@ -102,7 +103,7 @@ def notification_from(item: OutboxItem) -> notifications_pb2.Notification:
     notification = notifications_pb2.Notification.FromString(item.payload)
     notification.notification_id = item.item_id
     notification.sequence = item.sequence
-    notification.create_time.FromDatetime(item.create_time)
+    notification.create_time.CopyFrom(timestamp(item.create_time))
     return notification
 
 
@@ -116,7 +117,7 @@ def setpoint_in_force(payload: bytes | None, now: datetime) -> market_pb2.Setpoi
     if payload is None:
         return None
     setpoint = market_pb2.Setpoint.FromString(payload)
-    if setpoint.valid_until.ToDatetime(tzinfo=now.tzinfo) <= now:
+    if to_datetime(setpoint.valid_until) <= now:
         return None
     return setpoint
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -24,6 +24,8 @@ from domain.telemetry import Aggregate, Reading, from_ppb, to_ppb
 from store import capacity, registry
 from store.prices import CURRENCY
 from store.statistics import Statistics
+from wire.timestamps import timestamp as timestamp
+from wire.timestamps import to_datetime as to_datetime
 
 NODE_PREFIX = "gridNodes/"
 AGGREGATOR_PREFIX = "aggregators/"
@@ -40,22 +42,6 @@ def tenant_of(principal: Principal) -> str:
     if tenant is None:
         raise PermissionDenied("this surface is for aggregators", reason="NOT_A_TENANT")
     return tenant
-
-
-def timestamp(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def to_datetime(stamp: Timestamp) -> datetime:
-    """Timestamp.ToDatetime(tzinfo=UTC) without its per-call Python overhead (nanos truncated to µs alike)."""
-    return _EPOCH + timedelta(seconds=stamp.seconds, microseconds=stamp.nanos // 1000)
 
 
 def node_id(name: str) -> str:
@@ -380,6 +366,23 @@ def statistics_to(record: Statistics) -> statistics_pb2.Statistics:
         rated_discharge_w=record.rated_discharge_w,
         decrease_w=record.decrease_w,
         increase_w=record.increase_w,
+    )
+
+
+def price_curve_kind(kind: int) -> str:
+    """A PriceCurveKind as the store keeps it ("" for unspecified)."""
+    return "" if kind == 0 else prices_pb2.PriceCurveKind.Name(kind).removeprefix("PRICE_CURVE_KIND_")
+
+
+def price_curve_from(message: prices_pb2.PriceCurve) -> PriceCurve:
+    """The curve a PublishPriceCurve request asks for (CNY prices only, see ``money_to_decimal``)."""
+    return PriceCurve(
+        price_curve_id=message.price_curve_id,
+        kind=price_curve_kind(message.kind),
+        grid_node_id=node_id(message.grid_node),
+        start_time=to_datetime(message.start_time),
+        step_minutes=message.step_minutes,
+        prices=tuple(money_to_decimal(p, f"price_curve.prices[{i}]") for i, p in enumerate(message.prices)),
     )
 
 

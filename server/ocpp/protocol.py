@@ -20,6 +20,7 @@ from domain.errors import DomainError
 from server import clock
 from server.ocpp import mapping
 from server.ocpp.station import ocpp_error
+from wire.timestamps import to_datetime
 
 #: Every profile the gateway sets has this id and stack level, so a new one replaces the one in force.
 PROFILE_ID = 1
@@ -70,14 +71,14 @@ def parse_time(value: str | None, field: str) -> datetime:
 def is_release(setpoint: market_pb2.Setpoint) -> bool:
     """A setpoint valid only until now (an instruction cancelled): the station goes back to unmanaged."""
     now = clock.now()
-    return setpoint.valid_until.ToDatetime(tzinfo=now.tzinfo) <= now
+    return to_datetime(setpoint.valid_until) <= now
 
 
 def schedule(setpoint: market_pb2.Setpoint) -> dict[str, Any]:
     """The chargingSchedule (W) of a setpoint: its schedule's steps, else power_w from now."""
     if setpoint.HasField("schedule"):
         curve = setpoint.schedule
-        start = curve.start_time.ToDatetime(tzinfo=clock.now().tzinfo)
+        start = to_datetime(curve.start_time)
         periods = [
             {"startPeriod": i * curve.step_minutes * 60, "limit": value}
             for i, value in enumerate(curve.values_w)
@@ -100,5 +101,5 @@ def profile(setpoint: market_pb2.Setpoint, transaction_id: str | int) -> dict[st
         "chargingProfileKind": "Absolute",
         "transactionId": transaction_id,
         "validFrom": mapping.format_time(clock.now()),
-        "validTo": mapping.format_time(setpoint.valid_until.ToDatetime(tzinfo=clock.now().tzinfo)),
+        "validTo": mapping.format_time(to_datetime(setpoint.valid_until)),
     }

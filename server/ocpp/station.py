@@ -43,6 +43,7 @@ from store import ocpp, outbox, registry, telemetry
 from store.ocpp import Station, Transaction
 from store.outbox import Channel, OutboxItem
 from wire import outbox as wire_outbox
+from wire.timestamps import to_datetime
 
 log = logging.getLogger(__name__)
 
@@ -283,7 +284,7 @@ class StationLink:
         async def put(item: OutboxItem) -> None:
             setpoint = wire_outbox.setpoint_from(item)
             transaction = self._running
-            releasing = setpoint.valid_until.ToDatetime(tzinfo=clock.now().tzinfo) <= clock.now()
+            releasing = to_datetime(setpoint.valid_until) <= clock.now()
             if transaction is None and not releasing:
                 accepted, reason = False, NO_TRANSACTION
             else:

@@ -2,7 +2,7 @@
 
 Another tenant's evaluation or statement answers NOT_FOUND, exactly like one
 that does not exist. The aggregator's confirmation is one of the two a
-statement needs (see ``store.settlement``); its dispute puts a DRAFT statement
+statement needs (see ``application.settlement``); its dispute puts a DRAFT statement
 to the grid, whose confirmation then settles it as issued.
 """
 
@@ -12,14 +12,16 @@ import grpc
 from sqlalchemy.engine import Connection
 from vgi.aggregator.v1 import aggregator_service_pb2 as pb
 
+from application import settlement
+from application.uow import UnitOfWork
 from infra.observability.tracing import link_from_current
 from server.servicers import Deps, caller
 from server.servicers.aggregator_market import SERVICE, tenant
 from server.servicers.dispatch_market import now
-from server.servicers.dispatch_settlement import evaluation_message, statement_key, statement_message
 from store import idempotency
 from store import settlement as store
 from store.idempotency import IdempotencyKey
+from wire.settlement import evaluation_message, statement_key, statement_message
 
 
 class AggregatorSettlement:
@@ -63,15 +65,19 @@ class AggregatorSettlement:
         after the caller disputed it (the grid resolves a dispute).
         """
         event_id, statement_id = statement_key(request.name)
-        own, at, carrier = tenant(), now(), link_from_current()
+        own, at, principal, carrier = tenant(), now(), caller(), link_from_current()
 
         def effect(conn: Connection) -> pb.ConfirmStatementResponse:
-            record = store.confirm(
-                conn, event_id, statement_id, store.Party.AGGREGATOR, at, carrier, aggregator_id=own
+            record = settlement.confirm_statement(
+                UnitOfWork(conn, at, principal, carrier),
+                event_id,
+                statement_id,
+                settlement.Party.AGGREGATOR,
+                aggregator_id=own,
             )
             return pb.ConfirmStatementResponse(statement=statement_message(record))
 
-        key = IdempotencyKey(caller().uri, SERVICE + "ConfirmStatement", request.request_id)
+        key = IdempotencyKey(principal.uri, SERVICE + "ConfirmStatement", request.request_id)
         return await idempotency.write_once(self.deps.db, key, request, pb.ConfirmStatementResponse, effect)
 
     async def DisputeStatement(
@@ -79,11 +85,13 @@ class AggregatorSettlement:
     ) -> pb.DisputeStatementResponse:
         """DRAFT → DISPUTED with the reason. FAILED_PRECONDITION STATEMENT_CONFIRMED or STATEMENT_DISPUTED."""
         event_id, statement_id = statement_key(request.name)
-        own, at = tenant(), now()
+        own, at, principal = tenant(), now(), caller()
 
         def effect(conn: Connection) -> pb.DisputeStatementResponse:
-            record = store.dispute(conn, event_id, statement_id, own, request.reason, at)
+            record = settlement.dispute_statement(
+                UnitOfWork(conn, at, principal), event_id, statement_id, own, request.reason
+            )
             return pb.DisputeStatementResponse(statement=statement_message(record))
 
-        key = IdempotencyKey(caller().uri, SERVICE + "DisputeStatement", request.request_id)
+        key = IdempotencyKey(principal.uri, SERVICE + "DisputeStatement", request.request_id)
         return await idempotency.write_once(self.deps.db, key, request, pb.DisputeStatementResponse, effect)

@@ -22,7 +22,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.engine import Connection
 from vgi.device.v1 import device_service_pb2 as pb
 
@@ -36,6 +35,7 @@ from store import outbox, telemetry
 from store.outbox import Channel, OutboxItem
 from wire import outbox as wire_outbox
 from wire import resources as convert
+from wire.timestamps import timestamp
 
 HELLO_REQUIRED = "HELLO_REQUIRED"
 CHARGER_MISMATCH = "CHARGER_MISMATCH"
@@ -77,8 +77,7 @@ class DeviceStream:
             )
 
     def _welcome(self) -> pb.Welcome:
-        now = Timestamp()
-        now.FromDatetime(clock.now())
+        now = timestamp(clock.now())
         interval = self.deps.settings.heartbeat_timeout_seconds / _HEARTBEATS_PER_TIMEOUT
         return pb.Welcome(server_time=now, heartbeat_interval_seconds=max(1, int(interval)))
 

@@ -1,7 +1,8 @@
 """DispatchService registry group: topology, prices (F11), adjustable capacity (F3), statistics (F12).
 
-Thin: each RPC translates the request, runs one store transaction (the
-mutating ones idempotent by request_id, AIP-155) and translates the answer.
+Thin: each RPC translates the request (``wire.resources``), runs one
+transaction (the mutating ones idempotent by request_id, AIP-155; publishing
+a price curve is the ``application.prices`` use case) and translates the answer.
 """
 
 from __future__ import annotations
@@ -11,24 +12,19 @@ from collections.abc import AsyncIterator
 
 import grpc
 from sqlalchemy.engine import Connection
-from vgi.common.v1 import prices_pb2
 from vgi.dispatch.v1 import dispatch_service_pb2 as pb
 
-from domain.notices import PriceCurvePublished
+from application.prices import publish_price_curve
+from application.uow import UnitOfWork
 from infra.observability.tracing import link_from_current
 from server import clock
 from server.servicers import Deps, caller
 from store import capacity, idempotency, prices, registry, statistics
-from store.db import notify
 from store.idempotency import IdempotencyKey
 from wire import resources as convert
 
 SERVICE = "/vgi.dispatch.v1.DispatchService/"
 DEFAULT_STREAM_INTERVAL_S = 60
-
-
-def _kind(kind: int) -> str:
-    return "" if kind == 0 else prices_pb2.PriceCurveKind.Name(kind).removeprefix("PRICE_CURVE_KIND_")
 
 
 class DispatchRegistry:
@@ -91,27 +87,14 @@ class DispatchRegistry:
     async def PublishPriceCurve(
         self, request: pb.PublishPriceCurveRequest, context: grpc.aio.ServicerContext
     ) -> pb.PublishPriceCurveResponse:
-        message = request.price_curve
-        curve = prices.PriceCurve(
-            price_curve_id=message.price_curve_id,
-            kind=_kind(message.kind),
-            grid_node_id=convert.node_id(message.grid_node),
-            start_time=convert.to_datetime(message.start_time),
-            step_minutes=message.step_minutes,
-            prices=tuple(
-                convert.money_to_decimal(p, f"price_curve.prices[{i}]") for i, p in enumerate(message.prices)
-            ),
-        )
-        now, carrier = clock.now(), link_from_current()
+        curve = convert.price_curve_from(request.price_curve)
+        now, principal, carrier = clock.now(), caller(), link_from_current()
 
         def effect(conn: Connection) -> pb.PublishPriceCurveResponse:
-            published = prices.publish(conn, curve, now)
-            # Told in the same transaction: a committed curve is always announced (each delivery a span
-            # linked to this call).
-            notify(conn, PriceCurvePublished(published, tuple(prices.audience(conn, curve))), carrier)
+            published = publish_price_curve(UnitOfWork(conn, now, principal, carrier), curve)
             return pb.PublishPriceCurveResponse(price_curve=convert.price_curve_message(published))
 
-        key = IdempotencyKey(caller().uri, SERVICE + "PublishPriceCurve", request.request_id)
+        key = IdempotencyKey(principal.uri, SERVICE + "PublishPriceCurve", request.request_id)
         return await idempotency.write_once(self.deps.db, key, request, pb.PublishPriceCurveResponse, effect)
 
     async def ListPriceCurves(
@@ -122,7 +105,7 @@ class DispatchRegistry:
                 conn,
                 page_size=request.page_size,
                 page_token=request.page_token,
-                kind=_kind(request.kind),
+                kind=convert.price_curve_kind(request.kind),
                 grid_node_id=convert.node_id(request.grid_node),
             )
         )

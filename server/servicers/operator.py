@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 from vgi.common.v1 import aggregator_pb2
 from vgi.operator.v1 import operator_service_pb2 as pb
 from vgi.operator.v1 import operator_service_pb2_grpc as pb_grpc
@@ -20,6 +17,7 @@ from server.servicers.operator_security import OperatorSecurity
 from server.servicers.telemetry_view import TelemetryView
 from store import aggregators, statistics
 from wire import resources as resources_proto
+from wire.timestamps import timestamp
 
 _NAME_PREFIX = "aggregators/"
 
@@ -127,12 +125,6 @@ def _to_proto(record: aggregators.Aggregator) -> aggregator_pb2.Aggregator:
         unified_social_credit_code=record.unified_social_credit_code,
         contact_email=record.contact_email,
         state=_STATES[record.state],
-        create_time=_timestamp(record.create_time),
-        update_time=_timestamp(record.update_time),
+        create_time=timestamp(record.create_time),
+        update_time=timestamp(record.update_time),
     )
-
-
-def _timestamp(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.engine import Connection
 from vgi.operator.v1 import operator_service_pb2 as pb
 
@@ -19,6 +18,7 @@ from server.servicers import Deps, caller
 from store import events as event_store
 from store import idempotency, instructions, monitoring
 from store.idempotency import IdempotencyKey
+from wire.timestamps import timestamp, to_datetime
 
 _ADVANCE_CLOCK = "/vgi.operator.v1.OperatorService/AdvanceClock"
 
@@ -48,7 +48,7 @@ class OperatorClock:
             return await db.read(lambda conn: _first_due(conn, instants))
 
         try:
-            reached = await simulated.advance(request.advance_to.ToDatetime(tzinfo=UTC), first_due, step)
+            reached = await simulated.advance(to_datetime(request.advance_to), first_due, step)
         except FailedPrecondition as refused:
             if refused.reason != clock.CLOCK_NOT_MONOTONIC:
                 raise
@@ -60,9 +60,7 @@ class OperatorClock:
             # The clock is not in the store: a retry of an advance that went
             # through finds its stored answer here; anything else is refused.
             return await idempotency.write_once(db, key, request, pb.AdvanceClockResponse, refuse)
-        now = Timestamp()
-        now.FromDatetime(reached)
-        answer = pb.AdvanceClockResponse(now=now)
+        answer = pb.AdvanceClockResponse(now=timestamp(reached))
         return await idempotency.write_once(db, key, request, pb.AdvanceClockResponse, lambda conn: answer)
 
 

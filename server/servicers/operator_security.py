@@ -6,7 +6,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.engine import Connection
 from vgi.operator.v1 import operator_service_pb2 as pb
 
@@ -23,6 +22,7 @@ from server.servicers import Deps, caller, device_access, write_once
 from server.servicers.instruction_signatures import ALGORITHMS
 from store import audit, idempotency, signing_keys
 from store.idempotency import IdempotencyKey
+from wire.timestamps import timestamp
 
 _ISSUE_CREDENTIALS = "/vgi.operator.v1.OperatorService/IssueCredentials"
 INVALID_PUBLIC_KEY = "INVALID_PUBLIC_KEY"
@@ -119,7 +119,7 @@ class OperatorSecurity:
                 certificate_pem=issued.certificate_pem,
                 private_key_pem=sealer.seal(issued.private_key_pem, bound_to),
                 token=sealer.seal(issued.token, bound_to),
-                expire_time=_timestamp(issued.expire_time),
+                expire_time=timestamp(issued.expire_time),
             )
 
         key = IdempotencyKey(caller().uri, _ISSUE_CREDENTIALS, request.request_id)
@@ -170,7 +170,7 @@ def _issuing_pki(settings: Settings) -> str:
 def _record_to_proto(record: AuditRecord) -> pb.AuditRecord:
     return pb.AuditRecord(
         sequence=record.seq,
-        record_time=_timestamp(record.time),
+        record_time=timestamp(record.time),
         principal=record.principal,
         method=record.method,
         request_id=record.request_id,
@@ -181,9 +181,3 @@ def _record_to_proto(record: AuditRecord) -> pb.AuditRecord:
         hash=record.hash,
         detail=record.detail,
     )
-
-
-def _timestamp(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
