@@ -2,8 +2,9 @@
 
 Each use case runs in the caller's unit of work and returns store/domain
 records; the notices it causes (Invited, EventStateChanged,
-ClearingPublished, InstructionIssued …) are recorded on that transaction by
-the store functions it calls, with ``uow.carrier``. ``check_publication``
+ClearingPublished, InstructionIssued …) are recorded on that transaction with
+``uow.notify`` (transitions through ``application.events``, instructions
+through ``application.dispatch``). ``check_publication``
 is the pure part of ``publish_event``, which the grid's servicer also runs
 before opening a transaction.
 """
@@ -15,17 +16,27 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection
 
+from application import dispatch, events
 from application.dispatch import HEARTBEAT_TIMEOUT
 from application.uow import UnitOfWork
+from domain import clearing as market
 from domain import events as rules
 from domain.baseline import BaselineMethod
 from domain.calendar import local_day, slot_index, slot_start
 from domain.clearing import CapacitySource, ClearedQuantity, SlotCapacity
-from domain.errors import Aborted, FieldViolation, InvalidArgument, NotFound
+from domain.errors import (
+    Aborted,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PreconditionViolation,
+)
 from domain.evaluation import Direction
 from domain.events import Actor, ClearingMode, EventState, EventType, Publication
+from domain.notices import ClearingPublished, Invited
 from domain.settlement import PriceMode
-from store import bids, capacity, instructions, registry
+from store import bids, capacity, registry
 from store import events as event_store
 from store.bids import Bid, BidSlot, Cleared
 from store.events import Event
@@ -76,7 +87,7 @@ def publish_event(
         raise InvalidArgument("unknown grid nodes", reason="GRID_NODE_NOT_FOUND", violations=missing)
     if price_mode is None:
         price_mode = program.price_mode if publication.event_type.has_bidding else PriceMode.DIRECT_CONTROL
-    return event_store.publish(
+    event = event_store.publish(
         conn,
         event_id=event_id,
         publication=publication,
@@ -90,6 +101,8 @@ def publish_event(
         now=uow.now,
         carrier=uow.carrier,
     )
+    uow.notify(Invited(event, tuple(sorted(invitees))))
+    return event
 
 
 def cancel_event(uow: UnitOfWork, event_id: str, reason: str) -> Event:
@@ -98,13 +111,11 @@ def cancel_event(uow: UnitOfWork, event_id: str, reason: str) -> Event:
     FailedPrecondition INVALID_EVENT_TRANSITION once it can no longer be
     cancelled; Aborted when another writer moved it meanwhile (retry).
     """
-    event = event_store.advance(uow.conn, event_store.get(uow.conn, event_id), uow.now)
-    cancelled = event_store.transition(
-        uow.conn, event, EventState.CANCELLED, Actor.GRID, uow.now, reason=reason, carrier=uow.carrier
-    )
+    event = events.advance(uow, event_store.get(uow.conn, event_id))
+    cancelled = events.transition(uow, event, EventState.CANCELLED, Actor.GRID, reason=reason)
     if cancelled is None:
         raise Aborted(f"event {event_id} changed state while being cancelled; retry")
-    instructions.cancel_for_event(uow.conn, event_id, uow.now, f"event cancelled: {reason}", uow.carrier)
+    dispatch.cancel_for_event(uow, event_id, f"event cancelled: {reason}")
     return cancelled
 
 
@@ -114,15 +125,131 @@ def submit_clearing_result(
     quantities: Sequence[ClearedQuantity],
     heartbeat_timeout: timedelta = HEARTBEAT_TIMEOUT,
 ) -> Cleared:
-    """The grid clears a GRID-mode event: its quantities, checked against the bids, recorded, instructed."""
-    event = event_store.get(uow.conn, event_id)
-    return bids.clear_by_grid(uow.conn, event, quantities, uow.now, uow.carrier, heartbeat_timeout)
+    """SubmitClearingResult: the grid clears a GRID-mode event; its quantities are checked against the bids
+    (``_resolve``), recorded and instructed."""
+    event = _clearable(uow, event_store.get(uow.conn, event_id), ClearingMode.GRID)
+    resolved = _resolve(uow, event, quantities)
+    return _record(uow, event, ClearingMode.GRID, resolved, heartbeat_timeout)
 
 
 def clear_event(uow: UnitOfWork, event_id: str, heartbeat_timeout: timedelta = HEARTBEAT_TIMEOUT) -> Cleared:
-    """The platform clears a PLATFORM-mode event by merit order, records it and instructs the winners."""
-    event = event_store.get(uow.conn, event_id)
-    return bids.clear_by_platform(uow.conn, event, uow.now, uow.carrier, heartbeat_timeout)
+    """ClearEvent: the platform clears a PLATFORM-mode event by merit order of its total target per slot (F5),
+    records it and instructs the winners."""
+    conn = uow.conn
+    event = _clearable(uow, event_store.get(conn, event_id), ClearingMode.PLATFORM)
+    invited = event_store.invitees(conn, event.event_id)
+    result = market.clear(
+        dict(enumerate(event.total_target_w())),
+        bids.domain_bids(event, bids.live(conn, event.event_id)),
+        event.price_mode,
+    )
+    starts = event.slot_starts
+    cleared = [
+        ClearedQuantity(
+            award.aggregator_id,
+            _node_of(event, invited.get(award.aggregator_id, [])),
+            starts[slot.slot],
+            award.accepted_w,
+            award.price,
+        )
+        for slot in result.slots
+        for award in slot.awards
+    ]
+    return _record(uow, event, ClearingMode.PLATFORM, cleared, heartbeat_timeout)
+
+
+def _clearable(uow: UnitOfWork, event: Event, mode: ClearingMode) -> Event:
+    """The event after its due transitions, if ``mode`` clears it and the grid may clear it now."""
+    event = events.advance(uow, event)
+    if event.event_type.has_bidding and event.clearing_mode is not mode:
+        raise FailedPrecondition(
+            f"event {event.event_id} is cleared by {event.clearing_mode}",
+            reason=bids.CLEARING_MODE_MISMATCH,
+            violations=[
+                PreconditionViolation(
+                    "CLEARING_MODE",
+                    f"events/{event.event_id}",
+                    f"the event's clearing mode is {event.clearing_mode}",
+                )
+            ],
+            metadata={"clearing_mode": event.clearing_mode.value},
+        )
+    rules.check_transition(event.event_id, event.event_type, event.state, EventState.CLEARED, Actor.GRID)
+    return event
+
+
+def _node_of(event: Event, served: Sequence[str]) -> str:
+    """The node a quantity is delivered at when nobody said: the event's only node, or the aggregator's."""
+    if len(event.nodes) == 1:
+        return event.nodes[0]
+    return served[0] if len(served) == 1 else ""
+
+
+def _resolve(uow: UnitOfWork, event: Event, submitted: Sequence[ClearedQuantity]) -> list[ClearedQuantity]:
+    """The grid's quantities, each at its node: every one names an invited aggregator, a slot of the window
+    and one of the event's nodes (or none, then the node is inferred), and accepts at most what the
+    aggregator's bid offered in that slot. InvalidArgument INVALID_CLEARING_RESULT naming every violation."""
+    invited = event_store.invitees(uow.conn, event.event_id)
+    offered = {
+        (bid.aggregator_id, s.slot_start): s.capacity_w
+        for bid in bids.live(uow.conn, event.event_id)
+        for s in bid.slots
+    }
+    window = set(event.slot_starts)
+    violations: list[FieldViolation] = []
+    taken: dict[tuple[str, datetime], int] = {}
+    seen: set[tuple[str, str, datetime]] = set()
+    resolved = []
+    for i, q in enumerate(submitted):
+        path = f"quantities[{i}]"
+        node = q.grid_node or _node_of(event, invited.get(q.aggregator_id, []))
+        if q.aggregator_id not in invited:
+            violations.append(FieldViolation(f"{path}.aggregator", "is not invited to the event"))
+        if q.slot_start not in window:
+            violations.append(
+                FieldViolation(f"{path}.slot_start_time", "is not the start of a slot of the event window")
+            )
+        if q.grid_node and q.grid_node not in event.nodes:
+            violations.append(FieldViolation(f"{path}.grid_node", "is not a node of the event"))
+        if (q.aggregator_id, node, q.slot_start) in seen:
+            violations.append(FieldViolation(path, "repeats an aggregator, node and slot"))
+        seen.add((q.aggregator_id, node, q.slot_start))
+        key = (q.aggregator_id, q.slot_start)
+        taken[key] = taken.get(key, 0) + q.accepted_w
+        if taken[key] > offered.get(key, 0):
+            violations.append(
+                FieldViolation(f"{path}.accepted_w", f"exceeds the {offered.get(key, 0)} W the bid offered")
+            )
+        resolved.append(ClearedQuantity(q.aggregator_id, node, q.slot_start, q.accepted_w, q.price))
+    if violations:
+        raise InvalidArgument(
+            "invalid clearing result", reason="INVALID_CLEARING_RESULT", violations=violations
+        )
+    return resolved
+
+
+def _record(
+    uow: UnitOfWork,
+    event: Event,
+    cleared_by: ClearingMode,
+    cleared: Sequence[ClearedQuantity],
+    heartbeat_timeout: timedelta,
+) -> Cleared:
+    """Move the event to CLEARED, store the result, tell each winner its quantities, instruct it per node."""
+    moved = events.transition(uow, event, EventState.CLEARED, Actor.GRID)
+    if moved is None:
+        raise Aborted(f"event {event.event_id} changed state while being cleared; retry")
+    clearing = bids.record_clearing(uow.conn, event, cleared_by, cleared, uow.now)
+    for aggregator_id in sorted({q.aggregator_id for q in cleared}):
+        uow.notify(ClearingPublished(clearing, aggregator_id))
+    index = {start: i for i, start in enumerate(event.slot_starts)}
+    curves: dict[tuple[str, str], list[int]] = {}
+    for q in cleared:
+        curves.setdefault((q.aggregator_id, q.grid_node), [0] * len(index))[index[q.slot_start]] += (
+            q.accepted_w
+        )
+    issued = dispatch.issue_for_clearing(uow, moved, curves, heartbeat_timeout)
+    return Cleared(clearing, issued)
 
 
 def submit_bid(
@@ -186,7 +313,7 @@ def bid_capacity(
 def advance_event(uow: UnitOfWork, event_id: str) -> int:
     """The clock's due transitions of one event (deadline, window start, window end); how many it took."""
     event = event_store.get(uow.conn, event_id)
-    after = event_store.advance(uow.conn, event, uow.now)
+    after = events.advance(uow, event)
     return len(after.transitions) - len(event.transitions)
 
 

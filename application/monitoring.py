@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
+from application import dispatch
 from application.uow import UnitOfWork
 from domain import monitoring as rules
 from domain.decomposition import MinuteSample, is_lagging, redispatch
@@ -29,7 +30,7 @@ from domain.evaluation import Direction
 from domain.events import Event
 from domain.monitoring import DEVIATION, MINUTE, REDISPATCH, Alarm
 from domain.notices import AlarmRaised
-from store import capacity, instructions
+from store import capacity
 from store import events as event_store
 from store import monitoring as store
 from store.instructions import Instruction, Target
@@ -127,8 +128,8 @@ class _Acting:
             return
         for aid, values in revised.items():
             base = held.get(aid, template)
-            instructions.issue(
-                self.uow.conn,
+            dispatch.issue(
+                self.uow,
                 event_id=self.event.event_id,
                 aggregator_id=aid,
                 grid_node=node,
@@ -136,8 +137,6 @@ class _Acting:
                 target=Target(
                     base.target_start, base.step_minutes, values, base.validity_start, base.validity_end
                 ),
-                now=self.uow.now,
-                carrier=self.uow.carrier,
                 heartbeat_timeout=self.timeout,
                 replacing=held.get(aid),
             )

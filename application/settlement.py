@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from application import events
 from application.uow import UnitOfWork
 from domain import events as rules
 from domain import settlement as money
@@ -90,9 +91,9 @@ def evaluate_event(uow: UnitOfWork, event_id: str, actor: Actor) -> Evaluated:
     Each aggregator is notified StatementReady in the same transaction. An
     event nobody was instructed for has nothing to settle and is SETTLED at once.
     """
-    conn, now, carrier = uow.conn, uow.now, uow.carrier
+    conn, now = uow.conn, uow.now
     store.lock_event(conn, event_id)
-    event = event_store.advance(conn, event_store.get(conn, event_id), now)
+    event = events.advance(uow, event_store.get(conn, event_id))
     rules.check_transition(event.event_id, event.event_type, event.state, EventState.EVALUATED, actor)
     program = programs.get(conn, event.program_id)
     starts = tuple(event.slot_starts)
@@ -113,7 +114,7 @@ def evaluate_event(uow: UnitOfWork, event_id: str, actor: Actor) -> Evaluated:
             )
         )
         made_statements.append(StatementRecord(event_id, statement, starts, now, None))
-    moved = event_store.transition(conn, event, EventState.EVALUATED, actor, now, carrier=carrier)
+    moved = events.transition(uow, event, EventState.EVALUATED, actor)
     if moved is None:
         raise Aborted(f"event {event_id} changed state while being evaluated; retry")
     for record in made_evaluations:
@@ -122,7 +123,7 @@ def evaluate_event(uow: UnitOfWork, event_id: str, actor: Actor) -> Evaluated:
         store.insert_statement(conn, made, kind=REGULAR, sequence=0)
         _announce(uow, made)
     if not made_statements:
-        event_store.transition(conn, moved, EventState.SETTLED, Actor.PLATFORM, now, carrier=carrier)
+        events.transition(uow, moved, EventState.SETTLED, Actor.PLATFORM)
     return Evaluated(made_evaluations, made_statements)
 
 
@@ -168,9 +169,7 @@ def _settle_if_complete(uow: UnitOfWork, event_id: str) -> None:
     if store.open_regular_statements(uow.conn, event_id) == 0:
         event = event_store.get(uow.conn, event_id)
         if event.state is EventState.EVALUATED:
-            event_store.transition(
-                uow.conn, event, EventState.SETTLED, Actor.PLATFORM, uow.now, carrier=uow.carrier
-            )
+            events.transition(uow, event, EventState.SETTLED, Actor.PLATFORM)
 
 
 def dispute_statement(

@@ -1,16 +1,15 @@
-"""Bids and clearing (SPEC F5): one bid per aggregator and event, the aggregated curve, clearing results.
+"""Bids and clearing results (SPEC F5): one bid per aggregator and event, the aggregated curve, the stored result.
 
-Clearing — by the grid's submitted result or by the platform's merit order —
-records the accepted quantities, marks the bids CLEARED, moves the event to
-CLEARED and issues one instruction per aggregator and node, all in the
-caller's transaction, with the notifications that announce them.
+Clearing itself — the grid's result checked or the platform's merit order,
+the event moved to CLEARED, the instructions issued, the notices — is the use
+case ``application.market``; ``record_clearing`` stores its result.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -20,18 +19,13 @@ from domain import clearing as market
 from domain import events as rules
 from domain.clearing import ClearedQuantity, Clearing
 from domain.errors import (
-    Aborted,
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
     NotFound,
     PreconditionViolation,
 )
-from domain.events import Actor, ClearingMode, EventState
-from domain.notices import ClearingPublished
-from store import events as event_store
-from store import instructions
-from store.db import notify
+from domain.events import ClearingMode
 from store.events import Event, from_nanos, to_nanos
 from store.instructions import Instruction
 from store.market_tables import BidRow, BidSlotRow, ClearedQuantityRow, ClearingResultRow
@@ -207,7 +201,7 @@ def _load(conn: Connection, event_id: str, aggregator_id: str | None = None) -> 
     ]
 
 
-def _domain_bids(event: Event, found: Sequence[Bid]) -> list[market.Bid]:
+def domain_bids(event: Event, found: Sequence[Bid]) -> list[market.Bid]:
     """Bids keyed by the slot's index in the event window, as ``domain.clearing`` wants."""
     index = {start: i for i, start in enumerate(event.slot_starts)}
     return [
@@ -222,128 +216,18 @@ def _domain_bids(event: Event, found: Sequence[Bid]) -> list[market.Bid]:
 
 def aggregated_curve(event: Event, found: Sequence[Bid]) -> list[market.SlotCurve]:
     """The aggregated curve with one entry per slot of the window (empty slots included)."""
-    curves = {c.slot: c for c in market.aggregate_bid_curve(_domain_bids(event, found))}
+    curves = {c.slot: c for c in market.aggregate_bid_curve(domain_bids(event, found))}
     return [curves.get(i, market.SlotCurve(i, 0, ())) for i in range(len(event.slot_starts))]
 
 
-def _check_clearable(conn: Connection, event: Event, mode: ClearingMode, now: datetime) -> Event:
-    event = event_store.advance(conn, event, now)
-    if event.event_type.has_bidding and event.clearing_mode is not mode:
-        raise FailedPrecondition(
-            f"event {event.event_id} is cleared by {event.clearing_mode}",
-            reason=CLEARING_MODE_MISMATCH,
-            violations=[
-                PreconditionViolation(
-                    "CLEARING_MODE",
-                    f"events/{event.event_id}",
-                    f"the event's clearing mode is {event.clearing_mode}",
-                )
-            ],
-            metadata={"clearing_mode": event.clearing_mode.value},
-        )
-    rules.check_transition(event.event_id, event.event_type, event.state, EventState.CLEARED, Actor.GRID)
-    return event
-
-
-def _node_of(event: Event, served: Sequence[str]) -> str:
-    """The node a quantity is delivered at when nobody said: the event's only node, or the aggregator's."""
-    if len(event.nodes) == 1:
-        return event.nodes[0]
-    return served[0] if len(served) == 1 else ""
-
-
-def clear_by_platform(
-    conn: Connection, event: Event, now: datetime, carrier: str | None, heartbeat_timeout: timedelta
-) -> Cleared:
-    """ClearEvent: merit-order clearing of the event's total target per slot (F5)."""
-    event = _check_clearable(conn, event, ClearingMode.PLATFORM, now)
-    invited = event_store.invitees(conn, event.event_id)
-    result = market.clear(
-        dict(enumerate(event.total_target_w())),
-        _domain_bids(event, live(conn, event.event_id)),
-        event.price_mode,
-    )
-    starts = event.slot_starts
-    cleared = [
-        ClearedQuantity(
-            award.aggregator_id,
-            _node_of(event, invited.get(award.aggregator_id, [])),
-            starts[slot.slot],
-            award.accepted_w,
-            award.price,
-        )
-        for slot in result.slots
-        for award in slot.awards
-    ]
-    return _record(conn, event, ClearingMode.PLATFORM, cleared, now, carrier, heartbeat_timeout)
-
-
-def clear_by_grid(
-    conn: Connection,
-    event: Event,
-    submitted: Sequence[ClearedQuantity],
-    now: datetime,
-    carrier: str | None,
-    heartbeat_timeout: timedelta,
-) -> Cleared:
-    """SubmitClearingResult: check the grid's quantities against the bids and record them.
-
-    Every quantity names an invited aggregator, a slot of the window and one
-    of the event's nodes (or none, then the node is inferred), and accepts at
-    most what the aggregator's bid offered in that slot.
-    """
-    event = _check_clearable(conn, event, ClearingMode.GRID, now)
-    invited = event_store.invitees(conn, event.event_id)
-    offered = {
-        (bid.aggregator_id, s.slot_start): s.capacity_w
-        for bid in live(conn, event.event_id)
-        for s in bid.slots
-    }
-    window = set(event.slot_starts)
-    violations: list[FieldViolation] = []
-    taken: dict[tuple[str, datetime], int] = {}
-    seen: set[tuple[str, str, datetime]] = set()
-    resolved = []
-    for i, q in enumerate(submitted):
-        path = f"quantities[{i}]"
-        node = q.grid_node or _node_of(event, invited.get(q.aggregator_id, []))
-        if q.aggregator_id not in invited:
-            violations.append(FieldViolation(f"{path}.aggregator", "is not invited to the event"))
-        if q.slot_start not in window:
-            violations.append(
-                FieldViolation(f"{path}.slot_start_time", "is not the start of a slot of the event window")
-            )
-        if q.grid_node and q.grid_node not in event.nodes:
-            violations.append(FieldViolation(f"{path}.grid_node", "is not a node of the event"))
-        if (q.aggregator_id, node, q.slot_start) in seen:
-            violations.append(FieldViolation(path, "repeats an aggregator, node and slot"))
-        seen.add((q.aggregator_id, node, q.slot_start))
-        key = (q.aggregator_id, q.slot_start)
-        taken[key] = taken.get(key, 0) + q.accepted_w
-        if taken[key] > offered.get(key, 0):
-            violations.append(
-                FieldViolation(f"{path}.accepted_w", f"exceeds the {offered.get(key, 0)} W the bid offered")
-            )
-        resolved.append(ClearedQuantity(q.aggregator_id, node, q.slot_start, q.accepted_w, q.price))
-    if violations:
-        raise InvalidArgument(
-            "invalid clearing result", reason="INVALID_CLEARING_RESULT", violations=violations
-        )
-    return _record(conn, event, ClearingMode.GRID, resolved, now, carrier, heartbeat_timeout)
-
-
-def _record(
+def record_clearing(
     conn: Connection,
     event: Event,
     cleared_by: ClearingMode,
     cleared: Sequence[ClearedQuantity],
     now: datetime,
-    carrier: str | None,
-    heartbeat_timeout: timedelta,
-) -> Cleared:
-    moved = event_store.transition(conn, event, EventState.CLEARED, Actor.GRID, now, carrier=carrier)
-    if moved is None:
-        raise Aborted(f"event {event.event_id} changed state while being cleared; retry")
+) -> Clearing:
+    """Store a clearing result: its accepted quantities, and the event's submitted bids marked CLEARED."""
     conn.execute(
         sa.insert(results).values(
             event_id=event.event_id,
@@ -372,14 +256,4 @@ def _record(
         .where(bids.c.event_id == event.event_id, bids.c.state == SUBMITTED)
         .values(state=CLEARED, update_time=now)
     )
-    clearing = Clearing(event.event_id, cleared_by, event.price_mode, now, tuple(cleared))
-    for aggregator_id in sorted({q.aggregator_id for q in cleared}):
-        notify(conn, ClearingPublished(clearing, aggregator_id), carrier)
-    index = {start: i for i, start in enumerate(event.slot_starts)}
-    curves: dict[tuple[str, str], list[int]] = {}
-    for q in cleared:
-        curves.setdefault((q.aggregator_id, q.grid_node), [0] * len(index))[index[q.slot_start]] += (
-            q.accepted_w
-        )
-    issued = instructions.issue_for_clearing(conn, moved, curves, now, carrier, heartbeat_timeout)
-    return Cleared(clearing, issued)
+    return Clearing(event.event_id, cleared_by, event.price_mode, now, tuple(cleared))

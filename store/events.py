@@ -1,10 +1,11 @@
 """Event repository (SPEC F4): publication, invitations, the persisted state machine, programs.
 
 Every state change is a conditional ``UPDATE events SET state = new WHERE
-state = old`` plus a row in ``event_transitions`` (unique per event and state)
-and an EventStateChanged notification to every invited aggregator, all in the
-caller's transaction: two processes racing for the same transition commit it
-once, and the loser sees that it lost.
+state = old`` plus a row in ``event_transitions`` (unique per event and state),
+in the caller's transaction: two processes racing for the same transition
+commit it once, and the loser sees that it lost. The store records no notice:
+the use cases (``application.market``, ``application.events``) announce the
+publication and each transition.
 """
 
 from __future__ import annotations
@@ -31,10 +32,8 @@ from domain.events import (
     TargetCurve,
     Transition,
 )
-from domain.notices import EventStateChanged, Invited
 from domain.settlement import PriceMode
 from store import pagination
-from store.db import notify
 from store.market_tables import (
     EventInvitationRow,
     EventRow,
@@ -109,9 +108,10 @@ def publish(
     now: datetime,
     carrier: str | None,
 ) -> Event:
-    """Insert a PUBLISHED event with its targets and invitations, and invite every aggregator in ``invitees``.
+    """Insert a PUBLISHED event with its targets and its invitations of every aggregator in ``invitees``.
 
-    ``invitees`` maps each aggregator to the event nodes it serves.
+    ``invitees`` maps each aggregator to the event nodes it serves; ``carrier``
+    is stored as the event's trace link.
     Raises AlreadyExists EVENT_EXISTS when the id is taken.
     """
     exists = conn.execute(sa.select(events.c.event_id).where(events.c.event_id == event_id)).first()
@@ -174,9 +174,7 @@ def publish(
             transition_time=now,
         )
     )
-    event = get(conn, event_id)
-    notify(conn, Invited(event, tuple(sorted(invitees))), carrier)
-    return event
+    return get(conn, event_id)
 
 
 def get(conn: Connection, event_id: str, *, aggregator_id: str | None = None) -> Event:
@@ -302,13 +300,12 @@ def transition(
     at: datetime,
     *,
     reason: str = "",
-    carrier: str | None = None,
 ) -> Event | None:
     """Move ``event`` to ``target`` if the rules allow ``actor`` to; None if another writer moved it first.
 
-    Records the transition and notifies every invited aggregator in the
-    caller's transaction. Raises FailedPrecondition INVALID_EVENT_TRANSITION
-    when the move is not allowed from the event's state.
+    Records the transition in the caller's transaction (announcing it is
+    ``application.events.transition``'s). Raises FailedPrecondition
+    INVALID_EVENT_TRANSITION when the move is not allowed from the event's state.
     """
     rules.check_transition(event.event_id, event.event_type, event.state, target, actor)
     moved = conn.execute(
@@ -323,24 +320,9 @@ def transition(
             event_id=event.event_id, state=target.value, actor=actor.value, reason=reason, transition_time=at
         )
     )
-    updated = replace(
+    return replace(
         event, state=target, transitions=(*event.transitions, Transition(target, actor, reason, at))
     )
-    notify(conn, EventStateChanged(updated, tuple(invitees(conn, event.event_id))), carrier)
-    return updated
-
-
-def advance(conn: Connection, event: Event, now: datetime) -> Event:
-    """Apply the clock's due transitions (``domain.events.due_transitions``); returns the event as it now is.
-
-    Stops at the first transition another writer applied first, and re-reads.
-    """
-    for due in rules.due_transitions(event.timing, event.state, now):
-        moved = transition(conn, event, due.state, Actor.PLATFORM, due.at, reason=due.reason)
-        if moved is None:
-            return get(conn, event.event_id)
-        event = moved
-    return event
 
 
 def due_event_ids(conn: Connection, now: datetime, limit: int) -> list[str]:

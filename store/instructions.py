@@ -1,32 +1,28 @@
-"""Dispatch instructions (SPEC F6): issue, cancel-and-reissue, list, and the setpoints of managed devices.
+"""Dispatch instructions (SPEC F6): the stored versions, their setpoints, the reads dispatching needs.
 
-An instruction version is never edited: a revision cancels the version in
-force (state CANCELLED, an InstructionCancelled notification naming the
-reissued version) and inserts version + 1 under the same instruction id.
-Setpoints for platform-managed chargers are issued when the instruction's
-validity starts — at once for a real-time instruction, by the scheduler for
-one that starts later — and released (valid_until = now) when it is
-cancelled without a replacement.
+An instruction version is never edited: a revision marks the version in
+force CANCELLED and inserts version + 1 under the same instruction id.
+Issuing, revising, cancelling and sending setpoints — with the notices that
+announce them — are the use cases of ``application.dispatch``; this module
+stores and reads what they decide.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from domain.dispatch import Instruction, ManagedSession, session_schedules, split_curve
+from domain.dispatch import Instruction
 from domain.errors import FailedPrecondition, FieldViolation, InvalidArgument, PreconditionViolation
 from domain.evaluation import Direction
-from domain.events import SLOT_MINUTES, EventState, EventType
-from domain.notices import InstructionCancelled, InstructionIssued, SetpointIssued, SetpointSchedule
-from store import capacity, pagination
-from store.db import notify
+from domain.events import EventState, EventType
+from store import pagination
 from store.events import Event
 from store.market_tables import ClearedQuantityRow, InstructionRow, InstructionSetpointRow
 
@@ -89,86 +85,34 @@ def check_target(target: Target) -> None:
         )
 
 
-def issue(
-    conn: Connection,
-    *,
-    event_id: str,
-    aggregator_id: str,
-    grid_node: str,
-    direction: Direction,
-    target: Target,
-    now: datetime,
-    carrier: str | None,
-    heartbeat_timeout: timedelta,
-    replacing: Instruction | None = None,
-) -> Instruction:
-    """Insert a new instruction (or version + 1 of ``replacing``, which is cancelled), notify the aggregator.
-
-    If the validity has started, the setpoints of the aggregator's
-    platform-managed sessions go out in the same transaction.
-    """
-    instruction = Instruction(
-        instruction_id=replacing.instruction_id if replacing else new_id(),
-        version=replacing.version + 1 if replacing else 1,
-        event_id=event_id,
-        aggregator_id=aggregator_id,
-        grid_node=grid_node,
-        direction=direction,
-        target_start=target.start,
-        step_minutes=target.step_minutes,
-        target_w=target.values_w,
-        validity_start=target.validity_start,
-        validity_end=target.validity_end,
-        active=True,
-        create_time=now,
-        cancel_reason="",
-    )
-    released: set[str] = set()
-    if replacing is not None:
-        released = cancel(conn, replacing, now, REVISED, carrier, reissued_version=instruction.version)
-    started = target.validity_start <= now < target.validity_end
+def insert(conn: Connection, instruction: Instruction, carrier: str | None, *, setpoints_sent: bool) -> None:
+    """Store a new ACTIVE instruction version; ``carrier`` is the causing call's trace link, which its
+    setpoints (sent now when ``setpoints_sent``, else by the scheduler) keep."""
     conn.execute(
         sa.insert(instructions).values(
             instruction_id=instruction.instruction_id,
             version=instruction.version,
-            event_id=event_id,
-            aggregator_id=aggregator_id,
-            grid_node=grid_node,
-            direction=direction.value,
-            target_start=target.start,
-            step_minutes=target.step_minutes,
-            target_values=json.dumps(list(target.values_w)),
-            validity_start=target.validity_start,
-            validity_end=target.validity_end,
+            event_id=instruction.event_id,
+            aggregator_id=instruction.aggregator_id,
+            grid_node=instruction.grid_node,
+            direction=instruction.direction.value,
+            target_start=instruction.target_start,
+            step_minutes=instruction.step_minutes,
+            target_values=json.dumps(list(instruction.target_w)),
+            validity_start=instruction.validity_start,
+            validity_end=instruction.validity_end,
             state=ACTIVE,
             trace_carrier=carrier,
-            create_time=now,
+            create_time=instruction.create_time,
             cancel_reason="",
-            setpoints_time=now if started else None,
+            setpoints_time=instruction.create_time if setpoints_sent else None,
         )
     )
-    notify(conn, InstructionIssued(instruction), carrier)
-    driven: set[str] = set()
-    if started:
-        driven = send_setpoints(conn, instruction, now, carrier, heartbeat_timeout)
-    _release(conn, instruction, sorted(released - driven), now, carrier)
-    return instruction
 
 
-def cancel(
-    conn: Connection,
-    instruction: Instruction,
-    now: datetime,
-    reason: str,
-    carrier: str | None,
-    *,
-    reissued_version: int = 0,
-) -> set[str]:
-    """Cancel an active version and notify its aggregator; returns the chargers its setpoints drove.
-
-    Without a reissue the chargers are released here; with one, the caller
-    releases those the new version does not drive.
-    """
+def cancel(conn: Connection, instruction: Instruction, now: datetime, reason: str) -> Instruction:
+    """Mark an active version CANCELLED; the cancelled record. FailedPrecondition INSTRUCTION_NOT_ACTIVE
+    when it no longer is active."""
     moved = conn.execute(
         sa.update(instructions)
         .where(
@@ -183,9 +127,12 @@ def cancel(
             f"instruction {instruction.instruction_id} v{instruction.version} is no longer active",
             reason="INSTRUCTION_NOT_ACTIVE",
         )
-    cancelled = replace(instruction, active=False, cancel_reason=reason)
-    notify(conn, InstructionCancelled(cancelled, reissued_version), carrier)
-    chargers = set(
+    return replace(instruction, active=False, cancel_reason=reason)
+
+
+def driven_chargers(conn: Connection, instruction: Instruction) -> set[str]:
+    """The chargers the version's setpoints drove."""
+    return set(
         conn.execute(
             sa.select(setpoints.c.charger_id).where(
                 setpoints.c.instruction_id == instruction.instruction_id,
@@ -193,118 +140,36 @@ def cancel(
             )
         ).scalars()
     )
-    if not reissued_version:
-        _release(conn, cancelled, sorted(chargers), now, carrier)
-    return chargers
 
 
-def _release(
-    conn: Connection, instruction: Instruction, chargers: Sequence[str], now: datetime, carrier: str | None
+@dataclass(frozen=True)
+class Setpoint:
+    """A setpoint sent to a managed session's charger for an instruction version (its first step's power)."""
+
+    setpoint_id: str
+    charger_id: str
+    session_id: str
+    power_w: int
+
+
+def insert_setpoints(
+    conn: Connection, instruction: Instruction, sent: Sequence[Setpoint], now: datetime
 ) -> None:
-    """Tell devices an instruction no longer holds them: a setpoint valid until now (SPEC: back to unmanaged)."""
-    for charger_id in chargers:
-        notify(conn, SetpointIssued(new_id(), charger_id, 0, now, instruction.name), carrier)
-
-
-def send_setpoints(
-    conn: Connection,
-    instruction: Instruction,
-    now: datetime,
-    carrier: str | None,
-    heartbeat_timeout: timedelta,
-) -> set[str]:
-    """F6 (b): split the instruction over the aggregator's platform-managed sessions; returns the chargers driven.
-
-    Each session gets a setpoint per step (``schedule`` when the target has
-    several steps) valid until the instruction ends; for a load increase the
-    sessions at each grid node stay within the node's headroom.
-    """
-    managed = [
-        s
-        for s in capacity.session_capacities(
-            conn,
-            now,
-            heartbeat_timeout,
-            aggregator_id=instruction.aggregator_id,
-            node_id=instruction.grid_node or None,
-        )
-        if s.platform_managed
-    ]
-    if not managed:
-        return set()
-    headroom: dict[str, int] = {}
-    if instruction.direction is Direction.LOAD_INCREASE:
-        for node in sorted({s.grid_node_id for s in managed}):
-            room = capacity.realtime_capacity(conn, f"gridNodes/{node}", now, heartbeat_timeout).headroom_w
-            if room is not None:
-                headroom[node] = room
-    schedules, _ = session_schedules(
-        instruction.target_w,
-        [ManagedSession(s.charger_id, s.capacity, s.grid_node_id) for s in managed],
-        instruction.direction,
-        area_headroom_w=headroom,
-    )
-    rows = []
-    for schedule in schedules:
-        setpoint_id = new_id()
-        steps = (
-            SetpointSchedule(instruction.target_start, instruction.step_minutes, tuple(schedule.setpoints_w))
-            if len(schedule.setpoints_w) > 1
-            else None
-        )
-        notify(
-            conn,
-            SetpointIssued(
-                setpoint_id,
-                schedule.charger_id,
-                schedule.setpoints_w[0],
-                instruction.validity_end,
-                instruction.name,
-                steps,
-            ),
-            carrier,
-        )
-        rows.append(
+    conn.execute(
+        sa.insert(setpoints),
+        [
             {
-                "setpoint_id": setpoint_id,
+                "setpoint_id": s.setpoint_id,
                 "instruction_id": instruction.instruction_id,
                 "version": instruction.version,
-                "charger_id": schedule.charger_id,
-                "session_id": schedule.session_id,
-                "power_w": schedule.setpoints_w[0],
+                "charger_id": s.charger_id,
+                "session_id": s.session_id,
+                "power_w": s.power_w,
                 "create_time": now,
             }
-        )
-    conn.execute(sa.insert(setpoints), rows)
-    return {schedule.charger_id for schedule in schedules}
-
-
-def issue_for_clearing(
-    conn: Connection,
-    event: Event,
-    curves: Mapping[tuple[str, str], Sequence[int]],
-    now: datetime,
-    carrier: str | None,
-    heartbeat_timeout: timedelta,
-) -> list[Instruction]:
-    """One instruction per (aggregator, node) with accepted watts per slot of the event window."""
-    return [
-        issue(
-            conn,
-            event_id=event.event_id,
-            aggregator_id=aggregator_id,
-            grid_node=node,
-            direction=event.direction,
-            target=Target(
-                event.window_start, SLOT_MINUTES, tuple(values), event.window_start, event.window_end
-            ),
-            now=now,
-            carrier=carrier,
-            heartbeat_timeout=heartbeat_timeout,
-        )
-        for (aggregator_id, node), values in sorted(curves.items())
-        if any(values)
-    ]
+            for s in sent
+        ],
+    )
 
 
 _DISPATCHABLE = {
@@ -336,108 +201,23 @@ def check_event_dispatch(event: Event, direction: Direction, target: Target) -> 
         raise InvalidArgument("instruction does not fit the event", violations=violations)
 
 
-def dispatch(
-    conn: Connection,
-    *,
-    event: Event | None,
-    grid_node: str | None,
-    aggregator_id: str | None,
-    direction: Direction,
-    target: Target,
-    now: datetime,
-    carrier: str | None,
-    heartbeat_timeout: timedelta,
-) -> Dispatched:
-    """SubmitDispatchInstruction (F6): a node target split over its aggregators, or one aggregator's target.
-
-    Shares are proportional to the cleared quantities of the event at the
-    node, or with no market to the capacity available now in the direction
-    (each also the aggregator's cap). The instructions in force for the same
-    event (or, without one, overlapping in time) at the same place are
-    revised: cancelled and reissued as the next version, or cancelled when
-    the aggregator gets nothing now.
-    """
-    event_id = event.event_id if event else ""
-    if aggregator_id is not None:
-        shares = {aggregator_id: target.values_w}
-        shortfall = [0] * len(target.values_w)
-        node = ""
-    else:
-        assert grid_node is not None
-        node = grid_node
-        weights, area_limit = _weights(conn, event, grid_node, direction, target, now, heartbeat_timeout)
-        split = split_curve(
-            target.values_w,
-            weights,
-            areas={aid: grid_node for aid in weights} if area_limit is not None else None,
-            area_limits_w={grid_node: area_limit} if area_limit is not None else None,
-        )
-        shares = {aid: values for aid, values in split.shares_w.items() if any(values)}
-        shortfall = list(split.shortfall_w)
-    superseded: dict[str, Instruction] = {}
-    stale: list[Instruction] = []
-    for record in _in_force(conn, event_id, node, aggregator_id, target):
-        if record.aggregator_id in superseded:
-            stale.append(superseded[record.aggregator_id])
-        superseded[record.aggregator_id] = record
-    issued = [
-        issue(
-            conn,
-            event_id=event_id,
-            aggregator_id=aid,
-            grid_node=node,
-            direction=direction,
-            target=Target(
-                target.start, target.step_minutes, values, target.validity_start, target.validity_end
-            ),
-            now=now,
-            carrier=carrier,
-            heartbeat_timeout=heartbeat_timeout,
-            replacing=superseded.pop(aid, None),
-        )
-        for aid, values in sorted(shares.items())
-    ]
-    for left in [*stale, *superseded.values()]:
-        cancel(conn, left, now, REVISED, carrier)
-    return Dispatched(issued, max(shortfall, default=0))
-
-
-def _weights(
-    conn: Connection,
-    event: Event | None,
-    grid_node: str,
-    direction: Direction,
-    target: Target,
-    now: datetime,
-    heartbeat_timeout: timedelta,
-) -> tuple[dict[str, list[int]], int | None]:
-    """Per aggregator and step its weight (= cap), and the node's headroom when it limits a load increase."""
-    steps = len(target.values_w)
-    if event is not None and event.event_type.has_bidding:
-        step = timedelta(minutes=target.step_minutes)
-        slot = timedelta(minutes=SLOT_MINUTES)
-        weights: dict[str, list[int]] = {}
+def cleared_at_node(conn: Connection, event_id: str, grid_node: str) -> list[tuple[str, datetime, int]]:
+    """The event's cleared quantities at the node: (aggregator id, slot start, accepted watts)."""
+    return [
+        (row.aggregator_id, row.slot_start, row.accepted_w)
         for row in conn.execute(
             sa.select(cleared.c.aggregator_id, cleared.c.slot_start, cleared.c.accepted_w).where(
-                cleared.c.event_id == event.event_id, cleared.c.grid_node == grid_node
+                cleared.c.event_id == event_id, cleared.c.grid_node == grid_node
             )
-        ):
-            values = weights.setdefault(row.aggregator_id, [0] * steps)
-            for i in range(steps):
-                if row.slot_start <= target.start + i * step < row.slot_start + slot:
-                    values[i] += row.accepted_w
-        return weights, None
-    available = capacity.aggregator_capacities(conn, grid_node, now, heartbeat_timeout)
-    increase = direction is Direction.LOAD_INCREASE
-    headroom = (
-        capacity.realtime_capacity(conn, f"gridNodes/{grid_node}", now, heartbeat_timeout).headroom_w
-        if increase
-        else None
-    )
-    return (
-        {aid: [t.increase_w if increase else t.decrease_w] * steps for aid, t in available.items()},
-        headroom,
-    )
+        )
+    ]
+
+
+def revised_by(
+    conn: Connection, event_id: str, grid_node: str, aggregator_id: str | None, target: Target
+) -> list[Instruction]:
+    """The active versions a new instruction for the same place revises, oldest first (see ``_in_force``)."""
+    return _in_force(conn, event_id, grid_node, aggregator_id, target)
 
 
 def _in_force(
@@ -460,17 +240,14 @@ def _in_force(
     return [_record(row) for row in rows]
 
 
-def cancel_for_event(conn: Connection, event_id: str, now: datetime, reason: str, carrier: str | None) -> int:
-    """Cancel every instruction in force for an event (the event was cancelled)."""
-    active = [
+def active_for_event(conn: Connection, event_id: str) -> list[Instruction]:
+    """Every instruction version still in force (ACTIVE) for an event."""
+    return [
         _record(row)
         for row in conn.execute(
             sa.select(instructions).where(instructions.c.event_id == event_id, instructions.c.state == ACTIVE)
         )
     ]
-    for instruction in active:
-        cancel(conn, instruction, now, reason, carrier)
-    return len(active)
 
 
 def list_page(

@@ -20,6 +20,7 @@ from fractions import Fraction
 import pytest
 from sqlalchemy.engine import Connection
 
+from application import dispatch, events
 from application.monitoring import run_minute
 from application.uow import UnitOfWork
 from domain.baseline import BaselineMethod
@@ -31,7 +32,7 @@ from domain.telemetry import Aggregate
 from store import aggregators, migrate, monitoring, outbox, programs, telemetry
 from store import events as event_store
 from store.db import Database
-from store.instructions import Target, issue
+from store.instructions import Target
 from store.monitoring import ProgressMinute
 from store.outbox import Channel
 from wire import notices as wire_notices
@@ -99,15 +100,13 @@ def _seed(conn: Connection) -> None:
         now=published,
         carrier=None,
     )
-    issue(
-        conn,
+    dispatch.issue(
+        UnitOfWork(conn, published),
         event_id=EVENT,
         aggregator_id="agg-a",
         grid_node="n-1",
         direction=Direction.LOAD_DECREASE,
         target=Target(START, 15, (10_000, 10_000), START, END),
-        now=published,
-        carrier=None,
         heartbeat_timeout=TIMEOUT,
     )
     telemetry.ingest_batch(
@@ -122,7 +121,7 @@ def _seed(conn: Connection) -> None:
         ],
         now=START + MINUTE,
     )
-    executing = event_store.advance(conn, event_store.get(conn, EVENT), START + MINUTE)
+    executing = events.advance(UnitOfWork(conn, START + MINUTE), event_store.get(conn, EVENT))
     assert executing.state is EventState.EXECUTING
 
 

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy.engine import Connection
 from vgi.common.v1 import market_pb2
 
-from application import settlement
+from application import dispatch, settlement
 from application.settlement import Party
 from application.uow import UnitOfWork
 from domain.baseline import BaselineMethod
@@ -33,7 +33,7 @@ from store import aggregators, migrate, outbox, programs, telemetry
 from store import events as event_store
 from store import settlement as settlement_store
 from store.db import Database
-from store.instructions import Target, issue
+from store.instructions import Target
 from store.outbox import Channel
 from wire import notices as wire_notices
 from wire import outbox as wire_outbox
@@ -104,15 +104,13 @@ def _seed(conn: Connection) -> None:
         now=published,
         carrier=None,
     )
-    issue(
-        conn,
+    dispatch.issue(
+        UnitOfWork(conn, published),
         event_id=EVENT,
         aggregator_id="agg-a",
         grid_node="n-1",
         direction=Direction.LOAD_DECREASE,
         target=Target(START, 15, (10_000, 10_000), START, END),
-        now=published,
-        carrier=None,
         heartbeat_timeout=timedelta(minutes=5),
     )
     slots = [START - timedelta(minutes=15), START, START + timedelta(minutes=15)]
