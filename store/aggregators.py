@@ -12,9 +12,9 @@ from sqlalchemy.engine import Connection
 
 from domain.errors import AlreadyExists, NotFound
 from store import pagination
-from store.tables import AggregatorRow
+from store.tables import AggregatorRow, table_of
 
-_table = AggregatorRow.__table__  # type: ignore[attr-defined]
+_table = table_of(AggregatorRow)
 _live = _table.c.delete_time.is_(None)
 _COLLECTION = "aggregators"
 # CreateAggregator's statements, built once with bind parameters: building a

@@ -34,9 +34,10 @@ from infra.security.audit_checkpoint import AuditCheckpoint
 from store import pagination
 from store.db import Database
 from store.security_tables import AuditLogRow
+from store.tables import table_of
 
 _logger = logging.getLogger(__name__)
-_log = AuditLogRow.__table__  # type: ignore[attr-defined]
+_log = table_of(AuditLogRow)
 _COLUMNS = [_log.c[name] for name in AuditRecord.__dataclass_fields__]
 #: Advisory-lock key of the chain head: the first 8 bytes of "vgiaudit" as a signed bigint.
 CHAIN_LOCK_KEY = int.from_bytes(b"vgiaudit", "big", signed=True)

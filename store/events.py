@@ -32,12 +32,13 @@ from store.market_tables import (
     EventTransitionRow,
     ProgramRow,
 )
+from store.tables import table_of
 
-events = EventRow.__table__  # type: ignore[attr-defined]
-targets = EventTargetRow.__table__  # type: ignore[attr-defined]
-transitions = EventTransitionRow.__table__  # type: ignore[attr-defined]
-invitations = EventInvitationRow.__table__  # type: ignore[attr-defined]
-programs = ProgramRow.__table__  # type: ignore[attr-defined]
+events = table_of(EventRow)
+targets = table_of(EventTargetRow)
+transitions = table_of(EventTransitionRow)
+invitations = table_of(EventInvitationRow)
+programs = table_of(ProgramRow)
 
 EVENT_NOT_FOUND = "EVENT_NOT_FOUND"
 _COLLECTION = "events"

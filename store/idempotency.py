@@ -38,11 +38,11 @@ from sqlalchemy.engine import Connection
 
 from domain.errors import FieldViolation, InvalidArgument
 from store.db import Database
-from store.tables import IdempotencyKeyRow
+from store.tables import IdempotencyKeyRow, table_of
 
 M = TypeVar("M", bound=Message)
 
-_keys = IdempotencyKeyRow.__table__  # type: ignore[attr-defined]
+_keys = table_of(IdempotencyKeyRow)
 
 REQUEST_ID_REUSED = "REQUEST_ID_REUSED"
 

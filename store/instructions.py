@@ -28,10 +28,11 @@ from domain.events import SLOT_MINUTES, EventState, EventType
 from store import capacity, market_proto, outbox, pagination
 from store.events import Event
 from store.market_tables import ClearedQuantityRow, InstructionRow, InstructionSetpointRow
+from store.tables import table_of
 
-instructions = InstructionRow.__table__  # type: ignore[attr-defined]
-setpoints = InstructionSetpointRow.__table__  # type: ignore[attr-defined]
-cleared = ClearedQuantityRow.__table__  # type: ignore[attr-defined]
+instructions = table_of(InstructionRow)
+setpoints = table_of(InstructionSetpointRow)
+cleared = table_of(ClearedQuantityRow)
 
 ACTIVE, CANCELLED = "ACTIVE", "CANCELLED"
 INSTRUCTION_NOT_ALLOWED = "INSTRUCTION_NOT_ALLOWED"

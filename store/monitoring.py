@@ -67,14 +67,15 @@ from store.monitoring_tables import (
     MonitoringMinuteRow,
     MonitoringNodeMinuteRow,
 )
+from store.tables import table_of
 
-minutes = MonitoringMinuteRow.__table__  # type: ignore[attr-defined]
-aggregator_minutes = MonitoringAggregatorMinuteRow.__table__  # type: ignore[attr-defined]
-node_minutes = MonitoringNodeMinuteRow.__table__  # type: ignore[attr-defined]
-baselines = MonitoringBaselineRow.__table__  # type: ignore[attr-defined]
-alarms = MonitoringAlarmRow.__table__  # type: ignore[attr-defined]
-_events = EventRow.__table__  # type: ignore[attr-defined]
-_invitations = EventInvitationRow.__table__  # type: ignore[attr-defined]
+minutes = table_of(MonitoringMinuteRow)
+aggregator_minutes = table_of(MonitoringAggregatorMinuteRow)
+node_minutes = table_of(MonitoringNodeMinuteRow)
+baselines = table_of(MonitoringBaselineRow)
+alarms = table_of(MonitoringAlarmRow)
+_events = table_of(EventRow)
+_invitations = table_of(EventInvitationRow)
 
 MINUTE = rules.MINUTE
 MONITORED = (EventState.EXECUTING.value, EventState.COMPLETED.value)

@@ -13,10 +13,10 @@ from sqlalchemy.engine import Connection
 from domain.errors import FieldViolation, InvalidArgument
 from store import pagination, registry
 from store.registry_tables import PriceCurveRow
-from store.tables import AggregatorRow
+from store.tables import AggregatorRow, table_of
 
-price_curves = PriceCurveRow.__table__  # type: ignore[attr-defined]
-_aggregators = AggregatorRow.__table__  # type: ignore[attr-defined]
+price_curves = table_of(PriceCurveRow)
+_aggregators = table_of(AggregatorRow)
 CURRENCY = "CNY"
 
 

@@ -25,8 +25,9 @@ from domain.events import ClearingMode
 from domain.settlement import PriceMode, SettlementSettings
 from store import pagination, registry
 from store.market_tables import ProgramRow
+from store.tables import table_of
 
-programs = ProgramRow.__table__  # type: ignore[attr-defined]
+programs = table_of(ProgramRow)
 
 PROGRAM_NOT_FOUND = "PROGRAM_NOT_FOUND"
 INVALID_PROGRAM = "INVALID_PROGRAM"

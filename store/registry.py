@@ -35,12 +35,12 @@ from domain.errors import (
 )
 from store import membership, pagination
 from store.registry_tables import ChargerRow, EvSessionRow, GridNodeRow, StationRow
-from store.tables import UTCDateTime
+from store.tables import UTCDateTime, table_of
 
-grid_nodes = GridNodeRow.__table__  # type: ignore[attr-defined]
-stations = StationRow.__table__  # type: ignore[attr-defined]
-chargers = ChargerRow.__table__  # type: ignore[attr-defined]
-sessions = EvSessionRow.__table__  # type: ignore[attr-defined]
+grid_nodes = table_of(GridNodeRow)
+stations = table_of(StationRow)
+chargers = table_of(ChargerRow)
+sessions = table_of(EvSessionRow)
 
 T = TypeVar("T")
 

@@ -72,13 +72,14 @@ from store.events import Event
 from store.market_tables import BidSlotRow, ClearedQuantityRow, InstructionRow
 from store.programs import Program
 from store.settlement_tables import EvaluationRow, StatementLineRow, StatementRow
+from store.tables import table_of
 
-evaluations = EvaluationRow.__table__  # type: ignore[attr-defined]
-statements = StatementRow.__table__  # type: ignore[attr-defined]
-lines = StatementLineRow.__table__  # type: ignore[attr-defined]
-_instructions = InstructionRow.__table__  # type: ignore[attr-defined]
-_cleared = ClearedQuantityRow.__table__  # type: ignore[attr-defined]
-_bid_slots = BidSlotRow.__table__  # type: ignore[attr-defined]
+evaluations = table_of(EvaluationRow)
+statements = table_of(StatementRow)
+lines = table_of(StatementLineRow)
+_instructions = table_of(InstructionRow)
+_cleared = table_of(ClearedQuantityRow)
+_bid_slots = table_of(BidSlotRow)
 
 EVALUATION_NOT_FOUND = "EVALUATION_NOT_FOUND"
 STATEMENT_NOT_FOUND = "STATEMENT_NOT_FOUND"
