@@ -24,21 +24,20 @@ from domain.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFou
 from domain.evaluation import Direction
 from domain.events import Actor, ClearingMode, EventState, EventType, Publication, TargetCurve
 from domain.settlement import PriceMode
-from store import market_proto, pagination
+from store import market_proto, pagination, programs
 from store.market_tables import (
     EventInvitationRow,
     EventRow,
     EventTargetRow,
     EventTransitionRow,
-    ProgramRow,
 )
+from store.programs import Program
 from store.tables import table_of
 
 events = table_of(EventRow)
 targets = table_of(EventTargetRow)
 transitions = table_of(EventTransitionRow)
 invitations = table_of(EventInvitationRow)
-programs = table_of(ProgramRow)
 
 EVENT_NOT_FOUND = "EVENT_NOT_FOUND"
 _COLLECTION = "events"
@@ -94,16 +93,6 @@ class Event:
 
 
 @dataclass(frozen=True)
-class Program:
-    """The settings an event takes from its program (SPEC F5, F8)."""
-
-    program_id: str
-    clearing_mode: ClearingMode
-    price_mode: PriceMode
-    baseline_method: BaselineMethod
-
-
-@dataclass(frozen=True)
 class EventPage:
     events: list[Event]
     next_page_token: str
@@ -118,19 +107,16 @@ def from_nanos(nanos: int | None) -> Decimal | None:
 
 
 def get_program(conn: Connection, program_id: str) -> Program:
-    row = conn.execute(sa.select(programs).where(programs.c.program_id == program_id)).first()
-    if row is None:
+    """The program an event is published under (``store.programs``, the one reader); an unknown one is a
+    bad ``event.program`` (INVALID_ARGUMENT PROGRAM_NOT_FOUND)."""
+    found = programs.find(conn, program_id)
+    if found is None:
         raise InvalidArgument(
             f"program {program_id} does not exist",
-            reason="PROGRAM_NOT_FOUND",
+            reason=programs.PROGRAM_NOT_FOUND,
             violations=[FieldViolation("event.program", f"programs/{program_id} does not exist")],
         )
-    return Program(
-        program_id=row.program_id,
-        clearing_mode=ClearingMode(row.clearing_mode),
-        price_mode=PriceMode(row.price_mode),
-        baseline_method=BaselineMethod(row.baseline_method),
-    )
+    return found
 
 
 def publish(

@@ -38,7 +38,7 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
@@ -55,7 +55,7 @@ from domain.errors import FailedPrecondition
 from domain.evaluation import Direction
 from domain.events import SLOT, EventState
 from store import baselines as scope_baselines
-from store import capacity, instructions, market_proto, metering, registry
+from store import capacity, instructions, market_proto, metering, programs, registry
 from store import events as event_store
 from store.events import Event
 from store.instructions import Instruction, Target
@@ -185,7 +185,7 @@ class _Minute:
 
     def run(self) -> ProgressMinute:
         conn, event, minute = self.conn, self.event, self.minute
-        settings, calendar, fallback = _program(conn, event.program_id)
+        settings, calendar, fallback = program_settings(conn, event.program_id)
         in_force = [
             i
             for i in _event_instructions(conn, event.event_id)
@@ -496,24 +496,16 @@ def _event_instructions(conn: Connection, event_id: str) -> list[Instruction]:
             return found
 
 
-def _program(conn: Connection, program_id: str) -> tuple[Deviation, WorkingCalendar, BaselineMethod | None]:
-    """The program's deviation rule, working calendar and baseline fallback (PRE_EVENT when it names none)."""
-    row = conn.execute(
-        sa.select(event_store.programs).where(event_store.programs.c.program_id == program_id)
-    ).one()
-    calendar = WorkingCalendar.of(
-        (date.fromisoformat(d) for d in json.loads(row.holidays)),
-        (date.fromisoformat(d) for d in json.loads(row.make_up_working_days)),
-    )
-    fallback = (
-        BaselineMethod(row.fallback_baseline_method)
-        if row.fallback_baseline_method
-        else BaselineMethod.PRE_EVENT
-    )
+def program_settings(
+    conn: Connection, program_id: str
+) -> tuple[Deviation, WorkingCalendar, BaselineMethod | None]:
+    """The program's deviation rule, working calendar and baseline fallback (PRE_EVENT when it names none),
+    from the evaluation's record (``store.programs``, the one reader)."""
+    program = programs.get(conn, program_id)
     deviation = Deviation(
-        Fraction(row.deviation_threshold), row.deviation_minutes, bool(row.redispatch_enabled)
+        Fraction(program.deviation_threshold), program.deviation_minutes, program.redispatch_enabled
     )
-    return deviation, calendar, fallback
+    return deviation, program.calendar, program.fallback_baseline_method or BaselineMethod.PRE_EVENT
 
 
 def _compute_baseline(
