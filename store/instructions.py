@@ -56,6 +56,7 @@ class Instruction:
     active: bool
     create_time: datetime
     cancel_reason: str
+    cancel_time: datetime | None = None
 
     @property
     def name(self) -> str:
@@ -483,7 +484,12 @@ def _weights(
 def _in_force(
     conn: Connection, event_id: str, grid_node: str, aggregator_id: str | None, target: Target
 ) -> list[Instruction]:
-    """The active versions a new instruction for the same place revises, oldest first."""
+    """The active versions a new instruction for the same place revises, oldest first.
+
+    Not the version in force at an instant (``domain.in_force``): a revision replaces the current version
+    (state ACTIVE, cancelled by none) whatever its validity — one that has not started yet included — and
+    whatever the instant it was issued at.
+    """
     query = sa.select(instructions).where(
         instructions.c.state == ACTIVE,
         instructions.c.event_id == event_id,
@@ -497,6 +503,17 @@ def _in_force(
             instructions.c.validity_end > target.validity_start,
         )
     rows = conn.execute(query.order_by(instructions.c.create_time, instructions.c.instruction_id))
+    return [_record(row) for row in rows]
+
+
+def event_versions(conn: Connection, event_id: str, aggregator_id: str | None = None) -> list[Instruction]:
+    """Every version of the event's instructions (an aggregator's only, if given), cancelled ones too, oldest
+    first: what ``domain.in_force`` picks the version in force at an instant from."""
+    c = instructions.c
+    query = sa.select(instructions).where(c.event_id == event_id)
+    if aggregator_id is not None:
+        query = query.where(c.aggregator_id == aggregator_id)
+    rows = conn.execute(query.order_by(c.create_time, c.instruction_id, c.version))
     return [_record(row) for row in rows]
 
 
@@ -609,4 +626,5 @@ def _record(row: sa.Row[tuple[object, ...]]) -> Instruction:
         active=row.state == ACTIVE,
         create_time=row.create_time,
         cancel_reason=row.cancel_reason,
+        cancel_time=row.cancel_time,
     )

@@ -54,6 +54,7 @@ from domain.decomposition import MinuteSample, is_lagging, redispatch
 from domain.errors import FailedPrecondition
 from domain.evaluation import Direction
 from domain.events import SLOT, EventState
+from domain.in_force import in_force_at, last_instant, target_at
 from store import baselines as scope_baselines
 from store import capacity, instructions, market_proto, metering, programs, registry
 from store import events as event_store
@@ -186,15 +187,13 @@ class _Minute:
     def run(self) -> ProgressMinute:
         conn, event, minute = self.conn, self.event, self.minute
         settings, calendar, fallback = program_settings(conn, event.program_id)
-        in_force = [
-            i
-            for i in _event_instructions(conn, event.event_id)
-            if i.validity_start <= minute < i.validity_end
-        ]
+        # The evaluation's rule (domain.in_force): the versions in force at the minute's last instant.
+        last = last_instant(self.end)
+        in_force = in_force_at(instructions.event_versions(conn, event.event_id), last)
         node_targets: dict[str, dict[str, int]] = {}
         for instruction in in_force:
             by_node = node_targets.setdefault(instruction.aggregator_id, {})
-            value = _curve(instruction).value_at(minute)
+            value = target_at(instruction, last)
             by_node[instruction.grid_node] = by_node.get(instruction.grid_node, 0) + value
         holders = sorted(node_targets)
         actual = (
@@ -231,7 +230,10 @@ class _Minute:
         for aid in lagging:
             self._deviation_alarm(aid, recent[aid], settings)
         for node in sorted({n for aid in lagging for n in node_targets[aid]} if settings.redispatch else ()):
-            self._redispatch(node, in_force, recent, settings)
+            # A version revised since the minute (a late run) is no longer the one to revise: the node waits
+            # for a minute judged against the current versions.
+            if all(i.active for i in in_force if i.grid_node == node):
+                self._redispatch(node, in_force, recent, settings)
         return self._record(aggregator_figures, node_figures, node_targets)
 
     def _recent(
@@ -481,19 +483,6 @@ def _next_version(instruction: Instruction | None) -> int:
 
 def _curve(instruction: Instruction) -> rules.Curve:
     return rules.Curve(instruction.target_start, instruction.step_minutes, instruction.target_w)
-
-
-def _event_instructions(conn: Connection, event_id: str) -> list[Instruction]:
-    found: list[Instruction] = []
-    token = ""
-    while True:
-        page = instructions.list_page(
-            conn, page_size=1000, page_token=token, event_id=event_id, active_only=True
-        )
-        found += page.instructions
-        token = page.next_page_token
-        if not token:
-            return found
 
 
 def program_settings(

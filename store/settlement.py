@@ -56,6 +56,7 @@ from domain.calendar import SLOT_MINUTES, SlotWindow, local_day, slot_index, slo
 from domain.errors import Aborted, FailedPrecondition, NotFound, PreconditionViolation
 from domain.evaluation import Direction, Evaluation, SlotEvaluation, evaluate
 from domain.events import Actor, EventState
+from domain.in_force import in_force_at, last_instant, target_at
 from domain.settlement import (
     DeltaLine,
     EventPrices,
@@ -66,7 +67,7 @@ from domain.settlement import (
     build_adjustment,
     build_statement,
 )
-from store import baselines, market_proto, pagination, programs, telemetry
+from store import baselines, instructions, market_proto, pagination, programs, telemetry
 from store import events as event_store
 from store.events import Event
 from store.market_tables import BidSlotRow, ClearedQuantityRow, InstructionRow
@@ -90,7 +91,6 @@ NOT_A_REGULAR_STATEMENT = "NOT_A_REGULAR_STATEMENT"
 REGULAR, ADJUSTMENT = "REGULAR", "ADJUSTMENT"
 _SLOT = timedelta(minutes=SLOT_MINUTES)
 _NANOS = Decimal(10**9)
-_EPSILON = timedelta(microseconds=1)
 
 
 class Party(StrEnum):
@@ -214,36 +214,13 @@ def baseline(
 
 
 def instructed(conn: Connection, event: Event, aggregator_id: str) -> list[int]:
-    """C per slot of the window: Σ over instructions of the version in force at the end of the slot."""
-    c = _instructions.c
-    rows = conn.execute(
-        sa.select(
-            c.instruction_id,
-            c.target_start,
-            c.step_minutes,
-            c.target_values,
-            c.validity_start,
-            c.validity_end,
-            c.create_time,
-            c.cancel_time,
-        ).where(c.event_id == event.event_id, c.aggregator_id == aggregator_id)
-    ).all()
+    """C per slot of the window: Σ over instructions of the version in force at the end of the slot
+    (``domain.in_force``, the monitor's rule too)."""
+    versions = instructions.event_versions(conn, event.event_id, aggregator_id)
     totals = []
     for start in event.slot_starts:
-        end = start + _SLOT
-        last = end - _EPSILON
-        total = 0
-        for row in rows:
-            in_force = (
-                row.create_time < end
-                and (row.cancel_time is None or row.cancel_time >= end)
-                and row.validity_start <= last < row.validity_end
-            )
-            if in_force:
-                step = (last - row.target_start) // timedelta(minutes=row.step_minutes)
-                values = json.loads(row.target_values)
-                total += values[step] if 0 <= step < len(values) else 0
-        totals.append(total)
+        last = last_instant(start + _SLOT)
+        totals.append(sum(target_at(version, last) for version in in_force_at(versions, last)))
     return totals
 
 
