@@ -4,9 +4,10 @@
 ON CONFLICT DO NOTHING: of several processes, one computes and corrects it),
 then, in the same transaction:
 
-* target per aggregator = Σ of its instructions of the event in force at the
-  minute (the step containing the minute start); per node the same summed
-  over the node's instructions;
+* target per aggregator = Σ of its instructions of the event of the version in
+  force at the minute's end and its step there (``domain.in_force``, the
+  evaluation's rule for a slot); per node the same summed over the node's
+  instructions;
 * actual = the SPEC F2 mean power of the minute (``store.metering.minute_power``,
   the rules baselines and evaluation apply to slots), rounded to whole watts:
   per aggregator Σ over its chargers with a value, replaced by its reported

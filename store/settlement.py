@@ -10,7 +10,8 @@ Inputs, per aggregator and event:
 - C per slot: the sum over the aggregator's instructions of the event of the
   version in force at the END of the slot (created before the slot ended, not
   cancelled before it ended, validity covering its last instant), taking the
-  value of that version's step covering the slot's last instant;
+  value of that version's step covering the slot's last instant
+  (``domain.in_force``, the monitor's rule for a minute);
 - prices: UNIFORM — the slot's clearing price on the cleared quantities (the
   marginal accepted price, the highest); PAY_AS_BID — the aggregator's own
   cleared quantity price (its bid's), else its bid price for the slot;
