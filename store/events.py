@@ -233,28 +233,23 @@ def list_page(
 ) -> EventPage:
     """Events newest first (keyset on create_time, event_id); an aggregator's list holds its invitations only."""
     collection = f"{_COLLECTION}?state={state or ''}&aggregator={aggregator_id or ''}"
-    size = pagination.page_size(page_size)
-    after = pagination.decode_keys(collection, page_token, datetime.fromisoformat, str)
-    query = sa.select(events).order_by(events.c.create_time.desc(), events.c.event_id.desc()).limit(size + 1)
+    query = sa.select(events)
     if state is not None:
         query = query.where(events.c.state == state.value)
     if aggregator_id is not None:
         query = query.where(_invited(aggregator_id))
-    if after is not None:
-        at = after[0]
-        query = query.where(
-            sa.or_(
-                events.c.create_time < at, sa.and_(events.c.create_time == at, events.c.event_id < after[1])
-            )
-        )
-    rows = conn.execute(query).all()
-    records = _load(rows[:size], conn)
-    token = (
-        pagination.encode(collection, [records[-1].create_time.isoformat(), records[-1].event_id])
-        if len(rows) > size
-        else ""
+    rows, token = pagination.keyset(
+        conn,
+        query,
+        [
+            pagination.Key(events.c.create_time, datetime.fromisoformat, descending=True),
+            pagination.Key(events.c.event_id, descending=True),
+        ],
+        collection=collection,
+        page_size=page_size,
+        page_token=page_token,
     )
-    return EventPage(records, token)
+    return EventPage(_load(rows, conn), token)
 
 
 def _load(rows: Sequence[sa.Row[tuple[object, ...]]], conn: Connection) -> list[Event]:

@@ -541,34 +541,27 @@ def list_page(
 ) -> InstructionPage:
     """Instruction versions, oldest first (keyset on create_time, id, version); an aggregator sees its own."""
     collection = f"{_COLLECTION}?event={event_id}&active={active_only}&aggregator={aggregator_id or ''}"
-    size = pagination.page_size(page_size)
-    after = pagination.decode_keys(collection, page_token, datetime.fromisoformat, str, int)
     c = instructions.c
-    query = sa.select(instructions).order_by(c.create_time, c.instruction_id, c.version).limit(size + 1)
+    query = sa.select(instructions)
     if event_id:
         query = query.where(c.event_id == event_id)
     if active_only:
         query = query.where(c.state == ACTIVE)
     if aggregator_id is not None:
         query = query.where(c.aggregator_id == aggregator_id)
-    if after is not None:
-        at, iid, version = after
-        query = query.where(
-            sa.or_(
-                c.create_time > at,
-                sa.and_(c.create_time == at, c.instruction_id > iid),
-                sa.and_(c.create_time == at, c.instruction_id == iid, c.version > version),
-            )
-        )
-    rows = conn.execute(query).all()
-    records = [_record(row) for row in rows[:size]]
-    token = ""
-    if len(rows) > size:
-        last = records[-1]
-        token = pagination.encode(
-            collection, [last.create_time.isoformat(), last.instruction_id, str(last.version)]
-        )
-    return InstructionPage(records, token)
+    rows, token = pagination.keyset(
+        conn,
+        query,
+        [
+            pagination.Key(c.create_time, datetime.fromisoformat),
+            pagination.Key(c.instruction_id),
+            pagination.Key(c.version, int),
+        ],
+        collection=collection,
+        page_size=page_size,
+        page_token=page_token,
+    )
+    return InstructionPage([_record(row) for row in rows], token)
 
 
 def pending_setpoints(conn: Connection, now: datetime, limit: int) -> list[Instruction]:

@@ -566,21 +566,16 @@ def list_evaluations(conn: Connection, event_id: str, *, page_size: int, page_to
     """The evaluations of an event ordered by aggregator (NOT_FOUND for an unknown event)."""
     event_store.get(conn, event_id)
     collection = f"evaluations?event={event_id}"
-    size = pagination.page_size(page_size)
-    after = pagination.decode(collection, page_token, 1)
-    query = (
-        sa.select(evaluations)
-        .where(evaluations.c.event_id == event_id)
-        .order_by(evaluations.c.aggregator_id)
-        .limit(size + 1)
+    rows, token = pagination.keyset(
+        conn,
+        sa.select(evaluations).where(evaluations.c.event_id == event_id),
+        [pagination.Key(evaluations.c.aggregator_id)],
+        collection=collection,
+        page_size=page_size,
+        page_token=page_token,
     )
-    if after is not None:
-        query = query.where(evaluations.c.aggregator_id > after[0])
-    rows = conn.execute(query).all()
     starts = _slot_starts(conn, [event_id])[event_id]
-    records = [_with_staleness(conn, _evaluation_record(row, starts)) for row in rows[:size]]
-    token = pagination.encode(collection, [records[-1].aggregator_id]) if len(rows) > size else ""
-    return EvaluationPage(records, token)
+    return EvaluationPage([_with_staleness(conn, _evaluation_record(row, starts)) for row in rows], token)
 
 
 def _load_statements(conn: Connection, rows: Sequence[sa.Row[tuple[object, ...]]]) -> list[StatementRecord]:
@@ -681,20 +676,15 @@ def list_event_statements(
     """An event's statements ordered by id: each aggregator's regular statement, then its adjustments."""
     event_store.get(conn, event_id)
     collection = f"statements?event={event_id}"
-    size = pagination.page_size(page_size)
-    after = pagination.decode(collection, page_token, 1)
-    query = (
-        sa.select(statements)
-        .where(statements.c.event_id == event_id)
-        .order_by(statements.c.statement_id)
-        .limit(size + 1)
+    rows, token = pagination.keyset(
+        conn,
+        sa.select(statements).where(statements.c.event_id == event_id),
+        [pagination.Key(statements.c.statement_id)],
+        collection=collection,
+        page_size=page_size,
+        page_token=page_token,
     )
-    if after is not None:
-        query = query.where(statements.c.statement_id > after[0])
-    rows = conn.execute(query).all()
-    records = _load_statements(conn, rows[:size])
-    token = pagination.encode(collection, [records[-1].statement_id]) if len(rows) > size else ""
-    return StatementPage(records, token)
+    return StatementPage(_load_statements(conn, rows), token)
 
 
 def list_aggregator_statements(
@@ -702,35 +692,23 @@ def list_aggregator_statements(
 ) -> StatementPage:
     """An aggregator's statements, newest first (keyset on create_time, event, statement)."""
     collection = f"statements?aggregator={aggregator_id}&event={event_id}"
-    size = pagination.page_size(page_size)
-    after = pagination.decode_keys(collection, page_token, datetime.fromisoformat, str, str)
     c = statements.c
-    query = (
-        sa.select(statements)
-        .where(c.aggregator_id == aggregator_id)
-        .order_by(c.create_time.desc(), c.event_id.desc(), c.statement_id.desc())
-        .limit(size + 1)
-    )
+    query = sa.select(statements).where(c.aggregator_id == aggregator_id)
     if event_id:
         query = query.where(c.event_id == event_id)
-    if after is not None:
-        at, eid, sid = after
-        query = query.where(
-            sa.or_(
-                c.create_time < at,
-                sa.and_(c.create_time == at, c.event_id < eid),
-                sa.and_(c.create_time == at, c.event_id == eid, c.statement_id < sid),
-            )
-        )
-    rows = conn.execute(query).all()
-    records = _load_statements(conn, rows[:size])
-    token = ""
-    if len(rows) > size:
-        last = records[-1]
-        token = pagination.encode(
-            collection, [last.create_time.isoformat(), last.event_id, last.statement_id]
-        )
-    return StatementPage(records, token)
+    rows, token = pagination.keyset(
+        conn,
+        query,
+        [
+            pagination.Key(c.create_time, datetime.fromisoformat, descending=True),
+            pagination.Key(c.event_id, descending=True),
+            pagination.Key(c.statement_id, descending=True),
+        ],
+        collection=collection,
+        page_size=page_size,
+        page_token=page_token,
+    )
+    return StatementPage(_load_statements(conn, rows), token)
 
 
 def grid_statement(conn: Connection, event_id: str) -> GridStatement:
