@@ -25,9 +25,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from store.registry_tables import ChargerMembershipRow, StationMembershipRow
+from store.tables import table_of
 
-memberships = StationMembershipRow.__table__  # type: ignore[attr-defined]
-charger_memberships = ChargerMembershipRow.__table__  # type: ignore[attr-defined]
+memberships = table_of(StationMembershipRow)
+charger_memberships = table_of(ChargerMembershipRow)
 
 _CHUNK = 5000
 

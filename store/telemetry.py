@@ -58,6 +58,7 @@ from domain.telemetry import (
 )
 from store import metering, registry
 from store.registry import chargers, chunks
+from store.tables import table_of
 from store.telemetry_tables import (
     IntervalAggregateCorrectionRow,
     IntervalAggregateRow,
@@ -66,11 +67,11 @@ from store.telemetry_tables import (
     TelemetryBatchRow,
 )
 
-meter_values = MeterValueRow.__table__  # type: ignore[attr-defined]
-interval_aggregates = IntervalAggregateRow.__table__  # type: ignore[attr-defined]
-batches = TelemetryBatchRow.__table__  # type: ignore[attr-defined]
-corrections_table = MeterValueCorrectionRow.__table__  # type: ignore[attr-defined]
-aggregate_corrections = IntervalAggregateCorrectionRow.__table__  # type: ignore[attr-defined]
+meter_values = table_of(MeterValueRow)
+interval_aggregates = table_of(IntervalAggregateRow)
+batches = table_of(TelemetryBatchRow)
+corrections_table = table_of(MeterValueCorrectionRow)
+aggregate_corrections = table_of(IntervalAggregateCorrectionRow)
 
 DEFAULT_MAX_SKEW = timedelta(seconds=300)
 
