@@ -52,8 +52,37 @@ _BARE_SECRET = re.compile(
 )
 
 
+# A word each alternative of _SECRET_KEYS contains (api: x-api-key, api-key, api_key; passw: password,
+# passwd): an ASCII text without any of them, lowercased, cannot match the two secret patterns.
+_SECRET_WORD = re.compile("authorization|api|cookie|token|passw|secret|private_key")
+
+
 def redact(text: str) -> str:
-    """``text`` with private keys, bearer tokens, JWTs and secret-named values replaced by [REDACTED]."""
+    """``text`` with private keys, bearer tokens, JWTs and secret-named values replaced by [REDACTED].
+
+    Every log line's message and string fields pass here (the access line: five per call), and the
+    five patterns cost ~10 µs on even a short string. So each runs only when ``text`` holds what any
+    match of it must contain: a literal (``PRIVATE KEY-----``, two dots for a JWT), or for the
+    case-insensitive ones, in ASCII text, a word lowercased (``bearer``, ``_SECRET_WORD``); non-ASCII
+    text, where IGNORECASE also folds letters such as ``ſ`` or the Kelvin sign, gets all of them. The
+    result is ``redact_all``'s, only sooner.
+    """
+    if not text.isascii():
+        return redact_all(text)
+    if "PRIVATE KEY-----" in text:
+        text = _PRIVATE_KEY.sub(REDACTED, text)
+    if "bearer" in text.lower():
+        text = _BEARER.sub(rf"\1\2{REDACTED}", text)
+    if text.count(".") >= 2:
+        text = _JWT.sub(REDACTED, text)
+    if _SECRET_WORD.search(text.lower()):
+        text = _QUOTED_SECRET.sub(rf"\1\2{REDACTED}\2", text)
+        text = _BARE_SECRET.sub(rf"\1{REDACTED}", text)
+    return text
+
+
+def redact_all(text: str) -> str:
+    """``redact`` without its shortcuts: every pattern in turn (the reference ``redact`` is tested against)."""
     text = _PRIVATE_KEY.sub(REDACTED, text)
     text = _BEARER.sub(rf"\1\2{REDACTED}", text)
     text = _JWT.sub(REDACTED, text)
