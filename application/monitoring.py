@@ -61,7 +61,10 @@ def run_minute(
     for node in sorted(
         {n for aid in lagging for n in measured.node_targets[aid]} if settings.redispatch else ()
     ):
-        acting.redispatch(node, measured.in_force, recent, settings)
+        # A version revised since the minute (a late run) is no longer the one to revise: the node waits
+        # for a minute judged against the current versions.
+        if all(i.active for i in measured.in_force if i.grid_node == node):
+            acting.redispatch(node, measured.in_force, recent, settings)
     return store.record_minute(uow.conn, event, minute, measured, acting.alarms, acting.reset)
 
 

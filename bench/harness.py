@@ -257,10 +257,14 @@ class ServerProcess:
         return f"127.0.0.1:{self.port}"
 
     @classmethod
-    async def start(cls, name: str, module: str, args: Iterable[str], log: Path) -> ServerProcess:
+    async def start(
+        cls, name: str, module: str, args: Iterable[str], log: Path, checkout: Path = REPO
+    ) -> ServerProcess:
+        """``checkout``: the tree (and its ``.venv``) to run the module from; another one for an A/B of code."""
+        python = sys.executable if checkout == REPO else str(checkout / ".venv" / "bin" / "python")
         with log.open("wb") as err:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", module, *args, cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=err
+                python, "-m", module, *args, cwd=checkout, stdout=asyncio.subprocess.PIPE, stderr=err
             )
         assert process.stdout is not None
         try:
@@ -382,12 +386,12 @@ class Bench:
     def rounds(self) -> int:
         return 1 if self.quick else 3
 
-    async def server(self, name: str, module: str, *args: str) -> ServerProcess:
+    async def server(self, name: str, module: str, *args: str, checkout: Path = REPO) -> ServerProcess:
         """The server ``name``, started on first use; servers asked for at once start at once."""
         async with self._lock:
             if name not in self._servers:
                 self._servers[name] = asyncio.create_task(
-                    ServerProcess.start(name, module, args, self.workdir / f"{name}.log")
+                    ServerProcess.start(name, module, args, self.workdir / f"{name}.log", checkout)
                 )
             task = self._servers[name]
         try:
@@ -404,15 +408,18 @@ class Bench:
             return await self.server("bare-mtls", "bench.bare", "--pki", str(self.credentials.layout.root))
         return await self.server("bare-plaintext", "bench.bare")
 
-    async def platform(self) -> ServerProcess:
-        """The platform as ``make run`` configures it, on a fresh SQLite file in the scratch directory."""
+    async def platform(self, checkout: Path = REPO, name: str = "platform") -> ServerProcess:
+        """The platform as ``make run`` configures it, on a fresh SQLite file in the scratch directory
+        (``checkout``: the code of another tree, for an A/B; ``name`` keeps its server and file apart)."""
+        database = self.workdir / ("vgi.db" if name == "platform" else f"{name}.db")
         return await self.server(
-            "platform",
+            name,
             "bench.platform",
             "--pki",
             str(self.credentials.layout.root),
             "--database",
-            f"sqlite:///{self.workdir / 'vgi.db'}",
+            f"sqlite:///{database}",
+            checkout=checkout,
         )
 
     async def stop_server(self, name: str) -> None:

@@ -1,7 +1,9 @@
 """Where the server's time goes under a benchmark's load: py-spy on the server process, summarised.
 
-``python -m bench.profile echo|create [--seconds N]`` starts the platform the
-way the benchmarks do, drives one workload at 64 calls in flight, samples the
+``python -m bench.profile echo|create|upsert|ingest [--seconds N]`` starts the
+platform the way the benchmarks do, drives one workload (echo or CreateAggregator
+at 64 calls in flight; BatchUpsertChargers of 10,000 back to back; an
+UploadTelemetry stream of batches of 1,000), samples the
 server process with ``py-spy record`` (``pip install py-spy``; not needed by
 ``make bench``) and prints the functions holding the most samples, inclusive
 and exclusive. The collapsed stacks are kept in the scratch directory for a
@@ -15,15 +17,19 @@ import asyncio
 import collections
 import itertools
 import shutil
+import time
 import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from vgi.common.v1 import aggregator_pb2
 from vgi.operator.v1 import operator_service_pb2 as operator_pb
 from vgi.operator.v1 import operator_service_pb2_grpc as operator_grpc
 
-from bench import echo
-from bench.harness import OPERATOR, bench_run, closed_loop
+from bench import echo, ingest
+from bench.harness import OPERATOR, Bench, ServerProcess, bench_run, closed_loop
+from bench.world import Tenant, upsert_chargers
 
 
 def summarise(collapsed: Path, top: int = 25) -> str:
@@ -58,30 +64,10 @@ async def profile(workload: str, seconds: float, keep: bool, native: bool) -> st
         raise SystemExit("py-spy is not installed: pip install py-spy")
     async with bench_run(quick=False, keep=keep) as bench:
         platform = await bench.platform()
-        metadata = bench.credentials.metadata(OPERATOR)
-        channel = bench.credentials.channel(platform.target, OPERATOR)
-        serial = itertools.count()
-        if workload == "echo":
-            call = echo.stub(channel)
-            request = echo.request()
-
-            async def one(_: int) -> object:
-                return await call(request, metadata=metadata)
-
-        else:
-            create = operator_grpc.OperatorServiceStub(channel).CreateAggregator
-
-            async def one(_: int) -> object:
-                return await create(
-                    operator_pb.CreateAggregatorRequest(
-                        request_id=str(uuid.uuid4()),
-                        aggregator_id=f"p-{next(serial)}",
-                        aggregator=aggregator_pb2.Aggregator(display_name=f"P {uuid.uuid4().hex}"),
-                    ),
-                    metadata=metadata,
-                )
-
-        await closed_loop(one, 1.0)
+        drive = await (
+            _unary(bench, platform, workload) if workload in UNARY else _store(bench, platform, workload)
+        )
+        await drive(1.0)
         out = bench.workdir / f"{workload}.collapsed"
         recorder = await asyncio.create_subprocess_exec(
             py_spy,
@@ -99,16 +85,78 @@ async def profile(workload: str, seconds: float, keep: bool, native: bool) -> st
             "--output",
             str(out),
         )
-        load = await closed_loop(one, seconds + 1)
+        rate = await drive(seconds + 1)
         await recorder.wait()
-        await channel.close(None)
-        header = f"{workload}: {load.rate:,.0f} calls/s under py-spy" + (f"; stacks in {out}" if keep else "")
+        header = f"{workload}: {rate} under py-spy" + (f"; stacks in {out}" if keep else "")
         return header + "\n" + summarise(out)
+
+
+Drive = Callable[[float], Awaitable[str]]
+UNARY = ("echo", "create")
+
+
+async def _unary(bench: Bench, platform: ServerProcess, workload: str) -> Drive:
+    """64 calls in flight of the echo or of CreateAggregator (``bench/unary.py``)."""
+    metadata = bench.credentials.metadata(OPERATOR)
+    channel = bench.credentials.channel(platform.target, OPERATOR)
+    serial = itertools.count()
+    if workload == "echo":
+        call = echo.stub(channel)
+        request = echo.request()
+
+        async def one(_: int) -> object:
+            return await call(request, metadata=metadata)
+
+    else:
+        create = operator_grpc.OperatorServiceStub(channel).CreateAggregator
+
+        async def one(_: int) -> object:
+            return await create(
+                operator_pb.CreateAggregatorRequest(
+                    request_id=str(uuid.uuid4()),
+                    aggregator_id=f"p-{next(serial)}",
+                    aggregator=aggregator_pb2.Aggregator(display_name=f"P {uuid.uuid4().hex}"),
+                ),
+                metadata=metadata,
+            )
+
+    async def drive(seconds: float) -> str:
+        load = await closed_loop(one, seconds)
+        return f"{load.rate:,.0f} calls/s"
+
+    return drive
+
+
+async def _store(bench: Bench, platform: ServerProcess, workload: str) -> Drive:
+    """Back-to-back BatchUpsertChargers of 10,000 new chargers (``bench/registry.py``), or one
+    UploadTelemetry stream of batches of 1,000 readings over 1,000 chargers (``bench/ingest.py``)."""
+    tenant = Tenant(bench, platform)
+    await tenant.ensure()
+    chargers = [f"prof-{i:05d}" for i in range(1_000)]
+    if workload == "ingest":
+        await upsert_chargers(tenant, chargers)
+    calls = itertools.count()
+    first_minute = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=30)
+
+    async def drive(seconds: float) -> str:
+        rows, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            call = next(calls)
+            if workload == "upsert":
+                await upsert_chargers(tenant, [f"prof-{call}-{i:05d}" for i in range(10_000)])
+                rows += 10_000
+            else:
+                readings = ingest.readings(chargers, first_minute + timedelta(minutes=20 * call), 20_000)
+                await ingest._upload(tenant, [readings[i : i + 1_000] for i in range(0, 20_000, 1_000)])
+                rows += 20_000
+        return f"{rows / (time.perf_counter() - started):,.0f} rows/s"
+
+    return drive
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("workload", choices=("echo", "create"))
+    parser.add_argument("workload", choices=(*UNARY, "upsert", "ingest"))
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--native", action="store_true", help="also sample C/Cython frames (grpc's core)")

@@ -139,6 +139,7 @@ class Instruction:
     active: bool
     create_time: datetime
     cancel_reason: str
+    cancel_time: datetime | None = None
 
     @property
     def name(self) -> str:

@@ -12,9 +12,9 @@ from sqlalchemy.engine import Connection
 
 from domain.errors import AlreadyExists, NotFound
 from store import pagination
-from store.tables import AggregatorRow
+from store.tables import AggregatorRow, table_of
 
-_table = AggregatorRow.__table__  # type: ignore[attr-defined]
+_table = table_of(AggregatorRow)
 _live = _table.c.delete_time.is_(None)
 _COLLECTION = "aggregators"
 # CreateAggregator's statements, built once with bind parameters: building a
@@ -158,15 +158,15 @@ def update(
 
 def list_page(conn: Connection, *, page_size: int, page_token: str) -> AggregatorPage:
     """Live aggregators ordered by id; keyset pagination so pages stay stable under inserts."""
-    size = pagination.page_size(page_size)
-    after = pagination.decode(_COLLECTION, page_token, 1)
-    query = sa.select(_table).where(_live).order_by(_table.c.aggregator_id).limit(size + 1)
-    if after is not None:
-        query = query.where(_table.c.aggregator_id > after[0])
-    rows = conn.execute(query).all()
-    records = [_record(row) for row in rows[:size]]
-    token = pagination.encode(_COLLECTION, [records[-1].aggregator_id]) if len(rows) > size else ""
-    return AggregatorPage(aggregators=records, next_page_token=token)
+    rows, token = pagination.keyset(
+        conn,
+        sa.select(_table).where(_live),
+        [pagination.Key(_table.c.aggregator_id)],
+        collection=_COLLECTION,
+        page_size=page_size,
+        page_token=page_token,
+    )
+    return AggregatorPage(aggregators=[_record(row) for row in rows], next_page_token=token)
 
 
 def _record(row: sa.Row[tuple[object, ...]]) -> Aggregator:

@@ -34,9 +34,10 @@ from infra.security.audit_checkpoint import AuditCheckpoint
 from store import pagination
 from store.db import Database
 from store.security_tables import AuditLogRow
+from store.tables import table_of
 
 _logger = logging.getLogger(__name__)
-_log = AuditLogRow.__table__  # type: ignore[attr-defined]
+_log = table_of(AuditLogRow)
 _COLUMNS = [_log.c[name] for name in AuditRecord.__dataclass_fields__]
 #: Advisory-lock key of the chain head: the first 8 bytes of "vgiaudit" as a signed bigint.
 CHAIN_LOCK_KEY = int.from_bytes(b"vgiaudit", "big", signed=True)
@@ -161,20 +162,20 @@ def list_page(
     The filters are part of the token, so a token cannot be replayed with other filters.
     """
     collection = f"{_COLLECTION}:{_token_scope(principal, method)}"
-    after = pagination.decode_keys(collection, page_token, int)
-    size = pagination.page_size(page_size)
-    query = sa.select(*_COLUMNS).order_by(_log.c.seq).limit(size + 1)
+    query = sa.select(*_COLUMNS)
     if principal:
         query = query.where(_log.c.principal == principal)
     if method:
         query = query.where(_log.c.method == method)
-    if after is not None:
-        query = query.where(_log.c.seq > after[0])
-    rows = [_record(row) for row in conn.execute(query).mappings()]
-    more = len(rows) > size
-    rows = rows[:size]
-    token = pagination.encode(collection, [str(rows[-1].seq)]) if more else ""
-    return AuditPage(rows, token)
+    rows, token = pagination.keyset(
+        conn,
+        query,
+        [pagination.Key(_log.c.seq, int)],
+        collection=collection,
+        page_size=page_size,
+        page_token=page_token,
+    )
+    return AuditPage([_record(row._mapping) for row in rows], token)
 
 
 def _token_scope(principal: str, method: str) -> str:

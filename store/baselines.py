@@ -36,8 +36,9 @@ from store import events as event_store
 from store import metering, telemetry
 from store.events import Event
 from store.market_tables import EventTargetRow
+from store.tables import table_of
 
-_targets = EventTargetRow.__table__  # type: ignore[attr-defined]
+_targets = table_of(EventTargetRow)
 _EPSILON = timedelta(microseconds=1)
 
 History = dict[date, dict[int, Fraction]]

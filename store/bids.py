@@ -30,11 +30,12 @@ from store.events import Event, from_nanos, to_nanos
 from store.instructions import Instruction
 from store.market_tables import BidRow, BidSlotRow, ClearedQuantityRow, ClearingResultRow
 from store.registry import upsert
+from store.tables import table_of
 
-bids = BidRow.__table__  # type: ignore[attr-defined]
-bid_slots = BidSlotRow.__table__  # type: ignore[attr-defined]
-results = ClearingResultRow.__table__  # type: ignore[attr-defined]
-quantities = ClearedQuantityRow.__table__  # type: ignore[attr-defined]
+bids = table_of(BidRow)
+bid_slots = table_of(BidSlotRow)
+results = table_of(ClearingResultRow)
+quantities = table_of(ClearedQuantityRow)
 
 SUBMITTED, WITHDRAWN, CLEARED = "SUBMITTED", "WITHDRAWN", "CLEARED"
 CLEARING_MODE_MISMATCH = "CLEARING_MODE_MISMATCH"

@@ -26,9 +26,10 @@ from domain.telemetry import PPB, slot_floor
 from store import registry
 from store.registry import chargers, sessions, stations
 from store.registry_tables import CapacityDeclarationRow, CapacitySampleRow
+from store.tables import table_of
 
-declarations = CapacityDeclarationRow.__table__  # type: ignore[attr-defined]
-samples = CapacitySampleRow.__table__  # type: ignore[attr-defined]
+declarations = table_of(CapacityDeclarationRow)
+samples = table_of(CapacitySampleRow)
 
 NODE_PREFIX = "gridNodes/"
 AGGREGATOR_PREFIX = "aggregators/"
@@ -338,17 +339,17 @@ def forecast(conn: Connection, scope: str, day_start: datetime) -> Forecast:
     history: list[f3.CapacitySample] = []
     if declared is None:
         first = slot_start(day - timedelta(weeks=FORECAST_WEEKS), 0)
-        for row in conn.execute(
+        for sample in conn.execute(
             sa.select(samples.c.slot_start, samples.c.decrease_w, samples.c.increase_w).where(
                 samples.c.scope == scope, samples.c.slot_start >= first, samples.c.slot_start < day_start
             )
         ):
             history.append(
                 f3.CapacitySample(
-                    day=local_day(row.slot_start),
-                    slot=slot_index(row.slot_start),
-                    up_w=row.increase_w,
-                    down_w=row.decrease_w,
+                    day=local_day(sample.slot_start),
+                    slot=slot_index(sample.slot_start),
+                    up_w=sample.increase_w,
+                    down_w=sample.decrease_w,
                 )
             )
     points = f3.day_ahead_forecast(day, history, weeks=FORECAST_WEEKS, declaration=declared)

@@ -33,34 +33,24 @@ from domain.events import (
     Transition,
 )
 from domain.settlement import PriceMode
-from store import pagination
+from store import pagination, programs
 from store.market_tables import (
     EventInvitationRow,
     EventRow,
     EventTargetRow,
     EventTransitionRow,
-    ProgramRow,
 )
+from store.programs import Program
+from store.tables import table_of
 
-events = EventRow.__table__  # type: ignore[attr-defined]
-targets = EventTargetRow.__table__  # type: ignore[attr-defined]
-transitions = EventTransitionRow.__table__  # type: ignore[attr-defined]
-invitations = EventInvitationRow.__table__  # type: ignore[attr-defined]
-programs = ProgramRow.__table__  # type: ignore[attr-defined]
+events = table_of(EventRow)
+targets = table_of(EventTargetRow)
+transitions = table_of(EventTransitionRow)
+invitations = table_of(EventInvitationRow)
 
 EVENT_NOT_FOUND = "EVENT_NOT_FOUND"
 _COLLECTION = "events"
 NANOS = 10**9
-
-
-@dataclass(frozen=True)
-class Program:
-    """The settings an event takes from its program (SPEC F5, F8)."""
-
-    program_id: str
-    clearing_mode: ClearingMode
-    price_mode: PriceMode
-    baseline_method: BaselineMethod
 
 
 @dataclass(frozen=True)
@@ -78,19 +68,16 @@ def from_nanos(nanos: int | None) -> Decimal | None:
 
 
 def get_program(conn: Connection, program_id: str) -> Program:
-    row = conn.execute(sa.select(programs).where(programs.c.program_id == program_id)).first()
-    if row is None:
+    """The program an event is published under (``store.programs``, the one reader); an unknown one is a
+    bad ``event.program`` (INVALID_ARGUMENT PROGRAM_NOT_FOUND)."""
+    found = programs.find(conn, program_id)
+    if found is None:
         raise InvalidArgument(
             f"program {program_id} does not exist",
-            reason="PROGRAM_NOT_FOUND",
+            reason=programs.PROGRAM_NOT_FOUND,
             violations=[FieldViolation("event.program", f"programs/{program_id} does not exist")],
         )
-    return Program(
-        program_id=row.program_id,
-        clearing_mode=ClearingMode(row.clearing_mode),
-        price_mode=PriceMode(row.price_mode),
-        baseline_method=BaselineMethod(row.baseline_method),
-    )
+    return found
 
 
 def publish(
@@ -206,28 +193,23 @@ def list_page(
 ) -> EventPage:
     """Events newest first (keyset on create_time, event_id); an aggregator's list holds its invitations only."""
     collection = f"{_COLLECTION}?state={state or ''}&aggregator={aggregator_id or ''}"
-    size = pagination.page_size(page_size)
-    after = pagination.decode_keys(collection, page_token, datetime.fromisoformat, str)
-    query = sa.select(events).order_by(events.c.create_time.desc(), events.c.event_id.desc()).limit(size + 1)
+    query = sa.select(events)
     if state is not None:
         query = query.where(events.c.state == state.value)
     if aggregator_id is not None:
         query = query.where(_invited(aggregator_id))
-    if after is not None:
-        at = after[0]
-        query = query.where(
-            sa.or_(
-                events.c.create_time < at, sa.and_(events.c.create_time == at, events.c.event_id < after[1])
-            )
-        )
-    rows = conn.execute(query).all()
-    records = _load(rows[:size], conn)
-    token = (
-        pagination.encode(collection, [records[-1].create_time.isoformat(), records[-1].event_id])
-        if len(rows) > size
-        else ""
+    rows, token = pagination.keyset(
+        conn,
+        query,
+        [
+            pagination.Key(events.c.create_time, datetime.fromisoformat, descending=True),
+            pagination.Key(events.c.event_id, descending=True),
+        ],
+        collection=collection,
+        page_size=page_size,
+        page_token=page_token,
     )
-    return EventPage(records, token)
+    return EventPage(_load(rows, conn), token)
 
 
 def _load(rows: Sequence[sa.Row[tuple[object, ...]]], conn: Connection) -> list[Event]:

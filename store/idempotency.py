@@ -37,7 +37,7 @@ from sqlalchemy.engine import Connection
 
 from domain.errors import FieldViolation, InvalidArgument
 from store.db import Database
-from store.tables import IdempotencyKeyRow
+from store.tables import IdempotencyKeyRow, table_of
 
 
 class Message(Protocol):
@@ -51,7 +51,7 @@ class Message(Protocol):
 
 M = TypeVar("M", bound=Message)
 
-_keys = IdempotencyKeyRow.__table__  # type: ignore[attr-defined]
+_keys = table_of(IdempotencyKeyRow)
 
 REQUEST_ID_REUSED = "REQUEST_ID_REUSED"
 

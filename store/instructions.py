@@ -25,10 +25,11 @@ from domain.events import EventState, EventType
 from store import pagination
 from store.events import Event
 from store.market_tables import ClearedQuantityRow, InstructionRow, InstructionSetpointRow
+from store.tables import table_of
 
-instructions = InstructionRow.__table__  # type: ignore[attr-defined]
-setpoints = InstructionSetpointRow.__table__  # type: ignore[attr-defined]
-cleared = ClearedQuantityRow.__table__  # type: ignore[attr-defined]
+instructions = table_of(InstructionRow)
+setpoints = table_of(InstructionSetpointRow)
+cleared = table_of(ClearedQuantityRow)
 
 ACTIVE, CANCELLED = "ACTIVE", "CANCELLED"
 INSTRUCTION_NOT_ALLOWED = "INSTRUCTION_NOT_ALLOWED"
@@ -223,7 +224,12 @@ def revised_by(
 def _in_force(
     conn: Connection, event_id: str, grid_node: str, aggregator_id: str | None, target: Target
 ) -> list[Instruction]:
-    """The active versions a new instruction for the same place revises, oldest first."""
+    """The active versions a new instruction for the same place revises, oldest first.
+
+    Not the version in force at an instant (``domain.in_force``): a revision replaces the current version
+    (state ACTIVE, cancelled by none) whatever its validity — one that has not started yet included — and
+    whatever the instant it was issued at.
+    """
     query = sa.select(instructions).where(
         instructions.c.state == ACTIVE,
         instructions.c.event_id == event_id,
@@ -237,6 +243,17 @@ def _in_force(
             instructions.c.validity_end > target.validity_start,
         )
     rows = conn.execute(query.order_by(instructions.c.create_time, instructions.c.instruction_id))
+    return [_record(row) for row in rows]
+
+
+def event_versions(conn: Connection, event_id: str, aggregator_id: str | None = None) -> list[Instruction]:
+    """Every version of the event's instructions (an aggregator's only, if given), cancelled ones too, oldest
+    first: what ``domain.in_force`` picks the version in force at an instant from."""
+    c = instructions.c
+    query = sa.select(instructions).where(c.event_id == event_id)
+    if aggregator_id is not None:
+        query = query.where(c.aggregator_id == aggregator_id)
+    rows = conn.execute(query.order_by(c.create_time, c.instruction_id, c.version))
     return [_record(row) for row in rows]
 
 
@@ -261,34 +278,27 @@ def list_page(
 ) -> InstructionPage:
     """Instruction versions, oldest first (keyset on create_time, id, version); an aggregator sees its own."""
     collection = f"{_COLLECTION}?event={event_id}&active={active_only}&aggregator={aggregator_id or ''}"
-    size = pagination.page_size(page_size)
-    after = pagination.decode_keys(collection, page_token, datetime.fromisoformat, str, int)
     c = instructions.c
-    query = sa.select(instructions).order_by(c.create_time, c.instruction_id, c.version).limit(size + 1)
+    query = sa.select(instructions)
     if event_id:
         query = query.where(c.event_id == event_id)
     if active_only:
         query = query.where(c.state == ACTIVE)
     if aggregator_id is not None:
         query = query.where(c.aggregator_id == aggregator_id)
-    if after is not None:
-        at, iid, version = after
-        query = query.where(
-            sa.or_(
-                c.create_time > at,
-                sa.and_(c.create_time == at, c.instruction_id > iid),
-                sa.and_(c.create_time == at, c.instruction_id == iid, c.version > version),
-            )
-        )
-    rows = conn.execute(query).all()
-    records = [_record(row) for row in rows[:size]]
-    token = ""
-    if len(rows) > size:
-        last = records[-1]
-        token = pagination.encode(
-            collection, [last.create_time.isoformat(), last.instruction_id, str(last.version)]
-        )
-    return InstructionPage(records, token)
+    rows, token = pagination.keyset(
+        conn,
+        query,
+        [
+            pagination.Key(c.create_time, datetime.fromisoformat),
+            pagination.Key(c.instruction_id),
+            pagination.Key(c.version, int),
+        ],
+        collection=collection,
+        page_size=page_size,
+        page_token=page_token,
+    )
+    return InstructionPage([_record(row) for row in rows], token)
 
 
 def pending_setpoints(conn: Connection, now: datetime, limit: int) -> list[Instruction]:
@@ -346,4 +356,5 @@ def _record(row: sa.Row[tuple[object, ...]]) -> Instruction:
         active=row.state == ACTIVE,
         create_time=row.create_time,
         cancel_reason=row.cancel_reason,
+        cancel_time=row.cancel_time,
     )

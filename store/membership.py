@@ -25,9 +25,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from store.registry_tables import ChargerMembershipRow, StationMembershipRow
+from store.tables import UTCDateTime, table_of
 
-memberships = StationMembershipRow.__table__  # type: ignore[attr-defined]
-charger_memberships = ChargerMembershipRow.__table__  # type: ignore[attr-defined]
+memberships = table_of(StationMembershipRow)
+charger_memberships = table_of(ChargerMembershipRow)
 
 _CHUNK = 5000
 
@@ -60,22 +61,26 @@ def _record(
     """Open an interval [now, ∞) of each (``key``, ``value``) in ``placed`` whose open interval has
     another value (closing that one at ``now``), or [−∞, ∞) when it has none; ``fixed`` are the
     columns the key lives under."""
+    # On the driver: a batch of new chargers reads and opens 10,000 intervals, and SQLAlchemy's
+    # expanding IN and per-row parameter processing cost more than the queries.
     ids = sorted({item for item, _ in placed})
-    scoped = [table.c[name] == setting for name, setting in fixed.items()]
+    mark = "%s" if conn.dialect.paramstyle in ("format", "pyformat") else "?"
+    scope = "".join(f"{name} = {mark} AND " for name in fixed)
+    select = f"SELECT {key}, seq, {value}, valid_to FROM {table.name} WHERE {scope}{key} IN"
     open_at: dict[str, tuple[int, str]] = {}
     last_seq: dict[str, int] = {}
     for start in range(0, len(ids), _CHUNK):
-        for row in conn.execute(
-            sa.select(table.c[key], table.c.seq, table.c[value], table.c.valid_to).where(
-                *scoped, table.c[key].in_(ids[start : start + _CHUNK])
-            )
-        ):
-            item = row[0]
-            last_seq[item] = max(last_seq.get(item, -1), row.seq)
-            if row.valid_to is None:
-                open_at[item] = (row.seq, row[2])
+        chunk = ids[start : start + _CHUNK]
+        for item, seq, where, valid_to in conn.exec_driver_sql(
+            f"{select} ({', '.join([mark] * len(chunk))})", (*fixed.values(), *chunk)
+        ).fetchall():
+            last_seq[item] = max(last_seq.get(item, -1), seq)
+            if valid_to is None:
+                open_at[item] = (seq, where)
+    at = UTCDateTime().dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    stamp = at(now) if at is not None else now
     to_close: list[dict[str, Any]] = []
-    to_open: list[dict[str, Any]] = []
+    to_open: list[tuple[Any, ...]] = []
     for item, where in dict(placed).items():
         current = open_at.get(item)
         if current is not None and current[1] == where:
@@ -85,16 +90,7 @@ def _record(
                 {**{f"f_{name}": v for name, v in fixed.items()}, "k": item, "q": current[0], "t": now}
             )
         seq = last_seq.get(item, -1) + 1
-        to_open.append(
-            {
-                **fixed,
-                key: item,
-                "seq": seq,
-                value: where,
-                "valid_from": None if seq == 0 else now,
-                "valid_to": None,
-            }
-        )
+        to_open.append((*fixed.values(), item, seq, where, None if seq == 0 else stamp, None))
     if to_close:
         conn.execute(
             sa.update(table)
@@ -107,7 +103,11 @@ def _record(
             to_close,
         )
     if to_open:
-        conn.execute(sa.insert(table), to_open)
+        names = [*fixed, key, "seq", value, "valid_from", "valid_to"]
+        conn.exec_driver_sql(
+            f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))})",
+            to_open,
+        )
 
 
 def close(conn: Connection, aggregator_id: str, station_id: str, now: datetime) -> None:

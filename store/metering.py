@@ -29,11 +29,12 @@ from domain import metering
 from domain.telemetry import slot_floor
 from store import membership, registry
 from store.registry import chargers
+from store.tables import table_of
 from store.telemetry_tables import IntervalAggregateRow, MeterDataQualityRow, MeterValueRow
 
-meter_values = MeterValueRow.__table__  # type: ignore[attr-defined]
-interval_aggregates = IntervalAggregateRow.__table__  # type: ignore[attr-defined]
-data_quality = MeterDataQualityRow.__table__  # type: ignore[attr-defined]
+meter_values = table_of(MeterValueRow)
+interval_aggregates = table_of(IntervalAggregateRow)
+data_quality = table_of(MeterDataQualityRow)
 placement = membership.placement()
 """Each reading's charger's station when it was taken (``membership.placed_at``): joined by every read."""
 

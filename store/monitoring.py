@@ -5,9 +5,10 @@ The use case is ``application.monitoring.run_minute``; here: ``claim_minute``
 processes, one computes and corrects it), ``measure_minute`` and
 ``record_minute``, in the use case's transaction:
 
-* target per aggregator = Σ of its instructions of the event in force at the
-  minute (the step containing the minute start); per node the same summed
-  over the node's instructions;
+* target per aggregator = Σ of its instructions of the event of the version in
+  force at the minute's end and its step there (``domain.in_force``, the
+  evaluation's rule for a slot); per node the same summed over the node's
+  instructions;
 * actual = the SPEC F2 mean power of the minute (``store.metering.minute_power``,
   the rules baselines and evaluation apply to slots), rounded to whole watts:
   per aggregator Σ over its chargers with a value, replaced by its reported
@@ -31,7 +32,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from fractions import Fraction
 
 import sqlalchemy as sa
@@ -42,9 +43,10 @@ from domain.baseline import INSUFFICIENT_BASELINE_DAYS, BaselineMethod
 from domain.calendar import WorkingCalendar
 from domain.errors import FailedPrecondition
 from domain.events import SLOT, EventState
+from domain.in_force import in_force_at, last_instant, target_at
 from domain.monitoring import Alarm
 from store import baselines as scope_baselines
-from store import capacity, instructions, metering, registry
+from store import capacity, instructions, metering, programs, registry
 from store import events as event_store
 from store.events import Event
 from store.instructions import Instruction
@@ -56,14 +58,15 @@ from store.monitoring_tables import (
     MonitoringMinuteRow,
     MonitoringNodeMinuteRow,
 )
+from store.tables import table_of
 
-minutes = MonitoringMinuteRow.__table__  # type: ignore[attr-defined]
-aggregator_minutes = MonitoringAggregatorMinuteRow.__table__  # type: ignore[attr-defined]
-node_minutes = MonitoringNodeMinuteRow.__table__  # type: ignore[attr-defined]
-baselines = MonitoringBaselineRow.__table__  # type: ignore[attr-defined]
-alarms = MonitoringAlarmRow.__table__  # type: ignore[attr-defined]
-_events = EventRow.__table__  # type: ignore[attr-defined]
-_invitations = EventInvitationRow.__table__  # type: ignore[attr-defined]
+minutes = table_of(MonitoringMinuteRow)
+aggregator_minutes = table_of(MonitoringAggregatorMinuteRow)
+node_minutes = table_of(MonitoringNodeMinuteRow)
+baselines = table_of(MonitoringBaselineRow)
+alarms = table_of(MonitoringAlarmRow)
+_events = table_of(EventRow)
+_invitations = table_of(EventInvitationRow)
 
 MINUTE = rules.MINUTE
 MONITORED = (EventState.EXECUTING.value, EventState.COMPLETED.value)
@@ -246,21 +249,20 @@ class _Minute:
         self.conn = conn
         self.event = event
         self.minute = minute
+        self.end = minute + MINUTE
         self.now = now
         self.timeout = heartbeat_timeout
 
     def measure(self) -> Measured:
         conn, event, minute = self.conn, self.event, self.minute
-        settings, calendar, fallback = _program(conn, event.program_id)
-        in_force = [
-            i
-            for i in _event_instructions(conn, event.event_id)
-            if i.validity_start <= minute < i.validity_end
-        ]
+        settings, calendar, fallback = program_settings(conn, event.program_id)
+        # The evaluation's rule (domain.in_force): the versions in force at the minute's last instant.
+        last = last_instant(self.end)
+        in_force = in_force_at(instructions.event_versions(conn, event.event_id), last)
         node_targets: dict[str, dict[str, int]] = {}
         for instruction in in_force:
             by_node = node_targets.setdefault(instruction.aggregator_id, {})
-            value = curve(instruction).value_at(minute)
+            value = target_at(instruction, last)
             by_node[instruction.grid_node] = by_node.get(instruction.grid_node, 0) + value
         holders = sorted(node_targets)
         actual = (
@@ -364,37 +366,16 @@ def curve(instruction: Instruction) -> rules.Curve:
     return rules.Curve(instruction.target_start, instruction.step_minutes, instruction.target_w)
 
 
-def _event_instructions(conn: Connection, event_id: str) -> list[Instruction]:
-    found: list[Instruction] = []
-    token = ""
-    while True:
-        page = instructions.list_page(
-            conn, page_size=1000, page_token=token, event_id=event_id, active_only=True
-        )
-        found += page.instructions
-        token = page.next_page_token
-        if not token:
-            return found
-
-
-def _program(conn: Connection, program_id: str) -> tuple[Deviation, WorkingCalendar, BaselineMethod | None]:
-    """The program's deviation rule, working calendar and baseline fallback (PRE_EVENT when it names none)."""
-    row = conn.execute(
-        sa.select(event_store.programs).where(event_store.programs.c.program_id == program_id)
-    ).one()
-    calendar = WorkingCalendar.of(
-        (date.fromisoformat(d) for d in json.loads(row.holidays)),
-        (date.fromisoformat(d) for d in json.loads(row.make_up_working_days)),
-    )
-    fallback = (
-        BaselineMethod(row.fallback_baseline_method)
-        if row.fallback_baseline_method
-        else BaselineMethod.PRE_EVENT
-    )
+def program_settings(
+    conn: Connection, program_id: str
+) -> tuple[Deviation, WorkingCalendar, BaselineMethod | None]:
+    """The program's deviation rule, working calendar and baseline fallback (PRE_EVENT when it names none),
+    from the evaluation's record (``store.programs``, the one reader)."""
+    program = programs.get(conn, program_id)
     deviation = Deviation(
-        Fraction(row.deviation_threshold), row.deviation_minutes, bool(row.redispatch_enabled)
+        Fraction(program.deviation_threshold), program.deviation_minutes, program.redispatch_enabled
     )
-    return deviation, calendar, fallback
+    return deviation, program.calendar, program.fallback_baseline_method or BaselineMethod.PRE_EVENT
 
 
 def _compute_baseline(

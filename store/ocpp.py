@@ -19,11 +19,12 @@ from domain.errors import NotFound
 from store import registry
 from store.ocpp_tables import OcppStationRow, OcppTransactionRow
 from store.outbox_tables import OutboxCursorRow, OutboxSetpointRow
+from store.tables import table_of
 
-stations = OcppStationRow.__table__  # type: ignore[attr-defined]
-transactions = OcppTransactionRow.__table__  # type: ignore[attr-defined]
-_setpoints = OutboxSetpointRow.__table__  # type: ignore[attr-defined]
-_cursors = OutboxCursorRow.__table__  # type: ignore[attr-defined]
+stations = table_of(OcppStationRow)
+transactions = table_of(OcppTransactionRow)
+_setpoints = table_of(OutboxSetpointRow)
+_cursors = table_of(OutboxCursorRow)
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,10 +50,11 @@ from sqlalchemy.engine import Connection, Engine
 from domain.errors import FieldViolation, InvalidArgument
 from store.db import after_commit
 from store.outbox_tables import OutboxCursorRow, OutboxNotificationRow, OutboxSetpointRow
+from store.tables import table_of
 
-_notifications = OutboxNotificationRow.__table__  # type: ignore[attr-defined]
-_setpoints = OutboxSetpointRow.__table__  # type: ignore[attr-defined]
-_cursors = OutboxCursorRow.__table__  # type: ignore[attr-defined]
+_notifications = table_of(OutboxNotificationRow)
+_setpoints = table_of(OutboxSetpointRow)
+_cursors = table_of(OutboxCursorRow)
 
 ACK_BEYOND_STREAM = "ACK_BEYOND_STREAM"
 

@@ -14,10 +14,10 @@ from domain.errors import FieldViolation, InvalidArgument
 from domain.prices import PriceCurve
 from store import pagination, registry
 from store.registry_tables import PriceCurveRow
-from store.tables import AggregatorRow
+from store.tables import AggregatorRow, table_of
 
-price_curves = PriceCurveRow.__table__  # type: ignore[attr-defined]
-_aggregators = AggregatorRow.__table__  # type: ignore[attr-defined]
+price_curves = table_of(PriceCurveRow)
+_aggregators = table_of(AggregatorRow)
 CURRENCY = "CNY"
 
 
@@ -77,20 +77,21 @@ def list_page(
     conn: Connection, *, page_size: int, page_token: str, kind: str = "", grid_node_id: str = ""
 ) -> PriceCurvePage:
     """Publications newest first (by publication order), optionally of one kind or node."""
-    size = pagination.page_size(page_size)
     collection = f"priceCurves?kind={kind}&node={grid_node_id}"
-    after = pagination.decode_keys(collection, page_token, int)
     query = sa.select(price_curves)
     if kind:
         query = query.where(price_curves.c.kind == kind)
     if grid_node_id:
         query = query.where(price_curves.c.grid_node_id == grid_node_id)
-    if after is not None:
-        query = query.where(price_curves.c.id < after[0])
-    rows = conn.execute(query.order_by(price_curves.c.id.desc()).limit(size + 1)).all()
-    curves = [_record(row) for row in rows[:size]]
-    token = pagination.encode(collection, [str(rows[size - 1].id)]) if len(rows) > size else ""
-    return PriceCurvePage(curves, token)
+    rows, token = pagination.keyset(
+        conn,
+        query,
+        [pagination.Key(price_curves.c.id, int, descending=True)],
+        collection=collection,
+        page_size=page_size,
+        page_token=page_token,
+    )
+    return PriceCurvePage([_record(row) for row in rows], token)
 
 
 def _record(row: sa.Row[tuple[object, ...]]) -> PriceCurve:

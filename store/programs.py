@@ -25,8 +25,9 @@ from domain.events import ClearingMode
 from domain.settlement import PriceMode, SettlementSettings
 from store import pagination, registry
 from store.market_tables import ProgramRow
+from store.tables import table_of
 
-programs = ProgramRow.__table__  # type: ignore[attr-defined]
+programs = table_of(ProgramRow)
 
 PROGRAM_NOT_FOUND = "PROGRAM_NOT_FOUND"
 INVALID_PROGRAM = "INVALID_PROGRAM"
@@ -102,15 +103,15 @@ def find(conn: Connection, program_id: str) -> Program | None:
 
 def list_page(conn: Connection, *, page_size: int, page_token: str) -> ProgramPage:
     """Programs ordered by id (keyset)."""
-    size = pagination.page_size(page_size)
-    after = pagination.decode(_COLLECTION, page_token, 1)
-    query = sa.select(programs).order_by(programs.c.program_id).limit(size + 1)
-    if after is not None:
-        query = query.where(programs.c.program_id > after[0])
-    rows = conn.execute(query).all()
-    records = [_record(row) for row in rows[:size]]
-    token = pagination.encode(_COLLECTION, [records[-1].program_id]) if len(rows) > size else ""
-    return ProgramPage(records, token)
+    rows, token = pagination.keyset(
+        conn,
+        sa.select(programs),
+        [pagination.Key(programs.c.program_id)],
+        collection=_COLLECTION,
+        page_size=page_size,
+        page_token=page_token,
+    )
+    return ProgramPage([_record(row) for row in rows], token)
 
 
 def check(program: Program) -> None:

@@ -35,12 +35,12 @@ from domain.errors import (
 )
 from store import membership, pagination
 from store.registry_tables import ChargerRow, EvSessionRow, GridNodeRow, StationRow
-from store.tables import UTCDateTime
+from store.tables import UTCDateTime, table_of
 
-grid_nodes = GridNodeRow.__table__  # type: ignore[attr-defined]
-stations = StationRow.__table__  # type: ignore[attr-defined]
-chargers = ChargerRow.__table__  # type: ignore[attr-defined]
-sessions = EvSessionRow.__table__  # type: ignore[attr-defined]
+grid_nodes = table_of(GridNodeRow)
+stations = table_of(StationRow)
+chargers = table_of(ChargerRow)
+sessions = table_of(EvSessionRow)
 
 T = TypeVar("T")
 
@@ -165,7 +165,10 @@ def rows_in(conn: Connection, sql: str, params: tuple[Any, ...], ids: Sequence[s
     mark = _mark(conn)
     prefix = _driver_sql(sql, mark)
     for chunk in chunks(ids):
-        yield from conn.exec_driver_sql(f"{prefix} ({', '.join([mark] * len(chunk))})", (*params, *chunk))
+        # fetchall: taking a batch's rows one by one through the result costs a Python call each.
+        yield from conn.exec_driver_sql(
+            f"{prefix} ({', '.join([mark] * len(chunk))})", (*params, *chunk)
+        ).fetchall()
 
 
 def time_result(conn: Connection) -> Callable[[Any], datetime | None]:
@@ -259,16 +262,11 @@ def _page(
     page_size: int,
     page_token: str,
     record: Callable[[Any], T],
-    key_of: Callable[[T], str],
 ) -> Page[T]:
-    size = pagination.page_size(page_size)
-    after = pagination.decode(collection, page_token, 1)
-    if after is not None:
-        query = query.where(key > after[0])
-    rows = conn.execute(query.order_by(key).limit(size + 1)).all()
-    items = [record(row) for row in rows[:size]]
-    token = pagination.encode(collection, [key_of(items[-1])]) if len(rows) > size else ""
-    return Page(items, token)
+    rows, token = pagination.keyset(
+        conn, query, [pagination.Key(key)], collection=collection, page_size=page_size, page_token=page_token
+    )
+    return Page([record(row) for row in rows], token)
 
 
 # ---------------------------------------------------------------- grid nodes
@@ -377,9 +375,7 @@ def list_grid_nodes(
     if kind:
         query = query.where(grid_nodes.c.kind == kind)
     collection = f"gridNodes?parent={parent_id}&kind={kind}"
-    return _page(
-        conn, query, grid_nodes.c.node_id, collection, page_size, page_token, _node, lambda n: n.node_id
-    )
+    return _page(conn, query, grid_nodes.c.node_id, collection, page_size, page_token, _node)
 
 
 def delete_grid_node(conn: Connection, node_id: str, now: datetime) -> GridNode:
@@ -553,7 +549,6 @@ def list_stations(
         page_size,
         page_token,
         _station,
-        lambda s: s.station_id,
     )
 
 
@@ -802,7 +797,6 @@ def list_chargers(
         page_size,
         page_token,
         _charger_record(now, timeout),
-        lambda c: c.charger_id,
     )
 
 
@@ -1049,7 +1043,6 @@ def list_sessions(
         page_size,
         page_token,
         _session,
-        lambda s: s.session_id,
     )
 
 

@@ -20,12 +20,12 @@ from sqlalchemy.engine import Connection
 
 from store.outbox import Channel
 from store.outbox_tables import OutboxCursorRow, OutboxNotificationRow, OutboxSetpointRow
-from store.tables import IdempotencyKeyRow
+from store.tables import IdempotencyKeyRow, table_of
 
-_keys = IdempotencyKeyRow.__table__  # type: ignore[attr-defined]
-_notifications = OutboxNotificationRow.__table__  # type: ignore[attr-defined]
-_setpoints = OutboxSetpointRow.__table__  # type: ignore[attr-defined]
-_cursors = OutboxCursorRow.__table__  # type: ignore[attr-defined]
+_keys = table_of(IdempotencyKeyRow)
+_notifications = table_of(OutboxNotificationRow)
+_setpoints = table_of(OutboxSetpointRow)
+_cursors = table_of(OutboxCursorRow)
 
 
 def purge_idempotency_keys(conn: Connection, before: datetime, limit: int) -> int:

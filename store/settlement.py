@@ -10,7 +10,8 @@ Inputs, per aggregator and event:
 - C per slot: the sum over the aggregator's instructions of the event of the
   version in force at the END of the slot (created before the slot ended, not
   cancelled before it ended, validity covering its last instant), taking the
-  value of that version's step covering the slot's last instant;
+  value of that version's step covering the slot's last instant
+  (``domain.in_force``, the monitor's rule for a minute);
 - prices: UNIFORM — the slot's clearing price on the cleared quantities (the
   marginal accepted price, the highest); PAY_AS_BID — the aggregator's own
   cleared quantity price (its bid's), else its bid price for the slot;
@@ -50,6 +51,7 @@ from domain.calendar import SLOT_MINUTES, SlotWindow, slot_start
 from domain.errors import FailedPrecondition, NotFound, PreconditionViolation
 from domain.evaluation import Direction, Evaluation, SlotEvaluation
 from domain.events import EventState
+from domain.in_force import in_force_at, last_instant, target_at
 from domain.settlement import (
     DeltaLine,
     EventPrices,
@@ -58,19 +60,20 @@ from domain.settlement import (
     StatementLine,
     StatementState,
 )
-from store import baselines, pagination, telemetry
+from store import baselines, instructions, pagination, telemetry
 from store import events as event_store
 from store.events import Event
 from store.market_tables import BidSlotRow, ClearedQuantityRow, InstructionRow
 from store.programs import Program
 from store.settlement_tables import EvaluationRow, StatementLineRow, StatementRow
+from store.tables import table_of
 
-evaluations = EvaluationRow.__table__  # type: ignore[attr-defined]
-statements = StatementRow.__table__  # type: ignore[attr-defined]
-lines = StatementLineRow.__table__  # type: ignore[attr-defined]
-_instructions = InstructionRow.__table__  # type: ignore[attr-defined]
-_cleared = ClearedQuantityRow.__table__  # type: ignore[attr-defined]
-_bid_slots = BidSlotRow.__table__  # type: ignore[attr-defined]
+evaluations = table_of(EvaluationRow)
+statements = table_of(StatementRow)
+lines = table_of(StatementLineRow)
+_instructions = table_of(InstructionRow)
+_cleared = table_of(ClearedQuantityRow)
+_bid_slots = table_of(BidSlotRow)
 
 EVALUATION_NOT_FOUND = "EVALUATION_NOT_FOUND"
 STATEMENT_NOT_FOUND = "STATEMENT_NOT_FOUND"
@@ -81,7 +84,6 @@ NOT_A_REGULAR_STATEMENT = "NOT_A_REGULAR_STATEMENT"
 REGULAR, ADJUSTMENT = "REGULAR", "ADJUSTMENT"
 _SLOT = timedelta(minutes=SLOT_MINUTES)
 _NANOS = Decimal(10**9)
-_EPSILON = timedelta(microseconds=1)
 
 
 # ---------------------------------------------------------------- records
@@ -201,36 +203,13 @@ def baseline(
 
 
 def instructed(conn: Connection, event: Event, aggregator_id: str) -> list[int]:
-    """C per slot of the window: Σ over instructions of the version in force at the end of the slot."""
-    c = _instructions.c
-    rows = conn.execute(
-        sa.select(
-            c.instruction_id,
-            c.target_start,
-            c.step_minutes,
-            c.target_values,
-            c.validity_start,
-            c.validity_end,
-            c.create_time,
-            c.cancel_time,
-        ).where(c.event_id == event.event_id, c.aggregator_id == aggregator_id)
-    ).all()
+    """C per slot of the window: Σ over instructions of the version in force at the end of the slot
+    (``domain.in_force``, the monitor's rule too)."""
+    versions = instructions.event_versions(conn, event.event_id, aggregator_id)
     totals = []
     for start in event.slot_starts:
-        end = start + _SLOT
-        last = end - _EPSILON
-        total = 0
-        for row in rows:
-            in_force = (
-                row.create_time < end
-                and (row.cancel_time is None or row.cancel_time >= end)
-                and row.validity_start <= last < row.validity_end
-            )
-            if in_force:
-                step = (last - row.target_start) // timedelta(minutes=row.step_minutes)
-                values = json.loads(row.target_values)
-                total += values[step] if 0 <= step < len(values) else 0
-        totals.append(total)
+        last = last_instant(start + _SLOT)
+        totals.append(sum(target_at(version, last) for version in in_force_at(versions, last)))
     return totals
 
 
@@ -490,21 +469,16 @@ def list_evaluations(conn: Connection, event_id: str, *, page_size: int, page_to
     """The evaluations of an event ordered by aggregator (NOT_FOUND for an unknown event)."""
     event_store.get(conn, event_id)
     collection = f"evaluations?event={event_id}"
-    size = pagination.page_size(page_size)
-    after = pagination.decode(collection, page_token, 1)
-    query = (
-        sa.select(evaluations)
-        .where(evaluations.c.event_id == event_id)
-        .order_by(evaluations.c.aggregator_id)
-        .limit(size + 1)
+    rows, token = pagination.keyset(
+        conn,
+        sa.select(evaluations).where(evaluations.c.event_id == event_id),
+        [pagination.Key(evaluations.c.aggregator_id)],
+        collection=collection,
+        page_size=page_size,
+        page_token=page_token,
     )
-    if after is not None:
-        query = query.where(evaluations.c.aggregator_id > after[0])
-    rows = conn.execute(query).all()
     starts = _slot_starts(conn, [event_id])[event_id]
-    records = [_with_staleness(conn, _evaluation_record(row, starts)) for row in rows[:size]]
-    token = pagination.encode(collection, [records[-1].aggregator_id]) if len(rows) > size else ""
-    return EvaluationPage(records, token)
+    return EvaluationPage([_with_staleness(conn, _evaluation_record(row, starts)) for row in rows], token)
 
 
 def _load_statements(conn: Connection, rows: Sequence[sa.Row[tuple[object, ...]]]) -> list[StatementRecord]:
@@ -613,20 +587,15 @@ def list_event_statements(
     """An event's statements ordered by id: each aggregator's regular statement, then its adjustments."""
     event_store.get(conn, event_id)
     collection = f"statements?event={event_id}"
-    size = pagination.page_size(page_size)
-    after = pagination.decode(collection, page_token, 1)
-    query = (
-        sa.select(statements)
-        .where(statements.c.event_id == event_id)
-        .order_by(statements.c.statement_id)
-        .limit(size + 1)
+    rows, token = pagination.keyset(
+        conn,
+        sa.select(statements).where(statements.c.event_id == event_id),
+        [pagination.Key(statements.c.statement_id)],
+        collection=collection,
+        page_size=page_size,
+        page_token=page_token,
     )
-    if after is not None:
-        query = query.where(statements.c.statement_id > after[0])
-    rows = conn.execute(query).all()
-    records = _load_statements(conn, rows[:size])
-    token = pagination.encode(collection, [records[-1].statement_id]) if len(rows) > size else ""
-    return StatementPage(records, token)
+    return StatementPage(_load_statements(conn, rows), token)
 
 
 def list_aggregator_statements(
@@ -634,35 +603,23 @@ def list_aggregator_statements(
 ) -> StatementPage:
     """An aggregator's statements, newest first (keyset on create_time, event, statement)."""
     collection = f"statements?aggregator={aggregator_id}&event={event_id}"
-    size = pagination.page_size(page_size)
-    after = pagination.decode_keys(collection, page_token, datetime.fromisoformat, str, str)
     c = statements.c
-    query = (
-        sa.select(statements)
-        .where(c.aggregator_id == aggregator_id)
-        .order_by(c.create_time.desc(), c.event_id.desc(), c.statement_id.desc())
-        .limit(size + 1)
-    )
+    query = sa.select(statements).where(c.aggregator_id == aggregator_id)
     if event_id:
         query = query.where(c.event_id == event_id)
-    if after is not None:
-        at, eid, sid = after
-        query = query.where(
-            sa.or_(
-                c.create_time < at,
-                sa.and_(c.create_time == at, c.event_id < eid),
-                sa.and_(c.create_time == at, c.event_id == eid, c.statement_id < sid),
-            )
-        )
-    rows = conn.execute(query).all()
-    records = _load_statements(conn, rows[:size])
-    token = ""
-    if len(rows) > size:
-        last = records[-1]
-        token = pagination.encode(
-            collection, [last.create_time.isoformat(), last.event_id, last.statement_id]
-        )
-    return StatementPage(records, token)
+    rows, token = pagination.keyset(
+        conn,
+        query,
+        [
+            pagination.Key(c.create_time, datetime.fromisoformat, descending=True),
+            pagination.Key(c.event_id, descending=True),
+            pagination.Key(c.statement_id, descending=True),
+        ],
+        collection=collection,
+        page_size=page_size,
+        page_token=page_token,
+    )
+    return StatementPage(_load_statements(conn, rows), token)
 
 
 def grid_statement(conn: Connection, event_id: str) -> GridStatement:

@@ -10,8 +10,9 @@ from sqlalchemy.engine import Connection
 
 from domain.errors import AlreadyExists, NotFound
 from store.security_tables import SigningKeyRow
+from store.tables import table_of
 
-_keys = SigningKeyRow.__table__  # type: ignore[attr-defined]
+_keys = table_of(SigningKeyRow)
 SIGNING_KEY_EXISTS = "SIGNING_KEY_EXISTS"
 SIGNING_KEY_NOT_FOUND = "SIGNING_KEY_NOT_FOUND"
 

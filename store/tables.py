@@ -2,7 +2,8 @@
 
 Conventions for every resource table: times are timezone-aware UTC
 (``UTCDateTime``), soft deletion sets ``delete_time`` and live rows are
-``delete_time IS NULL``; hot paths use Core statements on ``Model.__table__``.
+``delete_time IS NULL``; hot paths use Core statements on the typed table
+handle ``table_of(Model)``.
 """
 
 from __future__ import annotations
@@ -40,6 +41,18 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
 
 def utc_column(*, nullable: bool = False) -> Any:
     return sa.Column(UTCDateTime(), nullable=nullable)
+
+
+def table_of(row: type[SQLModel]) -> sa.Table:
+    """The Core table of a SQLModel table class, typed (SQLModel leaves ``__table__`` untyped).
+
+    The one place the store reads ``__table__``: modules keep a module-level handle,
+    ``bids = table_of(BidRow)``, for their Core statements.
+    """
+    table = getattr(row, "__table__", None)
+    if not isinstance(table, sa.Table):
+        raise TypeError(f"{row.__name__} is not a table class")
+    return table
 
 
 class AggregatorRow(SQLModel, table=True):

@@ -58,6 +58,7 @@ from domain.telemetry import (
 )
 from store import metering, registry
 from store.registry import chargers, chunks
+from store.tables import table_of
 from store.telemetry_tables import (
     IntervalAggregateCorrectionRow,
     IntervalAggregateRow,
@@ -66,11 +67,11 @@ from store.telemetry_tables import (
     TelemetryBatchRow,
 )
 
-meter_values = MeterValueRow.__table__  # type: ignore[attr-defined]
-interval_aggregates = IntervalAggregateRow.__table__  # type: ignore[attr-defined]
-batches = TelemetryBatchRow.__table__  # type: ignore[attr-defined]
-corrections_table = MeterValueCorrectionRow.__table__  # type: ignore[attr-defined]
-aggregate_corrections = IntervalAggregateCorrectionRow.__table__  # type: ignore[attr-defined]
+meter_values = table_of(MeterValueRow)
+interval_aggregates = table_of(IntervalAggregateRow)
+batches = table_of(TelemetryBatchRow)
+corrections_table = table_of(MeterValueCorrectionRow)
+aggregate_corrections = table_of(IntervalAggregateCorrectionRow)
 
 DEFAULT_MAX_SKEW = timedelta(seconds=300)
 
@@ -336,38 +337,27 @@ _Values = tuple[int | None, int | None, int | None, int | None, int]
 (a register or power not sent is None, and None differs from any value)."""
 
 
+_STORED_VALUES = (
+    "SELECT charger_id, sample_time, power_w, energy_register_wh, export_register_wh, soc_ppb, status"
+    " FROM meter_values WHERE sample_time >= ? AND sample_time <= ? AND charger_id IN"
+)
+
+
 def _stored_values(conn: Connection, readings: Sequence[Reading]) -> dict[tuple[str, datetime], _Values]:
-    """The rows already stored under the batch's keys (one range query per chunk of chargers)."""
+    """The rows already stored under the batch's keys (one range query per chunk of chargers).
+
+    On the driver, like the insert: a batch's thousand charger ids in an expanding IN cost
+    SQLAlchemy more than the query."""
     ids = sorted({r.charger_id for r in readings})
-    first = min(r.sample_time for r in readings)
-    last = max(r.sample_time for r in readings)
+    to_param, when = registry.time_param(conn), registry.time_result(conn)
+    first = to_param(min(r.sample_time for r in readings))
+    last = to_param(max(r.sample_time for r in readings))
     wanted = {(r.charger_id, r.sample_time) for r in readings}
     out: dict[tuple[str, datetime], _Values] = {}
-    for chunk in chunks(ids):
-        for row in conn.execute(
-            sa.select(
-                meter_values.c.charger_id,
-                meter_values.c.sample_time,
-                meter_values.c.power_w,
-                meter_values.c.energy_register_wh,
-                meter_values.c.export_register_wh,
-                meter_values.c.soc_ppb,
-                meter_values.c.status,
-            ).where(
-                meter_values.c.charger_id.in_(chunk),
-                meter_values.c.sample_time >= first,
-                meter_values.c.sample_time <= last,
-            )
-        ):
-            key = (row.charger_id, row.sample_time)
-            if key in wanted:
-                out[key] = (
-                    row.power_w,
-                    row.energy_register_wh,
-                    row.export_register_wh,
-                    row.soc_ppb,
-                    row.status,
-                )
+    for row in registry.rows_in(conn, _STORED_VALUES, (first, last), ids):
+        key = (row[0], when(row[1]))
+        if key in wanted:
+            out[key] = (row[2], row[3], row[4], row[5], row[6])  # type: ignore[assignment]
     return out
 
 
@@ -403,7 +393,7 @@ def _store_readings(
             corrections.append(_correction(key, previous, value, source, batch_id, now))
         final[key] = value
     to_param = registry.time_param(conn)
-    stamps = {t: to_param(t) for _, t in final}
+    stamps = {t: to_param(t) for t in {t for _, t in final}}  # a batch's readings share few times
     received = to_param(now)
     inserted = registry.execute_many(
         conn, _INSERT_READINGS, [(c, stamps[t], *final[(c, t)], received) for c, t in first]

@@ -142,8 +142,6 @@ def charger_states(
     power update. The status is the later of the last status message and the latest reading's status.
     """
     collection = f"chargerStates?{scope.key}"
-    size = pagination.page_size(page_size)
-    after = pagination.decode(collection, page_token, 1)
     latest = meter_values.alias("latest")
     newest = meter_values.alias("newest")
     latest_time = (
@@ -179,12 +177,15 @@ def charger_states(
             sa.and_(latest.c.charger_id == chargers.c.charger_id, latest.c.sample_time == latest_time),
         )
         .where(chargers.c.delete_time.is_(None), *_scoped(scope, None))
-        .order_by(chargers.c.charger_id)
-        .limit(size + 1)
     )
-    if after is not None:
-        query = query.where(chargers.c.charger_id > after[0])
-    rows = conn.execute(query).all()
+    rows, token = pagination.keyset(
+        conn,
+        query,
+        [pagination.Key(chargers.c.charger_id)],
+        collection=collection,
+        page_size=page_size,
+        page_token=page_token,
+    )
     items = [
         ChargerState(
             aggregator_id=row.aggregator_id,
@@ -199,9 +200,8 @@ def charger_states(
             last_heartbeat_time=row.last_heartbeat_time,
             online=row.last_heartbeat_time is not None and now - row.last_heartbeat_time <= timeout,
         )
-        for row in rows[:size]
+        for row in rows
     ]
-    token = pagination.encode(collection, [items[-1].charger_id]) if len(rows) > size else ""
     return Page(items, token)
 
 
@@ -218,24 +218,20 @@ def meter_readings(
 ) -> Page[StoredReading]:
     """One charger's stored readings in [start, end), oldest first."""
     collection = f"meterReadings?{scope.key}&{start.isoformat()}&{end.isoformat()}"
-    size = pagination.page_size(page_size)
-    after = pagination.decode_keys(collection, page_token, datetime.fromisoformat)
-    query = (
-        sa.select(meter_values)
-        .where(
-            meter_values.c.charger_id == scope.charger_id,
-            meter_values.c.sample_time >= start,
-            meter_values.c.sample_time < end,
-        )
-        .order_by(meter_values.c.sample_time)
-        .limit(size + 1)
+    query = sa.select(meter_values).where(
+        meter_values.c.charger_id == scope.charger_id,
+        meter_values.c.sample_time >= start,
+        meter_values.c.sample_time < end,
     )
-    if after is not None:
-        query = query.where(meter_values.c.sample_time > after[0])
-    rows = conn.execute(query).all()
-    items = [_reading(row, "") for row in rows[:size]]
-    token = pagination.encode(collection, [items[-1].sample_time.isoformat()]) if len(rows) > size else ""
-    return Page(items, token)
+    rows, token = pagination.keyset(
+        conn,
+        query,
+        [pagination.Key(meter_values.c.sample_time, datetime.fromisoformat)],
+        collection=collection,
+        page_size=page_size,
+        page_token=page_token,
+    )
+    return Page([_reading(row, "") for row in rows], token)
 
 
 def _reading(row: Any, prefix: str) -> StoredReading:

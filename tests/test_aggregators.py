@@ -18,7 +18,7 @@ from vgi.device.v1 import device_service_pb2 as device_pb
 from vgi.device.v1 import device_service_pb2_grpc as device_pb_grpc
 
 from clients.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
-from store.tables import AggregatorRow, IdempotencyKeyRow
+from store.tables import AggregatorRow, IdempotencyKeyRow, table_of
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -33,8 +33,8 @@ async def _count(platform: Any, table: Any) -> int:
     )
 
 
-AGGREGATORS = AggregatorRow.__table__  # type: ignore[attr-defined]
-KEYS = IdempotencyKeyRow.__table__  # type: ignore[attr-defined]
+AGGREGATORS = table_of(AggregatorRow)
+KEYS = table_of(IdempotencyKeyRow)
 
 
 async def test_create_then_get(platform: Any) -> None:

@@ -273,3 +273,38 @@ async def test_each_message_of_a_client_stream_is_validated(served: Any) -> None
     details = _details(caught.value)
     assert details["ErrorInfo"].reason == "VALIDATION_FAILED"
     assert [v.field for v in details["BadRequest"].field_violations] == expected
+
+
+def test_range_and_nul_checks_name_the_first_twenty_bad_values_in_field_order() -> None:
+    """The checks look at a clean request without naming paths; a request that is not clean gets
+    the same answer as a walk naming every value: the first 20 bad values, in field order."""
+    from google.protobuf.timestamp_pb2 import Timestamp
+    from vgi.aggregator.v1 import aggregator_service_pb2 as aggregator_pb
+    from vgi.common.v1 import resources_pb2, telemetry_pb2
+
+    check = ValidationInterceptor()
+    clean = aggregator_pb.BatchUpsertChargersRequest(
+        chargers=[resources_pb2.Charger(charger_id=f"c{i}", station_id="s") for i in range(50)]
+    )
+    assert (check._times.violations(clean), check._text.violations(clean)) == ([], [])
+
+    bad_times = [3, 7, *range(10, 40)]
+    batch = aggregator_pb.UploadTelemetryRequest(
+        batch=aggregator_pb.TelemetryBatch(
+            meter_values=[
+                telemetry_pb2.MeterValue(
+                    charger_id="c\x00" if i in (5, 41) else "c",
+                    sample_time=Timestamp(seconds=-1 if i in bad_times else 1_800_000_000),
+                )
+                for i in range(45)
+            ]
+        )
+    )
+    times = check._times.violations(batch)
+    assert [v.field for v in times] == [f"batch.meter_values[{i}].sample_time" for i in bad_times[:20]]
+    assert [v.field for v in check._text.violations(batch)] == [
+        "batch.meter_values[5].charger_id",
+        "batch.meter_values[41].charger_id",
+    ]
+    # Money is nowhere in these requests: no walk at all.
+    assert check._money.violations(batch) == [] and not check._money.reaches(batch.DESCRIPTOR)

@@ -21,6 +21,7 @@ from vgi.device.v1 import device_service_pb2_grpc as pb_grpc
 from clients.errors import NotFoundError, PermissionDeniedError
 from clients.streams import DeviceSession
 from store.outbox_tables import OutboxSetpointRow
+from store.tables import table_of
 from store.telemetry_tables import MeterValueRow
 from wire import outbox as wire_outbox
 
@@ -28,7 +29,7 @@ from waiting import WAIT_S, eventually
 
 CHARGER_1 = "vgi://device/charger-1"
 CHARGER_2 = "vgi://device/charger-2"
-_setpoints = OutboxSetpointRow.__table__  # type: ignore[attr-defined]
+_setpoints = table_of(OutboxSetpointRow)
 
 
 def device(platform: Any, principal: str, **options: Any) -> DeviceSession:
@@ -161,7 +162,7 @@ async def test_telemetry_sent_on_the_session_is_committed(platform: Any) -> None
             )
 
         await eventually(state, (resources_pb2.CHARGER_STATUS_CHARGING, True, [("s-1", True)]))
-    meter_values = MeterValueRow.__table__  # type: ignore[attr-defined]
+    meter_values = table_of(MeterValueRow)
     stored = await platform.db.read(
         lambda conn: conn.execute(
             sa.select(sa.func.count()).where(meter_values.c.charger_id == "charger-1")

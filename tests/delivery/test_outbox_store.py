@@ -15,6 +15,7 @@ from store import migrate, outbox
 from store.db import Database
 from store.outbox import Channel, Window
 from store.outbox_tables import OutboxSetpointRow
+from store.tables import table_of
 from wire import notices as wire_notices
 from wire import outbox as wire_outbox
 
@@ -123,7 +124,7 @@ async def test_acks_move_the_cursor_forward_only_and_not_past_the_stream(db: Dat
 async def test_setpoint_acks_are_recorded_per_setpoint(db: Database) -> None:
     await db.write(lambda conn: wire_outbox.enqueue_setpoints(conn, [setpoint("ch-1", p) for p in (1, 2, 3)]))
     await db.write(lambda conn: outbox.ack_setpoints(conn, "ch-1", 2, False, "over the site limit", NOW))
-    table = OutboxSetpointRow.__table__  # type: ignore[attr-defined]
+    table = table_of(OutboxSetpointRow)
     rows = await db.read(
         lambda conn: conn.execute(
             sa.select(table.c.sequence, table.c.ack_time, table.c.accepted, table.c.ack_reason).order_by(

@@ -63,6 +63,7 @@ from store import outbox, registry
 from store.outbox import Channel
 from store.outbox_tables import OutboxSetpointRow
 from store.registry import Charger, Session
+from store.tables import table_of
 
 from . import world
 from .world import NODE, ts
@@ -79,7 +80,7 @@ V1_W = {"ch-1": 0, "ch-2": 4_000, "ch-3": 7_000}
 V2_W = {"ch-1": 0, "ch-2": 0, "ch-3": 5_000}
 RECEIVE_S = WAIT_S
 QUIET_S = 0.3
-_setpoints = OutboxSetpointRow.__table__  # type: ignore[attr-defined]
+_setpoints = table_of(OutboxSetpointRow)
 
 
 def _seed(start: datetime, anchor: datetime) -> Callable[[Connection], None]:

@@ -29,14 +29,15 @@ from vgi.common.v1 import market_pb2
 from clients.errors import FailedPreconditionError, InvalidArgumentError
 from clients.market import AggregatorMarketClient, GridMarketClient
 from store.market_tables import EventRow, InstructionRow
+from store.tables import table_of
 
 from . import world
 from .world import AGGREGATORS, cny, day_ahead_event, notifications, slots, tomorrow_at
 
 pytestmark = pytest.mark.timeout(120)
 
-INSTRUCTIONS = InstructionRow.__table__  # type: ignore[attr-defined]
-EVENTS = EventRow.__table__  # type: ignore[attr-defined]
+INSTRUCTIONS = table_of(InstructionRow)
+EVENTS = table_of(EventRow)
 
 START = tomorrow_at(18)
 BIDS = {

@@ -27,13 +27,14 @@ from server.ocpp import passwords
 from store import ocpp, registry
 from store.outbox_tables import OutboxSetpointRow
 from store.registry import Charger
+from store.tables import table_of
 
 T = TypeVar("T")
 
 PASSWORD = "correct-horse-battery-staple"
 SUBPROTOCOL = {"2.0.1": "ocpp2.0.1", "1.6": "ocpp1.6"}
 WAIT_S = 20.0
-_setpoints = OutboxSetpointRow.__table__  # type: ignore[attr-defined]
+_setpoints = table_of(OutboxSetpointRow)
 
 
 async def register(

@@ -22,11 +22,12 @@ import sqlalchemy as sa
 from clients.simulate.cli import run_against
 from clients.simulate.run import Config
 from store.outbox_tables import OutboxSetpointRow
+from store.tables import table_of
 
 pytestmark = pytest.mark.timeout(240)
 
 CONFIG = Config(seed=11, chargers=50, aggregators=3, history_days=30, progress=False)
-_setpoints = OutboxSetpointRow.__table__  # type: ignore[attr-defined]
+_setpoints = table_of(OutboxSetpointRow)
 
 
 FRAME_LOGGERS = ("clients.simulate.frames", "server.ocpp.frames")

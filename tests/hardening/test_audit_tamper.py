@@ -29,10 +29,11 @@ from infra.security.audit_chain import AuditRecord, row_hash
 from infra.security.audit_checkpoint import checkpoint_for
 from infra.security.server_secret import load_server_secret
 from store.security_tables import AuditLogRow
+from store.tables import table_of
 
 pytestmark = pytest.mark.timeout(120)
 
-LOG = AuditLogRow.__table__  # type: ignore[attr-defined]
+LOG = table_of(AuditLogRow)
 ROWS = 5
 
 

@@ -20,6 +20,7 @@ from vgi.device.v1 import device_service_pb2 as device_pb
 from vgi.operator.v1 import operator_service_pb2 as operator_pb
 
 from store.registry_tables import EvSessionRow
+from store.tables import table_of
 from store.telemetry_tables import MeterValueRow
 
 pytestmark = pytest.mark.timeout(120)
@@ -40,8 +41,8 @@ async def _two_tenants(platform: Any) -> None:
 
 
 async def _rows(platform: Any, charger_id: str) -> tuple[int, int]:
-    meters = MeterValueRow.__table__  # type: ignore[attr-defined]
-    sessions = EvSessionRow.__table__  # type: ignore[attr-defined]
+    meters = table_of(MeterValueRow)
+    sessions = table_of(EvSessionRow)
 
     def count(conn: sa.Connection) -> tuple[int, int]:
         return (

@@ -32,6 +32,7 @@ from vgi.device.v1 import device_service_pb2 as device_pb
 from clients.streams import NotificationSubscriber
 from domain.principal import Principal, Role
 from store.registry_tables import ChargerRow, EvSessionRow
+from store.tables import table_of
 from store.telemetry_tables import MeterValueRow
 
 from .fuzzing import KNOWN, Builder
@@ -159,9 +160,9 @@ def _device_requests(builder: Builder) -> Any:
 
 
 async def _owner_charger_rows(world: World) -> tuple[int, int, Any]:
-    meters = MeterValueRow.__table__  # type: ignore[attr-defined]
-    sessions = EvSessionRow.__table__  # type: ignore[attr-defined]
-    chargers = ChargerRow.__table__  # type: ignore[attr-defined]
+    meters = table_of(MeterValueRow)
+    sessions = table_of(EvSessionRow)
+    chargers = table_of(ChargerRow)
     mine = [f"charger-{i}" for i in range(1, 5)]
 
     def read(conn: sa.Connection) -> tuple[int, int, Any]:

@@ -124,3 +124,31 @@ def test_replaces_the_plain_handler_of_basic_config() -> None:
     assert plain.getvalue() == ""
     [line] = [json.loads(text) for text in out.getvalue().splitlines()]
     assert line["message"] == f"got Bearer {REDACTED}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "rpc finished",
+        "ipv4:127.0.0.1:45678",
+        "/vgi.operator.v1.BenchEchoService/Echo",
+        f"Authorization: Bearer {OPAQUE}",
+        f"AUTHORIZATION: BEARER {OPAQUE}",
+        f"[('authorization', 'Bearer {OPAQUE}')]",
+        f"x-api-key={OPAQUE}; Set-Cookie: {OPAQUE}",
+        f'{{"Password": "{OPAQUE}", "client_secret": \'{OPAQUE}\'}}',
+        f"refresh_token={OPAQUE} id_token:{OPAQUE}",
+        f"jwt {JWT} end",
+        f"dotted {OPAQUE}.{OPAQUE}.{OPAQUE}",
+        f"key:\n{PRIVATE_KEY}\ndone",
+        f"-----BEGIN EC PRIVATE KEY----- cut {OPAQUE}",
+        # Non-ASCII: IGNORECASE folds ſ to s and the Kelvin sign to k, which lower() does not.
+        f"ſecret={OPAQUE}",
+        f"private_\u212aey={OPAQUE}",
+        f"tökén={OPAQUE} bearer {OPAQUE}",
+    ],
+)
+def test_redact_answers_as_every_pattern_in_turn(text: str) -> None:
+    from infra.observability.logs import redact_all
+
+    assert redact(text) == redact_all(text)

@@ -14,14 +14,14 @@ from server.retention import Retention
 from store import outbox
 from store.outbox import Channel
 from store.outbox_tables import OutboxNotificationRow, OutboxSetpointRow
-from store.tables import IdempotencyKeyRow
+from store.tables import IdempotencyKeyRow, table_of
 from wire import outbox as wire_outbox
 
 pytestmark = pytest.mark.timeout(120)
 
-KEYS = IdempotencyKeyRow.__table__  # type: ignore[attr-defined]
-NOTIFICATIONS = OutboxNotificationRow.__table__  # type: ignore[attr-defined]
-SETPOINTS = OutboxSetpointRow.__table__  # type: ignore[attr-defined]
+KEYS = table_of(IdempotencyKeyRow)
+NOTIFICATIONS = table_of(OutboxNotificationRow)
+SETPOINTS = table_of(OutboxSetpointRow)
 
 
 async def _count(platform: Any, table: sa.Table) -> int:

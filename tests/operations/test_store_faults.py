@@ -25,15 +25,15 @@ from vgi.operator.v1 import operator_service_pb2_grpc as operator_grpc
 
 from clients.errors import NotFoundError, ResourceExhaustedError, UnavailableError, VgiError
 from clients.sdk import OperatorClient
-from store.tables import AggregatorRow, IdempotencyKeyRow
+from store.tables import AggregatorRow, IdempotencyKeyRow, table_of
 
 from .proxy import fault_proxy
 from .test_admin import get
 
 pytestmark = pytest.mark.timeout(180)
 
-AGGREGATORS = AggregatorRow.__table__  # type: ignore[attr-defined]
-KEYS = IdempotencyKeyRow.__table__  # type: ignore[attr-defined]
+AGGREGATORS = table_of(AggregatorRow)
+KEYS = table_of(IdempotencyKeyRow)
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 # Words a status message must never carry (driver, SQL, exception class).

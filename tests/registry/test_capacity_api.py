@@ -20,6 +20,7 @@ from clients.registry import GridRegistryClient
 from domain import capacity as f3
 from store import pagination
 from store.outbox_tables import OutboxNotificationRow
+from store.tables import table_of
 
 from .world import aggregator_client, charger, meter, now, onboard, session, station, topology, ts
 
@@ -261,7 +262,7 @@ async def test_price_curves_keep_history_and_notify_the_aggregators_concerned(pl
     ] == ["dr-ta1"]
     assert local.grid_node == "gridNodes/ta1"
 
-    table = OutboxNotificationRow.__table__  # type: ignore[attr-defined]
+    table = table_of(OutboxNotificationRow)
     rows = await platform.db.read(
         lambda conn: conn.execute(
             sa.select(table.c.aggregator_id, table.c.kind).order_by(table.c.aggregator_id)

@@ -23,6 +23,7 @@ from clients.streams import DeviceSession, NotificationSubscriber
 from domain.principal import Principal, Role
 from store.market_tables import EventRow, InstructionRow
 from store.outbox_tables import OutboxNotificationRow
+from store.tables import table_of
 
 from .conftest import Seeded, Serve, channel, store
 
@@ -110,9 +111,9 @@ async def test_cross_process_delivery_and_idempotency(
 
 
 def _effects(conn: sa.Connection) -> tuple[list[str], list[str], list[tuple[str, int]]]:
-    events = EventRow.__table__  # type: ignore[attr-defined]
-    notifications = OutboxNotificationRow.__table__  # type: ignore[attr-defined]
-    instructions = InstructionRow.__table__  # type: ignore[attr-defined]
+    events = table_of(EventRow)
+    notifications = table_of(OutboxNotificationRow)
+    instructions = table_of(InstructionRow)
     invited = [
         notification_from_row(row)
         for row in conn.execute(

@@ -27,6 +27,7 @@ from clients.streams import NotificationSubscriber
 from domain.principal import Principal, Role
 from store.market_tables import EventRow
 from store.outbox_tables import OutboxNotificationRow
+from store.tables import table_of
 
 from .conftest import Seeded, Serve, channel, free_port, store
 from waiting import until, within
@@ -135,8 +136,8 @@ async def _summed(counts: Awaitable[list[int]], total: int) -> bool:
 
 
 def _effects(conn: sa.Connection) -> tuple[list[str], list[str]]:
-    events = EventRow.__table__  # type: ignore[attr-defined]
-    notifications = OutboxNotificationRow.__table__  # type: ignore[attr-defined]
+    events = table_of(EventRow)
+    notifications = table_of(OutboxNotificationRow)
     invited = [
         f"{row.aggregator_id} {notifications_pb2.Notification.FromString(bytes(row.payload)).invitation.event_id}"
         for row in conn.execute(

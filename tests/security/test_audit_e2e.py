@@ -22,12 +22,13 @@ from clients.errors import AlreadyExistsError, InvalidArgumentError
 from infra.security.audit_chain import AuditRecord, ProblemKind, seal
 from store.audit import verify_log
 from store.security_tables import AuditLogRow
+from store.tables import table_of
 
 from .rpcs import call, contract_rpcs
 
 pytestmark = pytest.mark.timeout(60)
 
-LOG = AuditLogRow.__table__  # type: ignore[attr-defined]
+LOG = table_of(AuditLogRow)
 CREATE = "/vgi.operator.v1.OperatorService/CreateAggregator"
 OPERATOR = "vgi://operator/op-1"
 

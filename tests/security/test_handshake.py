@@ -19,7 +19,7 @@ from clients.auth import bearer_interceptors
 from clients.sdk import channel_options
 from domain.principal import Principal, Role
 from infra.security.pki import CertificateAuthority, NegativeFixtures, issue_negative_fixtures
-from store.tables import AggregatorRow
+from store.tables import AggregatorRow, table_of
 
 from .rpcs import call, contract_rpcs
 
@@ -53,7 +53,7 @@ async def _create(platform: Any, tls: grpc.ChannelCredentials, aggregator_id: st
 
 
 async def _aggregators(platform: Any) -> list[str]:
-    table = AggregatorRow.__table__  # type: ignore[attr-defined]
+    table = table_of(AggregatorRow)
     return await platform.db.read(lambda conn: list(conn.execute(sa.select(table.c.aggregator_id)).scalars()))
 
 

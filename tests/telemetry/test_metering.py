@@ -24,6 +24,7 @@ from domain import metering as rules
 from domain.telemetry import SLOT, slot_floor
 from store import metering, telemetry
 from store.registry import stations
+from store.tables import table_of
 from store.telemetry_tables import MeterValueRow
 from telemetry.irregular_feed import EXPECTED, EXPECTED_SLOT, FEED
 
@@ -101,7 +102,7 @@ async def test_an_irregular_feed_by_every_path_gives_the_hand_computed_slot_valu
     assert await _slot(platform, start, node_id="r1") == {start: EXPECTED_SLOT}
 
     # Field presence survives every path: "not sent" is stored as NULL, never as 0.
-    mv = MeterValueRow.__table__  # type: ignore[attr-defined]
+    mv = table_of(MeterValueRow)
     rows = await platform.db.read(
         lambda conn: {
             (r.charger_id, r.power_w is None, r.energy_register_wh is None, r.export_register_wh is None)
