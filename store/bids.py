@@ -31,11 +31,11 @@ from domain.events import Actor, ClearingMode, EventState
 from domain.notices import ClearingPublished
 from store import events as event_store
 from store import instructions
+from store.bulk import upsert
 from store.db import notify
 from store.events import Event, from_nanos, to_nanos
 from store.instructions import Instruction
 from store.market_tables import BidRow, BidSlotRow, ClearedQuantityRow, ClearingResultRow
-from store.registry import upsert
 from store.tables import table_of
 
 bids = table_of(BidRow)
