@@ -13,15 +13,15 @@ import grpc
 from sqlalchemy.engine import Connection
 from vgi.aggregator.v1 import aggregator_service_pb2 as pb
 
+from application.uow import UnitOfWork
 from domain.errors import AlreadyExists, DomainError, InvalidArgument, NotFound
 from infra.observability.metrics import METRICS
 from interceptors.errors import status_for
 from interceptors.validation import Rejected
 from server import clock
-from server.servicers import Deps, caller
+from server.servicers import Deps, caller, write_once
 from server.servicers.batch_audit import audit_batch
-from store import capacity, idempotency, registry, telemetry
-from store.idempotency import IdempotencyKey
+from store import capacity, registry, telemetry
 from wire import resources as convert
 
 SERVICE = "/vgi.aggregator.v1.AggregatorService/"
@@ -40,17 +40,15 @@ class AggregatorRegistry:
         items = [convert.station_from(s) for s in request.stations]
         now = clock.now()
 
-        def effect(conn: Connection) -> pb.BatchUpsertStationsResponse:
+        def effect(uow: UnitOfWork) -> pb.BatchUpsertStationsResponse:
+            conn = uow.conn
             count = registry.upsert_stations(conn, tenant, items, now)
             stored = registry.stations_by_id(conn, tenant, [s.station_id for s in items])
             return pb.BatchUpsertStationsResponse(
                 upserted_count=count, stations=[convert.station_to(s) for s in stored]
             )
 
-        key = IdempotencyKey(principal.uri, SERVICE + "BatchUpsertStations", request.request_id)
-        return await idempotency.write_once(
-            self.deps.db, key, request, pb.BatchUpsertStationsResponse, effect
-        )
+        return await write_once(self.deps.db, request, pb.BatchUpsertStationsResponse, effect)
 
     async def ListStations(
         self, request: pb.ListStationsRequest, context: grpc.aio.ServicerContext
@@ -77,13 +75,13 @@ class AggregatorRegistry:
         station_id = convert.parse_station_name(request.name, tenant)
         now = clock.now()
 
-        def effect(conn: Connection) -> pb.DeleteStationResponse:
+        def effect(uow: UnitOfWork) -> pb.DeleteStationResponse:
+            conn = uow.conn
             return pb.DeleteStationResponse(
                 station=convert.station_to(registry.delete_station(conn, tenant, station_id, now))
             )
 
-        key = IdempotencyKey(principal.uri, SERVICE + "DeleteStation", request.request_id)
-        return await idempotency.write_once(self.deps.db, key, request, pb.DeleteStationResponse, effect)
+        return await write_once(self.deps.db, request, pb.DeleteStationResponse, effect)
 
     async def BatchUpsertChargers(
         self, request: pb.BatchUpsertChargersRequest, context: grpc.aio.ServicerContext
@@ -94,7 +92,8 @@ class AggregatorRegistry:
         timeout = self.deps.settings.heartbeat_timeout()
         now = clock.now()
 
-        def effect(conn: Connection) -> pb.BatchUpsertChargersResponse:
+        def effect(uow: UnitOfWork) -> pb.BatchUpsertChargersResponse:
+            conn = uow.conn
             response = pb.BatchUpsertChargersResponse(
                 upserted_count=registry.upsert_chargers(conn, tenant, items, now)
             )
@@ -104,10 +103,7 @@ class AggregatorRegistry:
             )
             return response
 
-        key = IdempotencyKey(principal.uri, SERVICE + "BatchUpsertChargers", request.request_id)
-        return await idempotency.write_once(
-            self.deps.db, key, request, pb.BatchUpsertChargersResponse, effect
-        )
+        return await write_once(self.deps.db, request, pb.BatchUpsertChargersResponse, effect)
 
     async def GetCharger(
         self, request: pb.GetChargerRequest, context: grpc.aio.ServicerContext
@@ -152,12 +148,12 @@ class AggregatorRegistry:
         timeout = self.deps.settings.heartbeat_timeout()
         now = clock.now()
 
-        def effect(conn: Connection) -> pb.DeleteChargerResponse:
+        def effect(uow: UnitOfWork) -> pb.DeleteChargerResponse:
+            conn = uow.conn
             record = registry.delete_charger(conn, tenant, station_id, charger_id, now, timeout)
             return pb.DeleteChargerResponse(charger=convert.charger_to(record))
 
-        key = IdempotencyKey(principal.uri, SERVICE + "DeleteCharger", request.request_id)
-        return await idempotency.write_once(self.deps.db, key, request, pb.DeleteChargerResponse, effect)
+        return await write_once(self.deps.db, request, pb.DeleteChargerResponse, effect)
 
     async def BatchUpsertSessions(
         self, request: pb.BatchUpsertSessionsRequest, context: grpc.aio.ServicerContext
@@ -167,7 +163,8 @@ class AggregatorRegistry:
         items = [convert.session_from(s) for s in request.sessions]
         now = clock.now()
 
-        def effect(conn: Connection) -> pb.BatchUpsertSessionsResponse:
+        def effect(uow: UnitOfWork) -> pb.BatchUpsertSessionsResponse:
+            conn = uow.conn
             response = pb.BatchUpsertSessionsResponse(
                 upserted_count=registry.upsert_sessions(conn, tenant, items, now)
             )
@@ -175,10 +172,7 @@ class AggregatorRegistry:
             convert.sessions_to(registry.sessions_by_id(conn, tenant, ids), response.sessions)
             return response
 
-        key = IdempotencyKey(principal.uri, SERVICE + "BatchUpsertSessions", request.request_id)
-        return await idempotency.write_once(
-            self.deps.db, key, request, pb.BatchUpsertSessionsResponse, effect
-        )
+        return await write_once(self.deps.db, request, pb.BatchUpsertSessionsResponse, effect)
 
     async def ListSessions(
         self, request: pb.ListSessionsRequest, context: grpc.aio.ServicerContext
@@ -216,12 +210,12 @@ class AggregatorRegistry:
         )
         now = clock.now()
 
-        def effect(conn: Connection) -> pb.DeclareCapacityResponse:
+        def effect(uow: UnitOfWork) -> pb.DeclareCapacityResponse:
+            conn = uow.conn
             capacity.declare(conn, tenant, declaration, now)
             return pb.DeclareCapacityResponse(declaration=message)
 
-        key = IdempotencyKey(principal.uri, SERVICE + "DeclareCapacity", request.request_id)
-        return await idempotency.write_once(self.deps.db, key, request, pb.DeclareCapacityResponse, effect)
+        return await write_once(self.deps.db, request, pb.DeclareCapacityResponse, effect)
 
     async def GetAdjustableCapacity(
         self, request: pb.GetAdjustableCapacityRequest, context: grpc.aio.ServicerContext

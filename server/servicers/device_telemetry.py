@@ -7,20 +7,16 @@ MeterValues through the same store.telemetry functions.
 from __future__ import annotations
 
 import grpc
-from sqlalchemy.engine import Connection
 from vgi.device.v1 import device_service_pb2 as pb
 
+from application.uow import UnitOfWork
 from domain.errors import InvalidArgument, PermissionDenied
 from domain.telemetry import batch_id_reused
 from infra.observability.metrics import METRICS
-from server import clock
-from server.servicers import Deps, caller, device_access
+from server.servicers import Deps, caller, device_access, write_once
 from store import idempotency, telemetry
 from store.db import after_commit
-from store.idempotency import IdempotencyKey
 from wire import resources as convert
-
-SERVICE = "/vgi.device.v1.DeviceService/"
 
 
 class DeviceTelemetry:
@@ -39,16 +35,16 @@ class DeviceTelemetry:
             raise PermissionDenied("only devices upload meter values here", reason="NOT_A_DEVICE")
         readings = convert.readings(request.values)
         skew = self.deps.settings.max_skew()
-        now = clock.now()
 
-        def effect(conn: Connection) -> pb.UploadMeterValuesResponse:
+        def effect(uow: UnitOfWork) -> pb.UploadMeterValuesResponse:
+            conn = uow.conn
             device_access.check_owned(conn, principal)
             result = telemetry.ingest_meter_values(
                 conn,
                 charger_id,
                 readings,
                 request.request_id,
-                now,
+                uow.now,
                 max_skew=skew,
                 content_digest=convert.batch_digest(request),
             )
@@ -61,11 +57,8 @@ class DeviceTelemetry:
                 corrected_points=result.corrected_points,
             )
 
-        key = IdempotencyKey(principal.uri, SERVICE + "UploadMeterValues", request.request_id)
         try:
-            return await idempotency.write_once(
-                self.deps.db, key, request, pb.UploadMeterValuesResponse, effect
-            )
+            return await write_once(self.deps.db, request, pb.UploadMeterValuesResponse, effect)
         except InvalidArgument as error:
             if error.reason != idempotency.REQUEST_ID_REUSED:
                 raise

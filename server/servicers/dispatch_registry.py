@@ -16,11 +16,9 @@ from vgi.dispatch.v1 import dispatch_service_pb2 as pb
 
 from application.prices import publish_price_curve
 from application.uow import UnitOfWork
-from infra.observability.tracing import link_from_current
 from server import clock
-from server.servicers import Deps, caller
-from store import capacity, idempotency, prices, registry, statistics
-from store.idempotency import IdempotencyKey
+from server.servicers import Deps, write_once
+from store import capacity, prices, registry, statistics
 from wire import resources as convert
 
 SERVICE = "/vgi.dispatch.v1.DispatchService/"
@@ -38,15 +36,15 @@ class DispatchRegistry:
         nodes = [convert.grid_node_from(n) for n in request.nodes]
         now = clock.now()
 
-        def effect(conn: Connection) -> pb.UpsertGridNodesResponse:
+        def effect(uow: UnitOfWork) -> pb.UpsertGridNodesResponse:
+            conn = uow.conn
             count = registry.upsert_grid_nodes(conn, nodes, now)
             stored = registry.grid_nodes_by_id(conn, [n.node_id for n in nodes])
             return pb.UpsertGridNodesResponse(
                 upserted_count=count, nodes=[convert.grid_node_to(n) for n in stored]
             )
 
-        key = IdempotencyKey(caller().uri, SERVICE + "UpsertGridNodes", request.request_id)
-        return await idempotency.write_once(self.deps.db, key, request, pb.UpsertGridNodesResponse, effect)
+        return await write_once(self.deps.db, request, pb.UpsertGridNodesResponse, effect)
 
     async def GetGridNode(
         self, request: pb.GetGridNodeRequest, context: grpc.aio.ServicerContext
@@ -77,25 +75,23 @@ class DispatchRegistry:
     ) -> pb.DeleteGridNodeResponse:
         now = clock.now()
 
-        def effect(conn: Connection) -> pb.DeleteGridNodeResponse:
+        def effect(uow: UnitOfWork) -> pb.DeleteGridNodeResponse:
+            conn = uow.conn
             node = registry.delete_grid_node(conn, convert.node_id(request.name), now)
             return pb.DeleteGridNodeResponse(grid_node=convert.grid_node_to(node))
 
-        key = IdempotencyKey(caller().uri, SERVICE + "DeleteGridNode", request.request_id)
-        return await idempotency.write_once(self.deps.db, key, request, pb.DeleteGridNodeResponse, effect)
+        return await write_once(self.deps.db, request, pb.DeleteGridNodeResponse, effect)
 
     async def PublishPriceCurve(
         self, request: pb.PublishPriceCurveRequest, context: grpc.aio.ServicerContext
     ) -> pb.PublishPriceCurveResponse:
         curve = convert.price_curve_from(request.price_curve)
-        now, principal, carrier = clock.now(), caller(), link_from_current()
 
-        def effect(conn: Connection) -> pb.PublishPriceCurveResponse:
-            published = publish_price_curve(UnitOfWork(conn, now, principal, carrier), curve)
+        def effect(uow: UnitOfWork) -> pb.PublishPriceCurveResponse:
+            published = publish_price_curve(uow, curve)
             return pb.PublishPriceCurveResponse(price_curve=convert.price_curve_message(published))
 
-        key = IdempotencyKey(principal.uri, SERVICE + "PublishPriceCurve", request.request_id)
-        return await idempotency.write_once(self.deps.db, key, request, pb.PublishPriceCurveResponse, effect)
+        return await write_once(self.deps.db, request, pb.PublishPriceCurveResponse, effect)
 
     async def ListPriceCurves(
         self, request: pb.ListPriceCurvesRequest, context: grpc.aio.ServicerContext
