@@ -23,15 +23,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from domain.capacity_totals import NodeLimits
-from domain.errors import (
-    AlreadyExists,
-    FailedPrecondition,
-    FieldViolation,
-    InvalidArgument,
-    NotFound,
-    PreconditionViolation,
-)
-from store import membership, pagination
+from domain.errors import NotFound
+from store import pagination
 from store.bulk import (
     chunks,
     dialect_insert,
@@ -128,18 +121,6 @@ class Page(Generic[T]):
 # ---------------------------------------------------------------- helpers
 
 
-def _duplicates(ids: Sequence[str], field: str, id_field: str) -> list[FieldViolation]:
-    seen: set[str] = set()
-    violations = []
-    for i, value in enumerate(ids):
-        if value in seen:
-            violations.append(
-                FieldViolation(f"{field}[{i}].{id_field}", f"{value} appears twice in the batch")
-            )
-        seen.add(value)
-    return violations
-
-
 def _by_id(
     conn: Connection,
     columns: Sequence[Any],
@@ -155,11 +136,6 @@ def _by_id(
         for row in conn.execute(sa.select(*columns).where(key.in_(chunk), *where)):
             found[getattr(row, key.name)] = record(row)
     return [found[i] for i in ids if i in found]
-
-
-def _raise(message: str, reason: str, violations: list[FieldViolation]) -> None:
-    if violations:
-        raise InvalidArgument(message, reason=reason, violations=violations)
 
 
 def _page(
@@ -180,27 +156,11 @@ def _page(
 # ---------------------------------------------------------------- grid nodes
 
 
-def upsert_grid_nodes(conn: Connection, nodes: Sequence[GridNode], now: datetime) -> int:
-    """Create or replace nodes by id; parents may come in the same batch or exist already.
+def write_grid_nodes(conn: Connection, nodes: Sequence[GridNode], now: datetime) -> None:
+    """Create or replace nodes by id, in one executemany (checked by ``application.registry``).
 
     A replaced node keeps its create_time; a soft-deleted node is revived.
     """
-    violations = _duplicates([n.node_id for n in nodes], "nodes", "node_id")
-    _raise("duplicate node ids", "DUPLICATE_ID", violations)
-    in_batch = {n.node_id for n in nodes}
-    parents = sorted({n.parent_id for n in nodes if n.parent_id and n.parent_id not in in_batch})
-    known = _live_ids(conn, grid_nodes, grid_nodes.c.node_id, parents)
-    violations = [
-        FieldViolation(f"nodes[{i}].parent", f"grid node {n.parent_id} does not exist")
-        for i, n in enumerate(nodes)
-        if n.parent_id and n.parent_id not in in_batch and n.parent_id not in known
-    ]
-    violations += [
-        FieldViolation(f"nodes[{i}].parent", "a node cannot be its own parent")
-        for i, n in enumerate(nodes)
-        if n.parent_id == n.node_id
-    ]
-    _raise("unknown parent nodes", "GRID_NODE_NOT_FOUND", violations)
     rows = [
         {
             "node_id": n.node_id,
@@ -230,7 +190,11 @@ def upsert_grid_nodes(conn: Connection, nodes: Sequence[GridNode], now: datetime
             "delete_time",
         ],
     )
-    return len(rows)
+
+
+def live_grid_node_ids(conn: Connection, node_ids: Sequence[str]) -> set[str]:
+    """Those of ``node_ids`` that are live grid nodes."""
+    return _live_ids(conn, grid_nodes, grid_nodes.c.node_id, node_ids)
 
 
 def _live_ids(conn: Connection, table: sa.Table, column: Any, ids: Sequence[str], *where: Any) -> set[str]:
@@ -286,32 +250,26 @@ def list_grid_nodes(
     return _page(conn, query, grid_nodes.c.node_id, collection, page_size, page_token, _node)
 
 
-def delete_grid_node(conn: Connection, node_id: str, now: datetime) -> GridNode:
-    """Soft-delete a node; one with live child nodes or stations is refused (GRID_NODE_IN_USE) so no
-    station is left hanging off a node that is gone: the grid re-parents or deletes them first."""
-    node = get_grid_node(conn, node_id)
-    in_use = conn.execute(
-        sa.select(sa.literal(1)).where(
-            sa.or_(
-                sa.exists().where(grid_nodes.c.parent_id == node_id, grid_nodes.c.delete_time.is_(None)),
-                sa.exists().where(stations.c.grid_node_id == node_id, stations.c.delete_time.is_(None)),
-            )
-        )
-    ).first()
-    if in_use is not None:
-        raise FailedPrecondition(
-            f"grid node {node_id} still has child nodes or stations",
-            reason="GRID_NODE_IN_USE",
-            violations=[
-                PreconditionViolation(
-                    "IN_USE", f"gridNodes/{node_id}", "re-parent or delete its children and stations first"
+def grid_node_in_use(conn: Connection, node_id: str) -> bool:
+    """Whether the node has live child nodes or live stations."""
+    return (
+        conn.execute(
+            sa.select(sa.literal(1)).where(
+                sa.or_(
+                    sa.exists().where(grid_nodes.c.parent_id == node_id, grid_nodes.c.delete_time.is_(None)),
+                    sa.exists().where(stations.c.grid_node_id == node_id, stations.c.delete_time.is_(None)),
                 )
-            ],
-        )
+            )
+        ).first()
+        is not None
+    )
+
+
+def mark_grid_node_deleted(conn: Connection, node_id: str, now: datetime) -> None:
+    """Soft-delete the node (``application.registry.delete_grid_node`` checks it is not in use)."""
     conn.execute(
         sa.update(grid_nodes).where(grid_nodes.c.node_id == node_id).values(delete_time=now, update_time=now)
     )
-    return node
 
 
 def subtree_cte(node_id: str) -> Any:
@@ -381,16 +339,9 @@ def aggregators_at_node(conn: Connection, node_id: str) -> list[str]:
 # ---------------------------------------------------------------- stations
 
 
-def upsert_stations(conn: Connection, aggregator_id: str, items: Sequence[Station], now: datetime) -> int:
-    violations = _duplicates([s.station_id for s in items], "stations", "station_id")
-    _raise("duplicate station ids", "DUPLICATE_ID", violations)
-    known = _live_ids(conn, grid_nodes, grid_nodes.c.node_id, sorted({s.grid_node_id for s in items}))
-    violations = [
-        FieldViolation(f"stations[{i}].grid_node", f"grid node {s.grid_node_id} does not exist")
-        for i, s in enumerate(items)
-        if s.grid_node_id not in known
-    ]
-    _raise("unknown grid nodes", "GRID_NODE_NOT_FOUND", violations)
+def write_stations(conn: Connection, aggregator_id: str, items: Sequence[Station], now: datetime) -> None:
+    """Create or replace the aggregator's stations by id, in one executemany (checked by ``application.registry``;
+    their memberships are ``store.membership``'s)."""
     rows = [
         {
             "aggregator_id": aggregator_id,
@@ -412,8 +363,13 @@ def upsert_stations(conn: Connection, aggregator_id: str, items: Sequence[Statio
         ["aggregator_id", "station_id"],
         ["display_name", "grid_node_id", "import_limit_w", "export_limit_w", "update_time", "delete_time"],
     )
-    membership.record(conn, aggregator_id, [(s.station_id, s.grid_node_id) for s in items], now)
-    return len(rows)
+
+
+def live_station_ids(conn: Connection, aggregator_id: str, station_ids: Sequence[str]) -> set[str]:
+    """Those of ``station_ids`` that are the aggregator's live stations."""
+    return _live_ids(
+        conn, stations, stations.c.station_id, station_ids, stations.c.aggregator_id == aggregator_id
+    )
 
 
 def _station(row: Any) -> Station:
@@ -460,8 +416,7 @@ def list_stations(
     )
 
 
-def delete_station(conn: Connection, aggregator_id: str, station_id: str, now: datetime) -> Station:
-    """Soft-delete a station and its live chargers."""
+def get_station(conn: Connection, aggregator_id: str, station_id: str) -> Station:
     row = conn.execute(
         sa.select(stations).where(
             stations.c.aggregator_id == aggregator_id,
@@ -473,11 +428,22 @@ def delete_station(conn: Connection, aggregator_id: str, station_id: str, now: d
         raise NotFound(
             f"station {station_id} not found", reason="STATION_NOT_FOUND", metadata={"station_id": station_id}
         )
+    return _station(row)
+
+
+def mark_station_deleted(conn: Connection, aggregator_id: str, station_id: str, now: datetime) -> None:
+    """Soft-delete the station row."""
     conn.execute(
         sa.update(stations)
         .where(stations.c.aggregator_id == aggregator_id, stations.c.station_id == station_id)
         .values(delete_time=now, update_time=now)
     )
+
+
+def mark_station_chargers_deleted(
+    conn: Connection, aggregator_id: str, station_id: str, now: datetime
+) -> None:
+    """Soft-delete the live chargers at the aggregator's station."""
     conn.execute(
         sa.update(chargers)
         .where(
@@ -487,8 +453,6 @@ def delete_station(conn: Connection, aggregator_id: str, station_id: str, now: d
         )
         .values(delete_time=now, update_time=now)
     )
-    membership.close(conn, aggregator_id, station_id, now)
-    return _station(row)
 
 
 # ---------------------------------------------------------------- chargers
@@ -505,36 +469,10 @@ _UPSERT_CHARGERS = (
 )
 
 
-def upsert_chargers(conn: Connection, aggregator_id: str, items: Sequence[Charger], now: datetime) -> int:
-    """Create or replace chargers by id; the station must be the caller's and charger ids are platform-wide.
-
-    Reported state (status, heartbeat, last meter value) survives a replace.
-    """
-    ids = [c.charger_id for c in items]
-    violations = _duplicates(ids, "chargers", "charger_id")
-    _raise("duplicate charger ids", "DUPLICATE_ID", violations)
-    taken = select_in(
-        conn,
-        "SELECT charger_id FROM chargers WHERE aggregator_id <> ? AND charger_id IN",
-        (aggregator_id,),
-        ids,
-    )
-    taken_ids = [c.charger_id for c in items if c.charger_id in taken]
-    if taken_ids:
-        raise _taken(taken_ids)
-    known = _live_ids(
-        conn,
-        stations,
-        stations.c.station_id,
-        sorted({c.station_id for c in items}),
-        stations.c.aggregator_id == aggregator_id,
-    )
-    violations = [
-        FieldViolation(f"chargers[{i}].station_id", f"station {c.station_id} does not exist")
-        for i, c in enumerate(items)
-        if c.station_id not in known
-    ]
-    _raise("unknown stations", "STATION_NOT_FOUND", violations)
+def write_chargers(conn: Connection, aggregator_id: str, items: Sequence[Charger], now: datetime) -> None:
+    """Create or replace chargers by id, on the driver (checked by ``application.registry``; their memberships
+    are ``store.membership``'s). Reported state (status, heartbeat, last meter value) survives a replace;
+    a row another tenant holds is left alone (the statement's WHERE)."""
     at = time_param(conn)(now)
     execute_many(
         conn,
@@ -557,17 +495,22 @@ def upsert_chargers(conn: Connection, aggregator_id: str, items: Sequence[Charge
             for c in items
         ],
     )
-    membership.record_chargers(conn, [(c.charger_id, c.station_id) for c in items], now)
-    return len(items)
 
 
-def _taken(taken_ids: Sequence[str]) -> AlreadyExists:
-    """AIP-193 ALREADY_EXISTS, naming the id but never who holds it (another tenant)."""
-    return AlreadyExists(
-        f"charger id {taken_ids[0]} is already registered"
-        + (f" (and {len(taken_ids) - 1} more)" if len(taken_ids) > 1 else ""),
-        reason="CHARGER_ID_TAKEN",
-        metadata={"charger_id": taken_ids[0], "taken_count": str(len(taken_ids))},
+def chargers_of_others(conn: Connection, aggregator_id: str, charger_ids: Sequence[str]) -> set[str]:
+    """Those of ``charger_ids`` registered by another aggregator (live or deleted: ids are platform-wide)."""
+    return select_in(
+        conn,
+        "SELECT charger_id FROM chargers WHERE aggregator_id <> ? AND charger_id IN",
+        (aggregator_id,),
+        charger_ids,
+    )
+
+
+def live_charger_ids(conn: Connection, aggregator_id: str, charger_ids: Sequence[str]) -> set[str]:
+    """Those of ``charger_ids`` that are the aggregator's live chargers."""
+    return _live_ids(
+        conn, chargers, chargers.c.charger_id, charger_ids, chargers.c.aggregator_id == aggregator_id
     )
 
 
@@ -645,22 +588,6 @@ def chargers_by_id(
     return [found[i] for i in charger_ids if i in found]
 
 
-def upserted_chargers(
-    conn: Connection, aggregator_id: str, charger_ids: Sequence[str], now: datetime, timeout: timedelta
-) -> list[Charger]:
-    """What ``upsert_chargers`` just wrote, as stored, in request order (the batch's answer).
-
-    An id that is not the aggregator's after the write was registered by another tenant between the
-    check and the write (concurrent PostgreSQL transactions; the upsert's WHERE left that row alone):
-    ALREADY_EXISTS CHARGER_ID_TAKEN, so the caller's transaction rolls back rather than claim it.
-    """
-    stored = chargers_by_id(conn, aggregator_id, charger_ids, now, timeout)
-    if len(stored) != len(charger_ids):
-        found = {c.charger_id for c in stored}
-        raise _taken([i for i in charger_ids if i not in found])
-    return stored
-
-
 def get_charger(
     conn: Connection, aggregator_id: str, station_id: str, charger_id: str, now: datetime, timeout: timedelta
 ) -> Charger:
@@ -708,16 +635,13 @@ def list_chargers(
     )
 
 
-def delete_charger(
-    conn: Connection, aggregator_id: str, station_id: str, charger_id: str, now: datetime, timeout: timedelta
-) -> Charger:
-    record = get_charger(conn, aggregator_id, station_id, charger_id, now, timeout)
+def mark_charger_deleted(conn: Connection, charger_id: str, now: datetime) -> None:
+    """Soft-delete the charger row."""
     conn.execute(
         sa.update(chargers)
         .where(chargers.c.charger_id == charger_id)
         .values(delete_time=now, update_time=now)
     )
-    return record
 
 
 def charger_owner(conn: Connection, charger_id: str) -> str | None:
@@ -754,34 +678,8 @@ def stations_under(node_id: str) -> sa.Select[Any]:
 # ---------------------------------------------------------------- sessions
 
 
-def upsert_sessions(conn: Connection, aggregator_id: str, items: Sequence[Session], now: datetime) -> int:
-    """Create or replace sessions by id; a session with end_time is ENDED.
-
-    The charger must be one of the caller's live chargers. A new active
-    session on a charger ends the charger's other active session (the car
-    that was there has left, whatever the aggregator forgot to report).
-    """
-    violations = _duplicates([s.session_id for s in items], "sessions", "session_id")
-    _raise("duplicate session ids", "DUPLICATE_ID", violations)
-    known = _live_ids(
-        conn,
-        chargers,
-        chargers.c.charger_id,
-        sorted({s.charger_id for s in items}),
-        chargers.c.aggregator_id == aggregator_id,
-    )
-    violations = [
-        FieldViolation(f"sessions[{i}].charger_id", f"charger {s.charger_id} does not exist")
-        for i, s in enumerate(items)
-        if s.charger_id not in known
-    ]
-    _raise("invalid sessions", "INVALID_SESSION", violations)
-    write_sessions(conn, aggregator_id, items, now)
-    return len(items)
-
-
 def write_sessions(conn: Connection, aggregator_id: str, items: Sequence[Session], now: datetime) -> None:
-    """The upsert itself, for callers that validated already (the device stream).
+    """Create or replace sessions by id (checked by ``application.registry`` or the device stream).
 
     Sessions are state by id, whatever order their messages arrive in (SPEC
     F2): ENDED is final (a re-sent start does not reopen it, a re-sent end

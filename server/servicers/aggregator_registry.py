@@ -13,6 +13,7 @@ import grpc
 from sqlalchemy.engine import Connection
 from vgi.aggregator.v1 import aggregator_service_pb2 as pb
 
+from application import registry as use_cases
 from application.uow import UnitOfWork
 from domain.errors import AlreadyExists, DomainError, InvalidArgument, NotFound
 from infra.observability.metrics import METRICS
@@ -35,17 +36,13 @@ class AggregatorRegistry:
     async def BatchUpsertStations(
         self, request: pb.BatchUpsertStationsRequest, context: grpc.aio.ServicerContext
     ) -> pb.BatchUpsertStationsResponse:
-        principal = caller()
-        tenant = convert.tenant_of(principal)
+        tenant = convert.tenant_of(caller())
         items = [convert.station_from(s) for s in request.stations]
-        now = clock.now()
 
         def effect(uow: UnitOfWork) -> pb.BatchUpsertStationsResponse:
-            conn = uow.conn
-            count = registry.upsert_stations(conn, tenant, items, now)
-            stored = registry.stations_by_id(conn, tenant, [s.station_id for s in items])
+            stored = use_cases.upsert_stations(uow, tenant, items)
             return pb.BatchUpsertStationsResponse(
-                upserted_count=count, stations=[convert.station_to(s) for s in stored]
+                upserted_count=len(stored), stations=[convert.station_to(s) for s in stored]
             )
 
         return await write_once(self.deps.db, request, pb.BatchUpsertStationsResponse, effect)
@@ -70,37 +67,26 @@ class AggregatorRegistry:
     async def DeleteStation(
         self, request: pb.DeleteStationRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteStationResponse:
-        principal = caller()
-        tenant = convert.tenant_of(principal)
+        tenant = convert.tenant_of(caller())
         station_id = convert.parse_station_name(request.name, tenant)
-        now = clock.now()
 
         def effect(uow: UnitOfWork) -> pb.DeleteStationResponse:
-            conn = uow.conn
-            return pb.DeleteStationResponse(
-                station=convert.station_to(registry.delete_station(conn, tenant, station_id, now))
-            )
+            station = use_cases.delete_station(uow, tenant, station_id)
+            return pb.DeleteStationResponse(station=convert.station_to(station))
 
         return await write_once(self.deps.db, request, pb.DeleteStationResponse, effect)
 
     async def BatchUpsertChargers(
         self, request: pb.BatchUpsertChargersRequest, context: grpc.aio.ServicerContext
     ) -> pb.BatchUpsertChargersResponse:
-        principal = caller()
-        tenant = convert.tenant_of(principal)
+        tenant = convert.tenant_of(caller())
         items = [convert.charger_from(c) for c in request.chargers]
         timeout = self.deps.settings.heartbeat_timeout()
-        now = clock.now()
 
         def effect(uow: UnitOfWork) -> pb.BatchUpsertChargersResponse:
-            conn = uow.conn
-            response = pb.BatchUpsertChargersResponse(
-                upserted_count=registry.upsert_chargers(conn, tenant, items, now)
-            )
-            ids = [c.charger_id for c in items]
-            convert.chargers_to(
-                registry.upserted_chargers(conn, tenant, ids, now, timeout), response.chargers
-            )
+            stored = use_cases.upsert_chargers(uow, tenant, items, timeout)
+            response = pb.BatchUpsertChargersResponse(upserted_count=len(stored))
+            convert.chargers_to(stored, response.chargers)
             return response
 
         return await write_once(self.deps.db, request, pb.BatchUpsertChargersResponse, effect)
@@ -142,34 +128,26 @@ class AggregatorRegistry:
     async def DeleteCharger(
         self, request: pb.DeleteChargerRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteChargerResponse:
-        principal = caller()
-        tenant = convert.tenant_of(principal)
+        tenant = convert.tenant_of(caller())
         station_id, charger_id = convert.parse_charger_name(request.name, tenant)
         timeout = self.deps.settings.heartbeat_timeout()
-        now = clock.now()
 
         def effect(uow: UnitOfWork) -> pb.DeleteChargerResponse:
-            conn = uow.conn
-            record = registry.delete_charger(conn, tenant, station_id, charger_id, now, timeout)
-            return pb.DeleteChargerResponse(charger=convert.charger_to(record))
+            charger = use_cases.delete_charger(uow, tenant, station_id, charger_id, timeout)
+            return pb.DeleteChargerResponse(charger=convert.charger_to(charger))
 
         return await write_once(self.deps.db, request, pb.DeleteChargerResponse, effect)
 
     async def BatchUpsertSessions(
         self, request: pb.BatchUpsertSessionsRequest, context: grpc.aio.ServicerContext
     ) -> pb.BatchUpsertSessionsResponse:
-        principal = caller()
-        tenant = convert.tenant_of(principal)
+        tenant = convert.tenant_of(caller())
         items = [convert.session_from(s) for s in request.sessions]
-        now = clock.now()
 
         def effect(uow: UnitOfWork) -> pb.BatchUpsertSessionsResponse:
-            conn = uow.conn
-            response = pb.BatchUpsertSessionsResponse(
-                upserted_count=registry.upsert_sessions(conn, tenant, items, now)
-            )
-            ids = [s.session_id for s in items]
-            convert.sessions_to(registry.sessions_by_id(conn, tenant, ids), response.sessions)
+            stored = use_cases.upsert_sessions(uow, tenant, items)
+            response = pb.BatchUpsertSessionsResponse(upserted_count=len(stored))
+            convert.sessions_to(stored, response.sessions)
             return response
 
         return await write_once(self.deps.db, request, pb.BatchUpsertSessionsResponse, effect)

@@ -2,7 +2,7 @@
 
 Thin: each RPC translates the request (``wire.resources``), runs one
 transaction (the mutating ones idempotent by request_id, AIP-155; publishing
-a price curve is the ``application.prices`` use case) and translates the answer.
+a price curve is the ``application.prices`` use case, the grid topology's writes ``application.registry``) and translates the answer.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import grpc
 from sqlalchemy.engine import Connection
 from vgi.dispatch.v1 import dispatch_service_pb2 as pb
 
+from application import registry as use_cases
 from application.prices import publish_price_curve
 from application.uow import UnitOfWork
 from server import clock
@@ -34,14 +35,11 @@ class DispatchRegistry:
         self, request: pb.UpsertGridNodesRequest, context: grpc.aio.ServicerContext
     ) -> pb.UpsertGridNodesResponse:
         nodes = [convert.grid_node_from(n) for n in request.nodes]
-        now = clock.now()
 
         def effect(uow: UnitOfWork) -> pb.UpsertGridNodesResponse:
-            conn = uow.conn
-            count = registry.upsert_grid_nodes(conn, nodes, now)
-            stored = registry.grid_nodes_by_id(conn, [n.node_id for n in nodes])
+            stored = use_cases.upsert_grid_nodes(uow, nodes)
             return pb.UpsertGridNodesResponse(
-                upserted_count=count, nodes=[convert.grid_node_to(n) for n in stored]
+                upserted_count=len(stored), nodes=[convert.grid_node_to(n) for n in stored]
             )
 
         return await write_once(self.deps.db, request, pb.UpsertGridNodesResponse, effect)
@@ -73,12 +71,12 @@ class DispatchRegistry:
     async def DeleteGridNode(
         self, request: pb.DeleteGridNodeRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteGridNodeResponse:
-        now = clock.now()
+        node_id = convert.node_id(request.name)
 
         def effect(uow: UnitOfWork) -> pb.DeleteGridNodeResponse:
-            conn = uow.conn
-            node = registry.delete_grid_node(conn, convert.node_id(request.name), now)
-            return pb.DeleteGridNodeResponse(grid_node=convert.grid_node_to(node))
+            return pb.DeleteGridNodeResponse(
+                grid_node=convert.grid_node_to(use_cases.delete_grid_node(uow, node_id))
+            )
 
         return await write_once(self.deps.db, request, pb.DeleteGridNodeResponse, effect)
 
