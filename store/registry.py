@@ -1,9 +1,12 @@
-"""Resource registry (SPEC F1): grid nodes, stations, chargers, EV sessions.
+"""Resource registry (SPEC F1): grid nodes, stations, chargers, EV sessions — their rows.
 
-Batch upserts are single ``INSERT … ON CONFLICT DO UPDATE`` statements
-executed with many parameter sets (executemany), inside the caller's
-transaction: SQLAlchemy Core, or for the charger batches (up to 10,000 rows)
-a fixed statement on the driver (``store.bulk.execute_many``) with row tuples. Tenancy is in every query: an aggregator's rows are
+Single-purpose writes and queries; the use cases that check a batch, write
+it, keep the memberships and answer it (and the deletes) are
+``application.registry``. Batch writes are single ``INSERT … ON CONFLICT DO
+UPDATE`` statements executed with many parameter sets (executemany), inside
+the caller's transaction: SQLAlchemy Core, or for the charger batches (up to
+10,000 rows) a fixed statement on the driver (``store.bulk.execute_many``)
+with row tuples. Tenancy is in every query: an aggregator's rows are
 addressed by (aggregator_id, id), and another tenant's row is NOT_FOUND.
 Lists use keyset page tokens (store.pagination) ordered by id.
 

@@ -1,7 +1,8 @@
 """AggregatorService registry group: resources (F1), capacity declaration and real time (F3), telemetry (F2).
 
 Every RPC is confined to the caller's aggregator: names of another tenant's
-resources answer NOT_FOUND, as do ids it does not own.
+resources answer NOT_FOUND, as do ids it does not own. The resource writes are
+``application.registry`` use cases (``write_once``, idempotent by request_id).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """DeviceService telemetry group: the offline batch upload (UploadMeterValues).
 
-The live Connect stream (server/servicers/device_stream.py) stores its
-MeterValues through the same store.telemetry functions.
+The upload is the ``application.telemetry`` use case; the live Connect stream
+(server/servicers/device_stream.py) stores its MeterValues through the same
+store.telemetry functions.
 """
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ from __future__ import annotations
 import grpc
 from vgi.device.v1 import device_service_pb2 as pb
 
+from application.telemetry import upload_meter_values
 from application.uow import UnitOfWork
 from domain.errors import InvalidArgument, PermissionDenied
 from domain.telemetry import batch_id_reused
 from infra.observability.metrics import METRICS
-from server.servicers import Deps, caller, device_access, write_once
-from store import idempotency, telemetry
+from server.servicers import Deps, caller, write_once
+from store import idempotency
 from store.db import after_commit
 from wire import resources as convert
 
@@ -29,28 +31,18 @@ class DeviceTelemetry:
     ) -> pb.UploadMeterValuesResponse:
         """request_id is the batch id: a re-sent batch answers as the first time and stores nothing more;
         the id reused for other content is ALREADY_EXISTS ``BATCH_ID_REUSED``, as on the other paths."""
-        principal = caller()
-        charger_id = principal.charger_id
-        if charger_id is None:
+        if caller().charger_id is None:
             raise PermissionDenied("only devices upload meter values here", reason="NOT_A_DEVICE")
         readings = convert.readings(request.values)
         skew = self.deps.settings.max_skew()
 
         def effect(uow: UnitOfWork) -> pb.UploadMeterValuesResponse:
-            conn = uow.conn
-            device_access.check_owned(conn, principal)
-            result = telemetry.ingest_meter_values(
-                conn,
-                charger_id,
-                readings,
-                request.request_id,
-                uow.now,
-                max_skew=skew,
-                content_digest=convert.batch_digest(request),
+            result = upload_meter_values(
+                uow, readings, request.request_id, max_skew=skew, content_digest=convert.batch_digest(request)
             )
             if not result.replayed:
                 # Counted on commit, not on return: a retry answered from the idempotency record stores nothing.
-                after_commit(conn, lambda: METRICS.telemetry_points("device", result.stored_points))
+                after_commit(uow.conn, lambda: METRICS.telemetry_points("device", result.stored_points))
             return pb.UploadMeterValuesResponse(
                 stored_points=result.stored_points,
                 duplicate_points=result.duplicate_points,
