@@ -26,10 +26,10 @@ from domain.errors import (
     PreconditionViolation,
 )
 from domain.events import ClearingMode
+from store.bulk import upsert
 from store.events import Event, from_nanos, to_nanos
 from store.instructions import Instruction
 from store.market_tables import BidRow, BidSlotRow, ClearedQuantityRow, ClearingResultRow
-from store.registry import upsert
 from store.tables import table_of
 
 bids = table_of(BidRow)

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 
 from domain import metering
 from domain.telemetry import slot_floor
-from store import membership, registry
+from store import bulk, membership, registry
 from store.registry import chargers
 from store.tables import table_of
 from store.telemetry_tables import IntervalAggregateRow, MeterDataQualityRow, MeterValueRow
@@ -337,7 +337,7 @@ def minute_power(
 
 def _record_falls(conn: Connection, issues: Sequence[metering.DataQualityIssue]) -> None:
     conn.execute(
-        registry.dialect_insert(conn, data_quality).on_conflict_do_nothing(),
+        bulk.dialect_insert(conn, data_quality).on_conflict_do_nothing(),
         [
             {"charger_id": i.charger_id, "sample_time": i.at, "reason": i.reason, "detail": i.detail}
             for i in issues

@@ -46,7 +46,7 @@ from domain.events import SLOT, EventState
 from domain.in_force import in_force_at, last_instant, target_at
 from domain.monitoring import Alarm
 from store import baselines as scope_baselines
-from store import capacity, instructions, metering, programs, registry
+from store import bulk, capacity, instructions, metering, programs
 from store import events as event_store
 from store.events import Event
 from store.instructions import Instruction
@@ -128,7 +128,7 @@ def is_monitored(event: Event, minute: datetime) -> bool:
 def claim_minute(conn: Connection, event: Event, minute: datetime, now: datetime) -> bool:
     """Claim the (event, minute) row; False when another transaction (or process) claimed it first."""
     claimed = conn.execute(
-        registry.dialect_insert(conn, minutes)
+        bulk.dialect_insert(conn, minutes)
         .values(
             event_id=event.event_id,
             minute_start=minute,

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from domain.errors import NotFound
-from store import registry
+from store import bulk, registry
 from store.ocpp_tables import OcppStationRow, OcppTransactionRow
 from store.outbox_tables import OutboxCursorRow, OutboxSetpointRow
 from store.tables import table_of
@@ -88,7 +88,7 @@ def set_password_hash(conn: Connection, charger_id: str, password_hash: str, now
             reason="CHARGER_NOT_FOUND",
             metadata={"charger_id": charger_id},
         )
-    registry.upsert(
+    bulk.upsert(
         conn,
         stations,
         [
@@ -106,7 +106,7 @@ def set_password_hash(conn: Connection, charger_id: str, password_hash: str, now
 
 def next_transaction_id(conn: Connection, charger_id: str, now: datetime) -> int:
     """The next OCPP 1.6 transaction id of a station (1, 2, …), taken in this transaction."""
-    insert = registry.dialect_insert(conn, stations)
+    insert = bulk.dialect_insert(conn, stations)
     row = conn.execute(
         insert.values(charger_id=charger_id, password_hash=None, last_transaction_id=1, update_time=now)
         .on_conflict_do_update(
@@ -121,7 +121,7 @@ def next_transaction_id(conn: Connection, charger_id: str, now: datetime) -> int
 def record_transaction(conn: Connection, charger_id: str, transaction: Transaction) -> Transaction:
     """Remember a transaction's session; a re-sent start keeps the first record, which is returned."""
     conn.execute(
-        registry.dialect_insert(conn, transactions)
+        bulk.dialect_insert(conn, transactions)
         .values(
             charger_id=charger_id,
             transaction_id=transaction.transaction_id,

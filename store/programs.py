@@ -23,7 +23,7 @@ from domain.errors import FieldViolation, InvalidArgument, NotFound
 from domain.evaluation import QualificationBounds
 from domain.events import ClearingMode
 from domain.settlement import PriceMode, SettlementSettings
-from store import pagination, registry
+from store import bulk, pagination
 from store.market_tables import ProgramRow
 from store.tables import table_of
 
@@ -188,7 +188,7 @@ def upsert(conn: Connection, program: Program) -> Program:
         "redispatch_enabled": program.redispatch_enabled,
         "update_time": program.update_time,
     }
-    registry.upsert(conn, programs, [row], ["program_id"], [k for k in row if k != "program_id"])
+    bulk.upsert(conn, programs, [row], ["program_id"], [k for k in row if k != "program_id"])
     return get(conn, program.program_id)
 
 

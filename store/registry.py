@@ -1,9 +1,12 @@
-"""Resource registry (SPEC F1): grid nodes, stations, chargers, EV sessions.
+"""Resource registry (SPEC F1): grid nodes, stations, chargers, EV sessions — their rows.
 
-Batch upserts are single ``INSERT … ON CONFLICT DO UPDATE`` statements
-executed with many parameter sets (executemany), inside the caller's
-transaction: SQLAlchemy Core, or for the charger batches (up to 10,000 rows)
-a fixed statement on the driver (``execute_many``) with row tuples. Tenancy is in every query: an aggregator's rows are
+Single-purpose writes and queries; the use cases that check a batch, write
+it, keep the memberships and answer it (and the deletes) are
+``application.registry``. Batch writes are single ``INSERT … ON CONFLICT DO
+UPDATE`` statements executed with many parameter sets (executemany), inside
+the caller's transaction: SQLAlchemy Core, or for the charger batches (up to
+10,000 rows) a fixed statement on the driver (``store.bulk.execute_many``)
+with row tuples. Tenancy is in every query: an aggregator's rows are
 addressed by (aggregator_id, id), and another tenant's row is NOT_FOUND.
 Lists use keyset page tokens (store.pagination) ordered by id.
 
@@ -14,28 +17,29 @@ serving a node, and the owner of a charger.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar, cast
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from domain.capacity_totals import NodeLimits
-from domain.errors import (
-    AlreadyExists,
-    FailedPrecondition,
-    FieldViolation,
-    InvalidArgument,
-    NotFound,
-    PreconditionViolation,
+from domain.errors import NotFound
+from store import pagination
+from store.bulk import (
+    chunks,
+    dialect_insert,
+    execute_many,
+    rows_in,
+    select_in,
+    time_param,
+    time_result,
+    upsert,
 )
-from store import membership, pagination
 from store.registry_tables import ChargerRow, EvSessionRow, GridNodeRow, StationRow
-from store.tables import UTCDateTime, table_of
+from store.tables import table_of
 
 grid_nodes = table_of(GridNodeRow)
 stations = table_of(StationRow)
@@ -47,10 +51,6 @@ T = TypeVar("T")
 ACTIVE = "ACTIVE"
 ENDED = "ENDED"
 UNSPECIFIED = "UNSPECIFIED"
-
-# Large IN lists are split so SQLite stays under its bound-parameter limit.
-_CHUNK = 5000
-
 
 # ---------------------------------------------------------------- records
 
@@ -124,114 +124,6 @@ class Page(Generic[T]):
 # ---------------------------------------------------------------- helpers
 
 
-def dialect_insert(conn: Connection, table: sa.Table) -> Any:
-    """The dialect's INSERT, which has ``on_conflict_do_update``."""
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
-
-
-def _mark(conn: Connection) -> str:
-    return "%s" if conn.dialect.paramstyle in ("format", "pyformat") else "?"
-
-
-@functools.cache
-def _driver_sql(sql: str, mark: str) -> str:
-    return sql.replace("?", mark)
-
-
-def execute_many(conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> int:
-    """Run ``sql`` (``?`` placeholders, no other ``?`` or ``%``) once per row tuple, straight on the driver;
-    the rows it changed, summed (both drivers sum ``rowcount`` over an executemany).
-
-    The bulk paths skip SQLAlchemy's per-row parameter processing: the caller
-    passes driver-ready values (times through ``time_param``).
-    """
-    if not rows:
-        return 0
-    return int(conn.exec_driver_sql(_driver_sql(sql, _mark(conn)), list(rows)).rowcount)
-
-
-def select_in(conn: Connection, sql: str, params: tuple[Any, ...], ids: Sequence[str]) -> set[str]:
-    """The first column of ``sql`` (``?`` placeholders, ending in ``IN``) with ``params``, for every chunk of ``ids``.
-
-    Straight on the driver: SQLAlchemy's expanding IN renders a named
-    parameter per id, which costs more than the query for thousands of ids.
-    """
-    return {row[0] for row in rows_in(conn, sql, params, ids)}
-
-
-def rows_in(conn: Connection, sql: str, params: tuple[Any, ...], ids: Sequence[str]) -> Iterable[Any]:
-    """The driver's rows of ``sql`` (``?`` placeholders, ending in ``IN``) with ``params``, for every chunk of
-    ``ids``: no type processing (times through ``time_result``)."""
-    mark = _mark(conn)
-    prefix = _driver_sql(sql, mark)
-    for chunk in chunks(ids):
-        # fetchall: taking a batch's rows one by one through the result costs a Python call each.
-        yield from conn.exec_driver_sql(
-            f"{prefix} ({', '.join([mark] * len(chunk))})", (*params, *chunk)
-        ).fetchall()
-
-
-def time_result(conn: Connection) -> Callable[[Any], datetime | None]:
-    """A stored UTC time as the driver returns it (SQLite's text, PostgreSQL's datetime) as an aware datetime;
-    each distinct value is converted once (a batch's rows share their update_time)."""
-    process = UTCDateTime().dialect_impl(conn.dialect).result_processor(conn.dialect, None)
-    seen: dict[Any, datetime | None] = {None: None}
-
-    def convert(value: Any) -> datetime | None:
-        try:
-            return seen[value]
-        except KeyError:
-            seen[value] = converted = process(value) if process is not None else value
-            return converted
-
-    return convert
-
-
-def time_param(conn: Connection) -> Callable[[datetime], Any]:
-    """A UTC time as the driver takes it: SQLite's stored text, PostgreSQL's aware datetime."""
-    process = UTCDateTime().dialect_impl(conn.dialect).bind_processor(conn.dialect)
-    if process is None:
-        return lambda value: value
-    return process
-
-
-def upsert(
-    conn: Connection,
-    table: sa.Table,
-    rows: Sequence[Mapping[str, Any]],
-    keys: Sequence[str],
-    update: Sequence[str],
-    where: Any = None,
-) -> None:
-    """INSERT the rows, or on a key conflict overwrite ``update`` columns (where ``where`` holds), in one executemany."""
-    if not rows:
-        return
-    stmt = dialect_insert(conn, table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={name: stmt.excluded[name] for name in update},
-        where=where,
-    )
-    conn.execute(stmt, list(rows))
-
-
-def chunks(items: Sequence[T], size: int = _CHUNK) -> Iterable[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _duplicates(ids: Sequence[str], field: str, id_field: str) -> list[FieldViolation]:
-    seen: set[str] = set()
-    violations = []
-    for i, value in enumerate(ids):
-        if value in seen:
-            violations.append(
-                FieldViolation(f"{field}[{i}].{id_field}", f"{value} appears twice in the batch")
-            )
-        seen.add(value)
-    return violations
-
-
 def _by_id(
     conn: Connection,
     columns: Sequence[Any],
@@ -247,11 +139,6 @@ def _by_id(
         for row in conn.execute(sa.select(*columns).where(key.in_(chunk), *where)):
             found[getattr(row, key.name)] = record(row)
     return [found[i] for i in ids if i in found]
-
-
-def _raise(message: str, reason: str, violations: list[FieldViolation]) -> None:
-    if violations:
-        raise InvalidArgument(message, reason=reason, violations=violations)
 
 
 def _page(
@@ -272,27 +159,11 @@ def _page(
 # ---------------------------------------------------------------- grid nodes
 
 
-def upsert_grid_nodes(conn: Connection, nodes: Sequence[GridNode], now: datetime) -> int:
-    """Create or replace nodes by id; parents may come in the same batch or exist already.
+def write_grid_nodes(conn: Connection, nodes: Sequence[GridNode], now: datetime) -> None:
+    """Create or replace nodes by id, in one executemany (checked by ``application.registry``).
 
     A replaced node keeps its create_time; a soft-deleted node is revived.
     """
-    violations = _duplicates([n.node_id for n in nodes], "nodes", "node_id")
-    _raise("duplicate node ids", "DUPLICATE_ID", violations)
-    in_batch = {n.node_id for n in nodes}
-    parents = sorted({n.parent_id for n in nodes if n.parent_id and n.parent_id not in in_batch})
-    known = _live_ids(conn, grid_nodes, grid_nodes.c.node_id, parents)
-    violations = [
-        FieldViolation(f"nodes[{i}].parent", f"grid node {n.parent_id} does not exist")
-        for i, n in enumerate(nodes)
-        if n.parent_id and n.parent_id not in in_batch and n.parent_id not in known
-    ]
-    violations += [
-        FieldViolation(f"nodes[{i}].parent", "a node cannot be its own parent")
-        for i, n in enumerate(nodes)
-        if n.parent_id == n.node_id
-    ]
-    _raise("unknown parent nodes", "GRID_NODE_NOT_FOUND", violations)
     rows = [
         {
             "node_id": n.node_id,
@@ -322,7 +193,11 @@ def upsert_grid_nodes(conn: Connection, nodes: Sequence[GridNode], now: datetime
             "delete_time",
         ],
     )
-    return len(rows)
+
+
+def live_grid_node_ids(conn: Connection, node_ids: Sequence[str]) -> set[str]:
+    """Those of ``node_ids`` that are live grid nodes."""
+    return _live_ids(conn, grid_nodes, grid_nodes.c.node_id, node_ids)
 
 
 def _live_ids(conn: Connection, table: sa.Table, column: Any, ids: Sequence[str], *where: Any) -> set[str]:
@@ -378,32 +253,26 @@ def list_grid_nodes(
     return _page(conn, query, grid_nodes.c.node_id, collection, page_size, page_token, _node)
 
 
-def delete_grid_node(conn: Connection, node_id: str, now: datetime) -> GridNode:
-    """Soft-delete a node; one with live child nodes or stations is refused (GRID_NODE_IN_USE) so no
-    station is left hanging off a node that is gone: the grid re-parents or deletes them first."""
-    node = get_grid_node(conn, node_id)
-    in_use = conn.execute(
-        sa.select(sa.literal(1)).where(
-            sa.or_(
-                sa.exists().where(grid_nodes.c.parent_id == node_id, grid_nodes.c.delete_time.is_(None)),
-                sa.exists().where(stations.c.grid_node_id == node_id, stations.c.delete_time.is_(None)),
-            )
-        )
-    ).first()
-    if in_use is not None:
-        raise FailedPrecondition(
-            f"grid node {node_id} still has child nodes or stations",
-            reason="GRID_NODE_IN_USE",
-            violations=[
-                PreconditionViolation(
-                    "IN_USE", f"gridNodes/{node_id}", "re-parent or delete its children and stations first"
+def grid_node_in_use(conn: Connection, node_id: str) -> bool:
+    """Whether the node has live child nodes or live stations."""
+    return (
+        conn.execute(
+            sa.select(sa.literal(1)).where(
+                sa.or_(
+                    sa.exists().where(grid_nodes.c.parent_id == node_id, grid_nodes.c.delete_time.is_(None)),
+                    sa.exists().where(stations.c.grid_node_id == node_id, stations.c.delete_time.is_(None)),
                 )
-            ],
-        )
+            )
+        ).first()
+        is not None
+    )
+
+
+def mark_grid_node_deleted(conn: Connection, node_id: str, now: datetime) -> None:
+    """Soft-delete the node (``application.registry.delete_grid_node`` checks it is not in use)."""
     conn.execute(
         sa.update(grid_nodes).where(grid_nodes.c.node_id == node_id).values(delete_time=now, update_time=now)
     )
-    return node
 
 
 def subtree_cte(node_id: str) -> Any:
@@ -473,16 +342,9 @@ def aggregators_at_node(conn: Connection, node_id: str) -> list[str]:
 # ---------------------------------------------------------------- stations
 
 
-def upsert_stations(conn: Connection, aggregator_id: str, items: Sequence[Station], now: datetime) -> int:
-    violations = _duplicates([s.station_id for s in items], "stations", "station_id")
-    _raise("duplicate station ids", "DUPLICATE_ID", violations)
-    known = _live_ids(conn, grid_nodes, grid_nodes.c.node_id, sorted({s.grid_node_id for s in items}))
-    violations = [
-        FieldViolation(f"stations[{i}].grid_node", f"grid node {s.grid_node_id} does not exist")
-        for i, s in enumerate(items)
-        if s.grid_node_id not in known
-    ]
-    _raise("unknown grid nodes", "GRID_NODE_NOT_FOUND", violations)
+def write_stations(conn: Connection, aggregator_id: str, items: Sequence[Station], now: datetime) -> None:
+    """Create or replace the aggregator's stations by id, in one executemany (checked by ``application.registry``;
+    their memberships are ``store.membership``'s)."""
     rows = [
         {
             "aggregator_id": aggregator_id,
@@ -504,8 +366,13 @@ def upsert_stations(conn: Connection, aggregator_id: str, items: Sequence[Statio
         ["aggregator_id", "station_id"],
         ["display_name", "grid_node_id", "import_limit_w", "export_limit_w", "update_time", "delete_time"],
     )
-    membership.record(conn, aggregator_id, [(s.station_id, s.grid_node_id) for s in items], now)
-    return len(rows)
+
+
+def live_station_ids(conn: Connection, aggregator_id: str, station_ids: Sequence[str]) -> set[str]:
+    """Those of ``station_ids`` that are the aggregator's live stations."""
+    return _live_ids(
+        conn, stations, stations.c.station_id, station_ids, stations.c.aggregator_id == aggregator_id
+    )
 
 
 def _station(row: Any) -> Station:
@@ -552,8 +419,7 @@ def list_stations(
     )
 
 
-def delete_station(conn: Connection, aggregator_id: str, station_id: str, now: datetime) -> Station:
-    """Soft-delete a station and its live chargers."""
+def get_station(conn: Connection, aggregator_id: str, station_id: str) -> Station:
     row = conn.execute(
         sa.select(stations).where(
             stations.c.aggregator_id == aggregator_id,
@@ -565,11 +431,22 @@ def delete_station(conn: Connection, aggregator_id: str, station_id: str, now: d
         raise NotFound(
             f"station {station_id} not found", reason="STATION_NOT_FOUND", metadata={"station_id": station_id}
         )
+    return _station(row)
+
+
+def mark_station_deleted(conn: Connection, aggregator_id: str, station_id: str, now: datetime) -> None:
+    """Soft-delete the station row."""
     conn.execute(
         sa.update(stations)
         .where(stations.c.aggregator_id == aggregator_id, stations.c.station_id == station_id)
         .values(delete_time=now, update_time=now)
     )
+
+
+def mark_station_chargers_deleted(
+    conn: Connection, aggregator_id: str, station_id: str, now: datetime
+) -> None:
+    """Soft-delete the live chargers at the aggregator's station."""
     conn.execute(
         sa.update(chargers)
         .where(
@@ -579,8 +456,6 @@ def delete_station(conn: Connection, aggregator_id: str, station_id: str, now: d
         )
         .values(delete_time=now, update_time=now)
     )
-    membership.close(conn, aggregator_id, station_id, now)
-    return _station(row)
 
 
 # ---------------------------------------------------------------- chargers
@@ -597,36 +472,10 @@ _UPSERT_CHARGERS = (
 )
 
 
-def upsert_chargers(conn: Connection, aggregator_id: str, items: Sequence[Charger], now: datetime) -> int:
-    """Create or replace chargers by id; the station must be the caller's and charger ids are platform-wide.
-
-    Reported state (status, heartbeat, last meter value) survives a replace.
-    """
-    ids = [c.charger_id for c in items]
-    violations = _duplicates(ids, "chargers", "charger_id")
-    _raise("duplicate charger ids", "DUPLICATE_ID", violations)
-    taken = select_in(
-        conn,
-        "SELECT charger_id FROM chargers WHERE aggregator_id <> ? AND charger_id IN",
-        (aggregator_id,),
-        ids,
-    )
-    taken_ids = [c.charger_id for c in items if c.charger_id in taken]
-    if taken_ids:
-        raise _taken(taken_ids)
-    known = _live_ids(
-        conn,
-        stations,
-        stations.c.station_id,
-        sorted({c.station_id for c in items}),
-        stations.c.aggregator_id == aggregator_id,
-    )
-    violations = [
-        FieldViolation(f"chargers[{i}].station_id", f"station {c.station_id} does not exist")
-        for i, c in enumerate(items)
-        if c.station_id not in known
-    ]
-    _raise("unknown stations", "STATION_NOT_FOUND", violations)
+def write_chargers(conn: Connection, aggregator_id: str, items: Sequence[Charger], now: datetime) -> None:
+    """Create or replace chargers by id, on the driver (checked by ``application.registry``; their memberships
+    are ``store.membership``'s). Reported state (status, heartbeat, last meter value) survives a replace;
+    a row another tenant holds is left alone (the statement's WHERE)."""
     at = time_param(conn)(now)
     execute_many(
         conn,
@@ -649,17 +498,22 @@ def upsert_chargers(conn: Connection, aggregator_id: str, items: Sequence[Charge
             for c in items
         ],
     )
-    membership.record_chargers(conn, [(c.charger_id, c.station_id) for c in items], now)
-    return len(items)
 
 
-def _taken(taken_ids: Sequence[str]) -> AlreadyExists:
-    """AIP-193 ALREADY_EXISTS, naming the id but never who holds it (another tenant)."""
-    return AlreadyExists(
-        f"charger id {taken_ids[0]} is already registered"
-        + (f" (and {len(taken_ids) - 1} more)" if len(taken_ids) > 1 else ""),
-        reason="CHARGER_ID_TAKEN",
-        metadata={"charger_id": taken_ids[0], "taken_count": str(len(taken_ids))},
+def chargers_of_others(conn: Connection, aggregator_id: str, charger_ids: Sequence[str]) -> set[str]:
+    """Those of ``charger_ids`` registered by another aggregator (live or deleted: ids are platform-wide)."""
+    return select_in(
+        conn,
+        "SELECT charger_id FROM chargers WHERE aggregator_id <> ? AND charger_id IN",
+        (aggregator_id,),
+        charger_ids,
+    )
+
+
+def live_charger_ids(conn: Connection, aggregator_id: str, charger_ids: Sequence[str]) -> set[str]:
+    """Those of ``charger_ids`` that are the aggregator's live chargers."""
+    return _live_ids(
+        conn, chargers, chargers.c.charger_id, charger_ids, chargers.c.aggregator_id == aggregator_id
     )
 
 
@@ -737,22 +591,6 @@ def chargers_by_id(
     return [found[i] for i in charger_ids if i in found]
 
 
-def upserted_chargers(
-    conn: Connection, aggregator_id: str, charger_ids: Sequence[str], now: datetime, timeout: timedelta
-) -> list[Charger]:
-    """What ``upsert_chargers`` just wrote, as stored, in request order (the batch's answer).
-
-    An id that is not the aggregator's after the write was registered by another tenant between the
-    check and the write (concurrent PostgreSQL transactions; the upsert's WHERE left that row alone):
-    ALREADY_EXISTS CHARGER_ID_TAKEN, so the caller's transaction rolls back rather than claim it.
-    """
-    stored = chargers_by_id(conn, aggregator_id, charger_ids, now, timeout)
-    if len(stored) != len(charger_ids):
-        found = {c.charger_id for c in stored}
-        raise _taken([i for i in charger_ids if i not in found])
-    return stored
-
-
 def get_charger(
     conn: Connection, aggregator_id: str, station_id: str, charger_id: str, now: datetime, timeout: timedelta
 ) -> Charger:
@@ -800,16 +638,13 @@ def list_chargers(
     )
 
 
-def delete_charger(
-    conn: Connection, aggregator_id: str, station_id: str, charger_id: str, now: datetime, timeout: timedelta
-) -> Charger:
-    record = get_charger(conn, aggregator_id, station_id, charger_id, now, timeout)
+def mark_charger_deleted(conn: Connection, charger_id: str, now: datetime) -> None:
+    """Soft-delete the charger row."""
     conn.execute(
         sa.update(chargers)
         .where(chargers.c.charger_id == charger_id)
         .values(delete_time=now, update_time=now)
     )
-    return record
 
 
 def charger_owner(conn: Connection, charger_id: str) -> str | None:
@@ -846,34 +681,8 @@ def stations_under(node_id: str) -> sa.Select[Any]:
 # ---------------------------------------------------------------- sessions
 
 
-def upsert_sessions(conn: Connection, aggregator_id: str, items: Sequence[Session], now: datetime) -> int:
-    """Create or replace sessions by id; a session with end_time is ENDED.
-
-    The charger must be one of the caller's live chargers. A new active
-    session on a charger ends the charger's other active session (the car
-    that was there has left, whatever the aggregator forgot to report).
-    """
-    violations = _duplicates([s.session_id for s in items], "sessions", "session_id")
-    _raise("duplicate session ids", "DUPLICATE_ID", violations)
-    known = _live_ids(
-        conn,
-        chargers,
-        chargers.c.charger_id,
-        sorted({s.charger_id for s in items}),
-        chargers.c.aggregator_id == aggregator_id,
-    )
-    violations = [
-        FieldViolation(f"sessions[{i}].charger_id", f"charger {s.charger_id} does not exist")
-        for i, s in enumerate(items)
-        if s.charger_id not in known
-    ]
-    _raise("invalid sessions", "INVALID_SESSION", violations)
-    write_sessions(conn, aggregator_id, items, now)
-    return len(items)
-
-
 def write_sessions(conn: Connection, aggregator_id: str, items: Sequence[Session], now: datetime) -> None:
-    """The upsert itself, for callers that validated already (the device stream).
+    """Create or replace sessions by id (checked by ``application.registry`` or the device stream).
 
     Sessions are state by id, whatever order their messages arrive in (SPEC
     F2): ENDED is final (a re-sent start does not reopen it, a re-sent end

@@ -56,8 +56,9 @@ from domain.telemetry import (
     check_slot_aligned,
     to_ppb,
 )
-from store import metering, registry
-from store.registry import chargers, chunks
+from store import bulk, metering, registry
+from store.bulk import chunks
+from store.registry import chargers
 from store.tables import table_of
 from store.telemetry_tables import (
     IntervalAggregateCorrectionRow,
@@ -227,7 +228,7 @@ def ingest_batch(
         points.corrected + intervals.corrected,
     )
     inserted = conn.execute(
-        registry.dialect_insert(conn, batches)
+        bulk.dialect_insert(conn, batches)
         .values(
             source=source,
             batch_id=batch_id,
@@ -261,7 +262,7 @@ def _first_answer(conn: Connection, source: str, batch_id: str) -> Any:
 
 
 def _live_chargers(conn: Connection, aggregator_id: str, ids: Sequence[str]) -> set[str]:
-    return registry.select_in(
+    return bulk.select_in(
         conn,
         "SELECT charger_id FROM chargers WHERE aggregator_id = ? AND delete_time IS NULL AND charger_id IN",
         (aggregator_id,),
@@ -349,12 +350,12 @@ def _stored_values(conn: Connection, readings: Sequence[Reading]) -> dict[tuple[
     On the driver, like the insert: a batch's thousand charger ids in an expanding IN cost
     SQLAlchemy more than the query."""
     ids = sorted({r.charger_id for r in readings})
-    to_param, when = registry.time_param(conn), registry.time_result(conn)
+    to_param, when = bulk.time_param(conn), bulk.time_result(conn)
     first = to_param(min(r.sample_time for r in readings))
     last = to_param(max(r.sample_time for r in readings))
     wanted = {(r.charger_id, r.sample_time) for r in readings}
     out: dict[tuple[str, datetime], _Values] = {}
-    for row in registry.rows_in(conn, _STORED_VALUES, (first, last), ids):
+    for row in bulk.rows_in(conn, _STORED_VALUES, (first, last), ids):
         key = (row[0], when(row[1]))
         if key in wanted:
             out[key] = (row[2], row[3], row[4], row[5], row[6])  # type: ignore[assignment]
@@ -392,10 +393,10 @@ def _store_readings(
             counts.corrected += 1
             corrections.append(_correction(key, previous, value, source, batch_id, now))
         final[key] = value
-    to_param = registry.time_param(conn)
+    to_param = bulk.time_param(conn)
     stamps = {t: to_param(t) for t in {t for _, t in final}}  # a batch's readings share few times
     received = to_param(now)
-    inserted = registry.execute_many(
+    inserted = bulk.execute_many(
         conn, _INSERT_READINGS, [(c, stamps[t], *final[(c, t)], received) for c, t in first]
     )
     if inserted < len(first):
@@ -421,7 +422,7 @@ def _store_readings(
         if (c, t) in before and before[(c, t)] != value
     ]
     if changed:
-        registry.execute_many(conn, _CORRECT_READING, changed)
+        bulk.execute_many(conn, _CORRECT_READING, changed)
     if corrections:
         conn.execute(sa.insert(corrections_table), corrections)
     latest: dict[str, tuple[datetime, _Values]] = {}
@@ -438,11 +439,9 @@ def _store_readings(
     for c, (t, value) in latest.items():
         at = stamps[t]
         rows.append((value[0], value[1], at, at, at, c, at))
-    registry.execute_many(conn, _UPDATE_LATEST, rows)
+    bulk.execute_many(conn, _UPDATE_LATEST, rows)
     if alive:
-        registry.execute_many(
-            conn, _UPDATE_ALIVE, [(stamps[at], cid, stamps[at]) for cid, at in alive.items()]
-        )
+        bulk.execute_many(conn, _UPDATE_ALIVE, [(stamps[at], cid, stamps[at]) for cid, at in alive.items()])
     return counts
 
 
@@ -531,7 +530,7 @@ def _store_aggregates(
                 }
             )
         final[key] = a.mean_power_w
-    registry.upsert(
+    bulk.upsert(
         conn,
         interval_aggregates,
         [

@@ -1,7 +1,8 @@
 """AggregatorService registry group: resources (F1), capacity declaration and real time (F3), telemetry (F2).
 
 Every RPC is confined to the caller's aggregator: names of another tenant's
-resources answer NOT_FOUND, as do ids it does not own.
+resources answer NOT_FOUND, as do ids it does not own. The resource writes are
+``application.registry`` use cases (``write_once``, idempotent by request_id).
 """
 
 from __future__ import annotations
@@ -13,15 +14,16 @@ import grpc
 from sqlalchemy.engine import Connection
 from vgi.aggregator.v1 import aggregator_service_pb2 as pb
 
+from application import registry as use_cases
+from application.uow import UnitOfWork
 from domain.errors import AlreadyExists, DomainError, InvalidArgument, NotFound
 from infra.observability.metrics import METRICS
 from interceptors.errors import status_for
 from interceptors.validation import Rejected
 from server import clock
-from server.servicers import Deps, caller
+from server.servicers import Deps, caller, write_once
 from server.servicers.batch_audit import audit_batch
-from store import capacity, idempotency, registry, telemetry
-from store.idempotency import IdempotencyKey
+from store import capacity, registry, telemetry
 from wire import resources as convert
 
 SERVICE = "/vgi.aggregator.v1.AggregatorService/"
@@ -35,22 +37,16 @@ class AggregatorRegistry:
     async def BatchUpsertStations(
         self, request: pb.BatchUpsertStationsRequest, context: grpc.aio.ServicerContext
     ) -> pb.BatchUpsertStationsResponse:
-        principal = caller()
-        tenant = convert.tenant_of(principal)
+        tenant = convert.tenant_of(caller())
         items = [convert.station_from(s) for s in request.stations]
-        now = clock.now()
 
-        def effect(conn: Connection) -> pb.BatchUpsertStationsResponse:
-            count = registry.upsert_stations(conn, tenant, items, now)
-            stored = registry.stations_by_id(conn, tenant, [s.station_id for s in items])
+        def effect(uow: UnitOfWork) -> pb.BatchUpsertStationsResponse:
+            stored = use_cases.upsert_stations(uow, tenant, items)
             return pb.BatchUpsertStationsResponse(
-                upserted_count=count, stations=[convert.station_to(s) for s in stored]
+                upserted_count=len(stored), stations=[convert.station_to(s) for s in stored]
             )
 
-        key = IdempotencyKey(principal.uri, SERVICE + "BatchUpsertStations", request.request_id)
-        return await idempotency.write_once(
-            self.deps.db, key, request, pb.BatchUpsertStationsResponse, effect
-        )
+        return await write_once(self.deps.db, request, pb.BatchUpsertStationsResponse, effect)
 
     async def ListStations(
         self, request: pb.ListStationsRequest, context: grpc.aio.ServicerContext
@@ -72,42 +68,29 @@ class AggregatorRegistry:
     async def DeleteStation(
         self, request: pb.DeleteStationRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteStationResponse:
-        principal = caller()
-        tenant = convert.tenant_of(principal)
+        tenant = convert.tenant_of(caller())
         station_id = convert.parse_station_name(request.name, tenant)
-        now = clock.now()
 
-        def effect(conn: Connection) -> pb.DeleteStationResponse:
-            return pb.DeleteStationResponse(
-                station=convert.station_to(registry.delete_station(conn, tenant, station_id, now))
-            )
+        def effect(uow: UnitOfWork) -> pb.DeleteStationResponse:
+            station = use_cases.delete_station(uow, tenant, station_id)
+            return pb.DeleteStationResponse(station=convert.station_to(station))
 
-        key = IdempotencyKey(principal.uri, SERVICE + "DeleteStation", request.request_id)
-        return await idempotency.write_once(self.deps.db, key, request, pb.DeleteStationResponse, effect)
+        return await write_once(self.deps.db, request, pb.DeleteStationResponse, effect)
 
     async def BatchUpsertChargers(
         self, request: pb.BatchUpsertChargersRequest, context: grpc.aio.ServicerContext
     ) -> pb.BatchUpsertChargersResponse:
-        principal = caller()
-        tenant = convert.tenant_of(principal)
+        tenant = convert.tenant_of(caller())
         items = [convert.charger_from(c) for c in request.chargers]
         timeout = self.deps.settings.heartbeat_timeout()
-        now = clock.now()
 
-        def effect(conn: Connection) -> pb.BatchUpsertChargersResponse:
-            response = pb.BatchUpsertChargersResponse(
-                upserted_count=registry.upsert_chargers(conn, tenant, items, now)
-            )
-            ids = [c.charger_id for c in items]
-            convert.chargers_to(
-                registry.upserted_chargers(conn, tenant, ids, now, timeout), response.chargers
-            )
+        def effect(uow: UnitOfWork) -> pb.BatchUpsertChargersResponse:
+            stored = use_cases.upsert_chargers(uow, tenant, items, timeout)
+            response = pb.BatchUpsertChargersResponse(upserted_count=len(stored))
+            convert.chargers_to(stored, response.chargers)
             return response
 
-        key = IdempotencyKey(principal.uri, SERVICE + "BatchUpsertChargers", request.request_id)
-        return await idempotency.write_once(
-            self.deps.db, key, request, pb.BatchUpsertChargersResponse, effect
-        )
+        return await write_once(self.deps.db, request, pb.BatchUpsertChargersResponse, effect)
 
     async def GetCharger(
         self, request: pb.GetChargerRequest, context: grpc.aio.ServicerContext
@@ -146,39 +129,29 @@ class AggregatorRegistry:
     async def DeleteCharger(
         self, request: pb.DeleteChargerRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteChargerResponse:
-        principal = caller()
-        tenant = convert.tenant_of(principal)
+        tenant = convert.tenant_of(caller())
         station_id, charger_id = convert.parse_charger_name(request.name, tenant)
         timeout = self.deps.settings.heartbeat_timeout()
-        now = clock.now()
 
-        def effect(conn: Connection) -> pb.DeleteChargerResponse:
-            record = registry.delete_charger(conn, tenant, station_id, charger_id, now, timeout)
-            return pb.DeleteChargerResponse(charger=convert.charger_to(record))
+        def effect(uow: UnitOfWork) -> pb.DeleteChargerResponse:
+            charger = use_cases.delete_charger(uow, tenant, station_id, charger_id, timeout)
+            return pb.DeleteChargerResponse(charger=convert.charger_to(charger))
 
-        key = IdempotencyKey(principal.uri, SERVICE + "DeleteCharger", request.request_id)
-        return await idempotency.write_once(self.deps.db, key, request, pb.DeleteChargerResponse, effect)
+        return await write_once(self.deps.db, request, pb.DeleteChargerResponse, effect)
 
     async def BatchUpsertSessions(
         self, request: pb.BatchUpsertSessionsRequest, context: grpc.aio.ServicerContext
     ) -> pb.BatchUpsertSessionsResponse:
-        principal = caller()
-        tenant = convert.tenant_of(principal)
+        tenant = convert.tenant_of(caller())
         items = [convert.session_from(s) for s in request.sessions]
-        now = clock.now()
 
-        def effect(conn: Connection) -> pb.BatchUpsertSessionsResponse:
-            response = pb.BatchUpsertSessionsResponse(
-                upserted_count=registry.upsert_sessions(conn, tenant, items, now)
-            )
-            ids = [s.session_id for s in items]
-            convert.sessions_to(registry.sessions_by_id(conn, tenant, ids), response.sessions)
+        def effect(uow: UnitOfWork) -> pb.BatchUpsertSessionsResponse:
+            stored = use_cases.upsert_sessions(uow, tenant, items)
+            response = pb.BatchUpsertSessionsResponse(upserted_count=len(stored))
+            convert.sessions_to(stored, response.sessions)
             return response
 
-        key = IdempotencyKey(principal.uri, SERVICE + "BatchUpsertSessions", request.request_id)
-        return await idempotency.write_once(
-            self.deps.db, key, request, pb.BatchUpsertSessionsResponse, effect
-        )
+        return await write_once(self.deps.db, request, pb.BatchUpsertSessionsResponse, effect)
 
     async def ListSessions(
         self, request: pb.ListSessionsRequest, context: grpc.aio.ServicerContext
@@ -216,12 +189,12 @@ class AggregatorRegistry:
         )
         now = clock.now()
 
-        def effect(conn: Connection) -> pb.DeclareCapacityResponse:
+        def effect(uow: UnitOfWork) -> pb.DeclareCapacityResponse:
+            conn = uow.conn
             capacity.declare(conn, tenant, declaration, now)
             return pb.DeclareCapacityResponse(declaration=message)
 
-        key = IdempotencyKey(principal.uri, SERVICE + "DeclareCapacity", request.request_id)
-        return await idempotency.write_once(self.deps.db, key, request, pb.DeclareCapacityResponse, effect)
+        return await write_once(self.deps.db, request, pb.DeclareCapacityResponse, effect)
 
     async def GetAdjustableCapacity(
         self, request: pb.GetAdjustableCapacityRequest, context: grpc.aio.ServicerContext

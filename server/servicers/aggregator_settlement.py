@@ -9,18 +9,13 @@ to the grid, whose confirmation then settles it as issued.
 from __future__ import annotations
 
 import grpc
-from sqlalchemy.engine import Connection
 from vgi.aggregator.v1 import aggregator_service_pb2 as pb
 
 from application import settlement
 from application.uow import UnitOfWork
-from infra.observability.tracing import link_from_current
-from server.servicers import Deps, caller
-from server.servicers.aggregator_market import SERVICE, tenant
-from server.servicers.dispatch_market import now
-from store import idempotency
+from server.servicers import Deps, write_once
+from server.servicers.aggregator_market import tenant
 from store import settlement as store
-from store.idempotency import IdempotencyKey
 from wire.settlement import evaluation_message, statement_key, statement_message
 
 
@@ -65,11 +60,11 @@ class AggregatorSettlement:
         after the caller disputed it (the grid resolves a dispute).
         """
         event_id, statement_id = statement_key(request.name)
-        own, at, principal, carrier = tenant(), now(), caller(), link_from_current()
+        own = tenant()
 
-        def effect(conn: Connection) -> pb.ConfirmStatementResponse:
+        def effect(uow: UnitOfWork) -> pb.ConfirmStatementResponse:
             record = settlement.confirm_statement(
-                UnitOfWork(conn, at, principal, carrier),
+                uow,
                 event_id,
                 statement_id,
                 settlement.Party.AGGREGATOR,
@@ -77,21 +72,17 @@ class AggregatorSettlement:
             )
             return pb.ConfirmStatementResponse(statement=statement_message(record))
 
-        key = IdempotencyKey(principal.uri, SERVICE + "ConfirmStatement", request.request_id)
-        return await idempotency.write_once(self.deps.db, key, request, pb.ConfirmStatementResponse, effect)
+        return await write_once(self.deps.db, request, pb.ConfirmStatementResponse, effect)
 
     async def DisputeStatement(
         self, request: pb.DisputeStatementRequest, context: grpc.aio.ServicerContext
     ) -> pb.DisputeStatementResponse:
         """DRAFT → DISPUTED with the reason. FAILED_PRECONDITION STATEMENT_CONFIRMED or STATEMENT_DISPUTED."""
         event_id, statement_id = statement_key(request.name)
-        own, at, principal = tenant(), now(), caller()
+        own = tenant()
 
-        def effect(conn: Connection) -> pb.DisputeStatementResponse:
-            record = settlement.dispute_statement(
-                UnitOfWork(conn, at, principal), event_id, statement_id, own, request.reason
-            )
+        def effect(uow: UnitOfWork) -> pb.DisputeStatementResponse:
+            record = settlement.dispute_statement(uow, event_id, statement_id, own, request.reason)
             return pb.DisputeStatementResponse(statement=statement_message(record))
 
-        key = IdempotencyKey(principal.uri, SERVICE + "DisputeStatement", request.request_id)
-        return await idempotency.write_once(self.deps.db, key, request, pb.DisputeStatementResponse, effect)
+        return await write_once(self.deps.db, request, pb.DisputeStatementResponse, effect)

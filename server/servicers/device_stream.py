@@ -25,12 +25,13 @@ import grpc
 from sqlalchemy.engine import Connection
 from vgi.device.v1 import device_service_pb2 as pb
 
+from application import devices
 from domain.errors import FieldViolation, InvalidArgument, PermissionDenied
 from domain.principal import Principal
 from infra.observability.metrics import METRICS
 from server import clock
 from server.delivery import deliver
-from server.servicers import Deps, caller, device_access
+from server.servicers import Deps, caller
 from store import outbox, telemetry
 from store.outbox import Channel, OutboxItem
 from wire import outbox as wire_outbox
@@ -55,7 +56,7 @@ class DeviceStream:
         requests = aiter(request_iterator)
         hello = await _hello(requests)
         _own_charger(principal, hello)
-        charger_id = await self.deps.db.read(lambda conn: device_access.check_owned(conn, principal))
+        charger_id = await self.deps.db.read(lambda conn: devices.check_owned(conn, principal))
         writing = asyncio.Lock()
 
         async def send(response: pb.ConnectResponse) -> None:

@@ -1,26 +1,24 @@
 """DeviceService telemetry group: the offline batch upload (UploadMeterValues).
 
-The live Connect stream (server/servicers/device_stream.py) stores its
-MeterValues through the same store.telemetry functions.
+The upload is the ``application.telemetry`` use case; the live Connect stream
+(server/servicers/device_stream.py) stores its MeterValues through the same
+store.telemetry functions.
 """
 
 from __future__ import annotations
 
 import grpc
-from sqlalchemy.engine import Connection
 from vgi.device.v1 import device_service_pb2 as pb
 
+from application.telemetry import upload_meter_values
+from application.uow import UnitOfWork
 from domain.errors import InvalidArgument, PermissionDenied
 from domain.telemetry import batch_id_reused
 from infra.observability.metrics import METRICS
-from server import clock
-from server.servicers import Deps, caller, device_access
-from store import idempotency, telemetry
+from server.servicers import Deps, caller, write_once
+from store import idempotency
 from store.db import after_commit
-from store.idempotency import IdempotencyKey
 from wire import resources as convert
-
-SERVICE = "/vgi.device.v1.DeviceService/"
 
 
 class DeviceTelemetry:
@@ -33,39 +31,26 @@ class DeviceTelemetry:
     ) -> pb.UploadMeterValuesResponse:
         """request_id is the batch id: a re-sent batch answers as the first time and stores nothing more;
         the id reused for other content is ALREADY_EXISTS ``BATCH_ID_REUSED``, as on the other paths."""
-        principal = caller()
-        charger_id = principal.charger_id
-        if charger_id is None:
+        if caller().charger_id is None:
             raise PermissionDenied("only devices upload meter values here", reason="NOT_A_DEVICE")
         readings = convert.readings(request.values)
         skew = self.deps.settings.max_skew()
-        now = clock.now()
 
-        def effect(conn: Connection) -> pb.UploadMeterValuesResponse:
-            device_access.check_owned(conn, principal)
-            result = telemetry.ingest_meter_values(
-                conn,
-                charger_id,
-                readings,
-                request.request_id,
-                now,
-                max_skew=skew,
-                content_digest=convert.batch_digest(request),
+        def effect(uow: UnitOfWork) -> pb.UploadMeterValuesResponse:
+            result = upload_meter_values(
+                uow, readings, request.request_id, max_skew=skew, content_digest=convert.batch_digest(request)
             )
             if not result.replayed:
                 # Counted on commit, not on return: a retry answered from the idempotency record stores nothing.
-                after_commit(conn, lambda: METRICS.telemetry_points("device", result.stored_points))
+                after_commit(uow.conn, lambda: METRICS.telemetry_points("device", result.stored_points))
             return pb.UploadMeterValuesResponse(
                 stored_points=result.stored_points,
                 duplicate_points=result.duplicate_points,
                 corrected_points=result.corrected_points,
             )
 
-        key = IdempotencyKey(principal.uri, SERVICE + "UploadMeterValues", request.request_id)
         try:
-            return await idempotency.write_once(
-                self.deps.db, key, request, pb.UploadMeterValuesResponse, effect
-            )
+            return await write_once(self.deps.db, request, pb.UploadMeterValuesResponse, effect)
         except InvalidArgument as error:
             if error.reason != idempotency.REQUEST_ID_REUSED:
                 raise

@@ -2,7 +2,7 @@
 
 Thin: each RPC translates the request (``wire.resources``), runs one
 transaction (the mutating ones idempotent by request_id, AIP-155; publishing
-a price curve is the ``application.prices`` use case) and translates the answer.
+a price curve is the ``application.prices`` use case, the grid topology's writes ``application.registry``) and translates the answer.
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ import grpc
 from sqlalchemy.engine import Connection
 from vgi.dispatch.v1 import dispatch_service_pb2 as pb
 
+from application import registry as use_cases
 from application.prices import publish_price_curve
 from application.uow import UnitOfWork
-from infra.observability.tracing import link_from_current
 from server import clock
-from server.servicers import Deps, caller
-from store import capacity, idempotency, prices, registry, statistics
-from store.idempotency import IdempotencyKey
+from server.servicers import Deps, write_once
+from store import capacity, prices, registry, statistics
 from wire import resources as convert
 
 SERVICE = "/vgi.dispatch.v1.DispatchService/"
@@ -36,17 +35,14 @@ class DispatchRegistry:
         self, request: pb.UpsertGridNodesRequest, context: grpc.aio.ServicerContext
     ) -> pb.UpsertGridNodesResponse:
         nodes = [convert.grid_node_from(n) for n in request.nodes]
-        now = clock.now()
 
-        def effect(conn: Connection) -> pb.UpsertGridNodesResponse:
-            count = registry.upsert_grid_nodes(conn, nodes, now)
-            stored = registry.grid_nodes_by_id(conn, [n.node_id for n in nodes])
+        def effect(uow: UnitOfWork) -> pb.UpsertGridNodesResponse:
+            stored = use_cases.upsert_grid_nodes(uow, nodes)
             return pb.UpsertGridNodesResponse(
-                upserted_count=count, nodes=[convert.grid_node_to(n) for n in stored]
+                upserted_count=len(stored), nodes=[convert.grid_node_to(n) for n in stored]
             )
 
-        key = IdempotencyKey(caller().uri, SERVICE + "UpsertGridNodes", request.request_id)
-        return await idempotency.write_once(self.deps.db, key, request, pb.UpsertGridNodesResponse, effect)
+        return await write_once(self.deps.db, request, pb.UpsertGridNodesResponse, effect)
 
     async def GetGridNode(
         self, request: pb.GetGridNodeRequest, context: grpc.aio.ServicerContext
@@ -75,27 +71,25 @@ class DispatchRegistry:
     async def DeleteGridNode(
         self, request: pb.DeleteGridNodeRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteGridNodeResponse:
-        now = clock.now()
+        node_id = convert.node_id(request.name)
 
-        def effect(conn: Connection) -> pb.DeleteGridNodeResponse:
-            node = registry.delete_grid_node(conn, convert.node_id(request.name), now)
-            return pb.DeleteGridNodeResponse(grid_node=convert.grid_node_to(node))
+        def effect(uow: UnitOfWork) -> pb.DeleteGridNodeResponse:
+            return pb.DeleteGridNodeResponse(
+                grid_node=convert.grid_node_to(use_cases.delete_grid_node(uow, node_id))
+            )
 
-        key = IdempotencyKey(caller().uri, SERVICE + "DeleteGridNode", request.request_id)
-        return await idempotency.write_once(self.deps.db, key, request, pb.DeleteGridNodeResponse, effect)
+        return await write_once(self.deps.db, request, pb.DeleteGridNodeResponse, effect)
 
     async def PublishPriceCurve(
         self, request: pb.PublishPriceCurveRequest, context: grpc.aio.ServicerContext
     ) -> pb.PublishPriceCurveResponse:
         curve = convert.price_curve_from(request.price_curve)
-        now, principal, carrier = clock.now(), caller(), link_from_current()
 
-        def effect(conn: Connection) -> pb.PublishPriceCurveResponse:
-            published = publish_price_curve(UnitOfWork(conn, now, principal, carrier), curve)
+        def effect(uow: UnitOfWork) -> pb.PublishPriceCurveResponse:
+            published = publish_price_curve(uow, curve)
             return pb.PublishPriceCurveResponse(price_curve=convert.price_curve_message(published))
 
-        key = IdempotencyKey(principal.uri, SERVICE + "PublishPriceCurve", request.request_id)
-        return await idempotency.write_once(self.deps.db, key, request, pb.PublishPriceCurveResponse, effect)
+        return await write_once(self.deps.db, request, pb.PublishPriceCurveResponse, effect)
 
     async def ListPriceCurves(
         self, request: pb.ListPriceCurvesRequest, context: grpc.aio.ServicerContext

@@ -10,7 +10,6 @@ a dispute) is documented in ``application.settlement``.
 from __future__ import annotations
 
 import grpc
-from sqlalchemy.engine import Connection
 from vgi.dispatch.v1 import dispatch_service_pb2 as pb
 
 from application import settlement
@@ -18,15 +17,9 @@ from application.uow import UnitOfWork
 from domain.errors import PermissionDenied
 from domain.events import Actor
 from domain.principal import Role
-from infra.observability.tracing import link_from_current
-from server.servicers import Deps, caller
-from server.servicers.dispatch_market import now
-from store import idempotency
+from server.servicers import Deps, caller, write_once
 from store import settlement as store
-from store.idempotency import IdempotencyKey
 from wire.settlement import evaluation_message, grid_statement_message, statement_key, statement_message
-
-SERVICE = "/vgi.dispatch.v1.DispatchService/"
 
 
 def _actor() -> Actor:
@@ -53,17 +46,16 @@ class DispatchSettlement:
         actual power for an instructed slot), PRICE_MISSING.
         """
         event_id = request.event.removeprefix("events/")
-        at, actor, principal, carrier = now(), _actor(), caller(), link_from_current()
+        actor = _actor()
 
-        def effect(conn: Connection) -> pb.EvaluateEventResponse:
-            done = settlement.evaluate_event(UnitOfWork(conn, at, principal, carrier), event_id, actor)
+        def effect(uow: UnitOfWork) -> pb.EvaluateEventResponse:
+            done = settlement.evaluate_event(uow, event_id, actor)
             return pb.EvaluateEventResponse(
                 evaluations=[evaluation_message(e) for e in done.evaluations],
                 statements=[statement_message(s) for s in done.statements],
             )
 
-        key = IdempotencyKey(principal.uri, SERVICE + "EvaluateEvent", request.request_id)
-        return await idempotency.write_once(self.deps.db, key, request, pb.EvaluateEventResponse, effect)
+        return await write_once(self.deps.db, request, pb.EvaluateEventResponse, effect)
 
     async def ListEvaluations(
         self, request: pb.ListEvaluationsRequest, context: grpc.aio.ServicerContext
@@ -105,30 +97,20 @@ class DispatchSettlement:
         """The grid's confirmation: CONFIRMED once the aggregator has confirmed too; a DISPUTED statement is
         confirmed as issued. FAILED_PRECONDITION STATEMENT_CONFIRMED once confirmed."""
         event_id, statement_id = statement_key(request.name)
-        at, principal, carrier = now(), caller(), link_from_current()
 
-        def effect(conn: Connection) -> pb.ConfirmStatementResponse:
-            record = settlement.confirm_statement(
-                UnitOfWork(conn, at, principal, carrier), event_id, statement_id, settlement.Party.GRID
-            )
+        def effect(uow: UnitOfWork) -> pb.ConfirmStatementResponse:
+            record = settlement.confirm_statement(uow, event_id, statement_id, settlement.Party.GRID)
             return pb.ConfirmStatementResponse(statement=statement_message(record))
 
-        key = IdempotencyKey(principal.uri, SERVICE + "ConfirmStatement", request.request_id)
-        return await idempotency.write_once(self.deps.db, key, request, pb.ConfirmStatementResponse, effect)
+        return await write_once(self.deps.db, request, pb.ConfirmStatementResponse, effect)
 
     async def CreateAdjustmentStatement(
         self, request: pb.CreateAdjustmentStatementRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateAdjustmentStatementResponse:
         event_id, statement_id = statement_key(request.statement)
-        at, principal, carrier = now(), caller(), link_from_current()
 
-        def effect(conn: Connection) -> pb.CreateAdjustmentStatementResponse:
-            record = settlement.create_adjustment(
-                UnitOfWork(conn, at, principal, carrier), event_id, statement_id
-            )
+        def effect(uow: UnitOfWork) -> pb.CreateAdjustmentStatementResponse:
+            record = settlement.create_adjustment(uow, event_id, statement_id)
             return pb.CreateAdjustmentStatementResponse(statement=statement_message(record))
 
-        key = IdempotencyKey(principal.uri, SERVICE + "CreateAdjustmentStatement", request.request_id)
-        return await idempotency.write_once(
-            self.deps.db, key, request, pb.CreateAdjustmentStatementResponse, effect
-        )
+        return await write_once(self.deps.db, request, pb.CreateAdjustmentStatementResponse, effect)

@@ -9,6 +9,7 @@ import grpc
 from sqlalchemy.engine import Connection
 from vgi.operator.v1 import operator_service_pb2 as pb
 
+from application import devices
 from application.uow import UnitOfWork
 from domain.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from infra.security.audit_chain import AuditRecord
@@ -18,7 +19,7 @@ from infra.security.server_secret import SealedText
 from infra.security.signatures import valid_public_key
 from server.config import Settings
 from server.security import credentials
-from server.servicers import Deps, caller, device_access, write_once
+from server.servicers import Deps, caller, write_once
 from server.servicers.instruction_signatures import ALGORITHMS
 from store import audit, idempotency, signing_keys
 from store.idempotency import IdempotencyKey
@@ -106,7 +107,7 @@ class OperatorSecurity:
         def effect(conn: Connection) -> pb.IssueCredentialsResponse:
             if principal.charger_id is not None:
                 # A device credential binds a charger to an aggregator: only to the one that owns it.
-                device_access.check_owned(conn, principal)
+                devices.check_owned(conn, principal)
             if kind == pb.CREDENTIAL_KIND_CERTIFICATE:
                 issued = credentials.issue_certificate(pki_dir, principal, ttl, now=now)
             else:

@@ -28,11 +28,12 @@ from typing import TypeVar
 from sqlalchemy.engine import Connection
 from vgi.common.v1 import market_pb2, notifications_pb2
 
+from application import registry as use_cases
 from application.uow import UnitOfWork
 from domain.calendar import SHANGHAI
 from domain.events import EventType, Publication, TargetCurve
 from domain.principal import Principal, Role
-from store import aggregators, capacity, migrate, outbox, registry
+from store import aggregators, capacity, migrate, outbox
 from store.db import Database, is_sqlite, sqlite_path
 from store.registry import Charger, GridNode, Session, Station
 from wire import notices as wire_notices
@@ -82,14 +83,13 @@ async def run(
 
 
 def seed(conn: Connection) -> None:
-    registry.upsert_grid_nodes(
-        conn,
+    use_cases.upsert_grid_nodes(
+        UnitOfWork(conn, NOW),
         [
             GridNode("fd-1", "FEEDER", None, "Feeder 1", 0, 0),
             GridNode("ta-1", "TRANSFORMER_AREA", "fd-1", "Area 1", 0, 0),
             GridNode("ta-2", "TRANSFORMER_AREA", None, "Area 2", 0, 0),
         ],
-        NOW,
     )
     nodes = {"agg-a": "ta-1", "agg-b": "ta-1", "agg-c": "fd-1", "agg-d": "ta-2"}
     for aggregator_id, node in nodes.items():
@@ -101,7 +101,9 @@ def seed(conn: Connection) -> None:
             contact_email="",
             now=NOW,
         )
-        registry.upsert_stations(conn, aggregator_id, [Station(f"st-{aggregator_id}", "", node, 0, 0)], NOW)
+        use_cases.upsert_stations(
+            UnitOfWork(conn, NOW), aggregator_id, [Station(f"st-{aggregator_id}", "", node, 0, 0)]
+        )
         capacity.declare(
             conn, aggregator_id, capacity.Declaration(TOMORROW, (200_000,) * 96, (0,) * 96, "", ""), NOW
         )
@@ -111,14 +113,13 @@ def seed_managed_sessions(conn: Connection, sessions: dict[str, list[tuple[str, 
     """Per aggregator (session id, hours to departure): an EV (60 kWh, SOC 0.5 → 0.9) on a platform-managed
     7 kW charger ``ch-{session}`` at its station, plugged in an hour before NOW, no meter value yet."""
     for aggregator_id, items in sessions.items():
-        registry.upsert_chargers(
-            conn,
+        use_cases.upsert_chargers(
+            UnitOfWork(conn, NOW),
             aggregator_id,
             [Charger(f"ch-{sid}", f"st-{aggregator_id}", "AC", 7_000, 0, False, True) for sid, _ in items],
-            NOW,
         )
-        registry.upsert_sessions(
-            conn,
+        use_cases.upsert_sessions(
+            UnitOfWork(conn, NOW),
             aggregator_id,
             [
                 Session(
@@ -136,7 +137,6 @@ def seed_managed_sessions(conn: Connection, sessions: dict[str, list[tuple[str, 
                 )
                 for sid, hours in items
             ],
-            NOW,
         )
 
 

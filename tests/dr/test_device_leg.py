@@ -56,10 +56,12 @@ from vgi.device.v1 import device_service_pb2 as device_pb
 from vgi.operator.v1 import operator_service_pb2 as operator_pb
 from vgi.operator.v1 import operator_service_pb2_grpc as operator_grpc
 
+from application import registry as use_cases
+from application.uow import UnitOfWork
 from clients.market import GridMarketClient
 from clients.streams import DeviceSession
 from server import clock
-from store import outbox, registry
+from store import outbox
 from store.outbox import Channel
 from store.outbox_tables import OutboxSetpointRow
 from store.registry import Charger, Session
@@ -87,17 +89,16 @@ def _seed(start: datetime, anchor: datetime) -> Callable[[Connection], None]:
     """agg-a's managed chargers at ta-1 (world's st-agg-a), an EV on each but ch-idle; departures from ``anchor``."""
 
     def seed(conn: Connection) -> None:
-        registry.upsert_chargers(
-            conn,
+        use_cases.upsert_chargers(
+            UnitOfWork(conn, start),
             AGGREGATOR,
             [
                 Charger(charger, f"st-{AGGREGATOR}", "AC", 7_000, 0, False, True)
                 for charger in (*CHARGERS, IDLE)
             ],
-            start,
         )
-        registry.upsert_sessions(
-            conn,
+        use_cases.upsert_sessions(
+            UnitOfWork(conn, start),
             AGGREGATOR,
             [
                 Session(
@@ -115,7 +116,6 @@ def _seed(start: datetime, anchor: datetime) -> Callable[[Connection], None]:
                 )
                 for session_id, charger, hours in SESSIONS
             ],
-            start,
         )
 
     return seed

@@ -42,6 +42,8 @@ from vgi.aggregator.v1 import aggregator_service_pb2 as agg_pb
 from vgi.common.v1 import aggregator_pb2, market_pb2, notifications_pb2, telemetry_pb2, types_pb2
 from vgi.dispatch.v1 import dispatch_service_pb2 as dispatch_pb
 
+from application import registry as use_cases
+from application.uow import UnitOfWork
 from clients.errors import NotFoundError
 from clients.market import GridMarketClient
 from clients.monitoring import ProgressClient
@@ -49,7 +51,6 @@ from clients.registry import AggregatorRegistryClient
 from clients.streams import NotificationSubscriber
 from domain.monitoring import minute_floor
 from server.monitor import Monitor
-from store import registry
 from store.db import Database
 from store.registry import Charger, GridNode, Session, Station
 from wire import notices as wire_notices
@@ -75,18 +76,21 @@ async def seed(platform: Any, now: datetime) -> None:
         )
 
     def write(conn: Connection) -> None:
-        registry.upsert_grid_nodes(conn, [GridNode(NODE, "TRANSFORMER_AREA", None, "Area 1", 0, 0)], now)
+        use_cases.upsert_grid_nodes(
+            UnitOfWork(conn, now), [GridNode(NODE, "TRANSFORMER_AREA", None, "Area 1", 0, 0)]
+        )
         for aggregator_id in CHARGERS:
             station = f"st-{aggregator_id}"
-            registry.upsert_stations(conn, aggregator_id, [Station(station, "", NODE, 0, 0)], now)
-            registry.upsert_chargers(
-                conn,
+            use_cases.upsert_stations(
+                UnitOfWork(conn, now), aggregator_id, [Station(station, "", NODE, 0, 0)]
+            )
+            use_cases.upsert_chargers(
+                UnitOfWork(conn, now),
                 aggregator_id,
                 [Charger(c, station, "AC", 7_000, 0, False, False) for c in charger_ids(aggregator_id)],
-                now,
             )
-            registry.upsert_sessions(
-                conn,
+            use_cases.upsert_sessions(
+                UnitOfWork(conn, now),
                 aggregator_id,
                 [
                     Session(
@@ -104,7 +108,6 @@ async def seed(platform: Any, now: datetime) -> None:
                     )
                     for c in charger_ids(aggregator_id)
                 ],
-                now,
             )
 
     await platform.db.write(write)

@@ -15,8 +15,10 @@ from google.type import money_pb2
 from sqlalchemy.engine import Connection
 from vgi.common.v1 import aggregator_pb2, market_pb2, notifications_pb2, types_pb2
 
+from application import registry as use_cases
+from application.uow import UnitOfWork
 from domain.calendar import SHANGHAI
-from store import capacity, outbox, registry
+from store import capacity, outbox
 from store.registry import Charger, GridNode, Session, Station
 from wire import outbox as wire_outbox
 
@@ -61,10 +63,12 @@ async def build(platform: Any, *, managed_sessions: dict[str, list[tuple[str, fl
     tomorrow = day_start(tomorrow_at(12))
 
     def seed(conn: Connection) -> None:
-        registry.upsert_grid_nodes(conn, [GridNode(NODE, "TRANSFORMER_AREA", None, "Area 1", 0, 0)], now)
+        use_cases.upsert_grid_nodes(
+            UnitOfWork(conn, now), [GridNode(NODE, "TRANSFORMER_AREA", None, "Area 1", 0, 0)]
+        )
         for aggregator_id in AGGREGATORS:
-            registry.upsert_stations(
-                conn, aggregator_id, [Station(f"st-{aggregator_id}", "", NODE, 0, 0)], now
+            use_cases.upsert_stations(
+                UnitOfWork(conn, now), aggregator_id, [Station(f"st-{aggregator_id}", "", NODE, 0, 0)]
             )
             capacity.declare(
                 conn,
@@ -73,17 +77,16 @@ async def build(platform: Any, *, managed_sessions: dict[str, list[tuple[str, fl
                 now,
             )
         for aggregator_id, sessions in (managed_sessions or {}).items():
-            registry.upsert_chargers(
-                conn,
+            use_cases.upsert_chargers(
+                UnitOfWork(conn, now),
                 aggregator_id,
                 [
                     Charger(f"ch-{sid}", f"st-{aggregator_id}", "AC", 7_000, 0, False, True)
                     for sid, _ in sessions
                 ],
-                now,
             )
-            registry.upsert_sessions(
-                conn,
+            use_cases.upsert_sessions(
+                UnitOfWork(conn, now),
                 aggregator_id,
                 [
                     Session(
@@ -101,7 +104,6 @@ async def build(platform: Any, *, managed_sessions: dict[str, list[tuple[str, fl
                     )
                     for sid, hours in sessions
                 ],
-                now,
             )
 
     await platform.db.write(seed)

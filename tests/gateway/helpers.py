@@ -22,9 +22,11 @@ from sqlalchemy.engine import Connection
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
+from application import registry as use_cases
+from application.uow import UnitOfWork
 from domain.principal import Principal, Role
 from server.ocpp import passwords
-from store import ocpp, registry
+from store import ocpp
 from store.outbox_tables import OutboxSetpointRow
 from store.registry import Charger
 from store.tables import table_of
@@ -44,11 +46,10 @@ async def register(
     hashed = passwords.hash_password(PASSWORD)
 
     def seed(conn: Connection) -> None:
-        registry.upsert_chargers(
-            conn,
+        use_cases.upsert_chargers(
+            UnitOfWork(conn, now),
             aggregator_id,
             [Charger(charger_id, f"st-{aggregator_id}", "AC", 7_000, 0, False, managed)],
-            now,
         )
         ocpp.set_password_hash(conn, charger_id, hashed, now)
 

@@ -25,9 +25,11 @@ from vgi.common.v1 import aggregator_pb2
 from vgi.operator.v1 import operator_service_pb2 as operator_pb
 from vgi.operator.v1 import operator_service_pb2_grpc as operator_grpc
 
+from application import registry as use_cases
+from application.uow import UnitOfWork
 from clients.streams import DeviceSession
 from infra.observability.grpc_client import client_interceptors
-from store import aggregators, registry
+from store import aggregators
 from store.db import Database
 from store.registry import Charger, GridNode, Station
 from wire import notices as wire_notices
@@ -58,10 +60,12 @@ async def _register_charger_1(database_url: str) -> None:
             contact_email="",
             now=now,
         )
-        registry.upsert_grid_nodes(conn, [GridNode("ta1", "TRANSFORMER_AREA", None, "Area 1", 0, 0)], now)
-        registry.upsert_stations(conn, "agg-1", [Station("st-1", "", "ta1", 0, 0)], now)
-        registry.upsert_chargers(
-            conn, "agg-1", [Charger("charger-1", "st-1", "AC", 7_000, 0, False, True)], now
+        use_cases.upsert_grid_nodes(
+            UnitOfWork(conn, now), [GridNode("ta1", "TRANSFORMER_AREA", None, "Area 1", 0, 0)]
+        )
+        use_cases.upsert_stations(UnitOfWork(conn, now), "agg-1", [Station("st-1", "", "ta1", 0, 0)])
+        use_cases.upsert_chargers(
+            UnitOfWork(conn, now), "agg-1", [Charger("charger-1", "st-1", "AC", 7_000, 0, False, True)]
         )
 
     db = Database(database_url, threads=1, publisher=wire_notices.publish)

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from vgi.common.v1 import resources_pb2
 
+from application import registry as use_cases
+from application.uow import UnitOfWork
 from domain.errors import AlreadyExists
-from store import registry, telemetry
+from store import telemetry
 
 from .world import aggregator_client, charger, node, now, onboard, session, station, topology, ts
 
@@ -179,7 +181,9 @@ async def test_an_id_another_tenant_took_during_the_write_is_not_answered_as_ups
 
     with pytest.raises(AlreadyExists) as taken:
         await platform.db.write(
-            lambda conn: registry.upserted_chargers(conn, "agg-1", ["shared"], seen, timedelta(minutes=2))
+            lambda conn: use_cases.upserted_chargers(
+                UnitOfWork(conn, seen), "agg-1", ["shared"], timedelta(minutes=2)
+            )
         )
 
     assert (taken.value.reason, taken.value.metadata) == (

@@ -33,6 +33,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Connection
 
+from application import registry as use_cases
+from application.uow import UnitOfWork
 from domain.telemetry import to_ppb
 from store import aggregators, migrate, registry, telemetry
 from store.db import Database
@@ -84,14 +86,13 @@ def _world(db: Database, aggregator_id: str, stations: dict[str, str], chargers:
             contact_email="",
             now=now,
         )
-        registry.upsert_stations(
-            conn, aggregator_id, [Station(s, "", node, 0, 0) for s, node in stations.items()], now
+        use_cases.upsert_stations(
+            UnitOfWork(conn, now), aggregator_id, [Station(s, "", node, 0, 0) for s, node in stations.items()]
         )
-        registry.upsert_chargers(
-            conn,
+        use_cases.upsert_chargers(
+            UnitOfWork(conn, now),
             aggregator_id,
             [Charger(c, station, "V2G", 60_000, 60_000, True, False) for c, station in chargers.items()],
-            now,
         )
 
     _tx(db, build)
@@ -100,11 +101,10 @@ def _world(db: Database, aggregator_id: str, stations: dict[str, str], chargers:
 def _nodes(db: Database, *node_ids: str, parent: str | None = None) -> None:
     _tx(
         db,
-        lambda conn: registry.upsert_grid_nodes(
-            conn,
+        lambda conn: use_cases.upsert_grid_nodes(
+            UnitOfWork(conn, datetime.now(UTC)),
             ([GridNode(parent, "FEEDER", None, "", 0, 0)] if parent else [])
             + [GridNode(n, "TRANSFORMER_AREA", parent, "", 0, 0) for n in node_ids],
-            datetime.now(UTC),
         ),
     )
 
@@ -409,8 +409,8 @@ def test_property_node_and_station_history_is_unchanged_by_deleting_or_moving_st
         else:
             _tx(
                 store,
-                lambda c, s=station_id, n=nodes[node], t=now: registry.upsert_stations(
-                    c, aggregator_id, [Station(s, "", n, 0, 0)], t
+                lambda c, s=station_id, n=nodes[node], t=now: use_cases.upsert_stations(
+                    UnitOfWork(c, t), aggregator_id, [Station(s, "", n, 0, 0)]
                 ),
             )
 
@@ -421,17 +421,16 @@ def _move_if_live(
     conn: Connection, aggregator_id: str, charger: fieldgen.FieldCharger, station_id: str, now: datetime
 ) -> None:
     if _live(conn, aggregator_id, station_id):
-        registry.upsert_chargers(
-            conn,
+        use_cases.upsert_chargers(
+            UnitOfWork(conn, now),
             aggregator_id,
             [Charger(charger.charger_id, station_id, "V2G", 60_000, 60_000, True, False)],
-            now,
         )
 
 
 def _delete_if_live(conn: Connection, aggregator_id: str, station_id: str, now: datetime) -> None:
     if _live(conn, aggregator_id, station_id):
-        registry.delete_station(conn, aggregator_id, station_id, now)
+        use_cases.delete_station(UnitOfWork(conn, now), aggregator_id, station_id)
 
 
 def _live(conn: Connection, aggregator_id: str, station_id: str) -> bool:

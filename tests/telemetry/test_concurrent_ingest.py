@@ -21,8 +21,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from application import registry as use_cases
+from application.uow import UnitOfWork
 from domain.telemetry import Reading
-from store import aggregators, migrate, registry, telemetry
+from store import aggregators, migrate, telemetry
 from store.db import Database
 from store.registry import Charger, GridNode, Station
 from store.telemetry import corrections_table, meter_values
@@ -44,7 +46,9 @@ def store(database_url: str) -> Iterator[Database]:
     migrate.upgrade(database_url)
     now = datetime.now(UTC)
     with db.engine.begin() as conn:
-        registry.upsert_grid_nodes(conn, [GridNode("ta1", "TRANSFORMER_AREA", None, "", 0, 0)], now)
+        use_cases.upsert_grid_nodes(
+            UnitOfWork(conn, now), [GridNode("ta1", "TRANSFORMER_AREA", None, "", 0, 0)]
+        )
         aggregators.create(
             conn,
             aggregator_id="agg-1",
@@ -53,8 +57,10 @@ def store(database_url: str) -> Iterator[Database]:
             contact_email="",
             now=now,
         )
-        registry.upsert_stations(conn, "agg-1", [Station("st-1", "", "ta1", 0, 0)], now)
-        registry.upsert_chargers(conn, "agg-1", [Charger("c0", "st-1", "AC", 22_000, 0, False, False)], now)
+        use_cases.upsert_stations(UnitOfWork(conn, now), "agg-1", [Station("st-1", "", "ta1", 0, 0)])
+        use_cases.upsert_chargers(
+            UnitOfWork(conn, now), "agg-1", [Charger("c0", "st-1", "AC", 22_000, 0, False, False)]
+        )
     try:
         yield db
     finally:

@@ -5,7 +5,7 @@ come from whoever issued the certificate, so before any device write the
 registry is asked who owns the charger now: no live charger is NOT_FOUND
 (CHARGER_NOT_FOUND), one owned by another aggregator PERMISSION_DENIED
 (CHARGER_NOT_OWNED). The store's ingest functions stay as they are; this is
-the edge in front of them.
+the check in front of them (``application.telemetry``, the device stream, credentials).
 """
 
 from __future__ import annotations

@@ -1,0 +1,124 @@
+"""Bulk SQL for the store's batch paths: the dialect's INSERT … ON CONFLICT, executemany on the driver,
+chunked IN lists, and UTC times as the driver takes and returns them.
+
+The charger, telemetry and capacity batches (up to 10,000 rows) skip
+SQLAlchemy's per-row parameter and result processing where it costs more than
+the query: ``execute_many`` / ``rows_in`` / ``select_in`` run a fixed
+statement (``?`` placeholders, rewritten for the driver's paramstyle) with
+driver-ready values (``time_param``, ``time_result``). Large IN lists are
+split in ``chunks`` so SQLite stays under its bound-parameter limit.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from store.tables import UTCDateTime
+
+T = TypeVar("T")
+
+# Large IN lists are split so SQLite stays under its bound-parameter limit.
+_CHUNK = 5000
+
+
+def dialect_insert(conn: Connection, table: sa.Table) -> Any:
+    """The dialect's INSERT, which has ``on_conflict_do_update``."""
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def _mark(conn: Connection) -> str:
+    return "%s" if conn.dialect.paramstyle in ("format", "pyformat") else "?"
+
+
+@functools.cache
+def _driver_sql(sql: str, mark: str) -> str:
+    return sql.replace("?", mark)
+
+
+def execute_many(conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> int:
+    """Run ``sql`` (``?`` placeholders, no other ``?`` or ``%``) once per row tuple, straight on the driver;
+    the rows it changed, summed (both drivers sum ``rowcount`` over an executemany).
+
+    The bulk paths skip SQLAlchemy's per-row parameter processing: the caller
+    passes driver-ready values (times through ``time_param``).
+    """
+    if not rows:
+        return 0
+    return int(conn.exec_driver_sql(_driver_sql(sql, _mark(conn)), list(rows)).rowcount)
+
+
+def select_in(conn: Connection, sql: str, params: tuple[Any, ...], ids: Sequence[str]) -> set[str]:
+    """The first column of ``sql`` (``?`` placeholders, ending in ``IN``) with ``params``, for every chunk of ``ids``.
+
+    Straight on the driver: SQLAlchemy's expanding IN renders a named
+    parameter per id, which costs more than the query for thousands of ids.
+    """
+    return {row[0] for row in rows_in(conn, sql, params, ids)}
+
+
+def rows_in(conn: Connection, sql: str, params: tuple[Any, ...], ids: Sequence[str]) -> Iterable[Any]:
+    """The driver's rows of ``sql`` (``?`` placeholders, ending in ``IN``) with ``params``, for every chunk of
+    ``ids``: no type processing (times through ``time_result``)."""
+    mark = _mark(conn)
+    prefix = _driver_sql(sql, mark)
+    for chunk in chunks(ids):
+        # fetchall: taking a batch's rows one by one through the result costs a Python call each.
+        yield from conn.exec_driver_sql(
+            f"{prefix} ({', '.join([mark] * len(chunk))})", (*params, *chunk)
+        ).fetchall()
+
+
+def time_result(conn: Connection) -> Callable[[Any], datetime | None]:
+    """A stored UTC time as the driver returns it (SQLite's text, PostgreSQL's datetime) as an aware datetime;
+    each distinct value is converted once (a batch's rows share their update_time)."""
+    process = UTCDateTime().dialect_impl(conn.dialect).result_processor(conn.dialect, None)
+    seen: dict[Any, datetime | None] = {None: None}
+
+    def convert(value: Any) -> datetime | None:
+        try:
+            return seen[value]
+        except KeyError:
+            seen[value] = converted = process(value) if process is not None else value
+            return converted
+
+    return convert
+
+
+def time_param(conn: Connection) -> Callable[[datetime], Any]:
+    """A UTC time as the driver takes it: SQLite's stored text, PostgreSQL's aware datetime."""
+    process = UTCDateTime().dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    if process is None:
+        return lambda value: value
+    return process
+
+
+def upsert(
+    conn: Connection,
+    table: sa.Table,
+    rows: Sequence[Mapping[str, Any]],
+    keys: Sequence[str],
+    update: Sequence[str],
+    where: Any = None,
+) -> None:
+    """INSERT the rows, or on a key conflict overwrite ``update`` columns (where ``where`` holds), in one executemany."""
+    if not rows:
+        return
+    stmt = dialect_insert(conn, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={name: stmt.excluded[name] for name in update},
+        where=where,
+    )
+    conn.execute(stmt, list(rows))
+
+
+def chunks(items: Sequence[T], size: int = _CHUNK) -> Iterable[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

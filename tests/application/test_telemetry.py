@@ -1,0 +1,87 @@
+"""application.telemetry on a real store (SQLite and PostgreSQL), without gRPC: a device's batch of meter values
+is stored once, and only while the device's aggregator owns its charger."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from market_world import NOW, database, run
+
+from application import registry
+from application.telemetry import upload_meter_values
+from application.uow import UnitOfWork
+from domain.errors import NotFound, PermissionDenied
+from domain.principal import Principal, Role
+from domain.telemetry import Reading
+from store import aggregators, telemetry
+from store.db import Database
+from store.registry import Charger, GridNode, Station
+
+CHARGING = 3
+DEVICE = Principal(Role.DEVICE, "c1", "agg-a")
+
+
+def _readings(charger_id: str = "c1") -> list[Reading]:
+    return [
+        Reading(charger_id, NOW - timedelta(minutes=m), 7_000, None, Decimal("0.5"), CHARGING) for m in (2, 1)
+    ]
+
+
+async def _stored(db: Database) -> int:
+    return await db.read(
+        lambda conn: conn.execute(sa.select(sa.func.count()).select_from(telemetry.meter_values)).scalar_one()
+    )
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """Charger c1 of agg-a at its station st-a (node ta-1); agg-b has no charger."""
+    async with database(database_url) as opened:
+
+        def seed(uow: UnitOfWork) -> None:
+            registry.upsert_grid_nodes(uow, [GridNode("ta-1", "TRANSFORMER_AREA", None, "", 0, 0)])
+            for aggregator_id in ("agg-a", "agg-b"):
+                aggregators.create(
+                    uow.conn,
+                    aggregator_id=aggregator_id,
+                    display_name=aggregator_id,
+                    unified_social_credit_code="",
+                    contact_email="",
+                    now=NOW,
+                )
+            registry.upsert_stations(uow, "agg-a", [Station("st-a", "", "ta-1", 0, 0)])
+            registry.upsert_chargers(uow, "agg-a", [Charger("c1", "st-a", "AC", 7_000, 0, False, False)])
+
+        await run(opened, seed)
+        yield opened
+
+
+async def test_a_batch_is_stored_once_and_a_resent_one_answers_as_the_first_time(db: Database) -> None:
+    first = await run(db, lambda uow: upload_meter_values(uow, _readings(), "b-1"), principal=DEVICE)
+    assert (first.stored_points, first.replayed) == (2, False)
+
+    again = await run(db, lambda uow: upload_meter_values(uow, _readings(), "b-1"), principal=DEVICE)
+
+    assert (again.stored_points, again.replayed) == (2, True)
+    assert await _stored(db) == 2
+
+
+async def test_a_device_whose_charger_another_aggregator_owns_or_nobody_has_is_refused(db: Database) -> None:
+    foreign = Principal(Role.DEVICE, "c1", "agg-b")
+    with pytest.raises(PermissionDenied) as not_owned:
+        await run(db, lambda uow: upload_meter_values(uow, _readings(), "b-1"), principal=foreign)
+    assert not_owned.value.reason == "CHARGER_NOT_OWNED"
+
+    unknown = Principal(Role.DEVICE, "c9", "agg-a")
+    with pytest.raises(NotFound) as missing:
+        await run(db, lambda uow: upload_meter_values(uow, _readings("c9"), "b-2"), principal=unknown)
+    assert missing.value.reason == "CHARGER_NOT_FOUND"
+
+    with pytest.raises(PermissionDenied) as not_a_device:
+        await run(db, lambda uow: upload_meter_values(uow, _readings(), "b-3"))  # the grid
+    assert not_a_device.value.reason == "NOT_A_DEVICE"
+    assert await _stored(db) == 0
