@@ -17,15 +17,17 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
 
 from domain import capacity as f3
 from domain.calendar import local_day, slot_index, slot_start
-from domain.capacity_totals import SessionInputs, Totals, capped_subtree, totals_by_group
+from domain.capacity_totals import Totals, capped_subtree, epoch_us, totals_from_rows
 from domain.errors import FieldViolation, InvalidArgument
 from domain.telemetry import PPB, slot_floor
 from store import registry
 from store.registry import chargers, sessions, stations
 from store.registry_tables import CapacityDeclarationRow, CapacitySampleRow
+from store.tables import UTCDateTime
 
 declarations = CapacityDeclarationRow.__table__  # type: ignore[attr-defined]
 samples = CapacitySampleRow.__table__  # type: ignore[attr-defined]
@@ -69,6 +71,63 @@ class Declaration:
     increase_price: str
 
 
+class _EpochMicroseconds(sa.sql.functions.FunctionElement[int]):
+    """A UTC timestamp column as whole microseconds since the epoch, computed by the database
+    (exact on both stores), so a row carries a plain int instead of a datetime to decode."""
+
+    type = sa.BigInteger()
+    inherit_cache = True
+    name = "epoch_us"
+
+
+@compiles(_EpochMicroseconds, "sqlite")
+def _epoch_us_sqlite(element: _EpochMicroseconds, compiler: Any, **kw: Any) -> str:
+    # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff' UTC (store.tables.UTCDateTime): whole seconds by
+    # strftime, the six digits after the point as they are.
+    column = compiler.process(element.clauses, **kw)
+    return f"(CAST(strftime('%s', {column}) AS INTEGER) * 1000000 + CAST(substr({column}, 21, 6) AS INTEGER))"
+
+
+@compiles(_EpochMicroseconds, "postgresql")
+def _epoch_us_postgresql(element: _EpochMicroseconds, compiler: Any, **kw: Any) -> str:
+    # EXTRACT(EPOCH …) is numeric (exact) on PostgreSQL ≥ 14.
+    return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) * 1000000 AS BIGINT)"
+
+
+def _least(a: Any, b: Any) -> Any:
+    return sa.case((a <= b, a), else_=b)
+
+
+def _active_rows(group: Any, *where: Any) -> sa.Select[Any]:
+    """domain.capacity_totals.SessionRow per active session: the per-row work that SQL does well
+    (differences, minima, the bidirectional and meter-freshness decisions, epoch microseconds)
+    done in SQL; ``:fresh_from`` is now − heartbeat timeout."""
+    meter_fresh = sa.and_(
+        # P0 comes only from readings taken after the session's plug-in (SPEC F2/F3): the
+        # charger's latest reading before it belongs to the previous car. now − t ≤ timeout.
+        chargers.c.last_meter_time >= sessions.c.plug_in_time,
+        chargers.c.last_meter_time >= sa.bindparam("fresh_from", type_=UTCDateTime()),
+    )
+    return _active_join(
+        sa.select(
+            group,
+            sessions.c.battery_wh,
+            sessions.c.target_soc_ppb - sessions.c.soc_ppb,
+            sessions.c.soc_ppb - sessions.c.v2g_floor_soc_ppb,
+            _EpochMicroseconds(sessions.c.expected_departure_time),
+            _least(sessions.c.max_charge_w, chargers.c.rated_charge_w),
+            sa.case(
+                (
+                    sa.and_(sessions.c.bidirectional, chargers.c.bidirectional),
+                    _least(sessions.c.max_discharge_w, chargers.c.rated_discharge_w),
+                )
+            ),
+            sa.case((meter_fresh, chargers.c.last_power_w)),
+        ),
+        *where,
+    )
+
+
 _INPUT_COLUMNS = (
     sessions.c.battery_wh,
     sessions.c.soc_ppb,
@@ -93,9 +152,12 @@ _INPUT_COLUMNS = (
 
 
 def _active_inputs(group: Any, *where: Any) -> sa.Select[Any]:
+    return _active_join(sa.select(group, *_INPUT_COLUMNS), *where)
+
+
+def _active_join(select: sa.Select[Any], *where: Any) -> sa.Select[Any]:
     return (
-        sa.select(group, *_INPUT_COLUMNS)
-        .select_from(sessions)
+        select.select_from(sessions)
         .join(chargers, chargers.c.charger_id == sessions.c.charger_id)
         .join(
             stations,
@@ -114,8 +176,9 @@ def _active_inputs(group: Any, *where: Any) -> sa.Select[Any]:
 
 
 def _totals(conn: Connection, query: sa.Select[Any], now: datetime, timeout: timedelta) -> dict[str, Totals]:
-    # Raw rows into the slotted dataclass: the column order is SessionInputs' field order.
-    return totals_by_group((SessionInputs(*row) for row in conn.execute(query)), now, timeout)
+    # Every column is a plain int (or str/None): fetched in one go, no per-row type processing.
+    rows = conn.execute(query, {"fresh_from": now - timeout}).all()
+    return totals_from_rows(rows, epoch_us(now))
 
 
 def parse_scope(scope: str) -> tuple[str | None, str | None]:
@@ -142,7 +205,7 @@ def realtime_capacity(
         for chunk in registry.chunks(nodes):
             for key, value in _totals(
                 conn,
-                _active_inputs(stations.c.grid_node_id, stations.c.grid_node_id.in_(chunk)),
+                _active_rows(stations.c.grid_node_id, stations.c.grid_node_id.in_(chunk)),
                 now,
                 heartbeat_timeout,
             ).items():
@@ -159,7 +222,7 @@ def realtime_capacity(
         )
     totals = _totals(
         conn,
-        _active_inputs(sessions.c.aggregator_id, sessions.c.aggregator_id == aggregator_id),
+        _active_rows(sessions.c.aggregator_id, sessions.c.aggregator_id == aggregator_id),
         now,
         heartbeat_timeout,
     ).get(str(aggregator_id), Totals())
@@ -182,7 +245,7 @@ def aggregator_capacities(
     for chunk in registry.chunks(ids):
         for key, value in _totals(
             conn,
-            _active_inputs(sessions.c.aggregator_id, stations.c.grid_node_id.in_(chunk)),
+            _active_rows(sessions.c.aggregator_id, stations.c.grid_node_id.in_(chunk)),
             now,
             heartbeat_timeout,
         ).items():
@@ -192,7 +255,7 @@ def aggregator_capacities(
 
 def all_totals(conn: Connection, now: datetime, heartbeat_timeout: timedelta) -> dict[str, Totals]:
     """Uncapped F3 sums of every active session, per aggregator."""
-    return _totals(conn, _active_inputs(sessions.c.aggregator_id), now, heartbeat_timeout)
+    return _totals(conn, _active_rows(sessions.c.aggregator_id), now, heartbeat_timeout)
 
 
 @dataclass(frozen=True, slots=True)
