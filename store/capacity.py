@@ -17,16 +17,17 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
 
 from domain import capacity as f3
 from domain.calendar import local_day, slot_index, slot_start
-from domain.capacity_totals import SessionInputs, Totals, capped_subtree, totals_by_group
+from domain.capacity_totals import Totals, capped_subtree, epoch_us, totals_from_rows
 from domain.errors import FieldViolation, InvalidArgument
 from domain.telemetry import PPB, slot_floor
-from store import registry
+from store import bulk, registry
 from store.registry import chargers, sessions, stations
 from store.registry_tables import CapacityDeclarationRow, CapacitySampleRow
-from store.tables import table_of
+from store.tables import UTCDateTime, table_of
 
 declarations = table_of(CapacityDeclarationRow)
 samples = table_of(CapacitySampleRow)
@@ -70,6 +71,63 @@ class Declaration:
     increase_price: str
 
 
+class _EpochMicroseconds(sa.sql.functions.FunctionElement[int]):
+    """A UTC timestamp column as whole microseconds since the epoch, computed by the database
+    (exact on both stores), so a row carries a plain int instead of a datetime to decode."""
+
+    type = sa.BigInteger()
+    inherit_cache = True
+    name = "epoch_us"
+
+
+@compiles(_EpochMicroseconds, "sqlite")
+def _epoch_us_sqlite(element: _EpochMicroseconds, compiler: Any, **kw: Any) -> str:
+    # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff' UTC (store.tables.UTCDateTime): whole seconds by
+    # strftime, the six digits after the point as they are.
+    column = compiler.process(element.clauses, **kw)
+    return f"(CAST(strftime('%s', {column}) AS INTEGER) * 1000000 + CAST(substr({column}, 21, 6) AS INTEGER))"
+
+
+@compiles(_EpochMicroseconds, "postgresql")
+def _epoch_us_postgresql(element: _EpochMicroseconds, compiler: Any, **kw: Any) -> str:
+    # EXTRACT(EPOCH …) is numeric (exact) on PostgreSQL ≥ 14.
+    return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) * 1000000 AS BIGINT)"
+
+
+def _least(a: Any, b: Any) -> Any:
+    return sa.case((a <= b, a), else_=b)
+
+
+def _active_rows(group: Any, *where: Any) -> sa.Select[Any]:
+    """domain.capacity_totals.SessionRow per active session: the per-row work that SQL does well
+    (differences, minima, the bidirectional and meter-freshness decisions, epoch microseconds)
+    done in SQL; ``:fresh_from`` is now − heartbeat timeout."""
+    meter_fresh = sa.and_(
+        # P0 comes only from readings taken after the session's plug-in (SPEC F2/F3): the
+        # charger's latest reading before it belongs to the previous car. now − t ≤ timeout.
+        chargers.c.last_meter_time >= sessions.c.plug_in_time,
+        chargers.c.last_meter_time >= sa.bindparam("fresh_from", type_=UTCDateTime()),
+    )
+    return _active_join(
+        sa.select(
+            group,
+            sessions.c.battery_wh,
+            sessions.c.target_soc_ppb - sessions.c.soc_ppb,
+            sessions.c.soc_ppb - sessions.c.v2g_floor_soc_ppb,
+            _EpochMicroseconds(sessions.c.expected_departure_time),
+            _least(sessions.c.max_charge_w, chargers.c.rated_charge_w),
+            sa.case(
+                (
+                    sa.and_(sessions.c.bidirectional, chargers.c.bidirectional),
+                    _least(sessions.c.max_discharge_w, chargers.c.rated_discharge_w),
+                )
+            ),
+            sa.case((meter_fresh, chargers.c.last_power_w)),
+        ),
+        *where,
+    )
+
+
 _INPUT_COLUMNS = (
     sessions.c.battery_wh,
     sessions.c.soc_ppb,
@@ -94,9 +152,12 @@ _INPUT_COLUMNS = (
 
 
 def _active_inputs(group: Any, *where: Any) -> sa.Select[Any]:
+    return _active_join(sa.select(group, *_INPUT_COLUMNS), *where)
+
+
+def _active_join(select: sa.Select[Any], *where: Any) -> sa.Select[Any]:
     return (
-        sa.select(group, *_INPUT_COLUMNS)
-        .select_from(sessions)
+        select.select_from(sessions)
         .join(chargers, chargers.c.charger_id == sessions.c.charger_id)
         .join(
             stations,
@@ -115,8 +176,9 @@ def _active_inputs(group: Any, *where: Any) -> sa.Select[Any]:
 
 
 def _totals(conn: Connection, query: sa.Select[Any], now: datetime, timeout: timedelta) -> dict[str, Totals]:
-    # Raw rows into the slotted dataclass: the column order is SessionInputs' field order.
-    return totals_by_group((SessionInputs(*row) for row in conn.execute(query)), now, timeout)
+    # Every column is a plain int (or str/None): fetched in one go, no per-row type processing.
+    rows = conn.execute(query, {"fresh_from": now - timeout}).all()
+    return totals_from_rows(rows, epoch_us(now))
 
 
 def parse_scope(scope: str) -> tuple[str | None, str | None]:
@@ -140,10 +202,10 @@ def realtime_capacity(
         tree, limits = registry.children_map(conn, node_id)
         nodes = sorted(limits)
         direct: dict[str, Totals] = {}
-        for chunk in registry.chunks(nodes):
+        for chunk in bulk.chunks(nodes):
             for key, value in _totals(
                 conn,
-                _active_inputs(stations.c.grid_node_id, stations.c.grid_node_id.in_(chunk)),
+                _active_rows(stations.c.grid_node_id, stations.c.grid_node_id.in_(chunk)),
                 now,
                 heartbeat_timeout,
             ).items():
@@ -160,7 +222,7 @@ def realtime_capacity(
         )
     totals = _totals(
         conn,
-        _active_inputs(sessions.c.aggregator_id, sessions.c.aggregator_id == aggregator_id),
+        _active_rows(sessions.c.aggregator_id, sessions.c.aggregator_id == aggregator_id),
         now,
         heartbeat_timeout,
     ).get(str(aggregator_id), Totals())
@@ -180,10 +242,10 @@ def aggregator_capacities(
     """Uncapped F3 sums per aggregator of the sessions at ``node_id`` or below (the F6 'available capacity')."""
     ids = registry.subtree(conn, node_id)
     out: dict[str, Totals] = {}
-    for chunk in registry.chunks(ids):
+    for chunk in bulk.chunks(ids):
         for key, value in _totals(
             conn,
-            _active_inputs(sessions.c.aggregator_id, stations.c.grid_node_id.in_(chunk)),
+            _active_rows(sessions.c.aggregator_id, stations.c.grid_node_id.in_(chunk)),
             now,
             heartbeat_timeout,
         ).items():
@@ -193,7 +255,7 @@ def aggregator_capacities(
 
 def all_totals(conn: Connection, now: datetime, heartbeat_timeout: timedelta) -> dict[str, Totals]:
     """Uncapped F3 sums of every active session, per aggregator."""
-    return _totals(conn, _active_inputs(sessions.c.aggregator_id), now, heartbeat_timeout)
+    return _totals(conn, _active_rows(sessions.c.aggregator_id), now, heartbeat_timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +343,7 @@ def _check_day_start(day_start: datetime, field: str) -> date:
 def declare(conn: Connection, aggregator_id: str, declaration: Declaration, now: datetime) -> Declaration:
     """Store (replace) the aggregator's declaration for a local day."""
     _check_day_start(declaration.day_start_time, "declaration.day_start_time")
-    registry.upsert(
+    bulk.upsert(
         conn,
         declarations,
         [
@@ -303,7 +365,7 @@ def declare(conn: Connection, aggregator_id: str, declaration: Declaration, now:
 
 def record_sample(conn: Connection, capacity: RealtimeCapacity) -> None:
     """Remember a real-time figure as its slot's history (the last one in a slot wins)."""
-    registry.upsert(
+    bulk.upsert(
         conn,
         samples,
         [
