@@ -17,14 +17,15 @@ from google.type import money_pb2
 from vgi.common.v1 import market_pb2, types_pb2
 
 from domain.baseline import BaselineMethod
-from domain.clearing import ClearedQuantity, Clearing
+from domain.clearing import ClearedQuantity, Clearing, SlotCurve
 from domain.dispatch import Instruction
 from domain.errors import FieldViolation, InvalidArgument
 from domain.evaluation import Direction
-from domain.events import ClearingMode, Event, EventState, EventType
+from domain.events import ClearingMode, Event, EventState, EventType, TargetCurve
 from domain.monitoring import DEVIATION, REDISPATCH, Alarm
 from domain.settlement import PriceMode, from_units_nanos, to_units_nanos
 from wire.timestamps import timestamp as timestamp
+from wire.timestamps import to_datetime as to_datetime
 
 if TYPE_CHECKING:
     from store.bids import Bid
@@ -212,4 +213,33 @@ def alarm_message(alarm: Alarm) -> market_pb2.Alarm:
         aggregator=f"aggregators/{alarm.aggregator_id}",
         message=alarm.message,
         raise_time=timestamp(alarm.raise_time),
+    )
+
+
+def target_curve(curve: market_pb2.NodeTarget) -> TargetCurve:
+    """A wire node target → the domain's target curve (grid node id, start, step, values)."""
+    return TargetCurve(
+        curve.grid_node.removeprefix("gridNodes/"),
+        to_datetime(curve.target.start_time),
+        curve.target.step_minutes,
+        tuple(curve.target.values_w),
+    )
+
+
+def aggregated_bid_message(
+    event: Event, bid_count: int, curve: Sequence[SlotCurve]
+) -> market_pb2.AggregatedBid:
+    """An event's aggregated bid curve (one entry per slot of its window) as the grid reads it."""
+    starts = event.slot_starts
+    return market_pb2.AggregatedBid(
+        event=f"events/{event.event_id}",
+        bid_count=bid_count,
+        slots=[
+            market_pb2.AggregatedBidSlot(
+                slot_start_time=timestamp(starts[c.slot]),
+                total_capacity_w=c.total_w,
+                steps=[market_pb2.PriceStep(price=money(s.price), capacity_w=s.capacity_w) for s in c.steps],
+            )
+            for c in curve
+        ],
     )

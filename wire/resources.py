@@ -15,13 +15,21 @@ from typing import Any, TypeVar
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import money_pb2
-from vgi.common.v1 import capacity_pb2, prices_pb2, resources_pb2, statistics_pb2, telemetry_pb2
+from vgi.common.v1 import (
+    aggregator_pb2,
+    capacity_pb2,
+    prices_pb2,
+    resources_pb2,
+    statistics_pb2,
+    telemetry_pb2,
+)
 
 from domain.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
 from domain.prices import PriceCurve
 from domain.principal import Principal
 from domain.telemetry import Aggregate, Reading, from_ppb, to_ppb
 from store import capacity, registry
+from store.aggregators import Aggregator, AggregatorState
 from store.prices import CURRENCY
 from store.statistics import Statistics
 from wire.timestamps import timestamp as timestamp
@@ -396,4 +404,26 @@ def price_curve_message(curve: PriceCurve) -> prices_pb2.PriceCurve:
         step_minutes=curve.step_minutes,
         prices=[decimal_to_money(p) for p in curve.prices],
         publish_time=timestamp(curve.publish_time),
+    )
+
+
+AGGREGATOR_STATES = {
+    AggregatorState.ACTIVE: aggregator_pb2.AGGREGATOR_STATE_ACTIVE,
+    AggregatorState.SUSPENDED: aggregator_pb2.AGGREGATOR_STATE_SUSPENDED,
+}
+
+
+AGGREGATOR_STATE_OF = {proto: state for state, proto in AGGREGATOR_STATES.items()}
+
+
+def aggregator_message(record: Aggregator) -> aggregator_pb2.Aggregator:
+    return aggregator_pb2.Aggregator(
+        name=AGGREGATOR_PREFIX + record.aggregator_id,
+        aggregator_id=record.aggregator_id,
+        display_name=record.display_name,
+        unified_social_credit_code=record.unified_social_credit_code,
+        contact_email=record.contact_email,
+        state=AGGREGATOR_STATES[record.state],
+        create_time=timestamp(record.create_time),
+        update_time=timestamp(record.update_time),
     )

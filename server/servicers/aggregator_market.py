@@ -13,7 +13,6 @@ from application import market
 from application.uow import UnitOfWork
 from domain.errors import PermissionDenied
 from server.servicers import Deps, caller, write_once
-from server.servicers.dispatch_market import stamp
 from store import bids, instructions
 from store import events as event_store
 from wire import market as market_proto
@@ -54,7 +53,7 @@ class AggregatorMarket:
         event_id = request.parent.removeprefix("events/")
         slots = [
             bids.BidSlot(
-                stamp(s.slot_start_time),
+                market_proto.to_datetime(s.slot_start_time),
                 s.capacity_w,
                 market_proto.decimal_of(s.price, f"bid.slots[{i}].price"),
             )

@@ -7,18 +7,16 @@ Thin: each RPC translates the request, runs a use case (``application.market``,
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.engine import Connection
-from vgi.common.v1 import market_pb2
 from vgi.dispatch.v1 import dispatch_service_pb2 as pb
 
 from application import dispatch, market
 from application.uow import UnitOfWork
 from domain.clearing import ClearedQuantity
-from domain.events import Publication, TargetCurve
+from domain.events import Publication
 from server import clock
 from server.servicers import Deps, instruction_signatures, write_once
 from store import bids, instructions
@@ -38,19 +36,6 @@ def now() -> datetime:
     return clock.now()
 
 
-def stamp(value: Timestamp) -> datetime:
-    return value.ToDatetime(tzinfo=UTC)
-
-
-def target_of(curve: market_pb2.NodeTarget) -> TargetCurve:
-    return TargetCurve(
-        curve.grid_node.removeprefix("gridNodes/"),
-        stamp(curve.target.start_time),
-        curve.target.step_minutes,
-        tuple(curve.target.values_w),
-    )
-
-
 class DispatchMarket:
     """The market group of vgi.dispatch.v1.DispatchService."""
 
@@ -62,10 +47,12 @@ class DispatchMarket:
         wire = request.event
         publication = Publication(
             event_type=_EVENT_TYPES[wire.type],
-            window_start=stamp(wire.window.start_time),
-            window_end=stamp(wire.window.end_time),
-            bid_deadline=stamp(wire.bid_deadline) if wire.HasField("bid_deadline") else None,
-            targets=tuple(target_of(t) for t in wire.targets),
+            window_start=market_proto.to_datetime(wire.window.start_time),
+            window_end=market_proto.to_datetime(wire.window.end_time),
+            bid_deadline=market_proto.to_datetime(wire.bid_deadline)
+            if wire.HasField("bid_deadline")
+            else None,
+            targets=tuple(market_proto.target_curve(t) for t in wire.targets),
             price_cap=market_proto.decimal_of(wire.price_cap, "event.price_cap")
             if wire.HasField("price_cap")
             else None,
@@ -133,25 +120,9 @@ class DispatchMarket:
         def read(conn: Connection) -> pb.GetAggregatedBidResponse:
             event = event_store.get(conn, event_id)
             live = bids.live(conn, event_id)
-            starts = event.slot_starts
+            curve = bids.aggregated_curve(event, live)
             return pb.GetAggregatedBidResponse(
-                aggregated_bid=market_pb2.AggregatedBid(
-                    event=request.event,
-                    bid_count=len(live),
-                    slots=[
-                        market_pb2.AggregatedBidSlot(
-                            slot_start_time=market_proto.timestamp(starts[c.slot]),
-                            total_capacity_w=c.total_w,
-                            steps=[
-                                market_pb2.PriceStep(
-                                    price=market_proto.money(s.price), capacity_w=s.capacity_w
-                                )
-                                for s in c.steps
-                            ],
-                        )
-                        for c in bids.aggregated_curve(event, live)
-                    ],
-                )
+                aggregated_bid=market_proto.aggregated_bid_message(event, len(live), curve)
             )
 
         return await self.deps.db.read(read)
@@ -164,7 +135,7 @@ class DispatchMarket:
             ClearedQuantity(
                 q.aggregator.removeprefix("aggregators/"),
                 q.grid_node.removeprefix("gridNodes/"),
-                stamp(q.slot_start_time),
+                market_proto.to_datetime(q.slot_start_time),
                 q.accepted_w,
                 market_proto.decimal_of(q.price, f"quantities[{i}].price"),
             )
@@ -198,11 +169,11 @@ class DispatchMarket:
         self, request: pb.SubmitDispatchInstructionRequest, context: grpc.aio.ServicerContext
     ) -> pb.SubmitDispatchInstructionResponse:
         target = Target(
-            start=stamp(request.target.start_time),
+            start=market_proto.to_datetime(request.target.start_time),
             step_minutes=request.target.step_minutes,
             values_w=tuple(request.target.values_w),
-            validity_start=stamp(request.validity.start_time),
-            validity_end=stamp(request.validity.end_time),
+            validity_start=market_proto.to_datetime(request.validity.start_time),
+            validity_end=market_proto.to_datetime(request.validity.end_time),
         )
         dispatch.check_target(target)  # bad input fails before the store
         node = request.scope.removeprefix("gridNodes/") if request.scope.startswith("gridNodes/") else None

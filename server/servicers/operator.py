@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import grpc
-from vgi.common.v1 import aggregator_pb2
 from vgi.operator.v1 import operator_service_pb2 as pb
 from vgi.operator.v1 import operator_service_pb2_grpc as pb_grpc
 
@@ -17,17 +16,8 @@ from server.servicers.operator_security import OperatorSecurity
 from server.servicers.telemetry_view import TelemetryView
 from store import aggregators, statistics
 from wire import resources as resources_proto
-from wire.timestamps import timestamp
 
 _NAME_PREFIX = "aggregators/"
-
-_STATES = {
-    aggregators.AggregatorState.ACTIVE: aggregator_pb2.AGGREGATOR_STATE_ACTIVE,
-    aggregators.AggregatorState.SUSPENDED: aggregator_pb2.AGGREGATOR_STATE_SUSPENDED,
-}
-
-
-_STATE_OF = {proto: state for state, proto in _STATES.items()}
 
 
 class OperatorService(
@@ -53,7 +43,7 @@ class OperatorService(
                 contact_email=fields.contact_email,
                 now=uow.now,
             )
-            return pb.CreateAggregatorResponse(aggregator=_to_proto(record))
+            return pb.CreateAggregatorResponse(aggregator=resources_proto.aggregator_message(record))
 
         return await write_once(self._db, request, pb.CreateAggregatorResponse, effect)
 
@@ -80,11 +70,11 @@ class OperatorService(
             )
         aggregator_id = request.aggregator.name.removeprefix(_NAME_PREFIX)
         changes = {path: getattr(request.aggregator, path) for path in paths}
-        state = _STATE_OF.get(request.state)
+        state = resources_proto.AGGREGATOR_STATE_OF.get(request.state)
 
         def effect(uow: UnitOfWork) -> pb.UpdateAggregatorResponse:
             record = aggregators.update(uow.conn, aggregator_id, changes=changes, state=state, now=uow.now)
-            return pb.UpdateAggregatorResponse(aggregator=_to_proto(record))
+            return pb.UpdateAggregatorResponse(aggregator=resources_proto.aggregator_message(record))
 
         return await write_once(self._db, request, pb.UpdateAggregatorResponse, effect)
 
@@ -93,7 +83,7 @@ class OperatorService(
     ) -> pb.GetAggregatorResponse:
         aggregator_id = request.name.removeprefix(_NAME_PREFIX)
         record = await self._db.read(lambda conn: aggregators.get(conn, aggregator_id))
-        return pb.GetAggregatorResponse(aggregator=_to_proto(record))
+        return pb.GetAggregatorResponse(aggregator=resources_proto.aggregator_message(record))
 
     async def ListAggregators(
         self, request: pb.ListAggregatorsRequest, context: grpc.aio.ServicerContext
@@ -104,7 +94,7 @@ class OperatorService(
             )
         )
         return pb.ListAggregatorsResponse(
-            aggregators=[_to_proto(record) for record in page.aggregators],
+            aggregators=[resources_proto.aggregator_message(record) for record in page.aggregators],
             next_page_token=page.next_page_token,
         )
 
@@ -115,16 +105,3 @@ class OperatorService(
         now = clock.now()
         figures = await self._db.read(lambda conn: statistics.statistics(conn, request.scope, now, timeout))
         return pb.GetStatisticsResponse(statistics=resources_proto.statistics_to(figures))
-
-
-def _to_proto(record: aggregators.Aggregator) -> aggregator_pb2.Aggregator:
-    return aggregator_pb2.Aggregator(
-        name=_NAME_PREFIX + record.aggregator_id,
-        aggregator_id=record.aggregator_id,
-        display_name=record.display_name,
-        unified_social_credit_code=record.unified_social_credit_code,
-        contact_email=record.contact_email,
-        state=_STATES[record.state],
-        create_time=timestamp(record.create_time),
-        update_time=timestamp(record.update_time),
-    )

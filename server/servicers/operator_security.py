@@ -12,7 +12,6 @@ from vgi.operator.v1 import operator_service_pb2 as pb
 from application import devices
 from application.uow import UnitOfWork
 from domain.errors import FailedPrecondition, FieldViolation, InvalidArgument
-from infra.security.audit_chain import AuditRecord
 from infra.security.audit_checkpoint import CheckpointForged, checkpoint_for
 from infra.security.identity import PrincipalUriError, parse_principal_uri
 from infra.security.server_secret import SealedText
@@ -23,6 +22,7 @@ from server.servicers import Deps, caller, write_once
 from server.servicers.instruction_signatures import ALGORITHMS
 from store import audit, idempotency, signing_keys
 from store.idempotency import IdempotencyKey
+from wire import audit as wire_audit
 from wire.timestamps import timestamp
 
 _ISSUE_CREDENTIALS = "/vgi.operator.v1.OperatorService/IssueCredentials"
@@ -49,7 +49,7 @@ class OperatorSecurity:
             )
         )
         return pb.ListAuditRecordsResponse(
-            audit_records=[_record_to_proto(record) for record in page.records],
+            audit_records=[wire_audit.audit_record_message(record) for record in page.records],
             next_page_token=page.next_page_token,
         )
 
@@ -166,19 +166,3 @@ def _issuing_pki(settings: Settings) -> str:
             reason=CREDENTIAL_ISSUING_DISABLED,
         )
     return settings.pki_dir
-
-
-def _record_to_proto(record: AuditRecord) -> pb.AuditRecord:
-    return pb.AuditRecord(
-        sequence=record.seq,
-        record_time=timestamp(record.time),
-        principal=record.principal,
-        method=record.method,
-        request_id=record.request_id,
-        request_digest=record.request_digest,
-        code=record.outcome,
-        trace_id=record.trace_id,
-        previous_hash=record.prev_hash,
-        hash=record.hash,
-        detail=record.detail,
-    )
