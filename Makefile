@@ -100,10 +100,13 @@ typecheck: install
 pytest: install $(BUF) go-toolchain
 	$(VENV)/bin/pytest -q
 
-## unit: the fast tier (well under a minute): the domain rules and the application use cases on a real SQLite
-## store, no gRPC server (tests/domain, tests/application; their PostgreSQL half runs in `make pytest`).
+## unit: the fast tier (well under a minute): the domain rules (tests/domain and the pure F8–F10 tests of
+## tests/settlement) and the application use cases on a real SQLite store, no gRPC server (their PostgreSQL
+## half runs in `make pytest`).
+UNIT_TESTS := tests/domain tests/application tests/settlement/test_baseline.py tests/settlement/test_evaluation.py \
+	tests/settlement/test_settlement.py tests/settlement/test_money_properties.py
 unit: install
-	$(VENV)/bin/pytest -q -k "not postgres" tests/domain tests/application
+	$(VENV)/bin/pytest -q -k "not postgres" $(UNIT_TESTS)
 
 ## bench: every SPEC section 5 target against its baseline measured in the same run (under 10 minutes);
 ## prints the table and writes bench/results/latest.json.

@@ -21,7 +21,7 @@ def upload_meter_values(
     max_skew: timedelta = DEFAULT_MAX_SKEW,
     content_digest: str | None = None,
 ) -> BatchResult:
-    """The calling device's readings, stored once per batch id (``store.telemetry.ingest_batch``), once the
+    """The calling device's readings, stored once per batch id (``store.telemetry.ingest_meter_values``), once the
     registry confirms the device's aggregator owns its charger (``application.devices.check_owned``)."""
     if uow.principal is None:
         raise PermissionDenied("only devices upload meter values", reason="NOT_A_DEVICE")
