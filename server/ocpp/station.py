@@ -1,10 +1,11 @@
-"""One connected OCPP station as a platform-managed device: the device path's store functions, per message.
+"""One connected OCPP station as a platform-managed device: the device path's use cases, per message.
 
 Whatever the protocol version, a station message becomes exactly what the
 matching ``vgi.device.v1`` message does (``server/servicers/device_stream.py``):
 heartbeats, status, meter values and session start/stop through
-``store.telemetry``, setpoint verdicts through ``store.outbox.ack_setpoints``,
-setpoints from the same per-charger outbox stream and Dispatcher. Each
+``application.telemetry`` (a transaction's writes: ``application.stations``),
+setpoint verdicts through ``application.telemetry.ack_setpoints``, setpoints
+from the same per-charger outbox stream and Dispatcher. Each
 message is committed before the station gets its answer, so an answered
 MeterValues is never lost. The station acts only for its own charger and
 aggregator (both fixed when the connection was admitted).
@@ -22,13 +23,13 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from ocpp import exceptions as ocpp_errors
-from sqlalchemy.engine import Connection
 from vgi.common.v1 import market_pb2
 
+from application import stations, telemetry
+from application.uow import UnitOfWork
 from domain.errors import (
     DomainError,
     InvalidArgument,
-    NotFound,
     PermissionDenied,
     Unauthenticated,
     Unavailable,
@@ -39,7 +40,7 @@ from server import clock
 from server.delivery import deliver
 from server.ocpp import mapping
 from server.servicers import Deps
-from store import ocpp, outbox, registry, telemetry
+from store import ocpp, registry
 from store.ocpp import Station, Transaction
 from store.outbox import Channel, OutboxItem
 from wire import outbox as wire_outbox
@@ -106,9 +107,10 @@ class StationLink:
     def _max_skew(self) -> timedelta:
         return timedelta(seconds=self.deps.settings.telemetry_max_skew_seconds)
 
-    async def _write(self, effect: Callable[[Connection], T]) -> T:
+    async def _write(self, use_case: Callable[[UnitOfWork], T], now: datetime) -> T:
+        """Run ``use_case`` at ``now`` in one write transaction; a domain error becomes the CALLERROR."""
         try:
-            return await self.deps.db.write(effect)
+            return await self.deps.db.write(lambda conn: use_case(UnitOfWork(conn, now)))
         except DomainError as error:
             raise ocpp_error(error) from None
 
@@ -116,7 +118,7 @@ class StationLink:
 
     async def heartbeat(self) -> datetime:
         now = clock.now()
-        await self._write(lambda conn: telemetry.record_heartbeat(conn, self.charger_id, now))
+        await self._write(lambda uow: telemetry.record_heartbeat(uow, self.charger_id), now)
         return now
 
     async def status(self, ocpp_status: str, at: datetime) -> None:
@@ -125,12 +127,7 @@ class StationLink:
         except DomainError as error:
             raise ocpp_error(error) from None
         now = clock.now()
-
-        def effect(conn: Connection) -> None:
-            telemetry.record_heartbeat(conn, self.charger_id, now)
-            telemetry.record_status(conn, self.charger_id, status, at)
-
-        await self._write(effect)
+        await self._write(lambda uow: stations.record_status(uow, self.charger_id, status, at), now)
 
     def readings(
         self, meter_values: Iterable[Mapping[str, Any]], *, field: str, complete: bool
@@ -156,9 +153,10 @@ class StationLink:
         now = clock.now()
         batch_id = str(uuid.uuid4())
         result = await self._write(
-            lambda conn: telemetry.ingest_meter_values(
-                conn, self.charger_id, readings, batch_id, now, max_skew=self._max_skew()
-            )
+            lambda uow: telemetry.ingest_device_meter_values(
+                uow, self.charger_id, readings, batch_id, max_skew=self._max_skew()
+            ),
+            now,
         )
         # A fresh batch id each time: never a replay, so what it stored is counted.
         METRICS.telemetry_points("ocpp", result.stored_points)
@@ -172,29 +170,22 @@ class StationLink:
         now = clock.now()
         needs = mapping.default_needs(plug_in, self.station.rated_charge_w)
 
-        def effect(conn: Connection) -> Transaction:
-            tx_id = transaction_id or str(ocpp.next_transaction_id(conn, self.charger_id, now))
-            existing = ocpp.find_transaction(conn, self.charger_id, tx_id)
-            if existing is not None:
-                return existing  # a re-sent start: the session stands as first recorded
-            session_id = session_id_for(self.charger_id, tx_id)
-            telemetry.start_session(
-                conn,
-                self.aggregator_id,
-                self.charger_id,
-                self._session(session_id, plug_in, needs),
-                now,
-                max_skew=self._max_skew(),
-            )
-            if readings:
-                telemetry.ingest_meter_values(
-                    conn, self.charger_id, readings, str(uuid.uuid4()), now, max_skew=self._max_skew()
-                )
-            return ocpp.record_transaction(
-                conn, self.charger_id, Transaction(tx_id, self.aggregator_id, session_id, plug_in, None)
-            )
+        def session_for(tx_id: str) -> registry.Session:
+            return self._session(session_id_for(self.charger_id, tx_id), plug_in, needs)
 
-        transaction = await self._write(effect)
+        transaction = await self._write(
+            lambda uow: stations.start_transaction(
+                uow,
+                self.charger_id,
+                self.aggregator_id,
+                transaction_id,
+                plug_in,
+                readings,
+                session_for,
+                max_skew=self._max_skew(),
+            ),
+            now,
+        )
         if transaction.stop_time is None:
             self._running = transaction
         return transaction
@@ -218,25 +209,12 @@ class StationLink:
     async def stop_transaction(self, transaction_id: str, at: datetime, readings: list[Reading]) -> None:
         now = clock.now()
 
-        def effect(conn: Connection) -> None:
-            transaction = ocpp.find_transaction(conn, self.charger_id, transaction_id)
-            if transaction is None:
-                raise NotFound(
-                    f"transaction {transaction_id} is not known for station {self.charger_id}",
-                    reason="TRANSACTION_NOT_FOUND",
-                    metadata={"transaction_id": transaction_id},
-                )
-            if readings:
-                telemetry.ingest_meter_values(
-                    conn, self.charger_id, readings, str(uuid.uuid4()), now, max_skew=self._max_skew()
-                )
-            stop = max(at, transaction.start_time)
-            telemetry.stop_session(
-                conn, transaction.aggregator_id, transaction.session_id, stop, charger_id=self.charger_id
-            )
-            ocpp.stop_transaction(conn, self.charger_id, transaction_id, stop)
-
-        await self._write(effect)
+        await self._write(
+            lambda uow: stations.stop_transaction(
+                uow, self.charger_id, transaction_id, at, readings, max_skew=self._max_skew()
+            ),
+            now,
+        )
         if self._running is not None and self._running.transaction_id == transaction_id:
             self._running = None
 
@@ -249,22 +227,14 @@ class StationLink:
         """The running session takes the EV's needs; False when no transaction runs."""
         now = clock.now()
 
-        def effect(conn: Connection) -> bool:
-            transaction = ocpp.running_transaction(conn, self.charger_id)
-            if transaction is None:
-                return False
+        def session_for(transaction: Transaction) -> registry.Session:
             needs = mapping.needs_from(charging_needs, transaction.start_time, self.station.rated_charge_w)
-            telemetry.start_session(
-                conn,
-                transaction.aggregator_id,
-                self.charger_id,
-                self._session(transaction.session_id, transaction.start_time, needs),
-                now,
-                max_skew=self._max_skew(),
-            )
-            return True
+            return self._session(transaction.session_id, transaction.start_time, needs)
 
-        return await self._write(effect)
+        return await self._write(
+            lambda uow: stations.update_needs(uow, self.charger_id, session_for, max_skew=self._max_skew()),
+            now,
+        )
 
     # ------------------------------------------------------------ platform → station
 
@@ -290,8 +260,8 @@ class StationLink:
             else:
                 accepted, reason = await send(setpoint, transaction)
             await self.deps.db.write(
-                lambda conn: outbox.ack_setpoints(
-                    conn, charger_id, item.sequence, accepted, reason, clock.now()
+                lambda conn: telemetry.ack_setpoints(
+                    UnitOfWork(conn, clock.now()), charger_id, item.sequence, accepted, reason
                 )
             )
 

@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 import grpc
 from vgi.aggregator.v1 import aggregator_service_pb2 as pb
 
+from application import notifications
 from application.uow import UnitOfWork
 from domain.errors import PermissionDenied
 from server.delivery import deliver
 from server.servicers import Deps, caller, write_once
-from store import outbox
 from store.outbox import Channel, OutboxItem
 from wire import outbox as wire_outbox
 
@@ -51,7 +51,7 @@ class AggregatorNotifications:
         aggregator_id = _aggregator_id()
 
         def effect(uow: UnitOfWork) -> pb.AckNotificationsResponse:
-            acked = outbox.ack_notifications(uow.conn, aggregator_id, request.up_to_sequence, uow.now)
+            acked = notifications.ack(uow, aggregator_id, request.up_to_sequence)
             return pb.AckNotificationsResponse(acked_sequence=acked)
 
         return await write_once(

@@ -8,15 +8,19 @@ resources answer NOT_FOUND, as do ids it does not own. The resource writes are
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 
 import grpc
 from sqlalchemy.engine import Connection
 from vgi.aggregator.v1 import aggregator_service_pb2 as pb
 
+from application import capacity as capacity_cases
 from application import registry as use_cases
+from application import telemetry as telemetry_cases
 from application.uow import UnitOfWork
 from domain.errors import AlreadyExists, DomainError, InvalidArgument, NotFound
+from domain.principal import Principal
 from infra.observability.metrics import METRICS
 from interceptors.errors import status_for
 from interceptors.validation import Rejected
@@ -190,11 +194,10 @@ class AggregatorRegistry:
         now = clock.now()
 
         def effect(uow: UnitOfWork) -> pb.DeclareCapacityResponse:
-            conn = uow.conn
-            capacity.declare(conn, tenant, declaration, now)
+            capacity_cases.declare(uow, tenant, declaration)
             return pb.DeclareCapacityResponse(declaration=message)
 
-        return await write_once(self.deps.db, request, pb.DeclareCapacityResponse, effect)
+        return await write_once(self.deps.db, request, pb.DeclareCapacityResponse, effect, now=now)
 
     async def GetAdjustableCapacity(
         self, request: pb.GetAdjustableCapacityRequest, context: grpc.aio.ServicerContext
@@ -233,20 +236,18 @@ class AggregatorRegistry:
                 continue
             batch = request.batch
             ingest = functools.partial(
-                telemetry.ingest_batch,
-                charger_id=None,
+                telemetry_cases.ingest_batch,
                 aggregator_id=tenant,
                 batch_id=batch.batch_id,
                 readings=convert.readings(batch.meter_values),
                 aggregates=convert.aggregates(batch.aggregates),
-                now=clock.now(),
                 max_skew=skew,
                 field="batch.meter_values",
                 aggregates_field="batch.aggregates",
                 content_digest=convert.batch_digest(batch),
             )
             try:
-                result = await self.deps.db.write(ingest)
+                result = await self.deps.db.write(_in_unit(ingest, clock.now(), principal))
             except (InvalidArgument, NotFound, AlreadyExists) as error:
                 yield _rejected(batch.batch_id, error)
                 continue
@@ -272,6 +273,12 @@ class AggregatorRegistry:
                 if result.duplicate
                 else pb.TELEMETRY_BATCH_RESULT_ACCEPTED,
             )
+
+
+def _in_unit(
+    use_case: Callable[[UnitOfWork], telemetry.BatchResult], now: datetime, principal: Principal
+) -> Callable[[Connection], telemetry.BatchResult]:
+    return lambda conn: use_case(UnitOfWork(conn, now, principal))
 
 
 def _rejected(batch_id: str, error: DomainError) -> pb.UploadTelemetryResponse:

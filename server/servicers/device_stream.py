@@ -25,14 +25,14 @@ import grpc
 from sqlalchemy.engine import Connection
 from vgi.device.v1 import device_service_pb2 as pb
 
-from application import devices
+from application import devices, telemetry
+from application.uow import UnitOfWork
 from domain.errors import FieldViolation, InvalidArgument, PermissionDenied
 from domain.principal import Principal
 from infra.observability.metrics import METRICS
 from server import clock
 from server.delivery import deliver
 from server.servicers import Deps, caller
-from store import outbox, telemetry
 from store.outbox import Channel, OutboxItem
 from wire import outbox as wire_outbox
 from wire import resources as convert
@@ -89,7 +89,7 @@ class DeviceStream:
         charger_id: str,
         send: Callable[[pb.ConnectResponse], Awaitable[None]],
     ) -> None:
-        device = _Device(charger_id, convert.tenant_of(principal), self.deps.settings.max_skew())
+        device = _Device(charger_id, convert.tenant_of(principal), self.deps.settings.max_skew(), principal)
         async for request in requests:
             result = await self.deps.db.write(device.effect(request, clock.now()))
             if request.HasField("meter_values"):
@@ -106,43 +106,49 @@ class DeviceStream:
 
 @dataclass(frozen=True)
 class _Device:
-    """What a device message does to the store, in one transaction."""
+    """What a device message does (an ``application.telemetry`` use case), in one transaction."""
 
     charger_id: str
     aggregator_id: str
     max_skew: timedelta
+    principal: Principal
 
     def effect(self, request: pb.ConnectRequest, now: datetime) -> Callable[[Connection], Any]:
+        use_case = self._use_case(request)
+        principal = self.principal
+        return lambda conn: use_case(UnitOfWork(conn, now, principal))
+
+    def _use_case(self, request: pb.ConnectRequest) -> Callable[[UnitOfWork], Any]:
         charger_id, aggregator_id = self.charger_id, self.aggregator_id
         kind = request.WhichOneof("message")
         if kind == "heartbeat":
-            return lambda conn: telemetry.record_heartbeat(conn, charger_id, now)
+            return lambda uow: telemetry.record_heartbeat(uow, charger_id)
         if kind == "status":
             status = convert.charger_status(request.status.status)
             at = convert.to_datetime(request.status.status_time)
-            return lambda conn: telemetry.record_status(conn, charger_id, status, at)
+            return lambda uow: telemetry.record_status(uow, charger_id, status, at)
         if kind == "meter_values":
             readings = convert.readings(request.meter_values.values)
             batch_id = request.meter_values.batch_id
             digest = convert.batch_digest(request.meter_values)
-            return lambda conn: telemetry.ingest_meter_values(
-                conn, charger_id, readings, batch_id, now, max_skew=self.max_skew, content_digest=digest
+            return lambda uow: telemetry.ingest_device_meter_values(
+                uow, charger_id, readings, batch_id, max_skew=self.max_skew, content_digest=digest
             )
         if kind == "session_started":
             session = convert.session_from(request.session_started.session)
-            return lambda conn: telemetry.start_session(
-                conn, aggregator_id, charger_id, session, now, max_skew=self.max_skew
+            return lambda uow: telemetry.start_session(
+                uow, aggregator_id, charger_id, session, max_skew=self.max_skew
             )
         if kind == "session_stopped":
             session_id = request.session_stopped.session_id
             stop = convert.to_datetime(request.session_stopped.stop_time)
-            return lambda conn: telemetry.stop_session(
-                conn, aggregator_id, session_id, stop, charger_id=charger_id
+            return lambda uow: telemetry.stop_session(
+                uow, aggregator_id, session_id, stop, charger_id=charger_id
             )
         if kind == "setpoint_ack":
             ack = request.setpoint_ack
-            return lambda conn: outbox.ack_setpoints(
-                conn, charger_id, ack.up_to_sequence, ack.accepted, ack.reason, now
+            return lambda uow: telemetry.ack_setpoints(
+                uow, charger_id, ack.up_to_sequence, ack.accepted, ack.reason
             )
         raise InvalidArgument(
             "hello is sent once, first",

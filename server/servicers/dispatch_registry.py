@@ -14,9 +14,11 @@ import grpc
 from sqlalchemy.engine import Connection
 from vgi.dispatch.v1 import dispatch_service_pb2 as pb
 
+from application import capacity as capacity_cases
 from application import registry as use_cases
 from application.prices import publish_price_curve
 from application.uow import UnitOfWork
+from interceptors.context import current_principal
 from server import clock
 from server.servicers import Deps, write_once
 from store import capacity, prices, registry, statistics
@@ -134,11 +136,12 @@ class DispatchRegistry:
         """Each update is also remembered as its slot's history, the input of day-ahead forecasts."""
         timeout = self.deps.settings.heartbeat_timeout()
         interval = request.interval_seconds or DEFAULT_STREAM_INTERVAL_S
+        principal = current_principal()
 
         def measure(conn: Connection) -> capacity.RealtimeCapacity:
-            figure = capacity.realtime_capacity(conn, request.scope, clock.now(), timeout)
-            capacity.record_sample(conn, figure)
-            return figure
+            return capacity_cases.record_sample(
+                UnitOfWork(conn, clock.now(), principal), request.scope, timeout
+            )
 
         while True:
             figure = await self.deps.db.write(measure)

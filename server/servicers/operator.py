@@ -6,6 +6,7 @@ import grpc
 from vgi.operator.v1 import operator_service_pb2 as pb
 from vgi.operator.v1 import operator_service_pb2_grpc as pb_grpc
 
+from application import aggregators as aggregator_cases
 from application.uow import UnitOfWork
 from domain.errors import FieldViolation, InvalidArgument
 from server import clock
@@ -35,13 +36,12 @@ class OperatorService(
         fields = request.aggregator
 
         def effect(uow: UnitOfWork) -> pb.CreateAggregatorResponse:
-            record = aggregators.create(
-                uow.conn,
-                aggregator_id=request.aggregator_id,
+            record = aggregator_cases.create(
+                uow,
+                request.aggregator_id,
                 display_name=fields.display_name,
                 unified_social_credit_code=fields.unified_social_credit_code,
                 contact_email=fields.contact_email,
-                now=uow.now,
             )
             return pb.CreateAggregatorResponse(aggregator=resources_proto.aggregator_message(record))
 
@@ -50,19 +50,7 @@ class OperatorService(
     async def UpdateAggregator(
         self, request: pb.UpdateAggregatorRequest, context: grpc.aio.ServicerContext
     ) -> pb.UpdateAggregatorResponse:
-        paths = list(request.update_mask.paths) or list(aggregators.MUTABLE_FIELDS)
-        unknown = [path for path in paths if path not in aggregators.MUTABLE_FIELDS]
-        if unknown:
-            raise InvalidArgument(
-                f"update_mask names fields that cannot be updated: {', '.join(unknown)}",
-                reason="UPDATE_MASK_INVALID",
-                violations=[
-                    FieldViolation(
-                        "update_mask.paths", f"{path!r} is not one of {aggregators.MUTABLE_FIELDS}"
-                    )
-                    for path in unknown
-                ],
-            )
+        paths = aggregator_cases.update_paths(request.update_mask.paths)
         if not request.aggregator.name.startswith(_NAME_PREFIX):
             raise InvalidArgument(
                 "aggregator.name must be aggregators/{aggregator}",
@@ -73,7 +61,7 @@ class OperatorService(
         state = resources_proto.AGGREGATOR_STATE_OF.get(request.state)
 
         def effect(uow: UnitOfWork) -> pb.UpdateAggregatorResponse:
-            record = aggregators.update(uow.conn, aggregator_id, changes=changes, state=state, now=uow.now)
+            record = aggregator_cases.update(uow, aggregator_id, changes=changes, state=state)
             return pb.UpdateAggregatorResponse(aggregator=resources_proto.aggregator_message(record))
 
         return await write_once(self._db, request, pb.UpdateAggregatorResponse, effect)

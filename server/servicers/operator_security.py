@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 from vgi.operator.v1 import operator_service_pb2 as pb
 
 from application import devices
+from application import signing_keys as signing_key_cases
 from application.uow import UnitOfWork
 from domain.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from infra.security.audit_checkpoint import CheckpointForged, checkpoint_for
@@ -81,7 +82,7 @@ class OperatorSecurity:
     ) -> pb.RevokeSigningKeyResponse:
 
         def effect(uow: UnitOfWork) -> pb.RevokeSigningKeyResponse:
-            signing_keys.revoke(uow.conn, request.key_id, uow.now)
+            signing_key_cases.revoke(uow, request.key_id)
             return pb.RevokeSigningKeyResponse(key_id=request.key_id)
 
         return await write_once(
@@ -153,7 +154,7 @@ def _register_signing_key_effect(
     key = signing_keys.SigningKey(request.key_id, request.principal, algorithm.value, request.public_key)
 
     def effect(uow: UnitOfWork) -> pb.RegisterSigningKeyResponse:
-        signing_keys.register(uow.conn, key, uow.now)
+        signing_key_cases.register(uow, key)
         return pb.RegisterSigningKeyResponse(key_id=key.key_id)
 
     return effect
