@@ -33,9 +33,10 @@ from infra.observability.tracing import start_linked_span
 from store import aggregators, capacity, instructions, registry
 from store import events as event_store
 from store.instructions import REVISED, Dispatched, Instruction, Setpoint, Target, new_id
+from store.metering import DEFAULT_HEARTBEAT_TIMEOUT
 
-HEARTBEAT_TIMEOUT = timedelta(seconds=120)
-"""How recent a meter value must be to count as a session's present power (SPEC F3 P0)."""
+HEARTBEAT_TIMEOUT = DEFAULT_HEARTBEAT_TIMEOUT
+"""How recent a meter value must be to count as a session's present power (SPEC F3 P0): the store's default."""
 
 
 def check_target(target: Target) -> None:
