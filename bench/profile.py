@@ -16,7 +16,9 @@ import argparse
 import asyncio
 import collections
 import itertools
+import os
 import shutil
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -59,7 +61,10 @@ def _short(frame: str) -> str:
 
 
 async def profile(workload: str, seconds: float, keep: bool, native: bool) -> str:
-    py_spy = shutil.which("py-spy")
+    # The virtualenv's own py-spy first: `make` targets do not put .venv/bin on PATH.
+    py_spy = shutil.which(
+        "py-spy", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    )
     if py_spy is None:
         raise SystemExit("py-spy is not installed: pip install py-spy")
     async with bench_run(quick=False, keep=keep) as bench:
