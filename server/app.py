@@ -100,7 +100,10 @@ def build_interceptors(
             settings.rate_limit_specs(),
             idle_evict_s=settings.rate_limit_idle_seconds,
             shared=RedisRateLimiter(
-                settings.redis_url, settings.rate_limit_specs(), idle_evict_s=settings.rate_limit_idle_seconds
+                settings.redis_url,
+                settings.rate_limit_specs(),
+                idle_evict_s=settings.rate_limit_idle_seconds,
+                timeout_s=settings.redis_timeout_seconds,
             )
             if settings.rate_limit_backend == "redis"
             else None,

@@ -181,6 +181,13 @@ class Settings:
     redis_url: str = field(
         default="redis://127.0.0.1:6379/0", metadata={"doc": "Redis for rate_limit_backend = redis"}
     )
+    redis_timeout_seconds: float = field(
+        default=0.25,
+        metadata={
+            "doc": "how long a call waits for Redis's answer before its process limits on its own "
+            "(rate_limit_backend = redis)"
+        },
+    )
     trace_sample_ratio: float = field(
         default=0.01,
         metadata={
@@ -372,6 +379,8 @@ class Settings:
             )
         if self.rate_limit_backend not in ("memory", "redis"):
             raise ValueError("rate_limit_backend must be memory or redis")
+        if self.redis_timeout_seconds <= 0:
+            raise ValueError("redis_timeout_seconds must be positive")
         if self.retention_seconds <= 0 or self.retention_interval_seconds < 0:
             raise ValueError("retention_seconds must be positive and retention_interval_seconds not negative")
         if self.ocpp_listen and (":" not in self.ocpp_listen or not all(self.tls_files())):

@@ -53,3 +53,10 @@ def test_insecure_is_allowed_on_loopback(listen: str) -> None:
 def test_tls_files_are_required_without_insecure() -> None:
     with pytest.raises(ValueError, match="TLS"):
         config.load(environ={}).validate()
+
+
+def test_the_redis_answer_wait_must_be_positive() -> None:
+    settings = config.load(environ={"VGI_REDIS_TIMEOUT_SECONDS": "0"}, insecure=True, jwks_file="jwks.json")
+    with pytest.raises(ValueError, match="redis_timeout_seconds"):
+        settings.validate()
+    config.load(environ={"VGI_REDIS_TIMEOUT_SECONDS": "2.5"}, insecure=True, jwks_file="jwks.json").validate()
