@@ -18,7 +18,8 @@ back, so no reading repeats. The figure is rows acknowledged per second from
 the first write to the last acknowledgement. The baseline is psycopg 3
 ``cursor.copy`` (``COPY meter_values … FROM STDIN``) of exactly the same
 rows, in the same batches, one transaction per batch, into the same table of
-a second fresh migrated schema. The per-core rate is the platform's rows
+a second fresh migrated schema (from migration 0018 on, both go into the
+day-partitioned ``meter_values``). The per-core rate is the platform's rows
 per server CPU-second: its process's user + system time from
 ``/proc/PID/stat`` over the stream (PostgreSQL's own CPU is not in it); the
 province figure (1,000,000 chargers reporting every minute ≈ 16,700 rows/s)

@@ -258,7 +258,12 @@ class Platform:
                 db,
                 age=timedelta(seconds=settings.retention_seconds),
                 interval_seconds=settings.retention_interval_seconds,
+                meter_value_age=timedelta(days=settings.meter_value_retention_days)
+                if settings.meter_value_retention_days > 0
+                else None,
             )
+            # PostgreSQL: the day partitions of meter_values from now on exist before readings arrive.
+            await self.retention.ensure_partitions()
             if settings.retention_interval_seconds > 0:
                 self._retention_task = asyncio.create_task(self.retention.run(), name="vgi-retention")
         except BaseException:

@@ -228,6 +228,14 @@ class Settings:
             "older than this are purged; the audit log is never purged"
         },
     )
+    meter_value_retention_days: float = field(
+        default=0.0,
+        metadata={
+            "doc": "readings (meter_values) sampled more than this many days ago are purged by the retention "
+            "task; on PostgreSQL whole UTC-day partitions are dropped (the cut rounded down to a day); "
+            "0 keeps every reading (settlement and baselines read them)"
+        },
+    )
     retention_interval_seconds: float = field(
         default=600.0,
         metadata={
@@ -383,6 +391,8 @@ class Settings:
             raise ValueError("redis_timeout_seconds must be positive")
         if self.retention_seconds <= 0 or self.retention_interval_seconds < 0:
             raise ValueError("retention_seconds must be positive and retention_interval_seconds not negative")
+        if self.meter_value_retention_days < 0:
+            raise ValueError("meter_value_retention_days must not be negative (0 keeps every reading)")
         if self.ocpp_listen and (":" not in self.ocpp_listen or not all(self.tls_files())):
             raise ValueError("ocpp_listen needs host:port and the TLS files (tls_* settings or pki_dir)")
         if self.monitor_interval_seconds < 0:

@@ -1,4 +1,6 @@
-"""The retention task: purges aged idempotency keys and acknowledged outbox items (``store.retention``).
+"""The retention task: purges aged idempotency keys and acknowledged outbox items (``store.retention``),
+and, when a meter-value age is set, aged readings; on PostgreSQL it also keeps the day partitions of
+``meter_values`` created ahead (``store.partitions``).
 
 Every ``interval`` it deletes, kind by kind, batches of ``batch`` rows in
 their own short transactions until a batch comes back short, so the store's
@@ -14,11 +16,11 @@ import asyncio
 import functools
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.engine import Connection
 
-from store import retention
+from store import partitions, retention
 from store.db import Database
 from store.faults import OutageLog
 
@@ -41,18 +43,39 @@ class Retention:
         interval_seconds: float,
         batch: int = BATCH,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        meter_value_age: timedelta | None = None,
     ) -> None:
         self._db = db
         self._age = age
+        self._meter_value_age = meter_value_age
         self._interval = interval_seconds
         self._batch = batch
         self._clock = clock
 
+    async def ensure_partitions(self, now: datetime | None = None) -> list[str]:
+        """PostgreSQL: create the missing day partitions of ``meter_values`` around ``now``; their names."""
+        at = self._clock() if now is None else now
+        cut = None if self._meter_value_age is None else at - self._meter_value_age
+        created = await self._db.write(functools.partial(_ensure, at.astimezone(UTC).date(), cut))
+        if created:
+            log.info("meter_values partitions created", extra={"partitions": created})
+        return created
+
     async def purge(self, now: datetime | None = None) -> dict[str, int]:
-        """Delete everything older than the retention age at ``now``; rows deleted per table."""
-        before = (self._clock() if now is None else now) - self._age
+        """Delete everything older than the retention age at ``now``; rows deleted per table (and on
+        PostgreSQL, with a meter-value age, ``meter_values_partitions``: the day partitions dropped)."""
+        at = self._clock() if now is None else now
+        await self.ensure_partitions(at)
+        before = at - self._age
+        purges = dict(_PURGES)
         deleted: dict[str, int] = {}
-        for table, purge in _PURGES.items():
+        if self._meter_value_age is not None:
+            cut = at - self._meter_value_age
+            dropped = await self._db.write(functools.partial(_drop_partitions, cut))
+            if dropped:
+                deleted["meter_values_partitions"] = len(dropped)
+            purges["meter_values"] = functools.partial(_purge_meter_values, cut)
+        for table, purge in purges.items():
             total = 0
             while True:
                 count = await self._db.write(functools.partial(_call, purge, before, self._batch))
@@ -78,6 +101,20 @@ class Retention:
                     log.exception("retention purge failed")
             else:
                 outage.succeeded()
+
+
+def _ensure(today: date, cut: datetime | None, conn: Connection) -> list[str]:
+    return partitions.ensure_meter_partitions(
+        conn, today, after=None if cut is None else retention.meter_value_cut(conn, cut)
+    )
+
+
+def _drop_partitions(cut: datetime, conn: Connection) -> list[str]:
+    return retention.drop_meter_value_partitions(conn, cut)
+
+
+def _purge_meter_values(cut: datetime, conn: Connection, _before: datetime, limit: int) -> int:
+    return retention.purge_meter_values(conn, cut, limit)
 
 
 def _call(

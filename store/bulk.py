@@ -28,6 +28,32 @@ T = TypeVar("T")
 _CHUNK = 5000
 
 
+# PostgreSQL: the staging table a telemetry batch is COPYed into (``store.telemetry``), one per session,
+# emptied at every commit. Made when the pool opens a connection (``stage_on_connect``), so a batch runs
+# no DDL; a connection without it makes it inside the batch's transaction (``ensure_stage``).
+METER_STAGE = "pg_temp.vgi_meter_stage"
+_STAGE_MADE = "vgi_meter_stage"
+_METER_STAGE_DDL = (
+    f"CREATE TEMPORARY TABLE IF NOT EXISTS {METER_STAGE} (charger_id varchar(64) NOT NULL,"
+    " sample_time timestamptz NOT NULL, power_w bigint, energy_register_wh bigint, export_register_wh bigint,"
+    " soc_ppb bigint, status smallint NOT NULL) ON COMMIT DELETE ROWS"
+)
+
+
+def stage_on_connect(dbapi_connection: Any, record: Any) -> None:
+    """Pool ``connect`` hook (PostgreSQL): the session's staging table, committed before first use."""
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute(_METER_STAGE_DDL)
+    dbapi_connection.commit()
+    record.info[_STAGE_MADE] = True
+
+
+def ensure_stage(conn: Connection, cursor: Any) -> None:
+    """The staging table exists for ``cursor``'s session (made in this transaction if the pool did not)."""
+    if not conn.connection.info.get(_STAGE_MADE):
+        cursor.execute(_METER_STAGE_DDL)
+
+
 def dialect_insert(conn: Connection, table: sa.Table) -> Any:
     """The dialect's INSERT, which has ``on_conflict_do_update``."""
     return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)

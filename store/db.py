@@ -43,7 +43,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from domain.notices import Notice
 from infra.observability.tracing import store_span
-from store import faults
+from store import bulk, faults
 
 T = TypeVar("T")
 
@@ -140,7 +140,7 @@ def create_engine(url: str | sa.URL, *, pool_size: int = 8, busy_timeout_ms: int
         )
         _install_sqlite_hooks(engine, busy_timeout_ms)
         return engine
-    return sa.create_engine(
+    engine = sa.create_engine(
         parsed,
         pool_size=pool_size,
         max_overflow=2,
@@ -149,6 +149,9 @@ def create_engine(url: str | sa.URL, *, pool_size: int = 8, busy_timeout_ms: int
         pool_pre_ping=True,
         connect_args={"connect_timeout": max(1, busy_timeout_ms // 1000)},
     )
+    if parsed.get_backend_name() == "postgresql":
+        event.listen(engine, "connect", bulk.stage_on_connect)
+    return engine
 
 
 def _install_sqlite_hooks(engine: Engine, busy_timeout_ms: int) -> None:

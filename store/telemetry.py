@@ -26,6 +26,12 @@ were split into batches. The charger row keeps the latest reading (and
 counts it as a sign of life) so capacity and statistics never search the
 time series.
 
+How readings go in: on SQLite the stored values under the batch's keys are read first, then the new
+keys inserted by one executemany; on PostgreSQL the batch is COPYed into a session's temporary staging
+table and one INSERT … SELECT … ON CONFLICT DO NOTHING stores the new keys and names the taken ones, and
+only those are read back (``_store_readings_staged``). Both count and store the same (tests/telemetry on
+both stores).
+
 Read side (``db.read``): SPEC F2 15-minute mean power per aggregator or grid
 node per slot (the input of baselines and evaluation); the monitor's
 per-minute figure is ``store.metering.minute_power``, the same rules.
@@ -362,27 +368,50 @@ def _stored_values(conn: Connection, readings: Sequence[Reading]) -> dict[tuple[
     return out
 
 
-def _store_readings(
-    conn: Connection, readings: Sequence[Reading], source: str, batch_id: str, now: datetime
-) -> _Counts:
+_Keyed = list[tuple[tuple[str, datetime], _Values]]
+
+
+def _keyed(readings: Sequence[Reading]) -> _Keyed:
+    """Each reading's key and values, in arrival order; a SOC converted once per distinct value of a batch
+    (keyed by type too: a float and a Decimal equal in value may convert differently)."""
+    ppb: dict[tuple[type, Any], int] = {}
+    out: _Keyed = []
+    for r in readings:
+        soc = r.soc
+        if soc is None:
+            soc_ppb = None
+        else:
+            memo = (type(soc), soc)
+            soc_ppb = ppb.get(memo)
+            if soc_ppb is None:
+                soc_ppb = ppb[memo] = to_ppb(soc)
+        out.append(
+            (
+                (r.charger_id, r.sample_time),
+                (r.power_w, r.energy_register_wh, r.export_register_wh, soc_ppb, r.status),
+            )
+        )
+    return out
+
+
+def _fold(
+    keyed: _Keyed,
+    before: dict[tuple[str, datetime], _Values],
+    source: str,
+    batch_id: str,
+    now: datetime,
+) -> tuple[
+    _Counts, dict[tuple[str, datetime], _Values], dict[tuple[str, datetime], _Values], list[dict[str, Any]]
+]:
+    """Each reading counted against what is stored (``before``) or an earlier one of the batch: (counts, the final
+    value per key, the first value per key not stored before, the corrections in arrival order)."""
     counts = _Counts()
-    if not readings:
-        return counts
-    before = _stored_values(conn, readings)
     final: dict[tuple[str, datetime], _Values] = {}
     first: dict[tuple[str, datetime], _Values] = {}
     corrections: list[dict[str, Any]] = []
     # Readings are taken in arrival order, so a batch split in two (or merged
     # from two) counts and stores exactly what the single batch does.
-    for r in readings:
-        key = (r.charger_id, r.sample_time)
-        value: _Values = (
-            r.power_w,
-            r.energy_register_wh,
-            r.export_register_wh,
-            None if r.soc is None else to_ppb(r.soc),
-            r.status,
-        )
+    for key, value in keyed:
         previous = final.get(key, before.get(key))
         if previous is None:
             first[key] = value
@@ -393,6 +422,18 @@ def _store_readings(
             counts.corrected += 1
             corrections.append(_correction(key, previous, value, source, batch_id, now))
         final[key] = value
+    return counts, final, first, corrections
+
+
+def _store_readings(
+    conn: Connection, readings: Sequence[Reading], source: str, batch_id: str, now: datetime
+) -> _Counts:
+    if not readings:
+        return _Counts()
+    if conn.dialect.name == "postgresql":
+        return _store_readings_staged(conn, readings, source, batch_id, now)
+    before = _stored_values(conn, readings)
+    counts, final, first, corrections = _fold(_keyed(readings), before, source, batch_id, now)
     to_param = bulk.time_param(conn)
     stamps = {t: to_param(t) for t in {t for _, t in final}}  # a batch's readings share few times
     received = to_param(now)
@@ -416,15 +457,7 @@ def _store_readings(
                 ahead.append(_correction(key, theirs, first[key], source, batch_id, now))
         corrections = ahead + corrections
         before = {**before, **raced}  # so the rows are updated to ours below
-    changed = [
-        (*value, c, stamps[t])
-        for (c, t), value in final.items()
-        if (c, t) in before and before[(c, t)] != value
-    ]
-    if changed:
-        bulk.execute_many(conn, _CORRECT_READING, changed)
-    if corrections:
-        conn.execute(sa.insert(corrections_table), corrections)
+    _apply_corrections(conn, final, before, corrections, stamps)
     latest: dict[str, tuple[datetime, _Values]] = {}
     alive: dict[str, datetime] = {}
     for (c, t), value in final.items():
@@ -442,6 +475,81 @@ def _store_readings(
     bulk.execute_many(conn, _UPDATE_LATEST, rows)
     if alive:
         bulk.execute_many(conn, _UPDATE_ALIVE, [(stamps[at], cid, stamps[at]) for cid, at in alive.items()])
+    return counts
+
+
+def _apply_corrections(
+    conn: Connection,
+    final: dict[tuple[str, datetime], _Values],
+    before: dict[tuple[str, datetime], _Values],
+    corrections: list[dict[str, Any]],
+    stamps: dict[datetime, Any],
+) -> None:
+    """Stored rows whose final value differs take it; the corrections are recorded."""
+    changed = [
+        (*value, c, stamps[t])
+        for (c, t), value in final.items()
+        if (c, t) in before and before[(c, t)] != value
+    ]
+    if changed:
+        bulk.execute_many(conn, _CORRECT_READING, changed)
+    if corrections:
+        conn.execute(sa.insert(corrections_table), corrections)
+
+
+# PostgreSQL: the batch goes to a session's temporary staging table by COPY, then into meter_values by one
+# INSERT … SELECT that skips keys already stored (by an earlier batch, or by a concurrent transaction whose
+# commit the insert waited for) and names them; only those are read back and counted as duplicates or
+# corrections. The charger rows take their latest readings from the staging table in the same statement.
+_STAGE = bulk.METER_STAGE
+_STAGE_COLUMNS = "charger_id, sample_time, power_w, energy_register_wh, export_register_wh, soc_ppb, status"
+_COPY_STAGE = f"COPY {_STAGE} ({_STAGE_COLUMNS}) FROM STDIN"
+# The charger rows take their latest readings in the same statement (a second data-modifying CTE).
+_INSERT_STAGED = (
+    f"WITH inserted AS (INSERT INTO meter_values ({_STAGE_COLUMNS}, receive_time)"
+    f" SELECT {_STAGE_COLUMNS}, %s FROM {_STAGE} ORDER BY charger_id, sample_time ON CONFLICT DO NOTHING"
+    " RETURNING charger_id, sample_time),"
+    " latest AS (UPDATE chargers c SET last_power_w = v.power_w, last_energy_register_wh = v.energy_register_wh,"
+    " last_meter_time = v.sample_time, last_heartbeat_time = CASE WHEN c.last_heartbeat_time IS NULL"
+    " OR c.last_heartbeat_time < v.sample_time THEN v.sample_time ELSE c.last_heartbeat_time END"
+    " FROM (SELECT DISTINCT ON (charger_id) charger_id, sample_time, power_w, energy_register_wh"
+    f" FROM {_STAGE} WHERE power_w IS NOT NULL ORDER BY charger_id, sample_time DESC) v"
+    " WHERE c.charger_id = v.charger_id AND (c.last_meter_time IS NULL OR c.last_meter_time <= v.sample_time))"
+    f" SELECT s.charger_id, s.sample_time FROM {_STAGE} s WHERE NOT EXISTS"
+    " (SELECT FROM inserted i WHERE i.charger_id = s.charger_id AND i.sample_time = s.sample_time)"
+)
+_UPDATE_ALIVE_STAGED = (
+    "UPDATE chargers c SET last_heartbeat_time = v.sample_time"
+    f" FROM (SELECT charger_id, max(sample_time) AS sample_time FROM {_STAGE} WHERE power_w IS NULL"
+    " GROUP BY charger_id) v"
+    " WHERE c.charger_id = v.charger_id AND (c.last_heartbeat_time IS NULL OR c.last_heartbeat_time < v.sample_time)"
+)
+
+
+def _store_readings_staged(
+    conn: Connection, readings: Sequence[Reading], source: str, batch_id: str, now: datetime
+) -> _Counts:
+    keyed = _keyed(readings)
+    final = dict(keyed)  # the last value of each key
+    driver: Any = conn.connection.dbapi_connection  # psycopg's, in this transaction
+    with driver.cursor() as cursor:
+        bulk.ensure_stage(conn, cursor)
+        with cursor.copy(_COPY_STAGE) as copy:
+            for (c, t), value in final.items():
+                copy.write_row((c, t, *value))
+        taken = cursor.execute(_INSERT_STAGED, (now,)).fetchall()
+        if any(value[0] is None for value in final.values()):
+            cursor.execute(_UPDATE_ALIVE_STAGED)
+    before: dict[tuple[str, datetime], _Values] = {}
+    if taken:
+        # Stored before this batch, or by a transaction that committed while the insert waited on it:
+        # either way its values arrived first, and ours are duplicates of them or corrections.
+        keys = {(c, t) for c, t in taken}
+        before = _stored_values(conn, [r for r in readings if (r.charger_id, r.sample_time) in keys])
+    counts, final, _, corrections = _fold(keyed, before, source, batch_id, now)
+    if before or corrections:
+        to_param = bulk.time_param(conn)
+        _apply_corrections(conn, final, before, corrections, {t: to_param(t) for _, t in before})
     return counts
 
 

@@ -8,6 +8,9 @@ correction: it replaces the row and is recorded in ``meter_value_corrections``
 ``status`` is the vgi.common.v1.ChargerStatus number, kept small on the hottest
 table. Power and registers are NULL when the reading did not carry them (field
 presence). ``meter_data_quality`` records readings F2 cannot meter as they stand.
+On PostgreSQL ``meter_values`` is partitioned by ``sample_time``, one partition
+per UTC day (``store.partitions``); the key holds the partition key, so it stays
+the key.
 """
 
 from __future__ import annotations
