@@ -24,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from store.bulk import execute_values
 from store.registry_tables import ChargerMembershipRow, StationMembershipRow
 from store.tables import UTCDateTime, table_of
 
@@ -104,10 +105,7 @@ def _record(
         )
     if to_open:
         names = [*fixed, key, "seq", value, "valid_from", "valid_to"]
-        conn.exec_driver_sql(
-            f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))})",
-            to_open,
-        )
+        execute_values(conn, f"INSERT INTO {table.name} ({', '.join(names)})", to_open)
 
 
 def close(conn: Connection, aggregator_id: str, station_id: str, now: datetime) -> None:
