@@ -29,9 +29,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
-from infra.security.audit_chain import AuditRecord, Problem, seal, verify
+from infra.security.audit_chain import GENESIS_HASH, AuditRecord, Problem, seal_next, verify
 from infra.security.audit_checkpoint import AuditCheckpoint
 from store import pagination
+from store.bulk import execute, execute_values, time_param
 from store.db import Database
 from store.security_tables import AuditLogRow
 from store.tables import table_of
@@ -46,8 +47,12 @@ _COLLECTION = "audit_log"
 _VERIFY_CHUNK = 5000
 # append_many's statements, built once: building a Core statement costs more than running it.
 _CHAIN_LOCK = sa.select(sa.func.pg_advisory_xact_lock(CHAIN_LOCK_KEY))
-_HEAD = sa.select(*_COLUMNS).order_by(_log.c.seq.desc()).limit(1)
-_INSERT = sa.insert(_log)
+# On the driver (store.bulk): through SQLAlchemy Core the head read and the insert cost more than running them.
+_HEAD = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
+_INSERT_HEAD = (
+    "INSERT INTO audit_log (seq, time, principal, method, request_id, request_digest, outcome, trace_id,"
+    " prev_hash, hash, detail)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +73,17 @@ def append_many(conn: Connection, entries: list[AuditEntry]) -> list[AuditRecord
     """Seal ``entries`` after the current head and insert them; call inside a write transaction."""
     if conn.dialect.name == "postgresql":
         conn.execute(_CHAIN_LOCK)
-    row = conn.execute(_HEAD).mappings().first()
-    last = _record(row) if row is not None else None
+    head = execute(conn, _HEAD, ()).first()
+    # seal() takes only the head's seq and hash from the previous row.
+    seq, prev_hash = (head[0], head[1]) if head is not None else (0, GENESIS_HASH)
+    stamp = time_param(conn)
     records = []
+    rows = []
     for entry in entries:
-        last = seal(
-            last,
+        seq += 1
+        record = seal_next(
+            seq,
+            prev_hash,
             time=entry.time,
             principal=entry.principal,
             method=entry.method,
@@ -83,8 +93,24 @@ def append_many(conn: Connection, entries: list[AuditEntry]) -> list[AuditRecord
             trace_id=entry.trace_id,
             detail=entry.detail,
         )
-        records.append(last)
-    conn.execute(_INSERT, [_values(record) for record in records])
+        prev_hash = record.hash
+        records.append(record)
+        rows.append(
+            (
+                record.seq,
+                stamp(record.time),
+                record.principal,
+                record.method,
+                record.request_id,
+                record.request_digest,
+                record.outcome,
+                record.trace_id,
+                record.prev_hash,
+                record.hash,
+                record.detail,
+            )
+        )
+    execute_values(conn, _INSERT_HEAD, rows)
     return records
 
 

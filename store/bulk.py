@@ -96,6 +96,13 @@ def execute_values(
     return changed
 
 
+def execute(conn: Connection, sql: str, params: tuple[Any, ...]) -> Any:
+    """``sql`` (``?`` placeholders, no other ``?`` or ``%``) once with driver-ready ``params``, straight on the
+    driver: a single-row statement through SQLAlchemy Core costs more in parameter and result processing
+    than the statement itself (CreateAggregator's, the audit append's). The driver's cursor result."""
+    return conn.exec_driver_sql(_driver_sql(sql, _mark(conn)), params)
+
+
 def select_in(conn: Connection, sql: str, params: tuple[Any, ...], ids: Sequence[str]) -> set[str]:
     """The first column of ``sql`` (``?`` placeholders, ending in ``IN``) with ``params``, for every chunk of ``ids``.
 
