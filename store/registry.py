@@ -466,10 +466,12 @@ def mark_station_chargers_deleted(
 
 
 # The WHERE keeps a racing tenant's insert from being overwritten.
+# The registered fields first, in Charger's order: a row is the record's first seven fields plus a tail.
 _UPSERT_CHARGERS_HEAD = (
-    "INSERT INTO chargers (charger_id, aggregator_id, station_id, kind, rated_charge_w, rated_discharge_w,"
-    " bidirectional, platform_managed, status, create_time, update_time)"
+    "INSERT INTO chargers (charger_id, station_id, kind, rated_charge_w, rated_discharge_w, bidirectional,"
+    " platform_managed, aggregator_id, status, create_time, update_time)"
 )
+_REGISTERED = 7  # Charger's fields up to platform_managed
 _UPSERT_CHARGERS_TAIL = (
     " ON CONFLICT (charger_id) DO UPDATE SET station_id = excluded.station_id, kind = excluded.kind,"
     " rated_charge_w = excluded.rated_charge_w, rated_discharge_w = excluded.rated_discharge_w,"
@@ -484,25 +486,11 @@ def write_chargers(conn: Connection, aggregator_id: str, items: Sequence[Charger
     a row another tenant holds is left alone (the statement's WHERE). The rows written: fewer than
     ``items`` when another tenant holds one of them."""
     at = time_param(conn)(now)
+    tail = (aggregator_id, UNSPECIFIED, at, at)
     return execute_values(
         conn,
         _UPSERT_CHARGERS_HEAD,
-        [
-            (
-                c.charger_id,
-                aggregator_id,
-                c.station_id,
-                c.kind,
-                c.rated_charge_w,
-                c.rated_discharge_w,
-                c.bidirectional,
-                c.platform_managed,
-                UNSPECIFIED,
-                at,
-                at,
-            )
-            for c in items
-        ],
+        [c[:_REGISTERED] + tail for c in items],
         _UPSERT_CHARGERS_TAIL,
         (aggregator_id,),
     )
@@ -549,29 +537,17 @@ def chargers_as_written(
     update_time, and keeps status and heartbeat. ``now`` goes through the driver and back as stored."""
     when = time_result(conn)
     written = when(time_param(conn)(now))
+    new = (aggregator_id, UNSPECIFIED, False, None, written)
+    make = Charger._make
     answer = []
     for c in items:
         state = states.get(c.charger_id)
         if state is None:
-            status, heartbeat = UNSPECIFIED, None
+            answer.append(make(c[:_REGISTERED] + new))
         else:
-            status, heartbeat = state.status, state.last_heartbeat_time
-        answer.append(
-            Charger(
-                c.charger_id,
-                c.station_id,
-                c.kind,
-                c.rated_charge_w,
-                c.rated_discharge_w,
-                c.bidirectional,
-                c.platform_managed,
-                aggregator_id,
-                status,
-                heartbeat is not None and now - heartbeat <= timeout,
-                heartbeat,
-                written,
-            )
-        )
+            heartbeat = state.last_heartbeat_time
+            online = heartbeat is not None and now - heartbeat <= timeout
+            answer.append(make((*c[:_REGISTERED], aggregator_id, state.status, online, heartbeat, written)))
     return answer
 
 
