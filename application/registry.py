@@ -137,7 +137,7 @@ def upsert_chargers(
     ]
     _refuse("unknown stations", STATION_NOT_FOUND, violations)
     written = registry.write_chargers(conn, aggregator_id, items, uow.now)
-    membership.record_chargers(conn, [(c.charger_id, c.station_id) for c in items], uow.now)
+    membership.record_chargers(conn, [(c.charger_id, c.station_id) for c in items], uow.now, states.keys())
     if written != len(items):
         # Another tenant registered an id between the read and the write (concurrent PostgreSQL
         # transactions): the read-back names it and refuses the batch.
