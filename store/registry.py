@@ -33,7 +33,6 @@ from store.bulk import (
     dialect_insert,
     execute_values,
     rows_in,
-    select_in,
     time_param,
     time_result,
     upsert,
@@ -549,16 +548,6 @@ def chargers_as_written(
             online = heartbeat is not None and now - heartbeat <= timeout
             answer.append(make((*c[:_REGISTERED], aggregator_id, state.status, online, heartbeat, written)))
     return answer
-
-
-def chargers_of_others(conn: Connection, aggregator_id: str, charger_ids: Sequence[str]) -> set[str]:
-    """Those of ``charger_ids`` registered by another aggregator (live or deleted: ids are platform-wide)."""
-    return select_in(
-        conn,
-        "SELECT charger_id FROM chargers WHERE aggregator_id <> ? AND charger_id IN",
-        (aggregator_id,),
-        charger_ids,
-    )
 
 
 def live_charger_ids(conn: Connection, aggregator_id: str, charger_ids: Sequence[str]) -> set[str]:
