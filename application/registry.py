@@ -118,12 +118,15 @@ def upsert_chargers(
 ) -> list[Charger]:
     """Create or replace chargers by id at the caller's live stations; charger ids are platform-wide (one
     another tenant registered is ALREADY_EXISTS CHARGER_ID_TAKEN). A charger moved to another station
-    closes its membership there. The chargers as stored (online as of now by ``timeout``)."""
+    closes its membership there. The chargers as stored (online as of now by ``timeout``), built from the
+    request and the rows' state read before the write (``store.registry.chargers_as_written``): no
+    read-back unless the write left a row alone."""
     conn = uow.conn
     ids = [c.charger_id for c in items]
     _refuse("duplicate charger ids", DUPLICATE_ID, _duplicates(ids, "chargers", "charger_id"))
-    taken = registry.chargers_of_others(conn, aggregator_id, ids)
-    taken_ids = [i for i in ids if i in taken]
+    # One read of the batch's existing rows: who holds each id, and the state the answer keeps.
+    states = registry.charger_states(conn, ids)
+    taken_ids = [i for i in ids if i in states and states[i].aggregator_id != aggregator_id]
     if taken_ids:
         raise _taken(taken_ids)
     known = registry.live_station_ids(conn, aggregator_id, sorted({c.station_id for c in items}))
@@ -133,9 +136,13 @@ def upsert_chargers(
         if c.station_id not in known
     ]
     _refuse("unknown stations", STATION_NOT_FOUND, violations)
-    registry.write_chargers(conn, aggregator_id, items, uow.now)
-    membership.record_chargers(conn, [(c.charger_id, c.station_id) for c in items], uow.now)
-    return upserted_chargers(uow, aggregator_id, ids, timeout)
+    written = registry.write_chargers(conn, aggregator_id, items, uow.now)
+    membership.record_chargers(conn, [(c.charger_id, c.station_id) for c in items], uow.now, states.keys())
+    if written != len(items):
+        # Another tenant registered an id between the read and the write (concurrent PostgreSQL
+        # transactions): the read-back names it and refuses the batch.
+        return upserted_chargers(uow, aggregator_id, ids, timeout)
+    return registry.chargers_as_written(conn, aggregator_id, items, states, uow.now, timeout)
 
 
 def upserted_chargers(

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench import echo
 from server import config
-from server.app import Platform
+from server.app import Platform, freeze_startup_heap
 from server.observe import setup_observability_for
 
 CONFIG = Path(__file__).with_name("platform.toml")
@@ -42,6 +42,7 @@ def settings(pki: Path, database_url: str, config_file: Path | None, *, insecure
 async def serve(chosen: config.Settings) -> None:
     platform = Platform(chosen, extra_handlers=[echo.handler()])
     await platform.start()
+    freeze_startup_heap()  # as server.app.serve does
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

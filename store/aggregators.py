@@ -12,20 +12,22 @@ from sqlalchemy.engine import Connection
 
 from domain.errors import AlreadyExists, NotFound
 from store import pagination
+from store.bulk import execute, time_param
 from store.tables import AggregatorRow, table_of
 
 _table = table_of(AggregatorRow)
 _live = _table.c.delete_time.is_(None)
 _COLLECTION = "aggregators"
-# CreateAggregator's statements, built once with bind parameters: building a
-# Core statement per call costs more than executing it.
-_CLASH = sa.select(_table.c.aggregator_id, _table.c.display_name).where(
-    sa.or_(
-        _table.c.aggregator_id == sa.bindparam("aggregator_id"),
-        sa.and_(_live, _table.c.display_name == sa.bindparam("display_name")),
-    )
+# CreateAggregator's statements, on the driver (store.bulk.execute): through SQLAlchemy Core each costs
+# more in parameter and result processing than running it.
+_CLASH = (
+    "SELECT aggregator_id FROM aggregators"
+    " WHERE aggregator_id = ? OR (delete_time IS NULL AND display_name = ?) LIMIT 1"
 )
-_INSERT = sa.insert(_table)
+_INSERT = (
+    "INSERT INTO aggregators (aggregator_id, display_name, unified_social_credit_code, contact_email, state,"
+    " create_time, update_time) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 class AggregatorState(StrEnum):
@@ -60,9 +62,9 @@ def create(
     now: datetime,
 ) -> Aggregator:
     """Insert a new ACTIVE aggregator; ids are never reused, display names are unique among live ones."""
-    clash = conn.execute(_CLASH, {"aggregator_id": aggregator_id, "display_name": display_name}).first()
+    clash = execute(conn, _CLASH, (aggregator_id, display_name)).first()
     if clash is not None:
-        if clash.aggregator_id == aggregator_id:
+        if clash[0] == aggregator_id:
             raise AlreadyExists(
                 f"aggregator {aggregator_id} already exists",
                 reason="AGGREGATOR_EXISTS",
@@ -71,7 +73,7 @@ def create(
         raise AlreadyExists(
             "display_name is already used by another aggregator",
             reason="DISPLAY_NAME_TAKEN",
-            metadata={"aggregator_id": clash.aggregator_id},
+            metadata={"aggregator_id": clash[0]},
         )
     record = Aggregator(
         aggregator_id=aggregator_id,
@@ -83,17 +85,19 @@ def create(
         update_time=now,
     )
     try:
-        conn.execute(
+        at = time_param(conn)(now)
+        execute(
+            conn,
             _INSERT,
-            {
-                "aggregator_id": record.aggregator_id,
-                "display_name": record.display_name,
-                "unified_social_credit_code": record.unified_social_credit_code,
-                "contact_email": record.contact_email,
-                "state": record.state.value,
-                "create_time": now,
-                "update_time": now,
-            },
+            (
+                record.aggregator_id,
+                record.display_name,
+                record.unified_social_credit_code,
+                record.contact_email,
+                record.state.value,
+                at,
+                at,
+            ),
         )
     except sa.exc.IntegrityError:
         # A concurrent create (another request_id) won between our check and insert.
@@ -140,7 +144,7 @@ def update(
             raise AlreadyExists(
                 "display_name is already used by another aggregator",
                 reason="DISPLAY_NAME_TAKEN",
-                metadata={"aggregator_id": clash.aggregator_id},
+                metadata={"aggregator_id": clash[0]},
             )
     values: dict[str, object] = {name: value for name, value in changes.items() if name in MUTABLE_FIELDS}
     if state is not None:

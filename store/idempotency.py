@@ -24,7 +24,6 @@ a Core statement per call costs more than executing it.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,10 +31,10 @@ from datetime import UTC, datetime
 from typing import Protocol, Self, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from domain.errors import FieldViolation, InvalidArgument
+from store.bulk import execute, time_param
 from store.db import Database
 from store.tables import IdempotencyKeyRow, table_of
 
@@ -84,16 +83,10 @@ def run_once(
     if not key.request_id:
         return effect()
     request_digest = digest(request)
-    row_id = conn.execute(
-        _claim(conn.dialect.name),
-        {
-            "principal": key.principal,
-            "method": key.method,
-            "request_id": key.request_id,
-            "request_digest": request_digest,
-            "response": None,
-            "create_time": datetime.now(UTC),
-        },
+    row_id = execute(
+        conn,
+        _CLAIM,
+        (key.principal, key.method, key.request_id, request_digest, time_param(conn)(datetime.now(UTC))),
     ).scalar()
     if row_id is None:
         # The key is taken by a committed call (under READ COMMITTED this
@@ -103,23 +96,16 @@ def run_once(
             raise RuntimeError("idempotency key neither claimed nor found")
         return stored
     response = effect()
-    conn.execute(_ANSWER, {"row_id": row_id, "response": response.SerializeToString()})
+    execute(conn, _ANSWER, (response.SerializeToString(), row_id))
     return response
 
 
-@functools.cache
-def _claim(dialect: str) -> sa.Insert:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (
-        insert(_keys)
-        .on_conflict_do_nothing(index_elements=[_keys.c.principal, _keys.c.method, _keys.c.request_id])
-        .returning(_keys.c.id)
-    )
-
-
-_ANSWER = (
-    sa.update(_keys).where(_keys.c.id == sa.bindparam("row_id")).values(response=sa.bindparam("response"))
+# On the driver (store.bulk.execute): through SQLAlchemy Core the two statements cost more than running them.
+_CLAIM = (
+    "INSERT INTO idempotency_keys (principal, method, request_id, request_digest, response, create_time)"
+    " VALUES (?, ?, ?, ?, NULL, ?) ON CONFLICT (principal, method, request_id) DO NOTHING RETURNING id"
 )
+_ANSWER = "UPDATE idempotency_keys SET response = ? WHERE id = ?"
 _LOOKUP = sa.select(_keys.c.request_digest, _keys.c.response).where(
     _keys.c.principal == sa.bindparam("principal"),
     _keys.c.method == sa.bindparam("method"),

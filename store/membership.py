@@ -17,13 +17,14 @@ charger keeps its interval open: it sends nothing more, and its history stays.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from store.bulk import execute_values
 from store.registry_tables import ChargerMembershipRow, StationMembershipRow
 from store.tables import UTCDateTime, table_of
 
@@ -43,10 +44,25 @@ def record(conn: Connection, aggregator_id: str, placed: Sequence[tuple[str, str
     _record(conn, memberships, {"aggregator_id": aggregator_id}, "station_id", "grid_node_id", placed, now)
 
 
-def record_chargers(conn: Connection, placed: Sequence[tuple[str, str]], now: datetime) -> None:
+def record_chargers(
+    conn: Connection,
+    placed: Sequence[tuple[str, str]],
+    now: datetime,
+    registered: Collection[str] | None = None,
+) -> None:
     """Chargers (charger_id, station_id) are at those stations (of their aggregator) from ``now`` on,
-    by the same rules as ``record``."""
-    _record(conn, charger_memberships, {}, "charger_id", "station_id", placed, now)
+    by the same rules as ``record``.
+
+    ``registered``, when given, are those of the ids that had a charger row before this write: only
+    they can have intervals (a charger's first interval is opened with its row, and charger rows are
+    never removed, only marked deleted), so the others are not looked up — a batch of new chargers
+    reads nothing here. SQLite only, where the write transaction holds the database from its first
+    statement: on PostgreSQL another transaction may register one of the others (and open its
+    interval) between the caller's read and its write, so every id is looked up there.
+    """
+    if conn.dialect.name == "postgresql":
+        registered = None
+    _record(conn, charger_memberships, {}, "charger_id", "station_id", placed, now, registered)
 
 
 def _record(
@@ -57,13 +73,14 @@ def _record(
     value: str,
     placed: Sequence[tuple[str, str]],
     now: datetime,
+    known: Collection[str] | None = None,
 ) -> None:
     """Open an interval [now, ∞) of each (``key``, ``value``) in ``placed`` whose open interval has
     another value (closing that one at ``now``), or [−∞, ∞) when it has none; ``fixed`` are the
-    columns the key lives under."""
+    columns the key lives under; ``known``, when given, the only keys that can have intervals yet."""
     # On the driver: a batch of new chargers reads and opens 10,000 intervals, and SQLAlchemy's
     # expanding IN and per-row parameter processing cost more than the queries.
-    ids = sorted({item for item, _ in placed})
+    ids = sorted({item for item, _ in placed if known is None or item in known})
     mark = "%s" if conn.dialect.paramstyle in ("format", "pyformat") else "?"
     scope = "".join(f"{name} = {mark} AND " for name in fixed)
     select = f"SELECT {key}, seq, {value}, valid_to FROM {table.name} WHERE {scope}{key} IN"
@@ -104,10 +121,7 @@ def _record(
         )
     if to_open:
         names = [*fixed, key, "seq", value, "valid_from", "valid_to"]
-        conn.exec_driver_sql(
-            f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))})",
-            to_open,
-        )
+        execute_values(conn, f"INSERT INTO {table.name} ({', '.join(names)})", to_open)
 
 
 def close(conn: Connection, aggregator_id: str, station_id: str, now: datetime) -> None:

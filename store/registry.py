@@ -5,7 +5,7 @@ it, keep the memberships and answer it (and the deletes) are
 ``application.registry``. Batch writes are single ``INSERT … ON CONFLICT DO
 UPDATE`` statements executed with many parameter sets (executemany), inside
 the caller's transaction: SQLAlchemy Core, or for the charger batches (up to
-10,000 rows) a fixed statement on the driver (``store.bulk.execute_many``)
+10,000 rows) fixed multi-row statements on the driver (``store.bulk.execute_values``)
 with row tuples. Tenancy is in every query: an aggregator's rows are
 addressed by (aggregator_id, id), and another tenant's row is NOT_FOUND.
 Lists use keyset page tokens (store.pagination) ordered by id.
@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, NamedTuple, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -31,9 +31,8 @@ from store import pagination
 from store.bulk import (
     chunks,
     dialect_insert,
-    execute_many,
+    execute_values,
     rows_in,
-    select_in,
     time_param,
     time_result,
     upsert,
@@ -77,9 +76,13 @@ class Station:
     update_time: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Charger:
-    """A charger as registered; the state fields are output-only (set by telemetry)."""
+class Charger(NamedTuple):
+    """A charger as registered; the state fields are output-only (set by telemetry).
+
+    A NamedTuple rather than a frozen dataclass, equally immutable: a batch builds 10,000 of these from
+    the request and 10,000 for its answer, and a frozen dataclass's ``__init__`` (an
+    ``object.__setattr__`` per field) cost about six times as much per record.
+    """
 
     charger_id: str
     station_id: str
@@ -462,9 +465,13 @@ def mark_station_chargers_deleted(
 
 
 # The WHERE keeps a racing tenant's insert from being overwritten.
-_UPSERT_CHARGERS = (
-    "INSERT INTO chargers (charger_id, aggregator_id, station_id, kind, rated_charge_w, rated_discharge_w,"
-    " bidirectional, platform_managed, status, create_time, update_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# The registered fields first, in Charger's order: a row is the record's first seven fields plus a tail.
+_UPSERT_CHARGERS_HEAD = (
+    "INSERT INTO chargers (charger_id, station_id, kind, rated_charge_w, rated_discharge_w, bidirectional,"
+    " platform_managed, aggregator_id, status, create_time, update_time)"
+)
+_REGISTERED = 7  # Charger's fields up to platform_managed
+_UPSERT_CHARGERS_TAIL = (
     " ON CONFLICT (charger_id) DO UPDATE SET station_id = excluded.station_id, kind = excluded.kind,"
     " rated_charge_w = excluded.rated_charge_w, rated_discharge_w = excluded.rated_discharge_w,"
     " bidirectional = excluded.bidirectional, platform_managed = excluded.platform_managed,"
@@ -472,42 +479,75 @@ _UPSERT_CHARGERS = (
 )
 
 
-def write_chargers(conn: Connection, aggregator_id: str, items: Sequence[Charger], now: datetime) -> None:
+def write_chargers(conn: Connection, aggregator_id: str, items: Sequence[Charger], now: datetime) -> int:
     """Create or replace chargers by id, on the driver (checked by ``application.registry``; their memberships
     are ``store.membership``'s). Reported state (status, heartbeat, last meter value) survives a replace;
-    a row another tenant holds is left alone (the statement's WHERE)."""
+    a row another tenant holds is left alone (the statement's WHERE). The rows written: fewer than
+    ``items`` when another tenant holds one of them."""
     at = time_param(conn)(now)
-    execute_many(
+    tail = (aggregator_id, UNSPECIFIED, at, at)
+    return execute_values(
         conn,
-        _UPSERT_CHARGERS,
-        [
-            (
-                c.charger_id,
-                aggregator_id,
-                c.station_id,
-                c.kind,
-                c.rated_charge_w,
-                c.rated_discharge_w,
-                c.bidirectional,
-                c.platform_managed,
-                UNSPECIFIED,
-                at,
-                at,
-                aggregator_id,
-            )
-            for c in items
-        ],
-    )
-
-
-def chargers_of_others(conn: Connection, aggregator_id: str, charger_ids: Sequence[str]) -> set[str]:
-    """Those of ``charger_ids`` registered by another aggregator (live or deleted: ids are platform-wide)."""
-    return select_in(
-        conn,
-        "SELECT charger_id FROM chargers WHERE aggregator_id <> ? AND charger_id IN",
+        _UPSERT_CHARGERS_HEAD,
+        [c[:_REGISTERED] + tail for c in items],
+        _UPSERT_CHARGERS_TAIL,
         (aggregator_id,),
-        charger_ids,
     )
+
+
+class ChargerState(NamedTuple):
+    """What a charger upsert keeps of an existing row: its owner and the state its device reported."""
+
+    aggregator_id: str
+    status: str
+    last_heartbeat_time: datetime | None
+
+
+_CHARGER_STATES = (
+    "SELECT charger_id, aggregator_id, status, last_heartbeat_time FROM chargers WHERE charger_id IN"
+)
+
+
+def charger_states(conn: Connection, charger_ids: Sequence[str]) -> dict[str, ChargerState]:
+    """The existing rows of ``charger_ids`` (any tenant's, live or deleted: ids are platform-wide) by id.
+
+    On PostgreSQL the rows are locked (FOR UPDATE) until the caller's transaction ends, so the state read
+    here is the state the upsert leaves: a device's report in between waits for the commit.
+    """
+    when = time_result(conn)
+    lock = " FOR UPDATE" if conn.dialect.name == "postgresql" else ""
+    return {
+        row[0]: ChargerState(row[1], row[2], when(row[3]))
+        for row in rows_in(conn, _CHARGER_STATES, (), charger_ids, lock)
+    }
+
+
+def chargers_as_written(
+    conn: Connection,
+    aggregator_id: str,
+    items: Sequence[Charger],
+    states: dict[str, ChargerState],
+    now: datetime,
+    timeout: timedelta,
+) -> list[Charger]:
+    """The chargers ``write_chargers(conn, aggregator_id, items, now)`` stored, as ``chargers_by_id`` would read
+    them back (online as of ``now``), from the request and the rows' ``states`` before the write (locked
+    ones on PostgreSQL) rather than a second read of the rows: the write sets every registered field and
+    update_time, and keeps status and heartbeat. ``now`` goes through the driver and back as stored."""
+    when = time_result(conn)
+    written = when(time_param(conn)(now))
+    new = (aggregator_id, UNSPECIFIED, False, None, written)
+    make = Charger._make
+    answer = []
+    for c in items:
+        state = states.get(c.charger_id)
+        if state is None:
+            answer.append(make(c[:_REGISTERED] + new))
+        else:
+            heartbeat = state.last_heartbeat_time
+            online = heartbeat is not None and now - heartbeat <= timeout
+            answer.append(make((*c[:_REGISTERED], aggregator_id, state.status, online, heartbeat, written)))
+    return answer
 
 
 def live_charger_ids(conn: Connection, aggregator_id: str, charger_ids: Sequence[str]) -> set[str]:

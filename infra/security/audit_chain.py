@@ -119,8 +119,9 @@ def seal(
     The store must read ``last`` and insert the result in one transaction (with
     ``seq`` unique), or two writers would fork the chain.
     """
-    unsealed = AuditRecord(
-        seq=1 if last is None else last.seq + 1,
+    return seal_next(
+        1 if last is None else last.seq + 1,
+        GENESIS_HASH if last is None else last.hash,
         time=time,
         principal=principal,
         method=method,
@@ -128,7 +129,35 @@ def seal(
         request_digest=request_digest,
         outcome=outcome,
         trace_id=trace_id,
-        prev_hash=GENESIS_HASH if last is None else last.hash,
+        detail=detail,
+    )
+
+
+def seal_next(
+    seq: int,
+    prev_hash: str,
+    *,
+    time: datetime,
+    principal: str,
+    method: str,
+    request_id: str,
+    request_digest: str,
+    outcome: str,
+    trace_id: str,
+    detail: str = "",
+) -> AuditRecord:
+    """The row ``seq`` after the row whose hash is ``prev_hash`` (``seal`` given only the head's seq and
+    hash, which is all it takes of the previous row)."""
+    unsealed = AuditRecord(
+        seq=seq,
+        time=time,
+        principal=principal,
+        method=method,
+        request_id=request_id,
+        request_digest=request_digest,
+        outcome=outcome,
+        trace_id=trace_id,
+        prev_hash=prev_hash,
         hash="",
         detail=detail,
     )

@@ -4,8 +4,9 @@ against someone who can write the database.
 The chain alone (``audit_chain``) catches a single edited or deleted row, but
 whoever can write the database can also drop the newest rows, drop them all,
 or edit a row and recompute every later hash: the result is a valid, shorter
-or different chain. So after every committed group of audit rows the server
-records the new head — (seq, hash) with an HMAC under a key derived from the
+or different chain. So once the queue of audit rows is committed (and at
+least every 0.1 s while rows keep arriving: ``store.audit.CHECKPOINT_INTERVAL``)
+the server records the new head — (seq, hash) with an HMAC under a key derived from the
 server secret — in a file outside the database (``audit_checkpoint_file``,
 by default the dev PKI's ``audit-head.json``). Verification then demands
 that the log still holds the checkpoint's seq with the checkpoint's hash:

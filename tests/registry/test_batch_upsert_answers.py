@@ -13,7 +13,7 @@ from vgi.common.v1 import resources_pb2
 from application import registry as use_cases
 from application.uow import UnitOfWork
 from domain.errors import AlreadyExists
-from store import telemetry
+from store import registry, telemetry
 
 from .world import aggregator_client, charger, node, now, onboard, session, station, topology, ts
 
@@ -190,3 +190,87 @@ async def test_an_id_another_tenant_took_during_the_write_is_not_answered_as_ups
         "CHARGER_ID_TAKEN",
         {"charger_id": "shared", "taken_count": "1"},
     )
+
+
+async def test_the_charger_answer_is_what_get_and_list_return_after_creates_updates_moves_and_undeletes(
+    platform: Any,
+) -> None:
+    """The answer is built from the request and the rows' state before the write, not read back: it must
+    equal what GetCharger and ListChargers return afterwards, field for field, for new chargers, replaced
+    ones with reported state (online and offline), one moving station and one deleted and registered again."""
+    await onboard(platform, "agg-1")
+    await topology(platform)
+    client = aggregator_client(platform)
+    await client.upsert_stations([station("st-a", "ta1"), station("st-b", "ta2")])
+    await client.upsert_chargers(
+        [
+            charger("old", "st-a"),
+            charger("mover", "st-a", v2g=True),
+            charger("gone", "st-b"),
+            charger("hb", "st-a"),
+        ]
+    )
+    fresh = datetime.now(UTC)
+    stale = fresh - timedelta(hours=1)
+
+    def report(conn: Any) -> None:
+        telemetry.record_heartbeat(conn, "mover", fresh)
+        telemetry.record_status(conn, "mover", "CHARGING", fresh)
+        telemetry.record_heartbeat(conn, "hb", stale)
+        telemetry.record_status(conn, "hb", "FAULTED", stale)
+
+    await platform.db.write(report)
+    await client.delete_charger(CHARGERS.format(station="st-b", charger="gone"))
+
+    batch = [
+        charger("new-2", "st-b", v2g=True, platform_managed=True),
+        charger("mover", "st-b", v2g=True, rated_w=50_000),  # moves station, keeps its reported state
+        charger("old", "st-a"),  # unchanged fields: rewritten as is
+        charger("gone", "st-a", rated_w=3_700),  # deleted, registered again at another station
+        charger("hb", "st-a", rated_w=11_000),  # offline: its heartbeat is older than the timeout
+        charger("new-1", "st-a"),
+    ]
+    answered = await client.upsert_chargers(batch)
+
+    assert [c.charger_id for c in answered] == [c.charger_id for c in batch]
+    gotten = [
+        await client.get_charger(CHARGERS.format(station=c.station_id, charger=c.charger_id)) for c in batch
+    ]
+    assert answered == gotten
+    listed = {c.charger_id: c for c in (await client.list_chargers(page_size=100)).chargers}
+    assert answered == [listed[c.charger_id] for c in batch]
+    by_id = {c.charger_id: c for c in answered}
+    assert (by_id["mover"].station_id, by_id["mover"].status, by_id["mover"].online) == (
+        "st-b",
+        resources_pb2.CHARGER_STATUS_CHARGING,
+        True,
+    )
+    assert (by_id["hb"].status, by_id["hb"].online, by_id["hb"].last_heartbeat_time) == (
+        resources_pb2.CHARGER_STATUS_FAULTED,
+        False,
+        ts(stale),
+    )
+    assert not by_id["new-1"].HasField("last_heartbeat_time")
+    assert len({c.update_time.ToDatetime() for c in answered}) == 1
+
+
+async def test_the_charger_write_counts_no_row_another_tenant_holds(platform: Any) -> None:
+    """The count ``write_chargers`` returns is what tells the use case to fall back to the read-back (which
+    refuses the batch): a row another tenant holds is not counted, on both drivers."""
+    await onboard(platform, "agg-1", "agg-2")
+    await topology(platform)
+    other = aggregator_client(platform, "agg-2")
+    await other.upsert_stations([station("st-b", "ta1")])
+    await other.upsert_chargers([charger("shared", "st-b")])
+    mine = aggregator_client(platform)
+    await mine.upsert_stations([station("st-a", "ta1")])
+    rows = [
+        registry.Charger("shared", "st-a", "AC", 7_000, 0, False, False),
+        registry.Charger("mine", "st-a", "AC", 7_000, 0, False, False),
+    ]
+
+    written = await platform.db.write(
+        lambda conn: registry.write_chargers(conn, "agg-1", rows, datetime.now(UTC))
+    )
+
+    assert written == 1
