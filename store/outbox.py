@@ -44,10 +44,10 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from domain.errors import FieldViolation, InvalidArgument
+from store import bulk
 from store.db import after_commit
 from store.outbox_tables import OutboxCursorRow, OutboxNotificationRow, OutboxSetpointRow
 from store.tables import table_of
@@ -142,19 +142,15 @@ def enqueue_notifications(
         return []
     now = datetime.now(UTC)
     sequences = _allocate(conn, Channel.NOTIFICATIONS, [entry.aggregator_id for entry in entries])
-    rows: list[dict[str, Any]] = [
-        {
-            "aggregator_id": entry.aggregator_id,
-            "sequence": sequence,
-            "notification_id": str(uuid.uuid4()),
-            "kind": entry.kind,
-            "payload": entry.payload,
-            "carrier": carrier,
-            "create_time": now,
-        }
-        for entry, sequence in zip(entries, sequences, strict=True)
-    ]
-    conn.execute(sa.insert(_notifications), rows)
+    at = bulk.time_param(conn)(now)
+    bulk.execute_many(
+        conn,
+        _INSERT_NOTIFICATION,
+        [
+            (entry.aggregator_id, sequence, str(uuid.uuid4()), entry.kind, entry.payload, carrier, at)
+            for entry, sequence in zip(entries, sequences, strict=True)
+        ],
+    )
     _announce(conn, Channel.NOTIFICATIONS, (entry.aggregator_id for entry in entries))
     return sequences
 
@@ -167,23 +163,30 @@ def enqueue_setpoints(
         return []
     now = datetime.now(UTC)
     sequences = _allocate(conn, Channel.SETPOINTS, [entry.charger_id for entry in entries])
-    rows: list[dict[str, Any]] = [
-        {
-            "charger_id": entry.charger_id,
-            "sequence": sequence,
-            "setpoint_id": entry.setpoint_id,
-            "payload": entry.payload,
-            "carrier": carrier,
-            "create_time": now,
-            "ack_time": None,
-            "accepted": None,
-            "ack_reason": None,
-        }
-        for entry, sequence in zip(entries, sequences, strict=True)
-    ]
-    conn.execute(sa.insert(_setpoints), rows)
+    at = bulk.time_param(conn)(now)
+    bulk.execute_many(
+        conn,
+        _INSERT_SETPOINT,
+        [
+            (entry.charger_id, sequence, entry.setpoint_id, entry.payload, carrier, at)
+            for entry, sequence in zip(entries, sequences, strict=True)
+        ],
+    )
     _announce(conn, Channel.SETPOINTS, (entry.charger_id for entry in entries))
     return sequences
+
+
+# The bulk paths run on the driver (store.bulk): 10,000 rows through SQLAlchemy's per-row
+# parameter processing cost more than the statements themselves.
+_INSERT_NOTIFICATION = (
+    f"INSERT INTO {_notifications.name} (aggregator_id, sequence, notification_id, kind, payload, carrier, "
+    "create_time) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_SETPOINT = (
+    f"INSERT INTO {_setpoints.name} (charger_id, sequence, setpoint_id, payload, carrier, create_time) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+_ALLOCATE_ROWS = 1000  # cursor rows per upsert statement: 3 parameters each
 
 
 def cursor(conn: Connection, channel: Channel, subscriber_id: str) -> Cursor:
@@ -335,32 +338,35 @@ def _ack(
 def _allocate(conn: Connection, channel: Channel, subscriber_ids: Sequence[str]) -> list[int]:
     """Reserve one sequence per entry (in order) from the subscribers' counter rows."""
     counts = Counter(subscriber_ids)
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    upsert = insert(_cursors)
-    statement = upsert.on_conflict_do_update(
-        index_elements=[_cursors.c.channel, _cursors.c.subscriber_id],
-        set_={"last_sequence": _cursors.c.last_sequence + upsert.excluded.last_sequence},
-    ).returning(_cursors.c.subscriber_id, _cursors.c.last_sequence)
-    # Sorted: rows are locked in this order, the same in every transaction.
-    params = [
-        {
-            "channel": channel.value,
-            "subscriber_id": s,
-            "last_sequence": n,
-            "acked_sequence": 0,
-            "ack_time": None,
-        }
-        for s, n in sorted(counts.items())
-    ]
-    next_sequence: dict[str, int] = {
-        subscriber_id: last - counts[subscriber_id] + 1
-        for subscriber_id, last in conn.execute(statement, params)
-    }
+    # Sorted: rows are locked in this order, the same in every transaction (chunks go in order too).
+    ordered = sorted(counts.items())
+    next_sequence: dict[str, int] = {}
+    mark = "%s" if conn.dialect.paramstyle in ("format", "pyformat") else "?"
+    for start in range(0, len(ordered), _ALLOCATE_ROWS):
+        chunk = ordered[start : start + _ALLOCATE_ROWS]
+        params: list[Any] = []
+        for subscriber_id, count in chunk:
+            params += (channel.value, subscriber_id, count)
+        for subscriber_id, last in conn.exec_driver_sql(_allocate_sql(len(chunk), mark), tuple(params)):
+            next_sequence[subscriber_id] = last - counts[subscriber_id] + 1
     sequences = []
     for subscriber_id in subscriber_ids:
         sequences.append(next_sequence[subscriber_id])
         next_sequence[subscriber_id] += 1
     return sequences
+
+
+@functools.cache
+def _allocate_sql(rows: int, mark: str) -> str:
+    """Bump ``rows`` subscribers' counters in one statement (both stores: INSERT … ON CONFLICT … RETURNING)."""
+    values = ", ".join([f"({mark}, {mark}, {mark}, 0, NULL)"] * rows)
+    table = _cursors.name
+    return (
+        f"INSERT INTO {table} (channel, subscriber_id, last_sequence, acked_sequence, ack_time) "
+        f"VALUES {values} ON CONFLICT (channel, subscriber_id) "
+        f"DO UPDATE SET last_sequence = {table}.last_sequence + excluded.last_sequence "
+        "RETURNING subscriber_id, last_sequence"
+    )
 
 
 def _announce(conn: Connection, channel: Channel, subscriber_ids: Iterable[str]) -> None:
