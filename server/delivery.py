@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import deque
@@ -46,6 +47,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from typing import NoReturn, Protocol
 
 from opentelemetry.trace import SpanKind
+from sqlalchemy.engine import Connection
 
 from domain.errors import DomainError, InvalidArgument, ResourceExhausted, Unavailable
 from infra.observability.metrics import METRICS
@@ -295,7 +297,7 @@ class Dispatcher:
                 by_channel.setdefault(subscription.channel, []).append(subscription)
         for channel, live in by_channel.items():
             ids = sorted({s.subscriber_id for s in live})
-            last = await self._db.read(lambda conn, c=channel, i=ids: outbox.last_sequences(conn, c, i))
+            last = await self._db.read(functools.partial(_last_sequences, channel=channel, ids=ids))
             moved += [s for s in live if last.get(s.subscriber_id, 0) > s.position]
         return moved
 
@@ -379,6 +381,10 @@ class Dispatcher:
                     metadata={"queue_size": str(subscription.capacity)},
                 )
             )
+
+
+def _last_sequences(conn: Connection, *, channel: Channel, ids: list[str]) -> dict[str, int]:
+    return outbox.last_sequences(conn, channel, ids)
 
 
 async def deliver(

@@ -245,9 +245,9 @@ def read_windows(conn: Connection, channel: Channel, windows: Sequence[Window]) 
         params += _EMPTY_WINDOW * (size - len(chunk))
         rows = conn.exec_driver_sql(_window_sql(channel, size, mark), tuple(params)).fetchall()
         for k, subscriber_id, sequence, item_id, payload, carrier, create_time in rows:
-            found[k].append(
-                OutboxItem(subscriber_id, sequence, item_id, bytes(payload), carrier, as_time(create_time))
-            )
+            created = as_time(create_time)
+            assert created is not None  # the column is NOT NULL
+            found[k].append(OutboxItem(subscriber_id, sequence, item_id, bytes(payload), carrier, created))
         start += size
     return found
 
