@@ -7,7 +7,12 @@ the store sees one query per round for every connected subscriber together
 (a VALUES list joined to the items' primary key, chunked), never a query per
 stream per item.
 
-A round is triggered by:
+Items this process commits are handed over by the commit listener
+(``store.outbox.Committed``, through the wake-up): a live stream exactly one
+item behind takes each without a store read — a fan-out's 10,000 setpoints
+are not read back — and every other stream of those subscribers is checked
+by a round. The store stays the truth: reconnects, other processes' commits
+and backlogs are always read from it. A round is triggered by:
 
 * a ``Wakeup`` — "these subscribers of this channel have new items". The
   in-process implementation hears commits made through this process's
@@ -43,7 +48,7 @@ import functools
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from typing import NoReturn, Protocol
 
 from opentelemetry.trace import SpanKind
@@ -235,6 +240,9 @@ class Dispatcher:
         self._kick.set()
 
     def _on_wake(self, channel: Channel, subscriber_ids: Collection[str]) -> None:
+        if isinstance(subscriber_ids, outbox.Committed):
+            self._hand_off(channel, subscriber_ids.items)
+            return
         subscribers = self._subscribers
         marked = False
         for subscriber_id in subscriber_ids:
@@ -242,6 +250,36 @@ class Dispatcher:
             if peers:
                 self._dirty.update(peers)
                 marked = True
+        if marked:
+            self._kick.set()
+
+    def _hand_off(self, channel: Channel, items: Sequence[OutboxItem]) -> None:
+        """Items this process just committed, as committed: a live stream whose position is the
+        item's sequence − 1 and whose queue has room takes the item without a store read.
+
+        Any other stream of those subscribers (catching up, behind by more than
+        this commit, a full queue) is checked by the next round, which reads
+        the store: flow control and ordering stay the round's. A round already
+        reading a window drops what a hand-off queued meanwhile (``_feed``).
+        """
+        subscribers = self._subscribers
+        marked = False
+        for item in items:
+            peers = subscribers.get((channel, item.subscriber_id))
+            if not peers:
+                continue
+            for subscription in peers:
+                if subscription.closed or subscription.failed or item.sequence <= subscription.position:
+                    continue
+                if (
+                    not subscription.catching_up
+                    and item.sequence == subscription.position + 1
+                    and subscription.free() > 0
+                ):
+                    subscription._offer([item])
+                else:
+                    self._dirty.add(subscription)
+                    marked = True
         if marked:
             self._kick.set()
 
@@ -358,11 +396,17 @@ class Dispatcher:
     def _feed(self, subscription: Subscription, window: Window, items: list[OutboxItem]) -> None:
         if subscription.closed or subscription.failed:
             return
+        more_in_store = len(items) > window.up_to - window.after - 1
+        if items and items[0].sequence <= subscription.position:
+            # Handed off in-process while this window was being read: queued once already.
+            items = [item for item in items if item.sequence > subscription.position]
+            if not items and more_in_store:
+                self.request(subscription)
+                return
         if not items:
             subscription.catching_up = False
             return
         free = subscription.free()
-        more_in_store = len(items) > window.up_to - window.after - 1
         if len(items) <= free:
             subscription._offer(items)
             if more_in_store:

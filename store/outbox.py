@@ -9,8 +9,11 @@ keeps bytes; it does not know the wire form.
 Delivery is driven from the store (``server/delivery.py``): a stream sends
 what it reads here, after its cursor, so a process can deliver what another
 process committed. After the commit, the listeners registered for the
-engine (``add_commit_listener``) are told which subscribers got new items;
-that is only a wake-up — readers never depend on it for correctness.
+engine (``add_commit_listener``) are told which subscribers got new items,
+and the items themselves (``Committed``): the committing process's own
+streams take them from there instead of reading them back; every other
+reader, and every stream that is not exactly at the item before, reads the
+store — the hand-off saves a read, it decides nothing.
 
 Sequence allocation. Each subscriber has one row in ``outbox_cursors``; an
 enqueue bumps its ``last_sequence`` with INSERT … ON CONFLICT DO UPDATE …
@@ -37,7 +40,7 @@ import functools
 import uuid
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -66,8 +69,21 @@ class Channel(StrEnum):
     SETPOINTS = "setpoints"
 
 
+class Committed(frozenset[str]):
+    """The subscribers of a channel a commit gave new items, with ``items``: those items exactly as
+    committed (sequence, id, payload, carrier, create_time), in enqueue order.
+
+    What commit listeners are told. A listener in the committing process may
+    hand the items to its streams instead of reading them back
+    (``server.delivery``); one that only needs the subscriber ids (a wake-up
+    to other processes) uses the set.
+    """
+
+    items: tuple[OutboxItem, ...] = ()
+
+
 CommitListener = Callable[[Channel, frozenset[str]], None]
-"""Told, on a worker thread after a commit, which subscribers of a channel got new items."""
+"""Told, on a worker thread after a commit, which subscribers of a channel got new items (a ``Committed``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,15 +162,19 @@ def enqueue_notifications(
     now = datetime.now(UTC)
     sequences = _allocate(conn, Channel.NOTIFICATIONS, [entry.aggregator_id for entry in entries])
     at = bulk.time_param(conn)(now)
-    bulk.execute_many(
+    rows = [
+        (entry.aggregator_id, sequence, str(uuid.uuid4()), entry.kind, entry.payload, carrier, at)
+        for entry, sequence in zip(entries, sequences, strict=True)
+    ]
+    bulk.execute_many(conn, _INSERT_NOTIFICATION, rows)
+    _announce(
         conn,
-        _INSERT_NOTIFICATION,
-        [
-            (entry.aggregator_id, sequence, str(uuid.uuid4()), entry.kind, entry.payload, carrier, at)
-            for entry, sequence in zip(entries, sequences, strict=True)
+        Channel.NOTIFICATIONS,
+        lambda: [
+            OutboxItem(aggregator_id, sequence, notification_id, payload, carrier, now)
+            for aggregator_id, sequence, notification_id, _, payload, carrier, _ in rows
         ],
     )
-    _announce(conn, Channel.NOTIFICATIONS, (entry.aggregator_id for entry in entries))
     return sequences
 
 
@@ -167,15 +187,19 @@ def enqueue_setpoints(
     now = datetime.now(UTC)
     sequences = _allocate(conn, Channel.SETPOINTS, [entry.charger_id for entry in entries])
     at = bulk.time_param(conn)(now)
-    bulk.execute_many(
+    rows = [
+        (entry.charger_id, sequence, entry.setpoint_id, entry.payload, carrier, at)
+        for entry, sequence in zip(entries, sequences, strict=True)
+    ]
+    bulk.execute_many(conn, _INSERT_SETPOINT, rows)
+    _announce(
         conn,
-        _INSERT_SETPOINT,
-        [
-            (entry.charger_id, sequence, entry.setpoint_id, entry.payload, carrier, at)
-            for entry, sequence in zip(entries, sequences, strict=True)
+        Channel.SETPOINTS,
+        lambda: [
+            OutboxItem(charger_id, sequence, setpoint_id, payload, carrier, now)
+            for charger_id, sequence, setpoint_id, payload, carrier, _ in rows
         ],
     )
-    _announce(conn, Channel.SETPOINTS, (entry.charger_id for entry in entries))
     return sequences
 
 
@@ -376,11 +400,13 @@ def _allocate_sql(rows: int, mark: str) -> str:
     )
 
 
-def _announce(conn: Connection, channel: Channel, subscriber_ids: Iterable[str]) -> None:
+def _announce(conn: Connection, channel: Channel, items: Callable[[], list[OutboxItem]]) -> None:
     listeners = _listeners.get(conn.engine)
     if not listeners:
         return
-    touched = frozenset(subscriber_ids)
+    committed = items()
+    touched = Committed(item.subscriber_id for item in committed)
+    touched.items = tuple(committed)
 
     def wake() -> None:
         for listener in tuple(listeners):
