@@ -194,7 +194,11 @@ def split_over_sessions(
         )
     left = share_w
     assigned: dict[str, int] = {}
-    for session in sorted(sessions, key=_laxity_order):
+    by_id = sorted(sessions, key=_session_id)
+    # Most laxity first, unknown laxity last, ties by session id: a stable sort by laxity, reversed,
+    # over the sessions in id order (the same order as the key (None, −laxity, id), with no
+    # Fraction negated per session).
+    for session in sorted(by_id, key=_laxity_key, reverse=True):
         room = session.decrease_w if direction is Direction.LOAD_DECREASE else session.increase_w
         assigned[session.session_id] = min(room, left)
         left -= assigned[session.session_id]
@@ -202,21 +206,27 @@ def split_over_sessions(
     setpoints = tuple(
         SessionSetpoint(
             session_id=s.session_id,
-            setpoint_w=_whole_setpoint(s.p0 + sign * assigned[s.session_id], s),
+            setpoint_w=_whole_setpoint(sign * assigned[s.session_id], s),
             assigned_w=assigned[s.session_id],
         )
-        for s in sorted(sessions, key=lambda s: s.session_id)
+        for s in by_id
     )
     return SessionSplit(setpoints=setpoints, shortfall_w=left)
 
 
-def _laxity_order(session: SessionCapacity) -> tuple[bool, Fraction, str]:
+def _session_id(session: SessionCapacity) -> str:
+    return session.session_id
+
+
+def _laxity_key(session: SessionCapacity) -> tuple[bool, Fraction | int]:
     laxity = session.laxity_h
-    return (laxity is None, -(laxity or Fraction(0)), session.session_id)
+    return (True, laxity) if laxity is not None else (False, 0)
 
 
-def _whole_setpoint(exact: Fraction, session: SessionCapacity) -> int:
-    return max(min(math.ceil(exact), math.floor(session.pmax)), math.ceil(session.pmin))
+def _whole_setpoint(change_w: int, session: SessionCapacity) -> int:
+    """The exact setpoint P0 + ``change_w`` as whole watts; ⌈P0 + n⌉ = ⌈P0⌉ + n for a whole n, so no
+    Fraction is built per session."""
+    return max(min(math.ceil(session.p0) + change_w, math.floor(session.pmax)), math.ceil(session.pmin))
 
 
 @dataclass(frozen=True)

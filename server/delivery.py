@@ -7,7 +7,12 @@ the store sees one query per round for every connected subscriber together
 (a VALUES list joined to the items' primary key, chunked), never a query per
 stream per item.
 
-A round is triggered by:
+Items this process commits are handed over by the commit listener
+(``store.outbox.Committed``, through the wake-up): a live stream exactly one
+item behind takes each without a store read — a fan-out's 10,000 setpoints
+are not read back — and every other stream of those subscribers is checked
+by a round. The store stays the truth: reconnects, other processes' commits
+and backlogs are always read from it. A round is triggered by:
 
 * a ``Wakeup`` — "these subscribers of this channel have new items". The
   in-process implementation hears commits made through this process's
@@ -15,7 +20,10 @@ A round is triggered by:
   PostgreSQL NOTIFY or NATS plugs in the same way to hear other processes;
 * the periodic poll — every subscription is checked every
   ``poll_interval_s``, so a lost or absent wake-up delays an item, never
-  loses it (this is how a commit made by another process arrives today);
+  loses it (this is how a commit made by another process arrives today).
+  The check reads each live stream's counter (``outbox.last_sequences``, one
+  key probe each) and reads windows only for streams whose counter moved, so
+  10,000 idle streams cost one cheap read a second, not 10,000 window reads;
 * a subscription that needs more: a new one, or one draining a backlog.
 
 Flow control. A subscription starts CATCHING UP: it is fed from the store
@@ -36,13 +44,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from typing import NoReturn, Protocol
 
 from opentelemetry.trace import SpanKind
+from sqlalchemy.engine import Connection
 
 from domain.errors import DomainError, InvalidArgument, ResourceExhausted, Unavailable
 from infra.observability.metrics import METRICS
@@ -230,6 +240,9 @@ class Dispatcher:
         self._kick.set()
 
     def _on_wake(self, channel: Channel, subscriber_ids: Collection[str]) -> None:
+        if isinstance(subscriber_ids, outbox.Committed):
+            self._hand_off(channel, subscriber_ids.items)
+            return
         subscribers = self._subscribers
         marked = False
         for subscriber_id in subscriber_ids:
@@ -237,6 +250,36 @@ class Dispatcher:
             if peers:
                 self._dirty.update(peers)
                 marked = True
+        if marked:
+            self._kick.set()
+
+    def _hand_off(self, channel: Channel, items: Sequence[OutboxItem]) -> None:
+        """Items this process just committed, as committed: a live stream whose position is the
+        item's sequence − 1 and whose queue has room takes the item without a store read.
+
+        Any other stream of those subscribers (catching up, behind by more than
+        this commit, a full queue) is checked by the next round, which reads
+        the store: flow control and ordering stay the round's. A round already
+        reading a window drops what a hand-off queued meanwhile (``_feed``).
+        """
+        subscribers = self._subscribers
+        marked = False
+        for item in items:
+            peers = subscribers.get((channel, item.subscriber_id))
+            if not peers:
+                continue
+            for subscription in peers:
+                if subscription.closed or subscription.failed or item.sequence <= subscription.position:
+                    continue
+                if (
+                    not subscription.catching_up
+                    and item.sequence == subscription.position + 1
+                    and subscription.free() > 0
+                ):
+                    subscription._offer([item])
+                else:
+                    self._dirty.add(subscription)
+                    marked = True
         if marked:
             self._kick.set()
 
@@ -250,25 +293,51 @@ class Dispatcher:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(wait):
                         await self._kick.wait()
+            polled: list[Subscription] = []
             if loop.time() >= next_poll:
-                for peers in self._subscribers.values():
-                    self._dirty.update(peers)
+                polled = [s for peers in self._subscribers.values() for s in peers if s not in self._dirty]
                 next_poll = loop.time() + self.poll_interval_s
             self._kick.clear()
             dirty, self._dirty = self._dirty, set()
-            if not dirty:
+            if not dirty and not polled:
                 continue
             try:
-                await self._round(dirty)
+                if polled:
+                    dirty.update(await self._moved(polled))
+                if dirty:
+                    await self._round(dirty)
             except Exception as exc:
                 # The store is unreachable or failing: keep the work and retry
                 # at the next poll rather than spin against it.
                 if not outage.failed(exc):
                     log.exception("delivery round failed; retrying at the next poll")
-                self._dirty.update(s for s in dirty if not s.closed)
+                self._dirty.update(s for s in (*dirty, *polled) if not s.closed)
                 self._kick.clear()
             else:
                 outage.succeeded()
+
+    async def _moved(self, polled: list[Subscription]) -> list[Subscription]:
+        """The polled subscriptions that may have something to read: those catching up, and the live
+        ones whose subscriber's last committed sequence is past their position.
+
+        Sequences are dense and a subscriber's counter commits with its items,
+        so a live stream whose position is the last sequence has nothing new:
+        the poll reads one counter per stream instead of every stream's window.
+        """
+        by_channel: dict[Channel, list[Subscription]] = {}
+        moved = []
+        for subscription in polled:
+            if subscription.closed or subscription.failed:
+                continue
+            if subscription.catching_up:
+                moved.append(subscription)
+            else:
+                by_channel.setdefault(subscription.channel, []).append(subscription)
+        for channel, live in by_channel.items():
+            ids = sorted({s.subscriber_id for s in live})
+            last = await self._db.read(functools.partial(_last_sequences, channel=channel, ids=ids))
+            moved += [s for s in live if last.get(s.subscriber_id, 0) > s.position]
+        return moved
 
     async def _round(self, dirty: set[Subscription]) -> None:
         by_channel: dict[Channel, list[tuple[Subscription, Window]]] = {}
@@ -327,11 +396,17 @@ class Dispatcher:
     def _feed(self, subscription: Subscription, window: Window, items: list[OutboxItem]) -> None:
         if subscription.closed or subscription.failed:
             return
+        more_in_store = len(items) > window.up_to - window.after - 1
+        if items and items[0].sequence <= subscription.position:
+            # Handed off in-process while this window was being read: queued once already.
+            items = [item for item in items if item.sequence > subscription.position]
+            if not items and more_in_store:
+                self.request(subscription)
+                return
         if not items:
             subscription.catching_up = False
             return
         free = subscription.free()
-        more_in_store = len(items) > window.up_to - window.after - 1
         if len(items) <= free:
             subscription._offer(items)
             if more_in_store:
@@ -350,6 +425,10 @@ class Dispatcher:
                     metadata={"queue_size": str(subscription.capacity)},
                 )
             )
+
+
+def _last_sequences(conn: Connection, *, channel: Channel, ids: list[str]) -> dict[str, int]:
+    return outbox.last_sequences(conn, channel, ids)
 
 
 async def deliver(

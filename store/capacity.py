@@ -3,8 +3,9 @@
 The real-time path is one set-based query (active sessions joined to their
 live charger, its latest meter value and its station's grid node — no N+1)
 feeding domain.capacity_totals' integer F3. Per-session capacities for
-instruction decomposition go through domain.capacity.session_capacity, the
-reference implementation.
+instruction decomposition come from the same integer rows
+(``domain.capacity_totals.session_capacities_from_rows``), tested against
+domain.capacity.session_capacity, the reference implementation.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from fractions import Fraction
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,9 +21,15 @@ from sqlalchemy.ext.compiler import compiles
 
 from domain import capacity as f3
 from domain.calendar import local_day, slot_index, slot_start
-from domain.capacity_totals import Totals, capped_subtree, epoch_us, totals_from_rows
+from domain.capacity_totals import (
+    Totals,
+    capped_subtree,
+    epoch_us,
+    session_capacities_from_rows,
+    totals_from_rows,
+)
 from domain.errors import FieldViolation, InvalidArgument
-from domain.telemetry import PPB, slot_floor
+from domain.telemetry import slot_floor
 from store import bulk, registry
 from store.registry import chargers, sessions, stations
 from store.registry_tables import CapacityDeclarationRow, CapacitySampleRow
@@ -284,46 +290,29 @@ def session_capacities(
         where.append(sessions.c.aggregator_id == aggregator_id)
     if node_id is not None:
         where.append(stations.c.grid_node_id.in_(sa.select(registry.subtree_cte(node_id).c.node_id)))
-    query = _active_inputs(sessions.c.aggregator_id, *where).add_columns(
-        sessions.c.session_id,
+    # Every F3 input an integer computed in SQL (as for the node sums), F3 on Python ints.
+    query = _active_rows(sessions.c.session_id, *where).add_columns(
+        sessions.c.aggregator_id,
         chargers.c.charger_id,
         chargers.c.station_id,
         stations.c.grid_node_id,
         chargers.c.platform_managed,
     )
-    out = []
-    for row in conn.execute(query.order_by(sessions.c.aggregator_id, sessions.c.session_id)):
-        meter = (
-            None
-            if row.last_power_w is None or row.last_meter_time is None
-            else f3.MeterValue(power_w=row.last_power_w, at=row.last_meter_time)
+    rows = conn.execute(
+        query.order_by(sessions.c.aggregator_id, sessions.c.session_id),
+        {"fresh_from": now - heartbeat_timeout},
+    ).all()
+    computed = session_capacities_from_rows(((r[0], r[8], *r[1:8]) for r in rows), epoch_us(now))
+    return [
+        ActiveSession(
+            capacity=capacity,
+            charger_id=row[9],
+            station_id=row[10],
+            grid_node_id=row[11],
+            platform_managed=bool(row[12]),
         )
-        session = f3.EvSession(
-            session_id=row.session_id,
-            aggregator_id=row.aggregator_id,
-            charger=f3.Charger(
-                row.charger_id, row.rated_charge_w, row.rated_discharge_w, row.charger_bidirectional
-            ),
-            battery_wh=row.battery_wh,
-            soc=Fraction(row.soc_ppb, PPB),
-            target_soc=Fraction(row.target_soc_ppb, PPB),
-            v2g_floor_soc=Fraction(row.v2g_floor_soc_ppb, PPB),
-            departure=row.expected_departure_time,
-            max_charge_w=row.max_charge_w,
-            max_discharge_w=row.max_discharge_w,
-            bidirectional=row.session_bidirectional,
-            meter=meter,
-        )
-        out.append(
-            ActiveSession(
-                capacity=f3.session_capacity(session, now, heartbeat_timeout),
-                charger_id=row.charger_id,
-                station_id=row.station_id,
-                grid_node_id=row.grid_node_id,
-                platform_managed=row.platform_managed,
-            )
-        )
-    return out
+        for capacity, row in zip(computed, rows, strict=True)
+    ]
 
 
 # ---------------------------------------------------------------- declarations and forecasts

@@ -22,7 +22,7 @@ from domain.dispatch import Instruction
 from domain.errors import FailedPrecondition, FieldViolation, InvalidArgument, PreconditionViolation
 from domain.evaluation import Direction
 from domain.events import EventState, EventType
-from store import pagination
+from store import bulk, pagination
 from store.events import Event
 from store.market_tables import ClearedQuantityRow, InstructionRow, InstructionSetpointRow
 from store.tables import table_of
@@ -156,21 +156,22 @@ class Setpoint:
 def insert_setpoints(
     conn: Connection, instruction: Instruction, sent: Sequence[Setpoint], now: datetime
 ) -> None:
-    conn.execute(
-        sa.insert(setpoints),
+    version, at = instruction.version, bulk.time_param(conn)(now)
+    bulk.execute_many(
+        conn,
+        _INSERT_SETPOINT,
         [
-            {
-                "setpoint_id": s.setpoint_id,
-                "instruction_id": instruction.instruction_id,
-                "version": instruction.version,
-                "charger_id": s.charger_id,
-                "session_id": s.session_id,
-                "power_w": s.power_w,
-                "create_time": now,
-            }
+            (s.setpoint_id, instruction.instruction_id, version, s.charger_id, s.session_id, s.power_w, at)
             for s in sent
         ],
     )
+
+
+# Through the driver (store.bulk): a dispatch inserts one row per managed session, 10,000 and more.
+_INSERT_SETPOINT = (
+    f"INSERT INTO {setpoints.name} (setpoint_id, instruction_id, version, charger_id, session_id, power_w, "
+    "create_time) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 _DISPATCHABLE = {

@@ -9,8 +9,11 @@ keeps bytes; it does not know the wire form.
 Delivery is driven from the store (``server/delivery.py``): a stream sends
 what it reads here, after its cursor, so a process can deliver what another
 process committed. After the commit, the listeners registered for the
-engine (``add_commit_listener``) are told which subscribers got new items;
-that is only a wake-up — readers never depend on it for correctness.
+engine (``add_commit_listener``) are told which subscribers got new items,
+and the items themselves (``Committed``): the committing process's own
+streams take them from there instead of reading them back; every other
+reader, and every stream that is not exactly at the item before, reads the
+store — the hand-off saves a read, it decides nothing.
 
 Sequence allocation. Each subscriber has one row in ``outbox_cursors``; an
 enqueue bumps its ``last_sequence`` with INSERT … ON CONFLICT DO UPDATE …
@@ -37,17 +40,17 @@ import functools
 import uuid
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from domain.errors import FieldViolation, InvalidArgument
+from store import bulk
 from store.db import after_commit
 from store.outbox_tables import OutboxCursorRow, OutboxNotificationRow, OutboxSetpointRow
 from store.tables import table_of
@@ -66,8 +69,21 @@ class Channel(StrEnum):
     SETPOINTS = "setpoints"
 
 
+class Committed(frozenset[str]):
+    """The subscribers of a channel a commit gave new items, with ``items``: those items exactly as
+    committed (sequence, id, payload, carrier, create_time), in enqueue order.
+
+    What commit listeners are told. A listener in the committing process may
+    hand the items to its streams instead of reading them back
+    (``server.delivery``); one that only needs the subscriber ids (a wake-up
+    to other processes) uses the set.
+    """
+
+    items: tuple[OutboxItem, ...] = ()
+
+
 CommitListener = Callable[[Channel, frozenset[str]], None]
-"""Told, on a worker thread after a commit, which subscribers of a channel got new items."""
+"""Told, on a worker thread after a commit, which subscribers of a channel got new items (a ``Committed``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +98,12 @@ class OutboxItem:
     create_time: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class Window:
-    """The items of one subscriber with ``after < sequence <= up_to``."""
+class Window(NamedTuple):
+    """The items of one subscriber with ``after < sequence <= up_to``.
+
+    A named tuple: a delivery round builds one per open stream (10,000 at a
+    fan-out), and a frozen dataclass costs several times more to construct.
+    """
 
     subscriber_id: str
     after: int
@@ -142,20 +161,20 @@ def enqueue_notifications(
         return []
     now = datetime.now(UTC)
     sequences = _allocate(conn, Channel.NOTIFICATIONS, [entry.aggregator_id for entry in entries])
-    rows: list[dict[str, Any]] = [
-        {
-            "aggregator_id": entry.aggregator_id,
-            "sequence": sequence,
-            "notification_id": str(uuid.uuid4()),
-            "kind": entry.kind,
-            "payload": entry.payload,
-            "carrier": carrier,
-            "create_time": now,
-        }
+    at = bulk.time_param(conn)(now)
+    rows = [
+        (entry.aggregator_id, sequence, str(uuid.uuid4()), entry.kind, entry.payload, carrier, at)
         for entry, sequence in zip(entries, sequences, strict=True)
     ]
-    conn.execute(sa.insert(_notifications), rows)
-    _announce(conn, Channel.NOTIFICATIONS, (entry.aggregator_id for entry in entries))
+    bulk.execute_many(conn, _INSERT_NOTIFICATION, rows)
+    _announce(
+        conn,
+        Channel.NOTIFICATIONS,
+        lambda: [
+            OutboxItem(aggregator_id, sequence, notification_id, payload, carrier, now)
+            for aggregator_id, sequence, notification_id, _, payload, carrier, _ in rows
+        ],
+    )
     return sequences
 
 
@@ -167,23 +186,34 @@ def enqueue_setpoints(
         return []
     now = datetime.now(UTC)
     sequences = _allocate(conn, Channel.SETPOINTS, [entry.charger_id for entry in entries])
-    rows: list[dict[str, Any]] = [
-        {
-            "charger_id": entry.charger_id,
-            "sequence": sequence,
-            "setpoint_id": entry.setpoint_id,
-            "payload": entry.payload,
-            "carrier": carrier,
-            "create_time": now,
-            "ack_time": None,
-            "accepted": None,
-            "ack_reason": None,
-        }
+    at = bulk.time_param(conn)(now)
+    rows = [
+        (entry.charger_id, sequence, entry.setpoint_id, entry.payload, carrier, at)
         for entry, sequence in zip(entries, sequences, strict=True)
     ]
-    conn.execute(sa.insert(_setpoints), rows)
-    _announce(conn, Channel.SETPOINTS, (entry.charger_id for entry in entries))
+    bulk.execute_many(conn, _INSERT_SETPOINT, rows)
+    _announce(
+        conn,
+        Channel.SETPOINTS,
+        lambda: [
+            OutboxItem(charger_id, sequence, setpoint_id, payload, carrier, now)
+            for charger_id, sequence, setpoint_id, payload, carrier, _ in rows
+        ],
+    )
     return sequences
+
+
+# The bulk paths run on the driver (store.bulk): 10,000 rows through SQLAlchemy's per-row
+# parameter processing cost more than the statements themselves.
+_INSERT_NOTIFICATION = (
+    f"INSERT INTO {_notifications.name} (aggregator_id, sequence, notification_id, kind, payload, carrier, "
+    "create_time) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_SETPOINT = (
+    f"INSERT INTO {_setpoints.name} (charger_id, sequence, setpoint_id, payload, carrier, create_time) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+_ALLOCATE_ROWS = 1000  # cursor rows per upsert statement: 3 parameters each
 
 
 def cursor(conn: Connection, channel: Channel, subscriber_id: str) -> Cursor:
@@ -193,6 +223,22 @@ def cursor(conn: Connection, channel: Channel, subscriber_id: str) -> Cursor:
         )
     ).first()
     return Cursor(0, 0) if row is None else Cursor(row.last_sequence, row.acked_sequence)
+
+
+def last_sequences(conn: Connection, channel: Channel, subscriber_ids: Sequence[str]) -> dict[str, int]:
+    """The last sequence committed for each of ``subscriber_ids`` that has a stream (others are absent).
+
+    One primary-key probe per subscriber, in a few statements: the poll asks
+    this of every open stream and reads windows only for those that moved.
+    """
+    return dict(
+        bulk.rows_in(
+            conn,
+            f"SELECT subscriber_id, last_sequence FROM {_cursors.name} WHERE channel = ? AND subscriber_id IN",
+            (channel.value,),
+            subscriber_ids,
+        )
+    )
 
 
 def read_unacked(
@@ -210,26 +256,22 @@ def read_windows(conn: Connection, channel: Channel, windows: Sequence[Window]) 
     most n items; each window is one range probe of the primary key.
     """
     found: list[list[OutboxItem]] = [[] for _ in windows]
+    mark = "%s" if conn.dialect.paramstyle in ("format", "pyformat") else "?"
+    as_time = bulk.time_result(conn)
     start = 0
     while start < len(windows):
         size = next((s for s in _READ_SIZES if s >= len(windows) - start), _READ_SIZES[-1])
         chunk = windows[start : start + size]
-        params: dict[str, Any] = {}
-        for i in range(size):
-            # Short chunks are padded with empty windows: one statement text per size.
-            w = chunk[i] if i < len(chunk) else _EMPTY_WINDOW
-            params[f"k{i}"], params[f"s{i}"], params[f"lo{i}"], params[f"hi{i}"] = (
-                start + i,
-                w.subscriber_id,
-                w.after,
-                w.up_to,
-            )
-        for k, subscriber_id, sequence, item_id, payload, carrier, create_time in conn.execute(
-            _window_query(channel, size), params
-        ):
-            found[k].append(
-                OutboxItem(subscriber_id, sequence, item_id, bytes(payload), carrier, create_time)
-            )
+        params: list[Any] = []
+        for i, (subscriber_id, after, up_to) in enumerate(chunk, start):
+            params += (i, subscriber_id, after, up_to)
+        # Short chunks are padded with empty windows: one statement text per size.
+        params += _EMPTY_WINDOW * (size - len(chunk))
+        rows = conn.exec_driver_sql(_window_sql(channel, size, mark), tuple(params)).fetchall()
+        for k, subscriber_id, sequence, item_id, payload, carrier, create_time in rows:
+            created = as_time(create_time)
+            assert created is not None  # the column is NOT NULL
+            found[k].append(OutboxItem(subscriber_id, sequence, item_id, bytes(payload), carrier, created))
         start += size
     return found
 
@@ -238,34 +280,26 @@ def read_windows(conn: Connection, channel: Channel, windows: Sequence[Window]) 
 # statements; 4 bound parameters each stays far below SQLite's 32,766 and
 # PostgreSQL's 65,535 parameter limits.
 _READ_SIZES = (8, 64, 512, 2000)
-_EMPTY_WINDOW = Window("", 0, 0)
+_EMPTY_WINDOW = (-1, "", 0, 0)  # k, subscriber, after, up_to: matches nothing
 
 
 @functools.cache
-def _window_query(channel: Channel, size: int) -> sa.TextualSelect:
-    """The window read as text, built once per size.
+def _window_sql(channel: Channel, size: int, mark: str) -> str:
+    """The window read as driver SQL, built once per size (positional parameters, four a window).
 
-    Rendering a Core VALUES construct of 2,000 rows costs ~0.2 s of SQLAlchemy
-    compilation on every call (it is not cacheable); this text is compiled once.
-    The casts sit on the VALUES side so the primary key stays usable.
+    On the driver, because SQLAlchemy's per-parameter work for 8,000 bound
+    values (and compiling a VALUES construct of 2,000 rows) costs more than
+    the read. The casts sit on the VALUES side so the primary key stays usable.
     """
     table, subscriber_column, id_column = _channel_columns(channel)
-    rows = ", ".join(f"(:k{i}, :s{i}, :lo{i}, :hi{i})" for i in range(size))
+    rows = ", ".join([f"({mark}, {mark}, {mark}, {mark})"] * size)
     subscriber, item_id = subscriber_column.name, id_column.name
-    return sa.text(
+    return (
         f"WITH wanted(k, subscriber_id, lo, hi) AS (VALUES {rows}) "
         f"SELECT wanted.k, t.{subscriber}, t.sequence, t.{item_id}, t.payload, t.carrier, t.create_time "
         f"FROM wanted JOIN {table.name} t ON t.{subscriber} = CAST(wanted.subscriber_id AS VARCHAR) "
         "AND t.sequence > CAST(wanted.lo AS BIGINT) AND t.sequence <= CAST(wanted.hi AS BIGINT) "
         "ORDER BY wanted.k, t.sequence"
-    ).columns(
-        sa.column("k", sa.Integer()),
-        subscriber_column,
-        table.c.sequence,
-        id_column,
-        table.c.payload,
-        table.c.carrier,
-        table.c.create_time,
     )
 
 
@@ -335,27 +369,17 @@ def _ack(
 def _allocate(conn: Connection, channel: Channel, subscriber_ids: Sequence[str]) -> list[int]:
     """Reserve one sequence per entry (in order) from the subscribers' counter rows."""
     counts = Counter(subscriber_ids)
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    upsert = insert(_cursors)
-    statement = upsert.on_conflict_do_update(
-        index_elements=[_cursors.c.channel, _cursors.c.subscriber_id],
-        set_={"last_sequence": _cursors.c.last_sequence + upsert.excluded.last_sequence},
-    ).returning(_cursors.c.subscriber_id, _cursors.c.last_sequence)
-    # Sorted: rows are locked in this order, the same in every transaction.
-    params = [
-        {
-            "channel": channel.value,
-            "subscriber_id": s,
-            "last_sequence": n,
-            "acked_sequence": 0,
-            "ack_time": None,
-        }
-        for s, n in sorted(counts.items())
-    ]
-    next_sequence: dict[str, int] = {
-        subscriber_id: last - counts[subscriber_id] + 1
-        for subscriber_id, last in conn.execute(statement, params)
-    }
+    # Sorted: rows are locked in this order, the same in every transaction (chunks go in order too).
+    ordered = sorted(counts.items())
+    next_sequence: dict[str, int] = {}
+    mark = "%s" if conn.dialect.paramstyle in ("format", "pyformat") else "?"
+    for start in range(0, len(ordered), _ALLOCATE_ROWS):
+        chunk = ordered[start : start + _ALLOCATE_ROWS]
+        params: list[Any] = []
+        for subscriber_id, count in chunk:
+            params += (channel.value, subscriber_id, count)
+        for subscriber_id, last in conn.exec_driver_sql(_allocate_sql(len(chunk), mark), tuple(params)):
+            next_sequence[subscriber_id] = last - counts[subscriber_id] + 1
     sequences = []
     for subscriber_id in subscriber_ids:
         sequences.append(next_sequence[subscriber_id])
@@ -363,11 +387,26 @@ def _allocate(conn: Connection, channel: Channel, subscriber_ids: Sequence[str])
     return sequences
 
 
-def _announce(conn: Connection, channel: Channel, subscriber_ids: Iterable[str]) -> None:
+@functools.cache
+def _allocate_sql(rows: int, mark: str) -> str:
+    """Bump ``rows`` subscribers' counters in one statement (both stores: INSERT … ON CONFLICT … RETURNING)."""
+    values = ", ".join([f"({mark}, {mark}, {mark}, 0, NULL)"] * rows)
+    table = _cursors.name
+    return (
+        f"INSERT INTO {table} (channel, subscriber_id, last_sequence, acked_sequence, ack_time) "
+        f"VALUES {values} ON CONFLICT (channel, subscriber_id) "
+        f"DO UPDATE SET last_sequence = {table}.last_sequence + excluded.last_sequence "
+        "RETURNING subscriber_id, last_sequence"
+    )
+
+
+def _announce(conn: Connection, channel: Channel, items: Callable[[], list[OutboxItem]]) -> None:
     listeners = _listeners.get(conn.engine)
     if not listeners:
         return
-    touched = frozenset(subscriber_ids)
+    committed = items()
+    touched = Committed(item.subscriber_id for item in committed)
+    touched.items = tuple(committed)
 
     def wake() -> None:
         for listener in tuple(listeners):

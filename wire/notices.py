@@ -11,7 +11,9 @@ the order they were recorded and its subscriber rows locked in one order.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
+from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.engine import Connection
 from vgi.common.v1 import market_pb2, notifications_pb2
 
@@ -35,9 +37,14 @@ def publish(conn: Connection, recorded: Sequence[Recorded]) -> None:
     """Enqueue the recorded notices, in order, grouped by channel and carrier."""
     notifications: dict[str | None, list[tuple[str, notifications_pb2.Notification]]] = {}
     setpoints: dict[str | None, list[market_pb2.Setpoint]] = {}
+    # A dispatch's thousands of setpoints share their valid_until: one Timestamp each distinct time.
+    stamps: dict[datetime, Timestamp] = {}
     for notice, carrier in recorded:
         if isinstance(notice, SetpointIssued):
-            setpoints.setdefault(carrier, []).append(setpoint(notice))
+            stamp = stamps.get(notice.valid_until)
+            if stamp is None:
+                stamp = stamps[notice.valid_until] = market.timestamp(notice.valid_until)
+            setpoints.setdefault(carrier, []).append(setpoint(notice, stamp))
         else:
             message = notification(notice)
             notifications.setdefault(carrier, []).extend((a, message) for a in audience(notice))
@@ -96,13 +103,13 @@ def notification(notice: Notice) -> notifications_pb2.Notification:
     raise TypeError(f"{type(notice).__name__} is not a notification")
 
 
-def setpoint(notice: SetpointIssued) -> market_pb2.Setpoint:
-    """The Setpoint a SetpointIssued notice stands for."""
+def setpoint(notice: SetpointIssued, valid_until: Timestamp | None = None) -> market_pb2.Setpoint:
+    """The Setpoint a SetpointIssued notice stands for (``valid_until``: its time already converted)."""
     message = market_pb2.Setpoint(
         setpoint_id=notice.setpoint_id,
         charger_id=notice.charger_id,
         power_w=notice.power_w,
-        valid_until=market.timestamp(notice.valid_until),
+        valid_until=valid_until if valid_until is not None else market.timestamp(notice.valid_until),
         instruction=notice.instruction,
     )
     if notice.schedule is not None:

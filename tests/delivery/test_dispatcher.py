@@ -174,3 +174,47 @@ async def test_a_live_subscriber_that_stops_reading_is_failed_and_others_keep_re
         assert failure.value.reason == SLOW_CONSUMER
         assert failure.value.metadata == {"queue_size": "4"}
         assert slow.free() == 4  # its queue was dropped
+
+
+async def test_items_committed_here_are_handed_to_live_streams_exactly_once(
+    db: Database, make_dispatcher: Callable[..., Dispatcher]
+) -> None:
+    """The commit listener hands the committed items over (no poll fires: 600 s); a round reading the
+    same window at the same moment must not queue them a second time."""
+    dispatcher = make_dispatcher(db, poll_interval_s=600.0)
+    await dispatcher.start()
+    async with dispatcher.subscription(Channel.NOTIFICATIONS, "agg-a", 0) as a:
+        await until(lambda: not a.catching_up, what="the stream to be live")
+        for n in range(1, 4):
+            write = asyncio.ensure_future(db.write(enqueue("agg-a", f"h{n}")))
+            dispatcher.request(a)  # a round reads the window while the commit is handed over
+            await write
+        assert await take(a, 3) == [(1, "h1"), (2, "h2"), (3, "h3")]
+        # Had anything been queued twice, the next item taken would be that duplicate.
+        await db.write(enqueue("agg-a", "marker"))
+        assert await take(a, 1) == [(4, "marker")]
+        assert a.free() == dispatcher.queue_size
+
+
+async def test_a_stream_behind_the_handed_item_reads_the_store_in_order(
+    db: Database, make_dispatcher: Callable[..., Dispatcher]
+) -> None:
+    """Two streams of one subscriber: the live one takes the hand-off; one reconnecting from an
+    older cursor gets everything after it from the store, in order, then the new item once."""
+    dispatcher = make_dispatcher(db, poll_interval_s=600.0)
+    await dispatcher.start()
+    async with dispatcher.subscription(Channel.NOTIFICATIONS, "agg-a", 0) as live:
+        await until(lambda: not live.catching_up, what="the stream to be live")
+        await db.write(enqueue("agg-a", "n1", "n2"))
+        assert await take(live, 2) == [(1, "n1"), (2, "n2")]
+        await db.write(lambda conn: outbox.ack_notifications(conn, "agg-a", 1, datetime.now(UTC)))
+        async with dispatcher.subscription(Channel.NOTIFICATIONS, "agg-a", 0) as resumed:
+            await db.write(enqueue("agg-a", "n3"))
+            assert await take(live, 1) == [(3, "n3")]
+            # After the acknowledged cursor (1), from the store, then the handed-off n3 not twice.
+            assert await take(resumed, 2) == [(2, "n2"), (3, "n3")]
+            await db.write(enqueue("agg-a", "n4"))
+            assert await take(resumed, 1) == [(4, "n4")]
+            assert await take(live, 1) == [(4, "n4")]
+    async with dispatcher.subscription(Channel.NOTIFICATIONS, "agg-a", 3) as reconnected:
+        assert await take(reconnected, 1) == [(4, "n4")]

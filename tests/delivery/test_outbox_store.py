@@ -102,6 +102,23 @@ async def test_bulk_setpoints_and_windows(db: Database) -> None:
     assert found[0][0].item_id == wire_outbox.setpoint_from(found[0][0]).setpoint_id != ""
 
 
+async def test_last_sequences_name_each_subscriber_with_a_stream(db: Database) -> None:
+    chargers = [f"ch-{n:05d}" for n in range(6000)]  # more than one IN chunk and one upsert statement
+    before = datetime.now(UTC)
+    await db.write(lambda conn: wire_outbox.enqueue_setpoints(conn, [setpoint(c, 1) for c in chargers]))
+    await db.write(
+        lambda conn: wire_outbox.enqueue_setpoints(conn, [setpoint("ch-00007", 2), setpoint("ch-00007", 3)])
+    )
+    await db.write(lambda conn: wire_outbox.enqueue_notification(conn, "ch-00009", alarm("other channel")))
+    asked = ["nobody", *chargers]
+    last = await db.read(lambda conn: outbox.last_sequences(conn, Channel.SETPOINTS, asked))
+    assert last == {c: 3 if c == "ch-00007" else 1 for c in chargers}
+    # Read back through the driver: an aware UTC time, as stored.
+    (item,) = await db.read(lambda conn: outbox.read_unacked(conn, Channel.SETPOINTS, "ch-00007", 2, 10))
+    assert (item.sequence, wire_outbox.setpoint_from(item).power_w) == (3, 3)
+    assert item.create_time.tzinfo is not None and before <= item.create_time <= datetime.now(UTC)
+
+
 async def test_acks_move_the_cursor_forward_only_and_not_past_the_stream(db: Database) -> None:
     await db.write(
         lambda conn: wire_outbox.enqueue_notifications(conn, [("agg-a", alarm(str(n))) for n in range(5)])

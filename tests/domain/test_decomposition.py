@@ -187,6 +187,44 @@ def test_decrease_goes_to_the_most_laxity_first() -> None:
     assert split.shortfall_w == 0
 
 
+def _capacity(session_id: str, laxity: Fraction | None, p0: Fraction, room: int) -> SessionCapacity:
+    return SessionCapacity(session_id, "agg", p0, p0 - room, p0, Fraction(0), laxity, room, 0)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.fractions(min_value=-3, max_value=3, max_denominator=7)),
+            st.fractions(min_value=0, max_value=7_000, max_denominator=9),
+            st.integers(min_value=0, max_value=3_000),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    st.integers(min_value=0, max_value=40_000),
+)
+def test_greedy_order_and_whole_watts_follow_the_definition(
+    drawn: list[tuple[Fraction | None, Fraction, int]], share: int
+) -> None:
+    # Ties (equal laxity, several unknown) by session id; ids listed out of order on purpose.
+    sessions = [_capacity(f"s{(7 * i) % 13:02d}", lax, p0, room) for i, (lax, p0, room) in enumerate(drawn)]
+    order = sorted(sessions, key=lambda s: (s.laxity_h is None, -(s.laxity_h or 0), s.session_id))
+    left, assigned = share, {}
+    for s in order:
+        assigned[s.session_id] = min(s.decrease_w, left)
+        left -= assigned[s.session_id]
+    want = tuple(
+        SessionSetpoint(
+            s.session_id,
+            max(min(math.ceil(s.p0 - assigned[s.session_id]), math.floor(s.pmax)), math.ceil(s.pmin)),
+            assigned[s.session_id],
+        )
+        for s in sorted(sessions, key=lambda s: s.session_id)
+    )
+    split = split_over_sessions(share, sessions, Direction.LOAD_DECREASE)
+    assert (split.setpoints, split.shortfall_w) == (want, left)
+
+
 def test_decrease_stops_at_the_floor() -> None:
     # share 30000 > 11000 + 11000 + 2333 + 0 = 24333 → shortfall 5667
     # D: 5000 − 2333 = 2667 ≥ Pmin 2666.67 (one watt more would break the floor)

@@ -1,5 +1,7 @@
 """The store's set-based F3 (store.capacity: times as epoch µs, limits and the meter decision in SQL,
-domain.capacity_totals' integer loop) equals the per-session reference, SQLite and PostgreSQL.
+domain.capacity_totals' integer loop) equals the per-session reference, SQLite and PostgreSQL: the node
+and aggregator sums, and every field of the per-session capacities dispatch splits instructions with
+(``store.capacity.session_capacities``).
 
 Rows go straight into the registry tables with microsecond times placed on the
 edges the SQL decides: a reading exactly at and one µs past the heartbeat
@@ -12,6 +14,7 @@ the examples share one migrated store.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -271,6 +274,23 @@ EDGES = {
 }
 
 
+def _assert_sessions_equal_reference(conn: sa.Connection, tag: str, items: list[Generated]) -> None:
+    """Every field of store.capacity.session_capacities (the integer path) equals session_capacity's."""
+    want = {
+        (f"g{s.aggregator}-{tag}", f"e{i}"): dataclasses.replace(
+            _reference(s), session_id=f"e{i}", aggregator_id=f"g{s.aggregator}-{tag}"
+        )
+        for i, s in enumerate(items)
+        if s.active
+    }
+    got = capacity.session_capacities(conn, NOW, TIMEOUT, node_id=f"f-{tag}")
+    assert [(a.capacity.aggregator_id, a.capacity.session_id) for a in got] == sorted(want)
+    for active in got:
+        assert active.capacity == want[(active.capacity.aggregator_id, active.capacity.session_id)]
+        assert active.charger_id == f"c{active.capacity.session_id[1:]}-{tag}"
+        assert active.platform_managed is True
+
+
 @pytest.mark.parametrize("edge", list(EDGES))
 def test_store_f3_on_the_edges(engine: sa.Engine, edge: str) -> None:
     tag = uuid.uuid4().hex[:10]
@@ -285,6 +305,8 @@ def test_store_f3_on_the_edges(engine: sa.Engine, edge: str) -> None:
         int(want.p0),
         1,
     )
+    with engine.connect() as conn:
+        _assert_sessions_equal_reference(conn, tag, [session])
 
 
 @settings(
@@ -346,3 +368,4 @@ def test_store_f3_equals_the_per_session_reference(
                 )
             else:
                 assert got_totals is None
+        _assert_sessions_equal_reference(conn, tag, items)
