@@ -1,7 +1,8 @@
 """Adjustable capacity (SPEC F3) from the registry: real time, per session, declarations, forecasts.
 
-The real-time path is one set-based query (active sessions joined to their
-live charger, its latest meter value and its station's grid node — no N+1)
+The real-time path is one set-based query over ``capacity_sessions`` (the
+active sessions' F3 inputs with their charger's limits, latest meter value
+and station's grid node, kept by store.capacity_rows — no join, no N+1)
 feeding domain.capacity_totals' integer F3. Per-session capacities for
 instruction decomposition go through domain.capacity.session_capacity, the
 reference implementation.
@@ -17,7 +18,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.compiler import compiles
 
 from domain import capacity as f3
 from domain.calendar import local_day, slot_index, slot_start
@@ -26,9 +26,10 @@ from domain.errors import FieldViolation, InvalidArgument
 from domain.telemetry import PPB, slot_floor
 from store import bulk, registry
 from store.registry import chargers, sessions, stations
-from store.registry_tables import CapacityDeclarationRow, CapacitySampleRow
+from store.registry_tables import CapacityDeclarationRow, CapacitySampleRow, CapacitySessionRow
 from store.tables import UTCDateTime, table_of
 
+active = table_of(CapacitySessionRow)
 declarations = table_of(CapacityDeclarationRow)
 samples = table_of(CapacitySampleRow)
 
@@ -71,61 +72,26 @@ class Declaration:
     increase_price: str
 
 
-class _EpochMicroseconds(sa.sql.functions.FunctionElement[int]):
-    """A UTC timestamp column as whole microseconds since the epoch, computed by the database
-    (exact on both stores), so a row carries a plain int instead of a datetime to decode."""
-
-    type = sa.BigInteger()
-    inherit_cache = True
-    name = "epoch_us"
-
-
-@compiles(_EpochMicroseconds, "sqlite")
-def _epoch_us_sqlite(element: _EpochMicroseconds, compiler: Any, **kw: Any) -> str:
-    # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff' UTC (store.tables.UTCDateTime): whole seconds by
-    # strftime, the six digits after the point as they are.
-    column = compiler.process(element.clauses, **kw)
-    return f"(CAST(strftime('%s', {column}) AS INTEGER) * 1000000 + CAST(substr({column}, 21, 6) AS INTEGER))"
-
-
-@compiles(_EpochMicroseconds, "postgresql")
-def _epoch_us_postgresql(element: _EpochMicroseconds, compiler: Any, **kw: Any) -> str:
-    # EXTRACT(EPOCH …) is numeric (exact) on PostgreSQL ≥ 14.
-    return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) * 1000000 AS BIGINT)"
-
-
-def _least(a: Any, b: Any) -> Any:
-    return sa.case((a <= b, a), else_=b)
-
-
 def _active_rows(group: Any, *where: Any) -> sa.Select[Any]:
-    """domain.capacity_totals.SessionRow per active session: the per-row work that SQL does well
-    (differences, minima, the bidirectional and meter-freshness decisions, epoch microseconds)
-    done in SQL; ``:fresh_from`` is now − heartbeat timeout."""
+    """domain.capacity_totals.SessionRow per active session, from the one narrow table
+    store.capacity_rows keeps (limits, energy terms and departure already integers); the meter
+    decision that depends on now is made here: ``:fresh_from`` is now − heartbeat timeout."""
     meter_fresh = sa.and_(
         # P0 comes only from readings taken after the session's plug-in (SPEC F2/F3): the
         # charger's latest reading before it belongs to the previous car. now − t ≤ timeout.
-        chargers.c.last_meter_time >= sessions.c.plug_in_time,
-        chargers.c.last_meter_time >= sa.bindparam("fresh_from", type_=UTCDateTime()),
+        active.c.meter_time >= active.c.plug_in_time,
+        active.c.meter_time >= sa.bindparam("fresh_from", type_=UTCDateTime()),
     )
-    return _active_join(
-        sa.select(
-            group,
-            sessions.c.battery_wh,
-            sessions.c.target_soc_ppb - sessions.c.soc_ppb,
-            sessions.c.soc_ppb - sessions.c.v2g_floor_soc_ppb,
-            _EpochMicroseconds(sessions.c.expected_departure_time),
-            _least(sessions.c.max_charge_w, chargers.c.rated_charge_w),
-            sa.case(
-                (
-                    sa.and_(sessions.c.bidirectional, chargers.c.bidirectional),
-                    _least(sessions.c.max_discharge_w, chargers.c.rated_discharge_w),
-                )
-            ),
-            sa.case((meter_fresh, chargers.c.last_power_w)),
-        ),
-        *where,
-    )
+    return sa.select(
+        group,
+        active.c.battery_wh,
+        active.c.need_ppb,
+        active.c.above_floor_ppb,
+        active.c.departure_us,
+        active.c.charge_w,
+        active.c.discharge_w,
+        sa.case((meter_fresh, active.c.meter_power_w)),
+    ).where(*where)
 
 
 _INPUT_COLUMNS = (
@@ -205,7 +171,7 @@ def realtime_capacity(
         for chunk in bulk.chunks(nodes):
             for key, value in _totals(
                 conn,
-                _active_rows(stations.c.grid_node_id, stations.c.grid_node_id.in_(chunk)),
+                _active_rows(active.c.grid_node_id, active.c.grid_node_id.in_(chunk)),
                 now,
                 heartbeat_timeout,
             ).items():
@@ -222,7 +188,7 @@ def realtime_capacity(
         )
     totals = _totals(
         conn,
-        _active_rows(sessions.c.aggregator_id, sessions.c.aggregator_id == aggregator_id),
+        _active_rows(active.c.aggregator_id, active.c.aggregator_id == aggregator_id),
         now,
         heartbeat_timeout,
     ).get(str(aggregator_id), Totals())
@@ -245,7 +211,7 @@ def aggregator_capacities(
     for chunk in bulk.chunks(ids):
         for key, value in _totals(
             conn,
-            _active_rows(sessions.c.aggregator_id, stations.c.grid_node_id.in_(chunk)),
+            _active_rows(active.c.aggregator_id, active.c.grid_node_id.in_(chunk)),
             now,
             heartbeat_timeout,
         ).items():
@@ -255,7 +221,7 @@ def aggregator_capacities(
 
 def all_totals(conn: Connection, now: datetime, heartbeat_timeout: timedelta) -> dict[str, Totals]:
     """Uncapped F3 sums of every active session, per aggregator."""
-    return _totals(conn, _active_rows(sessions.c.aggregator_id), now, heartbeat_timeout)
+    return _totals(conn, _active_rows(active.c.aggregator_id), now, heartbeat_timeout)
 
 
 @dataclass(frozen=True, slots=True)

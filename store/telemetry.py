@@ -56,7 +56,7 @@ from domain.telemetry import (
     check_slot_aligned,
     to_ppb,
 )
-from store import bulk, metering, registry
+from store import bulk, capacity_rows, metering, registry
 from store.bulk import chunks
 from store.registry import chargers
 from store.tables import table_of
@@ -440,6 +440,7 @@ def _store_readings(
         at = stamps[t]
         rows.append((value[0], value[1], at, at, at, c, at))
     bulk.execute_many(conn, _UPDATE_LATEST, rows)
+    capacity_rows.refresh_meters(conn, list(latest))
     if alive:
         bulk.execute_many(conn, _UPDATE_ALIVE, [(stamps[at], cid, stamps[at]) for cid, at in alive.items()])
     return counts
