@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.engine import Connection
 
-from store.bulk import _mark, chunks
+from store.bulk import chunks, placeholder
 
 COLUMNS = (
     "aggregator_id, session_id, charger_id, grid_node_id, battery_wh, need_ppb, above_floor_ppb,"
@@ -69,7 +69,7 @@ def _insert(conn: Connection) -> str:
 
 def _driver(conn: Connection, sql: str) -> str:
     """``sql`` with ``?`` marks as the driver takes it (psycopg: ``%s``, a literal ``%`` doubled)."""
-    mark = _mark(conn)
+    mark = placeholder(conn)
     return sql if mark == "?" else sql.replace("%", "%%").replace("?", mark)
 
 
@@ -77,7 +77,7 @@ def _run_in(
     conn: Connection, sql: str, params: tuple[object, ...], ids: Sequence[str], close: str = ""
 ) -> None:
     """``sql`` (``?`` marks, ending in ``IN``) for every chunk of ``ids``, then ``close``, on the driver."""
-    mark = _mark(conn)
+    mark = placeholder(conn)
     prefix = _driver(conn, sql)
     for chunk in chunks(ids):
         conn.exec_driver_sql(f"{prefix} ({', '.join([mark] * len(chunk))}){close}", (*params, *chunk))
