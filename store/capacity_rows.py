@@ -83,12 +83,22 @@ def _run_in(
         conn.exec_driver_sql(f"{prefix} ({', '.join([mark] * len(chunk))}){close}", (*params, *chunk))
 
 
+def _lock(conn: Connection, sql: str, params: tuple[object, ...], ids: Sequence[str]) -> None:
+    """On PostgreSQL, lock the chargers rows ``sql`` selects (in id order) before recomputing their
+    sessions' rows: the latest meter value is written under that row lock (``store.telemetry``), so
+    a concurrent reading either commits before this recomputation reads it or waits and then
+    copies into the rows this transaction inserted. SQLite has one writer at a time."""
+    if conn.dialect.name == "postgresql":
+        _run_in(conn, sql, params, ids, " ORDER BY charger_id FOR UPDATE")
+
+
 def refresh_chargers(conn: Connection, charger_ids: Sequence[str]) -> None:
     """Recompute the rows of the sessions on these chargers (their limits, station, liveness or
     sessions changed)."""
     if not charger_ids:
         return
     ids = sorted(set(charger_ids))
+    _lock(conn, "SELECT charger_id FROM chargers WHERE charger_id IN", (), ids)
     _run_in(conn, "DELETE FROM capacity_sessions WHERE charger_id IN", (), ids)
     _run_in(conn, _insert(conn) + " AND s.charger_id IN", (), ids)
 
@@ -99,6 +109,12 @@ def refresh_stations(conn: Connection, aggregator_id: str, station_ids: Sequence
     if not station_ids:
         return
     ids = sorted(set(station_ids))
+    _lock(
+        conn,
+        "SELECT charger_id FROM chargers WHERE aggregator_id = ? AND station_id IN",
+        (aggregator_id,),
+        ids,
+    )
     _run_in(
         conn,
         "DELETE FROM capacity_sessions WHERE charger_id IN"

@@ -436,7 +436,8 @@ def _store_readings(
         if current is None or t > current[0]:
             latest[c] = (t, value)
     rows = []
-    for c, (t, value) in latest.items():
+    # In charger order, as store.capacity_rows locks chargers rows: two writers never wait on each other crosswise.
+    for c, (t, value) in sorted(latest.items()):
         at = stamps[t]
         rows.append((value[0], value[1], at, at, at, c, at))
     bulk.execute_many(conn, _UPDATE_LATEST, rows)
