@@ -64,6 +64,11 @@ def _mark(conn: Connection) -> str:
     return "%s" if conn.dialect.paramstyle in ("format", "pyformat") else "?"
 
 
+def placeholder(conn: Connection) -> str:
+    """The driver's positional parameter mark: ``?`` (sqlite3) or ``%s`` (psycopg)."""
+    return _mark(conn)
+
+
 @functools.cache
 def _driver_sql(sql: str, mark: str) -> str:
     return sql.replace("?", mark)

@@ -1,7 +1,8 @@
 """Adjustable capacity (SPEC F3) from the registry: real time, per session, declarations, forecasts.
 
-The real-time path is one set-based query (active sessions joined to their
-live charger, its latest meter value and its station's grid node — no N+1)
+The real-time path is one set-based query over ``capacity_sessions`` (the
+active sessions' F3 inputs with their charger's limits, latest meter value
+and station's grid node, kept by store.capacity_rows — no join, no N+1)
 feeding domain.capacity_totals' integer F3. Per-session capacities for
 instruction decomposition come from the same integer rows
 (``domain.capacity_totals.session_capacities_from_rows``), tested against
@@ -17,7 +18,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.compiler import compiles
 
 from domain import capacity as f3
 from domain.calendar import local_day, slot_index, slot_start
@@ -32,11 +32,12 @@ from domain.errors import FieldViolation, InvalidArgument
 from domain.telemetry import slot_floor
 from store import bulk, registry
 from store.registry import chargers, sessions, stations
-from store.registry_tables import CapacityDeclarationRow, CapacitySampleRow
-from store.tables import UTCDateTime, table_of
+from store.registry_tables import CapacityDeclarationRow, CapacitySampleRow, CapacitySessionRow
+from store.tables import table_of
 
 declarations = table_of(CapacityDeclarationRow)
 samples = table_of(CapacitySampleRow)
+capacity_sessions = table_of(CapacitySessionRow)
 
 NODE_PREFIX = "gridNodes/"
 AGGREGATOR_PREFIX = "aggregators/"
@@ -77,61 +78,16 @@ class Declaration:
     increase_price: str
 
 
-class _EpochMicroseconds(sa.sql.functions.FunctionElement[int]):
-    """A UTC timestamp column as whole microseconds since the epoch, computed by the database
-    (exact on both stores), so a row carries a plain int instead of a datetime to decode."""
-
-    type = sa.BigInteger()
-    inherit_cache = True
-    name = "epoch_us"
-
-
-@compiles(_EpochMicroseconds, "sqlite")
-def _epoch_us_sqlite(element: _EpochMicroseconds, compiler: Any, **kw: Any) -> str:
-    # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff' UTC (store.tables.UTCDateTime): whole seconds by
-    # strftime, the six digits after the point as they are.
-    column = compiler.process(element.clauses, **kw)
-    return f"(CAST(strftime('%s', {column}) AS INTEGER) * 1000000 + CAST(substr({column}, 21, 6) AS INTEGER))"
-
-
-@compiles(_EpochMicroseconds, "postgresql")
-def _epoch_us_postgresql(element: _EpochMicroseconds, compiler: Any, **kw: Any) -> str:
-    # EXTRACT(EPOCH …) is numeric (exact) on PostgreSQL ≥ 14.
-    return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) * 1000000 AS BIGINT)"
-
-
-def _least(a: Any, b: Any) -> Any:
-    return sa.case((a <= b, a), else_=b)
-
-
-def _active_rows(group: Any, *where: Any) -> sa.Select[Any]:
-    """domain.capacity_totals.SessionRow per active session: the per-row work that SQL does well
-    (differences, minima, the bidirectional and meter-freshness decisions, epoch microseconds)
-    done in SQL; ``:fresh_from`` is now − heartbeat timeout."""
-    meter_fresh = sa.and_(
-        # P0 comes only from readings taken after the session's plug-in (SPEC F2/F3): the
-        # charger's latest reading before it belongs to the previous car. now − t ≤ timeout.
-        chargers.c.last_meter_time >= sessions.c.plug_in_time,
-        chargers.c.last_meter_time >= sa.bindparam("fresh_from", type_=UTCDateTime()),
-    )
-    return _active_join(
-        sa.select(
-            group,
-            sessions.c.battery_wh,
-            sessions.c.target_soc_ppb - sessions.c.soc_ppb,
-            sessions.c.soc_ppb - sessions.c.v2g_floor_soc_ppb,
-            _EpochMicroseconds(sessions.c.expected_departure_time),
-            _least(sessions.c.max_charge_w, chargers.c.rated_charge_w),
-            sa.case(
-                (
-                    sa.and_(sessions.c.bidirectional, chargers.c.bidirectional),
-                    _least(sessions.c.max_discharge_w, chargers.c.rated_discharge_w),
-                )
-            ),
-            sa.case((meter_fresh, chargers.c.last_power_w)),
-        ),
-        *where,
-    )
+_ACTIVE_ROWS = (
+    "SELECT {group}, battery_wh, need_ppb, above_floor_ppb, departure_us, charge_w, discharge_w,"
+    # P0 comes only from readings taken after the session's plug-in (SPEC F2/F3): the charger's
+    # latest reading before it belongs to the previous car; and now − t ≤ timeout.
+    " CASE WHEN meter_time >= plug_in_time AND meter_time >= {mark} THEN meter_power_w END"
+    " FROM capacity_sessions"
+)
+"""domain.capacity_totals.SessionRow per active session, from the one narrow table store.capacity_rows
+keeps (limits, energy terms and departure already integers); the meter decision that depends on now is
+made here, its parameter now − heartbeat timeout."""
 
 
 _INPUT_COLUMNS = (
@@ -181,10 +137,37 @@ def _active_join(select: sa.Select[Any], *where: Any) -> sa.Select[Any]:
     )
 
 
-def _totals(conn: Connection, query: sa.Select[Any], now: datetime, timeout: timedelta) -> dict[str, Totals]:
-    # Every column is a plain int (or str/None): fetched in one go, no per-row type processing.
-    rows = conn.execute(query, {"fresh_from": now - timeout}).all()
+def _totals(
+    conn: Connection,
+    group: str,
+    now: datetime,
+    timeout: timedelta,
+    where: str = "",
+    params: Sequence[Any] = (),
+) -> dict[str, Totals]:
+    """F3 sums per ``group`` column of the rows matching ``where`` (``{mark}`` for the driver's marks).
+
+    On the driver: every column is a plain int (or str/None), and 100,000 rows wrapped in
+    SQLAlchemy rows cost a fifth of the call."""
+    mark = bulk.placeholder(conn)
+    sql = _ACTIVE_ROWS.format(group=group, mark=mark) + where.format(mark=mark)
+    fresh_from = bulk.time_param(conn)(now - timeout)
+    rows = conn.exec_driver_sql(sql, (fresh_from, *params)).fetchall()
     return totals_from_rows(rows, epoch_us(now))
+
+
+def _at_nodes(
+    conn: Connection, group: str, nodes: Sequence[str], now: datetime, timeout: timedelta
+) -> dict[str, Totals]:
+    """``_totals`` of the rows at any of ``nodes``, chunked."""
+    out: dict[str, Totals] = {}
+    for chunk in bulk.chunks(nodes):
+        marks = ", ".join(["{mark}"] * len(chunk))
+        for key, value in _totals(
+            conn, group, now, timeout, f" WHERE grid_node_id IN ({marks})", chunk
+        ).items():
+            out.setdefault(key, Totals()).add(value)
+    return out
 
 
 def parse_scope(scope: str) -> tuple[str | None, str | None]:
@@ -207,15 +190,7 @@ def realtime_capacity(
     if node_id is not None:
         tree, limits = registry.children_map(conn, node_id)
         nodes = sorted(limits)
-        direct: dict[str, Totals] = {}
-        for chunk in bulk.chunks(nodes):
-            for key, value in _totals(
-                conn,
-                _active_rows(stations.c.grid_node_id, stations.c.grid_node_id.in_(chunk)),
-                now,
-                heartbeat_timeout,
-            ).items():
-                direct.setdefault(key, Totals()).add(value)
+        direct = _at_nodes(conn, "grid_node_id", nodes, now, heartbeat_timeout)
         result = capped_subtree(node_id, tree, direct, limits)
         return RealtimeCapacity(
             scope=scope,
@@ -227,10 +202,7 @@ def realtime_capacity(
             headroom_w=result.headroom_w,
         )
     totals = _totals(
-        conn,
-        _active_rows(sessions.c.aggregator_id, sessions.c.aggregator_id == aggregator_id),
-        now,
-        heartbeat_timeout,
+        conn, "aggregator_id", now, heartbeat_timeout, " WHERE aggregator_id = {mark}", (aggregator_id,)
     ).get(str(aggregator_id), Totals())
     return RealtimeCapacity(
         scope=scope,
@@ -246,22 +218,12 @@ def aggregator_capacities(
     conn: Connection, node_id: str, now: datetime, heartbeat_timeout: timedelta
 ) -> dict[str, Totals]:
     """Uncapped F3 sums per aggregator of the sessions at ``node_id`` or below (the F6 'available capacity')."""
-    ids = registry.subtree(conn, node_id)
-    out: dict[str, Totals] = {}
-    for chunk in bulk.chunks(ids):
-        for key, value in _totals(
-            conn,
-            _active_rows(sessions.c.aggregator_id, stations.c.grid_node_id.in_(chunk)),
-            now,
-            heartbeat_timeout,
-        ).items():
-            out.setdefault(key, Totals()).add(value)
-    return out
+    return _at_nodes(conn, "aggregator_id", registry.subtree(conn, node_id), now, heartbeat_timeout)
 
 
 def all_totals(conn: Connection, now: datetime, heartbeat_timeout: timedelta) -> dict[str, Totals]:
     """Uncapped F3 sums of every active session, per aggregator."""
-    return _totals(conn, _active_rows(sessions.c.aggregator_id), now, heartbeat_timeout)
+    return _totals(conn, "aggregator_id", now, heartbeat_timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,22 +247,43 @@ def session_capacities(
 ) -> list[ActiveSession]:
     """Per-session F3 (domain.capacity.session_capacity) of the active sessions of an aggregator and/or
     at a grid node (incl. descendants), ordered by (aggregator, session)."""
+    # The rows the node sums read (store.capacity_rows: limits, energy terms and departure already
+    # integers), with each charger's station and management from its row; F3 on Python ints.
+    cs = capacity_sessions
     where: list[Any] = []
     if aggregator_id is not None:
-        where.append(sessions.c.aggregator_id == aggregator_id)
+        where.append(cs.c.aggregator_id == aggregator_id)
     if node_id is not None:
-        where.append(stations.c.grid_node_id.in_(sa.select(registry.subtree_cte(node_id).c.node_id)))
-    # Every F3 input an integer computed in SQL (as for the node sums), F3 on Python ints.
-    query = _active_rows(sessions.c.session_id, *where).add_columns(
-        sessions.c.aggregator_id,
-        chargers.c.charger_id,
-        chargers.c.station_id,
-        stations.c.grid_node_id,
-        chargers.c.platform_managed,
+        where.append(cs.c.grid_node_id.in_(sa.select(registry.subtree_cte(node_id).c.node_id)))
+    fresh_from = sa.bindparam("fresh_from", type_=cs.c.plug_in_time.type)
+    query = (
+        sa.select(
+            cs.c.session_id,
+            cs.c.battery_wh,
+            cs.c.need_ppb,
+            cs.c.above_floor_ppb,
+            cs.c.departure_us,
+            cs.c.charge_w,
+            cs.c.discharge_w,
+            # P0 only from readings taken after the plug-in and no older than the heartbeat timeout.
+            sa.case(
+                (
+                    sa.and_(cs.c.meter_time >= cs.c.plug_in_time, cs.c.meter_time >= fresh_from),
+                    cs.c.meter_power_w,
+                )
+            ),
+            cs.c.aggregator_id,
+            cs.c.charger_id,
+            chargers.c.station_id,
+            cs.c.grid_node_id,
+            chargers.c.platform_managed,
+        )
+        .select_from(cs)
+        .join(chargers, chargers.c.charger_id == cs.c.charger_id)
+        .where(*where)
     )
     rows = conn.execute(
-        query.order_by(sessions.c.aggregator_id, sessions.c.session_id),
-        {"fresh_from": now - heartbeat_timeout},
+        query.order_by(cs.c.aggregator_id, cs.c.session_id), {"fresh_from": now - heartbeat_timeout}
     ).all()
     computed = session_capacities_from_rows(((r[0], r[8], *r[1:8]) for r in rows), epoch_us(now))
     return [

@@ -42,6 +42,9 @@ _SQLITE_TRANSIENT = frozenset(
 # shutdown/cannot-connect-now, 53300 too many connections.
 _PG_FULL = frozenset({"53100"})
 _PG_TRANSIENT_PREFIXES = ("08", "57P01", "57P02", "57P03", "53300")
+# 40P01 deadlock_detected, 40001 serialization_failure: PostgreSQL rolled the transaction back because of a
+# concurrent one (e.g. two writes locking overlapping charger rows in different orders); nothing was written.
+_PG_ABORTED = frozenset({"40P01", "40001"})
 
 
 def classify(exc: BaseException) -> DomainError | None:
@@ -61,6 +64,8 @@ def classify(exc: BaseException) -> DomainError | None:
         return full()
     if exc.connection_invalidated or sqlstate.startswith(_PG_TRANSIENT_PREFIXES):
         return unavailable()
+    if sqlstate in _PG_ABORTED:
+        return aborted()
     # psycopg reports a refused or dropped connection as OperationalError without a SQLSTATE.
     if isinstance(exc, sa.exc.OperationalError) and not sqlstate:
         return unavailable()
@@ -70,6 +75,15 @@ def classify(exc: BaseException) -> DomainError | None:
 def unavailable() -> Unavailable:
     return Unavailable(
         "the store is unreachable; retry later (a call with the same request_id is safe to resend)",
+        reason=STORE_UNAVAILABLE,
+        retry_after_s=RETRY_AFTER_S,
+    )
+
+
+def aborted() -> Unavailable:
+    return Unavailable(
+        "the store rolled this call back because of a concurrent write; nothing was written — retry "
+        "(a call with the same request_id is safe to resend)",
         reason=STORE_UNAVAILABLE,
         retry_after_s=RETRY_AFTER_S,
     )

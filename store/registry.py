@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 
 from domain.capacity_totals import NodeLimits
 from domain.errors import NotFound
-from store import pagination
+from store import capacity_rows, pagination
 from store.bulk import (
     chunks,
     dialect_insert,
@@ -369,6 +369,7 @@ def write_stations(conn: Connection, aggregator_id: str, items: Sequence[Station
         ["aggregator_id", "station_id"],
         ["display_name", "grid_node_id", "import_limit_w", "export_limit_w", "update_time", "delete_time"],
     )
+    capacity_rows.refresh_stations(conn, aggregator_id, [s.station_id for s in items])
 
 
 def live_station_ids(conn: Connection, aggregator_id: str, station_ids: Sequence[str]) -> set[str]:
@@ -444,6 +445,7 @@ def mark_station_deleted(conn: Connection, aggregator_id: str, station_id: str, 
         .where(stations.c.aggregator_id == aggregator_id, stations.c.station_id == station_id)
         .values(delete_time=now, update_time=now)
     )
+    capacity_rows.refresh_stations(conn, aggregator_id, [station_id])
 
 
 def mark_station_chargers_deleted(
@@ -459,6 +461,7 @@ def mark_station_chargers_deleted(
         )
         .values(delete_time=now, update_time=now)
     )
+    capacity_rows.refresh_stations(conn, aggregator_id, [station_id])
 
 
 # ---------------------------------------------------------------- chargers
@@ -486,13 +489,15 @@ def write_chargers(conn: Connection, aggregator_id: str, items: Sequence[Charger
     ``items`` when another tenant holds one of them."""
     at = time_param(conn)(now)
     tail = (aggregator_id, UNSPECIFIED, at, at)
-    return execute_values(
+    written = execute_values(
         conn,
         _UPSERT_CHARGERS_HEAD,
         [c[:_REGISTERED] + tail for c in items],
         _UPSERT_CHARGERS_TAIL,
         (aggregator_id,),
     )
+    capacity_rows.refresh_chargers(conn, [c.charger_id for c in items])
+    return written
 
 
 class ChargerState(NamedTuple):
@@ -685,6 +690,7 @@ def mark_charger_deleted(conn: Connection, charger_id: str, now: datetime) -> No
         .where(chargers.c.charger_id == charger_id)
         .values(delete_time=now, update_time=now)
     )
+    capacity_rows.refresh_chargers(conn, [charger_id])
 
 
 def charger_owner(conn: Connection, charger_id: str) -> str | None:
@@ -773,7 +779,12 @@ def write_sessions(conn: Connection, aggregator_id: str, items: Sequence[Session
         ),
         rows,
     )
-    _end_superseded(conn, sorted({s.charger_id for s in items}), now)
+    charger_ids = sorted({s.charger_id for s in items})
+    _end_superseded(conn, charger_ids, now)
+    # A session may have moved to another charger: its row goes by its key, then the chargers' sessions
+    # (including those the new plug-ins ended) are recomputed.
+    capacity_rows.drop_sessions(conn, aggregator_id, [s.session_id for s in items])
+    capacity_rows.refresh_chargers(conn, charger_ids)
 
 
 def _end_superseded(conn: Connection, charger_ids: Sequence[str], now: datetime) -> None:
@@ -825,6 +836,7 @@ def end_session(conn: Connection, aggregator_id: str, session_id: str, at: datet
             .where(sessions.c.aggregator_id == aggregator_id, sessions.c.session_id == session_id)
             .values(state=ENDED, end_time=end, update_time=now)
         )
+        capacity_rows.drop_sessions(conn, aggregator_id, [session_id])
     return bool(row.state == ACTIVE)
 
 

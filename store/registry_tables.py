@@ -188,3 +188,36 @@ class ChargerMembershipRow(SQLModel, table=True):
     station_id: str = Field(max_length=64)
     valid_from: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     valid_to: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class CapacitySessionRow(SQLModel, table=True):
+    """What SPEC F3 needs of one active session, denormalised (store.capacity_rows keeps it).
+
+    One row per active session whose charger and station are live, with the
+    charger's limits already applied (Pc, Pd), the station's grid node, the
+    departure in µs since the epoch and the charger's latest meter value: a
+    node's capacity reads one narrow table instead of joining sessions,
+    chargers and stations. Written in the same transactions as the rows it
+    derives from; the time-dependent decisions (meter freshness, the
+    departure horizon) stay at query time.
+    """
+
+    __tablename__: ClassVar[str] = "capacity_sessions"  # type: ignore[misc]
+    __table_args__ = (
+        sa.Index("ix_capacity_sessions_node", "grid_node_id"),
+        sa.Index("ix_capacity_sessions_charger", "charger_id"),
+    )
+
+    aggregator_id: str = Field(primary_key=True, max_length=40)
+    session_id: str = Field(primary_key=True, max_length=64)
+    charger_id: str = Field(max_length=64)
+    grid_node_id: str = Field(max_length=64)
+    battery_wh: int = Field(sa_column=_big())
+    need_ppb: int = Field(sa_column=_big())
+    above_floor_ppb: int = Field(sa_column=_big())
+    departure_us: int = Field(sa_column=_big())
+    charge_w: int = Field(sa_column=_big())
+    discharge_w: int | None = Field(default=None, sa_column=_big(nullable=True))
+    plug_in_time: datetime = Field(sa_column=utc_column())
+    meter_power_w: int | None = Field(default=None, sa_column=_big(nullable=True))
+    meter_time: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))

@@ -62,7 +62,7 @@ from domain.telemetry import (
     check_slot_aligned,
     to_ppb,
 )
-from store import bulk, metering, registry
+from store import bulk, capacity_rows, metering, registry
 from store.bulk import chunks
 from store.registry import chargers
 from store.tables import table_of
@@ -469,10 +469,12 @@ def _store_readings(
         if current is None or t > current[0]:
             latest[c] = (t, value)
     rows = []
-    for c, (t, value) in latest.items():
+    # In charger order, as store.capacity_rows locks chargers rows: two writers never wait on each other crosswise.
+    for c, (t, value) in sorted(latest.items()):
         at = stamps[t]
         rows.append((value[0], value[1], at, at, at, c, at))
     bulk.execute_many(conn, _UPDATE_LATEST, rows)
+    capacity_rows.refresh_meters(conn, list(latest))
     if alive:
         bulk.execute_many(conn, _UPDATE_ALIVE, [(stamps[at], cid, stamps[at]) for cid, at in alive.items()])
     return counts
@@ -518,6 +520,7 @@ _INSERT_STAGED = (
     f" SELECT s.charger_id, s.sample_time FROM {_STAGE} s WHERE NOT EXISTS"
     " (SELECT FROM inserted i WHERE i.charger_id = s.charger_id AND i.sample_time = s.sample_time)"
 )
+_EMPTY_STAGE = f"DELETE FROM {_STAGE}"
 _UPDATE_ALIVE_STAGED = (
     "UPDATE chargers c SET last_heartbeat_time = v.sample_time"
     f" FROM (SELECT charger_id, max(sample_time) AS sample_time FROM {_STAGE} WHERE power_w IS NULL"
@@ -540,6 +543,10 @@ def _store_readings_staged(
         taken = cursor.execute(_INSERT_STAGED, (now,)).fetchall()
         if any(value[0] is None for value in final.values()):
             cursor.execute(_UPDATE_ALIVE_STAGED)
+        # Emptied at COMMIT too (ON COMMIT DELETE ROWS); emptied here for a next batch in the same transaction.
+        cursor.execute(_EMPTY_STAGE)
+    # The sessions' capacity rows take the chargers' latest readings (store.capacity_rows).
+    capacity_rows.refresh_meters(conn, sorted({c for (c, _), value in final.items() if value[0] is not None}))
     before: dict[tuple[str, datetime], _Values] = {}
     if taken:
         # Stored before this batch, or by a transaction that committed while the insert waited on it:

@@ -220,3 +220,43 @@ async def test_full_sqlite_answers_store_full_and_writes_nothing(
         )
         assert created.aggregator_id == failed_id
         event.remove(running.db.engine, "checkout", limit)
+
+
+def test_a_postgres_deadlock_is_unavailable_with_retry_not_internal(database_url: str) -> None:
+    """Two transactions locking two rows in opposite orders: PostgreSQL aborts one (40P01); the store's
+    classification makes it UNAVAILABLE with a retry delay and no SQL in the message."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one writer at a time: no deadlock")
+    import threading
+
+    from store import faults
+
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE deadlock_probe (id int PRIMARY KEY)")
+            conn.exec_driver_sql("INSERT INTO deadlock_probe VALUES (1), (2)")
+        both_hold_one = threading.Barrier(2, timeout=30)
+        errors: list[BaseException] = []
+
+        def lock(first: int, second: int) -> None:
+            try:
+                with engine.begin() as conn:
+                    conn.exec_driver_sql(f"SELECT id FROM deadlock_probe WHERE id = {first} FOR UPDATE")
+                    both_hold_one.wait()
+                    conn.exec_driver_sql(f"SELECT id FROM deadlock_probe WHERE id = {second} FOR UPDATE")
+            except sa.exc.DBAPIError as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=lock, args=order) for order in ((1, 2), (2, 1))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert len(errors) == 1, errors
+        classified = faults.classify(errors[0])
+        assert classified is not None and faults.is_store_fault(classified)
+        assert classified.retry_after_s is not None and classified.retry_after_s > 0
+        assert not any(leak in str(classified) for leak in LEAKS)
+    finally:
+        engine.dispose()

@@ -1,7 +1,7 @@
-"""The store's set-based F3 (store.capacity: times as epoch µs, limits and the meter decision in SQL,
-domain.capacity_totals' integer loop) equals the per-session reference, SQLite and PostgreSQL: the node
-and aggregator sums, and every field of the per-session capacities dispatch splits instructions with
-(``store.capacity.session_capacities``).
+"""The store's set-based F3 (store.capacity over store.capacity_rows: times as epoch µs, limits and the
+meter decision in SQL, domain.capacity_totals' integer loop) equals the per-session reference, SQLite and
+PostgreSQL: the node and aggregator sums, and every field of the per-session capacities dispatch splits
+instructions with (``store.capacity.session_capacities``).
 
 Rows go straight into the registry tables with microsecond times placed on the
 edges the SQL decides: a reading exactly at and one µs past the heartbeat
@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from domain import capacity as f3
 from domain.telemetry import PPB
-from store import capacity, migrate, registry
+from store import capacity, capacity_rows, migrate, registry
 from store.db import create_engine
 
 pytestmark = pytest.mark.timeout(600)
@@ -207,6 +207,9 @@ def _seed(engine: sa.Engine, tag: str, items: list[Generated], area_limit_w: int
                     **times,
                 },
             )
+        # The rows went in beside the store: derive its capacity rows as after any bulk load
+        # (tests/registry/test_capacity_rows.py proves the store's writes keep them).
+        capacity_rows.refresh_chargers(conn, [f"c{i}-{tag}" for i in range(len(items))])
 
 
 def _reference(s: Generated) -> f3.SessionCapacity:
