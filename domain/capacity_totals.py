@@ -22,6 +22,7 @@ SCALE = 9 * 10**17
 """K: the common denominator of every F3 power, in 1/W."""
 _SLOT_US = 900_000_000
 _US_FACTOR = SCALE // PPB  # 9·10^8, turns a ppb·Wh product into K-scaled W (×4 for Δt)
+_ENERGY = 4 * _US_FACTOR  # E/Δt in K-scaled W per ppb·Wh
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -113,37 +114,10 @@ def totals_from_rows(rows: Iterable[SessionRow], now_us: int) -> dict[str, Total
     ``Pc·(T − Δt in µs)·10^9``.
     """
     k = SCALE
-    energy = 4 * _US_FACTOR
     horizon_us = now_us + _SLOT_US  # departure − now − Δt > 0  ⇔  departure > now + Δt
     sums: dict[str, list[int]] = {}
     for group, battery, need_ppb, above_ppb, departure_us, pc, pd, meter_w in rows:
-        need = need_ppb * battery * energy
-        if need > 0:
-            pmax = pc * k
-            if need < pmax:
-                pmax = need
-        else:
-            pmax = 0
-        remaining_us = departure_us - horizon_us
-        pmin = need - pc * remaining_us * PPB if remaining_us > 0 else need
-        if pmin > pmax:
-            pmin = pmax
-        if pd is not None and above_ppb > 0:
-            allowance = above_ppb * battery * energy
-            if pd * k < allowance:
-                allowance = pd * k
-            if pmin < -allowance:
-                pmin = -allowance
-        elif pmin < 0:
-            pmin = 0
-        if meter_w is None:
-            p0 = pmax
-        else:
-            p0 = meter_w * k
-            if p0 > pmax:
-                p0 = pmax
-            if p0 < pmin:
-                p0 = pmin
+        pmin, pmax, p0, _ = _scaled(battery, need_ppb, above_ppb, departure_us, pc, pd, meter_w, horizon_us)
         acc = sums.get(group)
         if acc is None:
             acc = sums[group] = [0, 0, 0, 0]
@@ -152,6 +126,48 @@ def totals_from_rows(rows: Iterable[SessionRow], now_us: int) -> dict[str, Total
         acc[2] += p0
         acc[3] += 1
     return {group: Totals(*acc) for group, acc in sums.items()}
+
+
+def _scaled(
+    battery: int,
+    need_ppb: int,
+    above_ppb: int,
+    departure_us: int,
+    pc: int,
+    pd: int | None,
+    meter_w: int | None,
+    horizon_us: int,
+) -> tuple[int, int, int, int]:
+    """One session's F3 powers, K-scaled integers: (Pmin, Pmax, P0, discharge allowance) — the one
+    place both ``totals_from_rows`` and ``session_capacities_from_rows`` compute them."""
+    k = SCALE
+    need = need_ppb * battery * _ENERGY
+    if need > 0:
+        pmax = pc * k
+        if need < pmax:
+            pmax = need
+    else:
+        pmax = 0
+    remaining_us = departure_us - horizon_us
+    pmin = need - pc * remaining_us * PPB if remaining_us > 0 else need
+    if pmin > pmax:
+        pmin = pmax
+    allowance = 0
+    if pd is not None and above_ppb > 0:
+        allowance = above_ppb * battery * _ENERGY
+        if pd * k < allowance:
+            allowance = pd * k
+    if pmin < -allowance:
+        pmin = -allowance
+    if meter_w is None:
+        p0 = pmax
+    else:
+        p0 = meter_w * k
+        if p0 > pmax:
+            p0 = pmax
+        if p0 < pmin:
+            p0 = pmin
+    return pmin, pmax, p0, allowance
 
 
 def session_capacities_from_rows(
@@ -167,37 +183,13 @@ def session_capacities_from_rows(
     Laxity T − max(E, 0)/Pc over the common denominator 3.6·10^18·Pc.
     """
     k = SCALE
-    energy = 4 * _US_FACTOR
     horizon_us = now_us + _SLOT_US
     hour_us = 3_600_000_000
     out = []
     for session_id, aggregator_id, battery, need_ppb, above_ppb, departure_us, pc, pd, meter_w in rows:
-        need = need_ppb * battery * energy
-        if need > 0:
-            pmax = pc * k
-            if need < pmax:
-                pmax = need
-        else:
-            pmax = 0
-        remaining_us = departure_us - horizon_us
-        pmin = need - pc * remaining_us * PPB if remaining_us > 0 else need
-        if pmin > pmax:
-            pmin = pmax
-        allowance = 0
-        if pd is not None and above_ppb > 0:
-            allowance = above_ppb * battery * energy
-            if pd * k < allowance:
-                allowance = pd * k
-        if pmin < -allowance:
-            pmin = -allowance
-        if meter_w is None:
-            p0 = pmax
-        else:
-            p0 = meter_w * k
-            if p0 > pmax:
-                p0 = pmax
-            if p0 < pmin:
-                p0 = pmin
+        pmin, pmax, p0, allowance = _scaled(
+            battery, need_ppb, above_ppb, departure_us, pc, pd, meter_w, horizon_us
+        )
         t_us = departure_us - now_us
         if need_ppb <= 0:
             laxity: Fraction | None = Fraction(t_us, hour_us)
