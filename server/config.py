@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -28,6 +29,8 @@ ENV_PREFIX = "VGI_"
 #: vgi.common.v1.MethodClass names without their prefix; UNSPECIFIED shares READ's bucket.
 METHOD_CLASSES = frozenset({"READ", "WRITE", "BULK", "STREAM"})
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+#: The longest meter_value_retention_days (a hundred years): what a timedelta and a partition cut can hold.
+MAX_RETENTION_DAYS = 36_500
 
 
 @dataclass(frozen=True)
@@ -336,6 +339,10 @@ class Settings:
         store, the network or the files (``server.preflight`` does, still before
         anything is migrated or bound).
         """
+        for number in dataclasses.fields(self):
+            value = getattr(self, number.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{number.name} must be a finite number, not {value}")
         _check_address("listen", self.listen)
         for setting in ("admin_listen", "admin_grpc_listen"):
             if getattr(self, setting):
@@ -391,8 +398,10 @@ class Settings:
             raise ValueError("redis_timeout_seconds must be positive")
         if self.retention_seconds <= 0 or self.retention_interval_seconds < 0:
             raise ValueError("retention_seconds must be positive and retention_interval_seconds not negative")
-        if self.meter_value_retention_days < 0:
-            raise ValueError("meter_value_retention_days must not be negative (0 keeps every reading)")
+        if not 0 <= self.meter_value_retention_days <= MAX_RETENTION_DAYS:
+            raise ValueError(
+                f"meter_value_retention_days must be between 0 and {MAX_RETENTION_DAYS} (0 keeps every reading)"
+            )
         if self.ocpp_listen and (":" not in self.ocpp_listen or not all(self.tls_files())):
             raise ValueError("ocpp_listen needs host:port and the TLS files (tls_* settings or pki_dir)")
         if self.monitor_interval_seconds < 0:

@@ -69,6 +69,7 @@ class Retention:
         before = at - self._age
         purges = dict(_PURGES)
         deleted: dict[str, int] = {}
+        cut: datetime | None = None
         if self._meter_value_age is not None:
             cut = at - self._meter_value_age
             dropped = await self._db.write(functools.partial(_drop_partitions, cut))
@@ -84,7 +85,12 @@ class Retention:
                     break
             deleted[table] = total
         if any(deleted.values()):
-            log.info("retention purged rows older than %s", before.isoformat(), extra={"deleted": deleted})
+            # Meter values have their own age (meter_value_retention_days); on PostgreSQL whole UTC days
+            # before the cut's day go with their partitions.
+            meter = "" if cut is None else f", meter values older than {cut.isoformat()}"
+            log.info(
+                "retention purged rows older than %s%s", before.isoformat(), meter, extra={"deleted": deleted}
+            )
         return deleted
 
     async def run(self) -> None:

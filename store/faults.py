@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 
+import psycopg
 import sqlalchemy as sa
 
 from domain.errors import DomainError, ResourceExhausted, Unavailable
@@ -51,6 +52,10 @@ def classify(exc: BaseException) -> DomainError | None:
     """The domain error a store exception stands for, or None when it is not a store fault."""
     if isinstance(exc, sa.exc.TimeoutError):  # no pooled connection within the pool timeout
         return unavailable()
+    if isinstance(exc, psycopg.Error):
+        # Raised by the driver itself where the store works on its cursor (the COPY of a telemetry
+        # batch), not wrapped by SQLAlchemy.
+        return _classify_postgres(exc, invalidated=False)
     if not isinstance(exc, sa.exc.DBAPIError):
         return None
     original = exc.orig
@@ -59,15 +64,19 @@ def classify(exc: BaseException) -> DomainError | None:
         if code == _SQLITE_FULL:
             return full()
         return unavailable() if code in _SQLITE_TRANSIENT else None
+    return _classify_postgres(original, invalidated=exc.connection_invalidated)
+
+
+def _classify_postgres(original: BaseException | None, *, invalidated: bool) -> DomainError | None:
     sqlstate = getattr(original, "sqlstate", None) or ""
     if sqlstate in _PG_FULL:
         return full()
-    if exc.connection_invalidated or sqlstate.startswith(_PG_TRANSIENT_PREFIXES):
+    if invalidated or sqlstate.startswith(_PG_TRANSIENT_PREFIXES):
         return unavailable()
     if sqlstate in _PG_ABORTED:
         return aborted()
     # psycopg reports a refused or dropped connection as OperationalError without a SQLSTATE.
-    if isinstance(exc, sa.exc.OperationalError) and not sqlstate:
+    if isinstance(original, psycopg.OperationalError) and not sqlstate:
         return unavailable()
     return None
 

@@ -247,12 +247,19 @@ def ingest_batch(
         # A concurrent twin of this batch committed first: its rows and ours
         # met at the time-series key, so nothing is stored twice either way.
         .on_conflict_do_nothing()
-    )
-    if inserted.rowcount == 0:
+        # RETURNING, not rowcount: psycopg reports -1 for an INSERT … ON CONFLICT.
+        .returning(batches.c.batch_id)
+    ).first()
+    if inserted is None:
         twin = _first_answer(conn, source, batch_id)
         if twin is not None and twin.content_digest not in (None, content):
             # Not a twin: another content under the same id committed first; ours is undone.
             raise batch_id_reused(batch_id)
+        if twin is not None:
+            # The same content committed first: answered as a re-send, with the first answer.
+            return BatchResult(
+                twin.stored_points, twin.duplicate_points, twin.corrected_points, replayed=True
+            )
     return result
 
 

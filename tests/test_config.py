@@ -60,3 +60,21 @@ def test_the_redis_answer_wait_must_be_positive() -> None:
     with pytest.raises(ValueError, match="redis_timeout_seconds"):
         settings.validate()
     config.load(environ={"VGI_REDIS_TIMEOUT_SECONDS": "2.5"}, insecure=True, jwks_file="jwks.json").validate()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("VGI_METER_VALUE_RETENTION_DAYS", "inf", "meter_value_retention_days must be a finite number"),
+        ("VGI_METER_VALUE_RETENTION_DAYS", "nan", "meter_value_retention_days must be a finite number"),
+        ("VGI_METER_VALUE_RETENTION_DAYS", "1e308", "meter_value_retention_days must be between 0 and 36500"),
+        ("VGI_REDIS_TIMEOUT_SECONDS", "nan", "redis_timeout_seconds must be a finite number"),
+        ("VGI_RETENTION_INTERVAL_SECONDS", "nan", "retention_interval_seconds must be a finite number"),
+    ],
+)
+def test_numbers_that_are_not_finite_or_too_large_are_refused(
+    variable: str, value: str, message: str
+) -> None:
+    settings = config.load(environ={variable: value}, insecure=True, jwks_file="jwks.json")
+    with pytest.raises(ValueError, match=message):
+        settings.validate()

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -222,9 +223,12 @@ async def test_full_sqlite_answers_store_full_and_writes_nothing(
         event.remove(running.db.engine, "checkout", limit)
 
 
-def test_a_postgres_deadlock_is_unavailable_with_retry_not_internal(database_url: str) -> None:
+@pytest.mark.parametrize("via", ["sqlalchemy", "driver"])
+def test_a_postgres_deadlock_is_unavailable_with_retry_not_internal(database_url: str, via: str) -> None:
     """Two transactions locking two rows in opposite orders: PostgreSQL aborts one (40P01); the store's
-    classification makes it UNAVAILABLE with a retry delay and no SQL in the message."""
+    classification makes it UNAVAILABLE with a retry delay and no SQL in the message — whether the
+    statement went through SQLAlchemy (wrapped) or straight to psycopg's cursor, as the COPY of a
+    telemetry batch does (psycopg's own exception)."""
     if not database_url.startswith("postgresql"):
         pytest.skip("SQLite runs one writer at a time: no deadlock")
     import threading
@@ -240,12 +244,24 @@ def test_a_postgres_deadlock_is_unavailable_with_retry_not_internal(database_url
         errors: list[BaseException] = []
 
         def lock(first: int, second: int) -> None:
+            statements = [f"SELECT id FROM deadlock_probe WHERE id = {n} FOR UPDATE" for n in (first, second)]
             try:
-                with engine.begin() as conn:
-                    conn.exec_driver_sql(f"SELECT id FROM deadlock_probe WHERE id = {first} FOR UPDATE")
-                    both_hold_one.wait()
-                    conn.exec_driver_sql(f"SELECT id FROM deadlock_probe WHERE id = {second} FOR UPDATE")
-            except sa.exc.DBAPIError as exc:
+                if via == "sqlalchemy":
+                    with engine.begin() as conn:
+                        conn.exec_driver_sql(statements[0])
+                        both_hold_one.wait()
+                        conn.exec_driver_sql(statements[1])
+                else:
+                    raw = engine.raw_connection()
+                    try:
+                        with raw.cursor() as cursor:
+                            cursor.execute(statements[0])
+                            both_hold_one.wait()
+                            cursor.execute(statements[1])
+                        raw.commit()
+                    finally:
+                        raw.close()
+            except (sa.exc.DBAPIError, psycopg.Error) as exc:
                 errors.append(exc)
 
         threads = [threading.Thread(target=lock, args=order) for order in ((1, 2), (2, 1))]

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 
 from application import registry as use_cases
 from application.uow import UnitOfWork
+from domain.errors import AlreadyExists
 from domain.telemetry import Reading
 from store import aggregators, migrate, telemetry
 from store.db import Database
@@ -84,16 +85,19 @@ def _ingest(conn: Connection, batch_id: str, readings: list[Reading]) -> telemet
     )
 
 
-async def _race(db: Database, first: list[Reading], second: list[Reading]) -> tuple[Any, Any, str]:
+async def _race(
+    db: Database, first: list[Reading], second: list[Reading], same_batch_id: bool = False
+) -> tuple[Any, Any, str]:
     """``first`` stored in a transaction held open until ``second``'s insert waits on it."""
     holder = db.engine.connect()
     waiter = db.engine.connect()
     try:
         holder.begin()
-        first_result = _ingest(holder, "b1-" + uuid.uuid4().hex, first)
+        first_batch = "b1-" + uuid.uuid4().hex
+        first_result = _ingest(holder, first_batch, first)
         pid = waiter.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
         waiter.rollback()
-        second_batch = "b2-" + uuid.uuid4().hex
+        second_batch = first_batch if same_batch_id else "b2-" + uuid.uuid4().hex
 
         def write_second() -> telemetry.BatchResult:
             with waiter.begin():
@@ -161,3 +165,27 @@ async def test_a_new_reading_written_twice_at_once_with_the_same_values_is_a_dup
     )
     assert _rows(store) == {T0: 1_000}
     assert _corrections(store) == []
+
+
+async def test_one_batch_id_with_other_content_at_once_is_refused_and_stores_nothing(store: Database) -> None:
+    """The second batch's readings are other keys, so only the batch record meets the first's: it must
+    still be refused (ALREADY_EXISTS BATCH_ID_REUSED) and roll back what it wrote."""
+    with pytest.raises(AlreadyExists) as refused:
+        await _race(
+            store, [_reading(T0, 111)], [_reading(T0 + timedelta(seconds=1), 222)], same_batch_id=True
+        )
+    assert refused.value.reason == "BATCH_ID_REUSED"
+    assert _rows(store) == {T0: 111}
+
+
+async def test_one_batch_sent_twice_at_once_answers_the_first_counts(store: Database) -> None:
+    readings = [_reading(T0, 1_000), _reading(T0 + timedelta(minutes=1), 2_000)]
+    first, second, _ = await _race(store, readings, readings, same_batch_id=True)
+    assert (first.stored_points, first.duplicate_points, first.replayed) == (2, 0, False)
+    assert (second.stored_points, second.duplicate_points, second.corrected_points, second.replayed) == (
+        2,
+        0,
+        0,
+        True,
+    )
+    assert _rows(store) == {T0: 1_000, T0 + timedelta(minutes=1): 2_000}
