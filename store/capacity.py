@@ -31,7 +31,7 @@ from domain.capacity_totals import (
 from domain.errors import FieldViolation, InvalidArgument
 from domain.telemetry import slot_floor
 from store import bulk, registry
-from store.registry import chargers, sessions, stations
+from store.registry import chargers
 from store.registry_tables import CapacityDeclarationRow, CapacitySampleRow, CapacitySessionRow
 from store.tables import table_of
 
@@ -88,53 +88,6 @@ _ACTIVE_ROWS = (
 """domain.capacity_totals.SessionRow per active session, from the one narrow table store.capacity_rows
 keeps (limits, energy terms and departure already integers); the meter decision that depends on now is
 made here, its parameter now − heartbeat timeout."""
-
-
-_INPUT_COLUMNS = (
-    sessions.c.battery_wh,
-    sessions.c.soc_ppb,
-    sessions.c.target_soc_ppb,
-    sessions.c.v2g_floor_soc_ppb,
-    sessions.c.expected_departure_time,
-    sessions.c.max_charge_w,
-    sessions.c.max_discharge_w,
-    sessions.c.bidirectional.label("session_bidirectional"),
-    chargers.c.rated_charge_w,
-    chargers.c.rated_discharge_w,
-    chargers.c.bidirectional.label("charger_bidirectional"),
-    # P0 comes only from readings taken after the session's plug-in (SPEC F2/F3): the
-    # charger's latest reading before it belongs to the previous car.
-    sa.case((chargers.c.last_meter_time >= sessions.c.plug_in_time, chargers.c.last_power_w)).label(
-        "last_power_w"
-    ),
-    sa.case((chargers.c.last_meter_time >= sessions.c.plug_in_time, chargers.c.last_meter_time)).label(
-        "last_meter_time"
-    ),
-)
-
-
-def _active_inputs(group: Any, *where: Any) -> sa.Select[Any]:
-    return _active_join(sa.select(group, *_INPUT_COLUMNS), *where)
-
-
-def _active_join(select: sa.Select[Any], *where: Any) -> sa.Select[Any]:
-    return (
-        select.select_from(sessions)
-        .join(chargers, chargers.c.charger_id == sessions.c.charger_id)
-        .join(
-            stations,
-            sa.and_(
-                stations.c.aggregator_id == chargers.c.aggregator_id,
-                stations.c.station_id == chargers.c.station_id,
-            ),
-        )
-        .where(
-            sessions.c.state == registry.ACTIVE,
-            chargers.c.delete_time.is_(None),
-            stations.c.delete_time.is_(None),
-            *where,
-        )
-    )
 
 
 def _totals(
