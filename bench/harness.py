@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +33,7 @@ import grpc
 import psycopg
 import sqlalchemy
 
+from bench.otlp_sink import OtlpSink
 from domain.principal import Principal, Role
 from infra.security.pki import PkiLayout, init_pki, load_jwt_signing_key
 from infra.security.tokens import AUDIENCES, DEV_ISSUER, issue_token
@@ -258,13 +259,28 @@ class ServerProcess:
 
     @classmethod
     async def start(
-        cls, name: str, module: str, args: Iterable[str], log: Path, checkout: Path = REPO
+        cls,
+        name: str,
+        module: str,
+        args: Iterable[str],
+        log: Path,
+        checkout: Path = REPO,
+        env: Mapping[str, str] | None = None,
     ) -> ServerProcess:
-        """``checkout``: the tree (and its ``.venv``) to run the module from; another one for an A/B of code."""
+        """``checkout``: the tree (and its ``.venv``) to run the module from; another one for an A/B of code.
+        ``env``: variables added to this process's environment."""
         python = sys.executable if checkout == REPO else str(checkout / ".venv" / "bin" / "python")
+        environment = {**os.environ, **env} if env else None
         with log.open("wb") as err:
             process = await asyncio.create_subprocess_exec(
-                python, "-m", module, *args, cwd=checkout, stdout=asyncio.subprocess.PIPE, stderr=err
+                python,
+                "-m",
+                module,
+                *args,
+                cwd=checkout,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=err,
+                env=environment,
             )
         assert process.stdout is not None
         try:
@@ -373,6 +389,8 @@ class Bench:
         self._servers: dict[str, asyncio.Task[ServerProcess]] = {}
         self.facts: dict[str, Any] = {}  # what earlier benchmarks of the run already set up
         self._lock = asyncio.Lock()
+        # Every platform process exports its traces and metrics here, as with a collector (bench.otlp_sink).
+        self.otlp = OtlpSink()
 
     def scaled(self, full: int, quick: int) -> int:
         return quick if self.quick else full
@@ -390,8 +408,13 @@ class Bench:
         """The server ``name``, started on first use; servers asked for at once start at once."""
         async with self._lock:
             if name not in self._servers:
+                env = None
+                if module == "bench.platform":
+                    if not self.otlp.port:
+                        self.otlp.start()
+                    env = self.otlp.environment()
                 self._servers[name] = asyncio.create_task(
-                    ServerProcess.start(name, module, args, self.workdir / f"{name}.log", checkout)
+                    ServerProcess.start(name, module, args, self.workdir / f"{name}.log", checkout, env)
                 )
             task = self._servers[name]
         try:
@@ -435,6 +458,7 @@ class Bench:
     async def close(self) -> None:
         for name in list(self._servers):
             await self.stop_server(name)
+        self.otlp.stop()
 
 
 RunFn = Callable[[Bench], Awaitable[list[Row]]]

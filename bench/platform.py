@@ -3,7 +3,10 @@
 ``python -m bench.platform --pki DIR --database URL [--config FILE] [--insecure]``
 loads settings exactly as ``vgi serve`` does (defaults ← TOML ← ``VGI_*`` ←
 flags; mutual TLS from the dev PKI), sets up observability as ``vgi serve``
-does (tracing at the default sampling ratio, metrics, JSON logs to stderr),
+does (tracing at the default sampling ratio, metrics, JSON logs to stderr;
+the benchmark starts it with ``OTEL_EXPORTER_OTLP_ENDPOINT`` naming its OTLP
+receiver, ``bench.otlp_sink``, so traces and metrics are exported as with a
+collector and the tracing stage is in the chain),
 starts ``server.app.Platform`` — every surface behind the whole interceptor
 chain of ``build_interceptors`` — plus the benchmark echo service behind that
 same chain, and prints ``port N``. The only settings the benchmark changes

@@ -101,7 +101,8 @@ async def run(bench: Bench) -> list[Row]:
         Row(
             *THROUGHPUT,
             f"{chain.rate:,.0f}/s vs bare mTLS {tls.rate:,.0f}/s "
-            f"(bare plaintext {plain.rate:,.0f}/s: {chain.rate / plain.rate:.2f}×)",
+            f"(bare plaintext {plain.rate:,.0f}/s: {chain.rate / plain.rate:.2f}×); tracing exporting to an "
+            f"OTLP receiver, {bench.otlp.spans:,} spans received so far",
             throughput,
             throughput >= 0.80,
             figures,
