@@ -91,7 +91,7 @@ class AggregatorRegistry:
         def effect(uow: UnitOfWork) -> pb.BatchUpsertChargersResponse:
             stored = use_cases.upsert_chargers(uow, tenant, items, timeout)
             response = pb.BatchUpsertChargersResponse(upserted_count=len(stored))
-            convert.chargers_to(stored, response.chargers)
+            convert.chargers_answer(request.chargers, stored, response)
             return response
 
         return await write_once(self.deps.db, request, pb.BatchUpsertChargersResponse, effect)
