@@ -35,6 +35,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from operator import attrgetter, methodcaller
 from typing import Any
 
 import protovalidate
@@ -71,6 +72,7 @@ class _TimeRange:
     def __init__(self) -> None:
         self._plans: dict[str, list[tuple[str, str, bool]]] = {}
         self._planning: set[str] = set()
+        self._leaf_plans: dict[str, tuple[str, ...] | None] = {}
 
     @staticmethod
     def _ok(value: Any) -> bool:
@@ -128,9 +130,25 @@ class _TimeRange:
             if is_time:
                 if not all(map(ok, values)):
                     return False
+            elif shape == "list" and values and (leaves := self._leaves(values[0])) is not None:
+                # A batch of messages holding the values directly: checked field by field over the list.
+                for leaf in leaves:
+                    has, get = methodcaller("HasField", leaf), attrgetter(leaf)
+                    if not all(map(ok, [get(value) for value in values if has(value)])):
+                        return False
             elif not all(map(self._clean, values)):
                 return False
         return True
+
+    def _leaves(self, element: Message) -> tuple[str, ...] | None:
+        """The fields of ``element``'s type when they are the only way to its values (single fields of the
+        target type, nothing deeper); None otherwise."""
+        name = element.DESCRIPTOR.full_name
+        if name not in self._leaf_plans:
+            plan = self._plan(element.DESCRIPTOR)
+            direct = all(shape == "one" and is_time for _, shape, is_time in plan)
+            self._leaf_plans[name] = tuple(field for field, _, _ in plan) if direct else None
+        return self._leaf_plans[name]
 
     def _named(self, message: Message, prefix: str, found: list[FieldViolation]) -> list[FieldViolation]:
         for name, shape, is_time in self._plan(message.DESCRIPTOR):
@@ -177,6 +195,7 @@ class _NoNul:
     def __init__(self) -> None:
         self._plans: dict[str, list[tuple[str, bool, bool]]] = {}
         self._planning: set[str] = set()
+        self._leaf_plans: dict[str, tuple[str, ...] | None] = {}
 
     def reaches(self, descriptor: Descriptor) -> bool:
         return bool(self._plan(descriptor))
@@ -215,11 +234,26 @@ class _NoNul:
                 elif "\x00" in getattr(message, name):
                     return False
             elif repeated:
-                if not all(map(self._clean, getattr(message, name))):
+                values = getattr(message, name)
+                if values and (leaves := self._leaves(values[0])) is not None:
+                    # A batch of messages holding their strings directly: one C-level scan per field.
+                    if any("\x00" in "".join(map(attrgetter(leaf), values)) for leaf in leaves):
+                        return False
+                elif not all(map(self._clean, values)):
                     return False
             elif message.HasField(name) and not self._clean(getattr(message, name)):
                 return False
         return True
+
+    def _leaves(self, element: Message) -> tuple[str, ...] | None:
+        """The string fields of ``element``'s type when they are all it holds text in (single fields,
+        nothing nested); None otherwise."""
+        name = element.DESCRIPTOR.full_name
+        if name not in self._leaf_plans:
+            plan = self._plan(element.DESCRIPTOR)
+            direct = all(is_text and not repeated for _, repeated, is_text in plan)
+            self._leaf_plans[name] = tuple(field for field, _, _ in plan) if direct else None
+        return self._leaf_plans[name]
 
     def _named(self, message: Message, prefix: str, found: list[FieldViolation]) -> list[FieldViolation]:
         for name, repeated, is_text in self._plan(message.DESCRIPTOR):

@@ -314,3 +314,48 @@ def test_the_batches_found_in_the_contracts() -> None:
         "vgi.aggregator.v1.BatchUpsertChargersRequest": ("chargers",),
         "vgi.device.v1.UploadMeterValuesRequest": ("values",),
     }
+
+
+_ANY_TIME = st.one_of(
+    st.none(),
+    st.tuples(
+        st.sampled_from([-1, 0, 1_700_000_000, 32_503_679_999, 32_503_680_000]),
+        st.sampled_from([0, 999_999_999, 1_000_000_000, -1]),
+    ),
+)
+
+
+@st.composite
+def stamped_values(draw: st.DrawFn) -> telemetry_pb2.MeterValue:
+    value = telemetry_pb2.MeterValue(charger_id=draw(st.sampled_from(["c-1", "c\x00", "\x00", ""])), status=3)
+    stamp = draw(_ANY_TIME)
+    if stamp is not None:
+        value.sample_time.seconds, value.sample_time.nanos = stamp
+    return value
+
+
+@st.composite
+def stamped_chargers(draw: st.DrawFn) -> resources_pb2.Charger:
+    item = resources_pb2.Charger(
+        charger_id=draw(st.sampled_from(["c-1", "c\x00"])), station_id=draw(st.sampled_from(["st", "s\x00t"]))
+    )
+    for field in ("last_heartbeat_time", "update_time"):
+        stamp = draw(_ANY_TIME)
+        if stamp is not None:
+            getattr(item, field).seconds, getattr(item, field).nanos = stamp
+    return item
+
+
+@PROPERTY
+@given(st.lists(stamped_values(), max_size=8), st.lists(stamped_chargers(), max_size=8))
+def test_batches_are_checked_for_time_range_and_nul_as_message_by_message(
+    values: list[telemetry_pb2.MeterValue], items: list[resources_pb2.Charger]
+) -> None:
+    """The time-range and NUL checks read a batch of flat messages field by field over the list: clean
+    exactly when the message-by-message walk that names violations finds none."""
+    for request in (
+        aggregator_pb.UploadTelemetryRequest(batch=aggregator_pb.TelemetryBatch(meter_values=values)),
+        aggregator_pb.BatchUpsertChargersRequest(chargers=items),
+    ):
+        for walker in (FAST._times, FAST._text):
+            assert walker._clean(request) == (walker._named(request, "", []) == [])  # type: ignore[attr-defined]
