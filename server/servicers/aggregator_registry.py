@@ -235,6 +235,7 @@ class AggregatorRegistry:
                 yield _rejected(request.request.batch.batch_id, request.error)
                 continue
             batch = request.batch
+            digest = convert.batch_digest(batch)
             ingest = functools.partial(
                 telemetry_cases.ingest_batch,
                 aggregator_id=tenant,
@@ -244,7 +245,7 @@ class AggregatorRegistry:
                 max_skew=skew,
                 field="batch.meter_values",
                 aggregates_field="batch.aggregates",
-                content_digest=convert.batch_digest(batch),
+                content_digest=digest,
             )
             try:
                 result = await self.deps.db.write(_in_unit(ingest, clock.now(), principal))
@@ -258,7 +259,7 @@ class AggregatorRegistry:
                 principal,
                 SERVICE + "UploadTelemetry",
                 batch.batch_id,
-                batch,
+                digest,
                 stored=result.stored_points,
                 sent=len(batch.meter_values) + len(batch.aggregates),
                 duplicate=result.duplicate,
