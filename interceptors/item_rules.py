@@ -42,10 +42,10 @@ DEFINED_ONLY = ("enum.defined_only", "value must be one of the defined enum valu
 """protovalidate's ids and messages for the two rules validate.proto gives no predefined CEL (they are
 built into protovalidate); tests/contracts/test_item_rules.py holds them to its answers."""
 
-# An anchored pattern of literals, character classes and bounded repeats only: RE2 (CEL's
-# ``matches``) and Python's re read it alike once the final ``$`` is ``\Z`` (Python's ``$`` also
-# matches before a trailing newline).
-_SAFE_PATTERN = re.compile(r"\^(?:\[[A-Za-z0-9._\\-]+\]|[A-Za-z0-9_]|\{\d+(?:,\d+)?\}|[?*+])*\$")
+# An anchored pattern of ASCII literals, character classes without escapes (Python's ``\d`` and
+# ``\w`` are Unicode, RE2's ASCII) and bounded repeats only: RE2 (CEL's ``matches``) and Python's re
+# read it alike once the final ``$`` is ``\Z`` (Python's ``$`` also matches before a trailing newline).
+_SAFE_PATTERN = re.compile(r"\^(?:\[[A-Za-z0-9._-]+\]|[A-Za-z0-9_]|\{\d+(?:,\d+)?\}|[?*+])*\$")
 _IMPLIES = re.compile(r"!has\(this\.(\w+)\) \|\| has\(this\.(\w+)\)")
 _TEMPLATE = re.compile(r"'([^']*)'\.format\(\[([^\]]*)\]\)")
 
@@ -239,7 +239,10 @@ def _format(template: str, values: list[str]) -> str:
 def _pattern(rules: Any) -> _Rule:
     if [f.name for f, _ in rules.ListFields()] != ["pattern"] or not _SAFE_PATTERN.fullmatch(rules.pattern):
         raise _NotCompiled
-    match = re.compile(rules.pattern[:-1] + r"\Z").match
+    try:
+        match = re.compile(rules.pattern[:-1] + r"\Z").match
+    except re.error as error:
+        raise _NotCompiled from error
     template, args = _template(validate_pb2.StringRules.DESCRIPTOR, "pattern", "string.pattern")
     if args != ["pattern"]:
         raise _NotCompiled

@@ -15,6 +15,7 @@ import uuid
 
 import protovalidate
 import pytest
+from buf.validate import validate_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,6 +24,7 @@ from vgi.common.v1 import resources_pb2, telemetry_pb2
 from vgi.device.v1 import device_service_pb2 as device_pb
 
 from domain.errors import FieldViolation, InvalidArgument
+from interceptors import item_rules
 from interceptors.item_rules import compile_rules
 from interceptors.validation import ValidationInterceptor, _batch_of, _invalid
 
@@ -359,3 +361,23 @@ def test_batches_are_checked_for_time_range_and_nul_as_message_by_message(
     ):
         for walker in (FAST._times, FAST._text):
             assert walker._clean(request) == (walker._named(request, "", []) == [])  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "compiled"),
+    [
+        ("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", True),
+        (r"^\d+$", False),  # Python's \d is Unicode, RE2's ASCII
+        (r"^[\w]+$", False),
+        ("^a.b$", False),  # RE2's . and Python's differ on newlines
+        ("^a|b$", False),
+        ("[a-z]+", False),  # unanchored
+    ],
+)
+def test_only_patterns_re2_and_python_read_alike_are_compiled(pattern: str, compiled: bool) -> None:
+    try:
+        item_rules._pattern(validate_pb2.StringRules(pattern=pattern))
+    except item_rules._NotCompiled:
+        assert not compiled
+    else:
+        assert compiled
