@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
 from domain.errors import AlreadyExists, FieldViolation, InvalidArgument
 
@@ -27,11 +28,12 @@ NOT_ON_SLOT_BOUNDARY = "NOT_ON_SLOT_BOUNDARY"
 BATCH_ID_REUSED = "BATCH_ID_REUSED"
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(NamedTuple):
     """One meter reading of a charger (power W, positive = charging; SOC a fraction or None).
 
     Power and the import/export registers are None when the reading did not carry them.
+    A NamedTuple rather than a frozen dataclass, equally immutable: a telemetry batch builds 1,000 to
+    10,000 of these, and a frozen dataclass's ``__init__`` cost about three times as much per reading.
     """
 
     charger_id: str

@@ -33,21 +33,22 @@ columns cannot hold it (the same request must mean the same on either store).
 from __future__ import annotations
 
 import inspect
-import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from operator import attrgetter, methodcaller
 from typing import Any
 
 import protovalidate
+from buf.validate import validate_pb2
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
 from domain.errors import FieldViolation, InvalidArgument
 from interceptors.base import Context, Interceptor, StreamBehavior, UnaryBehavior
+from interceptors.item_rules import ItemRules, compile_rules, has_rules, rule_reason, rules_of
 from interceptors.methods import MethodInfo
 
 VALIDATION_FAILED = "VALIDATION_FAILED"
-_RULES_PACKAGE = "buf.validate."
 
 
 #: The platform's time range for every Timestamp in a request (seconds since the epoch).
@@ -71,6 +72,7 @@ class _TimeRange:
     def __init__(self) -> None:
         self._plans: dict[str, list[tuple[str, str, bool]]] = {}
         self._planning: set[str] = set()
+        self._leaf_plans: dict[str, tuple[str, ...] | None] = {}
 
     @staticmethod
     def _ok(value: Any) -> bool:
@@ -128,9 +130,25 @@ class _TimeRange:
             if is_time:
                 if not all(map(ok, values)):
                     return False
+            elif shape == "list" and values and (leaves := self._leaves(values[0])) is not None:
+                # A batch of messages holding the values directly: checked field by field over the list.
+                for leaf in leaves:
+                    has, get = methodcaller("HasField", leaf), attrgetter(leaf)
+                    if not all(map(ok, [get(value) for value in values if has(value)])):
+                        return False
             elif not all(map(self._clean, values)):
                 return False
         return True
+
+    def _leaves(self, element: Message) -> tuple[str, ...] | None:
+        """The fields of ``element``'s type when they are the only way to its values (single fields of the
+        target type, nothing deeper); None otherwise."""
+        name = element.DESCRIPTOR.full_name
+        if name not in self._leaf_plans:
+            plan = self._plan(element.DESCRIPTOR)
+            direct = all(shape == "one" and is_time for _, shape, is_time in plan)
+            self._leaf_plans[name] = tuple(field for field, _, _ in plan) if direct else None
+        return self._leaf_plans[name]
 
     def _named(self, message: Message, prefix: str, found: list[FieldViolation]) -> list[FieldViolation]:
         for name, shape, is_time in self._plan(message.DESCRIPTOR):
@@ -177,6 +195,7 @@ class _NoNul:
     def __init__(self) -> None:
         self._plans: dict[str, list[tuple[str, bool, bool]]] = {}
         self._planning: set[str] = set()
+        self._leaf_plans: dict[str, tuple[str, ...] | None] = {}
 
     def reaches(self, descriptor: Descriptor) -> bool:
         return bool(self._plan(descriptor))
@@ -215,11 +234,26 @@ class _NoNul:
                 elif "\x00" in getattr(message, name):
                     return False
             elif repeated:
-                if not all(map(self._clean, getattr(message, name))):
+                values = getattr(message, name)
+                if values and (leaves := self._leaves(values[0])) is not None:
+                    # A batch of messages holding their strings directly: one C-level scan per field.
+                    if any("\x00" in "".join(map(attrgetter(leaf), values)) for leaf in leaves):
+                        return False
+                elif not all(map(self._clean, values)):
                     return False
             elif message.HasField(name) and not self._clean(getattr(message, name)):
                 return False
         return True
+
+    def _leaves(self, element: Message) -> tuple[str, ...] | None:
+        """The string fields of ``element``'s type when they are all it holds text in (single fields,
+        nothing nested); None otherwise."""
+        name = element.DESCRIPTOR.full_name
+        if name not in self._leaf_plans:
+            plan = self._plan(element.DESCRIPTOR)
+            direct = all(is_text and not repeated for _, repeated, is_text in plan)
+            self._leaf_plans[name] = tuple(field for field, _, _ in plan) if direct else None
+        return self._leaf_plans[name]
 
     def _named(self, message: Message, prefix: str, found: list[FieldViolation]) -> list[FieldViolation]:
         for name, repeated, is_text in self._plan(message.DESCRIPTOR):
@@ -240,6 +274,75 @@ class _NoNul:
         return found
 
 
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """Where a request type carries a batch whose items have compiled rules (``interceptors.item_rules``):
+    the singular message fields down to the repeated field, its own min/max items and the items' rules."""
+
+    path: tuple[str, ...]
+    min_items: int
+    max_items: int | None
+    rules: ItemRules
+
+    def items(self, request: Message) -> Any:
+        message: Any = request
+        for name in self.path:
+            message = getattr(message, name)
+        return message
+
+    def fits(self, items: Any) -> bool:
+        return self.min_items <= len(items) and (self.max_items is None or len(items) <= self.max_items)
+
+    def shell(self, request: Message) -> Message:
+        """A copy of the request holding only the first item of the batch, for protovalidate."""
+        shell = type(request)()
+        shell.CopyFrom(request)
+        del self.items(shell)[1:]
+        return shell
+
+
+def _batch_of(descriptor: Any, path: tuple[str, ...] = ()) -> _Batch | None:
+    """The first repeated message field reached through singular message fields whose item type
+    compiles, when neither it nor any message on the way carries a rule that looks at the whole list
+    (a message-level rule, CEL, unique or items rules on the list): the rest of the request is then
+    checked by protovalidate with the batch cut to its first item, the items by their compiled rules."""
+    if _message_options(descriptor) or len(path) > 3:
+        return None
+    for field in descriptor.fields:
+        target = field.message_type
+        if target is None or target.GetOptions().map_entry:
+            continue
+        rules: Any = rules_of(field.GetOptions(), validate_pb2.field)
+        if field.is_repeated:
+            bounds: Any = rules.repeated if rules is not None else None
+            if rules is not None and (
+                [f.name for f, _ in rules.ListFields()] != ["repeated"]
+                or {f.name for f, _ in bounds.ListFields()} - {"min_items", "max_items"}
+            ):
+                continue
+            compiled = compile_rules(target) if has_rules(target, set()) else None
+            if compiled is None:
+                continue
+            return _Batch(
+                (*path, field.name),
+                bounds.min_items if bounds is not None else 0,
+                bounds.max_items if bounds is not None and bounds.HasField("max_items") else None,
+                compiled,
+            )
+        if rules is not None and [f.name for f, _ in rules.ListFields()] != ["required"]:
+            continue
+        found = _batch_of(target, (*path, field.name))
+        if found is not None:
+            return found
+    return None
+
+
+def _message_options(descriptor: Any) -> bool:
+    return rules_of(descriptor.GetOptions(), validate_pb2.message) is not None or any(
+        rules_of(o.GetOptions(), validate_pb2.oneof) is not None for o in descriptor.oneofs
+    )
+
+
 class ValidationInterceptor(Interceptor):
     def __init__(self) -> None:
         super().__init__()
@@ -248,11 +351,12 @@ class ValidationInterceptor(Interceptor):
         self._times = _TimeRange()
         self._money = _MoneyRange()
         self._text = _NoNul()
+        self._batches: dict[str, _Batch | None] = {}
 
     def applies(self, method: MethodInfo) -> bool:
         descriptor = method.input_descriptor
         return descriptor is not None and (
-            _has_rules(descriptor, set())
+            has_rules(descriptor, set())
             or self._times.reaches(descriptor)
             or self._money.reaches(descriptor)
             or self._text.reaches(descriptor)
@@ -264,6 +368,22 @@ class ValidationInterceptor(Interceptor):
         )
         if out_of_range:
             raise _invalid_fields(out_of_range)
+        name = request.DESCRIPTOR.full_name
+        batch = (
+            self._batches[name]
+            if name in self._batches
+            else self._batches.setdefault(name, _batch_of(request.DESCRIPTOR))
+        )
+        # A batch of compiled items: when the rest of the request (the first item too) and the list's size
+        # pass, protovalidate's answer is the items' violations alone, in order. Otherwise it answers all.
+        if (
+            batch is not None
+            and batch.fits(items := batch.items(request))
+            and not self._collect(batch.shell(request))
+        ):
+            if batch.rules.clean(items):
+                return
+            raise _invalid_fields(batch.rules.violations(items, ".".join(batch.path)))
         violations = self._collect(request)
         if violations:
             raise _invalid(violations)
@@ -346,16 +466,10 @@ async def _checked(requests: AsyncIterator[Any], check: Callable[[Message], None
 def _invalid(violations: list[protovalidate.Violation]) -> InvalidArgument:
     return _invalid_fields(
         [
-            FieldViolation(_path(v), v.proto.message or v.proto.rule_id, _rule_reason(v.proto.rule_id))
+            FieldViolation(_path(v), v.proto.message or v.proto.rule_id, rule_reason(v.proto.rule_id))
             for v in violations
         ]
     )
-
-
-def _rule_reason(rule_id: str) -> str:
-    """A protovalidate rule id as a FieldViolation reason (AIP-193: UPPER_SNAKE): ``bid.slots_distinct`` →
-    ``BID_SLOTS_DISTINCT``, ``string.pattern`` → ``STRING_PATTERN``."""
-    return re.sub(r"[^A-Z0-9]+", "_", rule_id.upper()).strip("_")
 
 
 def _invalid_fields(field_violations: list[FieldViolation]) -> InvalidArgument:
@@ -385,24 +499,3 @@ def _path(violation: protovalidate.Violation) -> str:
                 part += f"[{subscript.value}]"
         parts.append(part)
     return ".".join(parts)
-
-
-def _has_rules(descriptor: Descriptor, seen: set[str]) -> bool:
-    """Whether the message or anything nested in it carries a buf.validate option."""
-    if descriptor.full_name in seen:
-        return False
-    seen.add(descriptor.full_name)
-    if _carries_rule(descriptor.GetOptions()) or any(
-        _carries_rule(o.GetOptions()) for o in descriptor.oneofs
-    ):
-        return True
-    for field in descriptor.fields:
-        if _carries_rule(field.GetOptions()):
-            return True
-        if field.message_type is not None and _has_rules(field.message_type, seen):
-            return True
-    return False
-
-
-def _carries_rule(options: Message) -> bool:
-    return any(field.full_name.startswith(_RULES_PACKAGE) for field, _ in options.ListFields())

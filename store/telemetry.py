@@ -383,8 +383,7 @@ def _keyed(readings: Sequence[Reading]) -> _Keyed:
     (keyed by type too: a float and a Decimal equal in value may convert differently)."""
     ppb: dict[tuple[type, Any], int] = {}
     out: _Keyed = []
-    for r in readings:
-        soc = r.soc
+    for charger_id, sample_time, power_w, energy_wh, soc, status, export_wh in readings:
         if soc is None:
             soc_ppb = None
         else:
@@ -392,12 +391,7 @@ def _keyed(readings: Sequence[Reading]) -> _Keyed:
             soc_ppb = ppb.get(memo)
             if soc_ppb is None:
                 soc_ppb = ppb[memo] = to_ppb(soc)
-        out.append(
-            (
-                (r.charger_id, r.sample_time),
-                (r.power_w, r.energy_register_wh, r.export_register_wh, soc_ppb, r.status),
-            )
-        )
+        out.append(((charger_id, sample_time), (power_w, energy_wh, export_wh, soc_ppb, status)))
     return out
 
 

@@ -91,7 +91,7 @@ class AggregatorRegistry:
         def effect(uow: UnitOfWork) -> pb.BatchUpsertChargersResponse:
             stored = use_cases.upsert_chargers(uow, tenant, items, timeout)
             response = pb.BatchUpsertChargersResponse(upserted_count=len(stored))
-            convert.chargers_to(stored, response.chargers)
+            convert.chargers_answer(request.chargers, stored, response)
             return response
 
         return await write_once(self.deps.db, request, pb.BatchUpsertChargersResponse, effect)
@@ -235,6 +235,7 @@ class AggregatorRegistry:
                 yield _rejected(request.request.batch.batch_id, request.error)
                 continue
             batch = request.batch
+            digest = convert.batch_digest(batch)
             ingest = functools.partial(
                 telemetry_cases.ingest_batch,
                 aggregator_id=tenant,
@@ -244,7 +245,7 @@ class AggregatorRegistry:
                 max_skew=skew,
                 field="batch.meter_values",
                 aggregates_field="batch.aggregates",
-                content_digest=convert.batch_digest(batch),
+                content_digest=digest,
             )
             try:
                 result = await self.deps.db.write(_in_unit(ingest, clock.now(), principal))
@@ -258,7 +259,7 @@ class AggregatorRegistry:
                 principal,
                 SERVICE + "UploadTelemetry",
                 batch.batch_id,
-                batch,
+                digest,
                 stored=result.stored_points,
                 sent=len(batch.meter_values) + len(batch.aggregates),
                 duplicate=result.duplicate,

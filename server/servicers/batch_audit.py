@@ -3,17 +3,16 @@
 UploadTelemetry is one long stream of many batches, so the call-level audit
 of mutating RPCs would record at most one row for thousands of batches. Each
 batch the store accepted is recorded on its own instead — principal, the
-method, the batch id as request id, the SHA-256 of the batch as sent, and
+method, the batch id as request id, the SHA-256 of the batch as sent (``wire.resources.batch_digest``,
+the digest the store compares re-sends by, taken once), and
 ``points=<stored>/<sent>`` (or ``duplicate``) as detail — before it is
 acknowledged, through the same group-committed writer as the interceptor.
 """
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 
-from google.protobuf.message import Message
 from opentelemetry import trace
 
 from domain.principal import Principal
@@ -25,7 +24,7 @@ async def audit_batch(
     principal: Principal,
     method: str,
     batch_id: str,
-    batch: Message,
+    digest: str,
     *,
     stored: int,
     sent: int,
@@ -38,7 +37,7 @@ async def audit_batch(
             principal=principal.uri,
             method=method,
             request_id=batch_id,
-            request_digest=hashlib.sha256(batch.SerializeToString(deterministic=True)).hexdigest(),
+            request_digest=digest,
             outcome="OK",
             trace_id=format(span.trace_id, "032x") if span.is_valid else "",
             detail="duplicate" if duplicate else f"points={stored}/{sent}",

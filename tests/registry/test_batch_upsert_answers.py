@@ -274,3 +274,32 @@ async def test_the_charger_write_counts_no_row_another_tenant_holds(platform: An
     )
 
     assert written == 1
+
+
+async def test_output_only_fields_a_client_sends_are_answered_as_the_server_set_them(platform: Any) -> None:
+    """The answer copies the sent chargers and sets what the server owns: a client's name, status, online,
+    heartbeat and update_time (and fields unknown to the server) never come back."""
+    await onboard(platform, "agg-1")
+    await topology(platform)
+    client = aggregator_client(platform)
+    await client.upsert_stations([station("st-a", "ta1")])
+    claimed = datetime(2030, 1, 1, tzinfo=UTC)
+    sent = charger(
+        "c-out",
+        "st-a",
+        name="aggregators/agg-9/stations/x/chargers/y",
+        status=resources_pb2.CHARGER_STATUS_CHARGING,
+        online=True,
+        last_heartbeat_time=ts(claimed),
+        update_time=ts(claimed),
+    )
+    # Field 99 is unknown to the contract: a client built from a newer one might send it.
+    sent.MergeFromString(sent.SerializeToString() + b"\x98\x06\x01")
+    [answered] = await client.upsert_chargers([sent])
+    gotten = await client.get_charger(CHARGERS.format(station="st-a", charger="c-out"))
+    assert answered == gotten
+    assert answered.name == CHARGERS.format(station="st-a", charger="c-out")
+    assert (answered.status, answered.online) == (resources_pb2.CHARGER_STATUS_UNSPECIFIED, False)
+    assert not answered.HasField("last_heartbeat_time")
+    assert answered.update_time != ts(claimed)
+    assert b"\x98\x06" not in answered.SerializeToString()

@@ -1,0 +1,59 @@
+"""wire.resources.chargers_answer (the sent chargers copied, the server's fields set from the stored
+records) answers exactly what charger_to builds from each record, whatever a client put in the
+fields the server owns."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from vgi.aggregator.v1 import aggregator_service_pb2 as pb
+from vgi.common.v1 import resources_pb2
+
+from store import registry
+from wire import resources as convert
+
+_AT = datetime(2026, 12, 7, 6, 0, 0, 123_456, tzinfo=UTC)
+_TIMES = st.one_of(
+    st.none(), st.sampled_from([_AT, _AT - timedelta(hours=1), datetime(1970, 1, 1, tzinfo=UTC)])
+)
+
+
+@st.composite
+def sent_and_stored(draw: st.DrawFn) -> tuple[resources_pb2.Charger, registry.Charger]:
+    sent = resources_pb2.Charger(
+        charger_id=draw(st.sampled_from(["c-1", "c-2", "x.y"])),
+        station_id=draw(st.sampled_from(["st-a", "st-b"])),
+        kind=draw(st.sampled_from([1, 2, 3])),
+        rated_charge_w=draw(st.integers(1, 2_000_000)),
+        rated_discharge_w=draw(st.integers(0, 2_000_000)),
+        bidirectional=draw(st.booleans()),
+        platform_managed=draw(st.booleans()),
+        # What a client may put in the fields the server owns: never answered.
+        name=draw(st.sampled_from(["", "aggregators/x/stations/y/chargers/z"])),
+        status=draw(st.integers(0, 6)),
+        online=draw(st.booleans()),
+    )
+    for field in ("last_heartbeat_time", "update_time"):
+        claimed = draw(_TIMES)
+        if claimed is not None:
+            getattr(sent, field).FromDatetime(claimed)
+    stored = convert.charger_from(sent)._replace(
+        aggregator_id="agg-1",
+        status=draw(st.sampled_from(["UNSPECIFIED", "CHARGING", "FAULTED"])),
+        online=draw(st.booleans()),
+        last_heartbeat_time=draw(_TIMES),
+        update_time=draw(_TIMES),
+    )
+    return sent, stored
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(sent_and_stored(), max_size=8))
+def test_the_answer_is_what_charger_to_builds(
+    pairs: list[tuple[resources_pb2.Charger, registry.Charger]],
+) -> None:
+    response = pb.BatchUpsertChargersResponse(upserted_count=len(pairs))
+    convert.chargers_answer([sent for sent, _ in pairs], [stored for _, stored in pairs], response)
+    assert list(response.chargers) == [convert.charger_to(stored) for _, stored in pairs]
