@@ -16,12 +16,14 @@ from functools import partial
 from time import perf_counter
 from typing import Any
 
+from infra.observability.logs import FixedLine
 from infra.observability.metrics import METRICS, Metrics, surface_of
 from interceptors.base import Context, Interceptor, StreamBehavior, UnaryBehavior
 from interceptors.methods import MethodInfo
 from interceptors.tracing import SERVER_ERRORS, call_status, ended_by_client
 
 access_log = logging.getLogger("vgi.access")
+access_line = FixedLine(access_log, "rpc finished")
 _NOT_A_SURFACE = ("/grpc.reflection.",)
 
 _Finish = Callable[[float, Context, BaseException | None, Any], None]
@@ -68,34 +70,19 @@ class MetricsInterceptor(Interceptor):
             record(code, seconds)
             if stream_surface is not None:
                 stream_closed(stream_surface)
-            if code in SERVER_ERRORS and not ended_by_client(error):
-                level = logging.WARNING
-            elif access_log.isEnabledFor(logging.INFO):
-                level = logging.INFO
-            else:
+            level = logging.WARNING if code in SERVER_ERRORS and not ended_by_client(error) else logging.INFO
+            if not access_log.isEnabledFor(level):
                 return
-            if level != logging.INFO and not access_log.isEnabledFor(level):
-                return
-            # principal and trace_id are added by the log formatter from the call's context. The
-            # record is handed to the handlers as ``access_log.log`` would, less the search of the
-            # stack for the caller's file and line, which no line of ours prints (~15 % of the line).
-            access_log.handle(
-                access_log.makeRecord(
-                    access_log.name,
-                    level,
-                    __file__,
-                    0,
-                    "rpc finished",
-                    (),
-                    None,
-                    extra={
-                        "method": name,
-                        "code": code.name,
-                        "duration_ms": round(seconds * 1000.0, 3),
-                        "peer": context.peer(),
-                        "request_id": getattr(request, "request_id", None) or None,
-                    },
-                )
+            # principal and trace_id are added from the call's context, as on every JSON line.
+            access_line.log(
+                level,
+                {
+                    "method": name,
+                    "code": code.name,
+                    "duration_ms": round(seconds * 1000.0, 3),
+                    "peer": context.peer(),
+                    "request_id": getattr(request, "request_id", None) or None,
+                },
             )
 
         return finish
