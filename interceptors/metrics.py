@@ -3,8 +3,9 @@
 Goes right after tracing, before error mapping, so it sees the final code of
 every call (rejections by auth, rate limit and validation included) and its
 log lines carry the call's trace id. Per call: two ``perf_counter()`` reads
-and, with a MeterProvider, one counter and one histogram update in process
-(~1.5 µs together; attribute keys built once per method and code).
+and, with a MeterProvider, one histogram cell update in process (the cell
+bound once per method and code; the call counter reads its counts), then the
+access line (``FixedLine``: ~15 µs where the JSON handler alone takes it).
 """
 
 from __future__ import annotations
