@@ -220,7 +220,7 @@ def test_a_fixed_line_reaches_any_other_handler_as_a_record() -> None:
     finally:
         logger.removeHandler(handler)
     [record] = seen
-    assert (record.getMessage(), getattr(record, "code"), getattr(record, "method")) == (
+    assert (record.getMessage(), record.__dict__["code"], record.__dict__["method"]) == (
         "rpc finished",
         "INTERNAL",
         "/a.B/C",
