@@ -17,6 +17,9 @@ from functools import partial
 from time import perf_counter
 from typing import Any
 
+import grpc
+from opentelemetry import trace
+
 from infra.observability.logs import FixedLine
 from infra.observability.metrics import METRICS, Metrics, surface_of
 from interceptors.base import Context, Interceptor, StreamBehavior, UnaryBehavior
@@ -31,12 +34,19 @@ _Finish = Callable[[float, Context, BaseException | None, Any], None]
 
 
 class MetricsInterceptor(Interceptor):
-    """Records every call into ``metrics``; logs server faults (WARNING) and every other call (INFO, the
-    access line; off when the ``vgi.access`` logger is above INFO — setting ``access_log``)."""
+    """Records every call into ``metrics``; logs server faults (WARNING) and the other calls ``access``
+    chooses (INFO, the access line; none when the ``vgi.access`` logger is above INFO):
 
-    def __init__(self, metrics: Metrics) -> None:
+    * ``all``: every call;
+    * ``errors``: every call that did not end OK, and every call of at least ``slow_s``;
+    * ``sampled``: those, and every call whose trace is sampled (so each traced call has its line);
+    * ``off``: none (``setup_logging`` also raises the logger to WARNING).
+    """
+
+    def __init__(self, metrics: Metrics, *, access: str = "all", slow_s: float = 1.0) -> None:
         super().__init__()
         self._metrics = metrics
+        self._logged = _access_policy(access, slow_s)
 
     def wrap_unary_unary(self, method: MethodInfo, behavior: UnaryBehavior) -> UnaryBehavior:
         return _measure(behavior, self._finisher(method, None), None)
@@ -64,6 +74,7 @@ class MetricsInterceptor(Interceptor):
         record = self._metrics.rpc_recorder(method.full_name)
         stream_closed = self._metrics.stream_closed
         name = method.full_name
+        logged = self._logged
 
         def finish(start: float, context: Context, error: BaseException | None, request: Any) -> None:
             seconds = perf_counter() - start
@@ -72,7 +83,9 @@ class MetricsInterceptor(Interceptor):
             if stream_surface is not None:
                 stream_closed(stream_surface)
             level = logging.WARNING if code in SERVER_ERRORS and not ended_by_client(error) else logging.INFO
-            if not access_log.isEnabledFor(level):
+            if not access_log.isEnabledFor(level) or (
+                level == logging.INFO and logged is not None and not logged(code, seconds)
+            ):
                 return
             # principal and trace_id are added from the call's context, as on every JSON line.
             access_line.log(
@@ -87,6 +100,30 @@ class MetricsInterceptor(Interceptor):
             )
 
         return finish
+
+
+def _access_policy(policy: str, slow_s: float) -> Callable[[grpc.StatusCode, float], bool] | None:
+    """Whether a call that ended with (code, seconds) gets its INFO line; None: every call does."""
+    if policy in ("all", "off"):
+        return None
+    ok = grpc.StatusCode.OK
+
+    def notable(code: grpc.StatusCode, seconds: float) -> bool:
+        return code is not ok or seconds >= slow_s
+
+    if policy == "errors":
+        return notable
+    if policy != "sampled":
+        raise ValueError(f"access log policy {policy!r} is not all, sampled, errors or off")
+
+    def sampled_or_notable(code: grpc.StatusCode, seconds: float) -> bool:
+        return (
+            code is not ok
+            or seconds >= slow_s
+            or trace.get_current_span().get_span_context().trace_flags.sampled
+        )
+
+    return sampled_or_notable
 
 
 def _measure(behavior: Any, finish: _Finish, opened: Callable[[], None] | None) -> Any:
@@ -121,6 +158,9 @@ def _measure(behavior: Any, finish: _Finish, opened: Callable[[], None] | None) 
     return measured
 
 
-def metrics_server_interceptor(metrics: Metrics = METRICS) -> Interceptor:
-    """The accounting interceptor, SECOND in the server chain (right after tracing)."""
-    return MetricsInterceptor(metrics)
+def metrics_server_interceptor(
+    metrics: Metrics = METRICS, *, access: str = "all", slow_s: float = 1.0
+) -> Interceptor:
+    """The accounting interceptor, SECOND in the server chain (right after tracing); ``access``: which
+    calls get an access line (setting ``access_log``), ``slow_s``: ``access_log_slow_seconds``."""
+    return MetricsInterceptor(metrics, access=access, slow_s=slow_s)

@@ -244,3 +244,40 @@ def test_line_times_are_the_record_times_as_datetime_formats_them() -> None:
     times += [second + 0.9999995, second + 0.0000005, second + 0.0005, second + 0.9995, 0.0, 86_399.9999996]
     for created in times:
         assert _iso_time(created) == datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+
+
+SAMPLED_PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+EVERY_CALL = {("Unary", False), ("Unary", True), ("NotFound", False), ("Fail", False)}
+
+
+@pytest.mark.parametrize(
+    ("policy", "slow_s", "logged"),
+    [
+        ("all", 1.0, EVERY_CALL),
+        ("sampled", 1.0, {("Unary", True), ("NotFound", False), ("Fail", False)}),
+        ("errors", 1.0, {("NotFound", False), ("Fail", False)}),
+        ("errors", 0.0, EVERY_CALL),  # every call is "slow" from 0 s
+        ("off", 1.0, {("Fail", False)}),  # the server fault's WARNING stays
+    ],
+)
+async def test_the_access_policy_chooses_which_calls_get_a_line(
+    memory_tracing: MakeTracing, policy: str, slow_s: float, logged: set[tuple[str, bool]]
+) -> None:
+    provider, _ = memory_tracing(0.0)  # no root call is sampled; a sampled caller is followed
+    out = io.StringIO()
+    setup_logging(logging.INFO, json=True, stream=out, access=policy != "off")
+    chain = [
+        tracing_server_interceptor(provider),
+        metrics_server_interceptor(Metrics(), access=policy, slow_s=slow_s),
+    ]
+    async with serve(EchoService(), chain) as port, grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        await channel.unary_unary(path("Unary"))(b"root")
+        await channel.unary_unary(path("Unary"))(b"traced", metadata=(("traceparent", SAMPLED_PARENT),))
+        for method in ("NotFound", "Fail"):
+            with pytest.raises(grpc.aio.AioRpcError):
+                await channel.unary_unary(path(method))(b"x")
+
+    lines = [json.loads(text) for text in out.getvalue().splitlines()]
+    access = [line for line in lines if line["message"] == "rpc finished"]
+    assert {(line["method"].rpartition("/")[2], line["trace_id"] is not None) for line in access} == logged
+    assert len(access) == len(logged)
