@@ -60,7 +60,7 @@ def _short(frame: str) -> str:
     return "(" + Path(location.rpartition(":")[0]).name + ")"
 
 
-async def profile(workload: str, seconds: float, keep: bool, native: bool) -> str:
+async def profile(workload: str, seconds: float, keep: bool, native: bool, bare: bool = False) -> str:
     # The virtualenv's own py-spy first: `make` targets do not put .venv/bin on PATH.
     py_spy = shutil.which(
         "py-spy", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
@@ -68,7 +68,7 @@ async def profile(workload: str, seconds: float, keep: bool, native: bool) -> st
     if py_spy is None:
         raise SystemExit("py-spy is not installed: pip install py-spy")
     async with bench_run(quick=False, keep=keep) as bench:
-        platform = await bench.platform()
+        platform = await (bench.bare(tls=True) if bare else bench.platform())
         drive = await (
             _unary(bench, platform, workload) if workload in UNARY else _store(bench, platform, workload)
         )
@@ -165,8 +165,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--native", action="store_true", help="also sample C/Cython frames (grpc's core)")
+    parser.add_argument(
+        "--bare", action="store_true", help="profile bench.bare (mTLS) under the echo load instead"
+    )
     args = parser.parse_args()
-    print(asyncio.run(profile(args.workload, args.seconds, args.keep, args.native)))
+    print(asyncio.run(profile(args.workload, args.seconds, args.keep, args.native, args.bare)))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -28,10 +28,11 @@ class Principal:
     role: Role
     id: str
     aggregator_id: str | None = None
+    #: ``vgi://{role}/{id}``, made once: every call reads it several times (rate limit, log line, audit).
+    uri: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def uri(self) -> str:
-        return f"vgi://{self.role.value}/{self.id}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "uri", f"vgi://{self.role.value}/{self.id}")
 
     @property
     def charger_id(self) -> str | None:

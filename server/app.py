@@ -92,7 +92,7 @@ def build_interceptors(
     tracing = [tracing_server_interceptor()] if installed_tracer_provider() is not None else []
     stages: list[Interceptor] = [
         *tracing,
-        metrics_server_interceptor(),
+        metrics_server_interceptor(access=settings.access_policy(), slow_s=settings.access_log_slow_seconds),
         ErrorMappingInterceptor(),
         *identity,
         TokenAuthInterceptor(verifier, subject_is_principal=settings.insecure),

@@ -109,7 +109,7 @@ def _serve(args: argparse.Namespace) -> int:
                 settings.log_level.upper(),
                 json=settings.log_json,
                 libraries_level=settings.log_level_libraries.upper(),
-                access=settings.access_log,
+                access=settings.access_policy() != "off",
             )
             return supervise(settings)
         try:

@@ -29,6 +29,11 @@ ENV_PREFIX = "VGI_"
 #: vgi.common.v1.MethodClass names without their prefix; UNSPECIFIED shares READ's bucket.
 METHOD_CLASSES = frozenset({"READ", "WRITE", "BULK", "STREAM"})
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+#: Which calls get an access line (setting ``access_log``); see ``interceptors.metrics``.
+ACCESS_POLICIES = ("all", "sampled", "errors", "off")
+_ACCESS_WORDS = {word: "all" for word in ("true", "1", "yes", "on")} | {
+    word: "off" for word in ("false", "0", "no")
+}
 #: The longest meter_value_retention_days (a hundred years): what a timedelta and a partition cut can hold.
 MAX_RETENTION_DAYS = 36_500
 
@@ -263,11 +268,19 @@ class Settings:
             "when you need their internals (gRPC core's own lines: set GRPC_VERBOSITY=INFO)"
         },
     )
-    access_log: bool = field(
-        default=True,
+    access_log: str = field(
+        default="all",
         metadata={
-            "doc": "one INFO line per call (peer, principal, method, code, duration_ms, request_id, "
-            "trace_id); false keeps only the WARNING lines of server-side failures"
+            "doc": "which calls get an INFO access line (peer, principal, method, code, duration_ms, "
+            "request_id, trace_id): all; sampled (calls whose trace is sampled, plus every non-OK call "
+            "and every call of at least access_log_slow_seconds); errors (only those non-OK and slow "
+            "calls); off. Server-side failures' WARNING lines stay in every case; true / false mean all / off"
+        },
+    )
+    access_log_slow_seconds: float = field(
+        default=1.0,
+        metadata={
+            "doc": "a call this long or longer is a slow call, logged by access_log = sampled or errors"
         },
     )
     ocpp_listen: str = field(
@@ -280,6 +293,14 @@ class Settings:
     log_json: bool = field(
         default=True, metadata={"doc": "JSON log lines carrying trace_id, span_id, principal and method"}
     )
+
+    def access_policy(self) -> str:
+        """``access_log`` as one of ``ACCESS_POLICIES`` (the boolean words of earlier releases mean all / off)."""
+        text = self.access_log.strip().lower()
+        policy = _ACCESS_WORDS.get(text, text)
+        if policy not in ACCESS_POLICIES:
+            raise ValueError(f"access_log: {self.access_log!r} is not one of {', '.join(ACCESS_POLICIES)}")
+        return policy
 
     def heartbeat_timeout(self) -> timedelta:
         return timedelta(seconds=self.heartbeat_timeout_seconds)
@@ -355,6 +376,9 @@ class Settings:
                 raise ValueError(
                     f"{setting}: {getattr(self, setting)!r} is not one of {', '.join(LOG_LEVELS)}"
                 )
+        self.access_policy()
+        if self.access_log_slow_seconds < 0:
+            raise ValueError("access_log_slow_seconds must not be negative")
         if not self.token_issuer:
             raise ValueError("token_issuer must not be empty")
         self.rate_limit_specs()

@@ -28,5 +28,5 @@ def setup_observability_for(settings: config.Settings, *, worker: int | None = N
         prometheus_port=(settings.prometheus_port + (worker or 0)) if settings.prometheus_port else None,
         admin_metrics=bool(settings.admin_listen),
         libraries_log_level=settings.log_level_libraries.upper(),
-        access_log=settings.access_log,
+        access_log=settings.access_policy() != "off",
     )

@@ -78,3 +78,16 @@ def test_numbers_that_are_not_finite_or_too_large_are_refused(
     settings = config.load(environ={variable: value}, insecure=True, jwks_file="jwks.json")
     with pytest.raises(ValueError, match=message):
         settings.validate()
+
+
+def test_access_log_takes_a_policy_or_the_boolean_of_earlier_releases(tmp_path: Path) -> None:
+    toml = tmp_path / "vgi.toml"
+    toml.write_text("access_log = false\n")
+    assert config.load(toml, environ={}).access_policy() == "off"
+    assert config.load(None, environ={"VGI_ACCESS_LOG": "true"}).access_policy() == "all"
+    assert config.load(None, environ={"VGI_ACCESS_LOG": "Sampled"}).access_policy() == "sampled"
+    assert config.Settings().access_policy() == "all"  # the default is unchanged: every call
+    with pytest.raises(ValueError, match="access_log: 'some' is not one of all, sampled, errors, off"):
+        config.Settings(access_log="some", insecure=True, listen="127.0.0.1:0").validate()
+    with pytest.raises(ValueError, match="access_log_slow_seconds must not be negative"):
+        config.Settings(access_log_slow_seconds=-1.0, insecure=True, listen="127.0.0.1:0").validate()

@@ -11,7 +11,10 @@ aggregates in process — a dict increment for counters, a bisect and a few
 increments for histograms, under one lock — and the SDK only exports:
 counters through observable instruments read at collection, histograms as
 cumulative explicit-bucket points added to what the platform's readers
-(``PlatformPeriodicReader``, ``PrometheusEndpoint``) collect.
+(``PlatformPeriodicReader``, ``PrometheusEndpoint``) collect. A call is one
+value of the RPC duration histogram, and the RPC call counter reads that
+histogram's counts: one update per call, into a cell its method's recorder
+holds per status code.
 
 Attributes are bounded by design: method names (the registered ones only),
 status codes, surfaces, delivery kinds and rate-limit classes — never a
@@ -118,19 +121,36 @@ class _HistogramTally:
         self._lock = threading.Lock()
         self._cells: dict[Key, _Cell] = {}
 
-    def record(self, key: Key, value: float) -> None:
-        # OpenTelemetry buckets are (previous bound, bound]: bisect_left puts a
-        # value equal to a bound in that bound's bucket.
-        bucket = bisect_left(self._bounds, value)
+    def cell(self, key: Key) -> _Cell:
+        """The cell of ``key``, made on first use: a caller that records often keeps it (``add``)."""
         with self._lock:
             cell = self._cells.get(key)
             if cell is None:
                 cell = self._cells[key] = _Cell(len(self._bounds) + 1)
+            return cell
+
+    def record(self, key: Key, value: float) -> None:
+        self.add(self.cell(key), value)
+
+    def add(self, cell: _Cell, value: float) -> None:
+        """One value into ``cell`` (from ``cell``): no key to hash, one lock."""
+        # OpenTelemetry buckets are (previous bound, bound]: bisect_left puts a
+        # value equal to a bound in that bound's bucket.
+        bucket = bisect_left(self._bounds, value)
+        with self._lock:
             cell.count += 1
             cell.sum += value
-            cell.min = min(cell.min, value)
-            cell.max = max(cell.max, value)
+            if value < cell.min:
+                cell.min = value
+            if value > cell.max:
+                cell.max = value
             cell.buckets[bucket] += 1
+
+    def observe_counts(self, _options: CallbackOptions) -> Iterable[Observation]:
+        """Each cell's count as a cumulative counter (a companion counter of the same attributes)."""
+        with self._lock:
+            snapshot = [(key, cell.count) for key, cell in self._cells.items()]
+        return [Observation(count, dict(zip(self._keys, key, strict=True))) for key, count in snapshot]
 
     def metric(self, start_ns: int, now_ns: int) -> Metric | None:
         with self._lock:
@@ -184,7 +204,6 @@ class Metrics:
         self._enabled = provider is not None
         # A provider's cumulative series start when it is bound.
         self._start_ns = time.time_ns()
-        self._calls = _Tally(("rpc.service", "rpc.method", "rpc.grpc.status_code"))
         self._deliveries = _Tally(("vgi.delivery.kind",))
         self._points = _Tally(("vgi.surface",))
         self._rejections = _Tally(("vgi.ratelimit.class",))
@@ -207,7 +226,8 @@ class Metrics:
         meter = provider.get_meter(METER_NAME)
         meter.create_observable_counter(
             RPC_CALLS,
-            [self._calls.observe],
+            # Every call is one value of the duration histogram: its counts are the calls.
+            [self._duration.observe_counts],
             unit="{call}",
             description="RPCs served, by method and status code.",
         )
@@ -269,18 +289,19 @@ class Metrics:
         )
 
     def rpc_recorder(self, full_method: str) -> RpcRecorder:
-        """A ``record(code, seconds)`` for one method, its attribute keys built once per code."""
+        """A ``record(code, seconds)`` for one method: per code, the histogram cell is looked up once
+        (again after a ``bind``) and then updated directly; the call counter is read from it."""
         service, _, method = full_method.lstrip("/").rpartition("/")
-        keys: dict[grpc.StatusCode, Key] = {}
+        bound: dict[grpc.StatusCode, tuple[_HistogramTally, _Cell]] = {}
 
         def record(code: grpc.StatusCode, seconds: float) -> None:
             if not self._enabled:
                 return
-            key = keys.get(code)
-            if key is None:
-                key = keys.setdefault(code, (service, method, code.value[0]))
-            self._calls.add(key)
-            self._duration.record(key, seconds * 1000.0)
+            duration = self._duration
+            cell = bound.get(code)
+            if cell is None or cell[0] is not duration:
+                cell = bound[code] = (duration, duration.cell((service, method, code.value[0])))
+            duration.add(cell[1], seconds * 1000.0)
 
         return record
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 import json
 import logging
+from datetime import UTC, datetime
 
 import grpc
 import pytest
 from opentelemetry.trace import SpanKind
 
-from infra.observability.logs import REDACTED, redact, setup_logging
+from infra.observability.logs import REDACTED, FixedLine, redact, setup_logging
 from infra.observability.metrics import Metrics
 from interceptors.metrics import metrics_server_interceptor
 from interceptors.tracing import tracing_server_interceptor
@@ -152,3 +153,131 @@ def test_redact_answers_as_every_pattern_in_turn(text: str) -> None:
     from infra.observability.logs import redact_all
 
     assert redact(text) == redact_all(text)
+
+
+class _Counting(logging.Filter):
+    """A logger filter that lets every record through and counts them: its presence alone sends
+    ``FixedLine`` down the ordinary record path."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.records.append(record)
+        return True
+
+
+@pytest.mark.parametrize("level", [logging.INFO, logging.WARNING])
+def test_a_fixed_line_written_directly_is_the_line_of_the_record_path(level: int) -> None:
+    out = io.StringIO()
+    setup_logging(logging.INFO, json=True, stream=out)
+    logger = logging.getLogger("tests.fixed")
+    line = FixedLine(logger, "rpc finished")
+    fields: dict[str, object] = {
+        "method": "/vgi.operator.v1.OperatorService/GetAggregator",
+        "code": "OK",
+        "duration_ms": 0.125,
+        "peer": f"ipv4:127.0.0.1:4242 authorization={OPAQUE}",
+        "request_id": f"Bearer {OPAQUE}",
+        "count": 3,
+        "flag": True,
+        "nothing": None,
+        "nested": {"password": OPAQUE},
+    }
+    line.log(level, fields)  # direct: the installed handler alone, untouched
+    counting = _Counting()
+    logger.addFilter(counting)
+    try:
+        line.log(level, fields)  # the same line through a LogRecord, the logger's filter and the handler's
+    finally:
+        logger.removeFilter(counting)
+
+    assert len(counting.records) == 1  # the second line went the record way, the first did not
+    assert OPAQUE not in out.getvalue()
+    direct, recorded = (json.loads(text) for text in out.getvalue().splitlines())
+    assert list(direct) == list(recorded)  # the same fields in the same order
+    assert direct.pop("time")[:10] == recorded.pop("time")[:10]
+    assert direct == recorded
+    assert (direct["level"], direct["message"], direct["request_id"]) == (
+        logging.getLevelName(level),
+        "rpc finished",
+        f"Bearer {REDACTED}",
+    )
+
+
+def test_a_fixed_line_reaches_any_other_handler_as_a_record() -> None:
+    # tests/hardening's ServerErrors, caplog, an embedding's handler: each sees a LogRecord with the fields.
+    out = io.StringIO()
+    setup_logging(logging.INFO, json=True, stream=out)
+    logger = logging.getLogger("tests.fixed")
+    seen: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = seen.append  # type: ignore[method-assign]
+    logger.addHandler(handler)
+    try:
+        FixedLine(logger, "rpc finished").log(logging.WARNING, {"code": "INTERNAL", "method": "/a.B/C"})
+    finally:
+        logger.removeHandler(handler)
+    [record] = seen
+    assert (record.getMessage(), record.__dict__["code"], record.__dict__["method"]) == (
+        "rpc finished",
+        "INTERNAL",
+        "/a.B/C",
+    )
+    [printed] = [json.loads(text) for text in out.getvalue().splitlines()]
+    assert (printed["code"], printed["level"]) == ("INTERNAL", "WARNING")
+
+
+def test_a_fixed_line_below_the_level_is_not_written() -> None:
+    out = io.StringIO()
+    setup_logging(logging.INFO, json=True, stream=out, access=False)
+    FixedLine(logging.getLogger("vgi.access"), "rpc finished").log(logging.INFO, {"code": "OK"})
+    assert out.getvalue() == ""
+
+
+def test_line_times_are_the_record_times_as_datetime_formats_them() -> None:
+    from infra.observability.logs import _iso_time
+
+    second = 1_765_000_000
+    times = [second + n / 10_000_000 for n in range(0, 10_000_000, 997)]
+    times += [second + 0.9999995, second + 0.0000005, second + 0.0005, second + 0.9995, 0.0, 86_399.9999996]
+    for created in times:
+        assert _iso_time(created) == datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+
+
+SAMPLED_PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+EVERY_CALL = {("Unary", False), ("Unary", True), ("NotFound", False), ("Fail", False)}
+
+
+@pytest.mark.parametrize(
+    ("policy", "slow_s", "logged"),
+    [
+        ("all", 1.0, EVERY_CALL),
+        ("sampled", 1.0, {("Unary", True), ("NotFound", False), ("Fail", False)}),
+        ("errors", 1.0, {("NotFound", False), ("Fail", False)}),
+        ("errors", 0.0, EVERY_CALL),  # every call is "slow" from 0 s
+        ("off", 1.0, {("Fail", False)}),  # the server fault's WARNING stays
+    ],
+)
+async def test_the_access_policy_chooses_which_calls_get_a_line(
+    memory_tracing: MakeTracing, policy: str, slow_s: float, logged: set[tuple[str, bool]]
+) -> None:
+    provider, _ = memory_tracing(0.0)  # no root call is sampled; a sampled caller is followed
+    out = io.StringIO()
+    setup_logging(logging.INFO, json=True, stream=out, access=policy != "off")
+    chain = [
+        tracing_server_interceptor(provider),
+        metrics_server_interceptor(Metrics(), access=policy, slow_s=slow_s),
+    ]
+    async with serve(EchoService(), chain) as port, grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        await channel.unary_unary(path("Unary"))(b"root")
+        await channel.unary_unary(path("Unary"))(b"traced", metadata=(("traceparent", SAMPLED_PARENT),))
+        for method in ("NotFound", "Fail"):
+            with pytest.raises(grpc.aio.AioRpcError):
+                await channel.unary_unary(path(method))(b"x")
+
+    lines = [json.loads(text) for text in out.getvalue().splitlines()]
+    access = [line for line in lines if line["message"] == "rpc finished"]
+    assert {(line["method"].rpartition("/")[2], line["trace_id"] is not None) for line in access} == logged
+    assert len(access) == len(logged)
