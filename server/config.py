@@ -269,12 +269,13 @@ class Settings:
         },
     )
     access_log: str = field(
-        default="all",
+        default="sampled",
         metadata={
             "doc": "which calls get an INFO access line (peer, principal, method, code, duration_ms, "
-            "request_id, trace_id): all; sampled (calls whose trace is sampled, plus every non-OK call "
-            "and every call of at least access_log_slow_seconds); errors (only those non-OK and slow "
-            "calls); off. Server-side failures' WARNING lines stay in every case; true / false mean all / off"
+            "request_id, trace_id): sampled (the default: calls whose trace is sampled, plus every non-OK "
+            "call and every call of at least access_log_slow_seconds; with no trace exporter no call is "
+            "sampled); all (every call); errors (only the non-OK and slow calls); off. Server-side "
+            "failures' WARNING lines stay in every case; true / false mean all / off"
         },
     )
     access_log_slow_seconds: float = field(

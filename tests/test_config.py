@@ -86,7 +86,7 @@ def test_access_log_takes_a_policy_or_the_boolean_of_earlier_releases(tmp_path: 
     assert config.load(toml, environ={}).access_policy() == "off"
     assert config.load(None, environ={"VGI_ACCESS_LOG": "true"}).access_policy() == "all"
     assert config.load(None, environ={"VGI_ACCESS_LOG": "Sampled"}).access_policy() == "sampled"
-    assert config.Settings().access_policy() == "all"  # the default is unchanged: every call
+    assert config.Settings().access_policy() == "sampled"  # the default: sampled calls, errors and slow calls
     with pytest.raises(ValueError, match="access_log: 'some' is not one of all, sampled, errors, off"):
         config.Settings(access_log="some", insecure=True, listen="127.0.0.1:0").validate()
     with pytest.raises(ValueError, match="access_log_slow_seconds must not be negative"):

@@ -95,6 +95,7 @@ async def test_server_log_lines_carry_the_trace_and_caller_and_no_token(
         env = {
             "VGI_LOG_LEVEL": "DEBUG",
             "VGI_TRACE_SAMPLE_RATIO": "0",
+            "VGI_ACCESS_LOG": "all",  # this test reads the access lines of OK calls too
             "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
             "OTEL_METRICS_EXPORTER": "none",
         }

@@ -57,6 +57,7 @@ async def test_http_probes_and_grpc_health_without_client_certificate(platform: 
 async def test_vgi_serve_exposes_metrics_and_names_the_admin_address(tmp_path: Path) -> None:
     init_pki(tmp_path / "pki")
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("VGI_", "OTEL_"))}
+    environ["VGI_ACCESS_LOG"] = "all"  # the test finds the OK health check's access line
     process = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).with_name("vgi")),
         "serve",
