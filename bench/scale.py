@@ -43,8 +43,9 @@ Rows:
   ``pg_advisory_xact_lock``, so the same script measures a tree from before
   the change) is the row's ratio (goal ≤ 0.10: the audit path does not
   serialise the writes). Beside it: the share of session-samples waiting for
-  any lock in any statement, and the share of instants at which some
-  platform session was running an audit statement. A platform of another
+  any lock in any statement, with the three most frequent wait events (a
+  commit waiting to flush the WAL is ``LWLock:WALWrite``), and the share of
+  instants at which some platform session was running an audit statement. A platform of another
   run on database ``test`` takes other locks (and a tree from before the
   change, the same advisory lock), so the figure assumes a quiet machine,
   as every figure here does. The sampler's own queries cost PostgreSQL CPU,
@@ -58,8 +59,9 @@ import itertools
 import json
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 import psycopg
@@ -250,12 +252,14 @@ class Contention:
     waiting: int = 0  # session-samples waiting for a lock in an audit statement
     waiting_any: int = 0  # session-samples waiting for a lock in any statement
     busy: int = 0  # instants at which some platform session ran an audit statement
+    events: Counter[str] = field(default_factory=Counter)  # session-samples per lock wait event
     load: Load | None = None
 
 
 _SAMPLE = """
 SELECT state, wait_event_type IN ('Lock', 'LWLock'),
-       state = 'active' AND (query ILIKE '%%audit_log%%' OR query ILIKE '%%pg_advisory_xact_lock%%')
+       state = 'active' AND (query ILIKE '%%audit_log%%' OR query ILIKE '%%pg_advisory_xact_lock%%'),
+       wait_event_type || ':' || wait_event
 FROM pg_stat_activity
 WHERE application_name = %s
 """
@@ -266,10 +270,11 @@ def _sample(application: str, stop: threading.Event, into: Contention) -> None:
         while not stop.is_set():
             rows = conn.execute(_SAMPLE, (application,)).fetchall()
             into.samples += 1
-            into.in_transaction += sum(state in ("active", "idle in transaction") for state, _, _ in rows)
-            into.waiting += sum(bool(locked and audit) for _, locked, audit in rows)
-            into.waiting_any += sum(bool(locked) for _, locked, _ in rows)
-            into.busy += any(audit for _, _, audit in rows)
+            into.in_transaction += sum(state in ("active", "idle in transaction") for state, _, _, _ in rows)
+            into.waiting += sum(bool(locked and audit) for _, locked, audit, _ in rows)
+            into.waiting_any += sum(bool(locked) for _, locked, _, _ in rows)
+            into.busy += any(audit for _, _, audit, _ in rows)
+            into.events.update(event for _, locked, _, event in rows if locked)
             stop.wait(SAMPLE_EVERY_S)
 
 
@@ -297,13 +302,18 @@ def _audit_row(contention: Contention, loads: dict[str, Load]) -> Row:
     share = contention.waiting / contention.in_transaction
     share_any = contention.waiting_any / contention.in_transaction
     busy = contention.busy / contention.samples
+    top = ", ".join(
+        f"{event} {count / contention.in_transaction:.1%}"
+        for event, count in contention.events.most_common(3)
+    )
     per_cpu = _per_cpu(loads[f"create, {n}"]) / _per_cpu(loads["create, 1"])
     load = contention.load
     rate = f"{load.rate:,.0f}/s" if load is not None else "?"
     return Row(
         *AUDIT,
         f"{share:.1%} of the platform sessions' in-transaction samples wait for a lock in an audit "
-        f"statement ({share_any:.1%} for any lock in any statement); an audit statement running in "
+        f"statement ({share_any:.1%} for any lock in any statement{': ' + top if top else ''}); an audit "
+        "statement running in "
         f"{busy:.0%} of {contention.samples:,} samples (every {SAMPLE_EVERY_S * 1e3:.0f} ms); "
         f"CreateAggregator {rate} at {n} processes while sampled; per CPU-s {per_cpu:.2f}× of 1 process",
         share,
@@ -314,6 +324,7 @@ def _audit_row(contention: Contention, loads: dict[str, Load]) -> Row:
             "waiting_session_samples": contention.waiting,
             "waiting_any_lock_session_samples": contention.waiting_any,
             "audit_busy_samples": contention.busy,
+            "lock_wait_events": dict(contention.events.most_common()),
             "calls_per_s": round(load.rate) if load is not None else None,
             "calls_per_server_cpu_s": round(_per_cpu(load)) if load is not None else None,
         },

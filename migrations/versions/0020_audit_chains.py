@@ -2,8 +2,11 @@
 sequence for the log-wide seq, so appending takes no cross-process lock.
 
 The rows already there stay the legacy chain (chain "", chain_seq NULL) and
-keep their hashes. Downgrading refuses while a process chain has rows: the
-single-chain code could not verify them, and the log is never cut.
+keep their hashes. Downgrading to a revision that keeps the audit log
+refuses while a process chain has rows: the single-chain code could not
+verify them, and the log is never cut. Downgrading to 0001_initial or base
+drops the whole log anyway (0002's downgrade), as ``vgi migrate downgrade
+--yes`` says, so it goes on.
 
 Revision ID: 0020_audit_chains
 Revises: 0019_capacity_sessions
@@ -15,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
 revision: str = "0020_audit_chains"
 down_revision: str | None = "0019_capacity_sessions"
@@ -24,6 +27,9 @@ depends_on: str | Sequence[str] | None = None
 
 # The name store.audit takes the log-wide seq from (a migration keeps its own copy).
 _SEQUENCE = "audit_log_seq"
+# Downgrade targets below 0002_audit, whose downgrade drops audit_log with every row (alembic names
+# base None).
+_LOG_DROPPED: set[str | None] = {None, "0001_initial"}
 
 
 def upgrade() -> None:
@@ -41,10 +47,11 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     chained = op.get_bind().execute(sa.text("SELECT count(*) FROM audit_log WHERE chain <> ''")).scalar()
-    if chained:
+    if chained and context.get_revision_argument() not in _LOG_DROPPED:
         raise RuntimeError(
             f"audit_log holds {chained} rows of per-process chains, which revision 0019 cannot verify; "
-            "the audit log is append-only, so this downgrade is refused"
+            "the audit log is append-only, so this downgrade is refused (0001_initial or base drop the "
+            "whole log)"
         )
     if op.get_bind().dialect.name == "postgresql":
         op.execute(sa.text(f"DROP SEQUENCE {_SEQUENCE}"))
