@@ -84,7 +84,8 @@ _PG_INSERT = (
 _PG_ROW = "(CAST({m} AS bigint), {m}, CAST({m} AS bigint), CAST({m} AS timestamptz), {m}, {m}, {m}, {m}, {m}, {m}, {m}, {m}, {m})"
 
 
-@functools.cache
+# Bounded: a statement text grows with its row count (up to _INSERT_ROWS rows).
+@functools.lru_cache(maxsize=64)
 def _pg_insert(count: int, mark: str) -> str:
     return _PG_INSERT.format(count=count, values=", ".join([_PG_ROW.format(m=mark)] * count))
 

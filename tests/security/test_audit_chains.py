@@ -153,12 +153,13 @@ def _recompute(conn: Connection, chain: str) -> None:
 
 
 def _move_to_other_chain(conn: Connection, chain: str) -> None:
-    """Relabel the chain's place 3 as the next place of the other chain."""
+    """Relabel the chain's place 3 as the next place of the other chain, listed last (after that head)."""
     other = conn.execute(sa.select(LOG.c.chain).where(LOG.c.chain != chain).limit(1)).scalar_one()
+    last = conn.execute(sa.select(sa.func.max(LOG.c.seq))).scalar_one()
     conn.execute(
         sa.update(LOG)
         .where(LOG.c.chain == chain, LOG.c.chain_seq == 3)
-        .values(chain=other, chain_seq=ROWS + 1)
+        .values(chain=other, chain_seq=ROWS + 1, seq=last + 1)
     )
 
 
@@ -172,8 +173,7 @@ TAMPERING: dict[str, tuple[Callable[[Connection, str], None], set[ProblemKind], 
     "row moved to the other chain": (
         _move_to_other_chain,
         {ProblemKind.SEQ_GAP},
-        # Placed after the other chain's head, but listed among its earlier rows.
-        {ProblemKind.HASH_MISMATCH, ProblemKind.BROKEN_LINK, ProblemKind.SEQ_OUT_OF_ORDER},
+        {ProblemKind.HASH_MISMATCH, ProblemKind.BROKEN_LINK},
         True,
     ),
 }
