@@ -1,4 +1,4 @@
-"""Scale-out over one PostgreSQL: throughput per server CPU-second at 1, 2 and 4 processes, and the audit chain head.
+"""Scale-out over one PostgreSQL: throughput per server CPU-second at 1, 2 and 4 processes, and the audit path's lock waits.
 
 Four platform processes (``bench.platform``: every surface behind the whole
 chain, mutual TLS, as ``vgi serve`` runs) on their own ports share one fresh
@@ -27,22 +27,29 @@ Rows:
   of the two calls' 2-process / 1-process gain. The machine has 2 cores that
   the client shares with the servers and PostgreSQL: 4 processes cannot
   gain over 2 here; reported as measured.
-* audit chain head at 4 processes: every mutating call of every process
-  appends to one hash chain whose head is held by a PostgreSQL advisory
-  lock (``store.audit.CHAIN_LOCK_KEY``) for the length of each group
-  commit. One more CreateAggregator round at 4 processes runs while a
-  separate connection samples, every 5 ms, ``pg_stat_activity`` joined with
-  ``pg_locks`` for the platform's own sessions (they connect with an
+* audit path at 4 processes: lock waits. Every mutating call of every
+  process appends an audit row. Until the chains were per process
+  (migration 0020) they all appended to one hash chain whose head a
+  PostgreSQL advisory lock held for each group commit; now each process
+  appends to its own chain, with its head in memory, and takes the
+  log-wide seq from a sequence, so no lock of its own is left on that path.
+  What the row measures is what is left: one more CreateAggregator round at
+  4 processes runs while a separate connection samples, every 5 ms,
+  ``pg_stat_activity`` for the platform's own sessions (they connect with an
   ``application_name`` of this run). Of the samples of platform sessions
   busy in a transaction (``active`` or ``idle in transaction``), the share
-  waiting for the chain lock is the row's ratio (goal ≤ 0.10: the chain does
-  not serialise the writes); the share of samples in which some platform
-  session held the lock (its utilisation) and the mean number of sessions
-  waiting for it are given beside it. The lock key is database-wide: a
-  platform of another run on database ``test`` (a test suite beside the
-  bench) would make these sessions wait too, so the figure assumes a quiet
-  machine, as every figure here does. The sampler's own queries cost
-  PostgreSQL CPU, which is why this round is separate from the timed ones.
+  waiting for a lock (``wait_event_type`` Lock or LWLock) while running an
+  audit statement (one naming ``audit_log``, or the old chain lock's
+  ``pg_advisory_xact_lock``, so the same script measures a tree from before
+  the change) is the row's ratio (goal ≤ 0.10: the audit path does not
+  serialise the writes). Beside it: the share of session-samples waiting for
+  any lock in any statement, with the three most frequent wait events (a
+  commit waiting to flush the WAL is ``LWLock:WALWrite``), and the share of
+  instants at which some platform session was running an audit statement. A platform of another
+  run on database ``test`` takes other locks (and a tree from before the
+  change, the same advisory lock), so the figure assumes a quiet machine,
+  as every figure here does. The sampler's own queries cost PostgreSQL CPU,
+  which is why this round is separate from the timed ones.
 """
 
 from __future__ import annotations
@@ -52,8 +59,9 @@ import itertools
 import json
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 import psycopg
@@ -78,7 +86,6 @@ from bench.harness import (
     postgres_version,
 )
 from store import migrate
-from store.audit import CHAIN_LOCK_KEY
 
 PER_CORE = (
     "scale-out: throughput per server CPU-second, 1 / 2 / 4 processes on one PostgreSQL",
@@ -86,7 +93,7 @@ PER_CORE = (
 )
 TOTAL = ("scale-out: total throughput, 1 → 2 → 4 server processes on one PostgreSQL", "grows with processes")
 AUDIT = (
-    "audit chain head, CreateAggregator at 4 processes: lock waits",
+    "audit path (per-process chains), CreateAggregator at 4 processes: lock waits",
     "≤ 0.10 of the platform's DB transaction time",
 )
 TARGETS = [PER_CORE, TOTAL, AUDIT]
@@ -95,9 +102,6 @@ CHANNELS = 4
 SAMPLE_EVERY_S = 0.005
 Call = Callable[[int], Awaitable[object]]
 ROUND_ROBIN = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
-# The advisory lock's bigint key as pg_locks shows it: high and low 32 bits, objsubid 1.
-_LOCK_CLASSID = (CHAIN_LOCK_KEY >> 32) & 0xFFFFFFFF
-_LOCK_OBJID = CHAIN_LOCK_KEY & 0xFFFFFFFF
 
 
 def _channels(bench: Bench, ports: Sequence[int]) -> list[grpc.aio.Channel]:
@@ -245,28 +249,32 @@ class Contention:
 
     samples: int = 0  # sampling instants
     in_transaction: int = 0  # session-samples busy in a transaction
-    waiting: int = 0  # session-samples waiting for the chain lock
-    held: int = 0  # instants at which a platform session held the chain lock
+    waiting: int = 0  # session-samples waiting for a lock in an audit statement
+    waiting_any: int = 0  # session-samples waiting for a lock in any statement
+    busy: int = 0  # instants at which some platform session ran an audit statement
+    events: Counter[str] = field(default_factory=Counter)  # session-samples per lock wait event
     load: Load | None = None
 
 
 _SAMPLE = """
-SELECT a.state, l.granted
-FROM pg_stat_activity a
-LEFT JOIN pg_locks l ON l.pid = a.pid AND l.locktype = 'advisory' AND l.classid = %s AND l.objid = %s
-     AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-WHERE a.application_name = %s
+SELECT state, wait_event_type IN ('Lock', 'LWLock'),
+       state = 'active' AND (query ILIKE '%%audit_log%%' OR query ILIKE '%%pg_advisory_xact_lock%%'),
+       wait_event_type || ':' || wait_event
+FROM pg_stat_activity
+WHERE application_name = %s
 """
 
 
 def _sample(application: str, stop: threading.Event, into: Contention) -> None:
     with psycopg.connect(PG_CONNINFO, autocommit=True) as conn:
         while not stop.is_set():
-            rows = conn.execute(_SAMPLE, (_LOCK_CLASSID, _LOCK_OBJID, application)).fetchall()
+            rows = conn.execute(_SAMPLE, (application,)).fetchall()
             into.samples += 1
-            into.in_transaction += sum(state in ("active", "idle in transaction") for state, _ in rows)
-            into.waiting += sum(granted is False for _, granted in rows)
-            into.held += any(granted is True for _, granted in rows)
+            into.in_transaction += sum(state in ("active", "idle in transaction") for state, _, _, _ in rows)
+            into.waiting += sum(bool(locked and audit) for _, locked, audit, _ in rows)
+            into.waiting_any += sum(bool(locked) for _, locked, _, _ in rows)
+            into.busy += any(audit for _, _, audit, _ in rows)
+            into.events.update(event for _, locked, _, event in rows if locked)
             stop.wait(SAMPLE_EVERY_S)
 
 
@@ -292,24 +300,31 @@ def _audit_row(contention: Contention, loads: dict[str, Load]) -> Row:
     if not contention.samples or not contention.in_transaction:
         return Row(*AUDIT, "not measured (no sample saw a platform session in a transaction)")
     share = contention.waiting / contention.in_transaction
-    held = contention.held / contention.samples
-    mean_waiting = contention.waiting / contention.samples
+    share_any = contention.waiting_any / contention.in_transaction
+    busy = contention.busy / contention.samples
+    top = ", ".join(
+        f"{event} {count / contention.in_transaction:.1%}"
+        for event, count in contention.events.most_common(3)
+    )
     per_cpu = _per_cpu(loads[f"create, {n}"]) / _per_cpu(loads["create, 1"])
     load = contention.load
     rate = f"{load.rate:,.0f}/s" if load is not None else "?"
     return Row(
         *AUDIT,
-        f"{share:.1%} of the platform sessions' in-transaction samples wait for the chain lock; "
-        f"lock held in {held:.0%} of {contention.samples:,} samples (every {SAMPLE_EVERY_S * 1e3:.0f} ms), "
-        f"{mean_waiting:.2f} sessions waiting on average; CreateAggregator {rate} at {n} processes "
-        f"while sampled; per CPU-s {per_cpu:.2f}× of 1 process",
+        f"{share:.1%} of the platform sessions' in-transaction samples wait for a lock in an audit "
+        f"statement ({share_any:.1%} for any lock in any statement{': ' + top if top else ''}); an audit "
+        "statement running in "
+        f"{busy:.0%} of {contention.samples:,} samples (every {SAMPLE_EVERY_S * 1e3:.0f} ms); "
+        f"CreateAggregator {rate} at {n} processes while sampled; per CPU-s {per_cpu:.2f}× of 1 process",
         share,
         share <= 0.10,
         {
             "samples": contention.samples,
             "in_transaction_session_samples": contention.in_transaction,
             "waiting_session_samples": contention.waiting,
-            "held_samples": contention.held,
+            "waiting_any_lock_session_samples": contention.waiting_any,
+            "audit_busy_samples": contention.busy,
+            "lock_wait_events": dict(contention.events.most_common()),
             "calls_per_s": round(load.rate) if load is not None else None,
             "calls_per_server_cpu_s": round(_per_cpu(load)) if load is not None else None,
         },

@@ -4,9 +4,10 @@ Wraps the RPCs whose policy says ``mutating``. When the call ends, a row is
 appended with the principal, the method, the request's ``request_id``, the
 SHA-256 of the serialized request (every message of a client stream, each
 length-prefixed), the outcome status code name, the W3C trace id of the
-current span and the time; ``store.audit.AuditWriter`` chains and commits it
-(grouped with the rows of concurrent calls). The caller's answer waits for
-the row, so a call is never acknowledged without its audit record: if the
+current span and the time; ``store.audit.AuditWriter`` chains it on this
+process's own chain and commits it (grouped with the rows of concurrent
+calls). The caller's answer waits for the row, so a call is never
+acknowledged without its audit record: if the
 row cannot be written, an otherwise successful call answers UNAVAILABLE
 (AUDIT_UNAVAILABLE), and its idempotent retry is audited.
 

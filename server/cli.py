@@ -168,7 +168,12 @@ def _migrate(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-        migrate.downgrade(settings.database_url, args.revision)
+        try:
+            migrate.downgrade(settings.database_url, args.revision)
+        except RuntimeError as exc:
+            # A revision that refuses to undo itself (0020 while per-process audit chains hold rows).
+            print(f"vgi migrate downgrade: {exc}", file=sys.stderr)
+            return 2
     else:
         migrate.upgrade(settings.database_url, args.revision or "head")
     return 0

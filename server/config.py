@@ -95,9 +95,9 @@ class Settings:
     audit_checkpoint_file: str = field(
         default="",
         metadata={
-            "doc": "file outside the database where the audit log's head is kept after every append "
-            "(HMAC under the server secret), so truncation and recomputation are detected; "
-            "default pki_dir/audit-head.json"
+            "doc": "file outside the database where the head of every audit chain (one per server "
+            "process) is kept after its appends (HMAC under the server secret), so truncation, deletion "
+            "and recomputation of a chain are detected; default pki_dir/audit-head.json"
         },
     )
     page_token_ttl_seconds: float = field(

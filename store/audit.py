@@ -1,19 +1,30 @@
-"""The audit log in the store: append (hash-chained, group-committed), list, verify.
+"""The audit log in the store: append (hash-chained per process, group-committed), list, verify.
 
-Appending reads the chain head and inserts the next rows in ONE transaction
-holding the chain lock, so two writers can never fork the chain:
+Each ``AuditWriter`` — one per server process — appends to its OWN chain
+(``infra.security.audit_chain``): a random chain id made when it starts, the
+chain's next place and its head hash kept in memory. No other process ever
+appends to that chain, so appending takes no cross-process lock and reads no
+head: a group is one bulk insert. A restart starts a new chain. Should a
+group's outcome be unknown (its write raised, perhaps after the COMMIT went
+through), the next group reads the chain's head back in its transaction;
+``(chain, chain_seq)`` is unique, so a writer that got it wrong fails rather
+than forks.
 
-* PostgreSQL: ``pg_advisory_xact_lock`` on a fixed key serialises appenders of
-  every server process; it is released by the commit;
-* SQLite: writers already run one at a time (``BEGIN IMMEDIATE``).
+The log-wide ``seq`` (list order, primary key, page tokens) is not covered by
+a process chain's hashes. It is assigned in the insert itself, without a
+lock:
 
-``seq`` is also the primary key, so a writer that bypassed the lock would
-fail rather than fork.
+* PostgreSQL: from the sequence ``audit_log_seq`` (migration 0020), the
+  group's values taken in one statement and handed out in the group's chain
+  order (``RETURNING`` gives them back). Sequence values are never handed
+  out twice but can be skipped (a rolled-back group), and a row may commit
+  after a higher seq of another process: a page listed meanwhile does not
+  show it yet;
+* SQLite: writers already run one at a time, so one above the highest.
 
-Every mutating call waits for its audit row, so the chain would serialise
-them; ``AuditWriter`` therefore commits the rows of all calls that finished
-while the previous commit was running in one transaction (group commit): one
-lock, one head read and one bulk insert per batch instead of per call.
+Every mutating call waits for its audit row, so ``AuditWriter`` commits the
+rows of all calls that finished while the previous commit was running in one
+transaction (group commit): one statement and one commit per group.
 """
 
 from __future__ import annotations
@@ -22,17 +33,19 @@ import asyncio
 import base64
 import functools
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
+import secrets
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
-from infra.security.audit_chain import GENESIS_HASH, AuditRecord, Problem, seal_next, verify
+from infra.security.audit_chain import GENESIS_HASH, AuditRecord, Problem, seal_next, verify_chains
 from infra.security.audit_checkpoint import AuditCheckpoint
 from store import pagination
-from store.bulk import execute, execute_values, time_param
+from store.bulk import execute, execute_values, placeholder, time_param
 from store.db import Database
 from store.security_tables import AuditLogRow
 from store.tables import table_of
@@ -40,22 +53,46 @@ from store.tables import table_of
 _logger = logging.getLogger(__name__)
 _log = table_of(AuditLogRow)
 _COLUMNS = [_log.c[name] for name in AuditRecord.__dataclass_fields__]
-#: Advisory-lock key of the chain head: the first 8 bytes of "vgiaudit" as a signed bigint.
-CHAIN_LOCK_KEY = int.from_bytes(b"vgiaudit", "big", signed=True)
 _COLLECTION = "audit_log"
 #: Longest the checkpoint file lags the committed head while entries keep arriving (seconds); when the
 #: queue empties it is written at once.
 CHECKPOINT_INTERVAL = 0.1
-#: Rows read per round trip while verifying, so memory stays flat on a long log.
+#: Rows read per round trip while verifying, so the database's work per query stays bounded.
 _VERIFY_CHUNK = 5000
-# append_many's statements, built once: building a Core statement costs more than running it.
-_CHAIN_LOCK = sa.select(sa.func.pg_advisory_xact_lock(CHAIN_LOCK_KEY))
-# On the driver (store.bulk): through SQLAlchemy Core the head read and the insert cost more than running them.
-_HEAD = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
-_INSERT_HEAD = (
-    "INSERT INTO audit_log (seq, time, principal, method, request_id, request_digest, outcome, trace_id,"
-    " prev_hash, hash, detail)"
+#: Rows per insert statement: 13 values each stay far below either driver's parameter limit.
+_INSERT_ROWS = 2000
+# On the driver (store.bulk): through SQLAlchemy Core these cost more than running them.
+_CHAIN_HEAD = "SELECT chain_seq, hash FROM audit_log WHERE chain = ? ORDER BY chain_seq DESC LIMIT 1"
+_SQLITE_TOP = "SELECT COALESCE(MAX(seq), 0) FROM audit_log"
+_FIELDS = (
+    "chain, chain_seq, time, principal, method, request_id, request_digest, outcome, trace_id,"
+    " prev_hash, hash, detail"
 )
+_SQLITE_INSERT = f"INSERT INTO audit_log (seq, {_FIELDS})"
+# PostgreSQL: the group's seqs from the sequence in the same statement, the k-th smallest to the k-th row
+# of the chain, so the list order agrees with every chain's order.
+_PG_INSERT = (
+    "WITH s AS (SELECT nextval('audit_log_seq') AS seq FROM generate_series(1, {count})),"
+    " o AS (SELECT seq, row_number() OVER (ORDER BY seq) AS k FROM s)"
+    f" INSERT INTO audit_log (seq, {_FIELDS})"
+    " SELECT o.seq, v.chain, v.chain_seq, v.time, v.principal, v.method, v.request_id, v.request_digest,"
+    " v.outcome, v.trace_id, v.prev_hash, v.hash, v.detail"
+    " FROM (VALUES {values}) AS v (k, chain, chain_seq, time, principal, method, request_id, request_digest,"
+    " outcome, trace_id, prev_hash, hash, detail) JOIN o ON o.k = v.k"
+    " RETURNING seq, chain_seq"
+)
+_PG_ROW = "(CAST({m} AS bigint), {m}, CAST({m} AS bigint), CAST({m} AS timestamptz), {m}, {m}, {m}, {m}, {m}, {m}, {m}, {m}, {m})"
+
+
+# Bounded: a statement text grows with its row count (up to _INSERT_ROWS rows).
+@functools.lru_cache(maxsize=64)
+def _pg_insert(count: int, mark: str) -> str:
+    return _PG_INSERT.format(count=count, values=", ".join([_PG_ROW.format(m=mark)] * count))
+
+
+def new_chain_id() -> str:
+    """A fresh chain id: 16 random hex digits (64 bits, so two processes' ids never meet in practice)."""
+    return secrets.token_hex(8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,20 +109,24 @@ class AuditEntry:
     detail: str = ""
 
 
-def append_many(conn: Connection, entries: list[AuditEntry]) -> list[AuditRecord]:
-    """Seal ``entries`` after the current head and insert them; call inside a write transaction."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(_CHAIN_LOCK)
-    head = execute(conn, _HEAD, ()).first()
-    # seal() takes only the head's seq and hash from the previous row.
-    seq, prev_hash = (head[0], head[1]) if head is not None else (0, GENESIS_HASH)
-    stamp = time_param(conn)
+def chain_head(conn: Connection, chain: str) -> tuple[int, str]:
+    """The (chain_seq, hash) of ``chain``'s newest row; (0, genesis) before its first."""
+    head = execute(conn, _CHAIN_HEAD, (chain,)).first()
+    return (int(head[0]), str(head[1])) if head is not None else (0, GENESIS_HASH)
+
+
+def append_many(
+    conn: Connection, entries: list[AuditEntry], chain: str, head: tuple[int, str] | None = None
+) -> list[AuditRecord]:
+    """Seal ``entries`` after ``head`` — (chain_seq, hash) of ``chain``'s newest row, read here when None —
+    and insert them; call inside a write transaction. Only the chain's owner may call it; it changes
+    nothing outside the transaction, so a write run twice (SQLite's group retry) seals the same rows."""
+    chain_seq, prev_hash = head if head is not None else chain_head(conn, chain)
     records = []
-    rows = []
     for entry in entries:
-        seq += 1
+        chain_seq += 1
         record = seal_next(
-            seq,
+            0,
             prev_hash,
             time=entry.time,
             principal=entry.principal,
@@ -95,47 +136,73 @@ def append_many(conn: Connection, entries: list[AuditEntry]) -> list[AuditRecord
             outcome=entry.outcome,
             trace_id=entry.trace_id,
             detail=entry.detail,
+            chain=chain,
+            chain_seq=chain_seq,
         )
         prev_hash = record.hash
         records.append(record)
-        rows.append(
-            (
-                record.seq,
-                stamp(record.time),
-                record.principal,
-                record.method,
-                record.request_id,
-                record.request_digest,
-                record.outcome,
-                record.trace_id,
-                record.prev_hash,
-                record.hash,
-                record.detail,
-            )
+    stamp = time_param(conn)
+    rows = [
+        (
+            record.chain,
+            record.chain_seq,
+            stamp(record.time),
+            record.principal,
+            record.method,
+            record.request_id,
+            record.request_digest,
+            record.outcome,
+            record.trace_id,
+            record.prev_hash,
+            record.hash,
+            record.detail,
         )
-    execute_values(conn, _INSERT_HEAD, rows)
-    return records
+        for record in records
+    ]
+    if conn.dialect.name == "postgresql":
+        seqs = _insert_pg(conn, rows)
+    else:
+        top = int(execute(conn, _SQLITE_TOP, ()).scalar_one())
+        execute_values(conn, _SQLITE_INSERT, [(top + k, *row) for k, row in enumerate(rows, 1)])
+        seqs = {record.chain_seq: top + k for k, record in enumerate(records, 1)}
+    return [replace(record, seq=seqs[record.chain_seq]) for record in records]
+
+
+def _insert_pg(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> dict[object, int]:
+    """Insert ``rows`` with seqs from the sequence; chain_seq → seq."""
+    mark = placeholder(conn)
+    seqs: dict[object, int] = {}
+    for start in range(0, len(rows), _INSERT_ROWS):
+        chunk = rows[start : start + _INSERT_ROWS]
+        params = [value for k, row in enumerate(chunk, 1) for value in (k, *row)]
+        result = conn.exec_driver_sql(_pg_insert(len(chunk), mark), tuple(params))
+        seqs.update((chain_seq, seq) for seq, chain_seq in result.fetchall())
+    return seqs
 
 
 def _record(row: RowMapping) -> AuditRecord:
     return AuditRecord.from_mapping(dict(row))
 
 
-def _values(record: AuditRecord) -> dict[str, object]:
-    return {name: getattr(record, name) for name in AuditRecord.__dataclass_fields__}
-
-
 class AuditWriter:
     """Appends entries with group commit; ``await writer.append(entry)`` returns once it is committed.
 
-    One flusher task runs while entries are pending and ends when none are
-    left, so nothing lingers after the server stops. A caller that is
-    cancelled does not take its entry back: the call happened.
+    The writer owns one chain, ``chain`` (a new one per writer unless given),
+    and keeps its head in memory once known. One flusher task runs while
+    entries are pending and ends when none are left, so nothing lingers after
+    the server stops. A caller that is cancelled does not take its entry
+    back: the call happened.
     """
 
-    def __init__(self, db: Database, checkpoint: AuditCheckpoint | None = None) -> None:
+    def __init__(
+        self, db: Database, checkpoint: AuditCheckpoint | None = None, chain: str | None = None
+    ) -> None:
         self._db = db
         self._checkpoint = checkpoint
+        self.chain = chain if chain is not None else new_chain_id()
+        # (chain_seq, hash) of the chain's newest committed row; None when unknown (after a failed
+        # write, or a chain given by the caller), so the next group reads it.
+        self._head: tuple[int, str] | None = (0, GENESIS_HASH) if chain is None else None
         self._pending: list[tuple[AuditEntry, asyncio.Future[AuditRecord]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -163,14 +230,19 @@ class AuditWriter:
             while self._pending:
                 batch, self._pending = self._pending, []
                 entries = [entry for entry, _ in batch]
+                write = functools.partial(append_many, entries=entries, chain=self.chain, head=self._head)
                 try:
-                    records = await self._db.write(functools.partial(append_many, entries=entries))
+                    records = await self._db.write(write)
                 except Exception as exc:
+                    # The COMMIT may have gone through all the same: read the head back next time.
+                    self._head = None
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
                     records = []
                 if records:
+                    last = records[-1]
+                    self._head = (last.position, last.hash)
                     for (_, future), record in zip(batch, records, strict=True):
                         if not future.done():
                             future.set_result(record)
@@ -184,7 +256,7 @@ class AuditWriter:
                     head, unrecorded = unrecorded, None
                     recorded_at = loop.time()
                     try:
-                        await asyncio.to_thread(self._checkpoint.record, head.seq, head.hash)
+                        await asyncio.to_thread(self._checkpoint.record, self.chain, head.position, head.hash)
                     except OSError:
                         _logger.exception("cannot record the audit checkpoint in %s", self._checkpoint.path)
         finally:
@@ -230,30 +302,31 @@ def _token_scope(principal: str, method: str) -> str:
 class Verification:
     records_checked: int
     problems: list[Problem]
+    chains_checked: int = 0
+    #: Chains with rows but no head in the checkpoints given: their truncation is undetectable here.
+    chains_unguarded: int = 0
 
     @property
     def intact(self) -> bool:
         return not self.problems
 
 
-def verify_log(conn: Connection, checkpoint: tuple[int, str] | None = None) -> Verification:
-    """Walk the whole log in seq order, in chunks, and report every sign of tampering (against
-    ``checkpoint``, the head kept outside the database, when given)."""
-    counted = 0
+def verify_log(conn: Connection, checkpoints: Mapping[str, tuple[int, str]] | None = None) -> Verification:
+    """Walk the whole log in seq order, in chunks, and report every sign of tampering in every chain
+    (against ``checkpoints``, chain → head kept outside the database, when given: each chain named
+    there must still hold its head)."""
 
     def rows() -> Iterator[AuditRecord]:
-        nonlocal counted
         after: int | None = None
         while True:
             query = sa.select(*_COLUMNS).order_by(_log.c.seq).limit(_VERIFY_CHUNK)
             if after is not None:
                 query = query.where(_log.c.seq > after)
             chunk = [_record(row) for row in conn.execute(query).mappings()]
-            counted += len(chunk)
             yield from chunk
             if len(chunk) < _VERIFY_CHUNK:
                 return
             after = chunk[-1].seq
 
-    problems = verify(rows(), checkpoint=checkpoint)
-    return Verification(counted, problems)
+    found = verify_chains(rows(), checkpoints)
+    return Verification(found.records, found.problems, found.chains, found.unguarded)

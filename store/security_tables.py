@@ -1,7 +1,9 @@
 """Security tables: the hash-chained audit log (SPEC F12).
 
-Rows are only ever inserted (``store.audit``); ``seq`` is the chain position,
-so it is the primary key and two writers cannot both append seq N.
+Rows are only ever inserted (``store.audit``). ``seq`` is the place in the
+whole log (the primary key, list and page order); ``(chain, chain_seq)`` the
+place in a process's chain, unique, so two writers cannot both append place N
+of one chain.
 """
 
 from __future__ import annotations
@@ -16,13 +18,17 @@ from store.tables import utc_column
 
 
 class AuditLogRow(SQLModel, table=True):
-    """One mutating call: who, what, with which request, how it ended; linked to the previous row."""
+    """One mutating call: who, what, with which request, how it ended; linked to the previous row of its
+    chain (``infra.security.audit_chain``)."""
 
     __tablename__: ClassVar[str] = "audit_log"  # type: ignore[misc]
     __table_args__ = (
         # ListAuditRecords filters by principal or method and pages by seq.
         sa.Index("ix_audit_log_principal_seq", "principal", "seq"),
         sa.Index("ix_audit_log_method_seq", "method", "seq"),
+        # One row per place of a chain: a second writer on a chain fails rather than forks it. Legacy rows
+        # (chain_seq NULL) are placed by seq, the primary key.
+        sa.Index("ux_audit_log_chain_seq", "chain", "chain_seq", unique=True),
     )
 
     seq: int = Field(sa_column=sa.Column(sa.BigInteger(), primary_key=True, autoincrement=False))
@@ -39,6 +45,13 @@ class AuditLogRow(SQLModel, table=True):
     detail: str = Field(
         default="", sa_column=sa.Column(sa.String(length=200), nullable=False, server_default="")
     )
+    #: The writing process's chain (16 hex digits, made when its AuditWriter starts); "" for the rows written
+    #: before chains were per process (the legacy chain).
+    chain: str = Field(
+        default="", sa_column=sa.Column(sa.String(length=16), nullable=False, server_default="")
+    )
+    #: The row's place in its chain, from 1; NULL on the legacy chain, whose place is seq.
+    chain_seq: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger(), nullable=True))
 
 
 class SigningKeyRow(SQLModel, table=True):

@@ -21,4 +21,6 @@ def audit_record_message(record: AuditRecord) -> pb.AuditRecord:
         previous_hash=record.prev_hash,
         hash=record.hash,
         detail=record.detail,
+        chain=record.chain,
+        chain_sequence=record.chain_seq or 0,
     )

@@ -1,17 +1,36 @@
-"""The audit log's hash chain (SPEC F12): sealing rows and finding tampering.
+"""The audit log's hash chains (SPEC F12): sealing rows and finding tampering.
 
-Each row's hash covers its content and the previous row's hash::
+The log is made of chains. Each server process appends to its own chain,
+named by a random id made when its ``store.audit.AuditWriter`` starts (16 hex
+digits; a restart starts a new chain), so no process waits for another's
+head. Rows written before chains were per process form the legacy chain,
+named ``""``. A row's place in its chain is its ``position``: ``chain_seq``
+(1, 2, 3 … without gaps) on a process chain, the log-wide ``seq`` on the
+legacy chain, where the two were one.
+
+Each row's hash covers its content and the previous row OF ITS CHAIN::
 
     hash = sha256(bytes.fromhex(prev_hash) || canonical(row))
 
 where ``canonical`` is compact JSON of the array
-``[seq, time, principal, method, request_id, request_digest, outcome, trace_id]``
-(plus ``detail`` at the end when it is not empty)
+
+* process chain: ``[chain, chain_seq, time, principal, method, request_id,
+  request_digest, outcome, trace_id, detail]``;
+* legacy chain (unchanged, so its rows keep verifying): ``[seq, time,
+  principal, method, request_id, request_digest, outcome, trace_id]`` plus
+  ``detail`` at the end when it is not empty;
+
 and ``time`` is rendered ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC. The first row
-links to ``GENESIS_HASH``. Editing a row breaks its own hash; recomputing that
-hash breaks the next row's link; deleting, inserting or moving rows breaks the
-``seq`` sequence or a link. Truncating the tail leaves a valid shorter chain,
-which only a head remembered elsewhere (``expected_head``) exposes.
+of every chain links to ``GENESIS_HASH``. A process chain's hash does not
+cover the log-wide ``seq``: that is only the list order, assigned without a
+cross-process lock and with gaps; verification still demands that it orders
+each chain's rows as the chain does (``SEQ_OUT_OF_ORDER``), and ``time`` is
+covered. Editing a row breaks its own hash; recomputing that hash breaks the
+next row's link; deleting, inserting or moving rows breaks the position
+sequence or a link; moving a row to another chain breaks both chains.
+Truncating a chain's tail, or deleting a whole chain, leaves valid chains,
+which only heads remembered elsewhere (``expected_head``, ``checkpoint``,
+``verify_chains``' checkpoints) expose.
 
 Storage-agnostic: the store maps its rows to ``AuditRecord`` and back, and
 must hand back ``time`` timezone-aware with microsecond precision intact.
@@ -28,11 +47,18 @@ from enum import StrEnum
 from typing import Any
 
 GENESIS_HASH = "0" * 64
+#: The chain of the rows written before chains were per process.
+LEGACY_CHAIN = ""
 
 
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
-    """One audit row; ``hash`` and ``prev_hash`` are lowercase hex SHA-256."""
+    """One audit row; ``hash`` and ``prev_hash`` are lowercase hex SHA-256.
+
+    ``seq`` is the row's place in the whole log (list order); ``chain`` and
+    ``chain_seq`` its chain and place there (``chain_seq`` is None on the
+    legacy chain, where ``seq`` is the place).
+    """
 
     seq: int
     time: datetime
@@ -45,6 +71,15 @@ class AuditRecord:
     prev_hash: str
     hash: str
     detail: str = ""
+    chain: str = LEGACY_CHAIN
+    chain_seq: int | None = None
+
+    @property
+    def position(self) -> int:
+        """The row's place in its chain: ``chain_seq``, or ``seq`` on the legacy chain."""
+        if self.chain == LEGACY_CHAIN or self.chain_seq is None:
+            return self.seq
+        return self.chain_seq
 
     @classmethod
     def from_mapping(cls, row: Mapping[str, Any]) -> AuditRecord:
@@ -65,11 +100,20 @@ class ProblemKind(StrEnum):
 
 @dataclass(frozen=True)
 class Problem:
-    """One piece of evidence of tampering, located by ``seq``."""
+    """One piece of evidence of tampering, located by ``chain`` and ``seq`` (the position in that chain)."""
 
     seq: int
     kind: ProblemKind
     description: str
+    chain: str = LEGACY_CHAIN
+
+    @property
+    def location(self) -> str:
+        """``seq N`` on the legacy chain, ``chain C seq N`` on a process chain."""
+        return f"seq {self.seq}" if self.chain == LEGACY_CHAIN else f"chain {self.chain} seq {self.seq}"
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.kind}: {self.description}"
 
 
 def request_digest(serialized_request: bytes) -> str:
@@ -81,8 +125,7 @@ def row_hash(record: AuditRecord) -> str:
     """The hash ``record`` must carry given its content and ``prev_hash`` (its own ``hash`` is ignored)."""
     if record.time.tzinfo is None:
         raise ValueError("audit time must be timezone-aware")
-    fields: list[Any] = [
-        record.seq,
+    content: list[Any] = [
         record.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         record.principal,
         record.method,
@@ -91,9 +134,13 @@ def row_hash(record: AuditRecord) -> str:
         record.outcome,
         record.trace_id,
     ]
-    if record.detail:
-        # Only when set, so every row sealed before ``detail`` existed keeps its hash.
-        fields.append(record.detail)
+    if record.chain != LEGACY_CHAIN:
+        fields: list[Any] = [record.chain, record.chain_seq, *content, record.detail]
+    else:
+        fields = [record.seq, *content]
+        if record.detail:
+            # Only when set, so every row sealed before ``detail`` existed keeps its hash.
+            fields.append(record.detail)
     canonical = json.dumps(
         fields,
         separators=(",", ":"),
@@ -113,11 +160,13 @@ def seal(
     outcome: str,
     trace_id: str,
     detail: str = "",
+    chain: str = LEGACY_CHAIN,
 ) -> AuditRecord:
-    """The row that follows ``last`` (None for the first row): next seq, linked and hashed.
+    """The row of ``chain`` that follows ``last`` (None for the chain's first row): next seq and
+    position, linked and hashed.
 
-    The store must read ``last`` and insert the result in one transaction (with
-    ``seq`` unique), or two writers would fork the chain.
+    Only one writer may append to a chain: the store's ``AuditWriter`` owns its
+    chain (the legacy chain is closed), and ``(chain, chain_seq)`` is unique.
     """
     return seal_next(
         1 if last is None else last.seq + 1,
@@ -130,6 +179,8 @@ def seal(
         outcome=outcome,
         trace_id=trace_id,
         detail=detail,
+        chain=chain,
+        chain_seq=None if chain == LEGACY_CHAIN else 1 if last is None else last.position + 1,
     )
 
 
@@ -145,9 +196,14 @@ def seal_next(
     outcome: str,
     trace_id: str,
     detail: str = "",
+    chain: str = LEGACY_CHAIN,
+    chain_seq: int | None = None,
 ) -> AuditRecord:
-    """The row ``seq`` after the row whose hash is ``prev_hash`` (``seal`` given only the head's seq and
-    hash, which is all it takes of the previous row)."""
+    """The row at ``chain_seq`` of ``chain`` (at ``seq`` of the legacy chain) after the row whose hash is
+    ``prev_hash``: all it takes of the previous row. A process chain's hash does not cover ``seq``, so
+    the store may set it after sealing (``dataclasses.replace``)."""
+    if chain != LEGACY_CHAIN and chain_seq is None:
+        raise ValueError("a process chain's row needs its chain_seq")
     unsealed = AuditRecord(
         seq=seq,
         time=time,
@@ -160,6 +216,8 @@ def seal_next(
         prev_hash=prev_hash,
         hash="",
         detail=detail,
+        chain=chain,
+        chain_seq=chain_seq,
     )
     return replace(unsealed, hash=row_hash(unsealed))
 
@@ -170,89 +228,112 @@ def verify(
     anchor: tuple[int, str] = (0, GENESIS_HASH),
     expected_head: tuple[int, str] | None = None,
     checkpoint: tuple[int, str] | None = None,
+    chain: str = LEGACY_CHAIN,
 ) -> list[Problem]:
-    """Every sign of tampering in ``rows`` (as stored, in storage order); empty if intact.
+    """Every sign of tampering in the rows of ONE chain (as stored, in storage order); empty if intact.
 
-    ``anchor`` is the (seq, hash) the first row follows: the genesis for a
-    whole log, or a trusted checkpoint to verify a window. ``expected_head``
-    is the last (seq, hash) remembered outside the log, which exposes a
-    truncated tail. ``checkpoint`` is a (seq, hash) the log must still hold
-    (``audit_checkpoint``): its absence exposes deleted newest rows (or all of
-    them), a different hash there a recomputed chain. Problems are sorted by seq.
+    Rows are placed by ``position`` (``chain_seq``; ``seq`` on the legacy chain);
+    ``chain`` names the chain in the problems. ``anchor`` is the (position, hash)
+    the first row follows: the genesis for a whole chain, or a trusted checkpoint
+    to verify a window. ``expected_head`` is the last (position, hash)
+    remembered outside the log, which exposes a truncated tail. ``checkpoint``
+    is a (position, hash) the chain must still hold (``audit_checkpoint``): its
+    absence exposes deleted newest rows (or all of them), a different hash
+    there a recomputed chain. Problems are sorted by position.
     """
     problems: list[Problem] = []
+
+    def found(seq: int, kind: ProblemKind, description: str) -> None:
+        problems.append(Problem(seq, kind, description, chain))
+
     anchor_seq, anchor_hash = anchor
     seen: set[int] = set()
     highest = anchor_seq
-    chain: list[AuditRecord] = []
-    # Order of appearance: a seq seen twice or after a later one is a row
-    # inserted or moved; the chain walk below then works on seq order.
+    walk: list[AuditRecord] = []
+    # Order of appearance: a position seen twice or after a later one is a row
+    # inserted or moved; the chain walk below then works on position order.
     for row in rows:
-        if row.seq in seen:
-            problems.append(
-                Problem(row.seq, ProblemKind.SEQ_DUPLICATE, f"seq {row.seq} appears more than once")
-            )
+        place = row.position
+        if place in seen:
+            found(place, ProblemKind.SEQ_DUPLICATE, f"seq {place} appears more than once")
             continue
-        seen.add(row.seq)
-        if row.seq <= highest:
+        seen.add(place)
+        if place <= highest:
             where = (
                 f"appears after seq {highest}"
                 if highest > anchor_seq
                 else f"is not after the chain's anchor seq {anchor_seq}"
             )
-            problems.append(Problem(row.seq, ProblemKind.SEQ_OUT_OF_ORDER, f"seq {row.seq} {where}"))
-        highest = max(highest, row.seq)
-        if row.seq > anchor_seq:
-            chain.append(row)
-    chain.sort(key=lambda row: row.seq)
+            found(place, ProblemKind.SEQ_OUT_OF_ORDER, f"seq {place} {where}")
+        highest = max(highest, place)
+        if place > anchor_seq:
+            walk.append(row)
+    walk.sort(key=lambda row: row.position)
     prev_seq, prev_hash = anchor_seq, anchor_hash
-    for row in chain:
-        if checkpoint is not None and row.seq == checkpoint[0] and row.hash != checkpoint[1]:
-            problems.append(
-                Problem(
-                    row.seq,
-                    ProblemKind.CHECKPOINT_MISMATCH,
-                    f"seq {row.seq}: hash differs from the checkpoint kept outside the database "
-                    "(rows rewritten and the chain recomputed)",
-                )
+    for row in walk:
+        place = row.position
+        if checkpoint is not None and place == checkpoint[0] and row.hash != checkpoint[1]:
+            found(
+                place,
+                ProblemKind.CHECKPOINT_MISMATCH,
+                f"seq {place}: hash differs from the checkpoint kept outside the database "
+                "(rows rewritten and the chain recomputed)",
             )
         if row_hash(row) != row.hash:
-            problems.append(
-                Problem(row.seq, ProblemKind.HASH_MISMATCH, f"seq {row.seq}: content does not match its hash")
-            )
-        if row.seq > prev_seq + 1:
-            missing = (
-                f"seq {prev_seq + 1}" if row.seq == prev_seq + 2 else f"seqs {prev_seq + 1}..{row.seq - 1}"
-            )
-            problems.append(
-                Problem(prev_seq + 1, ProblemKind.SEQ_GAP, f"{missing} missing before seq {row.seq}")
-            )
+            found(place, ProblemKind.HASH_MISMATCH, f"seq {place}: content does not match its hash")
+        if place > prev_seq + 1:
+            missing = f"seq {prev_seq + 1}" if place == prev_seq + 2 else f"seqs {prev_seq + 1}..{place - 1}"
+            found(prev_seq + 1, ProblemKind.SEQ_GAP, f"{missing} missing before seq {place}")
         elif row.prev_hash != prev_hash:
-            problems.append(
-                Problem(
-                    row.seq,
-                    ProblemKind.BROKEN_LINK,
-                    f"seq {row.seq}: prev_hash does not match the hash of seq {prev_seq}",
-                )
+            found(
+                place,
+                ProblemKind.BROKEN_LINK,
+                f"seq {place}: prev_hash does not match the hash of seq {prev_seq}",
             )
-        prev_seq, prev_hash = row.seq, row.hash
+        prev_seq, prev_hash = place, row.hash
     if checkpoint is not None and prev_seq < checkpoint[0]:
-        problems.append(
-            Problem(
-                checkpoint[0],
-                ProblemKind.CHECKPOINT_MISSING,
-                f"log ends at seq {prev_seq}, but the checkpoint kept outside the database records "
-                f"seq {checkpoint[0]} (newest rows deleted)",
-            )
+        ends = f"log ends at seq {prev_seq}" if walk else "no row of the chain is left"
+        found(
+            checkpoint[0],
+            ProblemKind.CHECKPOINT_MISSING,
+            f"{ends}, but the checkpoint kept outside the database records "
+            f"seq {checkpoint[0]} ({'newest rows' if walk else 'the whole chain'} deleted)",
         )
     if expected_head is not None and (prev_seq, prev_hash) != expected_head:
         head_seq, _ = expected_head
-        problems.append(
-            Problem(
-                head_seq,
-                ProblemKind.HEAD_MISMATCH,
-                f"log ends at seq {prev_seq}, expected head seq {head_seq} with its recorded hash",
-            )
+        found(
+            head_seq,
+            ProblemKind.HEAD_MISMATCH,
+            f"log ends at seq {prev_seq}, expected head seq {head_seq} with its recorded hash",
         )
     problems.sort(key=lambda problem: problem.seq)
     return problems
+
+
+@dataclass(frozen=True)
+class ChainsVerified:
+    """What ``verify_chains`` found: the problems, how many chains and rows it walked, and how many of
+    those chains had no checkpoint (their truncation is undetectable)."""
+
+    problems: list[Problem]
+    chains: int
+    records: int
+    unguarded: int
+
+
+def verify_chains(
+    rows: Iterable[AuditRecord], checkpoints: Mapping[str, tuple[int, str]] | None = None
+) -> ChainsVerified:
+    """``verify`` of every chain in ``rows`` (the whole log in storage order), each against its entry
+    of ``checkpoints`` (chain → (position, hash) kept outside the database), plus every checkpointed
+    chain no row is left of. Problems are sorted by chain (the legacy chain first), then position."""
+    chains: dict[str, list[AuditRecord]] = {}
+    records = 0
+    for row in rows:
+        chains.setdefault(row.chain, []).append(row)
+        records += 1
+    heads = dict(checkpoints or {})
+    problems: list[Problem] = []
+    for chain in sorted(chains.keys() | heads.keys()):
+        problems.extend(verify(chains.get(chain, []), checkpoint=heads.get(chain), chain=chain))
+    return ChainsVerified(problems, len(chains), records, len(chains.keys() - heads.keys()))

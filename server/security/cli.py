@@ -146,7 +146,7 @@ def _audit_verify(args: argparse.Namespace) -> int:
         settings = config.load(args.config, database_url=args.database_url, pki_dir=args.pki_dir)
         path = settings.audit_checkpoint_path()
         checkpoint = checkpoint_for(path, load_server_secret(settings.secret_key_path())) if path else None
-        head = checkpoint.read() if checkpoint is not None else None
+        heads = checkpoint.read() if checkpoint is not None else None
     except CheckpointForged as exc:
         print(f"seq 0: CHECKPOINT_FORGED: {exc}")
         print("audit log TAMPERED: the checkpoint kept outside the database is not genuine", file=sys.stderr)
@@ -156,21 +156,24 @@ def _audit_verify(args: argparse.Namespace) -> int:
     engine = create_engine(settings.database_url, pool_size=1)
     try:
         with engine.connect() as conn, conn.begin():
-            result = verify_log(conn, head)
+            result = verify_log(conn, heads)
     finally:
         engine.dispose()
+    chains = f"{result.chains_checked} chain{'' if result.chains_checked == 1 else 's'}"
     if result.intact:
-        against = (
-            f", up to the checkpoint at seq {head[0]}"
-            if head
-            else " (no checkpoint: truncation undetectable)"
-        )
-        print(f"audit log intact: {result.records_checked} records{against}")
+        if not heads:
+            against = " (no checkpoint: truncation undetectable)"
+        else:
+            against = f", each checkpointed chain up to its head in the checkpoint ({len(heads)} there)"
+            if result.chains_unguarded:
+                # Chains of processes that keep another checkpoint file, or not checkpointed yet.
+                against += f"; {result.chains_unguarded} not in it: their truncation undetectable here"
+        print(f"audit log intact: {result.records_checked} records in {chains}{against}")
         return 0
     for problem in result.problems:
-        print(f"seq {problem.seq}: {problem.kind}: {problem.description}")
+        print(problem)
     print(
-        f"audit log TAMPERED: {len(result.problems)} problems in {result.records_checked} records",
+        f"audit log TAMPERED: {len(result.problems)} problems in {result.records_checked} records ({chains})",
         file=sys.stderr,
     )
     return 1

@@ -60,14 +60,15 @@ class OperatorSecurity:
         settings = self.deps.settings
         checkpoint = checkpoint_for(settings.audit_checkpoint_path(), self.deps.secret)
         try:
-            head = checkpoint.read() if checkpoint is not None else None
+            heads = checkpoint.read() if checkpoint is not None else None
         except CheckpointForged as exc:
             return pb.VerifyAuditLogResponse(intact=False, problems=[f"seq 0: CHECKPOINT_FORGED: {exc}"])
-        result = await self.deps.db.read(lambda conn: audit.verify_log(conn, head))
+        result = await self.deps.db.read(lambda conn: audit.verify_log(conn, heads))
         return pb.VerifyAuditLogResponse(
             intact=result.intact,
             records_checked=result.records_checked,
-            problems=[f"seq {p.seq}: {p.kind}: {p.description}" for p in result.problems],
+            problems=[str(problem) for problem in result.problems],
+            chains_checked=result.chains_checked,
         )
 
     async def RegisterSigningKey(

@@ -87,10 +87,14 @@ async def _audited_calls_with_checkpoint(platform: Any) -> Any:
             await asyncio.sleep(0.02)
 
 
-async def _head(platform: Any) -> tuple[int, str] | None:
-    def read(conn: Connection) -> tuple[int, str] | None:
-        row = conn.execute(sa.select(LOG.c.seq, LOG.c.hash).order_by(LOG.c.seq.desc()).limit(1)).first()
-        return None if row is None else (row.seq, row.hash)
+async def _head(platform: Any) -> dict[str, tuple[int, str]]:
+    """The newest row's chain → (chain_seq, hash): what the server's checkpoint holds (one process)."""
+
+    def read(conn: Connection) -> dict[str, tuple[int, str]]:
+        row = conn.execute(
+            sa.select(LOG.c.chain, LOG.c.chain_seq, LOG.c.hash).order_by(LOG.c.seq.desc()).limit(1)
+        ).first()
+        return {} if row is None else {row.chain: (row.chain_seq, row.hash)}
 
     return await platform.db.read(read)
 
@@ -120,9 +124,10 @@ async def _cli_verify(platform: Any) -> tuple[int, str]:
 
 
 def _roll_back(path: Path) -> None:
-    """Move the kept head back to seq 1 without the secret (so with the old MAC)."""
+    """Move every kept head back to seq 1 without the secret (so with the old MAC)."""
     document = json.loads(path.read_text())
-    path.write_text(json.dumps({**document, "seq": 1}))
+    chains = {chain: [1, head] for chain, (_, head) in document["chains"].items()}
+    path.write_text(json.dumps({**document, "chains": chains}))
 
 
 @pytest.mark.parametrize("tampering", list(TAMPERING))
@@ -134,7 +139,9 @@ async def test_truncation_deletion_and_recomputation_of_the_audit_log_are_detect
     before = await stub.VerifyAuditLog(operator_pb.VerifyAuditLogRequest(), timeout=30)
     assert before.intact, before
     code, output = await _cli_verify(platform)
-    assert code == 0 and "up to the checkpoint at seq" in output, output
+    assert code == 0 and "each checkpointed chain up to its head in the checkpoint (1 there)" in output, (
+        output
+    )
 
     tamper, kind = TAMPERING[tampering]
     await platform.db.write(tamper)

@@ -11,6 +11,7 @@ import pytest
 
 from infra.security.audit_chain import (
     GENESIS_HASH,
+    LEGACY_CHAIN,
     AuditRecord,
     Problem,
     ProblemKind,
@@ -18,6 +19,7 @@ from infra.security.audit_chain import (
     row_hash,
     seal,
     verify,
+    verify_chains,
 )
 
 T0 = datetime(2025, 7, 1, 8, 0, 0, 123456, tzinfo=UTC)
@@ -182,3 +184,103 @@ def test_records_round_trip_through_store_rows() -> None:
     row = _chain(1)[0]
     as_dict = {name: getattr(row, name) for name in AuditRecord.__dataclass_fields__} | {"id": 99}
     assert AuditRecord.from_mapping(as_dict) == row
+
+
+# -- per-process chains ------------------------------------------------------------------------
+
+CHAIN_A, CHAIN_B = "a1" * 8, "b2" * 8
+
+
+def _process_chain(chain: str, n: int = 4, first_seq: int = 1) -> list[AuditRecord]:
+    rows: list[AuditRecord] = []
+    for i in range(n):
+        rows.append(
+            seal(
+                rows[-1] if rows else None,
+                time=T0 + timedelta(seconds=i),
+                principal="vgi://operator/op-1",
+                method="/vgi.operator.v1.OperatorService/CreateAggregator",
+                request_id=f"{chain}-{i + 1}",
+                request_digest=request_digest(f"{chain} {i + 1}".encode()),
+                outcome="OK",
+                trace_id="",
+                chain=chain,
+            )
+        )
+    return [replace(row, seq=first_seq + 2 * i) for i, row in enumerate(rows)]
+
+
+def test_a_process_chains_first_row_pins_its_canonical_format() -> None:
+    first = _process_chain(CHAIN_A, 1)[0]
+    digest = hashlib.sha256(f"{CHAIN_A} 1".encode()).hexdigest()
+    canonical = (
+        f'["{CHAIN_A}",1,"2025-07-01T08:00:00.123456Z","vgi://operator/op-1",'
+        f'"/vgi.operator.v1.OperatorService/CreateAggregator","{CHAIN_A}-1","{digest}","OK","",""]'
+    )
+    assert (first.chain, first.chain_seq, first.position, first.prev_hash) == (CHAIN_A, 1, 1, GENESIS_HASH)
+    assert first.hash == hashlib.sha256(bytes(32) + canonical.encode()).hexdigest()
+    # The log-wide seq is not covered: the store assigns it after sealing.
+    assert row_hash(replace(first, seq=99)) == first.hash
+
+
+def _interleaved() -> list[AuditRecord]:
+    a, b = _process_chain(CHAIN_A, first_seq=2), _process_chain(CHAIN_B, first_seq=3)
+    legacy = _chain(1)
+    return sorted([*legacy, *a, *b], key=lambda row: row.seq)
+
+
+def test_interleaved_chains_verify_each_against_its_checkpoint() -> None:
+    rows = _interleaved()
+    heads = {chain: (r.position, r.hash) for r in rows for chain in (r.chain,)}
+    found = verify_chains(rows, heads)
+    assert (found.problems, found.chains, found.records, found.unguarded) == ([], 3, 9, 0)
+    assert verify_chains(rows).unguarded == 3
+
+
+def test_a_problem_is_located_in_its_chain() -> None:
+    rows = _interleaved()
+    edited = [replace(r, outcome="INTERNAL") if (r.chain, r.chain_seq) == (CHAIN_B, 2) else r for r in rows]
+    (problem,) = verify_chains(edited).problems
+    assert (problem.chain, problem.seq, problem.kind) == (CHAIN_B, 2, ProblemKind.HASH_MISMATCH)
+    assert str(problem) == f"chain {CHAIN_B} seq 2: HASH_MISMATCH: seq 2: content does not match its hash"
+
+
+def test_a_deleted_chain_and_a_cut_tail_are_caught_only_by_the_checkpoint() -> None:
+    rows = _interleaved()
+    heads = {chain: (r.position, r.hash) for r in rows for chain in (r.chain,)}
+    without_a = [r for r in rows if r.chain != CHAIN_A]
+    assert verify_chains(without_a).problems == []
+    assert verify_chains(without_a, heads).problems == [
+        Problem(
+            4,
+            ProblemKind.CHECKPOINT_MISSING,
+            "no row of the chain is left, but the checkpoint kept outside the database records seq 4 "
+            "(the whole chain deleted)",
+            CHAIN_A,
+        )
+    ]
+    cut = [r for r in rows if not (r.chain == CHAIN_B and (r.chain_seq or 0) > 2)]
+    assert verify_chains(cut).problems == []
+    assert [(p.chain, p.seq, p.kind) for p in verify_chains(cut, heads).problems] == [
+        (CHAIN_B, 4, ProblemKind.CHECKPOINT_MISSING)
+    ]
+
+
+def test_list_order_must_agree_with_each_chains_order() -> None:
+    rows = _interleaved()
+    a = [i for i, r in enumerate(rows) if r.chain == CHAIN_A]
+    rows[a[1]], rows[a[2]] = rows[a[2]], rows[a[1]]
+    assert [(p.chain, p.seq, p.kind) for p in verify_chains(rows).problems] == [
+        (CHAIN_A, 2, ProblemKind.SEQ_OUT_OF_ORDER)
+    ]
+
+
+def test_a_row_relabelled_into_the_legacy_chain_is_hashed_in_the_legacy_form() -> None:
+    rows = _interleaved()
+    moved = [
+        replace(r, chain="", chain_seq=None, seq=2) if (r.chain, r.chain_seq) == (CHAIN_A, 1) else r
+        for r in rows
+    ]
+    kinds = {(p.chain, p.kind) for p in verify_chains(moved).problems}
+    assert (LEGACY_CHAIN, ProblemKind.HASH_MISMATCH) in kinds
+    assert (CHAIN_A, ProblemKind.SEQ_GAP) in kinds

@@ -74,6 +74,10 @@ async def test_mutating_calls_are_recorded_with_their_outcome(platform: Any) -> 
         (3, OPERATOR, CREATE, "INVALID_ARGUMENT"),
     ]
     first = rows[0]
+    # One server process: one chain of its own, placed 1, 2, 3.
+    assert len(first.chain) == 16 and [(r.chain, r.chain_seq) for r in rows] == [
+        (first.chain, n) for n in (1, 2, 3)
+    ]
     assert first.request_id == request_id
     assert first.request_digest == hashlib.sha256(created.SerializeToString(deterministic=True)).hexdigest()
     assert rows[1].prev_hash == first.hash and rows[2].prev_hash == rows[1].hash
@@ -122,6 +126,7 @@ async def test_list_audit_records_pages_and_filters(platform: Any) -> None:
     assert [r.sequence for r in seen] == [1, 2, 3, 4, 5, 6]
     assert seen[5].principal == "vgi://operator/op-2" and seen[5].code == "OK"
     assert seen[1].previous_hash == seen[0].hash
+    assert [r.chain_sequence for r in seen] == [1, 2, 3, 4, 5, 6] and len({r.chain for r in seen}) == 1
     mine = await stub.ListAuditRecords(
         operator_pb.ListAuditRecordsRequest(principal="vgi://operator/op-2", method=CREATE), timeout=5
     )
@@ -140,9 +145,12 @@ def _delete(conn: Connection, rows: list[AuditRecord]) -> None:
 
 
 def _insert(conn: Connection, rows: list[AuditRecord]) -> None:
-    """Make room after seq 2 and slip in a correctly sealed forged row."""
+    """Make room after the chain's place 2 and slip in a correctly sealed forged row."""
     for row in reversed(rows[2:]):
-        conn.execute(sa.update(LOG).where(LOG.c.seq == row.seq).values(seq=row.seq + 1))
+        assert row.chain_seq is not None
+        conn.execute(
+            sa.update(LOG).where(LOG.c.seq == row.seq).values(seq=row.seq + 1, chain_seq=row.chain_seq + 1)
+        )
     forged = seal(
         rows[1],
         time=rows[1].time,
@@ -152,17 +160,33 @@ def _insert(conn: Connection, rows: list[AuditRecord]) -> None:
         request_digest="0" * 64,
         outcome="OK",
         trace_id="",
+        chain=rows[1].chain,
     )
+    assert (forged.seq, forged.chain_seq) == (3, 3)
     conn.execute(
         sa.insert(LOG).values({name: getattr(forged, name) for name in AuditRecord.__dataclass_fields__})
     )
 
 
+def _swap(conn: Connection, column: str) -> None:
+    """Swap ``column`` (seq or chain_seq) of the rows at seq 2 and 3, through a free value (it is unique)."""
+    first, second = (
+        conn.execute(sa.select(LOG.c[column]).where(LOG.c.seq == n)).scalar_one() for n in (2, 3)
+    )
+    conn.execute(sa.update(LOG).where(LOG.c.seq == 2).values({column: -1}))
+    conn.execute(sa.update(LOG).where(LOG.c[column] == second).values({column: first}))
+    conn.execute(sa.update(LOG).where(LOG.c[column] == -1).values({column: second}))
+
+
 def _reorder(conn: Connection, rows: list[AuditRecord]) -> None:
-    """Swap rows 2 and 3 (through a free seq, since seq is the key)."""
-    conn.execute(sa.update(LOG).where(LOG.c.seq == 2).values(seq=-1))
-    conn.execute(sa.update(LOG).where(LOG.c.seq == 3).values(seq=2))
-    conn.execute(sa.update(LOG).where(LOG.c.seq == -1).values(seq=3))
+    """Swap rows 2 and 3, in the list and in their chain (the hash covers the place in the chain)."""
+    _swap(conn, "chain_seq")
+    _swap(conn, "seq")
+
+
+def _reorder_listing(conn: Connection, rows: list[AuditRecord]) -> None:
+    """Swap only the log-wide seq of rows 2 and 3: the list order then contradicts the chain's."""
+    _swap(conn, "seq")
 
 
 TAMPERING: dict[str, tuple[Callable[[Connection, list[AuditRecord]], None], set[ProblemKind]]] = {
@@ -170,6 +194,7 @@ TAMPERING: dict[str, tuple[Callable[[Connection, list[AuditRecord]], None], set[
     "deleted": (_delete, {ProblemKind.SEQ_GAP}),
     "inserted": (_insert, {ProblemKind.HASH_MISMATCH, ProblemKind.BROKEN_LINK}),
     "reordered": (_reorder, {ProblemKind.HASH_MISMATCH, ProblemKind.BROKEN_LINK}),
+    "reordered in the list": (_reorder_listing, {ProblemKind.SEQ_OUT_OF_ORDER}),
 }
 
 
@@ -195,7 +220,17 @@ async def test_verify_passes_untouched_and_fails_for_each_tampering(platform: An
     await _create_five(platform)
     stub = operator_grpc.OperatorServiceStub(platform.channel)
     untouched = await stub.VerifyAuditLog(operator_pb.VerifyAuditLogRequest(), timeout=10)
-    assert (untouched.intact, untouched.records_checked, list(untouched.problems)) == (True, 5, [])
+    assert (
+        untouched.intact,
+        untouched.records_checked,
+        list(untouched.problems),
+        untouched.chains_checked,
+    ) == (
+        True,
+        5,
+        [],
+        1,
+    )
 
     tamper, kinds = TAMPERING[tampering]
     rows = await _rows(platform)
@@ -207,7 +242,7 @@ async def test_verify_passes_untouched_and_fails_for_each_tampering(platform: An
     answer = await stub.VerifyAuditLog(operator_pb.VerifyAuditLogRequest(), timeout=10)
     assert answer.intact is False
     # The server also checks the head it keeps outside the database, which may add its own finding.
-    assert {f"seq {p.seq}: {p.kind}: {p.description}" for p in result.problems} <= set(answer.problems)
+    assert {str(problem) for problem in result.problems} <= set(answer.problems)
 
 
 async def test_vgi_audit_verify_exits_non_zero_and_prints_the_problems(platform: Any) -> None:
@@ -215,11 +250,11 @@ async def test_vgi_audit_verify_exits_non_zero_and_prints_the_problems(platform:
     code, output = await _cli_verify(platform)
     assert (code, output.strip()) == (
         0,
-        "audit log intact: 5 records (no checkpoint: truncation undetectable)",
+        "audit log intact: 5 records in 1 chain (no checkpoint: truncation undetectable)",
     )
     rows = await _rows(platform)
     await platform.db.write(lambda conn: _edit(conn, rows))
     code, output = await _cli_verify(platform)
     assert code == 1
-    assert "seq 2: HASH_MISMATCH: seq 2: content does not match its hash" in output
-    assert "audit log TAMPERED: 1 problems in 5 records" in output
+    assert f"chain {rows[1].chain} seq 2: HASH_MISMATCH: seq 2: content does not match its hash" in output
+    assert "audit log TAMPERED: 1 problems in 5 records (1 chain)" in output

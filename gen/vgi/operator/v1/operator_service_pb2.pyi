@@ -239,7 +239,7 @@ class UpsertProgramResponse(_message.Message):
     def __init__(self, program: _Optional[_Union[Program, _Mapping]] = ...) -> None: ...
 
 class AuditRecord(_message.Message):
-    __slots__ = ("sequence", "record_time", "principal", "method", "request_id", "request_digest", "code", "trace_id", "previous_hash", "hash", "detail")
+    __slots__ = ("sequence", "record_time", "principal", "method", "request_id", "request_digest", "code", "trace_id", "previous_hash", "hash", "detail", "chain", "chain_sequence")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     RECORD_TIME_FIELD_NUMBER: _ClassVar[int]
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
@@ -251,6 +251,8 @@ class AuditRecord(_message.Message):
     PREVIOUS_HASH_FIELD_NUMBER: _ClassVar[int]
     HASH_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     record_time: _timestamp_pb2.Timestamp
     principal: str
@@ -262,7 +264,9 @@ class AuditRecord(_message.Message):
     previous_hash: str
     hash: str
     detail: str
-    def __init__(self, sequence: _Optional[int] = ..., record_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., principal: _Optional[str] = ..., method: _Optional[str] = ..., request_id: _Optional[str] = ..., request_digest: _Optional[str] = ..., code: _Optional[str] = ..., trace_id: _Optional[str] = ..., previous_hash: _Optional[str] = ..., hash: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+    chain: str
+    chain_sequence: int
+    def __init__(self, sequence: _Optional[int] = ..., record_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., principal: _Optional[str] = ..., method: _Optional[str] = ..., request_id: _Optional[str] = ..., request_digest: _Optional[str] = ..., code: _Optional[str] = ..., trace_id: _Optional[str] = ..., previous_hash: _Optional[str] = ..., hash: _Optional[str] = ..., detail: _Optional[str] = ..., chain: _Optional[str] = ..., chain_sequence: _Optional[int] = ...) -> None: ...
 
 class ListAuditRecordsRequest(_message.Message):
     __slots__ = ("page_size", "page_token", "principal", "method")
@@ -289,14 +293,16 @@ class VerifyAuditLogRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class VerifyAuditLogResponse(_message.Message):
-    __slots__ = ("intact", "records_checked", "problems")
+    __slots__ = ("intact", "records_checked", "problems", "chains_checked")
     INTACT_FIELD_NUMBER: _ClassVar[int]
     RECORDS_CHECKED_FIELD_NUMBER: _ClassVar[int]
     PROBLEMS_FIELD_NUMBER: _ClassVar[int]
+    CHAINS_CHECKED_FIELD_NUMBER: _ClassVar[int]
     intact: bool
     records_checked: int
     problems: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, intact: _Optional[bool] = ..., records_checked: _Optional[int] = ..., problems: _Optional[_Iterable[str]] = ...) -> None: ...
+    chains_checked: int
+    def __init__(self, intact: _Optional[bool] = ..., records_checked: _Optional[int] = ..., problems: _Optional[_Iterable[str]] = ..., chains_checked: _Optional[int] = ...) -> None: ...
 
 class GetStatisticsRequest(_message.Message):
     __slots__ = ("scope",)

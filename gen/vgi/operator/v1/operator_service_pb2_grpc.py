@@ -213,7 +213,8 @@ class OperatorServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def VerifyAuditLog(self, request, context):
-        """VerifyAuditLog checks the hash chain of the audit log.
+        """VerifyAuditLog checks every hash chain of the audit log against the
+        checkpoint kept outside the database.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
