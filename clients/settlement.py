@@ -28,12 +28,15 @@ class GridSettlementClient(_Client):
     _STUB = dispatch_grpc.DispatchServiceStub
 
     async def evaluate_event(
-        self, event: str, *, request_id: str | None = None
+        self, event: str, *, request_id: str | None = None, deadline: float | None = None
     ) -> dispatch_pb.EvaluateEventResponse:
-        """Evaluate a COMPLETED ``events/{event}``: evaluations and DRAFT statements, one per instructed aggregator."""
+        """Evaluate a COMPLETED ``events/{event}``: evaluations and DRAFT statements, one per instructed aggregator.
+
+        It evaluates every slot of every instructed aggregator at once, so a large event may need a
+        longer ``deadline`` (seconds) than the client's default."""
         request = dispatch_pb.EvaluateEventRequest(request_id=request_id_or_new(request_id), event=event)
         response: dispatch_pb.EvaluateEventResponse = await self._unary(
-            self._stub.EvaluateEvent, request, None
+            self._stub.EvaluateEvent, request, deadline
         )
         return response
 
