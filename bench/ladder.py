@@ -17,7 +17,9 @@ each level's min / median / max ratio to bare in the same round:
 * ``observe``  — + ``setup_observability_for`` as ``vgi serve`` (logs, tracing
   exporting to the benchmark's OTLP receiver, metrics);
 * ``platform-nochain`` — ``server.app.Platform`` with no interceptor at all;
-* ``platform`` — the platform as ``bench.platform`` runs it.
+* ``platform`` — the platform as ``bench.platform`` runs it; ``platform+empty`` with an
+  empty ``Chain``, ``platform+drop-TracingInterceptor:MetricsInterceptor`` without those stages,
+  ``platform+gcoff`` with the collector off after start-up, ``platform+nootel`` exporting nothing.
 
 ``python -m bench.ladder serve LEVEL --pki DIR --database URL`` is one such server.
 Nothing is asserted; it is a diagnostic.
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import signal
 import statistics
 from pathlib import Path
@@ -105,6 +108,8 @@ async def _serve_platform(chosen: Any, extra: list[str]) -> None:
     platform = Platform(chosen, extra_handlers=[echo.handler()])
     await platform.start()
     freeze_startup_heap()
+    if "gcoff" in extra:
+        gc.disable()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -114,9 +119,27 @@ async def _serve_platform(chosen: Any, extra: list[str]) -> None:
     await platform.stop(grace=1.0)
 
 
+def _without(build: Any, extra: list[str]) -> Any:
+    """``build_interceptors`` with its Chain's stages named in ``drop-A:B`` left out (``empty``: all)."""
+    from interceptors.base import Chain
+
+    drop = {name for flag in extra if flag.startswith("drop-") for name in flag[5:].split(":")}
+
+    def built(*args: Any) -> list[Any]:
+        [chain] = build(*args)
+        if "empty" in extra:
+            return [Chain([])]
+        return [Chain([stage for stage in chain.stages if type(stage).__name__ not in drop])]
+
+    return built
+
+
 def serve(level: str, pki: Path, database: str, extra: list[str]) -> None:
     index = LEVELS.index(level)
     obs = None
+    if "nootel" in extra:
+        for variable in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_INSECURE"):
+            os.environ.pop(variable, None)
     if index >= 4:
         from bench.platform import CONFIG, settings
         from server.observe import setup_observability_for
@@ -126,10 +149,12 @@ def serve(level: str, pki: Path, database: str, extra: list[str]) -> None:
         obs = setup_observability_for(chosen)
     try:
         if index >= 5:
-            if level == "platform-nochain":
-                from server import app
+            from server import app
 
+            if level == "platform-nochain":
                 app.build_interceptors = lambda *_: []  # type: ignore[assignment]
+            elif extra:
+                app.build_interceptors = _without(app.build_interceptors, extra)  # type: ignore[assignment]
             asyncio.run(_serve_platform(chosen, extra))
         else:
             asyncio.run(_serve_ladder(level, pki, database, extra))
