@@ -167,24 +167,29 @@ async def ladder(levels: list[str], rounds: int, seconds: float, extra: list[str
     async with bench_run(quick=False) as bench:
         pki = str(bench.credentials.layout.root)
         bench.otlp.start()
-        servers = {}
-        for name in levels:
-            level, _, flags = name.partition("+")
-            servers[name] = await ServerProcess.start(
-                name,
-                "bench.ladder",
-                [
-                    "serve",
-                    level,
-                    "--pki",
-                    pki,
-                    "--database",
-                    f"sqlite:///{bench.workdir / (name + '.db')}",
-                    *(["--extra", flags] if flags else []),
-                ],
-                bench.workdir / f"{name}.log",
-                env=bench.otlp.environment(),
-            )
+        servers: dict[str, ServerProcess] = {}
+        try:
+            for name in levels:
+                level, _, flags = name.partition("+")
+                servers[name] = await ServerProcess.start(
+                    name,
+                    "bench.ladder",
+                    [
+                        "serve",
+                        level,
+                        "--pki",
+                        pki,
+                        "--database",
+                        f"sqlite:///{bench.workdir / (name + '.db')}",
+                        *(["--extra", flags] if flags else []),
+                    ],
+                    bench.workdir / f"{name}.log",
+                    env=bench.otlp.environment(),
+                )
+        except BaseException:
+            for server in servers.values():  # a level that failed to start: stop those that did
+                await server.stop()
+            raise
         metadata = bench.credentials.metadata(OPERATOR)
         request = echo.request()
         channels = {name: bench.credentials.channel(s.target, OPERATOR) for name, s in servers.items()}
@@ -192,10 +197,10 @@ async def ladder(levels: list[str], rounds: int, seconds: float, extra: list[str
             name: (lambda stub: lambda _: stub(request, metadata=metadata))(echo.stub(channel))
             for name, channel in channels.items()
         }
-        for name in servers:
-            await closed_loop(calls[name], 1.0)
         results: list[dict[str, tuple[float, float]]] = []
         try:
+            for name in servers:
+                await closed_loop(calls[name], 1.0)
             for round_index in range(rounds):
                 order = list(servers) if round_index % 2 == 0 else list(reversed(servers))
                 figures = {}
