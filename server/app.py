@@ -47,6 +47,7 @@ from server import clock, preflight, version
 from server.admin import HttpAdmin, split_address, start_grpc_health
 from server.config import Settings
 from server.delivery import Dispatcher
+from server.method_table import MethodTable
 from server.monitor import Monitor
 from server.ocpp.gateway import Gateway
 from server.reflection import enable_reflection
@@ -166,6 +167,7 @@ class Platform:
         self.port = 0
         self.services: list[str] = []
         self.servicers: dict[str, Any] = {}  # service full name → the object serving it
+        self.method_table = MethodTable()  # every method's handler (services and health), one generic handler
         self._watcher: asyncio.Task[None] | None = None
         self.dispatcher: Dispatcher | None = None
         self.scheduler: Scheduler | None = None
@@ -225,14 +227,16 @@ class Platform:
                     ("grpc.server.max_pending_requests_hard_limit", settings.max_pending_calls),
                 ],
             )
+            # One generic handler for every method, no registered methods: grpc.aio's accept loop
+            # waits on one outstanding request per registered method after every call (MethodTable).
+            table = self.method_table = MethodTable()
             for surface in surfaces:
                 servicer = _servicer_for(surface, deps)
-                surface.add_to_server(servicer, server)
+                surface.add_to_server(servicer, table)
                 self.servicers[surface.service] = servicer
             self.services = list(self.servicers)
-            health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-            if self._extra_handlers:
-                server.add_generic_rpc_handlers(self._extra_handlers)
+            health_pb2_grpc.add_HealthServicer_to_server(self.health, table)
+            server.add_generic_rpc_handlers([table, *self._extra_handlers])
             enable_reflection(
                 [*self.services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name], server
             )

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import grpc
 import vgi
 
 _SERVICER_SUFFIX = "Servicer_to_server"
@@ -21,7 +20,7 @@ class Surface:
 
     surface: str  # "operator"
     service: str  # "vgi.operator.v1.OperatorService"
-    add_to_server: Callable[[Any, grpc.aio.Server], None]
+    add_to_server: Callable[[Any, Any], None]  # (servicer, server or server.method_table.MethodTable)
     base_servicer: type
 
 

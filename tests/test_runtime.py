@@ -7,13 +7,18 @@ import contextlib
 import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import grpc
 import pytest
 import sqlalchemy as sa
+from google.protobuf import descriptor_pool
+from grpc.aio import _server as aio_server
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from vgi.common.v1 import aggregator_pb2
+
+from server.method_table import MethodTable
 
 from waiting import WAIT_S, eventually, until, within
 
@@ -49,6 +54,55 @@ async def test_only_the_selected_surfaces_are_served(tmp_path: Path, platform_fa
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await _health(running.channel, "vgi.dispatch.v1.DispatchService")
         assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_every_method_is_in_one_generic_handler_and_none_is_registered(
+    tmp_path: Path, platform_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """grpc.aio's accept loop waits on one outstanding request per registered method after every call it
+    accepts (server.method_table): the platform registers none, and every RPC of every service it
+    serves (and health's) is in its one table, which answers the calls."""
+    registered: list[tuple[Any, str]] = []
+    original = aio_server.Server.add_registered_method_handlers
+
+    def recording(self: Any, service_name: str, method_handlers: Any) -> None:
+        registered.append((self, service_name))
+        original(self, service_name, method_handlers)
+
+    monkeypatch.setattr(aio_server.Server, "add_registered_method_handlers", recording)
+    async with platform_factory(f"sqlite:///{tmp_path / 'vgi.db'}") as running:
+        # (The admin listener's own small health server may register its three methods.)
+        assert [service for server, service in registered if server is running.platform.server] == []
+        pool = descriptor_pool.Default()
+        services = [*running.platform.services, "grpc.health.v1.Health"]
+        expected = {
+            f"/{service}/{method.name}"
+            for service in services
+            for method in pool.FindServiceByName(service).methods
+        }
+        assert set(running.platform.method_table.handlers) == expected
+        assert await _health(running.channel) == SERVING
+        created = await running.operator.create_aggregator(
+            "agg-table", aggregator_pb2.Aggregator(display_name="Table", contact_email="t@example.com")
+        )
+        assert created.name == "aggregators/agg-table"
+
+
+def test_method_table_asks_generic_handlers_only_for_methods_it_does_not_know() -> None:
+    known = grpc.unary_unary_rpc_method_handler(lambda request, context: request)
+    other = grpc.unary_unary_rpc_method_handler(lambda request, context: request)
+    table = MethodTable()
+    table.add_registered_method_handlers("pkg.S", {"Known": known})
+    table.add_generic_rpc_handlers(
+        [grpc.method_handlers_generic_handler("pkg.S", {"Known": other, "Other": other})]
+    )
+
+    def details(method: str) -> Any:
+        return SimpleNamespace(method=method, invocation_metadata=())
+
+    assert table.service(details("/pkg.S/Known")) is known
+    assert table.service(details("/pkg.S/Other")) is other
+    assert table.service(details("/pkg.S/Missing")) is None
 
 
 async def _grpcurl(*args: str) -> str:
