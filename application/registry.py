@@ -136,8 +136,13 @@ def upsert_chargers(
         if c.station_id not in known
     ]
     _refuse("unknown stations", STATION_NOT_FOUND, violations)
-    written = registry.write_chargers(conn, aggregator_id, items, uow.now)
-    membership.record_chargers(conn, [(c.charger_id, c.station_id) for c in items], uow.now, states.keys())
+    written = registry.write_chargers(conn, aggregator_id, items, uow.now, states.keys())
+    membership.record_chargers(
+        conn,
+        [(c.charger_id, c.station_id) for c in items],
+        uow.now,
+        {charger_id: state.station_id for charger_id, state in states.items()},
+    )
     if written != len(items):
         # Another tenant registered an id between the read and the write (concurrent PostgreSQL
         # transactions): the read-back names it and refuses the batch.

@@ -15,6 +15,9 @@ so a machine's drift hits both alike:
 * ``ingest``: UploadTelemetry of ``--rows`` readings in batches of 1,000
   (``bench/ingest.py``) against raw executemany, rows/s.
 
+The store workloads also give each side's server CPU per row (the platform
+process's user+system time, ``/proc``), steadier than rows/s on a loaded machine.
+
 It prints each round's figures, then each ratio's min / median / max over the
 rounds: A and B against the baseline of the row and A against B. Nothing is
 asserted; on a shared machine quote the medians and the spread.
@@ -105,6 +108,7 @@ async def _store(
     bench: Bench, a: ServerProcess, b: ServerProcess, workload: str, rounds: int, rows: int
 ) -> list[Figures]:
     tenants = {"A": Tenant(bench, a), "B": Tenant(bench, b)}
+    servers = {"A": a, "B": b}
     raw_file = bench.workdir / f"raw-{workload}.db"
     migrated_sqlite(raw_file)
     chargers = [f"abi-{i:05d}" for i in range(1_000)]
@@ -140,9 +144,10 @@ async def _store(
                 raw = [raw_rows[i : i + 10_000] for i in range(0, rows, 10_000)]
                 figures["raw rows/s"] = await asyncio.to_thread(raw_executemany, raw_file, "chargers", raw)
                 for name in order:
-                    began = asyncio.get_running_loop().time()
+                    began, cpu = asyncio.get_running_loop().time(), servers[name].cpu_seconds()
                     await upsert_chargers(tenants[name], ids, 10_000)
                     figures[f"{name} rows/s"] = rows / (asyncio.get_running_loop().time() - began)
+                    figures[f"{name} cpu µs/row"] = (servers[name].cpu_seconds() - cpu) / rows * 1e6
             else:
                 minutes = -(-rows // len(chargers))
                 readings = ingest.readings(chargers, start + timedelta(minutes=minutes * round_index), rows)
@@ -165,7 +170,9 @@ async def _store(
                     raw_executemany, raw_file, "meter_values", raw
                 )
                 for name in order:
+                    cpu = servers[name].cpu_seconds()
                     figures[f"{name} rows/s"] = await ingest._upload(tenants[name], batches)
+                    figures[f"{name} cpu µs/row"] = (servers[name].cpu_seconds() - cpu) / rows * 1e6
             results.append(figures)
             print(_line(round_index, figures), flush=True)
     finally:
@@ -195,7 +202,12 @@ def summary(workload: str, results: list[Figures]) -> str:
     elif workload == "create":
         pairs = [("A calls/s", "B calls/s"), ("A cpu µs/call", "B cpu µs/call")]
     else:
-        pairs = [("A rows/s", "raw rows/s"), ("B rows/s", "raw rows/s"), ("A rows/s", "B rows/s")]
+        pairs = [
+            ("A rows/s", "raw rows/s"),
+            ("B rows/s", "raw rows/s"),
+            ("A rows/s", "B rows/s"),
+            ("A cpu µs/row", "B cpu µs/row"),
+        ]
     lines += [f"  {top} / {bottom}: {spread(ratio(top, bottom))}" for top, bottom in pairs]
     return "\n".join(lines)
 

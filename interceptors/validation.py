@@ -134,7 +134,10 @@ class _TimeRange:
                 # A batch of messages holding the values directly: checked field by field over the list.
                 for leaf in leaves:
                     has, get = methodcaller("HasField", leaf), attrgetter(leaf)
-                    if not all(map(ok, [get(value) for value in values if has(value)])):
+                    # Mostly unset (a charger's output-only times): one C-level pass finds none to check.
+                    if any(map(has, values)) and not all(
+                        map(ok, [get(value) for value in values if has(value)])
+                    ):
                         return False
             elif not all(map(self._clean, values)):
                 return False
@@ -222,7 +225,14 @@ class _NoNul:
 
     def violations(self, message: Message) -> list[FieldViolation]:
         """The first ``_MAX_REPORTED`` strings holding U+0000, in field order, by path (checked without
-        paths first, as ``_TimeRange.violations``)."""
+        paths first, as ``_TimeRange.violations``).
+
+        A string holding U+0000 holds a zero byte in its UTF-8, so a request whose encoding has no zero
+        byte at all holds none (one C-level serialization and scan: reading a batch's 10,000 messages'
+        strings costs several times that). Zero bytes also come from numbers (a varint 0, fixed-width
+        fields); only then are the strings walked."""
+        if b"\x00" not in message.SerializeToString():
+            return []
         return [] if self._clean(message) else self._named(message, "", [])
 
     def _clean(self, message: Message) -> bool:

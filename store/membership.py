@@ -11,13 +11,19 @@ station afterwards leaves the node's past as it was.
 Chargers have the same chain at their stations (``charger_memberships``):
 a charger moved to another station (BatchUpsertChargers with another
 station_id) keeps its earlier readings at the station — and so the node — it
-was at when they were taken (``placement`` / ``placed_at``). A deleted
-charger keeps its interval open: it sends nothing more, and its history stays.
+was at when they were taken (``placement`` / ``placed_at`` / ``placed_station``).
+A deleted charger keeps its interval open: it sends nothing more, and its
+history stays. A charger with no interval at all has been at its row's
+station (``chargers.station_id``) since always: on SQLite a charger is
+registered without one, and its first move writes two, [−∞, move) at the
+station it leaves and [move, ∞) at the new one (``record_chargers``), so a
+batch of new chargers writes no membership rows. On PostgreSQL every
+charger gets its first interval with its row, as before.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -48,21 +54,24 @@ def record_chargers(
     conn: Connection,
     placed: Sequence[tuple[str, str]],
     now: datetime,
-    registered: Collection[str] | None = None,
+    registered: Mapping[str, str] | None = None,
 ) -> None:
     """Chargers (charger_id, station_id) are at those stations (of their aggregator) from ``now`` on,
     by the same rules as ``record``.
 
-    ``registered``, when given, are those of the ids that had a charger row before this write: only
-    they can have intervals (a charger's first interval is opened with its row, and charger rows are
-    never removed, only marked deleted), so the others are not looked up — a batch of new chargers
-    reads nothing here. SQLite only, where the write transaction holds the database from its first
-    statement: on PostgreSQL another transaction may register one of the others (and open its
-    interval) between the caller's read and its write, so every id is looked up there.
+    ``registered``, when given, maps those of the ids that had a charger row before this write to its
+    station then. SQLite only, where the write transaction holds the database from its first statement:
+    the others are new, and a new charger gets no interval (it is at its row's station since always);
+    a registered one with no interval that moves gets [−∞, now) at the station it had and [now, ∞) at
+    the new one. On PostgreSQL another transaction may register one of the others (at another station)
+    between the caller's read and its write, so every id is looked up there and a charger without an
+    interval gets [−∞, ∞) at its station, as before the implicit interval existed.
     """
-    if conn.dialect.name == "postgresql":
-        registered = None
-    _record(conn, charger_memberships, {}, "charger_id", "station_id", placed, now, registered)
+    if conn.dialect.name == "postgresql" or registered is None:
+        _record(conn, charger_memberships, {}, "charger_id", "station_id", placed, now)
+        return
+    known = [(item, where) for item, where in placed if item in registered]
+    _record(conn, charger_memberships, {}, "charger_id", "station_id", known, now, registered, registered)
 
 
 def _record(
@@ -74,10 +83,13 @@ def _record(
     placed: Sequence[tuple[str, str]],
     now: datetime,
     known: Collection[str] | None = None,
+    implicit: Mapping[str, str] | None = None,
 ) -> None:
     """Open an interval [now, ∞) of each (``key``, ``value``) in ``placed`` whose open interval has
     another value (closing that one at ``now``), or [−∞, ∞) when it has none; ``fixed`` are the
-    columns the key lives under; ``known``, when given, the only keys that can have intervals yet."""
+    columns the key lives under; ``known``, when given, the only keys that can have intervals yet.
+    ``implicit``, when given, is the value a key without intervals has had since always: such a key
+    at another value gets [−∞, now) at that one and [now, ∞) at its new one, at the same value none."""
     # On the driver: a batch of new chargers reads and opens 10,000 intervals, and SQLAlchemy's
     # expanding IN and per-row parameter processing cost more than the queries.
     ids = sorted({item for item, _ in placed if known is None or item in known})
@@ -101,6 +113,11 @@ def _record(
     for item, where in dict(placed).items():
         current = open_at.get(item)
         if current is not None and current[1] == where:
+            continue
+        if implicit is not None and item not in last_seq:
+            if implicit[item] != where:
+                to_open.append((*fixed.values(), item, 0, implicit[item], None, stamp))
+                to_open.append((*fixed.values(), item, 1, where, stamp, None))
             continue
         if current is not None:
             to_close.append(
@@ -158,10 +175,17 @@ def placement() -> Any:
 
 
 def placed_at(m: Any, charger_id: Any, at: Any) -> Any:
-    """SQL join condition: ``m`` (a ``placement``) is charger ``charger_id``'s interval holding time
-    ``at`` — its station then is ``m.c.station_id`` (column expressions of the enclosing query)."""
+    """SQL condition of the LEFT OUTER join of ``m`` (a ``placement``): charger ``charger_id``'s interval
+    holding time ``at``, if it has intervals — its station then is ``placed_station`` (column
+    expressions of the enclosing query)."""
     return sa.and_(
         m.c.charger_id == charger_id,
         sa.or_(m.c.valid_from.is_(None), m.c.valid_from <= at),
         sa.or_(m.c.valid_to.is_(None), at < m.c.valid_to),
     )
+
+
+def placed_station(m: Any, station_id: Any) -> Any:
+    """SQL expression: the station of the charger at the time ``placed_at`` joined ``m`` for — its
+    interval's, or ``station_id`` (the charger row's ``station_id``) when it has no interval."""
+    return sa.func.coalesce(m.c.station_id, station_id)

@@ -36,7 +36,9 @@ meter_values = table_of(MeterValueRow)
 interval_aggregates = table_of(IntervalAggregateRow)
 data_quality = table_of(MeterDataQualityRow)
 placement = membership.placement()
-"""Each reading's charger's station when it was taken (``membership.placed_at``): joined by every read."""
+"""Each reading's charger's interval when it was taken (``membership.placed_at``): joined by every read."""
+placed_station = membership.placed_station(placement, chargers.c.station_id)
+"""Each reading's charger's station when it was taken (the row's own when it has no interval)."""
 
 DEFAULT_HEARTBEAT_TIMEOUT = timedelta(seconds=120)
 """The server's default heartbeat timeout (setting ``heartbeat_timeout_seconds``): how long a power sample holds."""
@@ -106,13 +108,13 @@ def scope_means(
     owner: dict[tuple[str, str], tuple[str, str, bool]] = {}
     in_scope: list[Any] = []
     if station_scope is not None:
-        in_scope.append(sa.tuple_(chargers.c.aggregator_id, placement.c.station_id).in_(station_scope))
+        in_scope.append(sa.tuple_(chargers.c.aggregator_id, placed_station).in_(station_scope))
     if node_id is not None:
         in_scope.append(
             membership.at_node(
                 node_scope(node_id),
                 chargers.c.aggregator_id,
-                placement.c.station_id,
+                placed_station,
                 meter_values.c.sample_time,
             )
         )
@@ -201,14 +203,14 @@ _READING_COLUMNS = (
     meter_values.c.energy_register_wh,
     meter_values.c.export_register_wh,
     chargers.c.aggregator_id,
-    placement.c.station_id,
+    placed_station.label("station_id"),
     chargers.c.bidirectional,
 )
 
 
 def _placed(query: Any) -> Any:
     """``query`` over meter_values joined to its charger and where that charger was at each reading."""
-    return query.join(chargers, chargers.c.charger_id == meter_values.c.charger_id).join(
+    return query.join(chargers, chargers.c.charger_id == meter_values.c.charger_id).outerjoin(
         placement, membership.placed_at(placement, meter_values.c.charger_id, meter_values.c.sample_time)
     )
 
@@ -244,7 +246,7 @@ def _bracketing_readings(
             _placed(sa.select(meter_values.c.charger_id, pick(t)))
             .where(*in_scope, has_register, t >= low, t <= high)
             # per station too: a charger moved meanwhile is metered per station it was at
-            .group_by(meter_values.c.charger_id, placement.c.station_id)
+            .group_by(meter_values.c.charger_id, placed_station)
             .correlate(None)
         )
 

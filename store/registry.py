@@ -17,7 +17,7 @@ serving a node, and the owner of a charger.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, NamedTuple, TypeVar, cast
@@ -482,11 +482,25 @@ _UPSERT_CHARGERS_TAIL = (
 )
 
 
-def write_chargers(conn: Connection, aggregator_id: str, items: Sequence[Charger], now: datetime) -> int:
+def write_chargers(
+    conn: Connection,
+    aggregator_id: str,
+    items: Sequence[Charger],
+    now: datetime,
+    registered: Collection[str] | None = None,
+) -> int:
     """Create or replace chargers by id, on the driver (checked by ``application.registry``; their memberships
     are ``store.membership``'s). Reported state (status, heartbeat, last meter value) survives a replace;
     a row another tenant holds is left alone (the statement's WHERE). The rows written: fewer than
-    ``items`` when another tenant holds one of them."""
+    ``items`` when another tenant holds one of them.
+
+    ``registered``, when given, are those of the ids that had a charger row before this write: only they
+    can have sessions (a session is written for a live charger, and charger rows are never removed), so
+    only their ``capacity_sessions`` rows are recomputed — a batch of new chargers recomputes nothing.
+    SQLite only, where the write transaction holds the database from its first statement; on PostgreSQL
+    another transaction may register one of the others and give it a session between the caller's read
+    and this write, so every id is recomputed there (as ``store.membership.record_chargers`` looks every
+    id up)."""
     at = time_param(conn)(now)
     tail = (aggregator_id, UNSPECIFIED, at, at)
     written = execute_values(
@@ -496,20 +510,26 @@ def write_chargers(conn: Connection, aggregator_id: str, items: Sequence[Charger
         _UPSERT_CHARGERS_TAIL,
         (aggregator_id,),
     )
-    capacity_rows.refresh_chargers(conn, [c.charger_id for c in items])
+    if registered is None or conn.dialect.name == "postgresql":
+        capacity_rows.refresh_chargers(conn, [c.charger_id for c in items])
+    else:
+        capacity_rows.refresh_chargers(conn, [c.charger_id for c in items if c.charger_id in registered])
     return written
 
 
 class ChargerState(NamedTuple):
-    """What a charger upsert keeps of an existing row: its owner and the state its device reported."""
+    """What a charger upsert keeps of an existing row: its owner and the state its device reported; and
+    its station before the write (``store.membership.record_chargers``)."""
 
     aggregator_id: str
     status: str
     last_heartbeat_time: datetime | None
+    station_id: str
 
 
 _CHARGER_STATES = (
-    "SELECT charger_id, aggregator_id, status, last_heartbeat_time FROM chargers WHERE charger_id IN"
+    "SELECT charger_id, aggregator_id, status, last_heartbeat_time, station_id FROM chargers"
+    " WHERE charger_id IN"
 )
 
 
@@ -522,7 +542,7 @@ def charger_states(conn: Connection, charger_ids: Sequence[str]) -> dict[str, Ch
     when = time_result(conn)
     lock = " FOR UPDATE" if conn.dialect.name == "postgresql" else ""
     return {
-        row[0]: ChargerState(row[1], row[2], when(row[3]))
+        row[0]: ChargerState(row[1], row[2], when(row[3]), row[4])
         for row in rows_in(conn, _CHARGER_STATES, (), charger_ids, lock)
     }
 

@@ -325,11 +325,11 @@ def _reading_corrections(
     query = (
         sa.select(c, chargers.c.aggregator_id, chargers.c.station_id)
         .join(chargers, chargers.c.charger_id == c.c.charger_id)
-        .join(placed, membership.placed_at(placed, c.c.charger_id, c.c.sample_time))
+        .outerjoin(placed, membership.placed_at(placed, c.c.charger_id, c.c.sample_time))
         .where(
             c.c.sample_time >= start,
             c.c.sample_time < end,
-            *_scoped(scope, c.c.sample_time, placed.c.station_id),
+            *_scoped(scope, c.c.sample_time, membership.placed_station(placed, chargers.c.station_id)),
             *_after(c.c.sample_time, c.c.id, _READING, after),
         )
         .order_by(c.c.sample_time, c.c.id)

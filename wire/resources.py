@@ -7,6 +7,7 @@ Connect stream, which turns its MeterValues into ``readings``).
 from __future__ import annotations
 
 import hashlib
+import operator
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import money_pb2
+from vgi.aggregator.v1 import aggregator_service_pb2
 from vgi.common.v1 import (
     aggregator_pb2,
     capacity_pb2,
@@ -226,6 +228,120 @@ def chargers_answer(
             if stamp is None:
                 stamp = stamps[written] = timestamp(written)
             message.update_time.CopyFrom(stamp)
+
+
+def chargers_answer_encoded(
+    sent: Sequence[resources_pb2.Charger], records: Sequence[registry.Charger]
+) -> tuple[aggregator_service_pb2.BatchUpsertChargersResponse, bytes]:
+    """A charger upsert's answer, ``BatchUpsertChargersResponse(upserted_count=len(records), chargers=…)``,
+    and its serialization: the response ``chargers_answer`` builds, and byte for byte its
+    ``SerializeToString()``, assembled from each sent charger's own encoding rather than from 10,000
+    messages' fields set one by one in Python.
+
+    A sent charger encodes its registered fields 2–8 (the few that carry a field the server owns — name,
+    status, online, last_heartbeat_time, update_time, never answered as the client sent them — are
+    copied and cleared first); its answer is ``name`` (field 1) before that encoding and the server's
+    fields 9–12 after it, in field-number order as protobuf serializes, those encoded once per distinct
+    (status, online, heartbeat, update_time): once for a batch of new chargers. The bytes are parsed
+    back into the response (one C call); should a sent charger have held unknown fields, they are
+    dropped from the response and the bytes made again from it."""
+    messages = list(sent)
+    if _any_server_field(messages):
+        copied = aggregator_service_pb2.BatchUpsertChargersResponse()
+        copied.chargers.extend(messages)
+        for message in copied.chargers:
+            for field in _SERVER_FIELDS:
+                message.ClearField(field)
+        messages = list(copied.chargers)
+    varint = _VARINTS
+    tails: dict[tuple[str, bool, datetime | None, datetime | None], bytes] = {}
+    out = [_count_field(len(records))]
+    append = out.append
+    join = b"".join
+    for item, record in zip([m.SerializeToString() for m in messages], records, strict=True):
+        key = (record.status, record.online, record.last_heartbeat_time, record.update_time)
+        tail = tails.get(key)
+        if tail is None:
+            tail = tails[key] = _server_fields(*key)
+        name = f"{AGGREGATOR_PREFIX}{record.aggregator_id}/stations/{record.station_id}/chargers/{record.charger_id}".encode()
+        size = len(name)
+        name_size = varint[size] if size < _VARINT_TABLE else _varint(size)
+        body = 1 + len(name_size) + size + len(item) + len(tail)
+        append(
+            join(
+                (
+                    b"\x12",
+                    varint[body] if body < _VARINT_TABLE else _varint(body),
+                    b"\x0a",
+                    name_size,
+                    name,
+                    item,
+                    tail,
+                )
+            )
+        )
+    data = join(out)
+    response = aggregator_service_pb2.BatchUpsertChargersResponse.FromString(data)
+    response.DiscardUnknownFields()
+    if response.ByteSize() != len(data):
+        data = response.SerializeToString()
+    return response, data
+
+
+# Fields of Charger the server sets in an answer (tags 1 and 9–12).
+_SERVER_FIELDS = ("name", "status", "online", "last_heartbeat_time", "update_time")
+
+
+def _any_server_field(items: Sequence[resources_pb2.Charger]) -> bool:
+    """Whether any of ``items`` carries a field the server sets: column by column, attribute reads in C."""
+    return (
+        any(map(_NAME, items))
+        or any(map(_STATUS, items))
+        or any(map(_ONLINE, items))
+        or any(map(_HAS_HEARTBEAT, items))
+        or any(map(_HAS_UPDATE_TIME, items))
+    )
+
+
+_NAME = operator.attrgetter("name")
+_STATUS = operator.attrgetter("status")
+_ONLINE = operator.attrgetter("online")
+_HAS_HEARTBEAT = operator.methodcaller("HasField", "last_heartbeat_time")
+_HAS_UPDATE_TIME = operator.methodcaller("HasField", "update_time")
+
+
+def _varint(value: int) -> bytes:
+    """A non-negative int as a protobuf base-128 varint."""
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+_VARINT_TABLE = 1 << 14
+_VARINTS = [_varint(n) for n in range(_VARINT_TABLE)]
+
+
+def _count_field(count: int) -> bytes:
+    """``upserted_count`` (field 1, int32), absent when zero as proto3 serializes it."""
+    return b"\x08" + _varint(count) if count else b""
+
+
+def _server_fields(status: str, online: bool, heartbeat: datetime | None, written: datetime | None) -> bytes:
+    """Charger's fields 9–12 as ``charger_to`` sets and protobuf serializes them (zero values absent)."""
+    out = bytearray()
+    number = _STATUS_NUMBERS[status]
+    if number:
+        out += b"\x48" + _varint(number)
+    if online:
+        out += b"\x50\x01"
+    for tag, value in ((b"\x5a", heartbeat), (b"\x62", written)):
+        if value is not None:
+            encoded = timestamp(value).SerializeToString()
+            out += tag + _varint(len(encoded)) + encoded
+    return bytes(out)
 
 
 def _charger_fields(record: registry.Charger, stamp: Stamp, make: Callable[..., M]) -> M:

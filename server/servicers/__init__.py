@@ -30,7 +30,7 @@ from server.delivery import Dispatcher
 from store import idempotency
 from store.audit import AuditWriter
 from store.db import Database
-from store.idempotency import IdempotencyKey, Message
+from store.idempotency import Encoded, IdempotencyKey, Message
 
 M = TypeVar("M", bound=Message)
 
@@ -72,7 +72,7 @@ async def write_once(
     db: Database,
     request: MutatingRequest,
     response_type: type[M],
-    effect: Callable[[UnitOfWork], M],
+    effect: Callable[[UnitOfWork], M | Encoded[M]],
     *,
     now: datetime | None = None,
 ) -> M:

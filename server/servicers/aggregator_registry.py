@@ -28,6 +28,7 @@ from server import clock
 from server.servicers import Deps, caller, write_once
 from server.servicers.batch_audit import audit_batch
 from store import capacity, registry, telemetry
+from store.idempotency import Encoded
 from wire import resources as convert
 
 SERVICE = "/vgi.aggregator.v1.AggregatorService/"
@@ -88,11 +89,10 @@ class AggregatorRegistry:
         items = [convert.charger_from(c) for c in request.chargers]
         timeout = self.deps.settings.heartbeat_timeout()
 
-        def effect(uow: UnitOfWork) -> pb.BatchUpsertChargersResponse:
+        def effect(uow: UnitOfWork) -> Encoded[pb.BatchUpsertChargersResponse]:
             stored = use_cases.upsert_chargers(uow, tenant, items, timeout)
-            response = pb.BatchUpsertChargersResponse(upserted_count=len(stored))
-            convert.chargers_answer(request.chargers, stored, response)
-            return response
+            # The answer's bytes are assembled once, stored as the idempotency record as they are.
+            return Encoded(*convert.chargers_answer_encoded(request.chargers, stored))
 
         return await write_once(self.deps.db, request, pb.BatchUpsertChargersResponse, effect)
 

@@ -80,7 +80,7 @@ async def _charger_ids(db: Database) -> list[str]:
     )
 
 
-async def _charger_intervals(db: Database, charger_id: str) -> list[tuple[str, object, object]]:
+async def _interval_rows(db: Database, charger_id: str) -> list[tuple[str, object, object]]:
     m = membership.charger_memberships
     return await db.read(
         lambda conn: [
@@ -92,6 +92,20 @@ async def _charger_intervals(db: Database, charger_id: str) -> list[tuple[str, o
             )
         ]
     )
+
+
+async def _charger_intervals(db: Database, charger_id: str) -> list[tuple[str, object, object]]:
+    """The charger's intervals as ``membership.placed_station`` reads them: a registered charger with no
+    interval row is at its row's station since always."""
+    rows = await _interval_rows(db, charger_id)
+    if rows:
+        return rows
+    station = await db.read(
+        lambda conn: conn.execute(
+            sa.select(registry.chargers.c.station_id).where(registry.chargers.c.charger_id == charger_id)
+        ).scalar()
+    )
+    return [] if station is None else [(station, None, None)]
 
 
 async def test_a_batch_with_a_duplicate_id_is_refused_naming_the_field_and_writes_nothing(
@@ -129,6 +143,26 @@ async def test_moving_a_charger_to_another_station_closes_its_membership_and_ans
 
     assert [(c.charger_id, c.station_id, c.update_time) for c in moved] == [("c1", "st-b", LATER)]
     assert await _charger_intervals(db, "c1") == [("st-a", None, LATER), ("st-b", LATER, None)]
+    assert await _interval_rows(db, "c1") == [("st-a", None, LATER), ("st-b", LATER, None)]
+
+
+async def test_a_new_charger_writes_its_membership_row_only_on_postgresql_and_a_move_writes_both(
+    db: Database, database_url: str
+) -> None:
+    """On SQLite a charger is registered without an interval row (it is at its row's station since
+    always) and a re-sent unchanged charger writes none either; its first move writes [−∞, move) at the
+    station it leaves and [move, ∞) at the new one. PostgreSQL keeps opening the first interval."""
+    batch = [_charger("c1", "st-a"), _charger("c2", "st-a")]
+    await run(db, lambda uow: use_cases.upsert_chargers(uow, "agg-a", batch))
+    await run(db, lambda uow: use_cases.upsert_chargers(uow, "agg-a", batch), at=LATER)
+    on_postgresql = database_url.startswith("postgresql")
+    assert await _interval_rows(db, "c1") == ([("st-a", None, None)] if on_postgresql else [])
+
+    moved_at = LATER + timedelta(hours=1)
+    await run(db, lambda uow: use_cases.upsert_chargers(uow, "agg-a", [_charger("c1", "st-b")]), at=moved_at)
+
+    assert await _interval_rows(db, "c1") == [("st-a", None, moved_at), ("st-b", moved_at, None)]
+    assert await _charger_intervals(db, "c2") == [("st-a", None, None)]
 
 
 async def test_a_charger_id_another_tenant_holds_is_taken_without_naming_the_holder(db: Database) -> None:

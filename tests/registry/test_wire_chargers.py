@@ -57,3 +57,24 @@ def test_the_answer_is_what_charger_to_builds(
     response = pb.BatchUpsertChargersResponse(upserted_count=len(pairs))
     convert.chargers_answer([sent for sent, _ in pairs], [stored for _, stored in pairs], response)
     assert list(response.chargers) == [convert.charger_to(stored) for _, stored in pairs]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(sent_and_stored(), max_size=8), st.booleans())
+def test_the_encoded_answer_is_the_answer_and_its_bytes(
+    pairs: list[tuple[resources_pb2.Charger, registry.Charger]], unknown: bool
+) -> None:
+    """chargers_answer_encoded (the answer assembled from the sent chargers' encodings) is the response
+    chargers_answer builds and exactly its serialization — what the idempotency record stores and a retry
+    answers — also when a client put the server's fields or fields unknown to the server in a charger."""
+    sent = [message for message, _ in pairs]
+    if unknown:
+        # Field 99 (varint 7), as a client built against a later contract may send: never answered.
+        sent = [resources_pb2.Charger.FromString(m.SerializeToString() + b"\xd8\x06\x07") for m in sent]
+    expected = pb.BatchUpsertChargersResponse(upserted_count=len(pairs))
+    convert.chargers_answer(sent, [stored for _, stored in pairs], expected)
+    response, data = convert.chargers_answer_encoded(sent, [stored for _, stored in pairs])
+    assert response == expected
+    assert data == expected.SerializeToString()
+    assert pb.BatchUpsertChargersResponse.FromString(data) == expected
+    assert list(response.chargers) == [convert.charger_to(stored) for _, stored in pairs]
