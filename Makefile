@@ -96,10 +96,11 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-## pytest: the test suite, on SQLite and, when one answers on 127.0.0.1:5432, on PostgreSQL; two worker processes
-## (pytest-xdist), each test file whole on one of them (--dist loadfile).
+## pytest: the test suite, on SQLite and, when one answers on 127.0.0.1:5432, on PostgreSQL; four worker processes
+## (pytest-xdist), each test file whole on one of them (--dist loadfile): most tests wait on servers, subprocesses
+## and commits, so two workers left the two cores about half idle.
 pytest: install $(BUF) go-toolchain
-	$(VENV)/bin/pytest -q -n 2 --dist loadfile
+	$(VENV)/bin/pytest -q -n 4 --dist loadfile
 
 ## unit: the fast tier (well under a minute): the domain rules (tests/domain and the pure F8–F10 tests of
 ## tests/settlement) and the application use cases on a real SQLite store, no gRPC server (their PostgreSQL
