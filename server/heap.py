@@ -13,10 +13,12 @@ between the hand-off of the 10,000 setpoints and the last write.
 
 ``FullCollections`` therefore raises the oldest generation's threshold out
 of reach (young generations are still collected by allocation, as before)
-and runs the full collection itself from a task: when at least as many young
-collections have passed as CPython's own threshold asks for, no sooner than
+and runs the full collection itself from a task, when CPython would have —
+at least as many young collections as its own threshold since the last full
+one, and the oldest generation grown by a quarter since then (CPython's
+proviso, counted here as the generation's length) — but no sooner than
 ``min_interval_s`` after the last one, and not while the dispatcher has items
-handed to streams but not yet written — unless it has waited ``max_defer_s``
+handed to streams but not yet written, unless it has waited ``max_defer_s``
 for that, so a server that is never quiet still collects. Garbage cycles
 among long-lived objects live a few seconds longer; nothing else changes.
 """
@@ -56,6 +58,8 @@ class FullCollections:
         self._saved: tuple[int, int, int] | None = None
         self._young = 10  # CPython's default third threshold; replaced by the one in force at install
         self._last = clock()
+        self._survivors = 0  # the oldest generation's length after the last full collection
+        self._walked = clock()  # when the oldest generation's length was last found short of a quarter more
         self._task: asyncio.Task[None] | None = None
         self.collections = 0
 
@@ -66,7 +70,8 @@ class FullCollections:
         self._saved = gc.get_threshold()
         young0, young1, self._young = self._saved
         gc.set_threshold(young0, young1, _NEVER)
-        self._last = self._clock()
+        self._last = self._walked = self._clock()
+        self._survivors = len(gc.get_objects(generation=2))
 
     def uninstall(self) -> None:
         """Give the thresholds back as they were before ``install``."""
@@ -78,15 +83,24 @@ class FullCollections:
         """Whether a full collection should run now."""
         if gc.get_count()[2] < self._young:
             return False
-        waited = self._clock() - self._last
-        if waited < self.min_interval_s:
+        now = self._clock()
+        waited = now - self._last
+        if waited < self.min_interval_s or now - self._walked < self.min_interval_s:
             return False
-        return waited >= self.max_defer_s or not self._busy()
+        if waited < self.max_defer_s and self._busy():
+            return False
+        # Last, as it walks the generation's list (a few ms per million objects), at most once per
+        # min_interval_s: a quarter more objects than survived the last full collection.
+        if len(gc.get_objects(generation=2)) - self._survivors >= self._survivors // 4:
+            return True
+        self._walked = now
+        return False
 
     def collect(self) -> None:
         gc.collect()
         self.collections += 1
         self._last = self._clock()
+        self._survivors = len(gc.get_objects(generation=2))
 
     def step(self) -> bool:
         """Collect if due; whether it did."""
