@@ -3,9 +3,9 @@
 CPython collects its oldest generation when enough young collections have
 passed (and the objects promoted since the last full collection are a
 quarter of those that survived it). A full collection walks every tracked
-object of the process: with 10,000 open device streams that is well over a
-million objects, and it stops the event loop for 0.5–3 s on the 2-core
-benchmark machine. A setpoint fan-out allocates exactly what trips it (one
+object of the process, and with 10,000 open device streams that is every
+object those streams hold: it stopped the event loop for 2.8 s in the
+benchmark on the loaded 2-core machine. A setpoint fan-out allocates exactly what trips it (one
 item, one message and one write per stream), so the collection used to land
 in the middle of the fan-out: measured in ``bench.fanout`` (gc callbacks
 timed in the platform process), one full collection took 2.8 s of the 4.3 s
@@ -67,6 +67,9 @@ class FullCollections:
         """Take the oldest generation out of the allocation-driven collections (idempotent)."""
         if self._saved is not None:
             return
+        if gc.get_threshold()[2] == _NEVER:
+            # Another one runs this process's full collections: two would restore each other's thresholds.
+            raise RuntimeError("full collections are already run by another FullCollections")
         self._saved = gc.get_threshold()
         young0, young1, self._young = self._saved
         gc.set_threshold(young0, young1, _NEVER)

@@ -139,3 +139,14 @@ def test_options_are_checked() -> None:
         FullCollections(lambda: False, check_s=0)
     with pytest.raises(ValueError):
         FullCollections(lambda: False, min_interval_s=10.0, max_defer_s=5.0)
+
+
+def test_only_one_runs_the_process_full_collections(full_collections: Callable[..., FullCollections]) -> None:
+    first = full_collections()
+    first.install()
+    with pytest.raises(RuntimeError):
+        full_collections().install()
+    first.uninstall()
+    second = full_collections()
+    second.install()
+    second.uninstall()
