@@ -46,6 +46,7 @@ async def serve(chosen: config.Settings) -> None:
     platform = Platform(chosen, extra_handlers=[echo.handler()])
     await platform.start()
     freeze_startup_heap()  # as server.app.serve does
+    platform.collect_between_deliveries()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -47,6 +47,7 @@ from server import clock, preflight, version
 from server.admin import HttpAdmin, split_address, start_grpc_health
 from server.config import Settings
 from server.delivery import Dispatcher
+from server.heap import FullCollections
 from server.method_table import MethodTable
 from server.monitor import Monitor
 from server.ocpp.gateway import Gateway
@@ -179,6 +180,7 @@ class Platform:
         self._retention_task: asyncio.Task[None] | None = None
         self.clock: clock.SimulatedClock | None = None
         self.gateway: Gateway | None = None
+        self.full_collections: FullCollections | None = None
 
     async def start(self) -> None:
         settings = self.settings
@@ -291,6 +293,16 @@ class Platform:
             raise
         log.info("serving %s on port %d", ", ".join(self.services), self.port)
 
+    def collect_between_deliveries(self) -> None:
+        """Run the process's full garbage collections from a task, not while a fan-out is being written
+        (``server.heap``); ``stop`` gives the collector its thresholds back. For a serving process
+        (``serve``), not for a platform embedded in another program, whose collector is its own."""
+        if self.dispatcher is None:
+            raise RuntimeError("collect_between_deliveries() on a platform that is not started")
+        if self.full_collections is None:
+            self.full_collections = FullCollections(self.dispatcher.delivering)
+            self.full_collections.start()
+
     def admin_summary(self) -> str:
         """``; admin http://HOST:PORT; health HOST:PORT`` for the serving line (empty parts left out)."""
         parts = ""
@@ -387,6 +399,9 @@ class Platform:
 
     async def stop(self, grace: float | None = None) -> None:
         """Report NOT_SERVING, drain in-flight calls for ``grace`` seconds, then close the store."""
+        if self.full_collections is not None:
+            await self.full_collections.stop()
+            self.full_collections = None
         if self._watcher is not None:
             self._watcher.cancel()
             self._watcher = None
@@ -465,6 +480,7 @@ async def serve(
     platform = Platform(settings, metrics_registry=metrics_registry)
     await platform.start()
     freeze_startup_heap()
+    platform.collect_between_deliveries()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

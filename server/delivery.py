@@ -151,13 +151,23 @@ class Subscription:
             self._dispatcher.request(self)
         return item
 
+    def written(self) -> None:
+        """One item taken by ``get`` has been written (or its write failed): no longer under way."""
+        self._dispatcher._unwritten -= 1
+
     def _offer(self, items: list[OutboxItem]) -> None:
+        self._dispatcher._unwritten += len(items)
         self._items.extend(items)
         self.position = items[-1].sequence
         self._ready.set()
 
     def _fail(self, error: DomainError) -> None:
         self._failure = error
+        self._drop()
+
+    def _drop(self) -> None:
+        """Forget the queued items (the stream failed or ended): they are no longer being written."""
+        self._dispatcher._unwritten -= len(self._items)
         self._items.clear()
         self._ready.set()
 
@@ -184,6 +194,8 @@ class Dispatcher:
         self._kick = asyncio.Event()
         self._task: asyncio.Task[NoReturn] | None = None
         self._ending: Unavailable | None = None
+        # Items queued to a stream and not yet written (or dropped): see ``delivering``.
+        self._unwritten = 0
 
     async def start(self) -> None:
         await self._wakeup.start(self._on_wake)
@@ -212,6 +224,7 @@ class Dispatcher:
             yield subscription
         finally:
             subscription.closed = True
+            subscription._drop()
             self._dirty.discard(subscription)
             peers = self._subscribers.get((channel, subscriber_id))
             if peers is not None:
@@ -230,6 +243,10 @@ class Dispatcher:
         for peers in self._subscribers.values():
             for subscription in peers:
                 subscription._fail(self._ending)
+
+    def delivering(self) -> bool:
+        """Whether some stream has items queued or being written: a fan-out is under way."""
+        return self._unwritten > 0
 
     def open_streams(self) -> int:
         return sum(len(peers) for peers in self._subscribers.values())
@@ -441,11 +458,14 @@ async def deliver(
     """
     while True:
         item = await subscription.get()
-        with start_linked_span(
-            f"deliver {kind}",
-            item.carrier,
-            kind=SpanKind.PRODUCER,
-            attributes={"vgi.delivery.kind": kind, "vgi.delivery.sequence": item.sequence},
-        ):
-            await write(item)
+        try:
+            with start_linked_span(
+                f"deliver {kind}",
+                item.carrier,
+                kind=SpanKind.PRODUCER,
+                attributes={"vgi.delivery.kind": kind, "vgi.delivery.sequence": item.sequence},
+            ):
+                await write(item)
+        finally:
+            subscription.written()
         METRICS.delivered(kind, time.time() - item.create_time.timestamp())

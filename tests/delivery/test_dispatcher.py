@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from domain.errors import ResourceExhausted
-from server.delivery import SLOW_CONSUMER, Dispatcher, InProcessWakeup, Subscription
+from server.delivery import SLOW_CONSUMER, Dispatcher, InProcessWakeup, Subscription, deliver
 from store import migrate, outbox
 from store.db import Database
 from store.outbox import Channel, OutboxItem
@@ -218,3 +218,43 @@ async def test_a_stream_behind_the_handed_item_reads_the_store_in_order(
             assert await take(live, 1) == [(4, "n4")]
     async with dispatcher.subscription(Channel.NOTIFICATIONS, "agg-a", 3) as reconnected:
         assert await take(reconnected, 1) == [(4, "n4")]
+
+
+async def test_delivering_counts_items_until_written_dropped_or_closed(
+    db: Database, make_dispatcher: Callable[..., Dispatcher]
+) -> None:
+    """What ``server.heap`` defers full collections on: items queued to a stream or being written."""
+    dispatcher = make_dispatcher(db, poll_interval_s=600.0, queue_size=4)
+    await dispatcher.start()
+    written: list[int] = []
+    release = asyncio.Event()
+
+    async def write(item: OutboxItem) -> None:
+        await release.wait()
+        written.append(item.sequence)
+
+    async with dispatcher.subscription(Channel.NOTIFICATIONS, "agg-a", 0) as a:
+        await until(lambda: not a.catching_up, what="the stream to be live")
+        assert not dispatcher.delivering()
+        await db.write(enqueue("agg-a", "n1", "n2"))
+        await until(lambda: a.free() == 2, what="both items queued")
+        assert dispatcher.delivering()
+        writer = asyncio.ensure_future(deliver(a, write, "notification"))
+        await until(lambda: a.free() == 3, what="the first item taken")
+        assert dispatcher.delivering()  # the first being written, the second queued
+        release.set()
+        await until(lambda: written == [1, 2], what="both items written")
+        assert not dispatcher.delivering()
+        writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)
+        release.clear()
+        await db.write(enqueue("agg-a", "n3"))
+        await until(lambda: a.free() == 3, what="the third item queued")
+        assert dispatcher.delivering()
+    # The stream ended with the item still queued: nothing is being delivered any more.
+    assert not dispatcher.delivering()
+    async with dispatcher.subscription(Channel.NOTIFICATIONS, "agg-slow", 0) as slow:
+        await until(lambda: not slow.catching_up, what="the stream to be live")
+        await db.write(enqueue("agg-slow", *(f"s{n}" for n in range(1, 7))))  # more than fits: failed
+        await until(lambda: slow.failed, what="the slow consumer to fail")
+        assert not dispatcher.delivering()
