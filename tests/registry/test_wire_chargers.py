@@ -78,3 +78,13 @@ def test_the_encoded_answer_is_the_answer_and_its_bytes(
     assert data == expected.SerializeToString()
     assert pb.BatchUpsertChargersResponse.FromString(data) == expected
     assert list(response.chargers) == [convert.charger_to(stored) for _, stored in pairs]
+
+
+def test_the_encoded_answer_knows_every_field_of_charger() -> None:
+    """chargers_answer_encoded puts ``name`` (1) before a sent charger's encoding and the server's fields
+    (9–12) after it, so protobuf's field-number order holds only while every other field is numbered
+    2–8: a field added to Charger must be placed there, or the assembled answer's order changes."""
+    fields = {f.name: f.number for f in resources_pb2.Charger.DESCRIPTOR.fields}
+    server = {name: fields.pop(name) for name in convert._SERVER_FIELDS}
+    assert server == {"name": 1, "status": 9, "online": 10, "last_heartbeat_time": 11, "update_time": 12}
+    assert fields and all(2 <= number <= 8 for number in fields.values()), fields
