@@ -57,19 +57,23 @@ class Fanout:
         )
 
 
+def mtls_credentials(pki: Path) -> grpc.ServerCredentials:
+    """The dev PKI's server certificate, client certificates required (as the platform's mTLS)."""
+    layout = PkiLayout(pki)
+    return grpc.ssl_server_credentials(
+        [(layout.server_key.read_bytes(), layout.server_cert.read_bytes())],
+        root_certificates=layout.ca_cert.read_bytes(),
+        require_client_auth=True,
+    )
+
+
 async def serve(pki: Path | None) -> None:
     server = grpc.aio.server(options=[("grpc.max_concurrent_streams", 1 << 20)])
     server.add_generic_rpc_handlers([echo.handler(), Fanout().handler()])
     if pki is None:
         port = server.add_insecure_port("127.0.0.1:0")
     else:
-        layout = PkiLayout(pki)
-        credentials = grpc.ssl_server_credentials(
-            [(layout.server_key.read_bytes(), layout.server_cert.read_bytes())],
-            root_certificates=layout.ca_cert.read_bytes(),
-            require_client_auth=True,
-        )
-        port = server.add_secure_port("127.0.0.1:0", credentials)
+        port = server.add_secure_port("127.0.0.1:0", mtls_credentials(pki))
     await server.start()
     print(f"port {port}", flush=True)
     await server.wait_for_termination()

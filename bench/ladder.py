@@ -40,7 +40,6 @@ import grpc
 
 from bench import bare, echo
 from bench.harness import OPERATOR, ServerProcess, bench_run, closed_loop
-from infra.security.pki import PkiLayout
 
 LEVELS = ("bare", "opts", "services", "heap", "observe", "platform-nochain", "platform")
 
@@ -87,13 +86,7 @@ async def _serve_ladder(level: str, pki: Path, database: str, extra: list[str]) 
         for module in ("bench.platform", "server.app"):  # the platform's whole import graph
             importlib.import_module(module)
 
-    layout = PkiLayout(pki)
-    credentials = grpc.ssl_server_credentials(
-        [(layout.server_key.read_bytes(), layout.server_cert.read_bytes())],
-        root_certificates=layout.ca_cert.read_bytes(),
-        require_client_auth=True,
-    )
-    port = server.add_secure_port("127.0.0.1:0", credentials)
+    port = server.add_secure_port("127.0.0.1:0", bare.mtls_credentials(pki))
     await server.start()
     if index >= 3:
         gc.collect()
