@@ -170,20 +170,21 @@ def insert_setpoints(
     conn: Connection, instruction: Instruction, sent: Sequence[Setpoint], now: datetime
 ) -> None:
     instruction_id, version, at = instruction.instruction_id, instruction.version, bulk.time_param(conn)(now)
-    bulk.execute_values(
+    bulk.insert_rows(
         conn,
         _INSERT_SETPOINT,
+        _SETPOINT_TYPES,
         [(s.setpoint_id, instruction_id, version, s.charger_id, s.session_id, s.power_w, at) for s in sent],
     )
 
 
-# Through the driver (store.bulk), multi-row: a dispatch inserts one row per managed session, 10,000 and
-# more; one statement per 2,000 rows instead of a statement per row (on PostgreSQL a round of the
-# protocol each).
+# Through the driver (store.bulk.insert_rows): a dispatch inserts one row per managed session, 10,000 and
+# more; one statement on PostgreSQL, one per 2,000 rows on SQLite, instead of a statement per row.
 _INSERT_SETPOINT = (
     f"INSERT INTO {setpoints.name} (setpoint_id, instruction_id, version, charger_id, session_id, power_w, "
     "create_time)"
 )
+_SETPOINT_TYPES = ("varchar", "varchar", "integer", "varchar", "varchar", "bigint", "timestamptz")
 
 
 _DISPATCHABLE = {
