@@ -25,14 +25,14 @@ from datetime import timedelta
 
 from application import events
 from application.uow import UnitOfWork
-from domain.dispatch import ManagedSession, session_schedules, split_curve
+from domain.dispatch import session_schedules, split_curve
 from domain.evaluation import Direction
 from domain.events import SLOT_MINUTES, Event
 from domain.notices import InstructionCancelled, InstructionIssued, SetpointIssued, SetpointSchedule
 from infra.observability.tracing import start_linked_span
 from store import aggregators, capacity, instructions, registry
 from store import events as event_store
-from store.instructions import REVISED, Dispatched, Instruction, Setpoint, Target, new_id
+from store.instructions import REVISED, Dispatched, Instruction, Setpoint, Target, new_id, new_ids
 from store.metering import DEFAULT_HEARTBEAT_TIMEOUT
 
 HEARTBEAT_TIMEOUT = DEFAULT_HEARTBEAT_TIMEOUT
@@ -163,8 +163,10 @@ def cancel(uow: UnitOfWork, instruction: Instruction, reason: str, *, reissued_v
 
 def _release(uow: UnitOfWork, instruction: Instruction, chargers: Sequence[str]) -> None:
     """Tell devices an instruction no longer holds them: a setpoint valid until now (SPEC: back to unmanaged)."""
-    for charger_id in chargers:
-        uow.notify(SetpointIssued(new_id(), charger_id, 0, uow.now, instruction.name))
+    uow.notify_all(
+        SetpointIssued(setpoint_id, charger_id, 0, uow.now, instruction.name)
+        for charger_id, setpoint_id in zip(chargers, new_ids(len(chargers)), strict=True)
+    )
 
 
 def send_setpoints(uow: UnitOfWork, instruction: Instruction, heartbeat_timeout: timedelta) -> set[str]:
@@ -175,50 +177,37 @@ def send_setpoints(uow: UnitOfWork, instruction: Instruction, heartbeat_timeout:
     sessions at each grid node stay within the node's headroom.
     """
     conn, now = uow.conn, uow.now
-    managed = [
-        s
-        for s in capacity.session_capacities(
-            conn,
-            now,
-            heartbeat_timeout,
-            aggregator_id=instruction.aggregator_id,
-            node_id=instruction.grid_node or None,
-        )
-        if s.platform_managed
-    ]
+    managed = capacity.managed_sessions(
+        conn,
+        now,
+        heartbeat_timeout,
+        aggregator_id=instruction.aggregator_id,
+        node_id=instruction.grid_node or None,
+    )
     if not managed:
         return set()
     headroom: dict[str, int] = {}
     if instruction.direction is Direction.LOAD_INCREASE:
-        for node in sorted({s.grid_node_id for s in managed}):
+        for node in sorted({s.area_id for s in managed if s.area_id is not None}):
             room = capacity.realtime_capacity(conn, f"gridNodes/{node}", now, heartbeat_timeout).headroom_w
             if room is not None:
                 headroom[node] = room
     schedules, _ = session_schedules(
-        instruction.target_w,
-        [ManagedSession(s.charger_id, s.capacity, s.grid_node_id) for s in managed],
-        instruction.direction,
-        area_headroom_w=headroom,
+        instruction.target_w, managed, instruction.direction, area_headroom_w=headroom
     )
     sent = []
-    for schedule in schedules:
-        setpoint = Setpoint(new_id(), schedule.charger_id, schedule.session_id, schedule.setpoints_w[0])
+    notices = []
+    valid_until, name = instruction.validity_end, instruction.name
+    for schedule, setpoint_id in zip(schedules, new_ids(len(schedules)), strict=True):
+        power_w = schedule.setpoints_w[0]
         steps = (
-            SetpointSchedule(instruction.target_start, instruction.step_minutes, tuple(schedule.setpoints_w))
+            SetpointSchedule(instruction.target_start, instruction.step_minutes, schedule.setpoints_w)
             if len(schedule.setpoints_w) > 1
             else None
         )
-        uow.notify(
-            SetpointIssued(
-                setpoint.setpoint_id,
-                setpoint.charger_id,
-                setpoint.power_w,
-                instruction.validity_end,
-                instruction.name,
-                steps,
-            )
-        )
-        sent.append(setpoint)
+        notices.append(SetpointIssued(setpoint_id, schedule.charger_id, power_w, valid_until, name, steps))
+        sent.append(Setpoint(setpoint_id, schedule.charger_id, schedule.session_id, power_w))
+    uow.notify_all(notices)
     instructions.insert_setpoints(conn, instruction, sent, now)
     return {schedule.charger_id for schedule in schedules}
 

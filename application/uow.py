@@ -10,6 +10,7 @@ or the idempotent-write helper), so a use case never commits on its own.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from domain.notices import Notice
 from domain.principal import Principal
-from store.db import notify
+from store.db import notify, notify_all
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,3 +33,7 @@ class UnitOfWork:
     def notify(self, notice: Notice) -> None:
         """Tell the parties' streams, in this transaction (see ``store.db.notify``)."""
         notify(self.conn, notice, self.carrier)
+
+    def notify_all(self, notices: Iterable[Notice]) -> None:
+        """``notify`` each of ``notices``, in order."""
+        notify_all(self.conn, notices, self.carrier)

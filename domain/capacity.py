@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -101,6 +101,25 @@ class SessionCapacity:
     laxity_h: Fraction | None
     decrease_w: int
     increase_w: int
+
+    @property
+    def p0_ceil_w(self) -> int:
+        """⌈P0⌉: the whole-watt setpoint for a change of zero, before the range is applied."""
+        return math.ceil(self.p0)
+
+    @property
+    def pmax_floor_w(self) -> int:
+        """⌊Pmax⌋: the highest whole-watt setpoint within the range."""
+        return math.floor(self.pmax)
+
+    @property
+    def pmin_ceil_w(self) -> int:
+        """⌈Pmin⌉: the lowest whole-watt setpoint within the range (the F3 floor)."""
+        return math.ceil(self.pmin)
+
+    def with_increase_w(self, increase_w: int) -> SessionCapacity:
+        """The same session with its increase capacity capped (a transformer area's headroom)."""
+        return replace(self, increase_w=increase_w)
 
 
 def hours(delta: timedelta) -> Fraction:

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
+from typing import NamedTuple
 
 from domain.capacity import SessionCapacity
 from domain.telemetry import PPB
@@ -170,6 +171,77 @@ def _scaled(
     return pmin, pmax, p0, allowance
 
 
+class SplitCapacity(NamedTuple):
+    """What splitting a share over sessions needs of one session's F3 (``domain.decomposition.Splittable``),
+    in whole watts: the room each way, the laxity, ⌈P0⌉, ⌊Pmax⌋ and ⌈Pmin⌉ — the same values
+    ``domain.capacity.SessionCapacity`` gives, without its exact powers.
+
+    A dispatch splits over 10,000 sessions and more; the exact powers (four Fractions a session and
+    a dataclass) cost more than the split itself and only their whole-watt bounds are used.
+    """
+
+    session_id: str
+    decrease_w: int
+    increase_w: int
+    laxity_h: Fraction | None
+    p0_ceil_w: int
+    pmax_floor_w: int
+    pmin_ceil_w: int
+
+    def with_increase_w(self, increase_w: int) -> SplitCapacity:
+        return self._replace(increase_w=increase_w)
+
+    @classmethod
+    def of(cls, capacity: SessionCapacity) -> SplitCapacity:
+        """The split view of an exact SessionCapacity."""
+        return cls(
+            capacity.session_id,
+            capacity.decrease_w,
+            capacity.increase_w,
+            capacity.laxity_h,
+            capacity.p0_ceil_w,
+            capacity.pmax_floor_w,
+            capacity.pmin_ceil_w,
+        )
+
+
+def split_capacities_from_rows(
+    rows: Iterable[tuple[str, int, int, int, int, int, int | None, int | None]], now_us: int
+) -> list[SplitCapacity]:
+    """``SplitCapacity`` of each row ``(session_id, *SessionRow[1:])``: the integer F3 of
+    ``session_capacities_from_rows`` with its bounds as whole watts (⌈x/K⌉ = −(−x // K)), one Fraction
+    a session (the laxity, for the order) instead of five."""
+    k = SCALE
+    horizon_us = now_us + _SLOT_US
+    out = []
+    for session_id, battery, need_ppb, above_ppb, departure_us, pc, pd, meter_w in rows:
+        pmin, pmax, p0, _ = _scaled(battery, need_ppb, above_ppb, departure_us, pc, pd, meter_w, horizon_us)
+        out.append(
+            SplitCapacity(
+                session_id,
+                (p0 - pmin) // k,
+                (pmax - p0) // k,
+                _laxity(departure_us - now_us, need_ppb, battery, pc),
+                -(-p0 // k),
+                pmax // k,
+                -(-pmin // k),
+            )
+        )
+    return out
+
+
+_HOUR_US = 3_600_000_000
+
+
+def _laxity(t_us: int, need_ppb: int, battery: int, pc: int) -> Fraction | None:
+    """T − max(E, 0)/Pc in hours, over the common denominator 3.6·10^18·Pc (None: E > 0 and Pc = 0)."""
+    if need_ppb <= 0:
+        return Fraction(t_us, _HOUR_US)
+    if pc == 0:
+        return None
+    return Fraction(t_us * PPB * pc - need_ppb * battery * _HOUR_US, _HOUR_US * PPB * pc)
+
+
 def session_capacities_from_rows(
     rows: Iterable[tuple[str, str, int, int, int, int, int, int | None, int | None]], now_us: int
 ) -> list[SessionCapacity]:
@@ -184,19 +256,12 @@ def session_capacities_from_rows(
     """
     k = SCALE
     horizon_us = now_us + _SLOT_US
-    hour_us = 3_600_000_000
     out = []
     for session_id, aggregator_id, battery, need_ppb, above_ppb, departure_us, pc, pd, meter_w in rows:
         pmin, pmax, p0, allowance = _scaled(
             battery, need_ppb, above_ppb, departure_us, pc, pd, meter_w, horizon_us
         )
-        t_us = departure_us - now_us
-        if need_ppb <= 0:
-            laxity: Fraction | None = Fraction(t_us, hour_us)
-        elif pc == 0:
-            laxity = None
-        else:
-            laxity = Fraction(t_us * PPB * pc - need_ppb * battery * hour_us, hour_us * PPB * pc)
+        laxity = _laxity(departure_us - now_us, need_ppb, battery, pc)
         out.append(
             SessionCapacity(
                 session_id=session_id,

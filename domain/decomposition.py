@@ -11,11 +11,11 @@ Exact arithmetic (``Fraction``) inside; whole watts out.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Protocol
 
-from domain.capacity import SessionCapacity
 from domain.errors import FieldViolation, InvalidArgument
 from domain.evaluation import Direction
 
@@ -158,6 +158,34 @@ def _largest_remainder(
     return shares
 
 
+class Splittable(Protocol):
+    """What ``split_over_sessions`` reads of a session's F3: ``domain.capacity.SessionCapacity`` (exact)
+    or ``domain.capacity_totals.SplitCapacity`` (its whole-watt view, what a dispatch builds)."""
+
+    @property
+    def session_id(self) -> str: ...
+
+    @property
+    def decrease_w(self) -> int: ...
+
+    @property
+    def increase_w(self) -> int: ...
+
+    @property
+    def laxity_h(self) -> Fraction | None: ...
+
+    @property
+    def p0_ceil_w(self) -> int: ...
+
+    @property
+    def pmax_floor_w(self) -> int: ...
+
+    @property
+    def pmin_ceil_w(self) -> int: ...
+
+    def with_increase_w(self, increase_w: int) -> Splittable: ...
+
+
 @dataclass(frozen=True)
 class SessionSetpoint:
     """A session's setpoint (W) and the part of the aggregator's share it took."""
@@ -175,9 +203,7 @@ class SessionSplit:
     shortfall_w: int
 
 
-def split_over_sessions(
-    share_w: int, sessions: Sequence[SessionCapacity], direction: Direction
-) -> SessionSplit:
+def split_over_sessions(share_w: int, sessions: Sequence[Splittable], direction: Direction) -> SessionSplit:
     """F6 (b): split an aggregator's share over its platform-managed sessions.
 
     Greedy, most laxity first (ties: smaller session id; unknown laxity last):
@@ -198,7 +224,7 @@ def split_over_sessions(
     # Most laxity first, unknown laxity last, ties by session id: a stable sort by laxity, reversed,
     # over the sessions in id order (the same order as the key (None, −laxity, id), with no
     # Fraction negated per session).
-    for session in sorted(by_id, key=_laxity_key, reverse=True):
+    for session in sorted(by_id, key=_laxity_keys(by_id), reverse=True):
         room = session.decrease_w if direction is Direction.LOAD_DECREASE else session.increase_w
         assigned[session.session_id] = min(room, left)
         left -= assigned[session.session_id]
@@ -214,19 +240,44 @@ def split_over_sessions(
     return SessionSplit(setpoints=setpoints, shortfall_w=left)
 
 
-def _session_id(session: SessionCapacity) -> str:
+def _session_id(session: Splittable) -> str:
     return session.session_id
 
 
-def _laxity_key(session: SessionCapacity) -> tuple[bool, Fraction | int]:
+def _laxity_key(session: Splittable) -> tuple[bool, Fraction | int]:
     laxity = session.laxity_h
     return (True, laxity) if laxity is not None else (False, 0)
 
 
-def _whole_setpoint(change_w: int, session: SessionCapacity) -> int:
+# Beyond this a common denominator costs more than comparing the Fractions themselves.
+_COMMON_DENOMINATOR_BITS = 1024
+
+
+def _laxity_keys(sessions: Sequence[Splittable]) -> Callable[[Splittable], tuple[bool, Fraction | int]]:
+    """The sort key of ``_laxity_key`` with each laxity as a whole multiple of the sessions' common
+    denominator: the same order and the same ties (Fractions are kept in lowest terms), but an int
+    comparison per step of the sort instead of a Fraction one (~1.5 µs each, 130,000 of them for
+    10,000 sessions of different laxities). Fractions when the common denominator grows too large.
+    """
+    common = 1
+    for denominator in {s.laxity_h.denominator for s in sessions if s.laxity_h is not None}:
+        common = math.lcm(common, denominator)
+        if common.bit_length() > _COMMON_DENOMINATOR_BITS:
+            return _laxity_key
+
+    def key(session: Splittable) -> tuple[bool, Fraction | int]:
+        laxity = session.laxity_h
+        if laxity is None:
+            return (False, 0)
+        return (True, laxity.numerator * (common // laxity.denominator))
+
+    return key
+
+
+def _whole_setpoint(change_w: int, session: Splittable) -> int:
     """The exact setpoint P0 + ``change_w`` as whole watts; ⌈P0 + n⌉ = ⌈P0⌉ + n for a whole n, so no
     Fraction is built per session."""
-    return max(min(math.ceil(session.p0) + change_w, math.floor(session.pmax)), math.ceil(session.pmin))
+    return max(min(session.p0_ceil_w + change_w, session.pmax_floor_w), session.pmin_ceil_w)
 
 
 @dataclass(frozen=True)

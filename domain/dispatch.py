@@ -10,13 +10,11 @@ Session capacities are the F3 snapshot at the time of the split.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from domain.capacity import SessionCapacity
-from domain.decomposition import Participant, split_over_sessions, split_target
+from domain.decomposition import Participant, Splittable, split_over_sessions, split_target
 from domain.evaluation import Direction
 
 
@@ -55,12 +53,16 @@ def split_curve(
     return CurveSplit({aid: tuple(values) for aid, values in shares.items()}, tuple(shortfall))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ManagedSession:
-    """A session on a platform-managed charger, its F3 capacity and its transformer area (if limited)."""
+    """A session on a platform-managed charger, its F3 capacity and its transformer area (if limited).
+
+    The capacity is the exact ``SessionCapacity`` or its whole-watt view ``SplitCapacity`` (what
+    ``store.capacity.managed_sessions`` gives a dispatch): the split is the same for both.
+    """
 
     charger_id: str
-    capacity: SessionCapacity
+    capacity: Splittable
     area_id: str | None = None
 
 
@@ -106,7 +108,7 @@ def session_schedules(
 
 def _within_area_headroom(
     sessions: Sequence[ManagedSession], direction: Direction, headroom_w: Mapping[str, int]
-) -> list[SessionCapacity]:
+) -> list[Splittable]:
     if direction is not Direction.LOAD_INCREASE:
         return [s.capacity for s in sessions]
     room: dict[str, int] = {}
@@ -116,7 +118,7 @@ def _within_area_headroom(
             split = split_over_sessions(max(headroom, 0), members, Direction.LOAD_INCREASE)
             room.update({p.session_id: p.assigned_w for p in split.setpoints})
     return [
-        dataclasses.replace(s.capacity, increase_w=room[s.capacity.session_id])
+        s.capacity.with_increase_w(room[s.capacity.session_id])
         if s.capacity.session_id in room
         else s.capacity
         for s in sessions

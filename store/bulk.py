@@ -127,6 +127,29 @@ def execute_values(
     return changed
 
 
+@functools.cache
+def _unnest_sql(head: str, types: tuple[str, ...], tail: str) -> str:
+    arrays = ", ".join(f"CAST(%s AS {sql_type}[])" for sql_type in types)
+    return f"{head} SELECT * FROM unnest({arrays}){tail}"
+
+
+def insert_rows(conn: Connection, head: str, pg_types: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> int:
+    """``head`` (``INSERT INTO t (columns)``) for the row tuples in as few statements as the store takes
+    best; the rows inserted. ``pg_types``: each column's PostgreSQL type.
+
+    PostgreSQL: ONE statement, ``head SELECT * FROM unnest(one array per column)`` — one parameter per
+    column whatever the number of rows. A multi-row VALUES of 2,000 rows has 12,000 placeholders,
+    which psycopg finds by parsing the statement text on every execution (it caches only statements
+    under 4 KiB): ~45 ms a statement, more than the insert. SQLite: ``execute_values``.
+    """
+    if not rows:
+        return 0
+    if conn.dialect.name != "postgresql":
+        return execute_values(conn, head, rows)
+    columns = tuple(list(column) for column in zip(*rows, strict=True))
+    return int(conn.exec_driver_sql(_unnest_sql(head, tuple(pg_types), ""), columns).rowcount)
+
+
 def execute(conn: Connection, sql: str, params: tuple[Any, ...]) -> Any:
     """``sql`` (``?`` placeholders, no other ``?`` or ``%``) once with driver-ready ``params``, straight on the
     driver: a single-row statement through SQLAlchemy Core costs more in parameter and result processing

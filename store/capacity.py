@@ -3,9 +3,10 @@
 The real-time path is one set-based query over ``capacity_sessions`` (the
 active sessions' F3 inputs with their charger's limits, latest meter value
 and station's grid node, kept by store.capacity_rows — no join, no N+1)
-feeding domain.capacity_totals' integer F3. Per-session capacities for
-instruction decomposition come from the same integer rows
-(``domain.capacity_totals.session_capacities_from_rows``), tested against
+feeding domain.capacity_totals' integer F3. Per-session capacities come
+from the same integer rows (``domain.capacity_totals.session_capacities_from_rows``),
+and what a dispatch splits over (``managed_sessions``) as their whole-watt
+view (``split_capacities_from_rows``), both tested against
 domain.capacity.session_capacity, the reference implementation.
 """
 
@@ -26,8 +27,10 @@ from domain.capacity_totals import (
     capped_subtree,
     epoch_us,
     session_capacities_from_rows,
+    split_capacities_from_rows,
     totals_from_rows,
 )
+from domain.dispatch import ManagedSession
 from domain.errors import FieldViolation, InvalidArgument
 from domain.telemetry import slot_floor
 from store import bulk, registry
@@ -200,44 +203,7 @@ def session_capacities(
 ) -> list[ActiveSession]:
     """Per-session F3 (domain.capacity.session_capacity) of the active sessions of an aggregator and/or
     at a grid node (incl. descendants), ordered by (aggregator, session)."""
-    # The rows the node sums read (store.capacity_rows: limits, energy terms and departure already
-    # integers), with each charger's station and management from its row; F3 on Python ints.
-    cs = capacity_sessions
-    where: list[Any] = []
-    if aggregator_id is not None:
-        where.append(cs.c.aggregator_id == aggregator_id)
-    if node_id is not None:
-        where.append(cs.c.grid_node_id.in_(sa.select(registry.subtree_cte(node_id).c.node_id)))
-    fresh_from = sa.bindparam("fresh_from", type_=cs.c.plug_in_time.type)
-    query = (
-        sa.select(
-            cs.c.session_id,
-            cs.c.battery_wh,
-            cs.c.need_ppb,
-            cs.c.above_floor_ppb,
-            cs.c.departure_us,
-            cs.c.charge_w,
-            cs.c.discharge_w,
-            # P0 only from readings taken after the plug-in and no older than the heartbeat timeout.
-            sa.case(
-                (
-                    sa.and_(cs.c.meter_time >= cs.c.plug_in_time, cs.c.meter_time >= fresh_from),
-                    cs.c.meter_power_w,
-                )
-            ),
-            cs.c.aggregator_id,
-            cs.c.charger_id,
-            chargers.c.station_id,
-            cs.c.grid_node_id,
-            chargers.c.platform_managed,
-        )
-        .select_from(cs)
-        .join(chargers, chargers.c.charger_id == cs.c.charger_id)
-        .where(*where)
-    )
-    rows = conn.execute(
-        query.order_by(cs.c.aggregator_id, cs.c.session_id), {"fresh_from": now - heartbeat_timeout}
-    ).all()
+    rows = _session_rows(conn, now, heartbeat_timeout, aggregator_id, node_id, managed_only=False)
     computed = session_capacities_from_rows(((r[0], r[8], *r[1:8]) for r in rows), epoch_us(now))
     return [
         ActiveSession(
@@ -249,6 +215,74 @@ def session_capacities(
         )
         for capacity, row in zip(computed, rows, strict=True)
     ]
+
+
+def managed_sessions(
+    conn: Connection,
+    now: datetime,
+    heartbeat_timeout: timedelta,
+    *,
+    aggregator_id: str | None = None,
+    node_id: str | None = None,
+) -> list[ManagedSession]:
+    """The active sessions on platform-managed chargers that a dispatch splits over (as
+    ``session_capacities``, the others left out in SQL), each with its F3 as whole watts
+    (``SplitCapacity``: the values ``SessionCapacity`` gives, without its exact powers) and its grid
+    node as the area, ordered by (aggregator, session)."""
+    rows = _session_rows(conn, now, heartbeat_timeout, aggregator_id, node_id, managed_only=True)
+    computed = split_capacities_from_rows((r[:8] for r in rows), epoch_us(now))
+    return [ManagedSession(row[9], capacity, row[11]) for capacity, row in zip(computed, rows, strict=True)]
+
+
+def _session_rows(
+    conn: Connection,
+    now: datetime,
+    heartbeat_timeout: timedelta,
+    aggregator_id: str | None,
+    node_id: str | None,
+    *,
+    managed_only: bool,
+) -> Sequence[Any]:
+    """The driver rows of ``_SESSION_ROWS`` for an aggregator and/or a node's subtree.
+
+    The rows the node sums read (store.capacity_rows: limits, energy terms and departure already
+    integers), with each charger's station and management from its row. On the driver: a dispatch
+    reads 10,000 rows, and SQLAlchemy's row and parameter processing of them costs more than the query.
+    """
+    where: list[str] = []
+    params: list[Any] = [bulk.time_param(conn)(now - heartbeat_timeout)]
+    head = ""
+    if node_id is not None:
+        head = _SUBTREE
+        params.insert(0, node_id)
+        where.append("cs.grid_node_id IN (SELECT node_id FROM subtree)")
+    if aggregator_id is not None:
+        where.append("cs.aggregator_id = ?")
+        params.append(aggregator_id)
+    if managed_only:
+        where.append("ch.platform_managed = ?")
+        params.append(True)
+    sql = head + _SESSION_ROWS + (" WHERE " + " AND ".join(where) if where else "") + _SESSION_ORDER
+    return conn.exec_driver_sql(sql.replace("?", bulk.placeholder(conn)), tuple(params)).fetchall()
+
+
+# The live node and its live descendants (``registry.subtree_cte`` as driver SQL); its parameter first.
+_SUBTREE = (
+    f"WITH RECURSIVE subtree(node_id) AS (SELECT node_id FROM {registry.grid_nodes.name}"
+    " WHERE node_id = ? AND delete_time IS NULL"
+    f" UNION SELECT child.node_id FROM {registry.grid_nodes.name} child"
+    " JOIN subtree ON child.parent_id = subtree.node_id WHERE child.delete_time IS NULL) "
+)
+_SESSION_ROWS = (
+    "SELECT cs.session_id, cs.battery_wh, cs.need_ppb, cs.above_floor_ppb, cs.departure_us, cs.charge_w,"
+    # P0 only from readings taken after the plug-in and no older than the heartbeat timeout (the
+    # parameter: now − timeout).
+    " cs.discharge_w, CASE WHEN cs.meter_time >= cs.plug_in_time AND cs.meter_time >= ?"
+    " THEN cs.meter_power_w END,"
+    " cs.aggregator_id, cs.charger_id, ch.station_id, cs.grid_node_id, ch.platform_managed"
+    f" FROM {capacity_sessions.name} cs JOIN {chargers.name} ch ON ch.charger_id = cs.charger_id"
+)
+_SESSION_ORDER = " ORDER BY cs.aggregator_id, cs.session_id"
 
 
 # ---------------------------------------------------------------- declarations and forecasts

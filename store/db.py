@@ -31,7 +31,7 @@ import contextvars
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +105,11 @@ def notify(conn: Connection, notice: Notice, carrier: str | None = None) -> None
     ``carrier`` links each delivery's span to the call that caused it.
     """
     conn.info.setdefault(_NOTICES, []).append((notice, carrier))
+
+
+def notify_all(conn: Connection, notices: Iterable[Notice], carrier: str | None = None) -> None:
+    """``notify`` each of ``notices``, in order (a dispatch's 10,000 setpoints in one call)."""
+    conn.info.setdefault(_NOTICES, []).extend((notice, carrier) for notice in notices)
 
 
 def _reraise_classified(exc: Exception) -> NoReturn:

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from market_world import (
     DEADLINE,
     NOW,
@@ -131,6 +132,16 @@ async def test_a_node_target_is_split_instructed_and_sent_to_the_managed_charger
         "agg-a": (14_000,),
         "agg-b": (7_000,),
     }
+    # Every setpoint has its own id (one random id per dispatch, then the index: instructions.new_ids),
+    # the one the instruction's record of it keeps.
+    sent_ids = [s.setpoint_id for c in ("ch-s-long", "ch-s-short", "ch-s-b") for s in await setpoints(db, c)]
+    assert len(sent_ids) == 9
+    assert len(set(sent_ids)) == 9
+    assert all(0 < len(i) <= 64 for i in sent_ids)
+    recorded = await db.read(
+        lambda conn: set(conn.execute(sa.select(instructions.setpoints.c.setpoint_id)).scalars())
+    )
+    assert recorded == set(sent_ids)
 
 
 async def test_an_unknown_place_is_not_found_and_nothing_is_issued(db: Database) -> None:

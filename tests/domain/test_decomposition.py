@@ -5,22 +5,27 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.capacity import Charger, EvSession, MeterValue, SessionCapacity, session_capacity
+from domain.capacity_totals import SplitCapacity
 from domain.decomposition import (
     MinuteSample,
     Participant,
     SessionSetpoint,
     Split,
+    _laxity_key,
+    _laxity_keys,
     is_lagging,
     redispatch,
     split_over_sessions,
     split_target,
 )
+from domain.dispatch import ManagedSession, session_schedules
 from domain.errors import InvalidArgument
 from domain.evaluation import Direction
 
@@ -225,6 +230,49 @@ def test_greedy_order_and_whole_watts_follow_the_definition(
     assert (split.setpoints, split.shortfall_w) == (want, left)
 
 
+def test_laxities_beyond_a_common_denominator_are_ordered_as_fractions() -> None:
+    # Two Mersenne primes as denominators: their product (> 2^1024) is too large a common denominator,
+    # so the order falls back to comparing the Fractions; it is the same order.
+    m521, m607 = 2**521 - 1, 2**607 - 1
+    laxities = [
+        Fraction(1, m521),
+        Fraction(2, m607),
+        Fraction(-1, m521),
+        Fraction(1, 3),
+        None,
+        Fraction(2, m607),
+    ]
+    sessions = [_capacity(f"s{i}", lax, Fraction(5_000), 1_000) for i, lax in enumerate(laxities)]
+    assert _laxity_keys(sessions) is _laxity_key
+    split = split_over_sessions(3_500, sessions, Direction.LOAD_DECREASE)
+    # 1/3 > 1/m521 > 2/m607 (s1 before s5: ties by id) > −1/m521 > unknown
+    assert {p.session_id: p.assigned_w for p in split.setpoints} == {
+        "s3": 1_000,
+        "s0": 1_000,
+        "s1": 1_000,
+        "s5": 500,
+        "s2": 0,
+        "s4": 0,
+    }
+    # Small denominators: the int keys give the same order.
+    small = [
+        _capacity(f"s{i}", lax, Fraction(5_000), 1_000)
+        for i, lax in enumerate(
+            [Fraction(1, 5), Fraction(2, 7), Fraction(-1, 5), Fraction(1, 3), None, Fraction(2, 7)]
+        )
+    ]
+    assert _laxity_keys(small) is not _laxity_key
+    split = split_over_sessions(3_500, small, Direction.LOAD_DECREASE)
+    assert {p.session_id: p.assigned_w for p in split.setpoints} == {
+        "s3": 1_000,
+        "s1": 1_000,
+        "s5": 1_000,
+        "s0": 500,
+        "s2": 0,
+        "s4": 0,
+    }
+
+
 def test_decrease_stops_at_the_floor() -> None:
     # share 30000 > 11000 + 11000 + 2333 + 0 = 24333 → shortfall 5667
     # D: 5000 − 2333 = 2667 ≥ Pmin 2666.67 (one watt more would break the floor)
@@ -388,6 +436,40 @@ def test_sessions_stay_within_their_f3_range(
         assert point.setpoint_w <= max(math.floor(cap.pmax), math.ceil(cap.pmin))
         room = cap.decrease_w if direction is Direction.LOAD_DECREASE else cap.increase_w
         assert 0 <= point.assigned_w <= room
+
+
+@given(
+    share=st.integers(0, 60_000),
+    rows=session_rows,
+    direction=st.sampled_from(list(Direction)),
+    headroom=st.none() | st.integers(-1_000, 30_000),
+)
+def test_the_whole_watt_view_splits_as_the_exact_capacities(
+    share: int, rows: list[tuple[int, int, int, int | None]], direction: Direction, headroom: int | None
+) -> None:
+    # A dispatch splits over SplitCapacity (whole watts, store.capacity.managed_sessions); the setpoints,
+    # the order and the area's headroom must come out exactly as over the exact SessionCapacity.
+    caps = [
+        _cap(f"s{(5 * i) % 7}", str(Fraction(soc, 100)), str(Fraction(target, 100)), minutes, meter)
+        for i, (soc, target, minutes, meter) in enumerate(rows)
+    ]
+    views = [SplitCapacity.of(c) for c in caps]
+    for view, cap in zip(views, caps, strict=True):
+        assert (view.p0_ceil_w, view.pmax_floor_w, view.pmin_ceil_w) == (
+            math.ceil(cap.p0),
+            math.floor(cap.pmax),
+            math.ceil(cap.pmin),
+        )
+    assert split_over_sessions(share, views, direction) == split_over_sessions(share, caps, direction)
+    areas = {"ta": headroom} if headroom is not None else {}
+
+    def schedules(capacities: list[Any]) -> Any:
+        managed = [
+            ManagedSession(f"ch-{c.session_id}", c, "ta" if i % 2 else None) for i, c in enumerate(capacities)
+        ]
+        return session_schedules([share, share // 2], managed, direction, area_headroom_w=areas)
+
+    assert schedules(views) == schedules(caps)
 
 
 @given(

@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain import capacity as f3
+from domain.capacity_totals import SplitCapacity
 from domain.telemetry import PPB
 from store import capacity, capacity_rows, migrate, registry
 from store.db import create_engine
@@ -180,7 +181,7 @@ def _seed(engine: sa.Engine, tag: str, items: list[Generated], area_limit_w: int
                     "rated_charge_w": s.rated_charge_w,
                     "rated_discharge_w": s.rated_discharge_w,
                     "bidirectional": s.charger_bidirectional,
-                    "platform_managed": True,
+                    "platform_managed": _managed(i),
                     "status": "CHARGING",
                     "last_power_w": s.meter_w,
                     "last_meter_time": s.meter_time,
@@ -291,7 +292,22 @@ def _assert_sessions_equal_reference(conn: sa.Connection, tag: str, items: list[
     for active in got:
         assert active.capacity == want[(active.capacity.aggregator_id, active.capacity.session_id)]
         assert active.charger_id == f"c{active.capacity.session_id[1:]}-{tag}"
-        assert active.platform_managed is True
+        assert active.platform_managed is _managed(int(active.capacity.session_id[1:]))
+    # What a dispatch splits over: the managed ones only, each as the whole-watt view of the reference.
+    managed = [key for key in sorted(want) if _managed(int(key[1][1:]))]
+    for aggregator in (None, f"g0-{tag}"):
+        split = capacity.managed_sessions(conn, NOW, TIMEOUT, aggregator_id=aggregator, node_id=f"f-{tag}")
+        expected = [key for key in managed if aggregator in (None, key[0])]
+        assert [m.capacity.session_id for m in split] == [session_id for _, session_id in expected]
+        for m, key in zip(split, expected, strict=True):
+            assert m.capacity == SplitCapacity.of(want[key])
+            assert m.charger_id == f"c{key[1][1:]}-{tag}"
+            assert m.area_id == f"a{items[int(key[1][1:])].area}-{tag}"
+
+
+def _managed(i: int) -> bool:
+    """Whether the example's i-th charger is platform-managed (every fourth is not)."""
+    return i % 4 != 3
 
 
 @pytest.mark.parametrize("edge", list(EDGES))
