@@ -31,7 +31,6 @@ import argparse
 import asyncio
 import gc
 import os
-import signal
 import statistics
 from pathlib import Path
 from typing import Any
@@ -96,20 +95,9 @@ async def _serve_ladder(level: str, pki: Path, database: str, extra: list[str]) 
 
 
 async def _serve_platform(chosen: Any, extra: list[str]) -> None:
-    from server.app import Platform, freeze_startup_heap
+    from bench import platform
 
-    platform = Platform(chosen, extra_handlers=[echo.handler()])
-    await platform.start()
-    freeze_startup_heap()
-    if "gcoff" in extra:
-        gc.disable()
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stopping.set)
-    print(f"port {platform.port}", flush=True)
-    await stopping.wait()
-    await platform.stop(grace=1.0)
+    await platform.serve(chosen, gc_off="gcoff" in extra)
 
 
 def _without(build: Any, extra: list[str]) -> Any:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import signal
 from pathlib import Path
 
@@ -42,11 +43,16 @@ def settings(pki: Path, database_url: str, config_file: Path | None, *, insecure
     )
 
 
-async def serve(chosen: config.Settings) -> None:
+async def serve(chosen: config.Settings, *, gc_off: bool = False) -> None:
+    """The platform with the benchmark's echo, as ``server.app.serve`` runs it, until SIGTERM/SIGINT;
+    ``gc_off`` (``bench.ladder``'s ``platform+gcoff``) turns the collector off after start-up instead."""
     platform = Platform(chosen, extra_handlers=[echo.handler()])
     await platform.start()
     freeze_startup_heap()  # as server.app.serve does
-    platform.collect_between_deliveries()
+    if gc_off:
+        gc.disable()
+    else:
+        platform.collect_between_deliveries()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
