@@ -570,16 +570,21 @@ def chargers_as_written(
     when = time_result(conn)
     written = when(time_param(conn)(now))
     new = (aggregator_id, UNSPECIFIED, False, None, written)
-    make = Charger._make
+    make, record = tuple.__new__, Charger  # the fields are complete: no NamedTuple argument handling
+    if not states:
+        # A batch of new chargers (the common case): one slice and one tuple each.
+        return [make(record, c[:_REGISTERED] + new) for c in items]
     answer = []
     for c in items:
         state = states.get(c.charger_id)
         if state is None:
-            answer.append(make(c[:_REGISTERED] + new))
+            answer.append(make(record, c[:_REGISTERED] + new))
         else:
             heartbeat = state.last_heartbeat_time
             online = heartbeat is not None and now - heartbeat <= timeout
-            answer.append(make((*c[:_REGISTERED], aggregator_id, state.status, online, heartbeat, written)))
+            answer.append(
+                make(record, (*c[:_REGISTERED], aggregator_id, state.status, online, heartbeat, written))
+            )
     return answer
 
 
