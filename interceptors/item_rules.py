@@ -247,7 +247,14 @@ def _pattern(rules: Any) -> _Rule:
     if args != ["pattern"]:
         raise _NotCompiled
 
+    # The whole column in one match: the values joined by newlines, which no safe pattern matches, so
+    # each value must match the pattern between two of them — when no value holds a newline itself.
+    joined = re.compile(f"(?:{rules.pattern[1:-1]})(?:\n(?:{rules.pattern[1:-1]}))*\\Z").match
+
     def column_ok(values: list[str]) -> bool:
+        text = "\n".join(values)
+        if values and text.count("\n") == len(values) - 1:
+            return joined(text) is not None
         return all(map(match, set(values)))
 
     return _Rule(

@@ -131,7 +131,9 @@ class _TimeRange:
                 if not all(map(ok, values)):
                     return False
             elif shape == "list" and values and (leaves := self._leaves(values[0])) is not None:
-                # A batch of messages holding the values directly: checked field by field over the list.
+                # A batch of messages holding the values directly: checked field by field over the list
+                # (a list: walked faster than the repeated field, once per field).
+                values = list(values)
                 for leaf in leaves:
                     has, get = methodcaller("HasField", leaf), attrgetter(leaf)
                     # Mostly unset (a charger's output-only times): one C-level pass finds none to check.
@@ -373,24 +375,25 @@ class ValidationInterceptor(Interceptor):
         )
 
     def _check(self, request: Message) -> None:
-        out_of_range = (
-            self._times.violations(request) + self._money.violations(request) + self._text.violations(request)
-        )
-        if out_of_range:
-            raise _invalid_fields(out_of_range)
         name = request.DESCRIPTOR.full_name
         batch = (
             self._batches[name]
             if name in self._batches
             else self._batches.setdefault(name, _batch_of(request.DESCRIPTOR))
         )
+        # A batch's items as Python objects, referenced until the checks are done: upb keeps one object per
+        # message while it is referenced, so every pass below over the repeated field (the time and text
+        # walks, each rule's column) finds the 10,000 objects instead of making them again — about as
+        # costly as reading one field of each.
+        items = list(batch.items(request)) if batch is not None else []
+        out_of_range = (
+            self._times.violations(request) + self._money.violations(request) + self._text.violations(request)
+        )
+        if out_of_range:
+            raise _invalid_fields(out_of_range)
         # A batch of compiled items: when the rest of the request (the first item too) and the list's size
         # pass, protovalidate's answer is the items' violations alone, in order. Otherwise it answers all.
-        if (
-            batch is not None
-            and batch.fits(items := batch.items(request))
-            and not self._collect(batch.shell(request))
-        ):
+        if batch is not None and batch.fits(items) and not self._collect(batch.shell(request)):
             if batch.rules.clean(items):
                 return
             raise _invalid_fields(batch.rules.violations(items, ".".join(batch.path)))

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.engine import Connection
 
-from store.bulk import chunks, placeholder
+from store.bulk import chunks, in_list_params, in_list_sql, placeholder
 
 COLUMNS = (
     "aggregator_id, session_id, charger_id, grid_node_id, battery_wh, need_ppb, above_floor_ppb,"
@@ -76,7 +76,13 @@ def _driver(conn: Connection, sql: str) -> str:
 def _run_in(
     conn: Connection, sql: str, params: tuple[object, ...], ids: Sequence[str], close: str = ""
 ) -> None:
-    """``sql`` (``?`` marks, ending in ``IN``) for every chunk of ``ids``, then ``close``, on the driver."""
+    """``sql`` (``?`` marks, ending in ``IN``) for every chunk of ``ids``, then ``close``, on the driver; on
+    PostgreSQL one statement, the ids as one array (``store.bulk.in_list_sql``)."""
+    if conn.dialect.name == "postgresql":
+        # A literal % (the departure's strftime is SQLite's) doubled for psycopg; no ? but the marks.
+        statement = in_list_sql(conn, sql.replace("%", "%%"), len(ids), close)
+        conn.exec_driver_sql(statement, in_list_params(conn, params, ids))
+        return
     mark = placeholder(conn)
     prefix = _driver(conn, sql)
     for chunk in chunks(ids):

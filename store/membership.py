@@ -30,14 +30,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from store.bulk import execute_values
+from store.bulk import insert_rows, rows_any
 from store.registry_tables import ChargerMembershipRow, StationMembershipRow
 from store.tables import UTCDateTime, table_of
 
 memberships = table_of(StationMembershipRow)
 charger_memberships = table_of(ChargerMembershipRow)
-
-_CHUNK = 5000
 
 
 def record(conn: Connection, aggregator_id: str, placed: Sequence[tuple[str, str]], now: datetime) -> None:
@@ -93,19 +91,16 @@ def _record(
     # On the driver: a batch of new chargers reads and opens 10,000 intervals, and SQLAlchemy's
     # expanding IN and per-row parameter processing cost more than the queries.
     ids = sorted({item for item, _ in placed if known is None or item in known})
-    mark = "%s" if conn.dialect.paramstyle in ("format", "pyformat") else "?"
-    scope = "".join(f"{name} = {mark} AND " for name in fixed)
+    scope = "".join(f"{name} = ? AND " for name in fixed)
     select = f"SELECT {key}, seq, {value}, valid_to FROM {table.name} WHERE {scope}{key} IN"
     open_at: dict[str, tuple[int, str]] = {}
     last_seq: dict[str, int] = {}
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        for item, seq, where, valid_to in conn.exec_driver_sql(
-            f"{select} ({', '.join([mark] * len(chunk))})", (*fixed.values(), *chunk)
-        ).fetchall():
-            last_seq[item] = max(last_seq.get(item, -1), seq)
-            if valid_to is None:
-                open_at[item] = (seq, where)
+    # PostgreSQL: the ids as one array parameter, and the new intervals as one array per column
+    # (store.bulk): statements with thousands of placeholders are parsed by psycopg on every execution.
+    for item, seq, where, valid_to in rows_any(conn, select, tuple(fixed.values()), ids):
+        last_seq[item] = max(last_seq.get(item, -1), seq)
+        if valid_to is None:
+            open_at[item] = (seq, where)
     at = UTCDateTime().dialect_impl(conn.dialect).bind_processor(conn.dialect)
     stamp = at(now) if at is not None else now
     to_close: list[dict[str, Any]] = []
@@ -138,7 +133,8 @@ def _record(
         )
     if to_open:
         names = [*fixed, key, "seq", value, "valid_from", "valid_to"]
-        execute_values(conn, f"INSERT INTO {table.name} ({', '.join(names)})", to_open)
+        types = [*(["varchar"] * len(fixed)), "varchar", "integer", "varchar", "timestamptz", "timestamptz"]
+        insert_rows(conn, f"INSERT INTO {table.name} ({', '.join(names)})", types, to_open)
 
 
 def close(conn: Connection, aggregator_id: str, station_id: str, now: datetime) -> None:

@@ -5,8 +5,8 @@ it, keep the memberships and answer it (and the deletes) are
 ``application.registry``. Batch writes are single ``INSERT … ON CONFLICT DO
 UPDATE`` statements executed with many parameter sets (executemany), inside
 the caller's transaction: SQLAlchemy Core, or for the charger batches (up to
-10,000 rows) fixed multi-row statements on the driver (``store.bulk.execute_values``)
-with row tuples. Tenancy is in every query: an aggregator's rows are
+10,000 rows) fixed statements on the driver with row tuples (``store.bulk.insert_rows``: multi-row
+VALUES on SQLite, one INSERT … SELECT FROM unnest of arrays on PostgreSQL). Tenancy is in every query: an aggregator's rows are
 addressed by (aggregator_id, id), and another tenant's row is NOT_FOUND.
 Lists use keyset page tokens (store.pagination) ordered by id.
 
@@ -31,7 +31,8 @@ from store import capacity_rows, pagination
 from store.bulk import (
     chunks,
     dialect_insert,
-    execute_values,
+    insert_rows,
+    rows_any,
     rows_in,
     time_param,
     time_result,
@@ -474,6 +475,12 @@ _UPSERT_CHARGERS_HEAD = (
     " platform_managed, aggregator_id, status, create_time, update_time)"
 )
 _REGISTERED = 7  # Charger's fields up to platform_managed
+# PostgreSQL: one statement over one array per column (``store.bulk.insert_rows``), not 2,000-row VALUES
+# of 22,000 placeholders that psycopg parsed from the statement text on every execution.
+_UPSERT_CHARGERS_TYPES = (
+    "varchar", "varchar", "varchar", "bigint", "bigint", "boolean", "boolean", "varchar", "varchar",
+    "timestamptz", "timestamptz",
+)  # fmt: skip
 _UPSERT_CHARGERS_TAIL = (
     " ON CONFLICT (charger_id) DO UPDATE SET station_id = excluded.station_id, kind = excluded.kind,"
     " rated_charge_w = excluded.rated_charge_w, rated_discharge_w = excluded.rated_discharge_w,"
@@ -503,9 +510,10 @@ def write_chargers(
     id up)."""
     at = time_param(conn)(now)
     tail = (aggregator_id, UNSPECIFIED, at, at)
-    written = execute_values(
+    written = insert_rows(
         conn,
         _UPSERT_CHARGERS_HEAD,
+        _UPSERT_CHARGERS_TYPES,
         [c[:_REGISTERED] + tail for c in items],
         _UPSERT_CHARGERS_TAIL,
         (aggregator_id,),
@@ -543,7 +551,7 @@ def charger_states(conn: Connection, charger_ids: Sequence[str]) -> dict[str, Ch
     lock = " FOR UPDATE" if conn.dialect.name == "postgresql" else ""
     return {
         row[0]: ChargerState(row[1], row[2], when(row[3]), row[4])
-        for row in rows_in(conn, _CHARGER_STATES, (), charger_ids, lock)
+        for row in rows_any(conn, _CHARGER_STATES, (), charger_ids, lock)
     }
 
 
@@ -562,16 +570,21 @@ def chargers_as_written(
     when = time_result(conn)
     written = when(time_param(conn)(now))
     new = (aggregator_id, UNSPECIFIED, False, None, written)
-    make = Charger._make
+    make, record = tuple.__new__, Charger  # the fields are complete: no NamedTuple argument handling
+    if not states:
+        # A batch of new chargers (the common case): one slice and one tuple each.
+        return [make(record, c[:_REGISTERED] + new) for c in items]
     answer = []
     for c in items:
         state = states.get(c.charger_id)
         if state is None:
-            answer.append(make(c[:_REGISTERED] + new))
+            answer.append(make(record, c[:_REGISTERED] + new))
         else:
             heartbeat = state.last_heartbeat_time
             online = heartbeat is not None and now - heartbeat <= timeout
-            answer.append(make((*c[:_REGISTERED], aggregator_id, state.status, online, heartbeat, written)))
+            answer.append(
+                make(record, (*c[:_REGISTERED], aggregator_id, state.status, online, heartbeat, written))
+            )
     return answer
 
 

@@ -86,13 +86,13 @@ class AggregatorRegistry:
         self, request: pb.BatchUpsertChargersRequest, context: grpc.aio.ServicerContext
     ) -> pb.BatchUpsertChargersResponse:
         tenant = convert.tenant_of(caller())
-        items = [convert.charger_from(c) for c in request.chargers]
+        items = convert.chargers_from(request.chargers)
         timeout = self.deps.settings.heartbeat_timeout()
 
         def effect(uow: UnitOfWork) -> Encoded[pb.BatchUpsertChargersResponse]:
             stored = use_cases.upsert_chargers(uow, tenant, items, timeout)
             # The answer's bytes are assembled once, stored as the idempotency record as they are.
-            return Encoded(*convert.chargers_answer_encoded(request.chargers, stored))
+            return Encoded(*convert.chargers_answer_encoded(request, stored))
 
         return await write_once(self.deps.db, request, pb.BatchUpsertChargersResponse, effect)
 

@@ -381,3 +381,17 @@ def test_only_patterns_re2_and_python_read_alike_are_compiled(pattern: str, comp
         assert not compiled
     else:
         assert compiled
+
+
+def test_a_pattern_column_is_matched_whole_and_a_newline_in_a_value_is_no_separator() -> None:
+    """A compiled pattern checks a column as one match over the values joined by newlines; a value
+    holding a newline must not pass as two values that match."""
+    rule = item_rules._pattern(validate_pb2.StringRules(pattern="^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"))
+    assert rule.column_ok(["a", "b-1", "c.d", "x" * 64])
+    assert rule.column_ok([])
+    assert not rule.column_ok(["a", "b\nc"])
+    assert not rule.column_ok(["a\n", "b"])
+    assert not rule.column_ok(["\n"])
+    assert not rule.column_ok(["a", ""])
+    assert not rule.column_ok(["a", "x" * 65])
+    assert not rule.column_ok(["-a", "b"])

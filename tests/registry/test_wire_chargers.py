@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from vgi.aggregator.v1 import aggregator_service_pb2 as pb
@@ -88,3 +89,49 @@ def test_the_encoded_answer_knows_every_field_of_charger() -> None:
     server = {name: fields.pop(name) for name in convert._SERVER_FIELDS}
     assert server == {"name": 1, "status": 9, "online": 10, "last_heartbeat_time": 11, "update_time": 12}
     assert fields and all(2 <= number <= 8 for number in fields.values()), fields
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(sent_and_stored(), max_size=8), st.booleans())
+def test_the_encoded_answer_of_the_request_is_the_answer_of_its_chargers(
+    pairs: list[tuple[resources_pb2.Charger, registry.Charger]], unknown: bool
+) -> None:
+    """Given the whole request (what the servicer passes: its request_id, and unknown fields at its own
+    level or in a charger), the answer is the same response and bytes as for the chargers alone."""
+    sent = [message for message, _ in pairs]
+    stored = [record for _, record in pairs]
+    request = pb.BatchUpsertChargersRequest(request_id="6f1c2a8e-3b4d-4c5e-9f60-718293a4b5c6", chargers=sent)
+    if unknown:
+        # Field 99 of the request and of its last charger (a client built against a later contract).
+        encoded = request.SerializeToString() + b"\xd8\x06\x07"
+        if sent:
+            last = sent[-1].SerializeToString() + b"\xd8\x06\x05"
+            encoded += b"\x12" + convert._varint(len(last)) + last  # a later occurrence of chargers: appended
+            request = pb.BatchUpsertChargersRequest.FromString(encoded)
+            stored = [*stored, stored[-1]]
+        else:
+            request = pb.BatchUpsertChargersRequest.FromString(encoded)
+    expected = pb.BatchUpsertChargersResponse(upserted_count=len(stored))
+    convert.chargers_answer(list(request.chargers), stored, expected)
+    response, data = convert.chargers_answer_encoded(request, stored)
+    assert response == expected
+    assert data == expected.SerializeToString()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(sent_and_stored(), max_size=8))
+def test_chargers_from_converts_each_charger_as_charger_from(
+    pairs: list[tuple[resources_pb2.Charger, registry.Charger]],
+) -> None:
+    sent = [message for message, _ in pairs]
+    request = pb.BatchUpsertChargersRequest(chargers=sent)
+    converted = convert.chargers_from(request.chargers)
+    assert converted == [convert.charger_from(message) for message in sent]
+    assert all(type(record) is registry.Charger for record in converted)
+    assert [record._asdict() for record in converted] == [convert.charger_from(m)._asdict() for m in sent]
+
+
+def test_the_encoded_answer_refuses_records_that_are_not_one_per_charger() -> None:
+    sent = [resources_pb2.Charger(charger_id="c-1", station_id="st-a", kind=1, rated_charge_w=7_000)]
+    with pytest.raises(ValueError):
+        convert.chargers_answer_encoded(pb.BatchUpsertChargersRequest(chargers=sent), [])
