@@ -123,7 +123,7 @@ def execute_values(
         params = list(itertools.chain.from_iterable(chunk))
         params.extend(tail_params)
         sql = _values_sql(head, width, len(chunk), tail, mark)
-        changed += int(conn.exec_driver_sql(sql, tuple(params)).rowcount)
+        changed += on_cursor(conn, sql, tuple(params)).rowcount
     return changed
 
 
@@ -204,11 +204,67 @@ def rows_any(
     return out
 
 
-def execute(conn: Connection, sql: str, params: tuple[Any, ...]) -> Any:
-    """``sql`` (``?`` placeholders, no other ``?`` or ``%``) once with driver-ready ``params``, straight on the
-    driver: a single-row statement through SQLAlchemy Core costs more in parameter and result processing
-    than the statement itself (CreateAggregator's, the audit append's). The driver's cursor result."""
-    return conn.exec_driver_sql(_driver_sql(sql, _mark(conn)), params)
+class DriverResult:
+    """What a single-row statement run by ``execute`` gives back: the driver's cursor, closed as soon as
+    its rows are taken (or at once when the statement returns none), with the few result methods the
+    callers use (``first``, ``scalar``, ``scalar_one``, ``fetchall``, ``rowcount``), as SQLAlchemy's
+    result would close and answer them. Rows are the driver's tuples."""
+
+    __slots__ = ("_cursor", "rowcount")
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+        self.rowcount: int = cursor.rowcount
+        if cursor.description is None:
+            cursor.close()
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return list(self._cursor.fetchall())
+        finally:
+            self._cursor.close()
+
+    def first(self) -> Any:
+        """The first row, or None; the rest are discarded."""
+        try:
+            return self._cursor.fetchone()
+        finally:
+            self._cursor.close()
+
+    def scalar(self) -> Any:
+        """The first column of the first row, or None when there is no row."""
+        row = self.first()
+        return None if row is None else row[0]
+
+    def scalar_one(self) -> Any:
+        """The first column of the only row; raises unless there is exactly one."""
+        rows = self.fetchall()
+        if len(rows) != 1:
+            raise sa.exc.NoResultFound("no row") if not rows else sa.exc.MultipleResultsFound("several rows")
+        return rows[0][0]
+
+
+def execute(conn: Connection, sql: str, params: tuple[Any, ...]) -> DriverResult:
+    """``sql`` (``?`` placeholders, no other ``?`` or ``%``) once with driver-ready ``params`` on a cursor of
+    the connection's driver: a single-row statement through SQLAlchemy's ``exec_driver_sql`` costs several
+    times the statement itself in its execution context, cursor events and result set-up
+    (CreateAggregator's, the idempotency record's, the audit append's). No cursor event fires (the
+    platform registers none, as for the group commit's savepoints); a driver error is raised as
+    SQLAlchemy's (``sa.exc.IntegrityError`` …, a lost PostgreSQL connection invalidated) by the
+    connection's own handling, exactly as ``exec_driver_sql`` raises it."""
+    return on_cursor(conn, _driver_sql(sql, _mark(conn)), params)
+
+
+def on_cursor(conn: Connection, statement: str, params: tuple[Any, ...] = ()) -> DriverResult:
+    """``statement`` (already in the driver's paramstyle) on a new cursor of the connection's driver; see
+    ``execute``."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(statement, params)
+    except Exception as error:
+        # Wrapped (and a lost connection invalidated) by the connection, as its own statements' errors are.
+        conn._handle_dbapi_exception(error, statement, params, cursor, None)
+    return DriverResult(cursor)
 
 
 def select_in(conn: Connection, sql: str, params: tuple[Any, ...], ids: Sequence[str]) -> set[str]:
@@ -234,10 +290,28 @@ def rows_in(
         ).fetchall()
 
 
+# The UTC column's processors per dialect class (what they do depends on the class's column types only):
+# making them costs ~17 µs a time, more than the statement a single-row write binds them for.
+_TIME_PROCESSORS: dict[type[Any], tuple[Callable[[Any], Any] | None, Callable[[Any], Any] | None]] = {}
+
+
+def _time_processors(conn: Connection) -> tuple[Callable[[Any], Any] | None, Callable[[Any], Any] | None]:
+    """(bind processor, result processor) of ``UTCDateTime`` for the connection's dialect."""
+    dialect = conn.dialect
+    processors = _TIME_PROCESSORS.get(type(dialect))
+    if processors is None:
+        impl = UTCDateTime().dialect_impl(dialect)
+        processors = _TIME_PROCESSORS[type(dialect)] = (
+            impl.bind_processor(dialect),
+            impl.result_processor(dialect, None),
+        )
+    return processors
+
+
 def time_result(conn: Connection) -> Callable[[Any], datetime | None]:
     """A stored UTC time as the driver returns it (SQLite's text, PostgreSQL's datetime) as an aware datetime;
     each distinct value is converted once (a batch's rows share their update_time)."""
-    process = UTCDateTime().dialect_impl(conn.dialect).result_processor(conn.dialect, None)
+    process = _time_processors(conn)[1]
     seen: dict[Any, datetime | None] = {None: None}
 
     def convert(value: Any) -> datetime | None:
@@ -252,10 +326,14 @@ def time_result(conn: Connection) -> Callable[[Any], datetime | None]:
 
 def time_param(conn: Connection) -> Callable[[datetime], Any]:
     """A UTC time as the driver takes it: SQLite's stored text, PostgreSQL's aware datetime."""
-    process = UTCDateTime().dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    process = _time_processors(conn)[0]
     if process is None:
-        return lambda value: value
+        return _unchanged
     return process
+
+
+def _unchanged(value: datetime) -> Any:
+    return value
 
 
 def upsert(

@@ -28,9 +28,10 @@ def timestamp(value: datetime | None) -> Timestamp | None:
     """``value`` as a Timestamp (None: None)."""
     if value is None:
         return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+    # What FromDatetime computes (timegm of the UTC time tuple, the microseconds as nanos) without its
+    # struct_time and calendar calls, ~4 × the cost; every datetime is in Timestamp's range.
+    since = (value if value.tzinfo is not None else value.replace(tzinfo=UTC)) - _EPOCH
+    return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1_000)
 
 
 def to_datetime(stamp: Timestamp) -> datetime:
