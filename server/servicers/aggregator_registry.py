@@ -232,8 +232,9 @@ class AggregatorRegistry:
         interceptor) or by the store's checks is answered REJECTED with its
         status and the stream goes on; an outage still ends the call.
 
-        Up to ``STREAM_BATCHES_IN_FLIGHT`` batches of the stream are stored at once, each in its own
-        transaction, while the next requests are read and checked: a batch that shares a charger (or
+        On a store that commits concurrently (PostgreSQL), up to ``STREAM_BATCHES_IN_FLIGHT`` batches
+        of the stream are stored at once, each in its own transaction, while the next requests are read
+        and checked: a batch that shares a charger (or
         its batch id, or interval aggregates) with one still in flight waits for it, so batches in
         flight touch no row in common and the stored rows and counts are those of storing them one
         after another (the later arrival wins). Answers go out in request order.
@@ -242,7 +243,10 @@ class AggregatorRegistry:
         tenant = convert.tenant_of(principal)
         skew = self.deps.settings.max_skew()
         answers: asyncio.Queue[asyncio.Future[pb.UploadTelemetryResponse] | None] = asyncio.Queue()
-        window = asyncio.Semaphore(STREAM_BATCHES_IN_FLIGHT)
+        # SQLite has one writer: batches in flight would only queue behind it, and checking the next
+        # request while the writer runs Python costs both threads their turns at the GIL.
+        limit = STREAM_BATCHES_IN_FLIGHT if self.deps.db.concurrent_writes else 1
+        window = asyncio.Semaphore(limit)
         # What each batch in flight touches (ids of its chargers, its batch id, its aggregates), by task.
         in_flight: dict[asyncio.Future[pb.UploadTelemetryResponse], frozenset[object]] = {}
 
@@ -291,23 +295,33 @@ class AggregatorRegistry:
 
         async def read() -> None:
             loop = asyncio.get_running_loop()
+            requests = aiter(request_iterator)
             try:
-                async for request in request_iterator:
-                    # A slot is freed once the batch's answer is sent: a client that does not read its
-                    # answers stops the reading of its requests, as when one batch was stored at a time.
+                while True:
+                    # A slot is taken before a request is read and freed once its answer is sent: a
+                    # client that does not read its answers stops the reading of its requests, and with
+                    # one slot the next request is read once the answer before it is sent.
                     await window.acquire()
+                    try:
+                        request = await anext(requests)
+                    except StopAsyncIteration:
+                        break
                     if isinstance(request, Rejected):
                         refused = loop.create_future()
                         refused.set_result(_rejected(request.request.batch.batch_id, request.error))
                         await answers.put(refused)
                         continue
                     batch = request.batch
-                    touches = frozenset(
-                        (
-                            *{v.charger_id for v in batch.meter_values},
-                            (_BATCH_ID, batch.batch_id),
-                            *((_AGGREGATES,) if len(batch.aggregates) else ()),
+                    touches = (
+                        frozenset(
+                            (
+                                *{v.charger_id for v in batch.meter_values},
+                                (_BATCH_ID, batch.batch_id),
+                                *((_AGGREGATES,) if len(batch.aggregates) else ()),
+                            )
                         )
+                        if limit > 1
+                        else frozenset()  # one slot: the batch before has been answered
                     )
                     while blocking := [
                         task for task, other in in_flight.items() if not touches.isdisjoint(other)
