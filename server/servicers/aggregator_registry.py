@@ -234,10 +234,10 @@ class AggregatorRegistry:
 
         On a store that commits concurrently (PostgreSQL), up to ``STREAM_BATCHES_IN_FLIGHT`` batches
         of the stream are stored at once, each in its own transaction, while the next requests are read
-        and checked: a batch that shares a charger (or
-        its batch id, or interval aggregates) with one still in flight waits for it, so batches in
-        flight touch no row in common and the stored rows and counts are those of storing them one
-        after another (the later arrival wins). Answers go out in request order.
+        and checked: a batch that shares a charger (or its batch id, or interval aggregates) with one
+        still in flight waits for it, so batches in flight touch no row in common and the stored rows
+        and counts are those of storing them one after another (the later arrival wins). Answers go
+        out in request order. SQLite stores one batch at a time.
         """
         principal = caller()
         tenant = convert.tenant_of(principal)
