@@ -143,20 +143,34 @@ def drop_sessions(conn: Connection, aggregator_id: str, session_ids: Sequence[st
         )
 
 
+_REFRESH_METERS_ANY = (
+    "UPDATE capacity_sessions SET"
+    " meter_power_w = (SELECT c.last_power_w FROM chargers c WHERE c.charger_id = capacity_sessions.charger_id),"
+    " meter_time = (SELECT c.last_meter_time FROM chargers c WHERE c.charger_id = capacity_sessions.charger_id)"
+    " WHERE charger_id = ANY(%b)"
+)
+
+
 def refresh_meters(conn: Connection, charger_ids: Sequence[str]) -> None:
     """Copy these chargers' latest meter value (``chargers.last_power_w``/``last_meter_time``, which
     ``store.telemetry`` keeps: an older reading changes nothing, a correction of the latest replaces it)
     into their sessions' rows."""
-    if charger_ids:
-        _run_in(
-            conn,
-            "UPDATE capacity_sessions SET"
-            " meter_power_w = (SELECT c.last_power_w FROM chargers c WHERE c.charger_id = capacity_sessions.charger_id),"
-            " meter_time = (SELECT c.last_meter_time FROM chargers c WHERE c.charger_id = capacity_sessions.charger_id)"
-            " WHERE charger_id IN",
-            (),
-            sorted(set(charger_ids)),
-        )
+    if not charger_ids:
+        return
+    if conn.dialect.name == "postgresql":
+        # One array parameter: a batch's thousand ids as placeholders cost psycopg a parse of the statement
+        # text (uncached over 4 KiB) several times the update of a fleet without active sessions.
+        conn.exec_driver_sql(_REFRESH_METERS_ANY, (sorted(set(charger_ids)),))
+        return
+    _run_in(
+        conn,
+        "UPDATE capacity_sessions SET"
+        " meter_power_w = (SELECT c.last_power_w FROM chargers c WHERE c.charger_id = capacity_sessions.charger_id),"
+        " meter_time = (SELECT c.last_meter_time FROM chargers c WHERE c.charger_id = capacity_sessions.charger_id)"
+        " WHERE charger_id IN",
+        (),
+        sorted(set(charger_ids)),
+    )
 
 
 def rebuild(conn: Connection) -> None:

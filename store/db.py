@@ -232,6 +232,12 @@ class Database:
         self._sqlite_file = sqlite_path(url) if is_sqlite(url) else None
         self._span_attributes = {"db.system": self.engine.dialect.name}
 
+    @property
+    def concurrent_writes(self) -> bool:
+        """Whether write transactions run side by side (PostgreSQL) rather than one at a time (SQLite's
+        single writer thread)."""
+        return not self._group_commit
+
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(conn)`` in one read-write transaction; commit when it returns, roll back if it raises.
 

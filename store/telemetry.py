@@ -45,6 +45,7 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -274,7 +275,16 @@ def _first_answer(conn: Connection, source: str, batch_id: str) -> Any:
     ).first()
 
 
+_LIVE_CHARGERS_ANY = "SELECT charger_id FROM chargers WHERE aggregator_id = %s AND delete_time IS NULL AND charger_id = ANY(%b)"
+
+
 def _live_chargers(conn: Connection, aggregator_id: str, ids: Sequence[str]) -> set[str]:
+    if conn.dialect.name == "postgresql":
+        # One array parameter: a thousand placeholders cost psycopg a parse of the statement text and
+        # PostgreSQL a thousand parameters to bind, about as much as the lookup.
+        return {
+            row[0] for row in conn.exec_driver_sql(_LIVE_CHARGERS_ANY, (aggregator_id, list(ids))).fetchall()
+        }
     return bulk.select_in(
         conn,
         "SELECT charger_id FROM chargers WHERE aggregator_id = ? AND delete_time IS NULL AND charger_id IN",
@@ -432,7 +442,7 @@ def _store_readings(
     if not readings:
         return _Counts()
     if conn.dialect.name == "postgresql":
-        return _store_readings_staged(conn, readings, source, batch_id, now)
+        return _store_readings_copied(conn, readings, source, batch_id, now)
     before = _stored_values(conn, readings)
     counts, final, first, corrections = _fold(_keyed(readings), before, source, batch_id, now)
     to_param = bulk.time_param(conn)
@@ -500,17 +510,104 @@ def _apply_corrections(
         conn.execute(sa.insert(corrections_table), corrections)
 
 
-# PostgreSQL: the batch goes to a session's temporary staging table by COPY, then into meter_values by one
+_STAGE_COLUMNS = "charger_id, sample_time, power_w, energy_register_wh, export_register_wh, soc_ppb, status"
+
+# PostgreSQL, first: the batch's keys go straight into meter_values by one binary COPY in a savepoint, as a raw
+# COPY would write them. A reading is new unless its key is stored already, so that is the batch almost
+# always; a key that is taken (stored before, or by a concurrent transaction that committed while the COPY
+# waited on it) fails the COPY with a unique violation, which rolls back to the savepoint and stores the batch
+# by the staged path below, which tells duplicates and corrections apart. Rows go in (sample_time, charger_id)
+# order, the staged path's order too, so two writers of overlapping keys take them in one order; a deadlock
+# all the same (COPY buffers a partitioned table's rows per partition) also falls back.
+_COPY_READINGS = f"COPY meter_values ({_STAGE_COLUMNS}, receive_time) FROM STDIN (FORMAT BINARY)"
+_COPY_TYPES = ("varchar", "timestamptz", "int8", "int8", "int8", "int8", "int2", "timestamptz")
+_COPY_SAVEPOINT = "SAVEPOINT vgi_meter_copy"
+_COPY_UNDO = "ROLLBACK TO SAVEPOINT vgi_meter_copy"
+_COPY_DONE = "RELEASE SAVEPOINT vgi_meter_copy"
+# The chargers' latest readings (and registers-only readings as signs of life), one array per column: what
+# the staged path's CTE takes from the staging table, computed here as the SQLite path does.
+_UPDATE_LATEST_ANY = (
+    "UPDATE chargers c SET last_power_w = v.power_w, last_energy_register_wh = v.energy_register_wh,"
+    " last_meter_time = v.sample_time, last_heartbeat_time = CASE WHEN c.last_heartbeat_time IS NULL"
+    " OR c.last_heartbeat_time < v.sample_time THEN v.sample_time ELSE c.last_heartbeat_time END"
+    " FROM unnest(%b::varchar[], %b::timestamptz[], %b::int8[], %b::int8[])"
+    " AS v(charger_id, sample_time, power_w, energy_register_wh)"
+    " WHERE c.charger_id = v.charger_id AND (c.last_meter_time IS NULL OR c.last_meter_time <= v.sample_time)"
+)
+_UPDATE_ALIVE_ANY = (
+    "UPDATE chargers c SET last_heartbeat_time = v.sample_time"
+    " FROM unnest(%b::varchar[], %b::timestamptz[]) AS v(charger_id, sample_time)"
+    " WHERE c.charger_id = v.charger_id AND (c.last_heartbeat_time IS NULL OR c.last_heartbeat_time < v.sample_time)"
+)
+
+
+def _time_first(key: tuple[str, datetime]) -> tuple[datetime, str]:
+    return key[1], key[0]
+
+
+def _store_readings_copied(
+    conn: Connection, readings: Sequence[Reading], source: str, batch_id: str, now: datetime
+) -> _Counts:
+    keyed = _keyed(readings)
+    final = dict(keyed)  # the last value of each key
+    driver: Any = conn.connection.dbapi_connection  # psycopg's, in this transaction
+    with driver.cursor() as cursor:
+        cursor.execute(_COPY_SAVEPOINT)
+        try:
+            with cursor.copy(_COPY_READINGS) as copy:
+                copy.set_types(_COPY_TYPES)
+                write = copy.write_row
+                for key in sorted(final, key=_time_first):
+                    write((*key, *final[key], now))
+        except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected):
+            cursor.execute(_COPY_UNDO)
+            cursor.execute(_COPY_DONE)
+            return _store_readings_staged(conn, readings, source, batch_id, now)
+        cursor.execute(_COPY_DONE)
+        latest: dict[str, tuple[datetime, _Values]] = {}
+        alive: dict[str, datetime] = {}
+        for (c, t), value in final.items():
+            if value[0] is None:
+                # Registers only: a sign of life, but F3's present power stays the last one sampled.
+                alive[c] = max(alive.get(c, t), t)
+                continue
+            current = latest.get(c)
+            if current is None or t > current[0]:
+                latest[c] = (t, value)
+        # In charger order, as store.capacity_rows locks chargers rows.
+        ids = sorted(latest)
+        if ids:
+            cursor.execute(
+                _UPDATE_LATEST_ANY,
+                (
+                    ids,
+                    [latest[c][0] for c in ids],
+                    [latest[c][1][0] for c in ids],
+                    [latest[c][1][1] for c in ids],
+                ),
+            )
+        if alive:
+            quiet = sorted(alive)
+            cursor.execute(_UPDATE_ALIVE_ANY, (quiet, [alive[c] for c in quiet]))
+    # The sessions' capacity rows take the chargers' latest readings (store.capacity_rows).
+    capacity_rows.refresh_meters(conn, ids)
+    # Every key was new: the batch's own repeats are its only duplicates and corrections.
+    counts, _, _, corrections = _fold(keyed, {}, source, batch_id, now)
+    if corrections:
+        _apply_corrections(conn, final, {}, corrections, {})
+    return counts
+
+
+# PostgreSQL, when a key is taken: the batch goes to a session's temporary staging table by COPY, then into meter_values by one
 # INSERT … SELECT that skips keys already stored (by an earlier batch, or by a concurrent transaction whose
 # commit the insert waited for) and names them; only those are read back and counted as duplicates or
 # corrections. The charger rows take their latest readings from the staging table in the same statement.
 _STAGE = bulk.METER_STAGE
-_STAGE_COLUMNS = "charger_id, sample_time, power_w, energy_register_wh, export_register_wh, soc_ppb, status"
 _COPY_STAGE = f"COPY {_STAGE} ({_STAGE_COLUMNS}) FROM STDIN"
 # The charger rows take their latest readings in the same statement (a second data-modifying CTE).
 _INSERT_STAGED = (
     f"WITH inserted AS (INSERT INTO meter_values ({_STAGE_COLUMNS}, receive_time)"
-    f" SELECT {_STAGE_COLUMNS}, %s FROM {_STAGE} ORDER BY charger_id, sample_time ON CONFLICT DO NOTHING"
+    f" SELECT {_STAGE_COLUMNS}, %s FROM {_STAGE} ORDER BY sample_time, charger_id ON CONFLICT DO NOTHING"
     " RETURNING charger_id, sample_time),"
     " latest AS (UPDATE chargers c SET last_power_w = v.power_w, last_energy_register_wh = v.energy_register_wh,"
     " last_meter_time = v.sample_time, last_heartbeat_time = CASE WHEN c.last_heartbeat_time IS NULL"

@@ -7,6 +7,7 @@ resources answer NOT_FOUND, as do ids it does not own. The resource writes are
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -32,6 +33,10 @@ from store.idempotency import Encoded
 from wire import resources as convert
 
 SERVICE = "/vgi.aggregator.v1.AggregatorService/"
+# Batches of one UploadTelemetry stream stored at once (each in its own transaction; see UploadTelemetry).
+STREAM_BATCHES_IN_FLIGHT = 3
+_BATCH_ID = "batch_id"
+_AGGREGATES = ("aggregates",)
 
 
 class AggregatorRegistry:
@@ -226,22 +231,36 @@ class AggregatorRegistry:
         A batch refused by the contract (``Rejected`` from the validation
         interceptor) or by the store's checks is answered REJECTED with its
         status and the stream goes on; an outage still ends the call.
+
+        On a store that commits concurrently (PostgreSQL), up to ``STREAM_BATCHES_IN_FLIGHT`` batches
+        of the stream are stored at once, each in its own transaction, while the next requests are read
+        and checked: a batch that shares a charger (or its batch id, or interval aggregates) with one
+        still in flight waits for it, so batches in flight touch no row in common and the stored rows
+        and counts are those of storing them one after another (the later arrival wins). Answers go
+        out in request order. SQLite stores one batch at a time.
         """
         principal = caller()
         tenant = convert.tenant_of(principal)
         skew = self.deps.settings.max_skew()
-        async for request in request_iterator:
-            if isinstance(request, Rejected):
-                yield _rejected(request.request.batch.batch_id, request.error)
-                continue
+        answers: asyncio.Queue[asyncio.Future[pb.UploadTelemetryResponse] | None] = asyncio.Queue()
+        # SQLite has one writer: batches in flight would only queue behind it, and checking the next
+        # request while the writer runs Python costs both threads their turns at the GIL.
+        limit = STREAM_BATCHES_IN_FLIGHT if self.deps.db.concurrent_writes else 1
+        window = asyncio.Semaphore(limit)
+        # What each batch in flight touches (ids of its chargers, its batch id, its aggregates), by task.
+        in_flight: dict[asyncio.Future[pb.UploadTelemetryResponse], frozenset[object]] = {}
+
+        async def store(request: pb.UploadTelemetryRequest) -> pb.UploadTelemetryResponse:
             batch = request.batch
             digest = convert.batch_digest(batch)
+            readings = convert.readings(batch.meter_values)
+            aggregates = convert.aggregates(batch.aggregates)
             ingest = functools.partial(
                 telemetry_cases.ingest_batch,
                 aggregator_id=tenant,
                 batch_id=batch.batch_id,
-                readings=convert.readings(batch.meter_values),
-                aggregates=convert.aggregates(batch.aggregates),
+                readings=readings,
+                aggregates=aggregates,
                 max_skew=skew,
                 field="batch.meter_values",
                 aggregates_field="batch.aggregates",
@@ -250,8 +269,7 @@ class AggregatorRegistry:
             try:
                 result = await self.deps.db.write(_in_unit(ingest, clock.now(), principal))
             except (InvalidArgument, NotFound, AlreadyExists) as error:
-                yield _rejected(batch.batch_id, error)
-                continue
+                return _rejected(batch.batch_id, error)
             if not result.replayed:
                 METRICS.telemetry_points("aggregator", result.stored_points)
             await audit_batch(
@@ -264,7 +282,7 @@ class AggregatorRegistry:
                 sent=len(batch.meter_values) + len(batch.aggregates),
                 duplicate=result.duplicate,
             )
-            yield pb.UploadTelemetryResponse(
+            return pb.UploadTelemetryResponse(
                 batch_id=batch.batch_id,
                 stored_points=result.stored_points,
                 duplicate=result.duplicate,
@@ -274,6 +292,63 @@ class AggregatorRegistry:
                 if result.duplicate
                 else pb.TELEMETRY_BATCH_RESULT_ACCEPTED,
             )
+
+        async def read() -> None:
+            loop = asyncio.get_running_loop()
+            requests = aiter(request_iterator)
+            try:
+                while True:
+                    # A slot is taken before a request is read and freed once its answer is sent: a
+                    # client that does not read its answers stops the reading of its requests, and with
+                    # one slot the next request is read once the answer before it is sent.
+                    await window.acquire()
+                    try:
+                        request = await anext(requests)
+                    except StopAsyncIteration:
+                        break
+                    if isinstance(request, Rejected):
+                        refused = loop.create_future()
+                        refused.set_result(_rejected(request.request.batch.batch_id, request.error))
+                        await answers.put(refused)
+                        continue
+                    batch = request.batch
+                    touches = (
+                        frozenset(
+                            (
+                                *{v.charger_id for v in batch.meter_values},
+                                (_BATCH_ID, batch.batch_id),
+                                *((_AGGREGATES,) if len(batch.aggregates) else ()),
+                            )
+                        )
+                        if limit > 1
+                        else frozenset()  # one slot: the batch before has been answered
+                    )
+                    while blocking := [
+                        task for task, other in in_flight.items() if not touches.isdisjoint(other)
+                    ]:
+                        await asyncio.wait(blocking)
+                    task = asyncio.ensure_future(store(request))
+                    in_flight[task] = touches
+                    task.add_done_callback(in_flight.pop)
+                    await answers.put(task)
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # the stream broke or was refused: its answer ends the call
+                failed = loop.create_future()
+                failed.set_exception(exc)
+                await answers.put(failed)
+            else:
+                await answers.put(None)
+
+        reader = asyncio.ensure_future(read())
+        try:
+            while (answer := await answers.get()) is not None:
+                yield await answer
+                window.release()
+        finally:
+            reader.cancel()
+            for task in list(in_flight):
+                task.cancel()
 
 
 def _in_unit(

@@ -27,7 +27,7 @@ from domain.errors import AlreadyExists
 from domain.telemetry import Reading
 from store import aggregators, migrate, telemetry
 from store.db import Database
-from store.registry import Charger, GridNode, Station
+from store.registry import Charger, GridNode, Station, chargers
 from store.telemetry import corrections_table, meter_values
 from wire import notices as wire_notices
 
@@ -189,3 +189,53 @@ async def test_one_batch_sent_twice_at_once_answers_the_first_counts(store: Data
         True,
     )
     assert _rows(store) == {T0: 1_000, T0 + timedelta(minutes=1): 2_000}
+
+
+def _store_alone(db: Database, batch_id: str, readings: list[Reading]) -> telemetry.BatchResult:
+    with db.engine.begin() as conn:
+        return _ingest(conn, batch_id, readings)
+
+
+def _latest(db: Database) -> tuple[Any, Any]:
+    with db.engine.connect() as conn:
+        row = conn.execute(
+            sa.select(chargers.c.last_meter_time, chargers.c.last_power_w).where(
+                chargers.c.charger_id == "c0"
+            )
+        ).one()
+    return row.last_meter_time, row.last_power_w
+
+
+async def test_a_batch_of_new_keys_repeated_within_it_is_copied_with_its_last_values(store: Database) -> None:
+    """All keys new: the COPY path. A key repeated in the batch counts as a correction (recorded) and
+    the later position's values are stored; the charger takes the newest reading."""
+    minute = timedelta(minutes=1)
+    result = _store_alone(
+        store, "b-repeat", [_reading(T0, 1_000), _reading(T0 + minute, 2_000), _reading(T0, 3_000)]
+    )
+    assert (result.stored_points, result.duplicate_points, result.corrected_points) == (2, 0, 1)
+    assert _rows(store) == {T0: 3_000, T0 + minute: 2_000}
+    assert _corrections(store) == [(1_000, 3_000, "b-repeat")]
+    assert _latest(store) == (T0 + minute, 2_000)
+
+
+async def test_a_batch_with_one_stored_key_falls_back_and_counts_it_against_the_stored_row(
+    store: Database,
+) -> None:
+    """One key taken: the COPY fails on it and rolls back to its savepoint; the staged path stores the
+    new keys and counts the taken one as a correction of the stored row, in the same transaction."""
+    minute = timedelta(minutes=1)
+    _store_alone(store, "b-first", [_reading(T0 + minute, 1_000)])
+    with store.engine.begin() as conn:
+        result = _ingest(
+            conn,
+            "b-second",
+            [_reading(T0, 500), _reading(T0 + minute, 4_000), _reading(T0 + 2 * minute, 600)],
+        )
+        # The transaction goes on after the fallback: a later batch in it is stored too.
+        later = _ingest(conn, "b-third", [_reading(T0 + 3 * minute, 700)])
+    assert (result.stored_points, result.duplicate_points, result.corrected_points) == (2, 0, 1)
+    assert (later.stored_points, later.duplicate_points, later.corrected_points) == (1, 0, 0)
+    assert _rows(store) == {T0: 500, T0 + minute: 4_000, T0 + 2 * minute: 600, T0 + 3 * minute: 700}
+    assert _corrections(store) == [(1_000, 4_000, "b-second")]
+    assert _latest(store) == (T0 + 3 * minute, 700)
