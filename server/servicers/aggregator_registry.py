@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import grpc
 from sqlalchemy.engine import Connection
@@ -27,11 +27,14 @@ from interceptors.validation import Rejected
 from server import clock
 from server.servicers import Deps, caller, write_once
 from server.servicers.batch_audit import audit_batch
+from server.servicers.in_order import answered_in_order
 from store import capacity, registry, telemetry
 from store.idempotency import Encoded
 from wire import resources as convert
 
 SERVICE = "/vgi.aggregator.v1.AggregatorService/"
+#: Batches of one UploadTelemetry stream taken in and not yet acknowledged, where the store writes in order.
+TELEMETRY_IN_FLIGHT = 4
 
 
 class AggregatorRegistry:
@@ -226,54 +229,72 @@ class AggregatorRegistry:
         A batch refused by the contract (``Rejected`` from the validation
         interceptor) or by the store's checks is answered REJECTED with its
         status and the stream goes on; an outage still ends the call.
+
+        Where the store applies writes one at a time in the order they were
+        queued (SQLite's writer thread), up to ``TELEMETRY_IN_FLIGHT`` batches
+        are taken in while earlier ones are written (``in_order``); the acks
+        keep the batches' order. Elsewhere the next batch starts once the
+        previous one is acknowledged, so two batches of a stream are never
+        written at once.
         """
         principal = caller()
         tenant = convert.tenant_of(principal)
         skew = self.deps.settings.max_skew()
-        async for request in request_iterator:
-            if isinstance(request, Rejected):
-                yield _rejected(request.request.batch.batch_id, request.error)
-                continue
-            batch = request.batch
-            digest = convert.batch_digest(batch)
-            ingest = functools.partial(
-                telemetry_cases.ingest_batch,
-                aggregator_id=tenant,
-                batch_id=batch.batch_id,
-                readings=convert.readings(batch.meter_values),
-                aggregates=convert.aggregates(batch.aggregates),
-                max_skew=skew,
-                field="batch.meter_values",
-                aggregates_field="batch.aggregates",
-                content_digest=digest,
-            )
-            try:
-                result = await self.deps.db.write(_in_unit(ingest, clock.now(), principal))
-            except (InvalidArgument, NotFound, AlreadyExists) as error:
-                yield _rejected(batch.batch_id, error)
-                continue
-            if not result.replayed:
-                METRICS.telemetry_points("aggregator", result.stored_points)
-            await audit_batch(
-                self.deps.audit,
-                principal,
-                SERVICE + "UploadTelemetry",
-                batch.batch_id,
-                digest,
-                stored=result.stored_points,
-                sent=len(batch.meter_values) + len(batch.aggregates),
-                duplicate=result.duplicate,
-            )
-            yield pb.UploadTelemetryResponse(
-                batch_id=batch.batch_id,
-                stored_points=result.stored_points,
-                duplicate=result.duplicate,
-                duplicate_points=result.duplicate_points,
-                corrected_points=result.corrected_points,
-                result=pb.TELEMETRY_BATCH_RESULT_DUPLICATE
-                if result.duplicate
-                else pb.TELEMETRY_BATCH_RESULT_ACCEPTED,
-            )
+        depth = TELEMETRY_IN_FLIGHT if self.deps.db.serial_writes else 1
+        upload = functools.partial(self._telemetry_batch, principal, tenant, skew)
+        async for ack in answered_in_order(request_iterator, upload, depth):
+            yield ack
+
+    async def _telemetry_batch(
+        self,
+        principal: Principal,
+        tenant: str,
+        skew: timedelta,
+        request: pb.UploadTelemetryRequest | Rejected,
+    ) -> pb.UploadTelemetryResponse:
+        """One batch of the stream: converted and queued for writing before the first wait, committed and
+        audited, then answered."""
+        if isinstance(request, Rejected):
+            return _rejected(request.request.batch.batch_id, request.error)
+        batch = request.batch
+        digest = convert.batch_digest(batch)
+        ingest = functools.partial(
+            telemetry_cases.ingest_batch,
+            aggregator_id=tenant,
+            batch_id=batch.batch_id,
+            readings=convert.readings(batch.meter_values),
+            aggregates=convert.aggregates(batch.aggregates),
+            max_skew=skew,
+            field="batch.meter_values",
+            aggregates_field="batch.aggregates",
+            content_digest=digest,
+        )
+        try:
+            result = await self.deps.db.write(_in_unit(ingest, clock.now(), principal))
+        except (InvalidArgument, NotFound, AlreadyExists) as error:
+            return _rejected(batch.batch_id, error)
+        if not result.replayed:
+            METRICS.telemetry_points("aggregator", result.stored_points)
+        await audit_batch(
+            self.deps.audit,
+            principal,
+            SERVICE + "UploadTelemetry",
+            batch.batch_id,
+            digest,
+            stored=result.stored_points,
+            sent=len(batch.meter_values) + len(batch.aggregates),
+            duplicate=result.duplicate,
+        )
+        return pb.UploadTelemetryResponse(
+            batch_id=batch.batch_id,
+            stored_points=result.stored_points,
+            duplicate=result.duplicate,
+            duplicate_points=result.duplicate_points,
+            corrected_points=result.corrected_points,
+            result=pb.TELEMETRY_BATCH_RESULT_DUPLICATE
+            if result.duplicate
+            else pb.TELEMETRY_BATCH_RESULT_ACCEPTED,
+        )
 
 
 def _in_unit(
