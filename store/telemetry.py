@@ -276,21 +276,22 @@ def _first_answer(conn: Connection, source: str, batch_id: str) -> Any:
 
 
 _LIVE_CHARGERS_ANY = "SELECT charger_id FROM chargers WHERE aggregator_id = %s AND delete_time IS NULL AND charger_id = ANY(%b)"
+_LIVE = "FROM chargers WHERE aggregator_id = ? AND delete_time IS NULL AND charger_id IN"
 
 
 def _live_chargers(conn: Connection, aggregator_id: str, ids: Sequence[str]) -> set[str]:
+    """Which of ``ids`` (distinct) are live chargers of the aggregator."""
     if conn.dialect.name == "postgresql":
         # One array parameter: a thousand placeholders cost psycopg a parse of the statement text and
         # PostgreSQL a thousand parameters to bind, about as much as the lookup.
         return {
             row[0] for row in conn.exec_driver_sql(_LIVE_CHARGERS_ANY, (aggregator_id, list(ids))).fetchall()
         }
-    return bulk.select_in(
-        conn,
-        "SELECT charger_id FROM chargers WHERE aggregator_id = ? AND delete_time IS NULL AND charger_id IN",
-        (aggregator_id,),
-        ids,
-    )
+    # SQLite: usually all of them, so counted first and listed only when some are not (a thousand rows
+    # built and fetched cost more than the lookups).
+    if sum(count for (count,) in bulk.rows_in(conn, "SELECT count(*) " + _LIVE, (aggregator_id,), ids)) == len(ids):
+        return set(ids)
+    return bulk.select_in(conn, "SELECT charger_id " + _LIVE, (aggregator_id,), ids)
 
 
 def _check_aggregate_owner(
@@ -436,6 +437,65 @@ def _fold(
     return counts, final, first, corrections
 
 
+# SQLite: a batch's keys are usually all new, so its readings are first inserted as if none were stored, in a
+# savepoint; only when the insert skipped a taken key is that undone and the stored values read first.
+_OPTIMISTIC = "SAVEPOINT vgi_new_readings"
+_OPTIMISTIC_UNDO = "ROLLBACK TO SAVEPOINT vgi_new_readings"
+_OPTIMISTIC_DONE = "RELEASE SAVEPOINT vgi_new_readings"
+
+
+def _insert_new_readings(
+    conn: Connection,
+    readings: Sequence[Reading],
+    keyed: _Keyed,
+    source: str,
+    batch_id: str,
+    now: datetime,
+    to_param: Any,
+    received: Any,
+) -> tuple[
+    dict[tuple[str, datetime], _Values],
+    _Counts,
+    dict[tuple[str, datetime], _Values],
+    dict[tuple[str, datetime], _Values],
+    list[dict[str, Any]],
+    dict[datetime, Any],
+    int,
+]:
+    """The batch counted against what is stored and its new keys inserted (SQLite): (the stored values under
+    its keys, then ``_fold``'s counts, final values, first values and corrections, the time parameters, the
+    rows inserted).
+
+    The insert of every distinct key skips only keys already taken (ON CONFLICT DO NOTHING), so when it
+    inserted them all none was stored before and the fold against nothing is the fold against the store:
+    the read of the stored values is saved. Otherwise the insert is rolled back to its savepoint and the
+    batch goes the exact way: stored values read, folded against them, new keys inserted."""
+    counts, final, first, corrections = _fold(keyed, {}, source, batch_id, now)
+    stamps = {t: to_param(t) for t in {t for _, t in final}}  # a batch's readings share few times
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    driver.execute(_OPTIMISTIC)
+    try:
+        inserted = bulk.execute_many(
+            conn, _INSERT_READINGS, [(c, stamps[t], *final[(c, t)], received) for c, t in first]
+        )
+    except BaseException:
+        driver.execute(_OPTIMISTIC_UNDO)
+        driver.execute(_OPTIMISTIC_DONE)
+        raise
+    if inserted == len(first):
+        driver.execute(_OPTIMISTIC_DONE)
+        return {}, counts, final, first, corrections, stamps, inserted
+    driver.execute(_OPTIMISTIC_UNDO)
+    driver.execute(_OPTIMISTIC_DONE)
+    before = _stored_values(conn, readings)
+    counts, final, first, corrections = _fold(keyed, before, source, batch_id, now)
+    inserted = bulk.execute_many(
+        conn, _INSERT_READINGS, [(c, stamps[t], *final[(c, t)], received) for c, t in first]
+    )
+    return before, counts, final, first, corrections, stamps, inserted
+
+
 def _store_readings(
     conn: Connection, readings: Sequence[Reading], source: str, batch_id: str, now: datetime
 ) -> _Counts:
@@ -443,13 +503,11 @@ def _store_readings(
         return _Counts()
     if conn.dialect.name == "postgresql":
         return _store_readings_copied(conn, readings, source, batch_id, now)
-    before = _stored_values(conn, readings)
-    counts, final, first, corrections = _fold(_keyed(readings), before, source, batch_id, now)
+    keyed = _keyed(readings)
     to_param = bulk.time_param(conn)
-    stamps = {t: to_param(t) for t in {t for _, t in final}}  # a batch's readings share few times
     received = to_param(now)
-    inserted = bulk.execute_many(
-        conn, _INSERT_READINGS, [(c, stamps[t], *final[(c, t)], received) for c, t in first]
+    before, counts, final, first, corrections, stamps, inserted = _insert_new_readings(
+        conn, readings, keyed, source, batch_id, now, to_param, received
     )
     if inserted < len(first):
         # A concurrent transaction committed some of these keys between our read and our insert

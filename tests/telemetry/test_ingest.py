@@ -101,6 +101,43 @@ async def test_a_stream_broken_midway_loses_nothing_acknowledged(platform: Any) 
     )
 
 
+async def test_batches_of_one_stream_apply_in_order_so_the_later_batch_wins(platform: Any) -> None:
+    """Several batches of a stream are taken in while earlier ones are written (on SQLite): each batch
+    re-sends the previous batch's readings with other values, so any batch written out of order would leave
+    another value stored or count other corrections."""
+    await _fleet(platform)
+    client = aggregator_client(platform)
+    at = now() - timedelta(minutes=30)
+    rounds = 12
+    batches = [
+        agg_pb.TelemetryBatch(
+            batch_id=str(uuid.uuid4()),
+            meter_values=[meter(f"c{i:03d}", at, r * 1000 + i) for i in range(CHARGERS)],
+        )
+        for r in range(rounds)
+    ]
+
+    acks = [ack async for ack in client.upload_telemetry(batches)]
+
+    assert [a.batch_id for a in acks] == [b.batch_id for b in batches]
+    assert [(a.stored_points, a.corrected_points) for a in acks] == [(CHARGERS, 0)] + [(0, CHARGERS)] * (
+        rounds - 1
+    )
+    assert await _stored(platform) == (CHARGERS, sum((rounds - 1) * 1000 + i for i in range(CHARGERS)))
+    olds = await platform.db.read(
+        lambda conn: (
+            conn.execute(
+                sa.select(telemetry.corrections_table.c.old_power_w).order_by(
+                    telemetry.corrections_table.c.correct_time, telemetry.corrections_table.c.old_power_w
+                )
+            )
+            .scalars()
+            .all()
+        )
+    )
+    assert olds == [r * 1000 + i for r in range(rounds - 1) for i in range(CHARGERS)]
+
+
 async def test_future_timestamps_beyond_the_skew_are_rejected_and_nothing_is_stored(platform: Any) -> None:
     await _fleet(platform)
     client = aggregator_client(platform)
