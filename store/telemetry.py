@@ -289,7 +289,9 @@ def _live_chargers(conn: Connection, aggregator_id: str, ids: Sequence[str]) -> 
         }
     # SQLite: usually all of them, so counted first and listed only when some are not (a thousand rows
     # built and fetched cost more than the lookups).
-    if sum(count for (count,) in bulk.rows_in(conn, "SELECT count(*) " + _LIVE, (aggregator_id,), ids)) == len(ids):
+    if sum(
+        count for (count,) in bulk.rows_in(conn, "SELECT count(*) " + _LIVE, (aggregator_id,), ids)
+    ) == len(ids):
         return set(ids)
     return bulk.select_in(conn, "SELECT charger_id " + _LIVE, (aggregator_id,), ids)
 
