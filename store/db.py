@@ -44,6 +44,7 @@ from sqlalchemy.engine import Connection, Engine
 from domain.notices import Notice
 from infra.observability.tracing import store_span
 from store import bulk, faults
+from store.checkpoints import WalCheckpointer
 
 T = TypeVar("T")
 
@@ -229,7 +230,16 @@ class Database:
         # connect cannot make a healthy store look down, or the reverse.
         self._ping_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vgi-db-ping")
         self._sqlite_file = sqlite_path(url) if is_sqlite(url) else None
+        #: WAL checkpoints off the writer thread (a SQLite file only), see store.checkpoints.
+        self.checkpointer = self._checkpointer(busy_timeout_ms)
         self._span_attributes = {"db.system": self.engine.dialect.name}
+
+    def _checkpointer(self, busy_timeout_ms: int) -> WalCheckpointer | None:
+        if self._sqlite_file is None:
+            return None
+        checkpointer = WalCheckpointer(self._sqlite_file, busy_timeout_ms=busy_timeout_ms)
+        event.listen(self.engine, "connect", checkpointer.configure)
+        return checkpointer
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(conn)`` in one read-write transaction; commit when it returns, roll back if it raises.
@@ -291,6 +301,8 @@ class Database:
                 self._commit_alone(group[0])
             elif group:
                 self._commit_group(group)
+            if self.checkpointer is not None:
+                self.checkpointer.committed()
 
     def _commit_alone(self, write: _QueuedWrite) -> None:
         try:
@@ -411,5 +423,7 @@ class Database:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._executor.shutdown, True)
         await loop.run_in_executor(None, self._writer.shutdown, True)
+        if self.checkpointer is not None:
+            await loop.run_in_executor(None, self.checkpointer.close)
         self._ping_executor.shutdown(wait=False, cancel_futures=True)
         self.engine.dispose()
