@@ -109,7 +109,7 @@ class WalCheckpointer:
             return
         if self._thread is None:
             self._start()
-        if size < self.truncate_bytes:
+        if size < self.truncate_bytes or self._thread is None or not self._thread.is_alive():
             self._wake.set()
             return
         # PASSIVE checkpoints have not let the WAL start over (the writer kept appending while they

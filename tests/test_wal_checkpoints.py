@@ -112,3 +112,18 @@ async def test_close_leaves_every_row_in_the_database_file(database_url: str, tm
         assert alone.execute("SELECT count(*) FROM probe").fetchall() == [(20,)]
     finally:
         alone.close()
+
+
+async def test_writer_waits_for_a_truncate_at_the_hard_bound(db: Database) -> None:
+    checkpointer = _checkpointer(db)
+    # The hard bound at the threshold itself: every COMMIT that takes the WAL past it waits
+    # for the WAL to be emptied before the writer goes on, however fast the writes come.
+    checkpointer.truncate_factor = 1
+    checkpointer.truncate_bytes = checkpointer.wake_bytes
+    largest = 0
+    for n in range(3 * checkpointer.wake_bytes // _BLOB):
+        await _insert(db, n)
+        largest = max(largest, checkpointer.wal_path.stat().st_size)
+    assert checkpointer.checkpoints >= 2
+    # One row's frames past the bound at most: the COMMIT that crossed it.
+    assert largest < checkpointer.wake_bytes + 2 * _BLOB, (largest, checkpointer.wake_bytes)
