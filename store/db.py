@@ -44,6 +44,7 @@ from sqlalchemy.engine import Connection, Engine
 from domain.notices import Notice
 from infra.observability.tracing import store_span
 from store import bulk, faults
+from store.checkpoints import WalCheckpointer
 
 T = TypeVar("T")
 
@@ -234,6 +235,8 @@ class Database:
         # connect cannot make a healthy store look down, or the reverse.
         self._ping_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vgi-db-ping")
         self._sqlite_file = sqlite_path(url) if is_sqlite(url) else None
+        #: WAL checkpoints off the writer thread (a SQLite file only), see store.checkpoints.
+        self.checkpointer = self._checkpointer(busy_timeout_ms)
         self._span_attributes = {"db.system": self.engine.dialect.name}
 
     @property
@@ -241,6 +244,13 @@ class Database:
         """Whether write transactions run side by side (PostgreSQL) rather than one at a time (SQLite's
         single writer thread)."""
         return not self._group_commit
+
+    def _checkpointer(self, busy_timeout_ms: int) -> WalCheckpointer | None:
+        if self._sqlite_file is None:
+            return None
+        checkpointer = WalCheckpointer(self._sqlite_file, busy_timeout_ms=busy_timeout_ms)
+        event.listen(self.engine, "connect", checkpointer.configure)
+        return checkpointer
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(conn)`` in one read-write transaction; commit when it returns, roll back if it raises.
@@ -302,6 +312,8 @@ class Database:
                 self._commit_alone(group[0])
             elif group:
                 self._commit_group(group)
+            if self.checkpointer is not None:
+                self.checkpointer.committed()
 
     def _commit_alone(self, write: _QueuedWrite) -> None:
         try:
@@ -422,5 +434,7 @@ class Database:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._executor.shutdown, True)
         await loop.run_in_executor(None, self._writer.shutdown, True)
+        if self.checkpointer is not None:
+            await loop.run_in_executor(None, self.checkpointer.close)
         self._ping_executor.shutdown(wait=False, cancel_futures=True)
         self.engine.dispose()
