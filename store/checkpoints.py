@@ -12,7 +12,9 @@ and checkpoints from its own thread and connection instead:
 
 * the writer thread calls ``committed()`` after each COMMIT: one ``os.stat`` of
   the ``-wal`` file (~1 µs); once the file holds ``pages`` pages it wakes the
-  checkpointer (an Event), and never waits for it;
+  checkpointer (an Event), and never waits for it; while the WAL has not
+  started over, again only after each further ``pages`` pages of growth, so
+  a WAL the writer keeps appending to is not copied anew on every COMMIT;
 * the checkpointer runs ``PRAGMA wal_checkpoint(PASSIVE)``, which copies what no
   reader still needs and takes no lock a writer waits for, so the writer keeps
   committing meanwhile (``sqlite3`` releases the GIL around ``sqlite3_step``);
@@ -77,6 +79,10 @@ class WalCheckpointer:
         self._wake = threading.Event()
         # Set by the writer when the WAL reached the hard bound; _truncated answers it.
         self._truncate = False
+        # The WAL file's size at the last wake (the writer thread's own; 0 once the WAL started over).
+        self._woken_at = 0
+        #: Times the writer woke the checkpointer (the writer thread's own count).
+        self.wakes = 0
         self._truncated = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -106,9 +112,18 @@ class WalCheckpointer:
         except OSError:
             return
         if size < self.wake_bytes:
+            self._woken_at = 0  # the WAL started over (cut back to journal_size_limit)
             return
+        if size < self.truncate_bytes:
+            # One wake per threshold's worth of growth: a WAL that a pass could not let start over
+            # (the writer appended meanwhile, or a reader holds a snapshot) is not copied again on
+            # every COMMIT, only once it has grown by as much again (as SQLite's own checkpoint).
+            if size < self._woken_at + self.wake_bytes:
+                return
+            self._woken_at = size
         if self._thread is None:
             self._start()
+        self.wakes += 1
         if size < self.truncate_bytes or self._thread is None or not self._thread.is_alive():
             self._wake.set()
             return

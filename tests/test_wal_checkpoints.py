@@ -127,3 +127,38 @@ async def test_writer_waits_for_a_truncate_at_the_hard_bound(db: Database) -> No
     assert checkpointer.checkpoints >= 2
     # One row's frames past the bound at most: the COMMIT that crossed it.
     assert largest < checkpointer.wake_bytes + 2 * _BLOB, (largest, checkpointer.wake_bytes)
+
+
+async def test_a_wal_that_cannot_start_over_wakes_the_checkpointer_once_per_threshold_of_growth(
+    db: Database,
+) -> None:
+    checkpointer = _checkpointer(db)
+    # A reader holding its snapshot keeps the WAL from being copied whole and started over, as a
+    # long report would: without the growth rule every COMMIT past the threshold woke another pass.
+    reader = sqlite3.connect(checkpointer.path, isolation_level=None, check_same_thread=False)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM probe").fetchall()
+        n = 0
+        while checkpointer.wal_path.stat().st_size < checkpointer.wake_bytes:
+            await _insert(db, n)
+            n += 1
+        await db.write(lambda conn: None)  # the writer has run committed() after every insert above
+        assert checkpointer.wakes == 1
+        woken_at = checkpointer.wal_path.stat().st_size
+        # Writes adding less than another threshold's worth: no further wake.
+        for _ in range(4):
+            await _insert(db, n)
+            n += 1
+        await db.write(lambda conn: None)
+        assert checkpointer.wal_path.stat().st_size < woken_at + checkpointer.wake_bytes
+        assert checkpointer.wakes == 1
+        # Another threshold's worth of growth: woken again.
+        while checkpointer.wal_path.stat().st_size < woken_at + checkpointer.wake_bytes:
+            await _insert(db, n)
+            n += 1
+        await db.write(lambda conn: None)
+        assert checkpointer.wakes == 2
+    finally:
+        reader.execute("COMMIT")
+        reader.close()
