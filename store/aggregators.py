@@ -26,7 +26,7 @@ _CLASH = (
 )
 _INSERT = (
     "INSERT INTO aggregators (aggregator_id, display_name, unified_social_credit_code, contact_email, state,"
-    " create_time, update_time) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    " create_time, update_time) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 )
 
 
@@ -62,19 +62,7 @@ def create(
     now: datetime,
 ) -> Aggregator:
     """Insert a new ACTIVE aggregator; ids are never reused, display names are unique among live ones."""
-    clash = execute(conn, _CLASH, (aggregator_id, display_name)).first()
-    if clash is not None:
-        if clash[0] == aggregator_id:
-            raise AlreadyExists(
-                f"aggregator {aggregator_id} already exists",
-                reason="AGGREGATOR_EXISTS",
-                metadata={"aggregator_id": aggregator_id},
-            )
-        raise AlreadyExists(
-            "display_name is already used by another aggregator",
-            reason="DISPLAY_NAME_TAKEN",
-            metadata={"aggregator_id": clash[0]},
-        )
+    _refuse_a_clash(conn, aggregator_id, display_name)
     record = Aggregator(
         aggregator_id=aggregator_id,
         display_name=display_name,
@@ -84,28 +72,49 @@ def create(
         create_time=now,
         update_time=now,
     )
-    try:
-        at = time_param(conn)(now)
-        execute(
-            conn,
-            _INSERT,
-            (
-                record.aggregator_id,
-                record.display_name,
-                record.unified_social_credit_code,
-                record.contact_email,
-                record.state.value,
-                at,
-                at,
-            ),
-        )
-    except sa.exc.IntegrityError:
-        # A concurrent create (another request_id) won between our check and insert.
-        raise AlreadyExists(
+    at = time_param(conn)(now)
+    inserted = execute(
+        conn,
+        _INSERT,
+        (
+            record.aggregator_id,
+            record.display_name,
+            record.unified_social_credit_code,
+            record.contact_email,
+            record.state.value,
+            at,
+            at,
+        ),
+    ).rowcount
+    if not inserted:
+        # A concurrent create (another request_id) committed this id or display name between the
+        # check and the insert (PostgreSQL; SQLite has one writer): the insert waited for it and did
+        # nothing, so this transaction goes on and reads the clash again with the winner committed —
+        # the same reason and metadata as when the check saw it.
+        _refuse_a_clash(conn, aggregator_id, display_name)
+        raise AlreadyExists(  # the winner is gone again (deleted meanwhile): which clash is unknown
             f"aggregator {aggregator_id} or its display_name already exists",
             metadata={"aggregator_id": aggregator_id},
-        ) from None
+        )
     return record
+
+
+def _refuse_a_clash(conn: Connection, aggregator_id: str, display_name: str) -> None:
+    """AlreadyExists if the id was ever used or a live aggregator has the display name."""
+    clash = execute(conn, _CLASH, (aggregator_id, display_name)).first()
+    if clash is None:
+        return
+    if clash[0] == aggregator_id:
+        raise AlreadyExists(
+            f"aggregator {aggregator_id} already exists",
+            reason="AGGREGATOR_EXISTS",
+            metadata={"aggregator_id": aggregator_id},
+        )
+    raise AlreadyExists(
+        "display_name is already used by another aggregator",
+        reason="DISPLAY_NAME_TAKEN",
+        metadata={"aggregator_id": clash[0]},
+    )
 
 
 def get(conn: Connection, aggregator_id: str) -> Aggregator:
