@@ -2,7 +2,7 @@
 and EV sessions.
 
 A batch is checked whole before anything is written (InvalidArgument naming
-each offending field, ``DUPLICATE_ID``, ``GRID_NODE_NOT_FOUND``,
+each offending field, ``DUPLICATE_ID``, ``GRID_NODE_NOT_FOUND``, ``GRID_NODE_CYCLE``,
 ``STATION_NOT_FOUND``, ``INVALID_SESSION``; ALREADY_EXISTS
 ``CHARGER_ID_TAKEN``), written in one executemany (``store.registry``),
 the stations' and chargers' memberships over time kept (``store.membership``),
@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from application.uow import UnitOfWork
+from domain import topology
 from domain.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -30,6 +31,7 @@ from store.registry import Charger, GridNode, Session, Station
 
 DUPLICATE_ID = "DUPLICATE_ID"
 GRID_NODE_NOT_FOUND = "GRID_NODE_NOT_FOUND"
+GRID_NODE_CYCLE = "GRID_NODE_CYCLE"
 GRID_NODE_IN_USE = "GRID_NODE_IN_USE"
 STATION_NOT_FOUND = "STATION_NOT_FOUND"
 INVALID_SESSION = "INVALID_SESSION"
@@ -50,12 +52,29 @@ def upsert_grid_nodes(uow: UnitOfWork, nodes: Sequence[GridNode]) -> list[GridNo
         for i, n in enumerate(nodes)
         if n.parent_id and n.parent_id not in in_batch and n.parent_id not in known
     ]
-    violations += [
-        FieldViolation(f"nodes[{i}].parent", "a node cannot be its own parent")
-        for i, n in enumerate(nodes)
-        if n.parent_id == n.node_id
-    ]
     _refuse("unknown parent nodes", GRID_NODE_NOT_FOUND, violations)
+    # Parents after the batch: the batch's own, else as stored (the stored tree has no cycle, so one
+    # can only run through a node of the batch).
+    batch_parent = {n.node_id: n.parent_id for n in nodes}
+    stored_parent = registry.live_grid_node_parents_above(uow.conn, parents)
+    in_cycle = topology.cyclic(
+        batch_parent, lambda node: batch_parent[node] if node in batch_parent else stored_parent.get(node)
+    )
+    _refuse(
+        "grid nodes would be their own ancestors",
+        GRID_NODE_CYCLE,
+        [
+            FieldViolation(
+                f"nodes[{i}].parent",
+                "a node cannot be its own parent"
+                if n.parent_id == n.node_id
+                else f"grid node {n.parent_id} is below {n.node_id}: the parents would form a cycle",
+                GRID_NODE_CYCLE,
+            )
+            for i, n in enumerate(nodes)
+            if n.node_id in in_cycle
+        ],
+    )
     registry.write_grid_nodes(uow.conn, nodes, uow.now)
     return registry.grid_nodes_by_id(uow.conn, [n.node_id for n in nodes])
 

@@ -279,6 +279,27 @@ def mark_grid_node_deleted(conn: Connection, node_id: str, now: datetime) -> Non
     )
 
 
+def live_grid_node_parents_above(conn: Connection, node_ids: Sequence[str]) -> dict[str, str | None]:
+    """Each of the live ``node_ids`` and each of their live ancestors, with its stored parent."""
+    parents: dict[str, str | None] = {}
+    for chunk in chunks(node_ids):
+        up = (
+            sa.select(grid_nodes.c.node_id, grid_nodes.c.parent_id)
+            .where(grid_nodes.c.node_id.in_(chunk), grid_nodes.c.delete_time.is_(None))
+            .cte("ancestry", recursive=True)
+        )
+        above = grid_nodes.alias("ancestry_parent")
+        up = up.union(
+            sa.select(above.c.node_id, above.c.parent_id).where(
+                above.c.node_id == up.c.parent_id, above.c.delete_time.is_(None)
+            )
+        )
+        parents.update(
+            (row.node_id, row.parent_id) for row in conn.execute(sa.select(up.c.node_id, up.c.parent_id))
+        )
+    return parents
+
+
 def subtree_cte(node_id: str) -> Any:
     """A recursive CTE of the live node and all its live descendants (column ``node_id``)."""
     tree = (

@@ -224,6 +224,43 @@ async def test_grid_node_parents_come_in_the_batch_or_exist_already(db: Database
     assert await db.read(lambda conn: registry.grid_nodes_by_id(conn, ["x-1", "x-2"])) == []
 
 
+async def test_a_batch_that_would_make_a_grid_node_its_own_ancestor_is_refused_whole(db: Database) -> None:
+    before = await db.read(lambda conn: registry.grid_nodes_by_id(conn, ["fd-1", "ta-1"]))
+    refusals = []
+    for batch in (
+        # two new nodes, each the other's parent
+        [GridNode("c-1", "FEEDER", "c-2", "", 0, 0), GridNode("c-2", "FEEDER", "c-1", "", 0, 0)],
+        # a stored node moved under its own stored child (fd-1 is ta-1's parent)
+        [GridNode("fd-1", "FEEDER", "ta-1", "", 0, 0)],
+        # a node its own parent
+        [GridNode("c-3", "FEEDER", "c-3", "", 0, 0)],
+    ):
+        with pytest.raises(InvalidArgument) as refused:
+            await run(db, lambda uow, batch=batch: use_cases.upsert_grid_nodes(uow, batch))
+        refusals.append(refused.value)
+    assert [r.reason for r in refusals] == [use_cases.GRID_NODE_CYCLE] * 3
+    assert [[(v.field, v.reason) for v in r.violations] for r in refusals] == [
+        [("nodes[0].parent", "GRID_NODE_CYCLE"), ("nodes[1].parent", "GRID_NODE_CYCLE")],
+        [("nodes[0].parent", "GRID_NODE_CYCLE")],
+        [("nodes[0].parent", "GRID_NODE_CYCLE")],
+    ]
+    assert await db.read(lambda conn: registry.grid_nodes_by_id(conn, ["c-1", "c-2", "c-3"])) == []
+    assert await db.read(lambda conn: registry.grid_nodes_by_id(conn, ["fd-1", "ta-1"])) == before
+
+    # Turning the tree over in one batch is no cycle: ta-1 becomes the root above fd-1.
+    moved = await run(
+        db,
+        lambda uow: use_cases.upsert_grid_nodes(
+            uow,
+            [
+                GridNode("ta-1", "TRANSFORMER_AREA", None, "", 0, 0),
+                GridNode("fd-1", "FEEDER", "ta-1", "", 0, 0),
+            ],
+        ),
+    )
+    assert [(n.node_id, n.parent_id) for n in moved] == [("ta-1", None), ("fd-1", "ta-1")]
+
+
 async def test_deleting_a_station_deletes_its_chargers_and_closes_its_membership(db: Database) -> None:
     await run(db, lambda uow: use_cases.upsert_chargers(uow, "agg-a", [_charger("c1", "st-a")]))
 
