@@ -39,7 +39,7 @@ per-minute figure is ``store.metering.minute_power``, the same rules.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -498,6 +498,23 @@ def _insert_new_readings(
     return before, counts, final, first, corrections, stamps, inserted
 
 
+def _latest_and_alive(
+    final: Mapping[tuple[str, datetime], _Values],
+) -> tuple[dict[str, tuple[datetime, _Values]], dict[str, datetime]]:
+    """Per charger, its latest sampled reading (time, values) and the latest time of a register-only one."""
+    latest: dict[str, tuple[datetime, _Values]] = {}
+    alive: dict[str, datetime] = {}
+    for (c, t), value in final.items():
+        if value[0] is None:
+            # Registers only: a sign of life, but F3's present power stays the last one sampled.
+            alive[c] = max(alive.get(c, t), t)
+            continue
+        current = latest.get(c)
+        if current is None or t > current[0]:
+            latest[c] = (t, value)
+    return latest, alive
+
+
 def _store_readings(
     conn: Connection, readings: Sequence[Reading], source: str, batch_id: str, now: datetime
 ) -> _Counts:
@@ -529,16 +546,7 @@ def _store_readings(
         corrections = ahead + corrections
         before = {**before, **raced}  # so the rows are updated to ours below
     _apply_corrections(conn, final, before, corrections, stamps)
-    latest: dict[str, tuple[datetime, _Values]] = {}
-    alive: dict[str, datetime] = {}
-    for (c, t), value in final.items():
-        if value[0] is None:
-            # Registers only: a sign of life, but F3's present power stays the last one sampled.
-            alive[c] = max(alive.get(c, t), t)
-            continue
-        current = latest.get(c)
-        if current is None or t > current[0]:
-            latest[c] = (t, value)
+    latest, alive = _latest_and_alive(final)
     rows = []
     # In charger order, as store.capacity_rows locks chargers rows: two writers never wait on each other crosswise.
     for c, (t, value) in sorted(latest.items()):
@@ -624,16 +632,7 @@ def _store_readings_copied(
             cursor.execute(_COPY_DONE)
             return _store_readings_staged(conn, readings, source, batch_id, now)
         cursor.execute(_COPY_DONE)
-        latest: dict[str, tuple[datetime, _Values]] = {}
-        alive: dict[str, datetime] = {}
-        for (c, t), value in final.items():
-            if value[0] is None:
-                # Registers only: a sign of life, but F3's present power stays the last one sampled.
-                alive[c] = max(alive.get(c, t), t)
-                continue
-            current = latest.get(c)
-            if current is None or t > current[0]:
-                latest[c] = (t, value)
+        latest, alive = _latest_and_alive(final)
         # In charger order, as store.capacity_rows locks chargers rows.
         ids = sorted(latest)
         if ids:

@@ -21,7 +21,7 @@ from domain.errors import AlreadyExists
 from store import aggregators, migrate
 from store.db import Database
 
-from waiting import until, within
+from waiting import until, waiting_on_a_lock, within
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -66,14 +66,9 @@ async def _race(db: Database, first: tuple[str, str], second: tuple[str, str]) -
 
         pending = asyncio.get_running_loop().run_in_executor(None, create_second)
 
-        def waiting_on_a_lock() -> bool:
-            with db.engine.connect() as probe:
-                state = probe.execute(
-                    sa.text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
-                ).scalar_one_or_none()
-            return state == "Lock"
-
-        await until(waiting_on_a_lock, what="the second insert waiting on the first transaction")
+        await until(
+            waiting_on_a_lock(db.engine, pid), what="the second insert waiting on the first transaction"
+        )
         holder.commit()
         return await within(pending, what="the second transaction")
     finally:

@@ -64,3 +64,16 @@ async def within(awaitable: Awaitable[T], *, what: str = "", limit_s: float = WA
             return await awaitable
     except TimeoutError:
         raise AssertionError(f"waited {limit_s:.0f} s for {what or awaitable!r}; it never came") from None
+
+
+def waiting_on_a_lock(engine: Any, pid: int) -> Callable[[], bool]:
+    """A probe for ``until``: whether PostgreSQL backend ``pid`` waits for a lock (``pg_stat_activity``)."""
+
+    def probe() -> bool:
+        with engine.connect() as conn:
+            state = conn.exec_driver_sql(
+                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %(pid)s", {"pid": pid}
+            ).scalar_one_or_none()
+        return bool(state == "Lock")
+
+    return probe

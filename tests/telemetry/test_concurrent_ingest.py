@@ -31,7 +31,7 @@ from store.registry import Charger, GridNode, Station, chargers
 from store.telemetry import corrections_table, meter_values
 from wire import notices as wire_notices
 
-from waiting import until, within
+from waiting import until, waiting_on_a_lock, within
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -105,14 +105,9 @@ async def _race(
 
         pending = asyncio.get_running_loop().run_in_executor(None, write_second)
 
-        def waiting_on_a_lock() -> bool:
-            with db.engine.connect() as probe:
-                state = probe.execute(
-                    sa.text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
-                ).scalar_one_or_none()
-            return state == "Lock"
-
-        await until(waiting_on_a_lock, what="the second insert waiting on the first transaction")
+        await until(
+            waiting_on_a_lock(db.engine, pid), what="the second insert waiting on the first transaction"
+        )
         holder.commit()
         second_result = await within(pending, what="the second transaction")
         return first_result, second_result, second_batch
