@@ -18,7 +18,7 @@ from __future__ import annotations
 import inspect
 import logging
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, NoReturn
 
 import grpc
@@ -30,6 +30,7 @@ from domain.errors import (
     DOMAIN,
     DomainError,
     FailedPrecondition,
+    FieldViolation,
     InvalidArgument,
     ResourceExhausted,
     Unavailable,
@@ -44,24 +45,32 @@ NOT_IMPLEMENTED = "NOT_IMPLEMENTED"
 INTERNAL = "INTERNAL"
 
 
+#: Bytes of field violations one status carries at most. The details travel in the
+#: ``grpc-status-details-bin`` trailer, and gRPC clients refuse metadata past 8 KiB (soft) / 16 KiB
+#: (hard) by default: a refused batch of thousands of items would reach them as RESOURCE_EXHAUSTED
+#: instead of its INVALID_ARGUMENT. Past the budget the first violations are listed, the message
+#: says how many there are, and ErrorInfo's metadata ``field_violations`` counts them all.
+FIELD_VIOLATION_BYTES = 4096
+
+
 def status_for(error: DomainError) -> status_pb2.Status:
     """The google.rpc.Status for a domain error, details included."""
-    status = status_pb2.Status(code=grpc.StatusCode[error.code_name].value[0], message=error.message)
-    status.details.add().Pack(
-        error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN, metadata=error.metadata)
-    )
+    message, metadata = error.message, error.metadata
+    listed: list[error_details_pb2.BadRequest.FieldViolation] = []
     if isinstance(error, InvalidArgument) and error.violations:
-        status.details.add().Pack(
-            error_details_pb2.BadRequest(
-                field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(
-                        field=v.field, description=v.description, reason=v.reason
-                    )
-                    for v in error.violations
-                ]
+        listed = _within_budget(error.violations)
+        if len(listed) < len(error.violations):
+            message = (
+                f"{message} (the first {len(listed)} of {len(error.violations)} field violations listed)"
             )
-        )
-    elif isinstance(error, FailedPrecondition) and error.violations:
+            metadata = {**metadata, "field_violations": str(len(error.violations))}
+    status = status_pb2.Status(code=grpc.StatusCode[error.code_name].value[0], message=message)
+    status.details.add().Pack(
+        error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN, metadata=metadata)
+    )
+    if listed:
+        status.details.add().Pack(error_details_pb2.BadRequest(field_violations=listed))
+    if isinstance(error, FailedPrecondition) and error.violations:
         status.details.add().Pack(
             error_details_pb2.PreconditionFailure(
                 violations=[
@@ -87,6 +96,21 @@ def status_for(error: DomainError) -> status_pb2.Status:
     elif isinstance(error, Unavailable) and error.retry_after_s is not None:
         status.details.add().Pack(_retry_info(error.retry_after_s))
     return status
+
+
+def _within_budget(violations: Sequence[FieldViolation]) -> list[error_details_pb2.BadRequest.FieldViolation]:
+    """The violations in order while their encoding stays within ``FIELD_VIOLATION_BYTES`` (the first always)."""
+    listed: list[error_details_pb2.BadRequest.FieldViolation] = []
+    size = 0
+    for v in violations:
+        encoded = error_details_pb2.BadRequest.FieldViolation(
+            field=v.field, description=v.description, reason=v.reason
+        )
+        size += encoded.ByteSize() + 3  # the repeated field's tag and length
+        if listed and size > FIELD_VIOLATION_BYTES:
+            break
+        listed.append(encoded)
+    return listed
 
 
 def _retry_info(after_s: float) -> error_details_pb2.RetryInfo:

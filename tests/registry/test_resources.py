@@ -231,3 +231,22 @@ async def test_aggregator_cannot_register_topology(platform: Any) -> None:
     intruder = GridRegistryClient(platform.channel_for("vgi://aggregator/agg-1"))
     with pytest.raises(PermissionDeniedError):
         await intruder.upsert_grid_nodes([node("x", resources_pb2.GRID_NODE_KIND_REGION)])
+
+
+async def test_a_refusal_of_thousands_of_items_reaches_a_default_client_as_invalid_argument(
+    platform: Any,
+) -> None:
+    # A 1,000-node cycle: one field violation per node would be ~110 KB of trailer, past the 16 KiB a
+    # gRPC client accepts by default, and would reach it as RESOURCE_EXHAUSTED "Stream removed".
+    grid = GridRegistryClient(platform.grid)
+    cycle = [node(f"y{i}", resources_pb2.GRID_NODE_KIND_FEEDER, f"y{(i - 1) % 1000}") for i in range(1000)]
+    with pytest.raises(InvalidArgumentError) as caught:
+        await grid.upsert_grid_nodes(cycle)
+    assert caught.value.reason == "GRID_NODE_CYCLE"
+    listed = [v.field for v in caught.value.field_violations]
+    assert 1 <= len(listed) < 1000
+    assert listed == [f"nodes[{i}].parent" for i in range(len(listed))]
+    assert caught.value.metadata["field_violations"] == "1000"
+    assert f"the first {len(listed)} of 1000 field violations listed" in str(caught.value)
+    with pytest.raises(NotFoundError):
+        await grid.get_grid_node("gridNodes/y0")
