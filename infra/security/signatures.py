@@ -61,4 +61,8 @@ def verify(algorithm: Algorithm, public_key: bytes, message: bytes, signature: b
     if not (0 < r < _SM2_N and 0 < s < _SM2_N) or not valid_public_key(algorithm, public_key):
         return False
     verifier = sm2.CryptSM2(private_key=None, public_key=public_key[1:].hex())
+    # gmssl takes a leading "04" off the key with ``str.lstrip("04")``, which strips every leading
+    # '0' and '4': a key whose x coordinate's hex starts with "04" (1 in 256) came out cut short and
+    # the verification crashed. The coordinates are set as they are.
+    verifier.public_key = public_key[1:].hex()
     return bool(verifier.verify_with_sm3(f"{r:064x}{s:064x}", message))

@@ -207,3 +207,21 @@ async def test_signing_keys_rotate_and_a_program_can_require_signatures(platform
     with pytest.raises(grpc.aio.AioRpcError) as bad:
         await _register(platform, "grid-bad", SM2, b"\x04" + b"\x01" * 64)
     assert bad.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_an_sm2_key_whose_x_coordinate_starts_with_04_verifies() -> None:
+    # 1 key in 256: gmssl's lstrip("04") once cut such a key short and the verification crashed
+    # (INTERNAL for a valid signed instruction).
+    from infra.security.signatures import Algorithm, verify
+
+    for _ in range(20_000):
+        secret, public = gmalg.SM2().generate_keypair()
+        if public[1] == 0x04:
+            break
+    else:
+        raise AssertionError("no SM2 key with x starting 0x04 in 20,000 tries")
+    signer = gmalg.SM2(secret, SM2_ID, public)
+    r, s = signer.sign(b"instruction")
+    signature = sigencode_der(int.from_bytes(r, "big"), int.from_bytes(s, "big"), SM2_N)
+    assert verify(Algorithm.SM2_SM3, public, b"instruction", signature)
+    assert not verify(Algorithm.SM2_SM3, public, b"another instruction", signature)
