@@ -22,7 +22,7 @@ LIST = next(rpc for rpc in contract_rpcs() if rpc.path == "/vgi.operator.v1.Oper
 
 async def test_rate_limit_per_principal_and_class(tmp_path: Path, platform_factory: Any) -> None:
     async with platform_factory(
-        f"sqlite:///{tmp_path / 'vgi.db'}", rate_limits=("read=1/3", "write=1/1")
+        f"sqlite:///{tmp_path / 'vgi.db'}", rate_limits=("read=0.2/3", "write=1/1")
     ) as running:
         operator = running.channel
         for _ in range(3):  # the burst
@@ -33,10 +33,11 @@ async def test_rate_limit_per_principal_and_class(tmp_path: Path, platform_facto
         assert (limited.code, limited.reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "RATE_LIMITED")
         retry = limited.detail(error_details_pb2.RetryInfo)
         delay = retry.retry_delay.ToTimedelta().total_seconds()
-        assert 0 < delay <= 1.0  # one token at 1/s
+        # One token every 5 s: a loaded machine's slow calls cannot refill the bucket mid-burst.
+        assert 0 < delay <= 5.0
         quota = limited.detail(error_details_pb2.QuotaFailure)
         assert [(v.subject, v.description) for v in quota.violations] == [
-            ("vgi://operator/op-1#READ", "1 calls/s, burst 3")
+            ("vgi://operator/op-1#READ", "0.2 calls/s, burst 3")
         ]
 
         # Another principal, and another class of the same principal, have their own buckets.
@@ -59,7 +60,8 @@ async def test_rate_limit_per_principal_and_class(tmp_path: Path, platform_facto
 
 
 async def test_unconfigured_classes_share_the_read_bucket(tmp_path: Path, platform_factory: Any) -> None:
-    async with platform_factory(f"sqlite:///{tmp_path / 'vgi.db'}", rate_limits=("read=1/2",)) as running:
+    async with platform_factory(f"sqlite:///{tmp_path / 'vgi.db'}", rate_limits=("read=0.01/2",)) as running:
+        # One token every 100 s, so however slowly the three calls come, the third finds none.
         await running.operator.create_aggregator("one", aggregator_pb2.Aggregator(display_name="One"))
         await running.operator.list_aggregators()
         limited = await call(running.channel, LIST, operator_pb.ListAggregatorsRequest())
