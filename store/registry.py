@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 
 from domain.capacity_totals import NodeLimits
 from domain.errors import NotFound
-from store import capacity_rows, pagination
+from store import capacity_rows, pagination, planner_stats
 from store.bulk import (
     chunks,
     dialect_insert,
@@ -197,6 +197,8 @@ def write_grid_nodes(conn: Connection, nodes: Sequence[GridNode], now: datetime)
             "delete_time",
         ],
     )
+    # A topology loaded through the API is queried at once (capacity of its root): plan it as it is.
+    planner_stats.analyze_if_stale(conn, grid_nodes.name, len(rows))
 
 
 def live_grid_node_ids(conn: Connection, node_ids: Sequence[str]) -> set[str]:
