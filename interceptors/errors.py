@@ -60,6 +60,8 @@ def status_for(error: DomainError) -> status_pb2.Status:
     if isinstance(error, InvalidArgument) and error.violations:
         listed = _within_budget(error.violations)
         if len(listed) < len(error.violations):
+            # The count replaces a message's own "(and N more)": said once.
+            message = message.removesuffix(f" (and {len(error.violations) - 1} more)")
             message = (
                 f"{message} (the first {len(listed)} of {len(error.violations)} field violations listed)"
             )

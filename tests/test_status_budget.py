@@ -60,3 +60,16 @@ def test_one_violation_larger_than_the_budget_is_still_listed() -> None:
     status = status_for(InvalidArgument("too long", violations=[FieldViolation("name", "x" * 10_000)]))
     _, bad = _details(status)
     assert [v.field for v in bad.field_violations] == ["name"]
+
+
+def test_a_validation_message_says_the_count_once() -> None:
+    violations = [
+        FieldViolation(f"chargers[{i}].charger_id", "value does not match regex", "X") for i in range(1000)
+    ]
+    message = "invalid request: chargers[0].charger_id: value does not match regex (and 999 more)"
+    status = status_for(InvalidArgument(message, reason="VALIDATION_FAILED", violations=violations))
+    _, bad = _details(status)
+    assert status.message == (
+        "invalid request: chargers[0].charger_id: value does not match regex"
+        f" (the first {len(bad.field_violations)} of 1000 field violations listed)"
+    )
