@@ -58,7 +58,7 @@ def status_for(error: DomainError) -> status_pb2.Status:
     message, metadata = error.message, error.metadata
     listed: list[error_details_pb2.BadRequest.FieldViolation] = []
     if isinstance(error, InvalidArgument) and error.violations:
-        listed = _within_budget(error.violations)
+        listed = _within_budget(error.violations, error.reason)
         if len(listed) < len(error.violations):
             # The count replaces a message's own "(and N more)": said once.
             message = message.removesuffix(f" (and {len(error.violations) - 1} more)")
@@ -100,13 +100,18 @@ def status_for(error: DomainError) -> status_pb2.Status:
     return status
 
 
-def _within_budget(violations: Sequence[FieldViolation]) -> list[error_details_pb2.BadRequest.FieldViolation]:
-    """The violations in order while their encoding stays within ``FIELD_VIOLATION_BYTES`` (the first always)."""
+def _within_budget(
+    violations: Sequence[FieldViolation], reason: str
+) -> list[error_details_pb2.BadRequest.FieldViolation]:
+    """The violations in order while their encoding stays within ``FIELD_VIOLATION_BYTES`` (the first always).
+
+    A violation without a rule of its own carries the refusal's ``reason``: every one says why.
+    """
     listed: list[error_details_pb2.BadRequest.FieldViolation] = []
     size = 0
     for v in violations:
         encoded = error_details_pb2.BadRequest.FieldViolation(
-            field=v.field, description=v.description, reason=v.reason
+            field=v.field, description=v.description, reason=v.reason or reason
         )
         size += encoded.ByteSize() + 3  # the repeated field's tag and length
         if listed and size > FIELD_VIOLATION_BYTES:

@@ -73,3 +73,18 @@ def test_a_validation_message_says_the_count_once() -> None:
         "invalid request: chargers[0].charger_id: value does not match regex"
         f" (the first {len(bad.field_violations)} of 1000 field violations listed)"
     )
+
+
+def test_a_violation_without_a_rule_of_its_own_carries_the_refusals_reason() -> None:
+    violations = [
+        FieldViolation("chargers[1].charger_id", "charger id c-1 appears more than once"),
+        FieldViolation("chargers[2].charger_id", "charger id c-1 appears more than once", "OWN_RULE"),
+    ]
+    status = status_for(
+        InvalidArgument("duplicate charger ids", reason="DUPLICATE_ID", violations=violations)
+    )
+    _, bad = _details(status)
+    assert [(v.field, v.reason) for v in bad.field_violations] == [
+        ("chargers[1].charger_id", "DUPLICATE_ID"),
+        ("chargers[2].charger_id", "OWN_RULE"),
+    ]

@@ -91,15 +91,17 @@ async def test_invalid_batches_name_each_bad_record_and_store_nothing(platform: 
     with pytest.raises(InvalidArgumentError) as caught:
         await client.upsert_chargers([charger("c1", "st-a"), charger("c2", "nowhere"), charger("c3", "gone")])
     assert caught.value.reason == "STATION_NOT_FOUND"
-    assert [v.field for v in caught.value.field_violations] == [
-        "chargers[1].station_id",
-        "chargers[2].station_id",
+    assert [(v.field, v.reason) for v in caught.value.field_violations] == [
+        ("chargers[1].station_id", "STATION_NOT_FOUND"),
+        ("chargers[2].station_id", "STATION_NOT_FOUND"),
     ]
 
     with pytest.raises(InvalidArgumentError) as caught:
         await client.upsert_chargers([charger("c1", "st-a"), charger("c1", "st-a")])
     assert caught.value.reason == "DUPLICATE_ID"
-    assert [v.field for v in caught.value.field_violations] == ["chargers[1].charger_id"]
+    assert [(v.field, v.reason) for v in caught.value.field_violations] == [
+        ("chargers[1].charger_id", "DUPLICATE_ID")
+    ]
 
     with pytest.raises(InvalidArgumentError) as caught:
         await client.upsert_stations([station("st-x", "ta1"), station("st-y", "no-such-node")])
