@@ -40,8 +40,9 @@ ERRORS_DOC = ROOT / "docs" / "ERRORS.md"
 REASON = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*")
 #: The function deriving a field violation's reason from a protovalidate rule id (one family in the doc).
 RULE_REASON_FUNCTIONS = {"rule_reason"}
-#: The doc's section holding the field-violation reasons (the rest are ErrorInfo reasons).
-FIELD_VIOLATION_HEADING = "## Field-violation reasons"
+#: The doc's sections holding field-violation reasons and OCPP-only reasons (the rest are ErrorInfo reasons).
+FIELD_VIOLATION_HEADING = "Field-violation reasons"
+OCPP_HEADING = "OCPP-only reasons"
 
 
 @dataclass
@@ -70,10 +71,12 @@ class Module:
 
 @dataclass
 class Found:
-    """What the extraction found: reason -> status codes (ErrorInfo), field-violation reasons, problems."""
+    """What the extraction found: reason -> status codes (ErrorInfo), field-violation reasons,
+    OCPP-only reason -> CALLERROR codes, problems."""
 
     codes: dict[str, set[str]]
     violations: set[str]
+    ocpp: dict[str, set[str]]
     problems: list[str]
 
 
@@ -393,26 +396,58 @@ def extract() -> Found:
                     codes[value].add(found.status_code)
             else:
                 via.append((value, (carrier.module, carrier.name), where))
+    ocpp = _ocpp_reasons(modules, problems)
     for value, relay, where in via:
         if not relayed[relay]:
             problems.append(f"{where}: {value} is raised by {relay[1]}, which no handler turns into a status")
         codes[value] |= relayed[relay]
-    return Found(dict(codes), violations - set(codes), problems)
+    return Found(dict(codes), violations - set(codes), ocpp, problems)
 
 
-def _documented() -> tuple[dict[str, set[str]], set[str]]:
-    """The doc's tables: reason -> codes (ErrorInfo reasons), and the field-violation reasons."""
-    text = ERRORS_DOC.read_text()
-    main, _, violation_part = text.partition(FIELD_VIOLATION_HEADING)
-    assert violation_part, f"docs/ERRORS.md has no {FIELD_VIOLATION_HEADING!r} section"
-    violation_part = re.split(r"\n## ", violation_part, maxsplit=1)[0]
+def _ocpp_reasons(modules: dict[str, Module], problems: list[str]) -> dict[str, set[str]]:
+    """Reasons an OCPP CALLERROR carries without a DomainError: ``SomeError(..., details={"reason": ...})``
+    (``ocpp.exceptions``); the code is the CALLERROR's error code (the class name less ``Error``)."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for module in modules.values():
+        for call in ast.walk(module.tree):
+            if not isinstance(call, ast.Call):
+                continue
+            callee = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+            for keyword in call.keywords:
+                if keyword.arg != "details" or not isinstance(keyword.value, ast.Dict):
+                    continue
+                for key, value in zip(keyword.value.keys, keyword.value.values, strict=True):
+                    if not (isinstance(key, ast.Constant) and key.value == "reason"):
+                        continue
+                    if isinstance(value, ast.Attribute) and value.attr == "reason":
+                        continue  # a DomainError's reason, passed on (ocpp_error): counted where raised
+                    reason = (
+                        value.value
+                        if isinstance(value, ast.Constant) and isinstance(value.value, str)
+                        else _constant(modules, module, value)
+                    )
+                    where = f"{module.path.relative_to(ROOT)}:{call.lineno}"
+                    if reason is None or not REASON.fullmatch(reason):
+                        problems.append(f"{where}: cannot read the OCPP reason {ast.unparse(value)!r}")
+                    else:
+                        found[reason].add(callee.removesuffix("Error"))
+    return dict(found)
+
+
+def _documented() -> tuple[dict[str, set[str]], set[str], dict[str, set[str]]]:
+    """The doc's tables: reason -> codes for ErrorInfo reasons, the field-violation reasons, and
+    OCPP-only reason -> CALLERROR codes; each row ``| `REASON` | `CODE`, ... | ...``."""
+    sections = re.split(r"^## ", ERRORS_DOC.read_text(), flags=re.MULTILINE)
     row = re.compile(r"^\|\s*`([A-Z][A-Z0-9_]*)`\s*\|([^|]*)\|", re.MULTILINE)
-    codes: dict[str, set[str]] = {}
-    for match in row.finditer(main):
-        assert match.group(1) not in codes, f"{match.group(1)} has two rows"
-        codes[match.group(1)] = set(re.findall(r"`([A-Z_]+)`", match.group(2)))
-    violations = {m.group(1) for m in row.finditer(violation_part)}
-    return codes, violations
+    tables: dict[str, dict[str, set[str]]] = {"": {}, FIELD_VIOLATION_HEADING: {}, OCPP_HEADING: {}}
+    for section in sections:
+        heading = section.split("\n", 1)[0].strip()
+        table = tables[heading if heading in tables else ""]
+        for match in row.finditer(section):
+            assert match.group(1) not in table, f"{match.group(1)} has two rows"
+            table[match.group(1)] = set(re.findall(r"`([A-Za-z_]+)`", match.group(2)))
+    assert tables[FIELD_VIOLATION_HEADING] and tables[OCPP_HEADING], "docs/ERRORS.md lost a section"
+    return tables[""], set(tables[FIELD_VIOLATION_HEADING]), tables[OCPP_HEADING]
 
 
 def test_the_extraction_reads_every_reason_it_meets() -> None:
@@ -425,12 +460,13 @@ def test_the_extraction_reads_every_reason_it_meets() -> None:
     assert found.codes["CHARGER_NOT_ALLOWED"] == {"INVALID_ARGUMENT"}  # the value of constant FOREIGN_CHARGER
     assert found.codes["INTERNAL"] == {"INTERNAL"}  # ErrorInfo built by hand
     assert "WINDOW_ENDED" in found.violations
+    assert found.ocpp["METER_VALUE_INCOMPLETE"] == {"OccurrenceConstraintViolation"}
     assert not {"ACTIVE", "HISTORY", "CNY", "REGISTER"} & set(found.codes)
 
 
 def test_every_reason_the_code_sends_is_in_the_catalogue_and_no_other() -> None:
     found = extract()
-    documented, documented_violations = _documented()
+    documented, documented_violations, documented_ocpp = _documented()
     missing = sorted(set(found.codes) - set(documented))
     stale = sorted(set(documented) - set(found.codes))
     assert (missing, stale) == ([], []), "docs/ERRORS.md: (missing reasons, reasons the code no longer sends)"
@@ -440,3 +476,4 @@ def test_every_reason_the_code_sends_is_in_the_catalogue_and_no_other() -> None:
         sorted(found.violations - documented_violations),
         sorted(documented_violations - found.violations),
     ) == ([], []), "docs/ERRORS.md field-violation reasons: (missing, no longer in the code)"
+    assert documented_ocpp == found.ocpp, "docs/ERRORS.md OCPP-only reasons: (documented, in the source)"
