@@ -238,17 +238,18 @@ def _class_carriers(modules: dict[str, Module]) -> dict[tuple[str, str], Carrier
 class _Call:
     module: Module
     call: ast.Call
-    carrier: Carrier
+    target: tuple[str, str] | None  # what the callee resolves to; None: a hand-built ErrorInfo
     scope: list[ast.FunctionDef | ast.AsyncFunctionDef]
     handlers: dict[str, tuple[str, str]]  # except-bound name -> the class it catches
     status_code: str | None  # the last grpc.StatusCode.X named before the call in its function
 
 
 class _Calls(ast.NodeVisitor):
-    """Every call of a carrier, with its enclosing functions and except bindings."""
+    """Every call of a callable defined in the scanned source (or of ErrorInfo), with its enclosing
+    functions, except bindings and the last status code named: which are carriers is decided later."""
 
-    def __init__(self, modules: dict[str, Module], module: Module, carriers: dict[tuple[str, str], Carrier]):
-        self.modules, self.module, self.carriers = modules, module, carriers
+    def __init__(self, modules: dict[str, Module], module: Module):
+        self.modules, self.module = modules, module
         self.scope: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
         self.handlers: dict[str, tuple[str, str]] = {}
         self.status_code: str | None = None
@@ -284,13 +285,17 @@ class _Calls(ast.NodeVisitor):
     def visit_Call(self, node: ast.Call) -> None:
         self.generic_visit(node)  # arguments first: a status code named in them precedes the call
         target = _resolve(self.modules, self.module, node.func)
-        carrier = self.carriers.get(target) if target else None
-        if carrier is None and isinstance(node.func, ast.Attribute) and node.func.attr == "ErrorInfo":
-            carrier = Carrier("google.rpc", "ErrorInfo", [], None)
-        if carrier is not None:
+        if target is not None or (isinstance(node.func, ast.Attribute) and node.func.attr == "ErrorInfo"):
             self.calls.append(
-                _Call(self.module, node, carrier, list(self.scope), dict(self.handlers), self.status_code)
+                _Call(self.module, node, target, list(self.scope), dict(self.handlers), self.status_code)
             )
+
+
+_ERROR_INFO = Carrier("google.rpc", "ErrorInfo", [], None)
+
+
+def _carrier(call: _Call, carriers: dict[tuple[str, str], Carrier]) -> Carrier | None:
+    return _ERROR_INFO if call.target is None else carriers.get(call.target)
 
 
 def _argument(call: ast.Call, carrier: Carrier) -> ast.expr | None:
@@ -304,27 +309,24 @@ def _argument(call: ast.Call, carrier: Carrier) -> ast.expr | None:
     return None
 
 
-def _function_carriers(modules: dict[str, Module], carriers: dict[tuple[str, str], Carrier]) -> None:
+def _function_carriers(calls: list[_Call], carriers: dict[tuple[str, str], Carrier]) -> None:
     """Add, to a fixed point, the functions that hand their ``reason`` parameter to a carrier."""
     while True:
         added = False
-        for module in modules.values():
-            visitor = _Calls(modules, module, carriers)
-            visitor.visit(module.tree)
-            for found in visitor.calls:
-                argument = _argument(found.call, found.carrier)
-                if not (found.scope and isinstance(argument, ast.Name) and argument.id == "reason"):
-                    continue
-                function = found.scope[-1]
-                if (module.name, function.name) in carriers or found.carrier.violation:
-                    continue
-                positional, every = _params(function)
-                if "reason" in every:
-                    carriers[module.name, function.name] = Carrier(
-                        module.name, function.name, positional, found.carrier.codes
-                    )
-                    module.functions.setdefault(function.name, function)
-                    added = True
+        for found in calls:
+            carrier = _carrier(found, carriers)
+            if carrier is None or carrier.violation or not found.scope:
+                continue
+            argument = _argument(found.call, carrier)
+            if not (isinstance(argument, ast.Name) and argument.id == "reason"):
+                continue
+            module, function = found.module, found.scope[-1]
+            positional, every = _params(function)
+            if (module.name, function.name) not in carriers and "reason" in every:
+                carriers[module.name, function.name] = Carrier(
+                    module.name, function.name, positional, carrier.codes
+                )
+                added = True
         if not added:
             return
 
@@ -334,12 +336,12 @@ def extract() -> Found:
     """Every reason the source sends, with its codes (read once per session: it parses ~180 modules)."""
     modules = _modules()
     carriers = _class_carriers(modules)
-    _function_carriers(modules, carriers)
     calls: list[_Call] = []
     for module in modules.values():
-        visitor = _Calls(modules, module, carriers)
+        visitor = _Calls(modules, module)
         visitor.visit(module.tree)
         calls.extend(visitor.calls)
+    _function_carriers(calls, carriers)
 
     codes: dict[str, set[str]] = defaultdict(set)
     violations: set[str] = set()
@@ -349,7 +351,9 @@ def extract() -> Found:
     via: list[tuple[str, tuple[str, str], str]] = []  # (reason, carrier, where)
 
     for found in calls:
-        carrier, module = found.carrier, found.module
+        carrier, module = _carrier(found, carriers), found.module
+        if carrier is None:
+            continue
         where = f"{module.path.relative_to(ROOT)}:{found.call.lineno}"
         argument = _argument(found.call, carrier)
         candidates: list[ast.expr] = [] if argument is None else [argument]
