@@ -42,6 +42,8 @@ from store.faults import is_store_fault
 log = logging.getLogger(__name__)
 
 AUDIT_UNAVAILABLE = "AUDIT_UNAVAILABLE"
+#: RetryInfo of AUDIT_UNAVAILABLE: the store's own outage hint (``store.faults.RETRY_AFTER_S``).
+AUDIT_RETRY_AFTER_S = 1.0
 _REQUEST_ID_CHARS = 128
 #: How a call ends when the client goes away: the handler task is cancelled, or a
 #: response generator is closed.
@@ -134,6 +136,7 @@ class AuditInterceptor(Interceptor):
                 raise Unavailable(
                     "the call could not be audited; retry it with the same request_id",
                     reason=AUDIT_UNAVAILABLE,
+                    retry_after_s=AUDIT_RETRY_AFTER_S,
                 ) from None
 
     def wrap_unary_unary(self, method: MethodInfo, behavior: UnaryBehavior) -> UnaryBehavior:

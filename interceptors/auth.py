@@ -64,5 +64,9 @@ def _principal_from_claims(claims: Claims) -> Principal:
         role, _ = split_principal_uri(claims.subject)
         aggregator = claims.payload.get(AGGREGATOR_CLAIM) if role is Role.DEVICE else None
         return parse_principal_uri(claims.subject, aggregator_id=aggregator)
-    except (PrincipalUriError, TypeError) as exc:
+    except PrincipalUriError as exc:
         raise Unauthenticated(f"token subject: {exc}", reason="TOKEN_SUBJECT_INVALID") from None
+    except TypeError:  # the claim is not a string: say so, not Python's words for it
+        raise Unauthenticated(
+            f"token subject: the {AGGREGATOR_CLAIM} claim must be a string", reason="TOKEN_SUBJECT_INVALID"
+        ) from None

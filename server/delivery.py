@@ -66,6 +66,8 @@ log = logging.getLogger(__name__)
 
 SLOW_CONSUMER = "SLOW_CONSUMER"
 SHUTTING_DOWN = "SHUTTING_DOWN"
+#: RetryInfo of SHUTTING_DOWN: reconnect (to another process, or this one restarted) after this.
+RECONNECT_AFTER_S = 1.0
 BAD_CURSOR = "BAD_CURSOR"
 #: A window that holds nothing: reading it tells whether the store answers at all.
 PROBE_WINDOW = Window("", 0, 0)
@@ -239,7 +241,9 @@ class Dispatcher:
         the server would wait out its whole grace period; clients resume from
         their cursor on another server.
         """
-        self._ending = Unavailable("the server is shutting down; reconnect", reason=SHUTTING_DOWN)
+        self._ending = Unavailable(
+            "the server is shutting down; reconnect", reason=SHUTTING_DOWN, retry_after_s=RECONNECT_AFTER_S
+        )
         for peers in self._subscribers.values():
             for subscription in peers:
                 subscription._fail(self._ending)

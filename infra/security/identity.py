@@ -119,8 +119,10 @@ def principal_from_pem(pem: bytes) -> Principal:
         cert = x509.load_pem_x509_certificate(pem)
         extensions = cert.extensions
         units = _aggregator_units(cert.subject)
-    except ValueError as exc:
-        raise Unauthenticated(f"client certificate is malformed: {exc}", reason="CERT_MALFORMED") from None
+    except ValueError:  # the parser's own text (Rust's ParseError) is not for the caller
+        raise Unauthenticated(
+            "client certificate is malformed: not a parseable X.509 certificate", reason="CERT_MALFORMED"
+        ) from None
     try:
         san = extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         uris = san.get_values_for_type(x509.UniformResourceIdentifier)

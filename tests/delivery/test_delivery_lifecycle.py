@@ -88,3 +88,6 @@ async def test_open_streams_end_with_unavailable_on_graceful_shutdown(
     info = error_details_pb2.ErrorInfo()
     assert status.details[0].Unpack(info)
     assert info.reason == "SHUTTING_DOWN"
+    retry = error_details_pb2.RetryInfo()
+    assert any(detail.Unpack(retry) for detail in status.details[1:]), "UNAVAILABLE carries RetryInfo"
+    assert retry.retry_delay.ToTimedelta().total_seconds() == 1.0

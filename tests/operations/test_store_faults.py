@@ -199,6 +199,7 @@ async def test_full_sqlite_answers_store_full_and_writes_nothing(
                 # The effect fitted, its audit row did not: committed, answered "retry with the same
                 # request_id" (which then answers the stored result); the next call finds the store full.
                 assert error.reason == "AUDIT_UNAVAILABLE", error
+                assert error.retry_delay == 1.0, "UNAVAILABLE carries RetryInfo"
         assert failed_id, "the capped store never filled"
 
         # Nothing of the refused call was written; reads still work on a full store.

@@ -333,6 +333,12 @@ def test_identity_without_a_certificate_or_with_garbage(layout: pki.PkiLayout) -
     assert _reason(resolver, {"transport_security_type": [b"insecure"]}) == "CERT_MISSING"
     assert _reason(resolver, {"x509_pem_cert": []}) == "CERT_MISSING"
     assert _reason(resolver, {"x509_pem_cert": [b"-----BEGIN CERTIFICATE-----\nAAAA\n"]}) == "CERT_MALFORMED"
+    # The parser's own text (a Rust ParseError) stays inside: the caller reads what is wrong, not how.
+    with pytest.raises(Unauthenticated) as caught:
+        resolver.resolve(
+            {"x509_pem_cert": [b"-----BEGIN CERTIFICATE-----\nMAAA\n-----END CERTIFICATE-----\n"]}
+        )
+    assert caught.value.message == "client certificate is malformed: not a parseable X.509 certificate"
     pem = layout.client_cert(AGG1).read_bytes()
     assert _reason(resolver, {"x509_pem_cert": [pem, pem]}) == "CERT_MALFORMED"
 

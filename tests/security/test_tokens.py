@@ -19,6 +19,7 @@ from domain.errors import Unauthenticated
 from domain.principal import Principal, Role
 from infra.security import pki
 from infra.security.tokens import (
+    AGGREGATOR_CLAIM,
     Claims,
     KeySet,
     TokenVerifier,
@@ -28,6 +29,7 @@ from infra.security.tokens import (
     issue_token,
     parse_jwks,
 )
+from interceptors.auth import _principal_from_claims
 
 ISSUER = "vgi-test"
 NOW = 1_800_000_000.0
@@ -424,3 +426,23 @@ def test_claims_are_immutable(pki_dir: Path, verifier: TokenVerifier) -> None:
     claims: Claims = verifier.verify(_token(pki_dir), "vgi.operator")
     with pytest.raises(TypeError):
         claims.payload["sub"] = "vgi://grid/grid-1"  # type: ignore[index]
+
+
+def test_a_token_subjects_claim_of_the_wrong_type_is_refused_in_our_words() -> None:
+    """Outside-in finding: an integer aggregator claim answered Python's TypeError text."""
+    claims = Claims(
+        subject="vgi://device/charger-1",
+        issuer="vgi-dev",
+        audiences=frozenset({"vgi.device"}),
+        expires_at=0.0,
+        not_before=0.0,
+        issued_at=0.0,
+        kid="k",
+        payload={AGGREGATOR_CLAIM: 7},
+    )
+    with pytest.raises(Unauthenticated) as caught:
+        _principal_from_claims(claims)
+    assert (caught.value.reason, caught.value.message) == (
+        "TOKEN_SUBJECT_INVALID",
+        f"token subject: the {AGGREGATOR_CLAIM} claim must be a string",
+    )
