@@ -28,7 +28,7 @@ from infra.security.tokens import (
     check_subject,
 )
 from interceptors.base import Context, Guard
-from interceptors.context import current_principal, set_principal
+from interceptors.context import current_principal, invocation_metadata, set_principal
 from interceptors.exempt import is_exempt
 from interceptors.methods import MethodInfo
 
@@ -49,7 +49,7 @@ class TokenAuthInterceptor(Guard):
         return True
 
     def check(self, method: MethodInfo, context: Context) -> None:
-        claims = self._verify(bearer_token(context.invocation_metadata()), self._audiences[method.full_name])
+        claims = self._verify(bearer_token(invocation_metadata(context)), self._audiences[method.full_name])
         if self._subject_is_principal:
             set_principal(_principal_from_claims(claims))
             return

@@ -50,6 +50,7 @@ from infra.observability.tracing import (
     span_name,
 )
 from interceptors.base import Context, Interceptor, StreamBehavior, UnaryBehavior
+from interceptors.context import invocation_metadata
 from interceptors.methods import MethodInfo
 
 # The codes that are the server's fault (OpenTelemetry gRPC conventions for
@@ -132,7 +133,7 @@ class TracingInterceptor(Interceptor):
         self, name: str, attributes: Mapping[str, AttributeValue], context: Context
     ) -> _Started | None:
         """Start tracing one call: None when it is not traced at all, else (its span or None, a context token)."""
-        metadata = context.invocation_metadata() or ()
+        metadata = invocation_metadata(context)
         parent: otel_context.Context | None = None
         for key, _value in metadata:
             if key == "traceparent":

@@ -364,6 +364,7 @@ class ValidationInterceptor(Interceptor):
         self._money = _MoneyRange()
         self._text = _NoNul()
         self._batches: dict[str, _Batch | None] = {}
+        self._checks: dict[str, Callable[[Message], None]] = {}
 
     def applies(self, method: MethodInfo) -> bool:
         descriptor = method.input_descriptor
@@ -375,34 +376,74 @@ class ValidationInterceptor(Interceptor):
         )
 
     def _check(self, request: Message) -> None:
-        name = request.DESCRIPTOR.full_name
+        """Checks ``request``, raising ``InvalidArgument`` (the wrappers take their method's check once)."""
+        self._check_of(request.DESCRIPTOR)(request)
+
+    def _check_of(self, descriptor: Any) -> Callable[[Message], None]:
+        """The check of one request type, planned once: only the walks that can reach a Timestamp, a Money
+        or a string of that type are made (the others cannot find anything), and a type with no compiled
+        batch goes straight to protovalidate."""
+        name = descriptor.full_name
+        check = self._checks.get(name)
+        if check is None:
+            check = self._checks[name] = self._plan_check(descriptor)
+        return check
+
+    def _plan_check(self, descriptor: Any) -> Callable[[Message], None]:
+        walks = tuple(
+            walk.violations for walk in (self._times, self._money, self._text) if walk.reaches(descriptor)
+        )
+        name = descriptor.full_name
         batch = (
             self._batches[name]
             if name in self._batches
-            else self._batches.setdefault(name, _batch_of(request.DESCRIPTOR))
+            else self._batches.setdefault(name, _batch_of(descriptor))
         )
-        # A batch's items as Python objects, referenced until the checks are done: upb keeps one object per
-        # message while it is referenced, so every pass below over the repeated field (the time and text
-        # walks, each rule's column) finds the 10,000 objects instead of making them again — about as
-        # costly as reading one field of each.
-        items = list(batch.items(request)) if batch is not None else []
-        out_of_range = (
-            self._times.violations(request) + self._money.violations(request) + self._text.violations(request)
-        )
-        if out_of_range:
-            raise _invalid_fields(out_of_range)
-        # A batch of compiled items: when the rest of the request (the first item too) and the list's size
-        # pass, protovalidate's answer is the items' violations alone, in order. Otherwise it answers all.
-        if batch is not None and batch.fits(items) and not self._collect(batch.shell(request)):
-            if batch.rules.clean(items):
-                return
-            raise _invalid_fields(batch.rules.violations(items, ".".join(batch.path)))
-        violations = self._collect(request)
-        if violations:
-            raise _invalid(violations)
+        collect = self._collect
+        if batch is None:
+            if not walks:
+
+                def check(request: Message) -> None:
+                    violations = collect(request)
+                    if violations:
+                        raise _invalid(violations)
+
+                return check
+
+            def check_walked(request: Message) -> None:
+                out_of_range = [found for walk in walks for found in walk(request)]
+                if out_of_range:
+                    raise _invalid_fields(out_of_range)
+                violations = collect(request)
+                if violations:
+                    raise _invalid(violations)
+
+            return check_walked
+
+        def check_batch(request: Message) -> None:
+            # A batch's items as Python objects, referenced until the checks are done: upb keeps one object
+            # per message while it is referenced, so every pass below over the repeated field (the time and
+            # text walks, each rule's column) finds the 10,000 objects instead of making them again — about
+            # as costly as reading one field of each.
+            items = list(batch.items(request))
+            out_of_range = [found for walk in walks for found in walk(request)]
+            if out_of_range:
+                raise _invalid_fields(out_of_range)
+            # A batch of compiled items: when the rest of the request (the first item too) and the list's
+            # size pass, protovalidate's answer is the items' violations alone, in order. Otherwise it
+            # answers all.
+            if batch.fits(items) and not collect(batch.shell(request)):
+                if batch.rules.clean(items):
+                    return
+                raise _invalid_fields(batch.rules.violations(items, ".".join(batch.path)))
+            violations = collect(request)
+            if violations:
+                raise _invalid(violations)
+
+        return check_batch
 
     def wrap_unary_unary(self, method: MethodInfo, behavior: UnaryBehavior) -> UnaryBehavior:
-        check = self._check
+        check = self._check_of(method.input_descriptor)
 
         async def validated(request: Any, context: Context) -> Any:
             check(request)
@@ -411,7 +452,7 @@ class ValidationInterceptor(Interceptor):
         return validated
 
     def wrap_unary_stream(self, method: MethodInfo, behavior: StreamBehavior) -> StreamBehavior:
-        check = self._check
+        check = self._check_of(method.input_descriptor)
         if inspect.isasyncgenfunction(behavior):
 
             async def validated_gen(request: Any, context: Context) -> AsyncIterator[Any]:
@@ -428,7 +469,7 @@ class ValidationInterceptor(Interceptor):
         return validated
 
     def wrap_stream_unary(self, method: MethodInfo, behavior: UnaryBehavior) -> UnaryBehavior:
-        check = self._check
+        check = self._check_of(method.input_descriptor)
 
         async def validated(requests: AsyncIterator[Any], context: Context) -> Any:
             return await behavior(_checked(requests, check), context)
@@ -436,7 +477,7 @@ class ValidationInterceptor(Interceptor):
         return validated
 
     def wrap_stream_stream(self, method: MethodInfo, behavior: StreamBehavior) -> StreamBehavior:
-        check = self._check
+        check = self._check_of(method.input_descriptor)
         checked = _answered if method.per_message_results else _checked
         if inspect.isasyncgenfunction(behavior):
 

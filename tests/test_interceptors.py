@@ -17,7 +17,7 @@ from vgi.operator.v1 import operator_service_pb2 as operator_pb
 from domain.errors import NotFound, PermissionDenied
 from domain.principal import Principal, Role
 from interceptors.base import Context, Guard, Interceptor, UnaryBehavior
-from interceptors.context import current_call, current_principal, set_principal
+from interceptors.context import current_call, current_principal, invocation_metadata, set_principal
 from interceptors.errors import ErrorMappingInterceptor
 from interceptors.methods import MethodInfo, method_info
 from interceptors.validation import ValidationInterceptor
@@ -158,6 +158,31 @@ async def served() -> AsyncIterator[tuple[grpc.aio.Channel, CountingInterceptor,
     finally:
         await channel.close()
         await server.stop(0)
+
+
+async def test_a_calls_metadata_is_read_from_grpc_once_and_is_that_calls_own() -> None:
+    """The tracing and token stages both read the metadata: grpc builds it once per call, not per reader."""
+    seen: list[tuple[bool, Any]] = []
+
+    async def handler(request: bytes, context: Context) -> bytes:
+        first = invocation_metadata(context)
+        seen.append((invocation_metadata(context) is first, dict(first).get("x-user")))
+        return request
+
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers(
+        [grpc.method_handlers_generic_handler(KINDS, {"Same": grpc.unary_unary_rpc_method_handler(handler)})]
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            call = channel.unary_unary(f"/{KINDS}/Same")
+            for user in ("alice", "bob"):
+                assert await call(b"x", metadata=(("x-user", user),), timeout=5) == b"x"
+    finally:
+        await server.stop(0)
+    assert seen == [(True, "alice"), (True, "bob")]
 
 
 def _details(error: grpc.aio.AioRpcError) -> dict[str, Any]:

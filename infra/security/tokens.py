@@ -62,12 +62,14 @@ def audience_for_method(full_method: str) -> str | None:
 
 def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str:
     """The token of the single ``authorization: Bearer <token>`` metadata entry."""
-    values = [value for key, value in metadata or () if key == "authorization"]
-    if not values:
+    value: str | bytes | None = None
+    for key, item in metadata or ():
+        if key == "authorization":
+            if value is not None:
+                raise _reject("TOKEN_MALFORMED", "more than one authorization metadata entry")
+            value = item
+    if value is None:
         raise _reject("TOKEN_MISSING", "no authorization metadata")
-    if len(values) > 1:
-        raise _reject("TOKEN_MALFORMED", "more than one authorization metadata entry")
-    value = values[0]
     if isinstance(value, bytes):
         value = value.decode("ascii", "replace")
     scheme, _, token = value.partition(" ")
