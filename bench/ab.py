@@ -11,7 +11,8 @@ so a machine's drift hits both alike:
   mTLS beside them: throughput and server CPU per call of each, per round;
 * ``create``: CreateAggregator, the same figures (no bare side);
 * ``upsert``: BatchUpsertChargers of ``--rows`` new chargers in calls of
-  10,000 (``bench/registry.py``) against raw executemany, chargers/s;
+  10,000 (``bench/registry.py``; requests built before the window) against raw
+  executemany, chargers/s;
 * ``ingest``: UploadTelemetry of ``--rows`` readings in batches of 1,000
   (``bench/ingest.py``) against raw executemany, rows/s;
 * ``pgingest``: the sustained PostgreSQL ingest of ``bench/ingest.py`` (one
@@ -49,7 +50,16 @@ from vgi.operator.v1 import operator_service_pb2_grpc as operator_grpc
 
 from bench import echo, ingest
 from bench.harness import OPERATOR, PG_CONNINFO, REPO, Bench, ServerProcess, bench_run, closed_loop
-from bench.world import STATION_ID, Tenant, migrated_sqlite, raw_executemany, sql_time, upsert_chargers
+from bench.world import (
+    STATION_ID,
+    Tenant,
+    charger_requests,
+    migrated_sqlite,
+    raw_executemany,
+    send_chargers,
+    sql_time,
+    upsert_chargers,
+)
 from store import migrate
 
 Figures = dict[str, float]
@@ -154,8 +164,9 @@ async def _store(
                 raw = [raw_rows[i : i + 10_000] for i in range(0, rows, 10_000)]
                 figures["raw rows/s"] = await asyncio.to_thread(raw_executemany, raw_file, "chargers", raw)
                 for name in order:
+                    requests = charger_requests(ids)  # built before the window, as the raw rows are
                     began, cpu = asyncio.get_running_loop().time(), servers[name].cpu_seconds()
-                    await upsert_chargers(tenants[name], ids, 10_000)
+                    await send_chargers(tenants[name], requests)
                     figures[f"{name} rows/s"] = rows / (asyncio.get_running_loop().time() - began)
                     figures[f"{name} cpu µs/row"] = (servers[name].cpu_seconds() - cpu) / rows * 1e6
             else:
