@@ -9,9 +9,14 @@ processes, as the SDK does) drives them with:
 * the 100-byte echo behind the whole chain — CPU-bound, what process count
   should scale;
 * CreateAggregator — validated, authorized, idempotent, audited and
-  committed to PostgreSQL.
+  committed to PostgreSQL;
+* as a control, the same echo on 1, 2 and 4 bare grpcio servers with the
+  same mutual TLS (``bench.bare``: no interceptors, no store, no background
+  tasks): how far this machine's own per-CPU figure drops when that many
+  processes share its cores. It is reported beside the row and is not in its
+  ratio.
 
-The six variants (2 calls × 1/2/4 processes) run in alternation, rounds of
+The nine variants (3 calls × 1/2/4 processes) run in alternation, rounds of
 ``bench.seconds``; per variant the median-throughput round counts
 (``harness.compare``). The CPU of a variant is the user + system time of
 the processes it used, read from ``/proc/PID/stat`` (utime + stime) before
@@ -23,6 +28,10 @@ Rows:
   the ratio is the worst of (n = 2, 4) × (echo, CreateAggregator) of that
   figure relative to 1 process. ≥ 0.90 means a process costs no more per
   call when others run beside it, so total throughput grows with cores.
+  Four servers, the client and PostgreSQL on two cores time-share them: a
+  process then runs on caches the others have just used, and each call costs
+  more CPU, in the bare control as in the platform (docs/PERFORMANCE.md,
+  the row's bullet): the control tells what of the drop is the machine's.
 * total throughput at 1, 2, 4 processes: calls/s; the ratio is the smaller
   of the two calls' 2-process / 1-process gain. The machine has 2 cores that
   the client shares with the servers and PostgreSQL: 4 processes cannot
@@ -127,20 +136,24 @@ async def run(bench: Bench) -> list[Row]:
         f"&application_name={application}"
     )
     names = [f"scale-{n}" for n in range(1, max(COUNTS) + 1)]
+    bare_names = [f"scale-bare-{n}" for n in range(1, max(COUNTS) + 1)]
     channels: dict[int, list[grpc.aio.Channel]] = {}
+    bare_channels: dict[int, list[grpc.aio.Channel]] = {}
     try:
         await asyncio.to_thread(migrate.upgrade, url)
         pki = str(bench.credentials.layout.root)
         servers = await asyncio.gather(
             *(bench.server(name, "bench.platform", "--pki", pki, "--database", url) for name in names)
         )
+        bare = await asyncio.gather(*(bench.server(name, "bench.bare", "--pki", pki) for name in bare_names))
         channels = {n: _channels(bench, [s.port for s in servers[:n]]) for n in COUNTS}
-        return await _measure(bench, servers, channels, application)
+        bare_channels = {n: _channels(bench, [s.port for s in bare[:n]]) for n in COUNTS}
+        return await _measure(bench, servers, channels, bare, bare_channels, application)
     finally:
-        for group in channels.values():
+        for group in [*channels.values(), *bare_channels.values()]:
             for channel in group:
                 await channel.close(None)
-        for name in names:
+        for name in [*names, *bare_names]:
             await bench.stop_server(name)
         with psycopg.connect(PG_CONNINFO, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
@@ -150,6 +163,8 @@ async def _measure(
     bench: Bench,
     servers: Sequence[ServerProcess],
     channels: dict[int, list[grpc.aio.Channel]],
+    bare: Sequence[ServerProcess],
+    bare_channels: dict[int, list[grpc.aio.Channel]],
     application: str,
 ) -> list[Row]:
     metadata = bench.credentials.metadata(OPERATOR)
@@ -180,9 +195,15 @@ async def _measure(
     calls = {"echo": echo_on, "create": create_on}
     loads = await compare(
         [
-            Variant(f"{kind}, {n}", ProcessGroup(servers[:n]), make(channels[n]))
+            variant
             for n in COUNTS
-            for kind, make in calls.items()
+            for variant in (
+                *(
+                    Variant(f"{kind}, {n}", ProcessGroup(servers[:n]), make(channels[n]))
+                    for kind, make in calls.items()
+                ),
+                Variant(f"{CONTROL}, {n}", ProcessGroup(bare[:n]), echo_on(bare_channels[n])),
+            )
         ],
         rounds=bench.rounds,
         seconds=bench.seconds,
@@ -196,6 +217,7 @@ def _per_cpu(load: Load) -> float:
 
 
 NAMES = {"echo": "echo", "create": "CreateAggregator"}
+CONTROL = "bare echo"
 
 
 def _scale_rows(loads: dict[str, Load]) -> list[Row]:
@@ -208,20 +230,23 @@ def _scale_rows(loads: dict[str, Load]) -> list[Row]:
         }
         for name, load in loads.items()
     }
-    per_cpu = {kind: [_per_cpu(loads[f"{kind}, {n}"]) for n in COUNTS] for kind in NAMES}
+    per_cpu = {kind: [_per_cpu(loads[f"{kind}, {n}"]) for n in COUNTS] for kind in [*NAMES, CONTROL]}
     totals = {kind: [loads[f"{kind}, {n}"].rate for n in COUNTS] for kind in NAMES}
     relative = {kind: [v / values[0] for v in values[1:]] for kind, values in per_cpu.items()}
-    worst = min(min(values) for values in relative.values())
+    worst = min(min(relative[kind]) for kind in NAMES)
     gain = min(values[1] / values[0] for values in totals.values())
     counts = "/".join(str(n) for n in COUNTS)
 
     def series(values: list[float]) -> str:
         return " / ".join(f"{v:,.0f}" for v in values)
 
-    per_core_text = "; ".join(
-        f"{NAMES[kind]} {series(per_cpu[kind])} calls per CPU-s at {counts} processes "
-        f"({' / '.join(f'{r:.2f}×' for r in relative[kind])} of 1)"
-        for kind in NAMES
+    def scaled(kind: str) -> str:
+        return f"{series(per_cpu[kind])} calls per CPU-s at {counts} processes " + (
+            f"({' / '.join(f'{r:.2f}×' for r in relative[kind])} of 1)"
+        )
+
+    per_core_text = "; ".join(f"{NAMES[kind]} {scaled(kind)}" for kind in NAMES) + (
+        f"; control, bare grpcio echo with the same mutual TLS (not in the ratio): {scaled(CONTROL)}"
     )
     total_text = "; ".join(
         f"{NAMES[kind]} {' → '.join(f'{v:,.0f}/s' for v in totals[kind])}" for kind in NAMES
