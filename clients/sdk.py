@@ -232,19 +232,25 @@ class _Client:
     async def _unary(self, multicallable: Any, request: Message, deadline: float | None) -> Any:
         """One call; an idempotent one answered UNAVAILABLE with RetryInfo (the store is away) is sent
         again after the delay the server asks for, doubling up to ``MAX_RETRY_DELAY_SECONDS``, until
-        the deadline — which covers every attempt — is spent."""
+        the deadline — which covers every attempt — is spent; then the last UNAVAILABLE is raised (with
+        its reason and RetryInfo), also when the deadline ran out during a retry."""
         loop = asyncio.get_running_loop()
         budget = self._deadline if deadline is None else deadline
         give_up_at = loop.time() + budget
         retryable = request.DESCRIPTOR.full_name not in _NOT_IDEMPOTENT
         delay = 0.0
+        unavailable: Exception | None = None
         while True:
             try:
                 return await multicallable(request, timeout=budget, metadata=self._metadata)
             except grpc.aio.AioRpcError as exc:
                 error = from_grpc_error(exc)
+                if unavailable is not None and error.code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                    # The deadline ran out in a retry: what the caller needs is why it was retrying.
+                    raise unavailable from exc
                 if not retryable or error.code != grpc.StatusCode.UNAVAILABLE or error.retry_delay is None:
                     raise error from exc
+                unavailable = error
                 delay = min(max(error.retry_delay, delay * 2), MAX_RETRY_DELAY_SECONDS)
                 budget = give_up_at - loop.time() - delay
                 if budget <= 0:

@@ -94,7 +94,7 @@ async def test_postgres_outage_answers_unavailable_and_recovers(
             assert (await asyncio.to_thread(get, readyz))[0] == 503
 
             # A client that gives up soon: every kind of call answers UNAVAILABLE with RetryInfo.
-            impatient = OperatorClient(running.channel, deadline=1.5)
+            impatient = OperatorClient(running.channel, deadline=5)
             request_id = str(uuid.uuid4())
             calls = [
                 lambda: impatient.create_aggregator(
