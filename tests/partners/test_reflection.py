@@ -50,3 +50,28 @@ async def test_reflection_lists_services_and_files_without_a_token(platform: Any
         for raw in found.file_descriptor_response.file_descriptor_proto
     ]
     assert "vgi/aggregator/v1/aggregator_service.proto" in {f.name for f in files}
+
+
+@pytest.mark.parametrize("version", ["v1", "v1alpha"])
+async def test_reflection_finds_a_method_by_its_full_name(platform: Any, version: str) -> None:
+    """``grpcurl describe pkg.Service.Method`` asks for the file of the method's symbol; protobuf's upb
+    pool does not resolve methods, and the answer was "Symbol not found"."""
+    channel = platform.channel_for(Principal(Role.AGGREGATOR, "agg-1", "agg-1"), token=None)
+
+    method, unknown, not_a_method = await _ask(
+        channel,
+        version,
+        [
+            Request(file_containing_symbol="vgi.aggregator.v1.AggregatorService.UploadTelemetry"),
+            Request(file_containing_symbol="vgi.aggregator.v1.AggregatorService.NoSuchMethod"),
+            Request(file_containing_symbol="vgi.aggregator.v1.NoSuchService.UploadTelemetry"),
+        ],
+    )
+
+    files = [
+        descriptor_pb2.FileDescriptorProto.FromString(raw)
+        for raw in method.file_descriptor_response.file_descriptor_proto
+    ]
+    assert "vgi/aggregator/v1/aggregator_service.proto" in {f.name for f in files}
+    for answer in (unknown, not_a_method):
+        assert answer.error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]
