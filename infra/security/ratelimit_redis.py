@@ -82,6 +82,7 @@ class RedisRateLimiter:
         self._retry_after_s = retry_redis_after_s
         self._clock = clock
         self._redis_down_until = 0.0
+        self._redis_down = False  # said once per outage: WARNING when it goes, INFO when it is back
 
     async def try_acquire(self, principal: str, method_class: str) -> float | None:
         """Take a token for ``(principal, method_class)``: None when allowed, else seconds to wait."""
@@ -97,13 +98,18 @@ class RedisRateLimiter:
                     )
                 )
             except (RedisError, OSError) as exc:
-                log.warning(
-                    "rate limits: Redis unavailable (%s); per-process buckets for %.1fs",
+                log.log(
+                    logging.DEBUG if self._redis_down else logging.WARNING,
+                    "rate limits: Redis unavailable (%s); per-process buckets until it answers (asked every %.1fs)",
                     exc,
                     self._retry_after_s,
                 )
+                self._redis_down = True
                 self._redis_down_until = now + self._retry_after_s
             else:
+                if self._redis_down:
+                    self._redis_down = False
+                    log.info("rate limits: Redis answers again; buckets shared across processes")
                 return wait if wait > 0 else None
         return self._fallback.try_acquire((principal, method_class), now)
 

@@ -7,12 +7,14 @@ buckets left in Redis by other runs do not matter.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 
 import pytest
 import redis
 from conftest import DevCredentials
+from operations.proxy import fault_proxy
 
 from clients.errors import ResourceExhaustedError
 from clients.sdk import OperatorClient
@@ -69,6 +71,36 @@ async def test_without_redis_each_process_limits_on_its_own() -> None:
         assert taken[3] is not None and 99.0 < taken[3] <= 100.0
     finally:
         await limiter.aclose()
+
+
+async def test_a_redis_outage_is_said_once_and_its_end_too(caplog: pytest.LogCaptureFixture) -> None:
+    """A WARNING when Redis goes away and an INFO when it answers again, not a WARNING a second."""
+    caplog.set_level(logging.DEBUG, logger="infra.security.ratelimit_redis")
+    now = [0.0]
+    with fault_proxy(upstream_port=6379) as proxy:
+        limiter = RedisRateLimiter(
+            f"redis://127.0.0.1:{proxy.port}/0",
+            LIMITS,
+            key_prefix=f"vgi-test:{uuid.uuid4().hex}:",
+            timeout_s=0.5,
+            clock=lambda: now[0],
+        )
+        try:
+            assert await limiter.try_acquire("vgi://operator/op-1", "WRITE") is None
+            proxy.cut()
+            for _ in range(5):  # five seconds of calls, Redis asked once a second
+                now[0] += 1.0
+                assert await limiter.try_acquire("vgi://operator/op-1", "WRITE") is None
+            proxy.restore()
+            now[0] += 1.0
+            assert await limiter.try_acquire("vgi://operator/op-1", "WRITE") is None
+        finally:
+            await limiter.aclose()
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if r.levelno >= logging.INFO]
+    assert [level for level, _ in said] == [logging.WARNING, logging.INFO], said
+    assert said[0][1].startswith("rate limits: Redis unavailable (")
+    assert said[1][1] == "rate limits: Redis answers again; buckets shared across processes"
+    assert len([r for r in caplog.records if r.levelno == logging.DEBUG]) == 4
 
 
 async def test_two_processes_enforce_one_limit(
