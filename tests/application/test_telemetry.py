@@ -12,17 +12,18 @@ import sqlalchemy as sa
 from market_world import NOW, database, run
 
 from application import registry
-from application.telemetry import upload_meter_values
+from application.telemetry import ingest_batch, upload_meter_values
 from application.uow import UnitOfWork
-from domain.errors import NotFound, PermissionDenied
+from domain.errors import InvalidArgument, NotFound, PermissionDenied
 from domain.principal import Principal, Role
-from domain.telemetry import Reading
+from domain.telemetry import FOREIGN_CHARGER, Reading
 from store import aggregators, telemetry
 from store.db import Database
 from store.registry import Charger, GridNode, Station
 
 CHARGING = 3
 DEVICE = Principal(Role.DEVICE, "c1", "agg-a")
+AGGREGATOR = Principal(Role.AGGREGATOR, "agg-a", "agg-a")
 
 
 def _readings(charger_id: str = "c1") -> list[Reading]:
@@ -85,3 +86,40 @@ async def test_a_device_whose_charger_another_aggregator_owns_or_nobody_has_is_r
         await run(db, lambda uow: upload_meter_values(uow, _readings(), "b-3"))  # the grid
     assert not_a_device.value.reason == "NOT_A_DEVICE"
     assert await _stored(db) == 0
+
+
+async def test_an_aggregators_batch_with_readings_of_chargers_not_its_live_ones_is_refused_whole(
+    db: Database,
+) -> None:
+    """Of a thousand readings, those of another aggregator's charger, an unknown one and a deleted one of
+    its own are named; nothing of the batch is stored. The same batch without them is stored."""
+
+    def more_chargers(uow: UnitOfWork) -> None:
+        registry.upsert_stations(uow, "agg-b", [Station("st-b", "", "ta-1", 0, 0)])
+        registry.upsert_chargers(uow, "agg-b", [Charger("b1", "st-b", "AC", 7_000, 0, False, False)])
+        registry.upsert_chargers(
+            uow,
+            "agg-a",
+            [Charger(f"a{i:03d}", "st-a", "AC", 7_000, 0, False, False) for i in range(1_000)],
+        )
+        registry.delete_charger(uow, "agg-a", "st-a", "a999")
+
+    await run(db, more_chargers)
+    good = [
+        Reading(f"a{i:03d}", NOW - timedelta(minutes=1), 7_000, None, Decimal("0.5"), CHARGING)
+        for i in range(999)
+    ]
+    bad = [Reading(c, NOW - timedelta(minutes=1), 7_000, None, None, CHARGING) for c in ("b1", "zz", "a999")]
+    mixed = good[:500] + bad[:1] + good[500:] + bad[1:]
+
+    with pytest.raises(InvalidArgument) as refused:
+        await run(db, lambda uow: ingest_batch(uow, "agg-a", "b-1", mixed, ()), principal=AGGREGATOR)
+
+    assert refused.value.reason == FOREIGN_CHARGER
+    assert [v.field for v in refused.value.violations] == [
+        f"values[{i}].charger_id" for i in (500, 1_000, 1_001)
+    ]
+    assert await _stored(db) == 0
+    stored = await run(db, lambda uow: ingest_batch(uow, "agg-a", "b-2", good, ()), principal=AGGREGATOR)
+    assert stored.stored_points == 999
+    assert await _stored(db) == 999
