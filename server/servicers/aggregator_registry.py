@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
@@ -35,6 +36,8 @@ from wire import resources as convert
 SERVICE = "/vgi.aggregator.v1.AggregatorService/"
 # Batches of one UploadTelemetry stream stored at once (each in its own transaction; see UploadTelemetry).
 STREAM_BATCHES_IN_FLIGHT = 3
+
+log = logging.getLogger(__name__)
 _BATCH_ID = "batch_id"
 _AGGREGATES = ("aggregates",)
 
@@ -343,12 +346,33 @@ class AggregatorRegistry:
         reader = asyncio.ensure_future(read())
         try:
             while (answer := await answers.get()) is not None:
-                yield await answer
+                # Shielded: the call being cancelled must not cancel the batch it waits for (below).
+                yield await asyncio.shield(answer)
                 window.release()
         finally:
             reader.cancel()
-            for task in list(in_flight):
-                task.cancel()
+            # Batches already handed to the store run to their end, audit row included: their
+            # transaction may commit on the store's thread whatever happens to this call, and a
+            # committed batch must not lack its audit row. Their answers are not sent (the call is over).
+            for task in in_flight:
+                _finish_unanswered(task)
+
+
+#: Batches still being stored when their stream ended, kept referenced until they finish.
+_unanswered: set[asyncio.Future[pb.UploadTelemetryResponse]] = set()
+
+
+def _finish_unanswered(task: asyncio.Future[pb.UploadTelemetryResponse]) -> None:
+    _unanswered.add(task)
+    task.add_done_callback(_unanswered.discard)
+    task.add_done_callback(_log_unanswered)
+
+
+def _log_unanswered(task: asyncio.Future[pb.UploadTelemetryResponse]) -> None:
+    if task.cancelled():
+        return
+    if (error := task.exception()) is not None:  # an outage ended the call too; said once there
+        log.info("a telemetry batch of an ended stream was not stored: %s", error)
 
 
 def _in_unit(

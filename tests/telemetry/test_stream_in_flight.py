@@ -13,6 +13,8 @@ others), so a batch that started before the one it follows could be seen.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +30,8 @@ from vgi.common.v1 import resources_pb2, telemetry_pb2
 from server.servicers.aggregator_registry import STREAM_BATCHES_IN_FLIGHT
 from store.registry import chargers
 from store.telemetry import meter_values
+
+from waiting import until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -119,3 +123,69 @@ def world_time(value: Any) -> datetime:
     if isinstance(value, str):
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
     return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+async def test_a_batch_in_flight_when_the_client_goes_is_committed_and_audited(
+    platform: Any, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client that goes while its batch is being stored: the batch still commits, and its audit row is
+    written. The servicer cancelled the batches in flight when the stream ended, and a transaction that
+    committed on the store's thread then had no audit row."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("holds the batch in flight on a row lock and watches it wait (pg_stat_activity)")
+    caplog.set_level(logging.INFO, logger="vgi.access")
+    await world.build(platform, managed_sessions={"agg-a": [("s-0", 2.0)]})
+    batch = _batch([("ch-s-0", datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1), 1_000)])
+    engine = platform.db.engine
+
+    blocker = engine.connect()
+    held = blocker.begin()
+    blocker.exec_driver_sql("SELECT 1 FROM chargers WHERE charger_id = 'ch-s-0' FOR UPDATE")
+    blocker_pid = blocker.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    try:
+        more = asyncio.Event()
+
+        async def requests() -> Any:
+            yield pb.UploadTelemetryRequest(batch=batch)
+            await more.wait()  # the stream stays open until the client cancels it
+
+        call = agg_grpc.AggregatorServiceStub(platform.channel_for("vgi://aggregator/agg-a")).UploadTelemetry(
+            requests()
+        )
+
+        def batch_waits() -> bool:
+            with engine.connect() as conn:
+                waiting = conn.exec_driver_sql(
+                    "SELECT count(*) FROM pg_stat_activity WHERE %(pid)s = ANY(pg_blocking_pids(pid))",
+                    {"pid": blocker_pid},
+                ).scalar_one()
+            return bool(waiting)
+
+        await until(batch_waits, what="the batch waiting for the charger's row")
+        call.cancel()
+
+        def ended() -> bool:
+            return any(
+                r.getMessage() == "rpc finished"
+                and getattr(r, "method", "").endswith("/UploadTelemetry")
+                and getattr(r, "code", "") == "CANCELLED"
+                for r in caplog.records
+            )
+
+        await until(ended, what="the server ending the cancelled call")
+    finally:
+        held.commit()
+        blocker.close()
+
+    def stored_and_audited() -> tuple[int, int]:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT count(*) FROM meter_values WHERE charger_id = 'ch-s-0'"
+            ).scalar_one()
+            audited = conn.exec_driver_sql(
+                "SELECT count(*) FROM audit_log WHERE request_id = %(id)s AND outcome = 'OK'",
+                {"id": batch.batch_id},
+            ).scalar_one()
+        return rows, audited
+
+    await until(lambda: stored_and_audited() == (1, 1), what="the batch stored and its audit row written")
