@@ -57,6 +57,9 @@ MAX_TIME_S = 32_503_680_000  # 3000-01-01T00:00:00Z, exclusive
 _TIMESTAMP = "google.protobuf.Timestamp"
 _TIME_RULE = "must lie in [1970-01-01T00:00:00Z, 3000-01-01T00:00:00Z) with nanos in [0, 999999999]"
 _MAX_REPORTED = 20
+#: The violations' own reasons for the platform's rules beside the contract's (docs/ERRORS.md).
+TIMESTAMP_RANGE = "TIMESTAMP_RANGE"
+MONEY_RANGE = "MONEY_RANGE"
 
 
 class _TimeRange:
@@ -171,7 +174,11 @@ class _TimeRange:
                 full = f"{prefix}{path}"
                 if is_time:
                     if not self._ok(value):
-                        found.append(FieldViolation(full, self._RULE))
+                        found.append(
+                            FieldViolation(
+                                full, self._RULE, MONEY_RANGE if self._TARGET == _MONEY else TIMESTAMP_RANGE
+                            )
+                        )
                 else:
                     self._named(value, f"{full}.", found)
         return found
@@ -280,7 +287,7 @@ class _NoNul:
                     return found
                 if is_text:
                     if "\x00" in value:
-                        found.append(FieldViolation(f"{prefix}{path}", _NUL_RULE))
+                        found.append(FieldViolation(f"{prefix}{path}", _NUL_RULE, "STRING_NO_NUL"))
                 else:
                     self._named(value, f"{prefix}{path}.", found)
         return found

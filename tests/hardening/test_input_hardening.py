@@ -58,6 +58,11 @@ def violations(outcome: Outcome) -> list[str]:
     return [] if bad is None else [v.field for v in bad.field_violations]
 
 
+def violation_reasons(outcome: Outcome) -> set[str]:
+    bad = outcome.detail(error_details_pb2.BadRequest)
+    return set() if bad is None else {v.reason for v in bad.field_violations}
+
+
 def assert_clean(outcome: Outcome) -> None:
     assert outcome.code not in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN), outcome
     for word in LEAKS:
@@ -210,6 +215,7 @@ async def test_out_of_range_timestamps_are_invalid_argument_with_their_field(pla
         )
         assert outcome.code is grpc.StatusCode.INVALID_ARGUMENT, (stamp, outcome)
         assert violations(outcome) == ["forecast_day_start_time"], outcome
+        assert violation_reasons(outcome) == {"TIMESTAMP_RANGE"}, outcome
         outcome = await call(
             platform.channel_for(GRID),
             dispatch,
@@ -317,6 +323,7 @@ async def test_a_nul_character_in_any_string_is_invalid_argument_on_either_store
     outcome = await call(platform.channel, create, request)
     assert outcome.code is grpc.StatusCode.INVALID_ARGUMENT, outcome
     assert violations(outcome) == ["aggregator.display_name"], outcome
+    assert violation_reasons(outcome) == {"STRING_NO_NUL"}, outcome
     assert not any(word in outcome.message for word in LEAKS), outcome.message
     upload = device_pb.UploadMeterValuesRequest(
         request_id=str(uuid.uuid4()),
@@ -347,4 +354,5 @@ async def test_a_money_amount_beyond_what_the_platform_represents_is_invalid_arg
         outcome = await call(platform.grid, rpc("/vgi.dispatch.v1.DispatchService/PublishEvent"), request)
         assert outcome.code is grpc.StatusCode.INVALID_ARGUMENT, (units, outcome)
         assert violations(outcome) == ["event.price_cap"], outcome
+        assert violation_reasons(outcome) == {"MONEY_RANGE"}, outcome
         assert not any(word in outcome.message for word in LEAKS), outcome.message
