@@ -121,12 +121,63 @@ def request_digest(serialized_request: bytes) -> str:
     return hashlib.sha256(serialized_request).hexdigest()
 
 
+# One encoder for every row: ``json.dumps`` with these options builds a new one per call (~1.7 µs a row).
+_CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def _render_time(time: datetime) -> str:
+    """``time`` in UTC as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (``isoformat``, ~0.8 µs cheaper than ``strftime``,
+    gives the same text for every 4-digit year; ``strftime`` renders the others)."""
+    if time.tzinfo is None:
+        raise ValueError("audit time must be timezone-aware")
+    utc = time.astimezone(UTC)
+    if utc.year < 1000:
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return utc.isoformat(timespec="microseconds")[:26] + "Z"
+
+
+def _digest(prev_hash: str, fields: list[Any]) -> str:
+    return hashlib.sha256(bytes.fromhex(prev_hash) + _CANONICAL.encode(fields).encode()).hexdigest()
+
+
+def chain_row_hash(
+    prev_hash: str,
+    chain: str,
+    chain_seq: int,
+    time: datetime,
+    principal: str,
+    method: str,
+    request_id: str,
+    request_digest: str,
+    outcome: str,
+    trace_id: str,
+    detail: str,
+) -> str:
+    """The hash of a process chain's row with these fields after ``prev_hash``: ``row_hash`` of that row,
+    without building it (the store seals a row before the log-wide ``seq``, which it does not cover, is known)."""
+    if chain == LEGACY_CHAIN:
+        raise ValueError("chain_row_hash is for a process chain's row")
+    return _digest(
+        prev_hash,
+        [
+            chain,
+            chain_seq,
+            _render_time(time),
+            principal,
+            method,
+            request_id,
+            request_digest,
+            outcome,
+            trace_id,
+            detail,
+        ],
+    )
+
+
 def row_hash(record: AuditRecord) -> str:
     """The hash ``record`` must carry given its content and ``prev_hash`` (its own ``hash`` is ignored)."""
-    if record.time.tzinfo is None:
-        raise ValueError("audit time must be timezone-aware")
     content: list[Any] = [
-        record.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        _render_time(record.time),
         record.principal,
         record.method,
         record.request_id,
@@ -141,12 +192,7 @@ def row_hash(record: AuditRecord) -> str:
         if record.detail:
             # Only when set, so every row sealed before ``detail`` existed keeps its hash.
             fields.append(record.detail)
-    canonical = json.dumps(
-        fields,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    ).encode()
-    return hashlib.sha256(bytes.fromhex(record.prev_hash) + canonical).hexdigest()
+    return _digest(record.prev_hash, fields)
 
 
 def seal(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -15,6 +16,7 @@ from infra.security.audit_chain import (
     AuditRecord,
     Problem,
     ProblemKind,
+    chain_row_hash,
     request_digest,
     row_hash,
     seal,
@@ -74,6 +76,47 @@ def test_time_in_another_zone_hashes_the_same_but_naive_time_is_refused() -> Non
     assert row_hash(replace(row, time=shanghai)) == row.hash
     with pytest.raises(ValueError, match="timezone-aware"):
         row_hash(replace(row, time=row.time.replace(tzinfo=None)))
+
+
+@pytest.mark.parametrize(
+    "time",
+    [
+        T0,
+        T0.replace(microsecond=0),
+        T0.astimezone(timezone(timedelta(hours=8))),
+        datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ],
+)
+def test_a_process_chain_row_hashes_alike_sealed_or_from_its_fields(time: datetime) -> None:
+    """The store seals a row from its fields (``chain_row_hash``); ``row_hash`` (verification) must agree,
+    and both render the time exactly as the canonical format's strftime does."""
+    fields = (
+        "vgi://operator",
+        "/vgi.operator.v1.OperatorService/CreateAggregator",
+        "req-1",
+        "ab" * 32,
+        "OK",
+        "1" * 32,
+    )
+    record = seal(
+        None,
+        time=time,
+        principal=fields[0],
+        method=fields[1],
+        request_id=fields[2],
+        request_digest=fields[3],
+        outcome=fields[4],
+        trace_id=fields[5],
+        detail="d",
+        chain="c" * 16,
+    )
+    assert chain_row_hash(GENESIS_HASH, "c" * 16, 1, time, *fields, "d") == record.hash
+    stamp = time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    canonical = json.dumps(["c" * 16, 1, stamp, *fields, "d"], separators=(",", ":"), ensure_ascii=False)
+    assert record.hash == hashlib.sha256(bytes(32) + canonical.encode()).hexdigest()
+    with pytest.raises(ValueError, match="timezone-aware"):
+        chain_row_hash(GENESIS_HASH, "c" * 16, 1, time.replace(tzinfo=None), *fields, "d")
 
 
 @pytest.mark.parametrize(
