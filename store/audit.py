@@ -129,35 +129,16 @@ def append_many(
     rows = []
     for entry in entries:
         chain_seq += 1
-        hash_ = chain_row_hash(
-            prev_hash,
-            chain,
-            chain_seq,
-            entry.time,
+        content = (
             entry.principal,
             entry.method,
             entry.request_id,
             entry.request_digest,
             entry.outcome,
             entry.trace_id,
-            entry.detail,
         )
-        rows.append(
-            (
-                chain,
-                chain_seq,
-                stamp(entry.time),
-                entry.principal,
-                entry.method,
-                entry.request_id,
-                entry.request_digest,
-                entry.outcome,
-                entry.trace_id,
-                prev_hash,
-                hash_,
-                entry.detail,
-            )
-        )
+        hash_ = chain_row_hash(prev_hash, chain, chain_seq, entry.time, content, entry.detail)
+        rows.append((chain, chain_seq, stamp(entry.time), *content, prev_hash, hash_, entry.detail))
         prev_hash = hash_
     if conn.dialect.name == "postgresql":
         seqs = _insert_pg(conn, rows)

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -141,57 +141,34 @@ def _digest(prev_hash: str, fields: list[Any]) -> str:
 
 
 def chain_row_hash(
-    prev_hash: str,
-    chain: str,
-    chain_seq: int,
-    time: datetime,
-    principal: str,
-    method: str,
-    request_id: str,
-    request_digest: str,
-    outcome: str,
-    trace_id: str,
-    detail: str,
+    prev_hash: str, chain: str, chain_seq: int | None, time: datetime, content: Sequence[str], detail: str
 ) -> str:
-    """The hash of a process chain's row with these fields after ``prev_hash``: ``row_hash`` of that row,
-    without building it (the store seals a row before the log-wide ``seq``, which it does not cover, is known)."""
+    """The hash of a process chain's row after ``prev_hash``: ``row_hash`` of that row, without building it
+    (the store seals a row before the log-wide ``seq``, which it does not cover, is known). ``content`` is
+    the row's principal, method, request_id, request_digest, outcome and trace_id, in that order."""
     if chain == LEGACY_CHAIN:
         raise ValueError("chain_row_hash is for a process chain's row")
-    return _digest(
-        prev_hash,
-        [
-            chain,
-            chain_seq,
-            _render_time(time),
-            principal,
-            method,
-            request_id,
-            request_digest,
-            outcome,
-            trace_id,
-            detail,
-        ],
-    )
+    return _digest(prev_hash, [chain, chain_seq, _render_time(time), *content, detail])
 
 
 def row_hash(record: AuditRecord) -> str:
     """The hash ``record`` must carry given its content and ``prev_hash`` (its own ``hash`` is ignored)."""
-    content: list[Any] = [
-        _render_time(record.time),
+    content = (
         record.principal,
         record.method,
         record.request_id,
         record.request_digest,
         record.outcome,
         record.trace_id,
-    ]
+    )
     if record.chain != LEGACY_CHAIN:
-        fields: list[Any] = [record.chain, record.chain_seq, *content, record.detail]
-    else:
-        fields = [record.seq, *content]
-        if record.detail:
-            # Only when set, so every row sealed before ``detail`` existed keeps its hash.
-            fields.append(record.detail)
+        return chain_row_hash(
+            record.prev_hash, record.chain, record.chain_seq, record.time, content, record.detail
+        )
+    fields: list[Any] = [record.seq, _render_time(record.time), *content]
+    if record.detail:
+        # Only when set, so every row sealed before ``detail`` existed keeps its hash.
+        fields.append(record.detail)
     return _digest(record.prev_hash, fields)
 
 

@@ -111,12 +111,12 @@ def test_a_process_chain_row_hashes_alike_sealed_or_from_its_fields(time: dateti
         detail="d",
         chain="c" * 16,
     )
-    assert chain_row_hash(GENESIS_HASH, "c" * 16, 1, time, *fields, "d") == record.hash
+    assert chain_row_hash(GENESIS_HASH, "c" * 16, 1, time, fields, "d") == record.hash
     stamp = time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     canonical = json.dumps(["c" * 16, 1, stamp, *fields, "d"], separators=(",", ":"), ensure_ascii=False)
     assert record.hash == hashlib.sha256(bytes(32) + canonical.encode()).hexdigest()
     with pytest.raises(ValueError, match="timezone-aware"):
-        chain_row_hash(GENESIS_HASH, "c" * 16, 1, time.replace(tzinfo=None), *fields, "d")
+        chain_row_hash(GENESIS_HASH, "c" * 16, 1, time.replace(tzinfo=None), fields, "d")
 
 
 @pytest.mark.parametrize(
