@@ -162,6 +162,10 @@ class Load:
     seconds: float
     latencies: list[float]
     server_cpu_s: float = 0.0
+    # Of the whole machine over the round(s): the share of its CPU time busy (all processes, all
+    # cores; /proc/stat), and the benchmark client's own CPU (this process, every thread).
+    machine_busy: float = float("nan")
+    client_cpu_s: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -215,28 +219,53 @@ class Variant:
     call: Callable[[int], Awaitable[object]]
 
 
+def machine_jiffies() -> tuple[int, int]:
+    """(busy, total) CPU time of the whole machine so far, in clock ticks (/proc/stat's ``cpu`` line;
+    idle and iowait are not busy; guest time is already inside user)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle = fields[3] + fields[4]
+    total = sum(fields)
+    return total - idle, total
+
+
+def client_cpu_seconds() -> float:
+    """User + system CPU time of this (the client's) process so far, every thread."""
+    times = os.times()
+    return times.user + times.system
+
+
 async def compare(variants: Sequence[Variant], *, rounds: int, seconds: float) -> dict[str, Load]:
     """Measure the variants in alternation, ``rounds`` times each, so drift on a shared
     machine hits them alike; returns per variant the median-throughput round's rate and
-    the pooled latencies and server CPU of all rounds."""
+    the pooled latencies, server CPU, client CPU and machine busy share of all rounds."""
     for variant in variants:  # warm-up: connections, handler caches, JIT-less but cache-warm paths
         await closed_loop(variant.call, min(1.0, seconds / 2))
     runs: dict[str, list[Load]] = {v.name: [] for v in variants}
+    jiffies: dict[str, list[int]] = {v.name: [0, 0] for v in variants}
     for _ in range(rounds):
         for variant in variants:
-            cpu_before = variant.server.cpu_seconds()
+            cpu_before, client_before = variant.server.cpu_seconds(), client_cpu_seconds()
+            busy_before, total_before = machine_jiffies()
             load = await closed_loop(variant.call, seconds)
+            busy, total = machine_jiffies()
             load.server_cpu_s = variant.server.cpu_seconds() - cpu_before
+            load.client_cpu_s = client_cpu_seconds() - client_before
+            jiffies[variant.name][0] += busy - busy_before
+            jiffies[variant.name][1] += total - total_before
             runs[variant.name].append(load)
     merged = {}
     for name, loads in runs.items():
         rate = statistics.median(load.rate for load in loads)
         calls = sum(load.calls for load in loads)
+        share = round(rate * seconds) / calls  # the pooled CPU scaled to the median round's calls
+        busy, total = jiffies[name]
         merged[name] = Load(
             calls=round(rate * seconds),
             seconds=seconds,
             latencies=[x for load in loads for x in load.latencies],
-            server_cpu_s=sum(load.server_cpu_s for load in loads) * round(rate * seconds) / calls,
+            server_cpu_s=sum(load.server_cpu_s for load in loads) * share,
+            machine_busy=busy / total if total else float("nan"),
+            client_cpu_s=sum(load.client_cpu_s for load in loads) * share,
         )
     return merged
 

@@ -35,7 +35,12 @@ Rows:
 * total throughput at 1, 2, 4 processes: calls/s; the ratio is the smaller
   of the two calls' 2-process / 1-process gain. The machine has 2 cores that
   the client shares with the servers and PostgreSQL: 4 processes cannot
-  gain over 2 here; reported as measured.
+  gain over 2 here; reported as measured. Beside each figure, the share of
+  the whole machine's CPU time busy over that variant's rounds
+  (``/proc/stat``, every process): a second process can add throughput only
+  where the first left cores idle, so a 1-process figure near 100 % says
+  the machine, not the platform, caps the gain; the bare grpcio control's
+  totals are printed beside it for the same reason.
 * audit path at 4 processes: lock waits. Every mutating call of every
   process appends an audit row. Until the chains were per process
   (migration 0020) they all appended to one hash chain whose head a
@@ -66,6 +71,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 import threading
 import uuid
 from collections import Counter
@@ -227,14 +233,16 @@ def _scale_rows(loads: dict[str, Load]) -> list[Row]:
             "calls_per_server_cpu_s": round(_per_cpu(load)),
             "server_cpu_us_per_call": round(load.cpu_per_call * 1e6) if load.calls else None,
             "p99_ms": round(load.p99 * 1e3, 2),
+            "machine_busy": round(load.machine_busy, 3),
+            "client_cpu_us_per_call": round(load.client_cpu_s / load.calls * 1e6) if load.calls else None,
         }
         for name, load in loads.items()
     }
     per_cpu = {kind: [_per_cpu(loads[f"{kind}, {n}"]) for n in COUNTS] for kind in [*NAMES, CONTROL]}
-    totals = {kind: [loads[f"{kind}, {n}"].rate for n in COUNTS] for kind in NAMES}
+    totals = {kind: [loads[f"{kind}, {n}"].rate for n in COUNTS] for kind in [*NAMES, CONTROL]}
     relative = {kind: [v / values[0] for v in values[1:]] for kind, values in per_cpu.items()}
     worst = min(min(relative[kind]) for kind in NAMES)
-    gain = min(values[1] / values[0] for values in totals.values())
+    gain = min(totals[kind][1] / totals[kind][0] for kind in NAMES)
     counts = "/".join(str(n) for n in COUNTS)
 
     def series(values: list[float]) -> str:
@@ -248,8 +256,20 @@ def _scale_rows(loads: dict[str, Load]) -> list[Row]:
     per_core_text = "; ".join(f"{NAMES[kind]} {scaled(kind)}" for kind in NAMES) + (
         f"; control, bare grpcio echo with the same mutual TLS (not in the ratio): {scaled(CONTROL)}"
     )
+
+    def busy(kind: str) -> str:
+        machine = "/".join(f"{loads[f'{kind}, {n}'].machine_busy:.0%}" for n in COUNTS)
+        client = "/".join(
+            f"{loads[f'{kind}, {n}'].client_cpu_s / loads[f'{kind}, {n}'].seconds:.2f}" for n in COUNTS
+        )
+        return f"{machine}, the client {client} cores"
+
     total_text = "; ".join(
-        f"{NAMES[kind]} {' → '.join(f'{v:,.0f}/s' for v in totals[kind])}" for kind in NAMES
+        f"{NAMES[kind]} {' → '.join(f'{v:,.0f}/s' for v in totals[kind])} (machine busy {busy(kind)})"
+        for kind in NAMES
+    ) + (
+        f"; control, bare grpcio echo (not in the ratio): {' → '.join(f'{v:,.0f}/s' for v in totals[CONTROL])}"
+        f" (machine busy {busy(CONTROL)})"
     )
     return [
         Row(
@@ -261,7 +281,8 @@ def _scale_rows(loads: dict[str, Load]) -> list[Row]:
         ),
         Row(
             *TOTAL,
-            f"{total_text} at {counts} processes; 2 cores shared by the client, the servers and PostgreSQL",
+            f"{total_text} at {counts} processes; {os.cpu_count()} cores shared by the client, the servers and"
+            " PostgreSQL (machine busy: the share of all cores' time busy over the rounds, /proc/stat; the client: its process's CPU-s per second)",
             gain,
             gain > 1.0,
         ),
