@@ -31,6 +31,10 @@ _DECIMAL_DEFAULTS = {
     "deviation_threshold": "0.1",
 }
 DEFAULT_DEVIATION_MINUTES = 2
+# How large and how fine a program's rate or factor may be: a setting like "1e999999" or "1e-999999" is
+# finite, but as an exact fraction every evaluation and statement would carry a million-digit integer.
+MAX_INTEGER_DIGITS = 6
+MAX_DECIMAL_PLACES = 18
 
 
 _REPEATED = ("holidays", "make_up_working_days")
@@ -84,6 +88,14 @@ def program_of(wire: pb.Program, at: datetime, *, mask: frozenset[str] | None = 
             value = Decimal("NaN")
         if not value.is_finite():
             violations.append(FieldViolation(f"program.{name}.value", "must be a finite decimal number"))
+        elif not _in_scale(value):
+            violations.append(
+                FieldViolation(
+                    f"program.{name}.value",
+                    f"must have at most {MAX_INTEGER_DIGITS} digits before the decimal point"
+                    f" and {MAX_DECIMAL_PLACES} after it",
+                )
+            )
         decimals[name] = value
     holidays = _dates(wire.holidays, "program.holidays", violations)
     makeup = _dates(wire.make_up_working_days, "program.make_up_working_days", violations)
@@ -108,6 +120,18 @@ def program_of(wire: pb.Program, at: datetime, *, mask: frozenset[str] | None = 
         update_time=at,
         **decimals,
     )
+
+
+def _in_scale(value: Decimal) -> bool:
+    """Whether a finite ``value`` has at most MAX_INTEGER_DIGITS integer digits and MAX_DECIMAL_PLACES places
+    (trailing zeros not counted: "1.50000" has two), read from its digits as written, unrounded."""
+    if not value:
+        return True
+    _, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int):  # not finite
+        return False
+    zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return value.adjusted() < MAX_INTEGER_DIGITS and exponent + zeros >= -MAX_DECIMAL_PLACES
 
 
 def _dates(values: Iterable[date_pb2.Date], field: str, violations: list[FieldViolation]) -> tuple[date, ...]:

@@ -131,6 +131,14 @@ async def test_default_program_upsert_list_and_retry(platform: Any) -> None:
             pb.Program(cap_rate=dec("abc"), deviation_threshold=dec("NaN")),
             ["program.cap_rate.value", "program.deviation_threshold.value"],
         ),
+        (
+            pb.Program(
+                cap_rate=dec("1e999999"),
+                penalty_factor=dec("1e-999999"),
+                fee_ratio=dec("0.1" + "0" * 30 + "1"),
+            ),
+            ["program.cap_rate.value", "program.penalty_factor.value", "program.fee_ratio.value"],
+        ),
         (pb.Program(price_mode=market_pb2.PRICE_MODE_ANNOUNCED), ["program.price_mode"]),
         (
             pb.Program(
@@ -141,7 +149,17 @@ async def test_default_program_upsert_list_and_retry(platform: Any) -> None:
         ),
         (pb.Program(holidays=[date_pb2.Date(year=2026, month=2, day=30)]), ["program.holidays[0]"]),
     ],
-    ids=["fee", "negative", "bands", "qualified", "decimals", "announced", "holiday-and-makeup", "date"],
+    ids=[
+        "fee",
+        "negative",
+        "bands",
+        "qualified",
+        "decimals",
+        "out-of-scale",
+        "announced",
+        "holiday-and-makeup",
+        "date",
+    ],
 )
 async def test_invalid_settings_name_their_fields(
     platform: Any, program: pb.Program, fields: list[str]
