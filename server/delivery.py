@@ -213,13 +213,23 @@ class Dispatcher:
 
     @contextlib.asynccontextmanager
     async def subscription(
-        self, channel: Channel, subscriber_id: str, after_sequence: int
+        self,
+        channel: Channel,
+        subscriber_id: str,
+        after_sequence: int,
+        *,
+        cursor_field: str = "after_sequence",
     ) -> AsyncIterator[Subscription]:
-        """A subscription for the life of a stream: items after both ``after_sequence`` and the acked cursor."""
+        """A subscription for the life of a stream: items after both ``after_sequence`` and the acked cursor;
+        InvalidArgument CURSOR_BEYOND_STREAM (on ``cursor_field``) for a cursor past the last sequence sent."""
         if self._ending is not None:
             raise self._ending
-        acked = (await self._db.read(lambda conn: outbox.cursor(conn, channel, subscriber_id))).acked_sequence
-        subscription = Subscription(self, channel, subscriber_id, max(after_sequence, acked), self.queue_size)
+        found = await self._db.read(lambda conn: outbox.cursor(conn, channel, subscriber_id))
+        if after_sequence > found.last_sequence:
+            raise outbox.cursor_beyond_stream(after_sequence, found.last_sequence, cursor_field)
+        subscription = Subscription(
+            self, channel, subscriber_id, max(after_sequence, found.acked_sequence), self.queue_size
+        )
         self._subscribers.setdefault((channel, subscriber_id), set()).add(subscription)
         self.request(subscription)
         try:

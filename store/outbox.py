@@ -60,6 +60,7 @@ _setpoints = table_of(OutboxSetpointRow)
 _cursors = table_of(OutboxCursorRow)
 
 ACK_BEYOND_STREAM = "ACK_BEYOND_STREAM"
+CURSOR_BEYOND_STREAM = "CURSOR_BEYOND_STREAM"
 
 
 class Channel(StrEnum):
@@ -226,6 +227,17 @@ def cursor(conn: Connection, channel: Channel, subscriber_id: str) -> Cursor:
         )
     ).first()
     return Cursor(0, 0) if row is None else Cursor(row.last_sequence, row.acked_sequence)
+
+
+def cursor_beyond_stream(after_sequence: int, last_sequence: int, field: str) -> InvalidArgument:
+    """A stream resumed after a sequence never sent: the client's cursor is not of this stream (a store
+    restored to an earlier point, another platform); resuming would skip the items up to it unseen."""
+    return InvalidArgument(
+        f"cannot resume after sequence {after_sequence}: the stream ends at {last_sequence}",
+        reason=CURSOR_BEYOND_STREAM,
+        violations=[FieldViolation(field, f"must not exceed the last sequence sent, {last_sequence}")],
+        metadata={"last_sequence": str(last_sequence)},
+    )
 
 
 def last_sequences(conn: Connection, channel: Channel, subscriber_ids: Sequence[str]) -> dict[str, int]:

@@ -68,10 +68,12 @@ class DeviceStream:
             setpoint = pb.SequencedSetpoint(sequence=item.sequence, setpoint=wire_outbox.setpoint_from(item))
             await send(pb.ConnectResponse(setpoint=setpoint))
 
-        await send(pb.ConnectResponse(welcome=self._welcome()))
+        # The welcome once the hello's cursor is known to be of this stream (the refusal comes instead);
+        # setpoints wait in the subscription until `deliver` writes them, after it.
         async with self.deps.dispatcher.subscription(
-            Channel.SETPOINTS, charger_id, hello.after_sequence
+            Channel.SETPOINTS, charger_id, hello.after_sequence, cursor_field="hello.after_sequence"
         ) as subscription:
+            await send(pb.ConnectResponse(welcome=self._welcome()))
             await _until_either_ends(
                 deliver(subscription, send_setpoint, "setpoint"),
                 self._receive(requests, principal, charger_id, send),

@@ -18,7 +18,7 @@ from vgi.common.v1 import market_pb2, resources_pb2
 from vgi.device.v1 import device_service_pb2 as pb
 from vgi.device.v1 import device_service_pb2_grpc as pb_grpc
 
-from clients.errors import NotFoundError, PermissionDeniedError
+from clients.errors import InvalidArgumentError, NotFoundError, PermissionDeniedError
 from clients.streams import DeviceSession
 from store.outbox_tables import OutboxSetpointRow
 from store.tables import table_of
@@ -108,6 +108,16 @@ async def test_a_device_resumes_after_the_cursor_in_its_hello(platform: Any) -> 
     await platform.db.write(setpoints(*(("charger-1", w) for w in (100, 200, 300))))
     async with device(platform, CHARGER_1, after_sequence=2) as resumed:
         assert await take(resumed, 1) == [(3, 300)]
+
+
+async def test_a_hello_cursor_past_the_stream_is_refused(platform: Any) -> None:
+    await register_chargers(platform)
+    await platform.db.write(setpoints(("charger-1", 100)))
+    with pytest.raises(InvalidArgumentError) as refused:
+        async with device(platform, CHARGER_1, after_sequence=2):
+            pass
+    assert (refused.value.reason, refused.value.metadata) == ("CURSOR_BEYOND_STREAM", {"last_sequence": "1"})
+    assert [v.field for v in refused.value.field_violations] == ["hello.after_sequence"]
 
 
 async def test_a_hello_for_another_charger_is_refused(platform: Any) -> None:

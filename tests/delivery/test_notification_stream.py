@@ -87,6 +87,28 @@ async def test_a_cut_off_subscriber_gets_every_unacked_item_in_order_after_recon
     fresh.cancel()
 
 
+async def test_a_cursor_past_the_stream_is_refused_not_skipped_to(platform: RunningPlatform) -> None:
+    """A cursor this stream never sent (a client's state from another store): resuming after it would skip
+    the items up to it unseen, so the stream is refused, naming the last sequence sent."""
+    aggregator = stub(platform, AGG_1)
+    await platform.db.write(enqueue([("agg-1", "n1"), ("agg-1", "n2")]))
+    beyond = aggregator.StreamNotifications(pb.StreamNotificationsRequest(after_sequence=3))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await beyond.read()
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    status = rpc_status.from_call(refused.value)
+    assert status is not None
+    info, bad = error_details_pb2.ErrorInfo(), error_details_pb2.BadRequest()
+    assert status.details[0].Unpack(info) and status.details[1].Unpack(bad)
+    assert (info.reason, dict(info.metadata)) == ("CURSOR_BEYOND_STREAM", {"last_sequence": "2"})
+    assert [v.field for v in bad.field_violations] == ["after_sequence"]
+    # The last sequence sent itself is a cursor of the stream: it opens and waits for the next item.
+    at_end = aggregator.StreamNotifications(pb.StreamNotificationsRequest(after_sequence=2))
+    await platform.db.write(enqueue([("agg-1", "n3")]))
+    assert seen(await read_n(at_end, 1)) == [(3, "n3")]
+    at_end.cancel()
+
+
 async def test_the_sdk_subscriber_resumes_from_its_cursor_without_gaps_or_repeats(
     platform: RunningPlatform,
 ) -> None:

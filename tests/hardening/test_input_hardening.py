@@ -35,7 +35,7 @@ from infra.security.tokens import DEV_ISSUER, KeySet, TokenVerifier
 from server.delivery import BAD_CURSOR, Dispatcher
 from store import migrate
 from store.db import Database
-from store.outbox import Channel
+from store.outbox import CURSOR_BEYOND_STREAM, Channel
 from wire import notices as wire_notices
 from wire import outbox as wire_outbox
 
@@ -95,11 +95,22 @@ async def test_one_subscribers_unreadable_window_never_stalls_the_others(databas
     dispatcher = Dispatcher(db, poll_interval_s=0.2)
     await dispatcher.start()
     try:
-        # A position no store integer can hold past: its window end overflows 64 bits.
+        # A cursor past its stream (the contract admits up to 10^18) is refused when the stream opens.
+        with pytest.raises(InvalidArgument) as refused:
+            async with dispatcher.subscription(Channel.NOTIFICATIONS, "agg-evil", INT64_MAX):
+                pass
+        assert (refused.value.reason, refused.value.metadata) == (
+            CURSOR_BEYOND_STREAM,
+            {"last_sequence": "0"},
+        )
         async with (
-            dispatcher.subscription(Channel.NOTIFICATIONS, "agg-evil", INT64_MAX) as evil,
+            dispatcher.subscription(Channel.NOTIFICATIONS, "agg-evil", 0) as evil,
             dispatcher.subscription(Channel.NOTIFICATIONS, "agg-good", 0) as good,
         ):
+            # The guard behind that check: a position no store integer can hold past (its window end
+            # overflows 64 bits), set in memory as no request can any more, and read again.
+            evil.position, evil.catching_up = INT64_MAX, True
+            dispatcher.request(evil)
             for n in range(2):  # the first round and every later one reach the other subscriber
                 await db.write(enqueue([("agg-good", f"good {n}"), ("agg-evil", f"evil {n}")]))
                 async with asyncio.timeout(WAIT_S):
