@@ -72,17 +72,8 @@ def status_for(error: DomainError) -> status_pb2.Status:
     )
     if listed:
         status.details.add().Pack(error_details_pb2.BadRequest(field_violations=listed))
-    if isinstance(error, FailedPrecondition) and error.violations:
-        status.details.add().Pack(
-            error_details_pb2.PreconditionFailure(
-                violations=[
-                    error_details_pb2.PreconditionFailure.Violation(
-                        type=v.type, subject=v.subject, description=v.description
-                    )
-                    for v in error.violations
-                ]
-            )
-        )
+    if isinstance(error, FailedPrecondition):
+        status.details.add().Pack(_precondition_failure(error))
     elif isinstance(error, ResourceExhausted):
         if error.violations:
             status.details.add().Pack(
@@ -118,6 +109,21 @@ def _within_budget(
             break
         listed.append(encoded)
     return listed
+
+
+def _precondition_failure(error: FailedPrecondition) -> error_details_pb2.PreconditionFailure:
+    """The refusal's own violations; without any, one of its reason (the type), the first value of its
+    metadata, which names the resource refused (the subject), and its message: every FAILED_PRECONDITION
+    carries the detail."""
+    Violation = error_details_pb2.PreconditionFailure.Violation
+    if error.violations:
+        violations = [
+            Violation(type=v.type, subject=v.subject, description=v.description) for v in error.violations
+        ]
+    else:
+        subject = next(iter(error.metadata.values()), "")
+        violations = [Violation(type=error.reason, subject=subject, description=error.message)]
+    return error_details_pb2.PreconditionFailure(violations=violations)
 
 
 def _retry_info(after_s: float) -> error_details_pb2.RetryInfo:

@@ -227,6 +227,13 @@ async def test_metered_event_is_evaluated_settled_and_adjusted(
                 await attempt
             assert frozen.value.reason == "STATEMENT_CONFIRMED"
             assert frozen.value.metadata == {"statement_id": "agg-a", "state": "CONFIRMED"}
+            # A PreconditionFailure detail for every FAILED_PRECONDITION: one of its own named by the reason.
+            assert [(v.type, v.subject) for v in frozen.value.precondition_violations] == [
+                ("STATEMENT_CONFIRMED", "agg-a")
+            ]
+            assert frozen.value.precondition_violations[0].description.startswith(
+                "statement agg-a is confirmed"
+            )
 
         # ---- a correction: late meter data, then an adjustment statement referencing the original
         await w.upload("agg-a", {scenario.at(day, 72): 258_000})
