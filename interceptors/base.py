@@ -63,7 +63,12 @@ class Interceptor(grpc.aio.ServerInterceptor):
         handler = self._handlers.get(method)
         if handler is not None:
             return handler
-        return await _wrap_first_call(self._handlers, self.wrap_handler, continuation, handler_call_details)
+        return await _wrap_first_call(
+            self._handlers, self.wrap_handler, continuation, handler_call_details, self.unknown_method
+        )
+
+    def unknown_method(self, method: str) -> None:
+        """A call of a method the server does not serve (grpc answers UNIMPLEMENTED; no handler runs)."""
 
     def applies(self, method: MethodInfo) -> bool:
         """Whether to wrap ``method`` at all; a method left alone costs nothing per call."""
@@ -117,14 +122,17 @@ async def _wrap_first_call(
     wrap: Callable[[MethodInfo, grpc.RpcMethodHandler], grpc.RpcMethodHandler],
     continuation: Continuation,
     handler_call_details: grpc.HandlerCallDetails,
+    unknown: Callable[[str], None],
 ) -> grpc.RpcMethodHandler:
-    """A method's first call: its handler wrapped by ``wrap`` and kept in ``cache``."""
+    """A method's first call: its handler wrapped by ``wrap`` and kept in ``cache``; ``unknown(method)``
+    for a method the server does not serve."""
     method = handler_call_details.method
     # grpc's type stubs omit it, but None is how an unknown method comes back.
     inner: grpc.RpcMethodHandler | None = await continuation(handler_call_details)
     if inner is None:
         # Unknown method: grpc answers UNIMPLEMENTED; nothing is cached so
         # arbitrary client-chosen names cannot grow the cache.
+        unknown(method)
         return inner  # type: ignore[return-value]
     # setdefault: two first calls racing across the await wrap the same
     # handler twice; both wrappers are equivalent, keep one.
@@ -247,7 +255,13 @@ class Chain(grpc.aio.ServerInterceptor):
         handler = self._handlers.get(method)
         if handler is not None:
             return handler
-        return await _wrap_first_call(self._handlers, self.wrap_handler, continuation, handler_call_details)
+        return await _wrap_first_call(
+            self._handlers, self.wrap_handler, continuation, handler_call_details, self.unknown_method
+        )
+
+    def unknown_method(self, method: str) -> None:
+        for stage in self.stages:
+            stage.unknown_method(method)
 
     def wrap_handler(self, method: MethodInfo, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         """``handler`` inside every stage that applies to ``method``, the first stage outermost."""

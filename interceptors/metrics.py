@@ -29,6 +29,7 @@ from interceptors.tracing import SERVER_ERRORS, call_status, ended_by_client
 access_log = logging.getLogger("vgi.access")
 access_line = FixedLine(access_log, "rpc finished")
 _NOT_A_SURFACE = ("/grpc.reflection.",)
+_UNKNOWN_NAME_CHARS = 200
 
 _Finish = Callable[[float, Context, BaseException | None, Any], None]
 
@@ -59,6 +60,26 @@ class MetricsInterceptor(Interceptor):
 
     def wrap_stream_stream(self, method: MethodInfo, behavior: StreamBehavior) -> StreamBehavior:
         return self._measure_stream(method, behavior)
+
+    def unknown_method(self, method: str) -> None:
+        """The access line of a call no handler serves (a client's typo or a scan of the server's names):
+        code UNIMPLEMENTED, the name as asked (cut to 200 characters); no metric, whose cells a client
+        could multiply by inventing names."""
+        if not access_log.isEnabledFor(logging.INFO):
+            return
+        code = grpc.StatusCode.UNIMPLEMENTED
+        if self._logged is not None and not self._logged(code, 0.0):
+            return
+        access_line.log(
+            logging.INFO,
+            {
+                "method": method[:_UNKNOWN_NAME_CHARS],
+                "code": code.name,
+                "duration_ms": 0.0,
+                "peer": None,
+                "request_id": None,
+            },
+        )
 
     def _measure_stream(self, method: MethodInfo, behavior: Any) -> Any:
         if method.full_name.startswith(_NOT_A_SURFACE):

@@ -127,6 +127,11 @@ async def test_server_log_lines_carry_the_trace_and_caller_and_no_token(
             assert await operator_call("GetAggregator", missing, trace=True) is grpc.StatusCode.NOT_FOUND
             listed = operator_pb.ListAggregatorsRequest(page_size=10)
             assert await operator_call("ListAggregators", listed, trace=False) is grpc.StatusCode.OK
+            # A method the server does not serve (a typo, a scan) has its access line too.
+            async with channel(served, dev_credentials, OPERATOR.uri, token=tokens["operator"]) as operator:
+                with pytest.raises(grpc.aio.AioRpcError) as unknown:
+                    await operator.unary_unary(OPERATOR_SERVICE + "NoSuchMethod")(b"", timeout=10)
+                assert unknown.value.code() is grpc.StatusCode.UNIMPLEMENTED
             for token in (tokens["expired"], tokens["someone else's"]):
                 async with channel(
                     served, dev_credentials, AGGREGATOR, token=token, interceptors=traced
@@ -192,6 +197,8 @@ async def test_server_log_lines_carry_the_trace_and_caller_and_no_token(
         assert line["method"] == OPERATOR_SERVICE + "ListAggregators"
         assert line["principal"] == AGGREGATOR  # the certificate's; the token was refused
         assert_traced(line, OPERATOR_SERVICE + "ListAggregators", nth)
+    unknown_line = line_of(OPERATOR_SERVICE + "NoSuchMethod", "UNIMPLEMENTED")
+    assert unknown_line["principal"] is None  # no stage ran: the caller was not identified
     session_line = line_of(CONNECT, "CANCELLED")
     assert session_line["principal"] == DEVICE
     assert_traced(session_line, CONNECT)
