@@ -334,7 +334,8 @@ def ack_setpoints(
     up to an acknowledged sequence changes nothing.
     """
     before = cursor(conn, Channel.SETPOINTS, charger_id)
-    after = _ack(conn, Channel.SETPOINTS, charger_id, up_to_sequence, now)
+    # Named as on the device's Connect stream, whose setpoint_ack carries it.
+    after = _ack(conn, Channel.SETPOINTS, charger_id, up_to_sequence, now, "setpoint_ack.up_to_sequence")
     if up_to_sequence > before.acked_sequence:
         named = _setpoints.c.sequence == up_to_sequence
         conn.execute(
@@ -354,7 +355,12 @@ def ack_setpoints(
 
 
 def _ack(
-    conn: Connection, channel: Channel, subscriber_id: str, up_to_sequence: int, now: datetime
+    conn: Connection,
+    channel: Channel,
+    subscriber_id: str,
+    up_to_sequence: int,
+    now: datetime,
+    field: str = "up_to_sequence",
 ) -> Cursor:
     acked = _cursors.c.acked_sequence
     row = conn.execute(
@@ -375,7 +381,7 @@ def _ack(
         raise InvalidArgument(
             f"cannot acknowledge sequence {up_to_sequence}: the stream ends at {last}",
             reason=ACK_BEYOND_STREAM,
-            violations=[FieldViolation("up_to_sequence", f"must not exceed the last sequence sent, {last}")],
+            violations=[FieldViolation(field, f"must not exceed the last sequence sent, {last}")],
             metadata={"last_sequence": str(last)},
         )
     return Cursor(row.last_sequence, row.acked_sequence)

@@ -3,6 +3,7 @@ field masks, with the SPEC defaults for what it leaves unset, and the stored rec
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -35,6 +36,10 @@ DEFAULT_DEVIATION_MINUTES = 2
 # finite, but as an exact fraction every evaluation and statement would carry a million-digit integer.
 MAX_INTEGER_DIGITS = 6
 MAX_DECIMAL_PLACES = 18
+MAX_DECIMAL_CHARS = 64
+# google.type.Decimal's syntax as the contract's CEL rules match it: ASCII only (Python's Decimal would also
+# read other scripts' digits, underscores and surrounding spaces).
+_DECIMAL_SYNTAX = re.compile(r"[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?", re.ASCII)
 
 
 _REPEATED = ("holidays", "make_up_working_days")
@@ -82,12 +87,15 @@ def program_of(wire: pb.Program, at: datetime, *, mask: frozenset[str] | None = 
     decimals: dict[str, Decimal] = {}
     for name, default in _DECIMAL_DEFAULTS.items():
         text = (getattr(wire, name).value if name in chosen else "") or default
-        try:
-            value = Decimal(text)
-        except InvalidOperation:
-            value = Decimal("NaN")
-        if not value.is_finite():
-            violations.append(FieldViolation(f"program.{name}.value", "must be a finite decimal number"))
+        value = _decimal(text)
+        if value is None:
+            violations.append(
+                FieldViolation(
+                    f"program.{name}.value",
+                    f"must be a decimal number of at most {MAX_DECIMAL_CHARS} characters: ASCII digits, an"
+                    " optional sign, point and exponent, no spaces (google.type.Decimal)",
+                )
+            )
         elif not _in_scale(value):
             violations.append(
                 FieldViolation(
@@ -96,7 +104,7 @@ def program_of(wire: pb.Program, at: datetime, *, mask: frozenset[str] | None = 
                     f" and {MAX_DECIMAL_PLACES} after it",
                 )
             )
-        decimals[name] = value
+        decimals[name] = _canonical(value) if value is not None and _in_scale(value) else Decimal("NaN")
     holidays = _dates(wire.holidays, "program.holidays", violations)
     makeup = _dates(wire.make_up_working_days, "program.make_up_working_days", violations)
     if violations:
@@ -120,6 +128,24 @@ def program_of(wire: pb.Program, at: datetime, *, mask: frozenset[str] | None = 
         update_time=at,
         **decimals,
     )
+
+
+def _decimal(text: str) -> Decimal | None:
+    """``text`` as a finite Decimal when it is google.type.Decimal's syntax within MAX_DECIMAL_CHARS, else None."""
+    if len(text) > MAX_DECIMAL_CHARS or _DECIMAL_SYNTAX.fullmatch(text) is None:
+        return None
+    try:
+        return Decimal(text)
+    except InvalidOperation:  # an exponent past Decimal's own range
+        return None
+
+
+def _canonical(value: Decimal) -> Decimal:
+    """One spelling per number, as stored and read back: plain notation, no trailing zeros, no negative
+    zero ("1e5" → 100000, "1.50" → 1.5, "-0" → 0)."""
+    if not value:
+        return Decimal(0)
+    return Decimal(format(value.normalize(), "f"))
 
 
 def _in_scale(value: Decimal) -> bool:
@@ -161,5 +187,5 @@ def program_message(program: programs.Program) -> pb.Program:
     if program.fallback_baseline_method is not None:
         message.fallback_baseline_method = market_proto.BASELINE_METHODS[program.fallback_baseline_method]
     for name in _DECIMAL_DEFAULTS:
-        getattr(message, name).CopyFrom(decimal_pb2.Decimal(value=str(getattr(program, name))))
+        getattr(message, name).CopyFrom(decimal_pb2.Decimal(value=format(getattr(program, name), "f")))
     return message

@@ -118,6 +118,15 @@ async def test_a_hello_cursor_past_the_stream_is_refused(platform: Any) -> None:
             pass
     assert (refused.value.reason, refused.value.metadata) == ("CURSOR_BEYOND_STREAM", {"last_sequence": "1"})
     assert [v.field for v in refused.value.field_violations] == ["hello.after_sequence"]
+    # An acknowledgement past it is refused too, named by its path in the stream's message.
+    async with device(platform, CHARGER_1) as session:
+        await session.ack_setpoints(5)
+        with pytest.raises(InvalidArgumentError) as acked:
+            async with asyncio.timeout(WAIT_S):
+                async for _ in session.setpoints():
+                    pass
+    assert (acked.value.reason, acked.value.metadata) == ("ACK_BEYOND_STREAM", {"last_sequence": "1"})
+    assert [v.field for v in acked.value.field_violations] == ["setpoint_ack.up_to_sequence"]
 
 
 async def test_a_hello_for_another_charger_is_refused(platform: Any) -> None:

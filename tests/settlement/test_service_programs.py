@@ -72,7 +72,7 @@ async def test_default_program_upsert_list_and_retry(platform: Any) -> None:
     )
     request_id = str(uuid.uuid4())
     stored = await operator.upsert_program(wanted, request_id=request_id)
-    assert settings(stored) == SPEC_DEFAULTS | {"fee_ratio": "0.05", "cap_rate": "1.30"}
+    assert settings(stored) == SPEC_DEFAULTS | {"fee_ratio": "0.05", "cap_rate": "1.3"}
     assert (
         stored.baseline_method,
         stored.fallback_baseline_method,
@@ -91,7 +91,7 @@ async def test_default_program_upsert_list_and_retry(platform: Any) -> None:
 
     # Without a mask only what is set changes: nothing left out is reset (AIP-134).
     changed = await operator.upsert_program(pb.Program(name="programs/summer", deviation_minutes=5))
-    assert settings(changed) == SPEC_DEFAULTS | {"fee_ratio": "0.05", "cap_rate": "1.30"}
+    assert settings(changed) == SPEC_DEFAULTS | {"fee_ratio": "0.05", "cap_rate": "1.3"}
     assert (len(changed.holidays), changed.deviation_minutes, changed.redispatch_enabled) == (2, 5, True)
     assert changed.price_mode == market_pb2.PRICE_MODE_PAY_AS_BID
 
@@ -120,6 +120,32 @@ async def test_default_program_upsert_list_and_retry(platform: Any) -> None:
     assert ([p.name for p in second.programs], second.next_page_token) == (["programs/summer"], "")
 
 
+async def test_decimal_settings_are_kept_in_one_spelling(platform: Any) -> None:
+    """Equal numbers read back alike, in plain notation, whatever spelling the request used."""
+    operator = ProgramClient(platform.channel)
+    written = pb.Program(
+        name="programs/spelled",
+        cap_rate=dec("1.50"),
+        penalty_threshold_rate=dec("5e-1"),
+        penalty_factor=dec("-0"),
+        qualified_min_rate=dec(".8"),
+        qualified_max_rate=dec("00001.2000"),
+        fee_ratio=dec("1E-18"),
+        deviation_threshold=dec("+0.1"),
+    )
+    expected = {
+        "cap_rate": "1.5",
+        "penalty_threshold_rate": "0.5",
+        "penalty_factor": "0",
+        "qualified_min_rate": "0.8",
+        "qualified_max_rate": "1.2",
+        "fee_ratio": "0.000000000000000001",
+        "deviation_threshold": "0.1",
+    }
+    assert settings(await operator.upsert_program(written)) == expected
+    assert settings(await operator.get_program("programs/spelled")) == expected
+
+
 @pytest.mark.parametrize(
     ("program", "fields"),
     [
@@ -139,6 +165,22 @@ async def test_default_program_upsert_list_and_retry(platform: Any) -> None:
             ),
             ["program.cap_rate.value", "program.penalty_factor.value", "program.fee_ratio.value"],
         ),
+        (
+            pb.Program(
+                cap_rate=dec(" 1.2"),
+                penalty_factor=dec(
+                    "\u0661\u0662"
+                ),  # Arabic-Indic "12": Python's Decimal reads it, the contract does not
+                fee_ratio=dec("0.5" + "0" * 100),
+                deviation_threshold=dec("1_0"),
+            ),
+            [
+                "program.cap_rate.value",
+                "program.penalty_factor.value",
+                "program.fee_ratio.value",
+                "program.deviation_threshold.value",
+            ],
+        ),
         (pb.Program(price_mode=market_pb2.PRICE_MODE_ANNOUNCED), ["program.price_mode"]),
         (
             pb.Program(
@@ -156,6 +198,7 @@ async def test_default_program_upsert_list_and_retry(platform: Any) -> None:
         "qualified",
         "decimals",
         "out-of-scale",
+        "not-the-syntax",
         "announced",
         "holiday-and-makeup",
         "date",
