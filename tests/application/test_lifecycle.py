@@ -28,7 +28,7 @@ from market_world import (
 from sqlalchemy.engine import Connection
 
 from application import capacity as capacity_cases
-from application import dispatch, market
+from application import dispatch, market, tenants
 from application.uow import UnitOfWork
 from domain.clearing import ClearedQuantity
 from domain.errors import FailedPrecondition, InvalidArgument
@@ -206,3 +206,35 @@ async def test_a_grid_clearing_result_may_not_award_a_suspended_aggregator(db: D
     await set_state(db, "agg-b", AggregatorState.ACTIVE)
     cleared = await run(db, lambda uow: market.submit_clearing_result(uow, "dr-1", [award]), at=DEADLINE)
     assert [i.aggregator_id for i in cleared.instructions] == ["agg-b"]
+
+
+async def test_tenant_states_keep_a_read_for_the_bound_and_forget_it_at_once(database_url: str) -> None:
+    """``TenantStates`` on a real store with a hand-moved clock: one query per aggregator and bound, absence
+    remembered too, a change seen at once after ``forget`` and otherwise only when the entry expires."""
+    clock = [1_000.0]
+    async with database(database_url) as db:
+        states = tenants.TenantStates(db, max_age_s=2.0, clock=lambda: clock[0])
+        assert states.cached("agg-n") == (False, None)
+        assert await states.load("agg-n") is None  # not onboarded: remembered
+        assert states.cached("agg-n") == (True, None)
+
+        await db.write(
+            lambda conn: aggregators.create(
+                conn,
+                aggregator_id="agg-n",
+                display_name="N",
+                unified_social_credit_code="",
+                contact_email="",
+                now=NOW,
+            )
+        )
+        assert states.cached("agg-n") == (True, None)  # another process's write: unseen within the bound
+        clock[0] += 2.0
+        assert states.cached("agg-n") == (False, None)  # expired
+        assert await states.load("agg-n") is AggregatorState.ACTIVE
+
+        await set_state(db, "agg-n", AggregatorState.SUSPENDED)
+        assert states.cached("agg-n") == (True, AggregatorState.ACTIVE)
+        states.forget("agg-n")  # what the writing process does once its write committed
+        assert states.cached("agg-n") == (False, None)
+        assert await states.load("agg-n") is AggregatorState.SUSPENDED
