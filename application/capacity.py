@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from application import tenants
 from application.uow import UnitOfWork
 from store import capacity
 from store.capacity import Declaration, RealtimeCapacity
 
 
 def declare(uow: UnitOfWork, aggregator_id: str, declaration: Declaration) -> Declaration:
-    """Store (replace) the aggregator's declaration for a local day."""
+    """Store (replace) the aggregator's declaration for a local day; a SUSPENDED aggregator's is refused."""
+    tenants.require_active(uow, "declare capacity")
     return capacity.declare(uow.conn, aggregator_id, declaration, uow.now)
 
 

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 
-from application import events
+from application import events, tenants
 from application.uow import UnitOfWork
 from domain.dispatch import session_schedules, split_curve
 from domain.evaluation import Direction
@@ -32,6 +32,7 @@ from domain.notices import InstructionCancelled, InstructionIssued, SetpointIssu
 from infra.observability.tracing import start_linked_span
 from store import aggregators, capacity, instructions, registry
 from store import events as event_store
+from store.aggregators import AggregatorState
 from store.instructions import REVISED, Dispatched, Instruction, Setpoint, Target, new_id, new_ids
 from store.metering import DEFAULT_HEARTBEAT_TIMEOUT
 
@@ -72,7 +73,8 @@ def submit_dispatch_instruction(
     else:
         if aggregator_id is None:
             raise ValueError("an instruction goes to a grid node or to an aggregator")
-        aggregators.get(uow.conn, aggregator_id)
+        if aggregators.get(uow.conn, aggregator_id).state is AggregatorState.SUSPENDED:
+            raise tenants.suspended(aggregator_id, "receive dispatch instructions")
     return _dispatch(
         uow,
         event=event,
@@ -314,8 +316,11 @@ def _weights(
     target: Target,
     heartbeat_timeout: timedelta,
 ) -> tuple[dict[str, list[int]], int | None]:
-    """Per aggregator and step its weight (= cap), and the node's headroom when it limits a load increase."""
+    """Per aggregator and step its weight (= cap), and the node's headroom when it limits a load increase.
+
+    A SUSPENDED aggregator weighs nothing: it gets no share of a node's target."""
     steps = len(target.values_w)
+    suspended = aggregators.suspended_ids(uow.conn)
     if event is not None and event.event_type.has_bidding:
         step = timedelta(minutes=target.step_minutes)
         slot = timedelta(minutes=SLOT_MINUTES)
@@ -323,6 +328,8 @@ def _weights(
         for aggregator_id, slot_start, accepted_w in instructions.cleared_at_node(
             uow.conn, event.event_id, grid_node
         ):
+            if aggregator_id in suspended:
+                continue
             values = weights.setdefault(aggregator_id, [0] * steps)
             for i in range(steps):
                 if slot_start <= target.start + i * step < slot_start + slot:
@@ -336,6 +343,10 @@ def _weights(
         else None
     )
     return (
-        {aid: [t.increase_w if increase else t.decrease_w] * steps for aid, t in available.items()},
+        {
+            aid: [t.increase_w if increase else t.decrease_w] * steps
+            for aid, t in available.items()
+            if aid not in suspended
+        },
         headroom,
     )

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection
 
-from application import dispatch, events
+from application import dispatch, events, tenants
 from application.dispatch import HEARTBEAT_TIMEOUT
 from application.uow import UnitOfWork
 from domain import clearing as market
@@ -36,7 +36,7 @@ from domain.evaluation import Direction
 from domain.events import Actor, ClearingMode, EventState, EventType, Publication
 from domain.notices import ClearingPublished, Invited
 from domain.settlement import PriceMode
-from store import bids, capacity, registry
+from store import aggregators, bids, capacity, registry
 from store import events as event_store
 from store.bids import Bid, BidSlot, Cleared
 from store.events import Event
@@ -138,9 +138,14 @@ def clear_event(uow: UnitOfWork, event_id: str, heartbeat_timeout: timedelta = H
     conn = uow.conn
     event = _clearable(uow, event_store.get(conn, event_id), ClearingMode.PLATFORM)
     invited = event_store.invitees(conn, event.event_id)
+    # A SUSPENDED aggregator's bids (submitted before) are left out: it receives no new dispatch. They
+    # stay SUBMITTED, so an event cleared after it is ACTIVE again counts them.
+    suspended = aggregators.suspended_ids(conn)
     result = market.clear(
         dict(enumerate(event.total_target_w())),
-        bids.domain_bids(event, bids.live(conn, event.event_id)),
+        bids.domain_bids(
+            event, [bid for bid in bids.live(conn, event.event_id) if bid.aggregator_id not in suspended]
+        ),
         event.price_mode,
     )
     starts = event.slot_starts
@@ -190,6 +195,7 @@ def _resolve(uow: UnitOfWork, event: Event, submitted: Sequence[ClearedQuantity]
     and one of the event's nodes (or none, then the node is inferred), and accepts at most what the
     aggregator's bid offered in that slot. InvalidArgument INVALID_CLEARING_RESULT naming every violation."""
     invited = event_store.invitees(uow.conn, event.event_id)
+    suspended = aggregators.suspended_ids(uow.conn)
     offered = {
         (bid.aggregator_id, s.slot_start): s.capacity_w
         for bid in bids.live(uow.conn, event.event_id)
@@ -205,6 +211,12 @@ def _resolve(uow: UnitOfWork, event: Event, submitted: Sequence[ClearedQuantity]
         node = q.grid_node or _node_of(event, invited.get(q.aggregator_id, []))
         if q.aggregator_id not in invited:
             violations.append(FieldViolation(f"{path}.aggregator", "is not invited to the event"))
+        elif q.aggregator_id in suspended:
+            violations.append(
+                FieldViolation(
+                    f"{path}.aggregator", "is suspended: it may not be dispatched until it is ACTIVE"
+                )
+            )
         if q.slot_start not in window:
             violations.append(
                 FieldViolation(f"{path}.slot_start_time", "is not the start of a slot of the event window")
@@ -260,7 +272,8 @@ def submit_bid(
     heartbeat_timeout: timedelta = HEARTBEAT_TIMEOUT,
 ) -> Bid:
     """Submit or replace the aggregator's bid on an event it is invited to (another's: NotFound),
-    within its capacity (``bid_capacity``)."""
+    within its capacity (``bid_capacity``); a SUSPENDED aggregator's is refused (``tenants.require_active``)."""
+    tenants.require_active(uow, "submit bids")
     event = event_store.get(uow.conn, event_id, aggregator_id=aggregator_id)
     available = bid_capacity(uow.conn, event, aggregator_id, uow.now, heartbeat_timeout)
     return bids.submit(uow.conn, event, aggregator_id, slots, available, uow.now)

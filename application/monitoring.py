@@ -30,7 +30,7 @@ from domain.evaluation import Direction
 from domain.events import Event
 from domain.monitoring import DEVIATION, MINUTE, REDISPATCH, Alarm
 from domain.notices import AlarmRaised
-from store import capacity
+from store import aggregators, capacity
 from store import events as event_store
 from store import monitoring as store
 from store.instructions import Instruction, Target
@@ -157,12 +157,15 @@ class _Acting:
             self.reset.add(aid)
 
     def _capacity_left(self, node: str, held: Mapping[str, Instruction]) -> dict[str, int]:
-        """Real-time F3 capacity in the event's direction of the aggregators that may take more at ``node``."""
+        """Real-time F3 capacity in the event's direction of the aggregators that may take more at ``node``
+        (a SUSPENDED aggregator takes none: it receives no new dispatch)."""
         decrease = self.event.direction is Direction.LOAD_DECREASE
+        suspended = aggregators.suspended_ids(self.uow.conn)
         if not node:
             figures = {
                 aid: capacity.realtime_capacity(self.uow.conn, f"aggregators/{aid}", self.end, self.timeout)
                 for aid in held
+                if aid not in suspended
             }
             return {aid: f.decrease_w if decrease else f.increase_w for aid, f in figures.items()}
         invited = store.invited_at_node(self.uow.conn, self.event.event_id, node)
@@ -170,7 +173,7 @@ class _Acting:
         return {
             aid: t.decrease_w if decrease else t.increase_w
             for aid, t in totals.items()
-            if aid in invited or aid in held
+            if (aid in invited or aid in held) and aid not in suspended
         }
 
     def _alarm(self, kind: str, aggregator_id: str, message: str) -> None:

@@ -18,17 +18,21 @@ from sqlalchemy.engine import Connection
 
 from domain.notices import Notice
 from domain.principal import Principal
+from store.aggregators import AggregatorState
 from store.db import notify, notify_all
 
 
 @dataclass(frozen=True, slots=True)
 class UnitOfWork:
-    """``conn``: the open transaction; ``now``: the time the use case acts at; ``carrier``: the call's trace link."""
+    """``conn``: the open transaction; ``now``: the time the use case acts at; ``carrier``: the call's trace link;
+    ``tenant_state``: the state of the caller's aggregator as the tenant gate admitted the call with
+    (``application.tenants``; None when the caller is no tenant or the use case runs outside a call)."""
 
     conn: Connection
     now: datetime
     principal: Principal | None = None
     carrier: str | None = None
+    tenant_state: AggregatorState | None = None
 
     def notify(self, notice: Notice) -> None:
         """Tell the parties' streams, in this transaction (see ``store.db.notify``)."""

@@ -156,7 +156,10 @@ class Guard(Interceptor):
     a ``domain.errors`` exception to refuse the call (the error stage, further
     out, turns it into a status); set contextvars to pass facts on. ``check``
     is a plain function (the platform's guards all are: no frame, no await)
-    or, where a check must wait for something, a coroutine function.
+    or, where a check must wait for something, a coroutine function. A plain
+    check that must wait only sometimes (the tenant gate, on a cache miss)
+    returns an awaitable then and None otherwise: the call awaits it only when
+    there is one.
     """
 
     def check(self, method: MethodInfo, context: Context) -> Any:
@@ -190,7 +193,8 @@ class Guard(Interceptor):
 
         async def guarded(request: Any, context: Context) -> Any:
             for check in checks:
-                check(method, context)
+                if (pending := check(method, context)) is not None:
+                    await pending
             return await behavior(request, context)
 
         return guarded

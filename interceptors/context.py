@@ -17,6 +17,7 @@ import grpc
 from domain.principal import Principal
 from infra.observability import logs
 from interceptors.methods import MethodInfo
+from store.aggregators import AggregatorState
 
 
 class CallInfo(NamedTuple):
@@ -59,6 +60,7 @@ def invocation_metadata(context: grpc.aio.ServicerContext) -> Metadata:
 
 _call: ContextVar[CallInfo | None] = ContextVar("vgi_call", default=None)
 _principal: ContextVar[Principal | None] = ContextVar("vgi_principal", default=None)
+_tenant_state: ContextVar[AggregatorState | None] = ContextVar("vgi_tenant_state", default=None)
 
 
 def current_call() -> CallInfo | None:
@@ -76,6 +78,15 @@ def current_principal() -> Principal | None:
 
 def set_principal(principal: Principal | None) -> Token[Principal | None]:
     return _principal.set(principal)
+
+
+def current_tenant_state() -> AggregatorState | None:
+    """The state of the calling tenant's aggregator the tenant gate admitted the call with (None: no tenant)."""
+    return _tenant_state.get()
+
+
+def set_tenant_state(state: AggregatorState | None) -> Token[AggregatorState | None]:
+    return _tenant_state.set(state)
 
 
 def _log_fields() -> tuple[str | None, str | None]:

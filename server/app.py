@@ -25,6 +25,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from prometheus_client import CollectorRegistry
 
+from application.tenants import TenantStates
 from infra.observability.tracing import installed_tracer_provider
 from infra.security.audit_checkpoint import checkpoint_for
 from infra.security.ratelimit_redis import RedisRateLimiter
@@ -41,6 +42,7 @@ from interceptors.limits import LimitsInterceptor
 from interceptors.metrics import metrics_server_interceptor
 from interceptors.pagetokens import PageTokenInterceptor, PageTokenSealer
 from interceptors.ratelimit import RateLimitInterceptor
+from interceptors.tenants import TenantGateInterceptor
 from interceptors.tracing import tracing_server_interceptor
 from interceptors.validation import ValidationInterceptor
 from server import clock, preflight, version
@@ -66,17 +68,18 @@ log = logging.getLogger(__name__)
 
 
 def build_interceptors(
-    settings: Settings, secret: ServerSecret, audit_writer: AuditWriter
+    settings: Settings, secret: ServerSecret, audit_writer: AuditWriter, tenants: TenantStates
 ) -> list[grpc.aio.ServerInterceptor]:
     """The interceptor chain, OUTERMOST FIRST — the one place it is composed.
 
     The order is fixed by design: tracing → metrics → error mapping →
-    identity (mTLS) → token auth → authz → rate limit → decoding → page tokens →
-    audit → limits → validation. Tracing is outermost so its span covers the whole call;
+    identity (mTLS) → token auth → authz → rate limit → tenant gate → decoding →
+    page tokens → audit → limits → validation. Tracing is outermost so its span covers the whole call;
     metrics next so it sees every call's final code; error mapping next so
     every refusal below it (unauthenticated, denied, throttled, invalid)
     leaves as a rich status; nothing past authorization runs for a caller
-    the proto does not allow; audit records every admitted mutating call
+    the proto does not allow; the tenant gate refuses a call for an aggregator
+    no operator onboarded before anything is decoded; audit records every admitted mutating call
     whatever its outcome; validation is innermost so only admitted callers
     cost a validation. With ``--insecure`` there is no certificate, so there
     is no identity step and the token's subject is the principal. Insert each
@@ -111,6 +114,7 @@ def build_interceptors(
             if settings.rate_limit_backend == "redis"
             else None,
         ),
+        TenantGateInterceptor(tenants),
         DecodingInterceptor(),
         PageTokenInterceptor(
             PageTokenSealer(
@@ -163,6 +167,8 @@ class Platform:
         self.grpc_health_port = 0
         self._extra_handlers = tuple(extra_handlers)
         self.db: Database | None = None
+        #: The aggregator states the tenant gate admits calls by (``application.tenants``).
+        self.tenants: TenantStates | None = None
         self.server: grpc.aio.Server | None = None
         self.health = HealthServicer()
         self.port = 0
@@ -213,10 +219,18 @@ class Platform:
             audit_writer = AuditWriter(db, checkpoint_for(settings.audit_checkpoint_path(), secret))
             # Problems VerifyAuditLog finds name the chain: this line ties it to the process.
             log.info("audit records of this process go to chain %s", audit_writer.chain)
-            deps = Deps(settings=settings, db=db, dispatcher=dispatcher, secret=secret, audit=audit_writer)
+            tenants = self.tenants = TenantStates(db, max_age_s=settings.tenant_state_max_age_seconds)
+            deps = Deps(
+                settings=settings,
+                db=db,
+                dispatcher=dispatcher,
+                secret=secret,
+                audit=audit_writer,
+                tenants=tenants,
+            )
 
             server = grpc.aio.server(
-                interceptors=build_interceptors(settings, secret, audit_writer),
+                interceptors=build_interceptors(settings, secret, audit_writer, tenants),
                 options=[
                     ("grpc.max_receive_message_length", settings.max_receive_message_bytes),
                     # Only workers share a port: a second server started by mistake must fail to bind.

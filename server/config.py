@@ -137,6 +137,13 @@ class Settings:
         default=True,
         metadata={"doc": "serve IssueCredentials (dev/test only; needs pki_dir, whose CA key signs)"},
     )
+    tenant_state_max_age_seconds: float = field(
+        default=2.0,
+        metadata={
+            "doc": "how long a process trusts the aggregator state it read for the tenant gate; a change "
+            "made by another process sharing the database is seen at most this late"
+        },
+    )
     db_threads: int = field(
         default=8, metadata={"doc": "worker threads (and pooled connections) running database transactions"}
     )
@@ -391,6 +398,10 @@ class Settings:
             raise ValueError(
                 "max_streams_per_principal, max_batch_items, max_pending_calls and stream_idle_timeout_seconds must be "
                 "positive; rate_limit_idle_seconds and token_leeway_seconds not negative"
+            )
+        if self.tenant_state_max_age_seconds < 0:
+            raise ValueError(
+                "tenant_state_max_age_seconds must not be negative (0: read the state on every call)"
             )
         if self.insecure:
             if not _is_loopback(self.listen_host()):

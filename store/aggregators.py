@@ -30,6 +30,9 @@ _INSERT = (
 )
 
 
+_STATE = "SELECT state FROM aggregators WHERE aggregator_id = ? AND delete_time IS NULL"
+
+
 class AggregatorState(StrEnum):
     ACTIVE = "ACTIVE"
     SUSPENDED = "SUSPENDED"
@@ -126,6 +129,21 @@ def get(conn: Connection, aggregator_id: str) -> Aggregator:
             metadata={"aggregator_id": aggregator_id},
         )
     return _record(row)
+
+
+def state_of(conn: Connection, aggregator_id: str) -> AggregatorState | None:
+    """The state of a live aggregator, or None when none was onboarded under ``aggregator_id`` (the tenant
+    gate's read: one indexed row, on the driver)."""
+    row = execute(conn, _STATE, (aggregator_id,)).first()
+    return None if row is None else AggregatorState(row[0])
+
+
+def suspended_ids(conn: Connection) -> frozenset[str]:
+    """The live aggregators that are SUSPENDED (dispatch leaves them out; usually none or a few)."""
+    rows = conn.execute(
+        sa.select(_table.c.aggregator_id).where(_live, _table.c.state == AggregatorState.SUSPENDED.value)
+    )
+    return frozenset(row[0] for row in rows)
 
 
 #: The fields UpdateAggregator may change (AIP-134 update_mask paths).

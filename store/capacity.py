@@ -226,7 +226,7 @@ def managed_sessions(
     node_id: str | None = None,
 ) -> list[ManagedSession]:
     """The active sessions on platform-managed chargers that a dispatch splits over (as
-    ``session_capacities``, the others left out in SQL), each with its F3 as whole watts
+    ``session_capacities``, the others and a SUSPENDED aggregator's left out in SQL), each with its F3 as whole watts
     (``SplitCapacity``: the values ``SessionCapacity`` gives, without its exact powers) and its grid
     node as the area, ordered by (aggregator, session)."""
     rows = _session_rows(conn, now, heartbeat_timeout, aggregator_id, node_id, managed_only=True)
@@ -262,6 +262,10 @@ def _session_rows(
     if managed_only:
         where.append("ch.platform_managed = ?")
         params.append(True)
+        # Dispatch: a SUSPENDED aggregator's sessions get no new setpoints (usually no row matches).
+        where.append(
+            "cs.aggregator_id NOT IN (SELECT aggregator_id FROM aggregators WHERE state = 'SUSPENDED')"
+        )
     sql = head + _SESSION_ROWS + (" WHERE " + " AND ".join(where) if where else "") + _SESSION_ORDER
     return conn.exec_driver_sql(sql.replace("?", bulk.placeholder(conn)), tuple(params)).fetchall()
 

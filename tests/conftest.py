@@ -18,6 +18,12 @@ interceptor chain. ``RunningPlatform`` gives tests authenticated clients:
   ``channel_for("vgi://device/charger-1", aggregator_id="agg-1")``. Pass
   ``token="..."`` to send a token of your own, or ``token=None`` to send none.
   Channels with the default token are cached per principal and closed at teardown.
+  An aggregator exists only once an operator created it (the tenant gate refuses
+  the calls of any other with AGGREGATOR_NOT_ONBOARDED): before the first call
+  of an aggregator's or device's channel, ``platform.onboard(aggregator_id)``
+  creates that aggregator through the real OperatorService.CreateAggregator
+  (ALREADY_EXISTS — the test created it itself — is fine). Pass
+  ``onboard=False`` for a channel of an aggregator that must stay unknown.
 * ``platform.channel`` / ``platform.operator`` — the channel and the SDK
   ``OperatorClient`` of ``vgi://operator/op-1``; ``platform.grid`` — the
   channel of ``vgi://grid/grid-1``; ``platform.channel_for_role(Role.DEVICE)`` — the channel
@@ -46,9 +52,14 @@ from typing import Any
 import grpc
 import psycopg
 import pytest
+from onboarding import onboarding_interceptors
+from sqlalchemy.engine import Connection
 
+from application import aggregators as aggregator_cases
+from application.uow import UnitOfWork
 from clients.auth import bearer_interceptors
 from clients.sdk import OperatorClient, channel_options
+from domain.errors import AlreadyExists
 from domain.principal import Principal, Role
 from infra.security.identity import parse_principal_uri
 from infra.security.pki import (
@@ -59,6 +70,7 @@ from infra.security.pki import (
     load_jwt_signing_key,
 )
 from infra.security.tokens import AUDIENCES, DEV_ISSUER, issue_token
+from server import clock
 from server.app import Platform
 from server.config import Settings
 from store.db import Database
@@ -176,6 +188,7 @@ class RunningPlatform:
         self.credentials = credentials
         self.secure = not platform.settings.insecure
         self._channels: dict[Principal, grpc.aio.Channel] = {}
+        self._onboarded: set[str] = set()
         self._extra_channels: list[grpc.aio.Channel] = []
         if operator_tls is not None:
             self._channels[OPERATOR] = self._open(operator_tls, bearer_interceptors(self.token_for(OPERATOR)))
@@ -217,20 +230,50 @@ class RunningPlatform:
         *,
         aggregator_id: str | None = None,
         token: str | None = _DEFAULT_TOKEN,
+        onboard: bool = True,
     ) -> grpc.aio.Channel:
-        """A channel authenticated as ``principal``: its certificate (mTLS) and a token for it."""
+        """A channel authenticated as ``principal``: its certificate (mTLS) and a token for it.
+
+        The aggregator a tenant principal calls for is onboarded before the channel's first call
+        unless ``onboard`` is False (such a channel is never cached)."""
         who = as_principal(principal, aggregator_id)
-        default = token is _DEFAULT_TOKEN
+        default = token is _DEFAULT_TOKEN and onboard
         if default and who in self._channels:
             return self._channels[who]
-        sent = self.token_for(who) if default else token
+        sent = self.token_for(who) if token is _DEFAULT_TOKEN else token
         interceptors = bearer_interceptors(sent) if sent is not None else []
+        tenant = who.tenant()
+        if onboard and tenant is not None:
+            interceptors = [*onboarding_interceptors(functools.partial(self.onboard, tenant)), *interceptors]
         channel = self._open(self.credentials.tls(who) if self.secure else None, interceptors)
         if default:
             self._channels[who] = channel
         else:
             self._extra_channels.append(channel)
         return channel
+
+    async def onboard(self, aggregator_id: str) -> None:
+        """Create ``aggregator_id`` unless it exists already: the real use case on the real store, as
+        OperatorService.CreateAggregator runs it, without the call (so no audit record or idempotency row
+        appears beside what a test counts)."""
+        if aggregator_id in self._onboarded:
+            return
+
+        def create(conn: Connection) -> None:
+            with contextlib.suppress(AlreadyExists):  # the test onboarded it itself
+                aggregator_cases.create(
+                    UnitOfWork(conn, clock.now()),
+                    aggregator_id,
+                    display_name=f"{aggregator_id} (test fixture)",
+                    unified_social_credit_code="",
+                    contact_email="",
+                )
+
+        await self.db.write(create)
+        # What OperatorService.CreateAggregator does once its write committed: the gate reads it anew.
+        assert self.platform.tenants is not None
+        self.platform.tenants.forget(aggregator_id)
+        self._onboarded.add(aggregator_id)
 
     def _open(self, tls: grpc.ChannelCredentials | None, interceptors: Sequence[Any]) -> grpc.aio.Channel:
         if tls is None:

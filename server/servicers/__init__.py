@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
 
+from application.tenants import TenantStates
 from application.uow import UnitOfWork
 from domain.errors import Unauthenticated
 from domain.principal import Principal
 from infra.observability.tracing import link_from_current
 from infra.security.server_secret import ServerSecret
-from interceptors.context import current_call, current_principal
+from interceptors.context import current_call, current_principal, current_tenant_state
 from server import clock
 from server.config import Settings
 from server.delivery import Dispatcher
@@ -46,6 +47,8 @@ class Deps:
     secret: ServerSecret
     #: The audit log's writer (group commit), shared with the audit interceptor.
     audit: AuditWriter
+    #: The aggregator states the tenant gate admits calls by; forget one once a write to it committed.
+    tenants: TenantStates
 
 
 def caller() -> Principal:
@@ -84,12 +87,16 @@ async def write_once(
     declares its request, response type and effect; a retry gets the stored
     response (``store.idempotency``).
     """
-    principal, carrier = caller(), link_from_current()
+    principal, carrier, tenant_state = caller(), link_from_current(), current_tenant_state()
     at = clock.now() if now is None else now
     call = current_call()
     if call is None:
         raise RuntimeError("write_once outside an RPC (the interceptor chain opens the call)")
     key = IdempotencyKey(principal.uri, call.method.full_name, request.request_id)
     return await idempotency.write_once(
-        db, key, request, response_type, lambda conn: effect(UnitOfWork(conn, at, principal, carrier))
+        db,
+        key,
+        request,
+        response_type,
+        lambda conn: effect(UnitOfWork(conn, at, principal, carrier, tenant_state)),
     )

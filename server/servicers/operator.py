@@ -45,7 +45,10 @@ class OperatorService(
             )
             return pb.CreateAggregatorResponse(aggregator=resources_proto.aggregator_message(record))
 
-        return await write_once(self._db, request, pb.CreateAggregatorResponse, effect)
+        response = await write_once(self._db, request, pb.CreateAggregatorResponse, effect)
+        # Committed: this process's tenant gate admits the new aggregator's calls from now on.
+        self.deps.tenants.forget(request.aggregator_id)
+        return response
 
     async def UpdateAggregator(
         self, request: pb.UpdateAggregatorRequest, context: grpc.aio.ServicerContext
@@ -64,7 +67,10 @@ class OperatorService(
             record = aggregator_cases.update(uow, aggregator_id, changes=changes, state=state)
             return pb.UpdateAggregatorResponse(aggregator=resources_proto.aggregator_message(record))
 
-        return await write_once(self._db, request, pb.UpdateAggregatorResponse, effect)
+        response = await write_once(self._db, request, pb.UpdateAggregatorResponse, effect)
+        # Committed: a new state (SUSPENDED, ACTIVE again) holds in this process from the next call.
+        self.deps.tenants.forget(aggregator_id)
+        return response
 
     async def GetAggregator(
         self, request: pb.GetAggregatorRequest, context: grpc.aio.ServicerContext

@@ -48,6 +48,7 @@ def test_every_block_is_run_or_an_excerpt_of_a_program_the_suite_runs() -> None:
 
 async def test_the_sh_and_python_blocks_run_against_a_live_platform(platform: Any, tmp_path: Path) -> None:
     principal = Principal(Role.AGGREGATOR, "agg-1", "agg-1")
+    await platform.onboard("agg-1")  # a partner's aggregator is onboarded before it calls
     tls = platform.grpcurl_args(principal)
     files = dict(zip(tls[0::2], tls[1::2], strict=True))
     out = tmp_path / "out"

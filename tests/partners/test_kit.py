@@ -70,6 +70,7 @@ def test_the_kit_misses_nothing(clean_kit: Path) -> None:
 
 async def test_grpcurl_with_the_kit_prints_decoded_error_info(platform: Any, clean_kit: Path) -> None:
     principal = Principal(Role.AGGREGATOR, "agg-1", "agg-1")
+    await platform.onboard("agg-1")  # past the tenant gate: the validation refusal is what is shown
     cmd = [
         GRPCURL,
         *platform.grpcurl_args(principal),

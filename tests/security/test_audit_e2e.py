@@ -64,7 +64,9 @@ async def test_mutating_calls_are_recorded_with_their_outcome(platform: Any) -> 
         await platform.operator.create_aggregator("A!", aggregator_pb2.Aggregator(display_name="Bad id"))
     # Reads are not audited; nor are calls refused before the audit step.
     await platform.operator.get_aggregator("aggregators/acme")
-    denied = await call(platform.channel_for("vgi://aggregator/agg-1"), _rpc("CreateAggregator"), created)
+    denied = await call(
+        platform.channel_for("vgi://aggregator/agg-1", onboard=False), _rpc("CreateAggregator"), created
+    )
     assert denied.code == grpc.StatusCode.PERMISSION_DENIED
 
     rows = await _rows(platform)

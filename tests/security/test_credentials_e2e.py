@@ -34,6 +34,7 @@ def _issue(
 
 async def test_issued_certificate_and_token_authenticate_a_new_principal(platform: Any) -> None:
     stub = operator_grpc.OperatorServiceStub(platform.channel)
+    await platform.onboard("agg-7")  # credentials reach the aggregator surface once it is onboarded
     cert = await stub.IssueCredentials(
         _issue("vgi://aggregator/agg-7", operator_pb.CREDENTIAL_KIND_CERTIFICATE), timeout=10
     )

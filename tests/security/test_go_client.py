@@ -47,6 +47,7 @@ async def test_go_loads_each_client_certificate_and_completes_the_handshake(
 async def test_go_device_client_reaches_the_device_surface_as_its_charger(platform: Any) -> None:
     """Past TLS, the certificate and the token authenticate charger-1 of agg-1: the handler
     itself answers that the (never registered) charger is unknown."""
+    await platform.onboard("agg-1")  # the tenant gate admits only an onboarded aggregator's chargers
     token = platform.token_for(DEVICE, audiences=["vgi.device"])
     request = {
         "request_id": "0b7f3f4e-3c1a-4f43-9d6e-5a1c2b3d4e16",
