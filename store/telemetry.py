@@ -214,15 +214,19 @@ def ingest_batch(
         owner = aggregator_id
         source = f"aggregator/{aggregator_id}"
         # PostgreSQL: found by the chargers' latest-reading update below, after the re-send check.
-        allowed = None if postgres else _live_chargers(conn, aggregator_id, sorted({r.charger_id for r in readings}))
+        allowed = (
+            None
+            if postgres
+            else _live_chargers(conn, aggregator_id, sorted({r.charger_id for r in readings}))
+        )
     else:
         raise ValueError("a batch comes from a charger or an aggregator")
     content = content_digest or batch_digest(readings, aggregates)
     seen = _first_answer(conn, source, batch_id)
     if seen is not None:
-        if seen.content_digest not in (None, content):
+        if seen[3] not in (None, content):
             raise batch_id_reused(batch_id)
-        return BatchResult(seen.stored_points, seen.duplicate_points, seen.corrected_points, replayed=True)
+        return BatchResult(*seen[:3], replayed=True)
     folded: _Folded | None = None
     if postgres and readings:
         # One pass over the batch's chargers: the statement that writes their latest readings is the one
@@ -249,33 +253,27 @@ def ingest_batch(
         points.duplicate + intervals.duplicate,
         points.corrected + intervals.corrected,
     )
-    inserted = conn.execute(
-        bulk.dialect_insert(conn, batches)
-        .values(
-            source=source,
-            batch_id=batch_id,
-            stored_points=result.stored_points,
-            duplicate_points=result.duplicate_points,
-            corrected_points=result.corrected_points,
-            content_digest=content,
-            create_time=now,
-        )
-        # A concurrent twin of this batch committed first: its rows and ours
-        # met at the time-series key, so nothing is stored twice either way.
-        .on_conflict_do_nothing()
-        # RETURNING, not rowcount: psycopg reports -1 for an INSERT … ON CONFLICT.
-        .returning(batches.c.batch_id)
+    inserted = bulk.execute(
+        conn,
+        _RECORD_BATCH,
+        (
+            source,
+            batch_id,
+            result.stored_points,
+            result.duplicate_points,
+            result.corrected_points,
+            content,
+            bulk.time_param(conn)(now),
+        ),
     ).first()
     if inserted is None:
         twin = _first_answer(conn, source, batch_id)
-        if twin is not None and twin.content_digest not in (None, content):
+        if twin is not None and twin[3] not in (None, content):
             # Not a twin: another content under the same id committed first; ours is undone.
             raise batch_id_reused(batch_id)
         if twin is not None:
             # The same content committed first: answered as a re-send, with the first answer.
-            return BatchResult(
-                twin.stored_points, twin.duplicate_points, twin.corrected_points, replayed=True
-            )
+            return BatchResult(*twin[:3], replayed=True)
     return result
 
 
@@ -304,15 +302,23 @@ def _check_times(
 _SAMPLE_TIME = attrgetter("sample_time")
 
 
+# On the driver (store.bulk.execute): through SQLAlchemy's Core each of these single-row statements cost
+# about as much Python as the batch's COPY.
+_FIRST_ANSWER = (
+    "SELECT stored_points, duplicate_points, corrected_points, content_digest FROM telemetry_batches"
+    " WHERE source = ? AND batch_id = ?"
+)
+# A concurrent twin of this batch committed first: its rows and ours met at the time-series key, so
+# nothing is stored twice either way. RETURNING, not rowcount: psycopg reports -1 for an INSERT … ON CONFLICT.
+_RECORD_BATCH = (
+    "INSERT INTO telemetry_batches (source, batch_id, stored_points, duplicate_points, corrected_points,"
+    " content_digest, create_time) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING batch_id"
+)
+
+
 def _first_answer(conn: Connection, source: str, batch_id: str) -> Any:
-    return conn.execute(
-        sa.select(
-            batches.c.stored_points,
-            batches.c.duplicate_points,
-            batches.c.corrected_points,
-            batches.c.content_digest,
-        ).where(batches.c.source == source, batches.c.batch_id == batch_id)
-    ).first()
+    """(stored, duplicate, corrected points, content digest) of the batch committed under this id, or None."""
+    return bulk.execute(conn, _FIRST_ANSWER, (source, batch_id)).first()
 
 
 _LIVE_CHARGERS_ANY = "SELECT charger_id FROM chargers WHERE aggregator_id = %s AND delete_time IS NULL AND charger_id = ANY(%b)"
