@@ -227,13 +227,13 @@ def ingest_batch(
         if seen[3] not in (None, content):
             raise batch_id_reused(batch_id)
         return BatchResult(*seen[:3], replayed=True)
-    folded: _Folded | None = None
     if postgres and readings:
-        # One pass over the batch's chargers: the statement that writes their latest readings is the one
-        # that finds which of them are the owner's live chargers. A refusal below raises, and the
-        # transaction rolls back with that update in it: nothing of the batch is stored.
+        # The readings go in first, and the statement that then writes the chargers' latest readings
+        # is the one that finds which of the batch's chargers are the owner's live ones: one pass over
+        # the chargers. A refusal below raises, and the transaction rolls back with all of it: nothing
+        # of the batch is stored. (The checks answer in the same order as on SQLite.)
         folded = _Folded.of(readings)
-        live = _update_latest_of_live(conn, owner, folded)
+        points, live = _store_readings_copied(conn, readings, folded, owner, source, batch_id, now)
         allowed = live if allowed is None else allowed & live
         if not allowed.issuperset(folded.chargers):
             check_chargers(readings, allowed, field)
@@ -242,11 +242,10 @@ def ingest_batch(
     _check_times(readings, aggregates, now, max_skew, field, aggregates_field)
     if aggregates:
         _check_aggregate_owner(conn, charger_id, aggregator_id, aggregates, aggregates_field)
-    points = (
-        _store_readings_copied(conn, readings, folded, source, batch_id, now)
-        if folded is not None
-        else _store_readings(conn, readings, source, batch_id, now)
-    )
+    if not postgres:
+        points = _store_readings(conn, readings, source, batch_id, now)
+    elif not readings:
+        points = _Counts()
     intervals = _store_aggregates(conn, aggregates, source, batch_id, now)
     result = BatchResult(
         points.stored + intervals.stored,
@@ -705,10 +704,17 @@ def _time_first(key: tuple[str, datetime]) -> tuple[datetime, str]:
 
 
 def _store_readings_copied(
-    conn: Connection, readings: Sequence[Reading], batch: _Folded, source: str, batch_id: str, now: datetime
-) -> _Counts:
-    """PostgreSQL: the readings of a batch whose chargers' latest readings are written
-    (``_update_latest_of_live``)."""
+    conn: Connection,
+    readings: Sequence[Reading],
+    batch: _Folded,
+    owner: str,
+    source: str,
+    batch_id: str,
+    now: datetime,
+) -> tuple[_Counts, set[str]]:
+    """PostgreSQL: the batch's readings stored, then its chargers' latest readings written to those that are
+    the owner's live chargers (``_update_latest_of_live``) and their sessions' capacity rows; (the counts,
+    those chargers)."""
     keyed, final = batch.keyed, batch.final
     driver: Any = conn.connection.dbapi_connection  # psycopg's, in this transaction
     with driver.cursor() as cursor:
@@ -722,24 +728,28 @@ def _store_readings_copied(
         except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected):
             cursor.execute(_COPY_UNDO)
             cursor.execute(_COPY_DONE)
-            return _store_readings_staged(conn, readings, batch, source, batch_id, now)
-        cursor.execute(_COPY_DONE)
+            counts = _store_readings_staged(conn, readings, batch, source, batch_id, now)
+        else:
+            cursor.execute(_COPY_DONE)
+            counts = None
+    if counts is None and len(final) == len(keyed):
+        # Every key was new and none repeated in the batch: each reading stored, nothing else to count.
+        counts = _Counts(stored=len(keyed))
+    elif counts is None:
+        # Every key was new: the batch's own repeats are its only duplicates and corrections.
+        counts, _, _, corrections = _fold(keyed, {}, source, batch_id, now)
+        if corrections:
+            _apply_corrections(conn, final, {}, corrections, {})
+    live = _update_latest_of_live(conn, owner, batch)
     # The sessions' capacity rows take the chargers' latest readings (store.capacity_rows).
     capacity_rows.refresh_meters(conn, sorted(batch.latest))
-    if len(final) == len(keyed):
-        # Every key was new and none repeated in the batch: each reading stored, nothing else to count.
-        return _Counts(stored=len(keyed))
-    # Every key was new: the batch's own repeats are its only duplicates and corrections.
-    counts, _, _, corrections = _fold(keyed, {}, source, batch_id, now)
-    if corrections:
-        _apply_corrections(conn, final, {}, corrections, {})
-    return counts
+    return counts, live
 
 
 # PostgreSQL, when a key is taken: the batch goes to a session's temporary staging table by COPY, then into meter_values by one
 # INSERT … SELECT that skips keys already stored (by an earlier batch, or by a concurrent transaction whose
 # commit the insert waited for) and names them; only those are read back and counted as duplicates or
-# corrections. The charger rows took their latest readings before (``_update_latest_of_live``).
+# corrections. The charger rows take their latest readings after it (``_update_latest_of_live``).
 _STAGE = bulk.METER_STAGE
 _COPY_STAGE = f"COPY {_STAGE} ({_STAGE_COLUMNS}) FROM STDIN"
 _INSERT_STAGED = (
@@ -765,8 +775,6 @@ def _store_readings_staged(
         taken = cursor.execute(_INSERT_STAGED, (now,)).fetchall()
         # Emptied at COMMIT too (ON COMMIT DELETE ROWS); emptied here for a next batch in the same transaction.
         cursor.execute(_EMPTY_STAGE)
-    # The sessions' capacity rows take the chargers' latest readings (store.capacity_rows).
-    capacity_rows.refresh_meters(conn, sorted(batch.latest))
     before: dict[tuple[str, datetime], _Values] = {}
     if taken:
         # Stored before this batch, or by a transaction that committed while the insert waited on it:
