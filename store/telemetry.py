@@ -226,7 +226,7 @@ def ingest_batch(
     if seen is not None:
         if seen[3] not in (None, content):
             raise batch_id_reused(batch_id)
-        return BatchResult(*seen[:3], replayed=True)
+        return BatchResult(seen[0], seen[1], seen[2], replayed=True)
     if postgres and readings:
         # The readings go in first, and the statement that then writes the chargers' latest readings
         # is the one that finds which of the batch's chargers are the owner's live ones: one pass over
@@ -272,7 +272,7 @@ def ingest_batch(
             raise batch_id_reused(batch_id)
         if twin is not None:
             # The same content committed first: answered as a re-send, with the first answer.
-            return BatchResult(*twin[:3], replayed=True)
+            return BatchResult(twin[0], twin[1], twin[2], replayed=True)
     return result
 
 
@@ -682,12 +682,18 @@ def _update_latest_of_live(conn: Connection, aggregator_id: str, batch: _Folded)
     # and takes a NULL array as empty: a column no charger has a value in is sent as NULL. The ids and
     # numbers as array literals (``bulk.text_array``), the times bound binary (parsed as text they cost
     # PostgreSQL more than the literal saves here).
-    sampled = [latest.get(c, _UNSAMPLED) for c in ids] if latest else None
+    times: list[datetime | None] | None = None
+    powers = energies = None
+    if latest:
+        sampled = [latest.get(c, _UNSAMPLED) for c in ids]
+        times = [t for t, _ in sampled]
+        powers = bulk.int_array([v[0] for _, v in sampled])
+        energies = bulk.int_array([v[1] for _, v in sampled])
     columns = (
         bulk.text_array(ids),
-        sampled and [t for t, _ in sampled],
-        sampled and bulk.int_array([v[0] for _, v in sampled]),
-        sampled and bulk.int_array([v[1] for _, v in sampled]),
+        times,
+        powers,
+        energies,
         [alive.get(c) for c in ids] if alive else None,
         aggregator_id,
     )
@@ -696,7 +702,7 @@ def _update_latest_of_live(conn: Connection, aggregator_id: str, batch: _Folded)
         return {row[0] for row in cursor.execute(_UPDATE_LATEST_OF_LIVE, columns).fetchall()}
 
 
-_UNSAMPLED: tuple[None, tuple[None, None]] = (None, (None, None))
+_UNSAMPLED: tuple[datetime | None, _Values] = (None, (None, None, None, None, 0))
 
 
 def _time_first(key: tuple[str, datetime]) -> tuple[datetime, str]:
@@ -716,6 +722,7 @@ def _store_readings_copied(
     the owner's live chargers (``_update_latest_of_live``) and their sessions' capacity rows; (the counts,
     those chargers)."""
     keyed, final = batch.keyed, batch.final
+    counts: _Counts | None = None
     driver: Any = conn.connection.dbapi_connection  # psycopg's, in this transaction
     with driver.cursor() as cursor:
         cursor.execute(_COPY_SAVEPOINT)
@@ -731,7 +738,6 @@ def _store_readings_copied(
             counts = _store_readings_staged(conn, readings, batch, source, batch_id, now)
         else:
             cursor.execute(_COPY_DONE)
-            counts = None
     if counts is None and len(final) == len(keyed):
         # Every key was new and none repeated in the batch: each reading stored, nothing else to count.
         counts = _Counts(stored=len(keyed))
