@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.engine import Connection
 
-from store.bulk import chunks, in_list_params, in_list_sql, placeholder
+from store.bulk import chunks, in_list_params, in_list_sql, placeholder, text_array
 
 COLUMNS = (
     "aggregator_id, session_id, charger_id, grid_node_id, battery_wh, need_ppb, above_floor_ppb,"
@@ -147,7 +147,7 @@ _REFRESH_METERS_ANY = (
     "UPDATE capacity_sessions SET"
     " meter_power_w = (SELECT c.last_power_w FROM chargers c WHERE c.charger_id = capacity_sessions.charger_id),"
     " meter_time = (SELECT c.last_meter_time FROM chargers c WHERE c.charger_id = capacity_sessions.charger_id)"
-    " WHERE charger_id = ANY(%b)"
+    " WHERE charger_id = ANY(%s::varchar[])"
 )
 
 
@@ -159,8 +159,9 @@ def refresh_meters(conn: Connection, charger_ids: Sequence[str]) -> None:
         return
     if conn.dialect.name == "postgresql":
         # One array parameter: a batch's thousand ids as placeholders cost psycopg a parse of the statement
-        # text (uncached over 4 KiB) several times the update of a fleet without active sessions.
-        conn.exec_driver_sql(_REFRESH_METERS_ANY, (sorted(set(charger_ids)),))
+        # text (uncached over 4 KiB) several times the update of a fleet without active sessions. As one
+        # literal (store.bulk.text_array): psycopg's binary list dumper takes each id in Python.
+        conn.exec_driver_sql(_REFRESH_METERS_ANY, (text_array(sorted(set(charger_ids))),))
         return
     _run_in(
         conn,

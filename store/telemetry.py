@@ -43,6 +43,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
+from operator import attrgetter
 from typing import Any
 
 import psycopg
@@ -198,6 +199,8 @@ def ingest_batch(
     ``BATCH_ID_REUSED``, and stores nothing either. ``content_digest`` is the batch's digest as the
     servicer took it off the wire (cheap); without one it is ``domain.telemetry.batch_digest`` of the
     records (callers with no wire message: a source must keep to one of the two)."""
+    postgres = conn.dialect.name == "postgresql"
+    allowed: set[str] | None
     if charger_id is not None:
         owner = registry.charger_owner(conn, charger_id)
         if owner is None:
@@ -208,71 +211,113 @@ def ingest_batch(
             )
         source, allowed = f"device/{charger_id}", {charger_id}
     elif aggregator_id is not None:
+        owner = aggregator_id
         source = f"aggregator/{aggregator_id}"
-        allowed = _live_chargers(conn, aggregator_id, sorted({r.charger_id for r in readings}))
+        # PostgreSQL: found by the chargers' latest-reading update below, after the re-send check.
+        allowed = (
+            None
+            if postgres
+            else _live_chargers(conn, aggregator_id, sorted({r.charger_id for r in readings}))
+        )
     else:
         raise ValueError("a batch comes from a charger or an aggregator")
     content = content_digest or batch_digest(readings, aggregates)
     seen = _first_answer(conn, source, batch_id)
     if seen is not None:
-        if seen.content_digest not in (None, content):
+        if seen[3] not in (None, content):
             raise batch_id_reused(batch_id)
-        return BatchResult(seen.stored_points, seen.duplicate_points, seen.corrected_points, replayed=True)
-    check_chargers(readings, allowed, field)
-    check_not_future(
-        [(f"{field}[{i}].sample_time", r.sample_time) for i, r in enumerate(readings)]
-        + [(f"{aggregates_field}[{i}].slot_start_time", a.slot_start) for i, a in enumerate(aggregates)],
-        now,
-        max_skew,
-    )
+        return BatchResult(seen[0], seen[1], seen[2], replayed=True)
+    if postgres and readings:
+        # The readings go in first, and the statement that then writes the chargers' latest readings
+        # is the one that finds which of the batch's chargers are the owner's live ones: one pass over
+        # the chargers. A refusal below raises, and the transaction rolls back with all of it: nothing
+        # of the batch is stored. (The checks answer in the same order as on SQLite.)
+        folded = _Folded.of(readings)
+        points, live = _store_readings_copied(conn, readings, folded, owner, source, batch_id, now)
+        allowed = live if allowed is None else allowed & live
+        if not allowed.issuperset(folded.chargers):
+            check_chargers(readings, allowed, field)
+    else:
+        check_chargers(readings, allowed or set(), field)
+    _check_times(readings, aggregates, now, max_skew, field, aggregates_field)
     if aggregates:
         _check_aggregate_owner(conn, charger_id, aggregator_id, aggregates, aggregates_field)
-    points = _store_readings(conn, readings, source, batch_id, now)
+    if not postgres:
+        points = _store_readings(conn, readings, source, batch_id, now)
+    elif not readings:
+        points = _Counts()
     intervals = _store_aggregates(conn, aggregates, source, batch_id, now)
     result = BatchResult(
         points.stored + intervals.stored,
         points.duplicate + intervals.duplicate,
         points.corrected + intervals.corrected,
     )
-    inserted = conn.execute(
-        bulk.dialect_insert(conn, batches)
-        .values(
-            source=source,
-            batch_id=batch_id,
-            stored_points=result.stored_points,
-            duplicate_points=result.duplicate_points,
-            corrected_points=result.corrected_points,
-            content_digest=content,
-            create_time=now,
-        )
-        # A concurrent twin of this batch committed first: its rows and ours
-        # met at the time-series key, so nothing is stored twice either way.
-        .on_conflict_do_nothing()
-        # RETURNING, not rowcount: psycopg reports -1 for an INSERT … ON CONFLICT.
-        .returning(batches.c.batch_id)
+    inserted = bulk.execute(
+        conn,
+        _RECORD_BATCH,
+        (
+            source,
+            batch_id,
+            result.stored_points,
+            result.duplicate_points,
+            result.corrected_points,
+            content,
+            bulk.time_param(conn)(now),
+        ),
     ).first()
     if inserted is None:
         twin = _first_answer(conn, source, batch_id)
-        if twin is not None and twin.content_digest not in (None, content):
+        if twin is not None and twin[3] not in (None, content):
             # Not a twin: another content under the same id committed first; ours is undone.
             raise batch_id_reused(batch_id)
         if twin is not None:
             # The same content committed first: answered as a re-send, with the first answer.
-            return BatchResult(
-                twin.stored_points, twin.duplicate_points, twin.corrected_points, replayed=True
-            )
+            return BatchResult(twin[0], twin[1], twin[2], replayed=True)
     return result
 
 
+def _check_times(
+    readings: Sequence[Reading],
+    aggregates: Sequence[Aggregate],
+    now: datetime,
+    max_skew: timedelta,
+    field: str,
+    aggregates_field: str,
+) -> None:
+    """``check_not_future`` of the readings' sample times and the aggregates' slots; their field paths are
+    written only when one of them is late (a batch's thousand paths cost more than the check)."""
+    limit = now + max_skew
+    if (readings and max(map(_SAMPLE_TIME, readings)) > limit) or (
+        aggregates and max(a.slot_start for a in aggregates) > limit
+    ):
+        check_not_future(
+            [(f"{field}[{i}].sample_time", r.sample_time) for i, r in enumerate(readings)]
+            + [(f"{aggregates_field}[{i}].slot_start_time", a.slot_start) for i, a in enumerate(aggregates)],
+            now,
+            max_skew,
+        )
+
+
+_SAMPLE_TIME = attrgetter("sample_time")
+
+
+# On the driver (store.bulk.execute): through SQLAlchemy's Core each of these single-row statements cost
+# about as much Python as the batch's COPY.
+_FIRST_ANSWER = (
+    "SELECT stored_points, duplicate_points, corrected_points, content_digest FROM telemetry_batches"
+    " WHERE source = ? AND batch_id = ?"
+)
+# A concurrent twin of this batch committed first: its rows and ours met at the time-series key, so
+# nothing is stored twice either way. RETURNING, not rowcount: psycopg reports -1 for an INSERT … ON CONFLICT.
+_RECORD_BATCH = (
+    "INSERT INTO telemetry_batches (source, batch_id, stored_points, duplicate_points, corrected_points,"
+    " content_digest, create_time) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING batch_id"
+)
+
+
 def _first_answer(conn: Connection, source: str, batch_id: str) -> Any:
-    return conn.execute(
-        sa.select(
-            batches.c.stored_points,
-            batches.c.duplicate_points,
-            batches.c.corrected_points,
-            batches.c.content_digest,
-        ).where(batches.c.source == source, batches.c.batch_id == batch_id)
-    ).first()
+    """(stored, duplicate, corrected points, content digest) of the batch committed under this id, or None."""
+    return bulk.execute(conn, _FIRST_ANSWER, (source, batch_id)).first()
 
 
 _LIVE_CHARGERS_ANY = "SELECT charger_id FROM chargers WHERE aggregator_id = %s AND delete_time IS NULL AND charger_id = ANY(%b)"
@@ -520,8 +565,6 @@ def _store_readings(
 ) -> _Counts:
     if not readings:
         return _Counts()
-    if conn.dialect.name == "postgresql":
-        return _store_readings_copied(conn, readings, source, batch_id, now)
     keyed = _keyed(readings)
     to_param = bulk.time_param(conn)
     received = to_param(now)
@@ -592,21 +635,74 @@ _COPY_TYPES = ("varchar", "timestamptz", "int8", "int8", "int8", "int8", "int2",
 _COPY_SAVEPOINT = "SAVEPOINT vgi_meter_copy"
 _COPY_UNDO = "ROLLBACK TO SAVEPOINT vgi_meter_copy"
 _COPY_DONE = "RELEASE SAVEPOINT vgi_meter_copy"
-# The chargers' latest readings (and registers-only readings as signs of life), one array per column: what
-# the staged path's CTE takes from the staging table, computed here as the SQLite path does.
-_UPDATE_LATEST_ANY = (
-    "UPDATE chargers c SET last_power_w = v.power_w, last_energy_register_wh = v.energy_register_wh,"
-    " last_meter_time = v.sample_time, last_heartbeat_time = CASE WHEN c.last_heartbeat_time IS NULL"
-    " OR c.last_heartbeat_time < v.sample_time THEN v.sample_time ELSE c.last_heartbeat_time END"
-    " FROM unnest(%b::varchar[], %b::timestamptz[], %b::int8[], %b::int8[])"
-    " AS v(charger_id, sample_time, power_w, energy_register_wh)"
-    " WHERE c.charger_id = v.charger_id AND (c.last_meter_time IS NULL OR c.last_meter_time <= v.sample_time)"
+# The chargers' latest readings and registers-only readings as signs of life, one array per column and one
+# element per charger of the batch (``_Folded``), written only to the owner's live chargers, whose ids it
+# returns: the batch's charger check and its update in one pass over the chargers. What each row takes is
+# what the SQLite path's two updates do (``_UPDATE_LATEST``, then ``_UPDATE_ALIVE``): a sampled reading
+# not older than the stored one replaces it and is a sign of life, a later registers-only one too. A row
+# whose values do not move is written unchanged, so that it is returned (not the batch's usual case).
+_NEWER = "(v.sample_time IS NOT NULL AND (c.last_meter_time IS NULL OR c.last_meter_time <= v.sample_time))"
+_UPDATE_LATEST_OF_LIVE = (
+    f"UPDATE chargers c SET last_power_w = CASE WHEN {_NEWER} THEN v.power_w ELSE c.last_power_w END,"
+    f" last_energy_register_wh = CASE WHEN {_NEWER} THEN v.energy_register_wh ELSE c.last_energy_register_wh END,"
+    f" last_meter_time = CASE WHEN {_NEWER} THEN v.sample_time ELSE c.last_meter_time END,"
+    # GREATEST skips NULLs: the reading's time when it is the latest, the registers-only reading's time.
+    f" last_heartbeat_time = GREATEST(c.last_heartbeat_time, CASE WHEN {_NEWER} THEN v.sample_time END,"
+    " v.alive_time)"
+    " FROM unnest(%s::varchar[], %b::timestamptz[], %s::int8[], %s::int8[], %b::timestamptz[])"
+    " AS v(charger_id, sample_time, power_w, energy_register_wh, alive_time)"
+    " WHERE c.charger_id = v.charger_id AND c.aggregator_id = %s AND c.delete_time IS NULL"
+    " RETURNING c.charger_id"
 )
-_UPDATE_ALIVE_ANY = (
-    "UPDATE chargers c SET last_heartbeat_time = v.sample_time"
-    " FROM unnest(%b::varchar[], %b::timestamptz[]) AS v(charger_id, sample_time)"
-    " WHERE c.charger_id = v.charger_id AND (c.last_heartbeat_time IS NULL OR c.last_heartbeat_time < v.sample_time)"
-)
+
+
+@dataclass(frozen=True, slots=True)
+class _Folded:
+    """A PostgreSQL batch's readings taken apart once: each reading's key and values (``_keyed``), the last
+    value of each key, and per charger (sorted) its latest sampled reading and latest registers-only time."""
+
+    keyed: _Keyed
+    final: dict[tuple[str, datetime], _Values]
+    latest: dict[str, tuple[datetime, _Values]]
+    alive: dict[str, datetime]
+    chargers: list[str]
+
+    @classmethod
+    def of(cls, readings: Sequence[Reading]) -> _Folded:
+        keyed = _keyed(readings)
+        final = dict(keyed)
+        latest, alive = _latest_and_alive(final)
+        return cls(keyed, final, latest, alive, sorted(latest.keys() | alive.keys()))
+
+
+def _update_latest_of_live(conn: Connection, aggregator_id: str, batch: _Folded) -> set[str]:
+    """Write the batch's latest readings to the chargers that are the aggregator's live ones; their ids."""
+    latest, alive, ids = batch.latest, batch.alive, batch.chargers
+    # In charger order, as store.capacity_rows locks chargers rows. unnest pads a shorter array with NULLs,
+    # and takes a NULL array as empty: a column no charger has a value in is sent as NULL. The ids and
+    # numbers as array literals (``bulk.text_array``), the times bound binary (parsed as text they cost
+    # PostgreSQL more than the literal saves here).
+    times: list[datetime | None] | None = None
+    powers = energies = None
+    if latest:
+        sampled = [latest.get(c, _UNSAMPLED) for c in ids]
+        times = [t for t, _ in sampled]
+        powers = bulk.int_array([v[0] for _, v in sampled])
+        energies = bulk.int_array([v[1] for _, v in sampled])
+    columns = (
+        bulk.text_array(ids),
+        times,
+        powers,
+        energies,
+        [alive.get(c) for c in ids] if alive else None,
+        aggregator_id,
+    )
+    driver: Any = conn.connection.dbapi_connection  # psycopg's, in this transaction
+    with driver.cursor() as cursor:
+        return {row[0] for row in cursor.execute(_UPDATE_LATEST_OF_LIVE, columns).fetchall()}
+
+
+_UNSAMPLED: tuple[datetime | None, _Values] = (None, (None, None, None, None, 0))
 
 
 def _time_first(key: tuple[str, datetime]) -> tuple[datetime, str]:
@@ -614,10 +710,19 @@ def _time_first(key: tuple[str, datetime]) -> tuple[datetime, str]:
 
 
 def _store_readings_copied(
-    conn: Connection, readings: Sequence[Reading], source: str, batch_id: str, now: datetime
-) -> _Counts:
-    keyed = _keyed(readings)
-    final = dict(keyed)  # the last value of each key
+    conn: Connection,
+    readings: Sequence[Reading],
+    batch: _Folded,
+    owner: str,
+    source: str,
+    batch_id: str,
+    now: datetime,
+) -> tuple[_Counts, set[str]]:
+    """PostgreSQL: the batch's readings stored, then its chargers' latest readings written to those that are
+    the owner's live chargers (``_update_latest_of_live``) and their sessions' capacity rows; (the counts,
+    those chargers)."""
+    keyed, final = batch.keyed, batch.final
+    counts: _Counts | None = None
     driver: Any = conn.connection.dbapi_connection  # psycopg's, in this transaction
     with driver.cursor() as cursor:
         cursor.execute(_COPY_SAVEPOINT)
@@ -630,67 +735,43 @@ def _store_readings_copied(
         except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected):
             cursor.execute(_COPY_UNDO)
             cursor.execute(_COPY_DONE)
-            return _store_readings_staged(conn, readings, source, batch_id, now)
-        cursor.execute(_COPY_DONE)
-        latest, alive = _latest_and_alive(final)
-        # In charger order, as store.capacity_rows locks chargers rows.
-        ids = sorted(latest)
-        if ids:
-            cursor.execute(
-                _UPDATE_LATEST_ANY,
-                (
-                    ids,
-                    [latest[c][0] for c in ids],
-                    [latest[c][1][0] for c in ids],
-                    [latest[c][1][1] for c in ids],
-                ),
-            )
-        if alive:
-            quiet = sorted(alive)
-            cursor.execute(_UPDATE_ALIVE_ANY, (quiet, [alive[c] for c in quiet]))
+            counts = _store_readings_staged(conn, readings, batch, source, batch_id, now)
+        else:
+            cursor.execute(_COPY_DONE)
+    if counts is None and len(final) == len(keyed):
+        # Every key was new and none repeated in the batch: each reading stored, nothing else to count.
+        counts = _Counts(stored=len(keyed))
+    elif counts is None:
+        # Every key was new: the batch's own repeats are its only duplicates and corrections.
+        counts, _, _, corrections = _fold(keyed, {}, source, batch_id, now)
+        if corrections:
+            _apply_corrections(conn, final, {}, corrections, {})
+    live = _update_latest_of_live(conn, owner, batch)
     # The sessions' capacity rows take the chargers' latest readings (store.capacity_rows).
-    capacity_rows.refresh_meters(conn, ids)
-    # Every key was new: the batch's own repeats are its only duplicates and corrections.
-    counts, _, _, corrections = _fold(keyed, {}, source, batch_id, now)
-    if corrections:
-        _apply_corrections(conn, final, {}, corrections, {})
-    return counts
+    capacity_rows.refresh_meters(conn, sorted(batch.latest))
+    return counts, live
 
 
 # PostgreSQL, when a key is taken: the batch goes to a session's temporary staging table by COPY, then into meter_values by one
 # INSERT … SELECT that skips keys already stored (by an earlier batch, or by a concurrent transaction whose
 # commit the insert waited for) and names them; only those are read back and counted as duplicates or
-# corrections. The charger rows take their latest readings from the staging table in the same statement.
+# corrections. The charger rows take their latest readings after it (``_update_latest_of_live``).
 _STAGE = bulk.METER_STAGE
 _COPY_STAGE = f"COPY {_STAGE} ({_STAGE_COLUMNS}) FROM STDIN"
-# The charger rows take their latest readings in the same statement (a second data-modifying CTE).
 _INSERT_STAGED = (
     f"WITH inserted AS (INSERT INTO meter_values ({_STAGE_COLUMNS}, receive_time)"
     f" SELECT {_STAGE_COLUMNS}, %s FROM {_STAGE} ORDER BY sample_time, charger_id ON CONFLICT DO NOTHING"
-    " RETURNING charger_id, sample_time),"
-    " latest AS (UPDATE chargers c SET last_power_w = v.power_w, last_energy_register_wh = v.energy_register_wh,"
-    " last_meter_time = v.sample_time, last_heartbeat_time = CASE WHEN c.last_heartbeat_time IS NULL"
-    " OR c.last_heartbeat_time < v.sample_time THEN v.sample_time ELSE c.last_heartbeat_time END"
-    " FROM (SELECT DISTINCT ON (charger_id) charger_id, sample_time, power_w, energy_register_wh"
-    f" FROM {_STAGE} WHERE power_w IS NOT NULL ORDER BY charger_id, sample_time DESC) v"
-    " WHERE c.charger_id = v.charger_id AND (c.last_meter_time IS NULL OR c.last_meter_time <= v.sample_time))"
+    " RETURNING charger_id, sample_time)"
     f" SELECT s.charger_id, s.sample_time FROM {_STAGE} s WHERE NOT EXISTS"
     " (SELECT FROM inserted i WHERE i.charger_id = s.charger_id AND i.sample_time = s.sample_time)"
 )
 _EMPTY_STAGE = f"DELETE FROM {_STAGE}"
-_UPDATE_ALIVE_STAGED = (
-    "UPDATE chargers c SET last_heartbeat_time = v.sample_time"
-    f" FROM (SELECT charger_id, max(sample_time) AS sample_time FROM {_STAGE} WHERE power_w IS NULL"
-    " GROUP BY charger_id) v"
-    " WHERE c.charger_id = v.charger_id AND (c.last_heartbeat_time IS NULL OR c.last_heartbeat_time < v.sample_time)"
-)
 
 
 def _store_readings_staged(
-    conn: Connection, readings: Sequence[Reading], source: str, batch_id: str, now: datetime
+    conn: Connection, readings: Sequence[Reading], batch: _Folded, source: str, batch_id: str, now: datetime
 ) -> _Counts:
-    keyed = _keyed(readings)
-    final = dict(keyed)  # the last value of each key
+    keyed, final = batch.keyed, batch.final
     driver: Any = conn.connection.dbapi_connection  # psycopg's, in this transaction
     with driver.cursor() as cursor:
         bulk.ensure_stage(conn, cursor)
@@ -698,12 +779,8 @@ def _store_readings_staged(
             for (c, t), value in final.items():
                 copy.write_row((c, t, *value))
         taken = cursor.execute(_INSERT_STAGED, (now,)).fetchall()
-        if any(value[0] is None for value in final.values()):
-            cursor.execute(_UPDATE_ALIVE_STAGED)
         # Emptied at COMMIT too (ON COMMIT DELETE ROWS); emptied here for a next batch in the same transaction.
         cursor.execute(_EMPTY_STAGE)
-    # The sessions' capacity rows take the chargers' latest readings (store.capacity_rows).
-    capacity_rows.refresh_meters(conn, sorted({c for (c, _), value in final.items() if value[0] is not None}))
     before: dict[tuple[str, datetime], _Values] = {}
     if taken:
         # Stored before this batch, or by a transaction that committed while the insert waited on it:

@@ -12,6 +12,7 @@ import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
+from operator import attrgetter
 
 import grpc
 from sqlalchemy.engine import Connection
@@ -23,6 +24,7 @@ from application import telemetry as telemetry_cases
 from application.uow import UnitOfWork
 from domain.errors import AlreadyExists, DomainError, InvalidArgument, NotFound
 from domain.principal import Principal
+from domain.telemetry import Reading
 from infra.observability.metrics import METRICS
 from interceptors.errors import status_for
 from interceptors.validation import Rejected
@@ -40,6 +42,7 @@ STREAM_BATCHES_IN_FLIGHT = 3
 log = logging.getLogger(__name__)
 _BATCH_ID = "batch_id"
 _AGGREGATES = ("aggregates",)
+_CHARGER_ID = attrgetter("charger_id")
 
 
 class AggregatorRegistry:
@@ -253,10 +256,11 @@ class AggregatorRegistry:
         # What each batch in flight touches (ids of its chargers, its batch id, its aggregates), by task.
         in_flight: dict[asyncio.Future[pb.UploadTelemetryResponse], frozenset[object]] = {}
 
-        async def store(request: pb.UploadTelemetryRequest) -> pb.UploadTelemetryResponse:
+        async def store(
+            request: pb.UploadTelemetryRequest, readings: list[Reading]
+        ) -> pb.UploadTelemetryResponse:
             batch = request.batch
             digest = convert.batch_digest(batch)
-            readings = convert.readings(batch.meter_values)
             aggregates = convert.aggregates(batch.aggregates)
             ingest = functools.partial(
                 telemetry_cases.ingest_batch,
@@ -315,10 +319,13 @@ class AggregatorRegistry:
                         await answers.put(refused)
                         continue
                     batch = request.batch
+                    # Converted here: the chargers it touches are read off the readings (a tuple field each,
+                    # where the messages' would be read again).
+                    readings = convert.readings(batch.meter_values)
                     touches = (
                         frozenset(
                             (
-                                *{v.charger_id for v in batch.meter_values},
+                                *set(map(_CHARGER_ID, readings)),
                                 (_BATCH_ID, batch.batch_id),
                                 *((_AGGREGATES,) if len(batch.aggregates) else ()),
                             )
@@ -330,7 +337,7 @@ class AggregatorRegistry:
                         task for task, other in in_flight.items() if not touches.isdisjoint(other)
                     ]:
                         await asyncio.wait(blocking)
-                    task = asyncio.ensure_future(store(request))
+                    task = asyncio.ensure_future(store(request, readings))
                     in_flight[task] = touches
                     task.add_done_callback(in_flight.pop)
                     await answers.put(task)

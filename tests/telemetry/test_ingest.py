@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from registry.world import aggregator_client, charger, meter, now, onboard, station, topology, ts
+from registry.world import aggregator_client, charger, meter, now, onboard, session, station, topology, ts
 from vgi.aggregator.v1 import aggregator_service_pb2 as agg_pb
 from vgi.common.v1 import telemetry_pb2
 
 from clients.errors import InvalidArgumentError
 from clients.registry import DeviceTelemetryClient
 from store import telemetry
+from store.registry import chargers
 from store.telemetry import meter_values
 
 pytestmark = pytest.mark.timeout(180)
@@ -233,3 +234,75 @@ async def test_sixty_days_of_aggregates_backfill_and_feed_the_slot_read_side(pla
         [ack async for ack in client.upload_telemetry([misaligned])]
     assert caught.value.reason == "NOT_ON_SLOT_BOUNDARY"
     assert [v.field for v in caught.value.field_violations] == ["batch.aggregates[0].slot_start_time"]
+
+
+async def test_a_batch_naming_a_foreign_or_deleted_charger_is_refused_whole_and_changes_no_charger(
+    platform: Any,
+) -> None:
+    """On PostgreSQL the batch's charger check is the statement that writes the chargers' latest readings:
+    a refusal still stores nothing — no reading, no charger's latest reading or sign of life, no capacity
+    row, no batch id — and names exactly the readings of chargers that are not the caller's live ones,
+    before any other check (a future time in the same batch)."""
+    await _fleet(platform)
+    client, other = aggregator_client(platform), aggregator_client(platform, "agg-2")
+    await other.upsert_stations([station("st-b", "ta2")])
+    await other.upsert_chargers([charger("x000", "st-b")])
+    await client.upsert_sessions([session("s1", "c001", now())])
+    await client.delete_charger("aggregators/agg-1/stations/st-a/chargers/c003")
+    earlier = now() - timedelta(minutes=10)
+    first = agg_pb.TelemetryBatch(
+        batch_id=str(uuid.uuid4()), meter_values=[meter(f"c{i:03d}", earlier, i, i) for i in range(3)]
+    )
+    [ack] = [a async for a in client.upload_telemetry([first])]
+    assert ack.stored_points == 3
+
+    def state(conn: Any) -> tuple[list[Any], list[Any], int]:
+        return (
+            conn.execute(
+                sa.select(
+                    chargers.c.charger_id,
+                    chargers.c.last_power_w,
+                    chargers.c.last_energy_register_wh,
+                    chargers.c.last_meter_time,
+                    chargers.c.last_heartbeat_time,
+                ).order_by(chargers.c.charger_id)
+            ).all(),
+            conn.exec_driver_sql(
+                "SELECT charger_id, meter_time, meter_power_w FROM capacity_sessions ORDER BY charger_id"
+            ).all(),
+            conn.execute(sa.select(sa.func.count()).select_from(telemetry.batches)).scalar_one(),
+        )
+
+    before = await platform.db.read(state)
+    assert [row[1] for row in before[0][:3]] == [0, 1, 2] and [row[0] for row in before[1]] == ["c001"]
+    stored_before = await _stored(platform)
+    t = now() - timedelta(minutes=1)
+    registers_only = telemetry_pb2.MeterValue(charger_id="x000", sample_time=ts(t), energy_register_wh=9)
+    batch_id = str(uuid.uuid4())
+    own = [meter("c000", t, 11, 1), meter("c001", t, 12, 2)]
+    refused = agg_pb.TelemetryBatch(
+        batch_id=batch_id,
+        meter_values=[
+            *own,
+            meter("x000", t, 13),  # another aggregator's
+            meter("c003", t, 14),  # deleted
+            registers_only,  # another aggregator's, without power
+            meter("c002", t + timedelta(hours=1), 15),  # in the future as well
+        ],
+    )
+    with pytest.raises(InvalidArgumentError) as caught:
+        [a async for a in client.upload_telemetry([refused])]
+    assert caught.value.reason == "CHARGER_NOT_ALLOWED"
+    assert [v.field for v in caught.value.field_violations] == [
+        f"batch.meter_values[{i}].charger_id" for i in (2, 3, 4)
+    ]
+    assert await _stored(platform) == stored_before
+    assert await platform.db.read(state) == before
+
+    # The id was not taken: the same id with the caller's own chargers only is a new batch.
+    [ack] = [
+        a async for a in client.upload_telemetry([agg_pb.TelemetryBatch(batch_id=batch_id, meter_values=own)])
+    ]
+    assert (ack.stored_points, ack.duplicate) == (2, False)
+    latest = {row[0]: row[1:] for row in (await platform.db.read(state))[0]}
+    assert [(latest[c][0], latest[c][1]) for c in ("c000", "c001")] == [(11, 1), (12, 2)]
