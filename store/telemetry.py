@@ -39,6 +39,7 @@ per-minute figure is ``store.metering.minute_power``, the same rules.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -213,12 +214,15 @@ def ingest_batch(
     elif aggregator_id is not None:
         owner = aggregator_id
         source = f"aggregator/{aggregator_id}"
-        # PostgreSQL: found by the chargers' latest-reading update below, after the re-send check.
-        allowed = (
-            None
-            if postgres
-            else _live_chargers(conn, aggregator_id, sorted({r.charger_id for r in readings}))
-        )
+        named = sorted({r.charger_id for r in readings})
+        # PostgreSQL: found by the chargers' latest-reading update below, after the re-send check — but
+        # only for chargers this process has seen the update return as the aggregator's own; a batch
+        # naming any other charger is checked first, before a row of it is written, so a batch naming
+        # another tenant's chargers never holds (even uncommitted) a key of theirs (``_RecentlyOwn``).
+        if not postgres or not _recently_own.covers(conn, aggregator_id, named):
+            allowed = _live_chargers(conn, aggregator_id, named)
+        else:
+            allowed = None
     else:
         raise ValueError("a batch comes from a charger or an aggregator")
     content = content_digest or batch_digest(readings, aggregates)
@@ -233,7 +237,11 @@ def ingest_batch(
         # the chargers. A refusal below raises, and the transaction rolls back with all of it: nothing
         # of the batch is stored. (The checks answer in the same order as on SQLite.)
         folded = _Folded.of(readings)
+        if allowed is not None and not allowed.issuperset(folded.chargers):
+            check_chargers(readings, allowed, field)
         points, live = _store_readings_copied(conn, readings, folded, owner, source, batch_id, now)
+        if aggregator_id is not None:
+            _recently_own.saw(conn, aggregator_id, live)
         allowed = live if allowed is None else allowed & live
         if not allowed.issuperset(folded.chargers):
             check_chargers(readings, allowed, field)
@@ -318,6 +326,36 @@ _RECORD_BATCH = (
 def _first_answer(conn: Connection, source: str, batch_id: str) -> Any:
     """(stored, duplicate, corrected points, content digest) of the batch committed under this id, or None."""
     return bulk.execute(conn, _FIRST_ANSWER, (source, batch_id)).first()
+
+
+class _RecentlyOwn:
+    """Per database and aggregator, the chargers a committed-or-not latest-reading update of this process
+    returned as that aggregator's live ones (at most ``LIMIT`` ids per aggregator, then started afresh).
+
+    Only a shortcut: it decides whether a PostgreSQL batch is checked BEFORE its readings are written. The
+    update itself is the check either way (a charger deleted or moved since is refused there, and the
+    transaction rolls back); what this keeps out is a batch naming chargers its aggregator never had here
+    writing, uncommitted, keys another tenant's batches would then wait on.
+    """
+
+    LIMIT = 1_000_000
+
+    def __init__(self) -> None:
+        self._seen: weakref.WeakKeyDictionary[sa.Engine, dict[str, set[str]]] = weakref.WeakKeyDictionary()
+
+    def covers(self, conn: Connection, aggregator_id: str, ids: Sequence[str]) -> bool:
+        own = self._seen.get(conn.engine, {}).get(aggregator_id)
+        return own is not None and own.issuperset(ids)
+
+    def saw(self, conn: Connection, aggregator_id: str, ids: set[str]) -> None:
+        by_aggregator = self._seen.setdefault(conn.engine, {})
+        own = by_aggregator.setdefault(aggregator_id, set())
+        if len(own) + len(ids) > self.LIMIT:
+            own.clear()
+        own |= ids
+
+
+_recently_own = _RecentlyOwn()
 
 
 _LIVE_CHARGERS_ANY = "SELECT charger_id FROM chargers WHERE aggregator_id = %s AND delete_time IS NULL AND charger_id = ANY(%b)"

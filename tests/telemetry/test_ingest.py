@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -17,6 +18,8 @@ from clients.registry import DeviceTelemetryClient
 from store import telemetry
 from store.registry import chargers
 from store.telemetry import meter_values
+
+from waiting import WAIT_S
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -306,3 +309,54 @@ async def test_a_batch_naming_a_foreign_or_deleted_charger_is_refused_whole_and_
     assert (ack.stored_points, ack.duplicate) == (2, False)
     latest = {row[0]: row[1:] for row in (await platform.db.read(state))[0]}
     assert [(latest[c][0], latest[c][1]) for c in ("c000", "c001")] == [(11, 1), (12, 2)]
+
+
+async def test_a_batch_naming_another_tenants_charger_is_refused_before_it_writes_their_key(
+    platform: Any, database_url: str
+) -> None:
+    """A batch of agg-1 naming agg-2's charger is checked before any of its rows is written: it never holds,
+    even uncommitted, a key of agg-2's. Shown with agg-2's reading of that key in flight (inserted in a
+    transaction left open): agg-1's batch is refused at once instead of waiting on it."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("on SQLite one writer runs every batch in turn: an open write would hold them all")
+    await _fleet(platform)
+    client, other = aggregator_client(platform), aggregator_client(platform, "agg-2")
+    await other.upsert_stations([station("st-b", "ta2")])
+    await other.upsert_chargers([charger("x000", "st-b")])
+    # agg-1's chargers are known to be its own (a batch of theirs went through): its usual state.
+    earlier = now() - timedelta(minutes=10)
+    [ack] = [
+        a
+        async for a in client.upload_telemetry(
+            [agg_pb.TelemetryBatch(batch_id=str(uuid.uuid4()), meter_values=[meter("c000", earlier, 1, 1)])]
+        )
+    ]
+    assert ack.stored_points == 1
+    t = (now() - timedelta(minutes=1)).replace(microsecond=0)
+    holder = platform.db.engine.connect()
+    in_flight = holder.begin()
+    holder.exec_driver_sql(
+        "INSERT INTO meter_values (charger_id, sample_time, power_w, energy_register_wh, status, receive_time)"
+        " VALUES ('x000', %(t)s, 7000, 1, 0, %(t)s)",
+        {"t": t},
+    )
+    try:
+        batch = agg_pb.TelemetryBatch(
+            batch_id=str(uuid.uuid4()), meter_values=[meter("c000", t, 2, 2), meter("x000", t, 3, 3)]
+        )
+        async with asyncio.timeout(WAIT_S / 3):
+            with pytest.raises(InvalidArgumentError) as caught:
+                [a async for a in client.upload_telemetry([batch])]
+        assert caught.value.reason == "CHARGER_NOT_ALLOWED"
+        assert [v.field for v in caught.value.field_violations] == ["batch.meter_values[1].charger_id"]
+    finally:
+        in_flight.rollback()
+        holder.close()
+    # agg-2's own reading of that key goes in as usual.
+    [ack] = [
+        a
+        async for a in other.upload_telemetry(
+            [agg_pb.TelemetryBatch(batch_id=str(uuid.uuid4()), meter_values=[meter("x000", t, 4, 4)])]
+        )
+    ]
+    assert (ack.stored_points, ack.duplicate_points) == (1, 0)
