@@ -206,7 +206,7 @@ class CertificateAuthority:
             unit = aggregator_unit(principal.aggregator_id)
         now = datetime.now(UTC)
         return self._issue(
-            principal.uri,
+            _client_common_name(principal),
             [x509.UniformResourceIdentifier(principal.uri)],
             ExtendedKeyUsageOID.CLIENT_AUTH,
             not_before or now - _BACKDATE,
@@ -417,6 +417,17 @@ def _write_jwks(layout: PkiLayout, keys: list[dict[str, Any]]) -> None:
 
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+# X.520's upper bound for a commonName (cryptography enforces it).
+_MAX_COMMON_NAME = 64
+
+
+def _client_common_name(principal: Principal) -> str:
+    """The subject CN of a client certificate: its identity URI, or where that is longer than a CN may be
+    (an id of more than 64 - len("vgi://{role}/") characters) the id alone. Informational only: the
+    identity is the SAN URI (``infra.security.identity``), which has no such bound."""
+    return principal.uri if len(principal.uri) <= _MAX_COMMON_NAME else principal.id
 
 
 def _name(common_name: str, unit: str | None = None) -> x509.Name:

@@ -196,6 +196,28 @@ def test_issue_client_cert_for_any_principal(layout: pki.PkiLayout) -> None:
         pki.issue_client_cert(layout.root, Principal(Role.DEVICE, "charger-78"))
 
 
+def test_the_longest_ids_get_certificates_named_by_their_san(layout: pki.PkiLayout) -> None:
+    """An id of 64 characters (the contract's longest) makes a URI longer than a CN may be (64): the CN is
+    then the id alone, and the identity is the SAN URI as for any other (an outside tester's INTERNAL)."""
+    longest = "a" * 64
+    for principal in (
+        Principal(Role.AGGREGATOR, longest, longest),
+        Principal(Role.GRID, "g" * 60),
+        Principal(Role.DEVICE, "c" * 64, longest),
+    ):
+        cert_path, _ = pki.issue_client_cert(layout.root, principal)
+        certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        [common_name] = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        assert common_name.value == principal.id
+        assert principal_from_pem(cert_path.read_bytes()) == principal
+    short = Principal(Role.AGGREGATOR, "agg-9", "agg-9")
+    cert_path, _ = pki.issue_client_cert(layout.root, short)
+    [common_name] = x509.load_pem_x509_certificate(cert_path.read_bytes()).subject.get_attributes_for_oid(
+        NameOID.COMMON_NAME
+    )
+    assert common_name.value == short.uri
+
+
 # --- identity from a grpc auth context -------------------------------------------------
 
 
