@@ -138,14 +138,9 @@ def clear_event(uow: UnitOfWork, event_id: str, heartbeat_timeout: timedelta = H
     conn = uow.conn
     event = _clearable(uow, event_store.get(conn, event_id), ClearingMode.PLATFORM)
     invited = event_store.invitees(conn, event.event_id)
-    # A SUSPENDED aggregator's bids (submitted before) are left out: it receives no new dispatch. They
-    # stay SUBMITTED, so an event cleared after it is ACTIVE again counts them.
-    suspended = aggregators.suspended_ids(conn)
     result = market.clear(
         dict(enumerate(event.total_target_w())),
-        bids.domain_bids(
-            event, [bid for bid in bids.live(conn, event.event_id) if bid.aggregator_id not in suspended]
-        ),
+        bids.domain_bids(event, clearable_bids(conn, event.event_id)),
         event.price_mode,
     )
     starts = event.slot_starts
@@ -161,6 +156,14 @@ def clear_event(uow: UnitOfWork, event_id: str, heartbeat_timeout: timedelta = H
         for award in slot.awards
     ]
     return _record(uow, event, ClearingMode.PLATFORM, cleared, heartbeat_timeout)
+
+
+def clearable_bids(conn: Connection, event_id: str) -> list[Bid]:
+    """The event's live bids a clearing may award, as the grid's aggregated bid shows them: a SUSPENDED
+    aggregator's (submitted before its suspension) are left out — it receives no new dispatch. They stay
+    SUBMITTED until the event is cleared: reactivated before that, they count."""
+    suspended = aggregators.suspended_ids(conn)
+    return [bid for bid in bids.live(conn, event_id) if bid.aggregator_id not in suspended]
 
 
 def _clearable(uow: UnitOfWork, event: Event, mode: ClearingMode) -> Event:

@@ -119,7 +119,7 @@ class DispatchMarket:
 
         def read(conn: Connection) -> pb.GetAggregatedBidResponse:
             event = event_store.get(conn, event_id)
-            live = bids.live(conn, event_id)
+            live = market.clearable_bids(conn, event_id)
             curve = bids.aggregated_curve(event, live)
             return pb.GetAggregatedBidResponse(
                 aggregated_bid=market_proto.aggregated_bid_message(event, len(live), curve)

@@ -174,11 +174,23 @@ async def test_a_suspended_aggregator_may_not_bid_or_declare_and_its_earlier_bid
     stored = await db.read(lambda conn: capacity.declarations_for(conn, TOMORROW, ["agg-b"]))
     assert stored["agg-b"].decrease_w == (200_000,) * 96  # the world's, unchanged
 
-    # Clearing leaves its earlier bid out (it stays SUBMITTED): agg-a takes what it offered.
+    # Its earlier bid stays SUBMITTED but is not what a clearing may award (nor what the grid's aggregated
+    # bid shows); reactivated before the clearing, it would count.
+    async def clearable() -> list[str]:
+        return await db.read(lambda conn: [b.aggregator_id for b in market.clearable_bids(conn, "dr-1")])
+
+    assert kept.state == bids.SUBMITTED
+    assert await clearable() == ["agg-a"]
+    await set_state(db, "agg-b", AggregatorState.ACTIVE)
+    assert sorted(await clearable()) == ["agg-a", "agg-b"]
+    await set_state(db, "agg-b", AggregatorState.SUSPENDED)
+
+    # Clearing leaves it out: agg-a takes what it offered; agg-b's bid is closed with the event's others.
     cleared = await run(db, lambda uow: market.clear_event(uow, "dr-1"), at=DEADLINE)
     assert [(q.aggregator_id, q.accepted_w) for q in cleared.clearing.quantities] == [("agg-a", 100_000)]
     assert [i.aggregator_id for i in cleared.instructions] == ["agg-a"]
-    assert kept.state == bids.SUBMITTED
+    closed = await db.read(lambda conn: bids.get(conn, "dr-1", "agg-b"))
+    assert closed.state == bids.CLEARED
 
 
 async def test_a_grid_clearing_result_may_not_award_a_suspended_aggregator(db: Database) -> None:
