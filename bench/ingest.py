@@ -19,8 +19,7 @@ the first write to the last acknowledgement. The baseline is psycopg 3
 ``cursor.copy`` (``COPY meter_values … FROM STDIN``) of exactly the same
 rows, in the same batches, one transaction per batch, into the same table of
 a second fresh migrated schema (from migration 0018 on, both go into the
-day-partitioned ``meter_values``). Each side's measured run starts right after a ``CHECKPOINT``
-(``_checkpoint``). The per-core rate is the platform's rows
+day-partitioned ``meter_values``). The per-core rate is the platform's rows
 per server CPU-second: its process's user + system time from
 ``/proc/PID/stat`` over the stream (PostgreSQL's own CPU is not in it); the
 province figure (1,000,000 chargers reporting every minute ≈ 16,700 rows/s)
@@ -175,7 +174,6 @@ async def _postgres(bench: Bench) -> Row:
             first_minute = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=2)
             warm = 5  # batches sent before the measured stream: connections, caches
             await _stream(tenant, chargers, first_minute, range(warm), None)
-            await asyncio.to_thread(_checkpoint)
             cpu_before, backends_before = platform.cpu_seconds(), _backend_cpu(_backends(application))
             batches, elapsed = await _stream(tenant, chargers, first_minute, itertools.count(warm), seconds)
             cpu = platform.cpu_seconds() - cpu_before
@@ -184,7 +182,6 @@ async def _postgres(bench: Bench) -> Row:
             await tenant.close()
         await bench.stop_server(name)
         measured = batches.stop * PG_BATCH - batches.start * PG_BATCH
-        await asyncio.to_thread(_checkpoint)
         raw, raw_pg_cpu = await asyncio.to_thread(_raw_copy, schemas[1], chargers, first_minute, batches)
     finally:
         await bench.stop_server(name)
@@ -279,15 +276,6 @@ async def _stream(
 
 
 _COPY = "COPY meter_values (charger_id, sample_time, power_w, energy_register_wh, soc_ppb, status) FROM STDIN"
-
-
-def _checkpoint() -> None:
-    """A CHECKPOINT before each side's run: each starts with no dirty buffers or WAL of the other's to
-    flush, and the checkpoints during it are those its own writes cause. Without it the baseline ran on
-    whatever the platform's 60 s had left: in two full runs of one commit (6bc757a) raw COPY of the same
-    rows measured 87,019 and 102,074 rows/s while the platform measured 45,856 and 44,014."""
-    with psycopg.connect(PG_CONNINFO, autocommit=True) as conn:
-        conn.execute("CHECKPOINT")
 
 
 def _raw_copy(
