@@ -75,6 +75,23 @@ async def database(url: str) -> AsyncIterator[Database]:
         await db.close()
 
 
+MANAGED_SESSIONS = {"agg-a": [("s-long", 10.0), ("s-short", 5.0)], "agg-b": [("s-b", 8.0)]}
+"""agg-a's two managed sessions (10 h and 5 h to departure) and agg-b's one: the dispatch tests' world."""
+
+
+@asynccontextmanager
+async def managed_world(url: str) -> AsyncIterator[Database]:
+    """``database(url)`` with ``seed`` and ``MANAGED_SESSIONS`` written."""
+    async with database(url) as opened:
+
+        def world(conn: Connection) -> None:
+            seed(conn)
+            seed_managed_sessions(conn, MANAGED_SESSIONS)
+
+        await opened.write(world)
+        yield opened
+
+
 async def run(
     db: Database, use_case: Callable[[UnitOfWork], T], *, at: datetime = NOW, principal: Principal = GRID
 ) -> T:

@@ -25,16 +25,13 @@ from market_world import (
     DEADLINE,
     NOW,
     WINDOW_START,
-    database,
     day_ahead,
     kinds,
+    managed_world,
     notifications,
     run,
-    seed,
-    seed_managed_sessions,
     setpoints,
 )
-from sqlalchemy.engine import Connection
 
 from application import dispatch, market
 from domain.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -45,18 +42,10 @@ from store import instructions
 from store.db import Database
 from store.instructions import Dispatched, Target
 
-SESSIONS = {"agg-a": [("s-long", 10.0), ("s-short", 5.0)], "agg-b": [("s-b", 8.0)]}
-
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    async with database(database_url) as opened:
-
-        def world(conn: Connection) -> None:
-            seed(conn)
-            seed_managed_sessions(conn, SESSIONS)
-
-        await opened.write(world)
+    async with managed_world(database_url) as opened:
         yield opened
 
 

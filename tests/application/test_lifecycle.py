@@ -19,13 +19,11 @@ from market_world import (
     WINDOW_START,
     database,
     day_ahead,
+    managed_world,
     notifications,
     run,
-    seed,
-    seed_managed_sessions,
     setpoints,
 )
-from sqlalchemy.engine import Connection
 
 from application import capacity as capacity_cases
 from application import dispatch, market, tenants
@@ -41,18 +39,10 @@ from store.bids import BidSlot
 from store.db import Database
 from store.instructions import Target
 
-SESSIONS = {"agg-a": [("s-long", 10.0), ("s-short", 5.0)], "agg-b": [("s-b", 8.0)]}
-
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    async with database(database_url) as opened:
-
-        def world(conn: Connection) -> None:
-            seed(conn)
-            seed_managed_sessions(conn, SESSIONS)
-
-        await opened.write(world)
+    async with managed_world(database_url) as opened:
         yield opened
 
 
