@@ -166,6 +166,9 @@ class Load:
     # cores; /proc/stat), and the benchmark client's own CPU (this process, every thread).
     machine_busy: float = float("nan")
     client_cpu_s: float = 0.0
+    # The server processes' own counters over the round(s), where the variant's server keeps them
+    # (``ProcessGroup.counters``): user and system CPU-s, voluntary and involuntary context switches.
+    server_counters: dict[str, float] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -210,6 +213,12 @@ class Metered(Protocol):
     def cpu_seconds(self) -> float: ...
 
 
+def _counters_of(server: Metered) -> dict[str, float]:
+    """``server.counters()`` where it keeps them (``ProcessGroup``), else nothing."""
+    counters = getattr(server, "counters", None)
+    return counters() if counters is not None else {}
+
+
 @dataclass
 class Variant:
     """A named way of making one call, served by ``server`` (whose CPU is charged to it)."""
@@ -217,6 +226,7 @@ class Variant:
     name: str
     server: Metered
     call: Callable[[int], Awaitable[object]]
+    in_flight: int = IN_FLIGHT
 
 
 def machine_jiffies() -> tuple[int, int]:
@@ -239,16 +249,20 @@ async def compare(variants: Sequence[Variant], *, rounds: int, seconds: float) -
     machine hits them alike; returns per variant the median-throughput round's rate and
     the pooled latencies, server CPU, client CPU and machine busy share of all rounds."""
     for variant in variants:  # warm-up: connections, handler caches, JIT-less but cache-warm paths
-        await closed_loop(variant.call, min(1.0, seconds / 2))
+        await closed_loop(variant.call, min(1.0, seconds / 2), variant.in_flight)
     runs: dict[str, list[Load]] = {v.name: [] for v in variants}
     jiffies: dict[str, list[int]] = {v.name: [0, 0] for v in variants}
     for _ in range(rounds):
         for variant in variants:
             cpu_before, client_before = variant.server.cpu_seconds(), client_cpu_seconds()
+            counters_before = _counters_of(variant.server)
             busy_before, total_before = machine_jiffies()
-            load = await closed_loop(variant.call, seconds)
+            load = await closed_loop(variant.call, seconds, variant.in_flight)
             busy, total = machine_jiffies()
             load.server_cpu_s = variant.server.cpu_seconds() - cpu_before
+            load.server_counters = {
+                key: value - counters_before[key] for key, value in _counters_of(variant.server).items()
+            }
             load.client_cpu_s = client_cpu_seconds() - client_before
             jiffies[variant.name][0] += busy - busy_before
             jiffies[variant.name][1] += total - total_before
@@ -266,6 +280,10 @@ async def compare(variants: Sequence[Variant], *, rounds: int, seconds: float) -
             server_cpu_s=sum(load.server_cpu_s for load in loads) * share,
             machine_busy=busy / total if total else float("nan"),
             client_cpu_s=sum(load.client_cpu_s for load in loads) * share,
+            server_counters={
+                key: sum(load.server_counters.get(key, 0.0) for load in loads) * share
+                for key in loads[0].server_counters
+            },
         )
     return merged
 
@@ -331,6 +349,20 @@ class ServerProcess:
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def counters(self) -> dict[str, float]:
+        """User and system CPU-s of the process so far, and its threads' voluntary and involuntary context
+        switches (``/proc/PID/task/*/status``: the threads alive now; an ended thread's switches drop out)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        tick = os.sysconf("SC_CLK_TCK")
+        switches = {"voluntary": 0.0, "involuntary": 0.0}
+        for task in Path(f"/proc/{self.process.pid}/task").iterdir():
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                for line in (task / "status").read_text().splitlines():
+                    key, _, value = line.partition(":")
+                    if key in ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"):
+                        switches["voluntary" if key[0] == "v" else "involuntary"] += int(value)
+        return {"user_s": int(fields[11]) / tick, "system_s": int(fields[12]) / tick, **switches}
+
     def memory(self) -> tuple[int, int]:
         """(resident bytes now, peak resident bytes) of the server process."""
         values = {}
@@ -359,6 +391,14 @@ class ProcessGroup:
 
     def cpu_seconds(self) -> float:
         return sum(server.cpu_seconds() for server in self.servers)
+
+    def counters(self) -> dict[str, float]:
+        """``ServerProcess.counters`` summed over the group."""
+        total: dict[str, float] = {}
+        for server in self.servers:
+            for key, value in server.counters().items():
+                total[key] = total.get(key, 0.0) + value
+        return total
 
 
 def _last_line(log: Path) -> str:

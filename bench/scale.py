@@ -87,6 +87,7 @@ from vgi.operator.v1 import operator_service_pb2_grpc as operator_grpc
 from bench import echo
 from bench.harness import (
     CHANNEL_OPTIONS,
+    IN_FLIGHT,
     OPERATOR,
     PG_CONNINFO,
     Bench,
@@ -210,12 +211,22 @@ async def _measure(
                 ),
                 Variant(f"{CONTROL}, {n}", ProcessGroup(bare[:n]), echo_on(bare_channels[n])),
             )
+        ]
+        + [
+            # One process at the calls in flight each of two processes serves: what of the 2-process per-CPU
+            # figure is the load split, what is the processes sharing the machine.
+            Variant(_split(kind), ProcessGroup(servers[:1]), make(channels[1]), in_flight=IN_FLIGHT // 2)
+            for kind, make in calls.items()
         ],
         rounds=bench.rounds,
         seconds=bench.seconds,
     )
     contention = await _audit_contention(bench, servers, create_on(channels[max(COUNTS)]), application)
     return [*_scale_rows(loads), _audit_row(contention, loads)]
+
+
+def _split(kind: str) -> str:
+    return f"{kind}, 1 at {IN_FLIGHT // 2} in flight"
 
 
 def _per_cpu(load: Load) -> float:
@@ -235,6 +246,7 @@ def _scale_rows(loads: dict[str, Load]) -> list[Row]:
             "p99_ms": round(load.p99 * 1e3, 2),
             "machine_busy": round(load.machine_busy, 3),
             "client_cpu_us_per_call": round(load.client_cpu_s / load.calls * 1e6) if load.calls else None,
+            **_per_call(load),
         }
         for name, load in loads.items()
     }
@@ -253,8 +265,24 @@ def _scale_rows(loads: dict[str, Load]) -> list[Row]:
             f"({' / '.join(f'{r:.2f}×' for r in relative[kind])} of 1)"
         )
 
+    def costs(kind: str) -> str:
+        parts = []
+        for n in COUNTS:
+            call = _per_call(loads[f"{kind}, {n}"])
+            parts.append(
+                f"{call['user_us_per_call']:,.0f} + {call['system_us_per_call']:,.0f} µs,"
+                f" {call['voluntary_switches_per_call']:.1f} + {call['involuntary_switches_per_call']:.1f}"
+            )
+        split = loads[_split(kind)]
+        return (
+            f"{NAMES[kind]} user + system CPU per call, voluntary + involuntary context switches per call at"
+            f" {'/'.join(str(n) for n in COUNTS)} processes: {' / '.join(parts)}; one process at"
+            f" {IN_FLIGHT // 2} calls in flight (each of two processes' share) {_per_cpu(split):,.0f} calls per CPU-s"
+        )
+
     per_core_text = "; ".join(f"{NAMES[kind]} {scaled(kind)}" for kind in NAMES) + (
         f"; control, bare grpcio echo with the same mutual TLS (not in the ratio): {scaled(CONTROL)}"
+        f"; {'; '.join(costs(kind) for kind in NAMES)}"
     )
 
     def busy(kind: str) -> str:
@@ -287,6 +315,17 @@ def _scale_rows(loads: dict[str, Load]) -> list[Row]:
             gain > 1.0,
         ),
     ]
+
+
+def _per_call(load: Load) -> dict[str, float]:
+    """The server processes' counters (``ProcessGroup.counters``) per call."""
+    counters, calls = load.server_counters, max(load.calls, 1)
+    return {
+        "user_us_per_call": round(counters.get("user_s", 0.0) / calls * 1e6),
+        "system_us_per_call": round(counters.get("system_s", 0.0) / calls * 1e6),
+        "voluntary_switches_per_call": round(counters.get("voluntary", 0.0) / calls, 2),
+        "involuntary_switches_per_call": round(counters.get("involuntary", 0.0) / calls, 2),
+    }
 
 
 @dataclass
