@@ -224,6 +224,37 @@ async def test_full_sqlite_answers_store_full_and_writes_nothing(
         event.remove(running.db.engine, "checkout", limit)
 
 
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+@pytest.mark.parametrize("tested", [True, False], ids=["idle-tested", "not-tested"])
+def test_a_pooled_connection_idle_through_an_outage_is_replaced_on_checkout(
+    database_url: str, tested: bool
+) -> None:
+    """A connection back in the pool for longer than the engine's idle limit is tested on checkout, and one that
+    an outage broke while it sat there is replaced: the first transaction after the outage works. The other
+    case shows the test can fail: with a limit the idle time does not reach, the dead connection is handed
+    out and the transaction fails on it (then the pool is invalidated: the next one works)."""
+    from store.db import create_engine
+
+    with fault_proxy() as proxy:
+        url = database_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+        engine = create_engine(url, pool_size=1, ping_after_idle_s=0.0 if tested else 3600.0)
+        try:
+            with engine.connect() as conn:
+                first = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+            proxy.cut()  # drops the pooled connection's TCP stream while it sits in the pool
+            proxy.restore()
+            if tested:
+                with engine.connect() as conn:
+                    assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() != first
+            else:
+                with pytest.raises(sa.exc.OperationalError), engine.connect() as conn:
+                    conn.exec_driver_sql("SELECT 1")
+                with engine.connect() as conn:
+                    assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() != first
+        finally:
+            engine.dispose()
+
+
 @pytest.mark.parametrize("via", ["sqlalchemy", "driver"])
 def test_a_postgres_deadlock_is_unavailable_with_retry_not_internal(database_url: str, via: str) -> None:
     """Two transactions locking two rows in opposite orders: PostgreSQL aborts one (40P01); the store's
