@@ -545,6 +545,10 @@ def write_chargers(
         capacity_rows.refresh_chargers(conn, [c.charger_id for c in items])
     else:
         capacity_rows.refresh_chargers(conn, [c.charger_id for c in items if c.charger_id in registered])
+    # A fleet registered through the API takes telemetry at once: without statistics PostgreSQL plans each
+    # batch's latest-reading update (store.telemetry) as if the aggregator had one charger, a hash of all
+    # its chargers' whole rows per batch (~6 ms a batch of 1,000 over 10,000 chargers, ~4.5 ms analyzed).
+    planner_stats.analyze_if_stale(conn, chargers.name, written)
     return written
 
 

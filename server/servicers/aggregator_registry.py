@@ -37,7 +37,9 @@ from wire import resources as convert
 
 SERVICE = "/vgi.aggregator.v1.AggregatorService/"
 # Batches of one UploadTelemetry stream stored at once (each in its own transaction; see UploadTelemetry).
-STREAM_BATCHES_IN_FLIGHT = 3
+# 6, not 3: with 3 a sustained stream left ~20 % of the 2-core bench machine idle between round trips
+# (docs/PERFORMANCE.md); fewer than the store's 8 threads, so the audit writer's group still finds one.
+STREAM_BATCHES_IN_FLIGHT = 6
 
 log = logging.getLogger(__name__)
 _BATCH_ID = "batch_id"

@@ -1,4 +1,5 @@
-"""A grid topology loaded through the API is planned as it is (PostgreSQL statistics, store.planner_stats).
+"""A grid topology or a fleet of chargers loaded through the API is planned as it is (PostgreSQL
+statistics, store.planner_stats).
 
 Without statistics PostgreSQL planned the capacity query's recursive subtree of a freshly loaded
 10,000-node tree as a nested loop over sequential scans (11 s; 10 ms analyzed). Autovacuum is off on
@@ -14,7 +15,7 @@ from vgi.common.v1 import resources_pb2
 
 from store.capacity import _SUBTREE
 
-from .world import node, topology
+from .world import aggregator_client, charger, node, onboard, station, topology
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -22,11 +23,11 @@ FEEDERS = 40
 AREAS_PER_FEEDER = 50  # 2,000 areas: past autovacuum's rule (50 + 10 %) for a table of 5 nodes
 
 
-def _planner_rows(platform: Any) -> float:
+def _planner_rows(platform: Any, table: str = "grid_nodes") -> float:
     with platform.db.engine.connect() as conn:
         return float(
             conn.exec_driver_sql(
-                "SELECT reltuples FROM pg_class WHERE oid = to_regclass('grid_nodes')"
+                "SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", (table,)
             ).scalar_one()
         )
 
@@ -61,3 +62,22 @@ async def test_a_large_topology_batch_leaves_statistics_the_planner_can_use(
     # Planned for ~2,000 children, not for a handful: the children are not found by comparing every
     # row of one side with every row of the other (a nested loop's Join Filter, 11 s at 10,000 nodes).
     assert "Join Filter" not in plan, plan
+
+
+async def test_a_fleet_of_chargers_registered_in_one_batch_leaves_statistics(
+    platform: Any, database_url: str
+) -> None:
+    """Each telemetry batch's latest-reading update finds its chargers among the aggregator's; planned
+    without statistics as if the aggregator had one charger (a hash of every one of its rows per batch)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite keeps no statistics to refresh")
+    await onboard(platform, "agg-1")
+    await topology(platform)
+    client = aggregator_client(platform)
+    await client.upsert_stations([station("st-a", "ta1")])
+    await client.upsert_chargers([charger("one", "st-a")])
+    assert _planner_rows(platform, "chargers") < 50  # below the rule: nothing analyzed yet
+
+    await client.upsert_chargers([charger(f"c{i:03d}", "st-a") for i in range(200)])
+
+    assert _planner_rows(platform, "chargers") == 201
