@@ -32,6 +32,12 @@ Rows:
   process then runs on caches the others have just used, and each call costs
   more CPU, in the bare control as in the platform (docs/PERFORMANCE.md,
   the row's bullet): the control tells what of the drop is the machine's.
+  Beside it, per variant, the servers' user and system CPU per call and their
+  threads' voluntary and involuntary context switches per call
+  (``ProcessGroup.counters``), and one process driven at 32 calls in flight —
+  what each of two processes serves — for the echo and CreateAggregator: if
+  that process costs what each of two does, the drop is the load split; if
+  it costs what one process at 64 does, it is the processes sharing the cores.
 * total throughput at 1, 2, 4 processes: calls/s; the ratio is the smaller
   of the two calls' 2-process / 1-process gain. The machine has 2 cores that
   the client shares with the servers and PostgreSQL: 4 processes cannot
