@@ -166,8 +166,8 @@ class Load:
     # cores; /proc/stat), and the benchmark client's own CPU (this process, every thread).
     machine_busy: float = float("nan")
     client_cpu_s: float = 0.0
-    # The server processes' own counters over the round(s), where the variant's server keeps them
-    # (``ProcessGroup.counters``): user and system CPU-s, voluntary and involuntary context switches.
+    # The server processes' own counters over the round(s) (``ServerProcess.counters``): user and system
+    # CPU-s (their sum is ``server_cpu_s``), voluntary and involuntary context switches.
     server_counters: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -212,11 +212,7 @@ class Metered(Protocol):
 
     def cpu_seconds(self) -> float: ...
 
-
-def _counters_of(server: Metered) -> dict[str, float]:
-    """``server.counters()`` where it keeps them (``ProcessGroup``), else nothing."""
-    counters = getattr(server, "counters", None)
-    return counters() if counters is not None else {}
+    def counters(self) -> dict[str, float]: ...
 
 
 @dataclass
@@ -254,15 +250,14 @@ async def compare(variants: Sequence[Variant], *, rounds: int, seconds: float) -
     jiffies: dict[str, list[int]] = {v.name: [0, 0] for v in variants}
     for _ in range(rounds):
         for variant in variants:
-            cpu_before, client_before = variant.server.cpu_seconds(), client_cpu_seconds()
-            counters_before = _counters_of(variant.server)
+            counters_before, client_before = variant.server.counters(), client_cpu_seconds()
             busy_before, total_before = machine_jiffies()
             load = await closed_loop(variant.call, seconds, variant.in_flight)
             busy, total = machine_jiffies()
-            load.server_cpu_s = variant.server.cpu_seconds() - cpu_before
             load.server_counters = {
-                key: value - counters_before[key] for key, value in _counters_of(variant.server).items()
+                key: value - counters_before[key] for key, value in variant.server.counters().items()
             }
+            load.server_cpu_s = load.server_counters["user_s"] + load.server_counters["system_s"]
             load.client_cpu_s = client_cpu_seconds() - client_before
             jiffies[variant.name][0] += busy - busy_before
             jiffies[variant.name][1] += total - total_before
@@ -344,16 +339,20 @@ class ServerProcess:
             await process.wait()
             raise
 
+    def _cpu(self) -> tuple[float, float]:
+        """(user, system) CPU-s of the server process so far, all its threads (``/proc/PID/stat``)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        tick = os.sysconf("SC_CLK_TCK")
+        return int(fields[11]) / tick, int(fields[12]) / tick
+
     def cpu_seconds(self) -> float:
         """User + system CPU time of the server process so far (all its threads)."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return sum(self._cpu())
 
     def counters(self) -> dict[str, float]:
         """User and system CPU-s of the process so far, and its threads' voluntary and involuntary context
         switches (``/proc/PID/task/*/status``: the threads alive now; an ended thread's switches drop out)."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
-        tick = os.sysconf("SC_CLK_TCK")
+        user, system = self._cpu()
         switches = {"voluntary": 0.0, "involuntary": 0.0}
         for task in Path(f"/proc/{self.process.pid}/task").iterdir():
             with contextlib.suppress(FileNotFoundError, ProcessLookupError):
@@ -361,7 +360,7 @@ class ServerProcess:
                     key, _, value = line.partition(":")
                     if key in ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"):
                         switches["voluntary" if key[0] == "v" else "involuntary"] += int(value)
-        return {"user_s": int(fields[11]) / tick, "system_s": int(fields[12]) / tick, **switches}
+        return {"user_s": user, "system_s": system, **switches}
 
     def memory(self) -> tuple[int, int]:
         """(resident bytes now, peak resident bytes) of the server process."""
