@@ -189,8 +189,7 @@ def _ping_when_idle(engine: Engine, idle_s: float) -> None:
 
     @event.listens_for(engine, "checkin")
     def _checked_in(_dbapi_connection: Any, record: Any) -> None:
-        if record is not None:
-            record.info[_LAST_USED] = time.monotonic()
+        record.info[_LAST_USED] = time.monotonic()
 
     @event.listens_for(engine, "checkout")
     def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
