@@ -30,7 +30,6 @@ import asyncio
 import contextvars
 import sqlite3
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -133,15 +132,8 @@ def sqlite_path(url: str | sa.URL) -> Path | None:
     return Path(database)
 
 
-def create_engine(
-    url: str | sa.URL,
-    *,
-    pool_size: int = 8,
-    busy_timeout_ms: int = 5000,
-    ping_after_idle_s: float | None = None,
-) -> Engine:
-    """An engine configured the way the platform needs it (also used by migrations). ``ping_after_idle_s``: a
-    server's pooled connection idle that long is tested on checkout (default ``PING_AFTER_IDLE_S``)."""
+def create_engine(url: str | sa.URL, *, pool_size: int = 8, busy_timeout_ms: int = 5000) -> Engine:
+    """An engine configured the way the platform needs it (also used by migrations)."""
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = sa.create_engine(
@@ -158,48 +150,14 @@ def create_engine(
         parsed,
         pool_size=pool_size,
         max_overflow=2,
+        # After an outage the pool holds dead connections; test each on checkout
+        # so the first call after recovery does not fail.
+        pool_pre_ping=True,
         connect_args={"connect_timeout": max(1, busy_timeout_ms // 1000)},
     )
-    _ping_when_idle(engine, PING_AFTER_IDLE_S if ping_after_idle_s is None else ping_after_idle_s)
     if parsed.get_backend_name() == "postgresql":
         event.listen(engine, "connect", bulk.stage_on_connect)
     return engine
-
-
-# A pooled server connection back in the pool longer than this is tested on checkout (``_ping_when_idle``).
-PING_AFTER_IDLE_S = 1.0
-_LAST_USED = "vgi_last_used"
-
-
-def _ping_when_idle(engine: Engine, idle_s: float) -> None:
-    """Test a pooled connection on checkout when it has been idle ``idle_s`` or longer; one in use a moment ago is
-    not tested.
-
-    After an outage the pool holds dead connections, and the first call after recovery must not fail on one.
-    SQLAlchemy's ``pool_pre_ping`` tests every checkout: a round trip (``;``) per transaction, 2 of the 11
-    that a CreateAggregator made on PostgreSQL (its write, then its audit row). A connection in use less than
-    ``idle_s`` ago needs none: when an outage breaks it mid-use, the statement fails as a disconnect, which
-    makes SQLAlchemy invalidate it and every connection pooled before it (``Pool._invalidate``), so the next
-    checkouts connect anew; one that sat idle through an outage (no statement saw it) is tested here, and a
-    failed test makes the pool replace it (``DisconnectionError``, SQLAlchemy's pessimistic recipe)."""
-
-    @event.listens_for(engine, "connect")
-    def _connected(_dbapi_connection: Any, record: Any) -> None:
-        record.info[_LAST_USED] = time.monotonic()
-
-    @event.listens_for(engine, "checkin")
-    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
-        record.info[_LAST_USED] = time.monotonic()
-
-    @event.listens_for(engine, "checkout")
-    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-        last = record.info.get(_LAST_USED)
-        if last is not None and time.monotonic() - last < idle_s:
-            return
-        try:
-            engine.dialect.do_ping(dbapi_connection)
-        except engine.dialect.loaded_dbapi.Error as exc:
-            raise sa.exc.DisconnectionError("a pooled connection failed its test") from exc
 
 
 def _install_sqlite_hooks(engine: Engine, busy_timeout_ms: int) -> None:
